@@ -1,0 +1,34 @@
+# Every target works on a fresh machine that has only python3: the first one run
+# creates .venv, installs uv into it and syncs the locked workspace.
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: setup run test bench lint clean
+
+$(UV):
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --inexact --all-packages --group dev
+	@touch $@
+
+setup: $(VENV)/.synced
+
+run: setup
+	$(BIN)/pathways up
+
+test: setup
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+lint: setup
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pathways .pytest_cache .mypy_cache .ruff_cache

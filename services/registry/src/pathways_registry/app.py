@@ -1,0 +1,20 @@
+"""Wiring: the registry as the platform sees it (found through the entry point)."""
+
+from __future__ import annotations
+
+from pathways.service import ServiceDefinition
+from pathways_registry import api, cli
+from pathways_registry.domain.commands import schemas
+from pathways_registry.handlers import CONTEXT, HANDLERS
+from pathways_registry.readmodel import ROSTER
+
+service = ServiceDefinition(
+    name=CONTEXT,
+    description="Organisations, programmes, commissioned partners, participants and co-producers.",
+    schemas=schemas,
+    handlers=HANDLERS,
+    projections=[ROSTER],
+    api=api.router,
+    cli={"programme": cli.programme_cli},
+    http_port=8101,
+)

@@ -1,0 +1,186 @@
+"""Registry rules as pure functions: (command, context, state, read states) → events or a
+rejection whose message a programme officer understands."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
+from pathways.replies import RejectionCode, reject
+from pathways_registry.domain import commands as c
+from pathways_registry.domain import events as e
+from pathways_registry.domain.state import CoProducer, Enrolment, Organisation, Programme
+
+Reads = Mapping[str, Any]
+
+
+def register_organisation(cmd: c.RegisterOrganisation, ctx: CommandContext, org: Organisation, _: Reads) -> Decision:
+    if ctx.organisation != OPERATOR_ORGANISATION:
+        return reject(
+            RejectionCode.FORBIDDEN,
+            f"Only the platform operator registers organisations; '{ctx.organisation}' cannot.",
+        )
+    if org.registered:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Organisation '{cmd.organisation_id}' is already registered as {org.name!r}.",
+        )
+    return [e.OrganisationRegistered(**cmd.model_dump())]
+
+
+def launch_programme(cmd: c.LaunchProgramme, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
+    sender: Organisation = reads["sender"]
+    if not sender.registered or sender.kind != "commissioner":
+        return reject(
+            RejectionCode.FORBIDDEN,
+            f"Only a registered commissioner launches programmes; '{ctx.organisation}' is "
+            f"{'a ' + sender.kind.replace('_', ' ') if sender.registered else 'not registered'}.",
+        )
+    existing: Programme = reads["programme_anywhere"]
+    if programme.launched or existing.launched:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Programme id '{cmd.programme_id}' is already in use; choose another id.",
+        )
+    return [e.ProgrammeLaunched(commissioner_id=ctx.organisation, **cmd.model_dump())]
+
+
+def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
+    anywhere: Programme = reads["programme_anywhere"]
+    if not anywhere.launched:
+        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{cmd.programme_id}'.")
+    if anywhere.commissioner_id != ctx.organisation:
+        return reject(
+            RejectionCode.FORBIDDEN,
+            f"Only the programme's commissioner ('{anywhere.commissioner_id}') commissions "
+            f"partners for '{cmd.programme_id}'.",
+        )
+    partner: Organisation = reads["partner"]
+    if not partner.registered or partner.kind != "delivery_partner":
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"'{cmd.partner_id}' is not a registered delivery partner.",
+            field="partner_id",
+        )
+    if any(k.contract_id == cmd.contract_id for k in programme.contracts):
+        return reject(RejectionCode.RULE_VIOLATION, f"Contract '{cmd.contract_id}' already exists.")
+    if cmd.starts_on < programme.starts_on or cmd.ends_on > programme.ends_on:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"The contract period must lie within the programme ({programme.starts_on} to "
+            f"{programme.ends_on}).",
+        )
+    remaining = programme.budget_pence - programme.committed_pence
+    if cmd.budget_pence > remaining:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"The contract budget £{cmd.budget_pence / 100:,.2f} exceeds what is left of the "
+            f"programme budget (£{remaining / 100:,.2f}).",
+            budget_pence=cmd.budget_pence,
+            remaining_pence=remaining,
+        )
+    return [e.PartnerCommissioned(**cmd.model_dump())]
+
+
+def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: Enrolment, reads: Reads) -> Decision:
+    programme: Programme = reads["programme"]
+    refusal = _check_commissioned(programme, cmd.programme_id, ctx.organisation)
+    if refusal is not None:
+        return refusal
+    if not any(k.starts_on <= cmd.enrolled_on <= k.ends_on for k in programme.contracts_of(ctx.organisation)):
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"{cmd.enrolled_on} is outside every contract period '{ctx.organisation}' holds in "
+            f"'{cmd.programme_id}'.",
+            field="enrolled_on",
+        )
+    if enrolment.enrolled and not enrolment.withdrawn:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Participant '{cmd.participant_id}' is already enrolled with '{ctx.organisation}'.",
+        )
+    return [e.ParticipantEnrolled(partner_id=ctx.organisation, **cmd.model_dump())]
+
+
+def record_consent(cmd: c.RecordConsent, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+    refusal = _check_active(enrolment, cmd, ctx)
+    if refusal is not None:
+        return refusal
+    if enrolment.consent:
+        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' has already consented.")
+    return [e.ConsentRecorded(**_ids(cmd, ctx), recorded_on=cmd.on)]
+
+
+def withdraw_consent(cmd: c.WithdrawConsent, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+    refusal = _check_active(enrolment, cmd, ctx)
+    if refusal is not None:
+        return refusal
+    if not enrolment.consent:
+        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' has not consented.")
+    return [e.ConsentWithdrawn(**_ids(cmd, ctx), withdrawn_on=cmd.on)]
+
+
+def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+    refusal = _check_active(enrolment, cmd, ctx)
+    if refusal is not None:
+        return refusal
+    if enrolment.setting == cmd.to_setting:
+        return reject(
+            RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' is already in the {cmd.to_setting} setting."
+        )
+    return [
+        e.ParticipantTransitioned(
+            **_ids(cmd, ctx), from_setting=enrolment.setting, to_setting=cmd.to_setting, transitioned_on=cmd.on  # type: ignore[arg-type]
+        )
+    ]
+
+
+def withdraw_participant(cmd: c.WithdrawParticipant, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+    refusal = _check_active(enrolment, cmd, ctx)
+    if refusal is not None:
+        return refusal
+    return [e.ParticipantWithdrawn(**_ids(cmd, ctx), reason=cmd.reason, withdrawn_on=cmd.on)]
+
+
+def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_producer: CoProducer, reads: Reads) -> Decision:
+    programme: Programme = reads["programme"]
+    if not programme.launched:
+        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{cmd.programme_id}'.")
+    if ctx.organisation != programme.commissioner_id and not programme.contracts_of(ctx.organisation):
+        return reject(
+            RejectionCode.FORBIDDEN,
+            f"'{ctx.organisation}' is neither the commissioner of nor commissioned for "
+            f"'{cmd.programme_id}'.",
+        )
+    if co_producer.registered:
+        return reject(RejectionCode.RULE_VIOLATION, f"Co-producer '{cmd.co_producer_id}' is already registered.")
+    return [e.CoProducerRegistered(engaged_by=ctx.organisation, **cmd.model_dump())]
+
+
+def _check_commissioned(programme: Programme, programme_id: str, partner: str) -> Decision | None:
+    if not programme.launched:
+        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{programme_id}'.")
+    if not programme.contracts_of(partner):
+        return reject(
+            RejectionCode.FORBIDDEN,
+            f"'{partner}' is not commissioned for programme '{programme_id}', so it cannot "
+            "enrol participants into it.",
+        )
+    return None
+
+
+def _check_active(enrolment: Enrolment, cmd: c._ParticipantAction, ctx: CommandContext) -> Decision | None:
+    if not enrolment.enrolled:
+        return reject(
+            RejectionCode.NOT_FOUND,
+            f"Participant '{cmd.participant_id}' is not enrolled with '{ctx.organisation}' in "
+            f"'{cmd.programme_id}'.",
+        )
+    if enrolment.withdrawn:
+        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has been withdrawn.")
+    return None
+
+
+def _ids(cmd: c._ParticipantAction, ctx: CommandContext) -> dict[str, str]:
+    return {"programme_id": cmd.programme_id, "participant_id": cmd.participant_id, "partner_id": ctx.organisation}

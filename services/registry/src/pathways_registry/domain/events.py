@@ -1,0 +1,120 @@
+"""Registry events: facts, in the past tense, never changed once recorded."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field
+
+from pathways.ids import Id
+from pathways.schemas import EventData, SchemaRegistry
+
+schemas = SchemaRegistry()
+event = schemas.event("registry")
+
+OrganisationKind = Literal["commissioner", "delivery_partner", "evaluator", "funder", "auditor"]
+Setting = Literal["ward", "community"]
+ReferralSource = Literal[
+    "self", "clinical_team", "ward_staff", "community_services", "family_or_carer", "other"
+]
+Pence = int
+
+
+@event
+class OrganisationRegistered(EventData):
+    """An organisation joined the platform."""
+
+    organisation_id: Id
+    name: str
+    kind: OrganisationKind
+    charity_number: str | None = None
+    company_number: str | None = None
+
+
+@event
+class ProgrammeLaunched(EventData):
+    """A commissioner launched a programme with its aims, dates and budget."""
+
+    programme_id: Id
+    commissioner_id: Id
+    name: str
+    aims: list[str]
+    starts_on: date
+    ends_on: date
+    budget_pence: Pence = Field(gt=0)
+
+
+@event
+class PartnerCommissioned(EventData):
+    """A delivery partner was commissioned under a contract with its own budget."""
+
+    programme_id: Id
+    contract_id: Id
+    partner_id: Id
+    budget_pence: Pence = Field(gt=0)
+    activities: list[str]
+    starts_on: date
+    ends_on: date
+
+
+@event
+class ParticipantEnrolled(EventData):
+    """A participant (known by a pseudonymous id only) was enrolled with a partner."""
+
+    programme_id: Id
+    participant_id: Id
+    partner_id: Id
+    setting: Setting
+    referral_source: ReferralSource
+    consent_given: bool
+    enrolled_on: date
+
+
+@event
+class ConsentRecorded(EventData):
+    programme_id: Id
+    participant_id: Id
+    partner_id: Id
+    recorded_on: date
+
+
+@event
+class ConsentWithdrawn(EventData):
+    programme_id: Id
+    participant_id: Id
+    partner_id: Id
+    withdrawn_on: date
+
+
+@event
+class ParticipantTransitioned(EventData):
+    """A participant moved between settings, e.g. from a ward into the community."""
+
+    programme_id: Id
+    participant_id: Id
+    partner_id: Id
+    from_setting: Setting
+    to_setting: Setting
+    transitioned_on: date
+
+
+@event
+class ParticipantWithdrawn(EventData):
+    programme_id: Id
+    participant_id: Id
+    partner_id: Id
+    reason: str
+    withdrawn_on: date
+
+
+@event
+class CoProducerRegistered(EventData):
+    """A person with lived experience joined as a paid co-producer."""
+
+    programme_id: Id
+    co_producer_id: Id
+    engaged_by: Id
+    role: str
+    hourly_rate_pence: Pence = Field(gt=0)
+    receives_benefits: bool

@@ -1,0 +1,80 @@
+"""Which aggregate each registry command writes and which it reads. Programmes are read
+by id whoever commissioned them (a wildcard on the organisation token); every write goes
+to a subject owned by the sender, so the server can later scope permissions by it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
+from pathways_registry.domain import commands as c
+from pathways_registry.domain import decide
+from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME
+
+CONTEXT = "registry"
+
+
+def organisation(organisation_id: str) -> Load[Any]:
+    return Load(AggregateRef(CONTEXT, NO_PROGRAMME, organisation_id, organisation_id), ORGANISATION)
+
+
+def programme_anywhere(programme_id: str) -> Load[Any]:
+    return Load(AggregateRef(CONTEXT, programme_id, ANY_ORGANISATION, programme_id), PROGRAMME)
+
+
+def programme_of(programme_id: str, commissioner: str) -> Load[Any]:
+    return Load(AggregateRef(CONTEXT, programme_id, commissioner, programme_id), PROGRAMME)
+
+
+def enrolment(programme_id: str, partner: str, participant_id: str) -> Load[Any]:
+    return Load(AggregateRef(CONTEXT, programme_id, partner, participant_id), ENROLMENT)
+
+
+def _enrolment_target(cmd: Any, ctx: CommandContext) -> Load[Any]:
+    return enrolment(cmd.programme_id, ctx.organisation, cmd.participant_id)
+
+
+HANDLERS = handlers_by_name(
+    CommandHandler(
+        c.RegisterOrganisation,
+        target=lambda cmd, ctx: organisation(cmd.organisation_id),
+        decide=decide.register_organisation,
+    ),
+    CommandHandler(
+        c.LaunchProgramme,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        reads=lambda cmd, ctx: {
+            "sender": organisation(ctx.organisation),
+            "programme_anywhere": programme_anywhere(cmd.programme_id),
+        },
+        decide=decide.launch_programme,
+    ),
+    CommandHandler(
+        c.CommissionPartner,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        reads=lambda cmd, ctx: {
+            "programme_anywhere": programme_anywhere(cmd.programme_id),
+            "partner": organisation(cmd.partner_id),
+        },
+        decide=decide.commission_partner,
+    ),
+    CommandHandler(
+        c.EnrolParticipant,
+        target=_enrolment_target,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        decide=decide.enrol_participant,
+    ),
+    CommandHandler(c.RecordConsent, target=_enrolment_target, decide=decide.record_consent),
+    CommandHandler(c.WithdrawConsent, target=_enrolment_target, decide=decide.withdraw_consent),
+    CommandHandler(c.TransitionParticipant, target=_enrolment_target, decide=decide.transition_participant),
+    CommandHandler(c.WithdrawParticipant, target=_enrolment_target, decide=decide.withdraw_participant),
+    CommandHandler(
+        c.RegisterCoProducer,
+        target=lambda cmd, ctx: Load(
+            AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, cmd.co_producer_id), CO_PRODUCER
+        ),
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        decide=decide.register_co_producer,
+    ),
+)

@@ -1,0 +1,251 @@
+"""`pathways`: run the platform (up, serve), look at it (status), and work with it
+(schemas export, rebuild). Services add their own commands (e.g. `programme`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
+from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
+from pathways.schemas import export_schemas
+from pathways.service import all_schemas, discover
+
+app = typer.Typer(
+    help="Pathways: one trustworthy record for a multi-organisation health and social care programme.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+schemas_cli = typer.Typer(help="Event and command schemas for partner systems.", no_args_is_help=True)
+app.add_typer(schemas_cli, name="schemas")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def up(
+    home: Path = typer.Option(None, help="Where data lives (default $PATHWAYS_HOME or ./.pathways)"),
+    nats_port: int = typer.Option(4222, help="Preferred NATS port; a free one is used if it is busy"),
+) -> None:
+    """Start the embedded NATS server and every service; Ctrl-C stops everything cleanly."""
+    home = (home or pathways_home()).resolve()
+    os.environ["PATHWAYS_HOME"] = str(home)
+    services = discover()
+    credentials = Credentials.load_or_create(home / "credentials.json")
+    server = EmbeddedNatsServer(home, port=nats_port, credentials=credentials)
+    console.print(f"Starting nats-server (JetStream, sync_interval: always) on port {server.port} …")
+    server.start()
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    connection = ConnectionInfo(server.url, credentials.user, credentials.password, home=str(home))
+    try:
+        env = os.environ | {
+            "PATHWAYS_NATS_URL": server.url,
+            "PATHWAYS_NATS_USER": credentials.user,
+            "PATHWAYS_NATS_PASSWORD": credentials.password,
+        }
+        for name, service in services.items():
+            port = free_port(service.http_port)
+            log = open(home / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "pathways.cli.main", "serve", name, "--http-port", str(port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            connection.services[name] = f"http://127.0.0.1:{port}"
+        _wait_healthy(connection, children)
+        connection.write(connection_file(home))
+        _print_ready(connection, home)
+        _supervise(children)
+    finally:
+        console.print("Stopping services …")
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        server.stop()
+        with contextlib.suppress(FileNotFoundError):
+            connection_file(home).unlink()
+        console.print("Stopped. Data is kept in " + str(home))
+
+
+def _wait_healthy(connection: ConnectionInfo, children: dict[str, subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(connection.services)
+    while pending and time.monotonic() < deadline:
+        for name, base in list(pending.items()):
+            if children[name].poll() is not None:
+                raise typer.Exit(_child_failed(name))
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    del pending[name]
+        time.sleep(0.2)
+    if pending:
+        err_console.print(f"[red]Services did not start in time:[/red] {', '.join(pending)}")
+        raise typer.Exit(1)
+
+
+def _child_failed(name: str) -> int:
+    err_console.print(f"[red]The {name} service stopped at start.[/red] See its log in $PATHWAYS_HOME/{name}.log")
+    return 1
+
+
+def _print_ready(connection: ConnectionInfo, home: Path) -> None:
+    lines = [
+        f"NATS            {connection.nats_url}  (user '{connection.user}', password in {home / 'connection.json'})",
+        f"Data            {home}  (JetStream store, read-model databases, logs)",
+    ]
+    for name, base in connection.services.items():
+        lines.append(f"{name:<15} {base}   API docs: {base}/docs")
+    lines.append("")
+    lines.append("Try: pathways status · pathways programme show <id> · pathways schemas export ./schemas")
+    console.print(Panel("\n".join(lines), title="Pathways is running — Ctrl-C to stop", expand=False))
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    try:
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    err_console.print(f"[red]The {name} service exited ({child.returncode}).[/red]")
+                    return
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+
+
+@app.command()
+def serve(
+    name: str = typer.Argument(..., help="The service to run, e.g. registry"),
+    http_port: int = typer.Option(None, help="Port of the service's HTTP API (default: its own)"),
+    http_host: str = typer.Option("127.0.0.1", help="Address the HTTP API listens on"),
+    database_url: str = typer.Option(None, help="Read-model database (default: SQLite under $PATHWAYS_HOME)"),
+) -> None:
+    """Run one service in this process (what `up` and docker-compose start)."""
+    from pathways.readmodels import database_url as default_db
+    from pathways.runtime.host import ServiceHost
+
+    services = discover()
+    if name not in services:
+        err_console.print(f"[red]No service '{name}'.[/red] Known: {', '.join(services)}")
+        raise typer.Exit(2)
+    service = services[name]
+    host = ServiceHost(
+        service,
+        resolve_connection(),
+        database_url=database_url or default_db(service=name),
+        http_port=http_port or service.http_port,
+        http_host=http_host,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await host.run_until_stopped(stop)
+
+    asyncio.run(main())
+
+
+@app.command()
+def status() -> None:
+    """Is Pathways running? The stream, and each service's health and projection positions."""
+    try:
+        connection = resolve_connection()
+    except FileNotFoundError as err:
+        err_console.print(f"[yellow]{err}[/yellow]")
+        raise typer.Exit(1) from None
+
+    async def stream_state() -> tuple[int, int]:
+        nc = await connection.connect("pathways-status", allow_reconnect=False, connect_timeout=3)
+        try:
+            info = await nc.jetstream().stream_info("PATHWAYS_EVENTS")
+            return int(info.state.messages), int(info.state.last_seq)
+        finally:
+            await nc.close()
+
+    table = Table("Component", "Where", "State")
+    try:
+        messages, last = asyncio.run(stream_state())
+        table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url, f"[green]up[/green] — {messages} events, last sequence {last}")
+    except Exception as err:  # any failure to reach it is the answer
+        table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url, f"[red]unreachable[/red] ({err.__class__.__name__})")
+    for name, base in connection.services.items():
+        try:
+            health = httpx.get(f"{base}/health", timeout=2).json()
+            positions = ", ".join(f"{k} at {v}" for k, v in health["projections"].items()) or "no projections"
+            table.add_row(name, base, f"[green]up[/green] — {positions}")
+        except httpx.HTTPError as err:
+            table.add_row(name, base, f"[red]down[/red] ({err.__class__.__name__})")
+    console.print(table)
+
+
+@schemas_cli.command("export")
+def schemas_export(directory: Path = typer.Argument(..., help="Where to write the JSON Schema files")) -> None:
+    """Write every command and event schema as JSON Schema (for partners in any language)."""
+    written = export_schemas(all_schemas(discover()), directory)
+    console.print(f"Wrote {len(written)} schema files to {directory}")
+
+
+@app.command()
+def rebuild(
+    service_name: str = typer.Argument(None, help="Only this service's read models"),
+    database_url: str = typer.Option(None, help="Read-model database (default: the service's own)"),
+) -> None:
+    """Rebuild read models from the whole stream into fresh tables, then swap them in."""
+    from pathways.eventstore.jetstream import JetStreamEventStore
+    from pathways.projection import rebuild as rebuild_projection
+    from pathways.readmodels import database_url as default_db
+    from pathways.readmodels import make_engine
+
+    services = {k: v for k, v in discover().items() if service_name in (None, k)}
+    if not services:
+        err_console.print(f"[red]No service '{service_name}'.[/red]")
+        raise typer.Exit(2)
+    connection = resolve_connection()
+
+    async def main() -> None:
+        nc = await connection.connect("pathways-rebuild")
+        store = JetStreamEventStore(nc)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress:
+            for name, service in services.items():
+                engine = make_engine(database_url or default_db(service=name))
+                for projection in service.projections:
+                    task = progress.add_task(f"{name}/{projection.name}", total=None)
+
+                    def report(done: int, total: int, task: int = task) -> None:
+                        progress.update(task, completed=done, total=total)
+
+                    position = await rebuild_projection(projection, engine, store, progress=report)
+                    progress.update(task, description=f"{name}/{projection.name} ✓ at {position}")
+                engine.dispose()
+        await nc.close()
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    for service in discover().values():
+        for name, sub in service.cli.items():
+            app.add_typer(sub, name=name)
+    app()
+
+
+if __name__ == "__main__":
+    main()

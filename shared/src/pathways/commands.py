@@ -1,0 +1,90 @@
+"""How a bounded context declares its write side: aggregate types (initial state plus an
+evolve function), and per command the aggregate it writes, the aggregates it only reads,
+and a pure decide function. The intake does all the I/O around them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathways.ids import Id
+from pathways.replies import Rejection
+from pathways.schemas import CommandData, EventData
+from pathways.subjects import AggregateRef
+
+S = TypeVar("S")
+
+# The platform operator's own organisation id: the one sender allowed to register
+# organisations. It is never a participant-facing organisation.
+OPERATOR_ORGANISATION = "operator"
+C = TypeVar("C", bound=CommandData)
+
+
+class CommandEnvelope(BaseModel):
+    """What a partner system sends on pathways.cmd.<org>.<context>.<CommandName>."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    idempotency_key: str = Field(min_length=1, max_length=128)
+    organisation: Id
+    actor: str = Field(min_length=1, max_length=128)
+    correlation_id: str | None = Field(default=None, max_length=128)
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Who sent the command and when it is being decided: the only facts beyond state
+    that a decide function may use, so decisions replay the same way in tests."""
+
+    organisation: str
+    actor: str
+    command: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class AggregateType(Generic[S]):
+    name: str
+    initial: S
+    evolve: Callable[[S, EventData], S]
+    event_types: tuple[type[EventData], ...]
+
+    def owns(self, data: EventData) -> bool:
+        return isinstance(data, self.event_types)
+
+
+@dataclass(frozen=True)
+class Load(Generic[S]):
+    """An aggregate to fold before deciding."""
+
+    ref: AggregateRef
+    aggregate: AggregateType[S]
+
+
+Decision = Sequence[EventData] | Rejection
+
+
+@dataclass(frozen=True)
+class CommandHandler(Generic[C]):
+    """One command of a context. `target` is the single aggregate the command appends to
+    (its optimistic-concurrency scope); `reads` are other aggregates whose current state
+    the rules consult; `decide` is pure: (command, context, target state, read states)
+    to events or a rejection."""
+
+    model: type[C]
+    target: Callable[[C, CommandContext], Load[Any]]
+    decide: Callable[[C, CommandContext, Any, Mapping[str, Any]], Decision]
+    reads: Callable[[C, CommandContext], Mapping[str, Load[Any]]] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model.__name__
+
+
+def handlers_by_name(*handlers: CommandHandler[Any]) -> dict[str, CommandHandler[Any]]:
+    return {h.name: h for h in handlers}

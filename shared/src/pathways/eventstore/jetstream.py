@@ -1,0 +1,253 @@
+"""The event store over JetStream stream PATHWAYS_EVENTS.
+
+- Appends carry `Nats-Msg-Id` (the event id, for de-duplication) and, on the first
+  event of each subject, `Nats-Expected-Last-Subject-Sequence` (optimistic concurrency).
+- A command's several events go in one atomic batch (ADR-50): all stored or none.
+- One aggregate's history is read with batched Direct Get (one request, streamed back).
+- The whole stream is read with an ordered push consumer, the fastest replay path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import (
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from pathways import telemetry
+from pathways.eventstore.base import (
+    AppendRequest,
+    AppendResult,
+    ConcurrencyConflict,
+    DuplicateInBatch,
+    NewEvent,
+    StoredEvent,
+)
+from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+
+# JetStream error codes this store turns into domain outcomes.
+WRONG_LAST_SEQUENCE = 10071
+BATCH_WRONG_LAST_SEQUENCE = 10164
+BATCH_DUPLICATE_MSG_ID = 10201
+MAX_BATCH_MESSAGES = 1000  # the server's limit per atomic batch
+
+DUPLICATE_WINDOW_SECONDS = 24 * 3600.0
+DIRECT_GET_BATCH = 256
+
+
+def stream_config(replicas: int = 1) -> StreamConfig:
+    return StreamConfig(
+        name=STREAM_NAME,
+        description="Pathways domain events: the source of truth",
+        subjects=[f"{EVENTS_ROOT}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        num_replicas=replicas,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        deny_delete=True,
+        deny_purge=True,
+        allow_direct=True,
+        allow_atomic=True,
+    )
+
+
+async def ensure_stream(nc: Client, replicas: int = 1) -> None:
+    """Create PATHWAYS_EVENTS, or check that the existing one keeps the guarantees."""
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(STREAM_NAME)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(stream_config(replicas))
+        return
+    cfg = info.config
+    if not (cfg.deny_delete and cfg.deny_purge and cfg.allow_direct and cfg.allow_atomic):
+        await js.update_stream(stream_config(cfg.num_replicas or replicas))
+
+
+class JetStreamEventStore:
+    def __init__(self, nc: Client, *, timeout: float = 10.0) -> None:
+        self._nc = nc
+        self._js = nc.jetstream(timeout=timeout)
+        self._timeout = timeout
+
+    # -- append -------------------------------------------------------------------------
+
+    async def append(self, request: AppendRequest) -> AppendResult:
+        with telemetry.span("eventstore.append", events=len(request.events)):
+            messages = _messages(request)
+            if len(messages) == 1:
+                return await self._publish_one(*messages[0])
+            return await self.publish_batch(messages)
+
+    async def _publish_one(self, subject: str, payload: bytes, headers: dict[str, str]) -> AppendResult:
+        try:
+            ack = await self._js.publish(subject, payload, headers=headers, timeout=self._timeout)
+        except nats.js.errors.APIError as err:
+            raise _translate(err.err_code, err.description) from err
+        return AppendResult([ack.seq], duplicate=bool(ack.duplicate))
+
+    async def publish_batch(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> AppendResult:
+        """One atomic batch: the first message is a request (the server confirms the batch
+        started), the middle ones are plain publishes, the commit returns the PubAck."""
+        if len(messages) > MAX_BATCH_MESSAGES:
+            raise ValueError(f"an atomic batch holds at most {MAX_BATCH_MESSAGES} events")
+        batch_id = uuid.uuid4().hex
+        last = len(messages)
+        reply: Msg | None = None
+        for index, (subject, payload, headers) in enumerate(messages, start=1):
+            h = {**headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(index)}
+            if index == last:
+                h["Nats-Batch-Commit"] = "1"
+                reply = await self._nc.request(subject, payload, headers=h, timeout=self._timeout)
+            elif index == 1:
+                first = await self._nc.request(subject, payload, headers=h, timeout=self._timeout)
+                if first.data:
+                    _raise_for_ack(json.loads(first.data))
+            else:
+                await self._nc.publish(subject, payload, headers=h)
+        assert reply is not None
+        ack = json.loads(reply.data)
+        _raise_for_ack(ack)
+        end = int(ack["seq"])
+        count = int(ack.get("count", last))
+        return AppendResult(list(range(end - count + 1, end + 1)))
+
+    # -- read ---------------------------------------------------------------------------
+
+    async def read_subject(self, subject: str, after: int = 0) -> list[StoredEvent]:
+        """One aggregate's events after sequence `after`, with batched Direct Get."""
+        events: list[StoredEvent] = []
+        next_seq = after + 1
+        inbox = self._nc.new_inbox()
+        sub = await self._nc.subscribe(inbox)
+        try:
+            while True:
+                request = {"seq": next_seq, "next_by_subj": subject, "batch": DIRECT_GET_BATCH}
+                await self._nc.publish(
+                    f"$JS.API.DIRECT.GET.{STREAM_NAME}", json.dumps(request).encode(), reply=inbox
+                )
+                got = 0
+                pending = 0
+                while True:
+                    msg = await sub.next_msg(timeout=self._timeout)
+                    headers = msg.headers or {}
+                    status = headers.get("Status")
+                    if status is not None:
+                        if status not in ("204", "404"):
+                            raise RuntimeError(f"direct get failed: {status} {headers}")
+                        break
+                    events.append(_stored_from_direct(msg))
+                    pending = int(headers.get("Nats-Num-Pending", "0"))
+                    got += 1
+                if got < DIRECT_GET_BATCH or pending == 0:
+                    return events
+                next_seq = events[-1].sequence + 1
+        finally:
+            await sub.unsubscribe()
+
+    async def read_all(
+        self, from_sequence: int = 1, until: int | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        """Every event from `from_sequence` to `until` (default: the last one stored when
+        the read began), in stream order."""
+        end = until if until is not None else await self.last_sequence()
+        if end < from_sequence:
+            return
+        sub = await self._js.subscribe(
+            f"{EVENTS_ROOT}.>",
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=max(from_sequence, 1),
+            ),
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=self._timeout)
+                meta = msg.metadata
+                seq = meta.sequence.stream
+                yield StoredEvent(seq, msg.subject, msg.data, meta.timestamp)
+                if seq >= end:
+                    return
+        finally:
+            await sub.unsubscribe()
+
+    async def last_sequence(self) -> int:
+        info = await self._js.stream_info(STREAM_NAME)
+        return int(info.state.last_seq)
+
+
+def _messages(request: AppendRequest) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Headers per event. The expected sequence goes only on the first event of each
+    subject: the server checks it against the stream as it was before the batch."""
+    seen: set[str] = set()
+    out = []
+    for new in request.events:
+        headers = {"Nats-Msg-Id": new.event.id}
+        if new.subject not in seen and new.subject in request.expected:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(request.expected[new.subject])
+        seen.add(new.subject)
+        if new.event.traceparent:
+            headers["traceparent"] = new.event.traceparent
+        out.append((new.subject, new.payload or new.event.to_bytes(), headers))
+    return out
+
+
+def messages_of(requests: Sequence[AppendRequest]) -> list[tuple[str, bytes, dict[str, str]]]:
+    return [m for r in requests for m in _messages(r)]
+
+
+def _raise_for_ack(ack: dict[str, Any]) -> None:
+    error = ack.get("error")
+    if error:
+        raise _translate(int(error.get("err_code", 0)), str(error.get("description", "")))
+
+
+def _translate(err_code: int | None, description: str | None) -> Exception:
+    if err_code in (WRONG_LAST_SEQUENCE, BATCH_WRONG_LAST_SEQUENCE):
+        return ConcurrencyConflict(description or "wrong last sequence")
+    if err_code == BATCH_DUPLICATE_MSG_ID:
+        return DuplicateInBatch(description or "duplicate message id in batch")
+    return RuntimeError(f"JetStream refused the append: {err_code} {description}")
+
+
+def _stored_from_direct(msg: Msg) -> StoredEvent:
+    headers = msg.headers or {}
+    return StoredEvent(
+        int(headers["Nats-Sequence"]),
+        headers["Nats-Subject"],
+        msg.data,
+        _parse_time(headers.get("Nats-Time-Stamp", "")),
+    )
+
+
+def _parse_time(value: str) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    # Go prints nanoseconds; Python keeps microseconds.
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
+def new_events_total(requests: Sequence[AppendRequest]) -> int:
+    return sum(len(r.events) for r in requests)
+
+
+__all__ = ["JetStreamEventStore", "NewEvent", "ensure_stream", "stream_config"]

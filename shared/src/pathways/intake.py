@@ -1,0 +1,227 @@
+"""Command intake: parse → validate → check the sender → load state → decide → append →
+reply. Transport-free: the faststream subscriber and the HTTP endpoint both call
+`CommandIntake.handle`, so a command behaves the same whichever way it arrives."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from pathways import telemetry
+from pathways.commands import CommandContext, CommandEnvelope, CommandHandler, Load
+from pathways.envelope import CloudEvent, utcnow
+from pathways.eventstore.base import (
+    AppendRequest,
+    AppendResult,
+    ConcurrencyConflict,
+    DuplicateInBatch,
+    EventStore,
+    NewEvent,
+)
+from pathways.ids import event_ids_for
+from pathways.logging import get_logger
+from pathways.replies import Accepted, Rejected, RejectionCode, Rejection, Reply, reject
+from pathways.schemas import EventData, SchemaRegistry
+
+log = get_logger("pathways.intake")
+
+Appender = Callable[[AppendRequest], Any]  # an awaitable-returning append (store or group commit)
+
+
+@dataclass(frozen=True)
+class _Folded:
+    state: Any
+    last_sequence: int
+    sequence_by_event_id: dict[str, int]
+
+
+class CommandIntake:
+    def __init__(
+        self,
+        context: str,
+        handlers: Mapping[str, CommandHandler[Any]],
+        store: EventStore,
+        schemas: SchemaRegistry,
+        *,
+        append: Appender | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.context = context
+        self.handlers = handlers
+        self.store = store
+        self.schemas = schemas
+        self._append = append or store.append
+        self._clock = clock
+
+    async def handle(
+        self, sender: str, command: str, raw: bytes, traceparent: str | None = None
+    ) -> Reply:
+        with telemetry.span(
+            f"command {command}", parent=traceparent, context=self.context, organisation=sender
+        ):
+            try:
+                reply: Reply = await self._handle(sender, command, raw)
+            except Rejection as rejection:
+                reply = rejection.reply()
+            except Exception:
+                log.exception("command failed", command=command, organisation=sender)
+                reply = Rejected(
+                    code=RejectionCode.UNAVAILABLE,
+                    message="The platform could not process this command just now. Nothing "
+                    "was recorded; send it again with the same idempotency key.",
+                )
+            if isinstance(reply, Rejected):
+                # Never the body: it may hold personal data.
+                log.info("command rejected", command=command, organisation=sender, code=reply.code)
+            return reply
+
+    async def _handle(self, sender: str, command: str, raw: bytes) -> Reply:
+        handler = self.handlers.get(command)
+        if handler is None:
+            raise reject(
+                RejectionCode.INVALID,
+                f"'{command}' is not a {self.context} command. Known commands: "
+                f"{', '.join(sorted(self.handlers))}.",
+            )
+        envelope = _parse_envelope(raw)
+        if envelope.organisation != sender:
+            raise reject(
+                RejectionCode.FORBIDDEN,
+                f"The body says it comes from organisation '{envelope.organisation}' but it "
+                f"was sent on organisation '{sender}''s subject. An organisation may only send "
+                "commands as itself.",
+            )
+        try:
+            cmd = handler.model.model_validate(envelope.data)
+        except ValidationError as err:
+            raise _invalid(f"The data of {command} does not match its schema.", err) from None
+        ctx = CommandContext(sender, envelope.actor, command, self._clock())
+        target = handler.target(cmd, ctx)
+        folded = await self._fold(target)
+        first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
+        retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
+        if retried is not None:
+            return retried
+        reads = {
+            name: (await self._fold(load)).state
+            for name, load in (handler.reads(cmd, ctx) if handler.reads else {}).items()
+        }
+        decision = handler.decide(cmd, ctx, folded.state, reads)
+        if isinstance(decision, Rejection):
+            raise decision
+        events = self._envelopes(decision, target, ctx, envelope)
+        request = AppendRequest(
+            [NewEvent.of(target.ref.subject, e) for e in events],
+            {target.ref.subject: folded.last_sequence},
+        )
+        try:
+            result: AppendResult = await self._append(request)
+        except (ConcurrencyConflict, DuplicateInBatch):
+            # Either a concurrent retry of this very command got there first (then it is
+            # the same answer) or another command changed the aggregate (a conflict).
+            again = await self._fold(target)
+            retried = _answer_for_retry(again.sequence_by_event_id, first_id, sender, command, envelope)
+            if retried is not None:
+                return retried
+            raise reject(
+                RejectionCode.CONFLICT,
+                f"Another command changed {target.aggregate.name} '{target.ref.aggregate_id}' "
+                "while this one was being decided. Nothing was recorded; read the current "
+                "state and send the command again if it still applies.",
+            ) from None
+        return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
+
+    async def _fold(self, load: Load[Any]) -> _Folded:
+        history = await self.store.read_subject(load.ref.subject)
+        state = load.aggregate.initial
+        seen: dict[str, int] = {}
+        for stored in history:
+            event = stored.event
+            seen[event.id] = stored.sequence
+            data = self.schemas.decode(event.type, event.dataschema, event.data)
+            if not load.aggregate.owns(data):
+                raise reject(
+                    RejectionCode.CONFLICT,
+                    f"The id '{load.ref.aggregate_id}' is already used by something other "
+                    f"than a {load.aggregate.name}; choose another id.",
+                )
+            state = load.aggregate.evolve(state, data)
+        return _Folded(state, history[-1].sequence if history else 0, seen)
+
+    def _envelopes(
+        self,
+        decision: Sequence[EventData],
+        target: Load[Any],
+        ctx: CommandContext,
+        envelope: CommandEnvelope,
+    ) -> list[CloudEvent]:
+        ids = event_ids_for(ctx.organisation, ctx.command, envelope.idempotency_key, len(decision))
+        command_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ctx.organisation}/{ctx.command}/{envelope.idempotency_key}"))
+        traceparent = telemetry.current_traceparent()
+        out = []
+        for event_id, data in zip(ids, decision, strict=True):
+            schema = self.schemas.schema_for(f"pathways.{self.context}.{type(data).__name__}")
+            out.append(
+                CloudEvent(
+                    id=event_id,
+                    source=f"/pathways/{self.context}",
+                    type=schema.type,
+                    subject=target.ref.aggregate_id,
+                    time=ctx.now,
+                    dataschema=schema.uri,
+                    programme=target.ref.programme,
+                    organisation=ctx.organisation,
+                    actor=ctx.actor,
+                    correlationid=envelope.correlation_id or command_id,
+                    causationid=command_id,
+                    traceparent=traceparent,
+                    data=data.model_dump(mode="json"),
+                )
+            )
+        return out
+
+
+def _parse_envelope(raw: bytes) -> CommandEnvelope:
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise reject(
+            RejectionCode.INVALID, f"The command is not valid JSON ({err.__class__.__name__}: {err})."
+        ) from None
+    if not isinstance(body, dict):
+        raise reject(RejectionCode.INVALID, "The command must be a JSON object.")
+    try:
+        return CommandEnvelope.model_validate(body)
+    except ValidationError as err:
+        raise _invalid(
+            "The command envelope needs idempotency_key, organisation, actor and data.", err
+        ) from None
+
+
+def _invalid(message: str, err: ValidationError) -> Rejection:
+    details = [
+        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in err.errors()
+    ]
+    summary = "; ".join(f"{d['field'] or '(body)'}: {d['problem']}" for d in details[:5])
+    return Rejection(RejectionCode.INVALID, f"{message} {summary}", details)
+
+
+def _answer_for_retry(
+    by_id: dict[str, int], first_id: str, sender: str, command: str, envelope: CommandEnvelope
+) -> Accepted | None:
+    """If this command's events are already stored, the same reply as the first time."""
+    if first_id not in by_id:
+        return None
+    ids: list[str] = []
+    while True:
+        candidate = event_ids_for(sender, command, envelope.idempotency_key, len(ids) + 1)[-1]
+        if candidate not in by_id:
+            break
+        ids.append(candidate)
+    return Accepted(event_ids=ids, sequence=by_id[ids[-1]])

@@ -1,0 +1,265 @@
+"""The projection runner: events from PATHWAYS_EVENTS into read-model tables, in batches,
+with the stream sequence stored in the same transaction as the rows (so a crash at any
+point replays to the same result), and rebuilds into fresh tables swapped in when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import Connection, Engine, MetaData, Table, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pathways import telemetry
+from pathways.envelope import CloudEvent
+from pathways.eventstore.base import EventStore, StoredEvent
+from pathways.logging import get_logger
+from pathways.readmodels import ProjectionPosition
+from pathways.schemas import EventData, SchemaRegistry
+from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+
+log = get_logger("pathways.projection")
+REBUILD_SUFFIX = "__rebuild"
+
+Tables = Mapping[str, Table]
+Apply = Callable[[Connection, Tables, CloudEvent, EventData, int], None]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A read model: its tables and, per event type, how an event changes them.
+    Handlers get the tables by name so a rebuild can point them at fresh copies."""
+
+    name: str
+    tables: Sequence[Table]
+    handlers: Mapping[str, Apply]
+    schemas: SchemaRegistry = field(default_factory=SchemaRegistry)
+
+    def live_tables(self) -> dict[str, Table]:
+        return {t.name: t for t in self.tables}
+
+
+class Gap(Exception):
+    """The consumer is ahead of the stored position (a rebuild was swapped in)."""
+
+
+def apply_batch(
+    conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent]
+) -> int:
+    """Apply events after the stored position; returns the new position. The caller owns
+    the transaction, so rows and position commit together or not at all."""
+    position = read_position(conn, position_name, for_update=True)
+    for stored in events:
+        if stored.sequence <= position:
+            continue  # redelivered after a crash: already applied
+        if stored.sequence != position + 1:
+            raise Gap(f"{projection.name}: expected {position + 1}, got {stored.sequence}")
+        cloud = stored.event
+        handler = projection.handlers.get(cloud.type)
+        if handler is not None:
+            data = projection.schemas.decode(cloud.type, cloud.dataschema, cloud.data)
+            handler(conn, tables, cloud, data, stored.sequence)
+        position = stored.sequence
+    write_position(conn, position_name, position)
+    return position
+
+
+def read_position(conn: Connection, name: str, *, for_update: bool = False) -> int:
+    table = ProjectionPosition.__table__  # type: ignore[attr-defined]
+    query = select(table.c.position).where(table.c.name == name)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    value = conn.execute(query).scalar()
+    return int(value) if value is not None else 0
+
+
+def write_position(conn: Connection, name: str, position: int) -> None:
+    table = ProjectionPosition.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(name=name, position=position)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
+
+
+class ProjectionRunner:
+    """Runs one projection live from a durable pull consumer."""
+
+    def __init__(
+        self, projection: Projection, engine: Engine, nc: Client, *, batch_size: int = 500
+    ) -> None:
+        self.projection = projection
+        self.engine = engine
+        self.nc = nc
+        self.batch_size = batch_size
+        self.durable = f"proj_{projection.name}"
+        self.position = 0
+        self.caught_up = asyncio.Event()
+
+    def create_tables(self) -> None:
+        with self.engine.begin() as conn:
+            for table in self.projection.tables:
+                table.create(conn, checkfirst=True)
+
+    def stored_position(self) -> int:
+        with self.engine.connect() as conn:
+            return read_position(conn, self.projection.name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(self.create_tables)
+        js = self.nc.jetstream()
+        while not stop.is_set():
+            self.position = await asyncio.to_thread(self.stored_position)
+            sub = await self._subscribe(js, self.position + 1)
+            try:
+                await self._consume(sub, stop)
+            except Gap as gap:
+                log.info("projection re-seeking", projection=self.projection.name, reason=str(gap))
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _subscribe(self, js: Any, start: int) -> Any:
+        # The stored position, not the consumer's cursor, is the truth: start the durable
+        # consumer where the read model says it stands.
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_consumer(STREAM_NAME, self.durable)
+        return await js.pull_subscribe(
+            f"{EVENTS_ROOT}.>",
+            durable=self.durable,
+            stream=STREAM_NAME,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start,
+                ack_policy=AckPolicy.ALL,
+                max_ack_pending=-1,
+            ),
+        )
+
+    async def _consume(self, sub: Any, stop: asyncio.Event) -> None:
+        js = self.nc.jetstream()
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(self.batch_size, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                last = (await js.stream_info(STREAM_NAME)).state.last_seq
+                if self.position >= last:
+                    self.caught_up.set()
+                continue
+            events = [
+                StoredEvent(m.metadata.sequence.stream, m.subject, m.data, m.metadata.timestamp)
+                for m in msgs
+            ]
+            with telemetry.span(
+                f"projection {self.projection.name}",
+                parent=(msgs[0].headers or {}).get("traceparent"),
+                events=len(events),
+                first_sequence=events[0].sequence,
+            ):
+                self.position = await asyncio.to_thread(self._apply, events)
+            await msgs[-1].ack()
+
+    def _apply(self, events: list[StoredEvent]) -> int:
+        with self.engine.begin() as conn:
+            return apply_batch(
+                conn, self.projection, self.projection.live_tables(), self.projection.name, events
+            )
+
+
+async def rebuild(
+    projection: Projection,
+    engine: Engine,
+    store: EventStore,
+    *,
+    batch_size: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Replay the whole stream into fresh tables, then swap them in atomically: readers
+    see the old figures until the moment the new ones are complete."""
+    shadow_meta = MetaData()
+    shadow = {
+        t.name: _copy_without_indexes(t, shadow_meta, t.name + REBUILD_SUFFIX) for t in projection.tables
+    }
+    position_name = projection.name + REBUILD_SUFFIX
+    with engine.begin() as conn:
+        for table in shadow.values():
+            table.drop(conn, checkfirst=True)
+            table.create(conn)
+        write_position(conn, position_name, 0)
+    position = 0
+    while True:
+        end = await store.last_sequence()
+        if end <= position:
+            break
+        batch: list[StoredEvent] = []
+        async for stored in store.read_all(position + 1, end):
+            batch.append(stored)
+            if len(batch) >= batch_size:
+                position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch)
+                batch = []
+                if progress:
+                    progress(position, end)
+        if batch:
+            position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch)
+        if progress:
+            progress(position, end)
+    await asyncio.to_thread(_swap, engine, projection, shadow, position_name)
+    return position
+
+
+def _apply_in_txn(
+    engine: Engine, projection: Projection, tables: Tables, position_name: str, events: list[StoredEvent]
+) -> int:
+    with engine.begin() as conn:
+        return apply_batch(conn, projection, tables, position_name, events)
+
+
+def _copy_without_indexes(table: Table, meta: MetaData, name: str) -> Table:
+    # Indexes are created on the live name after the swap (index names must be unique,
+    # and building them once after a bulk load is faster).
+    copy = table.to_metadata(meta, name=name)
+    for index in list(copy.indexes):
+        copy.indexes.discard(index)
+    return copy
+
+
+def _swap(engine: Engine, projection: Projection, shadow: Tables, position_name: str) -> None:
+    with engine.begin() as conn:
+        position = read_position(conn, position_name, for_update=True)
+        for live in projection.tables:
+            live.drop(conn, checkfirst=True)
+            conn.execute(text(f'ALTER TABLE "{shadow[live.name].name}" RENAME TO "{live.name}"'))
+            for index in live.indexes:
+                index.create(conn)
+        write_position(conn, projection.name, position)
+        conn.execute(
+            ProjectionPosition.__table__.delete().where(  # type: ignore[attr-defined]
+                ProjectionPosition.__table__.c.name == position_name  # type: ignore[attr-defined]
+            )
+        )
+
+
+def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: to compare two read models for equality."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in projection.tables:
+            rows = conn.execute(select(table)).all()
+            out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
+def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> None:
+    """Insert a row or update it in place: the one write a replayed event needs, on
+    SQLite and PostgreSQL alike."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    updates = {k: v for k, v in values.items() if k not in keys}
+    stmt = insert(table).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates else stmt.on_conflict_do_nothing()
+    conn.execute(stmt)

@@ -1,0 +1,53 @@
+"""Read-model databases: SQLite by default, PostgreSQL when a URL is given; the same
+sqlmodel/SQLAlchemy code for both."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlmodel import Field, SQLModel, create_engine
+
+
+class ProjectionPosition(SQLModel, table=True):
+    """The last stream sequence a projection applied, written in the same transaction as
+    its rows: the tracking record that makes at-least-once delivery exactly-once."""
+
+    __tablename__ = "projection_position"
+
+    name: str = Field(primary_key=True, max_length=120)
+    position: int = 0
+
+
+def database_url(home: Path | None = None, service: str = "readmodels") -> str:
+    url = os.environ.get("PATHWAYS_DATABASE_URL")
+    if url:
+        return url
+    base = home or Path(os.environ.get("PATHWAYS_HOME", ".pathways"))
+    base.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(base / f'{service}.db').resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    ProjectionPosition.metadata.create_all(engine, tables=[ProjectionPosition.__table__])  # type: ignore[list-item]
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # WAL lets the API read while a projection writes. synchronous=NORMAL may lose the
+    # last transactions on power loss, never consistency: the position is in the same
+    # transaction, so the projection simply replays them.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

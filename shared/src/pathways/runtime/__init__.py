@@ -1,0 +1,1 @@
+"""Running Pathways: the embedded nats-server, connection details, and service hosts."""

@@ -1,0 +1,74 @@
+"""How a process finds NATS: environment variables (deploy/, docker-compose) or the
+connection.json that `pathways up` writes under $PATHWAYS_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+
+
+def pathways_home() -> Path:
+    return Path(os.environ.get("PATHWAYS_HOME", ".pathways")).resolve()
+
+
+@dataclass
+class ConnectionInfo:
+    nats_url: str
+    user: str | None = None
+    password: str | None = None
+    services: dict[str, str] = field(default_factory=dict)  # name -> HTTP base URL
+    home: str | None = None
+
+    async def connect(self, name: str = "pathways", **kwargs: Any) -> Client:
+        return await nats.connect(
+            self.nats_url,
+            user=self.user,
+            password=self.password,
+            name=name,
+            max_reconnect_attempts=-1,
+            **kwargs,
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["password"] = "***" if self.password else None
+        return body
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        # Owner-only: it holds credentials.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(self), handle, indent=2)
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> ConnectionInfo:
+        return cls(**json.loads(path.read_text()))
+
+
+def connection_file(home: Path | None = None) -> Path:
+    return (home or pathways_home()) / "connection.json"
+
+
+def resolve_connection(home: Path | None = None) -> ConnectionInfo:
+    """Environment first (PATHWAYS_NATS_URL, _USER, _PASSWORD), then connection.json."""
+    url = os.environ.get("PATHWAYS_NATS_URL")
+    if url:
+        return ConnectionInfo(
+            url, os.environ.get("PATHWAYS_NATS_USER"), os.environ.get("PATHWAYS_NATS_PASSWORD")
+        )
+    path = connection_file(home)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No running Pathways found: {path} does not exist. Start one with "
+            "`pathways up` (or `make run`), or set PATHWAYS_NATS_URL."
+        )
+    return ConnectionInfo.read(path)

@@ -1,0 +1,167 @@
+"""ServiceHost runs one service in one process: its command intake (a faststream
+subscriber, with group commit behind it), its projections, and its HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from pathways import logging as plog
+from pathways import telemetry
+from pathways.eventstore.batching import GroupCommitter
+from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
+from pathways.intake import CommandIntake
+from pathways.projection import ProjectionRunner
+from pathways.readmodels import make_engine
+from pathways.runtime.connection import ConnectionInfo
+from pathways.service import ServiceDefinition
+from pathways.subjects import command_wildcard, parse_command_subject
+
+log = plog.get_logger("pathways.host")
+
+
+class ServiceHost:
+    def __init__(
+        self,
+        service: ServiceDefinition,
+        connection: ConnectionInfo,
+        *,
+        database_url: str,
+        http_port: int | None = None,
+        http_host: str = "127.0.0.1",
+        run_projections: bool = True,
+        run_intake: bool = True,
+        group_commit: bool = True,
+        workers: int = 64,
+    ) -> None:
+        self.service = service
+        self.connection = connection
+        self.engine: Engine = make_engine(database_url)
+        self.http_port = http_port
+        self.http_host = http_host
+        self.run_projections = run_projections
+        self.run_intake = run_intake
+        self.group_commit = group_commit
+        self.workers = workers
+        self.broker = NatsBroker(
+            connection.nats_url,
+            user=connection.user,
+            password=connection.password,
+            middlewares=[NatsTelemetryMiddleware()],
+            logger=logging.getLogger("faststream.quiet"),
+            max_reconnect_attempts=-1,
+        )
+        self.intake: CommandIntake | None = None
+        self.runners: list[ProjectionRunner] = []
+        self._committer: GroupCommitter | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stop = asyncio.Event()
+        self._http: uvicorn.Server | None = None
+        logging.getLogger("faststream.quiet").setLevel(logging.WARNING)
+        if run_intake:
+            self._subscribe_commands()
+
+    def _subscribe_commands(self) -> None:
+        @self.broker.subscriber(
+            command_wildcard(self.service.name), queue=self.service.name, max_workers=self.workers
+        )
+        async def on_command(msg: NatsMessage) -> bytes:
+            assert self.intake is not None
+            sender, _, command = parse_command_subject(msg.raw_message.subject)
+            traceparent = telemetry.traceparent_from_headers(msg.headers)
+            reply = await self.intake.handle(sender, command, msg.body, traceparent)
+            return reply.model_dump_json().encode()
+
+    async def start(self) -> None:
+        plog.configure(self.service.name)
+        telemetry.configure(f"pathways-{self.service.name}")
+        await self.broker.connect()
+        nc = self.broker.connection
+        await ensure_stream(nc)
+        store = JetStreamEventStore(nc)
+        self._committer = GroupCommitter(store) if self.group_commit else None
+        self.intake = CommandIntake(
+            self.service.name,
+            self.service.handlers,
+            store,
+            self.service.schemas,
+            append=self._committer.append if self._committer else None,
+        )
+        if self.run_projections:
+            for projection in self.service.projections:
+                runner = ProjectionRunner(projection, self.engine, nc)
+                self.runners.append(runner)
+                self._tasks.append(asyncio.create_task(runner.run(self._stop), name=projection.name))
+        await self.broker.start()
+        if self.http_port is not None:
+            config = uvicorn.Config(
+                self.http_app(), host=self.http_host, port=self.http_port, log_level="warning", lifespan="off"
+            )
+            self._http = uvicorn.Server(config)
+            self._tasks.append(asyncio.create_task(self._http.serve(), name="http"))
+            while not self._http.started:
+                await asyncio.sleep(0.02)
+        log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._http is not None:
+            self._http.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        if self._committer is not None:
+            await self._committer.close()
+        await self.broker.stop()
+        self.engine.dispose()
+        log.info("service stopped")
+
+    async def caught_up(self, timeout: float = 30) -> None:
+        await asyncio.wait_for(asyncio.gather(*(r.caught_up.wait() for r in self.runners)), timeout)
+
+    def sessions(self) -> Iterator[Session]:
+        with Session(self.engine) as session:
+            yield session
+
+    def http_app(self) -> FastAPI:
+        app = FastAPI(
+            title=f"Pathways {self.service.name}",
+            description=self.service.description,
+            version="0.1.0",
+        )
+
+        @app.get("/health", tags=["operations"])
+        async def health() -> dict[str, Any]:
+            return {
+                "service": self.service.name,
+                "projections": {r.projection.name: r.position for r in self.runners},
+            }
+
+        @app.post("/commands/{organisation}/{command}", tags=["commands"])
+        async def send_command(organisation: str, command: str, request: Request) -> Response:
+            """The same command intake as NATS request-reply, over HTTP."""
+            assert self.intake is not None
+            reply = await self.intake.handle(organisation, command, await request.body())
+            status = 200 if reply.status == "accepted" else 422
+            return Response(reply.model_dump_json(), status_code=status, media_type="application/json")
+
+        if self.service.api is not None:
+            app.include_router(self.service.api(self.sessions))
+        return app
+
+    async def run_until_stopped(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

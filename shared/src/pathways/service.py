@@ -1,0 +1,49 @@
+"""What a service contributes to the platform, and how the platform finds it: each
+service package registers a `ServiceDefinition` under the `pathways.services` entry-point
+group, so the kernel runs and exports every service without importing any by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import typer
+from fastapi import APIRouter
+from sqlmodel import Session
+
+from pathways.commands import CommandHandler
+from pathways.projection import Projection
+from pathways.schemas import SchemaRegistry
+
+SessionDependency = Callable[[], Iterator[Session]]
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str  # also the bounded context: pathways.cmd.<org>.<name>.<Command>
+    description: str
+    schemas: SchemaRegistry
+    handlers: Mapping[str, CommandHandler[Any]]
+    projections: Sequence[Projection] = ()
+    api: Callable[[SessionDependency], APIRouter] | None = None
+    cli: Mapping[str, typer.Typer] = field(default_factory=dict)  # mounted as `pathways <key>`
+    http_port: int = 8100  # preferred; a free one is taken when it is busy
+
+
+def discover() -> dict[str, ServiceDefinition]:
+    found: dict[str, ServiceDefinition] = {}
+    for ep in sorted(entry_points(group="pathways.services"), key=lambda e: e.name):
+        service = ep.load()
+        if not isinstance(service, ServiceDefinition):
+            raise TypeError(f"entry point {ep.name} is not a ServiceDefinition")
+        found[service.name] = service
+    return found
+
+
+def all_schemas(services: Mapping[str, ServiceDefinition]) -> SchemaRegistry:
+    merged = SchemaRegistry()
+    for service in services.values():
+        merged.merge(service.schemas)
+    return merged

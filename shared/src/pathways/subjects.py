@@ -1,0 +1,62 @@
+"""Subject names (DESIGN §2): one place that builds and parses them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pathways.ids import is_valid_id
+
+STREAM_NAME = "PATHWAYS_EVENTS"
+EVENTS_ROOT = "pathways.evt"
+COMMANDS_ROOT = "pathways.cmd"
+NO_PROGRAMME = "_"
+ANY_ORGANISATION = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateRef:
+    """Where one aggregate's events live: its subject is its identity and its
+    optimistic-concurrency scope."""
+
+    context: str
+    programme: str
+    organisation: str
+    aggregate_id: str
+
+    @property
+    def subject(self) -> str:
+        return event_subject(self.programme, self.organisation, self.context, self.aggregate_id)
+
+
+def event_subject(programme: str | None, organisation: str, context: str, aggregate_id: str) -> str:
+    programme = programme or NO_PROGRAMME
+    if organisation == ANY_ORGANISATION:  # read-only loads: "whoever owns it"
+        organisation = "X"
+        wildcard = True
+    else:
+        wildcard = False
+    for token in (organisation, context, aggregate_id):
+        if not is_valid_id(token):
+            raise ValueError(f"not a valid id for a subject token: {token!r}")
+    if programme != NO_PROGRAMME and not is_valid_id(programme):
+        raise ValueError(f"not a valid programme id: {programme!r}")
+    if wildcard:
+        organisation = ANY_ORGANISATION
+    return f"{EVENTS_ROOT}.{programme}.{organisation}.{context}.{aggregate_id}"
+
+
+def command_subject(organisation: str, context: str, command: str) -> str:
+    return f"{COMMANDS_ROOT}.{organisation}.{context}.{command}"
+
+
+def command_wildcard(context: str) -> str:
+    """The subscription a context's intake listens on: every sender, every command."""
+    return f"{COMMANDS_ROOT}.*.{context}.*"
+
+
+def parse_command_subject(subject: str) -> tuple[str, str, str]:
+    """(organisation, context, command name) of a command subject."""
+    parts = subject.split(".")
+    if len(parts) != 5 or ".".join(parts[:2]) != COMMANDS_ROOT:
+        raise ValueError(f"not a command subject: {subject!r}")
+    return parts[2], parts[3], parts[4]

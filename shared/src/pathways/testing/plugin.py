@@ -1,0 +1,41 @@
+"""pytest fixtures for Pathways (registered as a pytest11 entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+
+from pathways.testing.servers import NatsEndpoint, nats_endpoint, postgres_url, wheel_nats_server
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsEndpoint]:
+    """One real NATS server with JetStream for the session (see servers.py for the order)."""
+    with nats_endpoint(tmp_path_factory.mktemp("nats")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def own_nats_server(tmp_path: Path) -> Iterator[NatsEndpoint]:
+    """A nats-server process of the test's own, for tests that kill or restart it."""
+    with wheel_nats_server(tmp_path / "nats") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+async def nats_client(nats_server: NatsEndpoint) -> AsyncIterator[Client]:
+    nc = await nats_server.connection.connect("pathways-test")
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL URL; tests that need it are reported as not run when there is none."""
+    with postgres_url() as url:
+        if url is None:
+            pytest.skip("PostgreSQL not available: set PATHWAYS_TEST_POSTGRES_URL or run a Docker engine")
+        yield url
