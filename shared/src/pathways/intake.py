@@ -86,7 +86,7 @@ class CommandIntake:
         if handler is None:
             raise reject(
                 RejectionCode.INVALID,
-                f"'{command}' is not a {self.context} command. Known commands: "
+                f"There is no {self.context} command '{command}'. Known commands: "
                 f"{', '.join(sorted(self.handlers))}.",
             )
         envelope = _parse_envelope(raw)

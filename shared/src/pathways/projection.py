@@ -235,6 +235,10 @@ def _swap(engine: Engine, projection: Projection, shadow: Tables, position_name:
         for live in projection.tables:
             live.drop(conn, checkfirst=True)
             conn.execute(text(f'ALTER TABLE "{shadow[live.name].name}" RENAME TO "{live.name}"'))
+            if conn.dialect.name == "postgresql":
+                # PostgreSQL keeps the primary key's index name across a table rename;
+                # give it back the live name so the next rebuild's copy can be created.
+                conn.execute(text(f'ALTER INDEX IF EXISTS "{shadow[live.name].name}_pkey" RENAME TO "{live.name}_pkey"'))
             for index in live.indexes:
                 index.create(conn)
         write_position(conn, projection.name, position)

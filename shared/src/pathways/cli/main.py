@@ -135,8 +135,12 @@ def serve(
     http_port: int = typer.Option(None, help="Port of the service's HTTP API (default: its own)"),
     http_host: str = typer.Option("127.0.0.1", help="Address the HTTP API listens on"),
     database_url: str = typer.Option(None, help="Read-model database (default: SQLite under $PATHWAYS_HOME)"),
+    only: str = typer.Option("all", help="all, intake (commands and HTTP) or projections"),
 ) -> None:
     """Run one service in this process (what `up` and docker-compose start)."""
+    if only not in ("all", "intake", "projections"):
+        err_console.print("[red]--only takes all, intake or projections[/red]")
+        raise typer.Exit(2)
     from pathways.readmodels import database_url as default_db
     from pathways.runtime.host import ServiceHost
 
@@ -149,8 +153,10 @@ def serve(
         service,
         resolve_connection(),
         database_url=database_url or default_db(service=name),
-        http_port=http_port or service.http_port,
+        http_port=None if only == "projections" else (http_port or service.http_port),
         http_host=http_host,
+        run_projections=only in ("all", "projections"),
+        run_intake=only in ("all", "intake"),
     )
 
     async def main() -> None:

@@ -47,7 +47,7 @@ class InMemoryEventStore:
             return AppendResult(sequences)
 
     async def read_subject(self, subject: str, after: int = 0) -> list[StoredEvent]:
-        return [e for e in self._events if e.subject == subject and e.sequence > after]
+        return [e for e in self._events if subject_matches(subject, e.subject) and e.sequence > after]
 
     async def read_all(
         self, from_sequence: int = 1, until: int | None = None
@@ -58,3 +58,14 @@ class InMemoryEventStore:
 
     async def last_sequence(self) -> int:
         return len(self._events)
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, `>` the rest."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(want) == len(have)

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.security import SASLPlaintext
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -55,8 +56,11 @@ class ServiceHost:
         self.workers = workers
         self.broker = NatsBroker(
             connection.nats_url,
-            user=connection.user,
-            password=connection.password,
+            security=(
+                SASLPlaintext(username=connection.user, password=connection.password or "")
+                if connection.user
+                else None
+            ),
             middlewares=[NatsTelemetryMiddleware()],
             logger=logging.getLogger("faststream.quiet"),
             max_reconnect_attempts=-1,

@@ -60,7 +60,7 @@ def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme:
     if not partner.registered or partner.kind != "delivery_partner":
         return reject(
             RejectionCode.RULE_VIOLATION,
-            f"'{cmd.partner_id}' is not a registered delivery partner.",
+            f"Organisation '{cmd.partner_id}' is not a registered delivery partner.",
             field="partner_id",
         )
     if any(k.contract_id == cmd.contract_id for k in programme.contracts):
@@ -91,7 +91,7 @@ def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: E
     if not any(k.starts_on <= cmd.enrolled_on <= k.ends_on for k in programme.contracts_of(ctx.organisation)):
         return reject(
             RejectionCode.RULE_VIOLATION,
-            f"{cmd.enrolled_on} is outside every contract period '{ctx.organisation}' holds in "
+            f"The enrolment date {cmd.enrolled_on} is outside every contract period '{ctx.organisation}' holds in "
             f"'{cmd.programme_id}'.",
             field="enrolled_on",
         )
@@ -108,7 +108,7 @@ def record_consent(cmd: c.RecordConsent, ctx: CommandContext, enrolment: Enrolme
     if refusal is not None:
         return refusal
     if enrolment.consent:
-        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' has already consented.")
+        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has already consented.")
     return [e.ConsentRecorded(**_ids(cmd, ctx), recorded_on=cmd.on)]
 
 
@@ -117,7 +117,7 @@ def withdraw_consent(cmd: c.WithdrawConsent, ctx: CommandContext, enrolment: Enr
     if refusal is not None:
         return refusal
     if not enrolment.consent:
-        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' has not consented.")
+        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has not consented.")
     return [e.ConsentWithdrawn(**_ids(cmd, ctx), withdrawn_on=cmd.on)]
 
 
@@ -127,7 +127,7 @@ def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, en
         return refusal
     if enrolment.setting == cmd.to_setting:
         return reject(
-            RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' is already in the {cmd.to_setting} setting."
+            RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' is already in the {cmd.to_setting} setting."
         )
     return [
         e.ParticipantTransitioned(
@@ -150,7 +150,7 @@ def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_prod
     if ctx.organisation != programme.commissioner_id and not programme.contracts_of(ctx.organisation):
         return reject(
             RejectionCode.FORBIDDEN,
-            f"'{ctx.organisation}' is neither the commissioner of nor commissioned for "
+            f"Organisation '{ctx.organisation}' is neither the commissioner of nor commissioned for "
             f"'{cmd.programme_id}'.",
         )
     if co_producer.registered:
@@ -164,7 +164,7 @@ def _check_commissioned(programme: Programme, programme_id: str, partner: str) -
     if not programme.contracts_of(partner):
         return reject(
             RejectionCode.FORBIDDEN,
-            f"'{partner}' is not commissioned for programme '{programme_id}', so it cannot "
+            f"Organisation '{partner}' is not commissioned for programme '{programme_id}', so it cannot "
             "enrol participants into it.",
         )
     return None

@@ -1,0 +1,102 @@
+"""Cross-service test helpers: a registry service running in-process against the real
+nats-server, a client that sends commands as a partner system would, and a programme
+set up with made-up organisations."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from pathways.commands import OPERATOR_ORGANISATION
+from pathways.runtime.host import ServiceHost
+from pathways.subjects import command_subject
+from pathways.testing.servers import NatsEndpoint
+from pathways_registry.app import service as registry_service
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class CommandClient:
+    """Sends commands over NATS request-reply, exactly as a partner system does."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+
+    async def send(
+        self, org: str, command: str, data: dict[str, Any], *, key: str | None = None,
+        context: str = "registry", body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        payload = body if body is not None else {
+            "idempotency_key": key or uuid.uuid4().hex, "organisation": org, "actor": "tester", "data": data,
+        }
+        return await self.raw(org, command, json.dumps(payload).encode(), context=context)
+
+    async def raw(self, org: str, command: str, payload: bytes, *, context: str = "registry") -> dict[str, Any]:
+        msg = await self.nc.request(command_subject(org, context, command), payload, timeout=10)
+        reply: dict[str, Any] = json.loads(msg.data)
+        return reply
+
+
+@pytest.fixture
+async def registry(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
+    host = ServiceHost(registry_service, nats_server.connection, database_url=f"sqlite:///{tmp_path / 'registry.db'}")
+    await host.start()
+    yield host
+    await host.stop()
+
+
+@pytest.fixture
+async def client(nats_client: Client) -> CommandClient:
+    return CommandClient(nats_client)
+
+
+@dataclass
+class ProgrammeSetup:
+    programme_id: str
+    commissioner: str
+    partner_a: str
+    partner_b: str
+    evaluator: str
+
+
+async def setup_programme(client: CommandClient, budget_pence: int = 10_000_000) -> ProgrammeSetup:
+    """One commissioner, two commissioned partners and an evaluator (all made up)."""
+    s = ProgrammeSetup(unique("prog"), unique("commissioner"), unique("partner-a"), unique("partner-b"), unique("evaluator"))
+    for org, name, kind in [
+        (s.commissioner, "Catalyst Test Commissioning", "commissioner"),
+        (s.partner_a, "Archery Together CIC", "delivery_partner"),
+        (s.partner_b, "Sound Studio Collective", "delivery_partner"),
+        (s.evaluator, "Independent Evaluators Ltd", "evaluator"),
+    ]:
+        reply = await client.send(OPERATOR_ORGANISATION, "RegisterOrganisation", {"organisation_id": org, "name": name, "kind": kind})
+        assert reply["status"] == "accepted", reply
+    reply = await client.send(s.commissioner, "LaunchProgramme", {
+        "programme_id": s.programme_id, "name": "Pathways to Independence (test)",
+        "aims": ["Supporting patients to connect with communities"],
+        "starts_on": "2025-10-01", "ends_on": "2026-09-30", "budget_pence": budget_pence,
+    })
+    assert reply["status"] == "accepted", reply
+    for i, partner in enumerate((s.partner_a, s.partner_b)):
+        reply = await client.send(s.commissioner, "CommissionPartner", {
+            "programme_id": s.programme_id, "contract_id": f"contract-{i}", "partner_id": partner,
+            "budget_pence": budget_pence // 4, "activities": ["soft archery", "music production"],
+            "starts_on": "2025-10-01", "ends_on": "2026-09-30",
+        })
+        assert reply["status"] == "accepted", reply
+    return s
+
+
+def enrolment(programme_id: str, participant_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "programme_id": programme_id, "participant_id": participant_id, "setting": "ward",
+        "referral_source": "clinical_team", "consent_given": True, "enrolled_on": "2025-11-03",
+    } | overrides
