@@ -41,7 +41,7 @@ def configure(service: str, level: str | None = None) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(log_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__),
         cache_logger_on_first_use=True,
     )
     # Libraries (faststream, uvicorn) log through the standard library; keep them quiet

@@ -156,13 +156,17 @@ class ProjectionRunner:
                 StoredEvent(m.metadata.sequence.stream, m.subject, m.data, m.metadata.timestamp)
                 for m in msgs
             ]
-            with telemetry.span(
+            spans = telemetry.start_spans(
                 f"projection {self.projection.name}",
-                parent=(msgs[0].headers or {}).get("traceparent"),
+                [(m.headers or {}).get("traceparent") for m in msgs],
                 events=len(events),
                 first_sequence=events[0].sequence,
-            ):
+            )
+            try:
                 self.position = await asyncio.to_thread(self._apply, events)
+            finally:
+                for span in spans:
+                    span.end()
             await msgs[-1].ack()
 
     def _apply(self, events: list[StoredEvent]) -> int:

@@ -38,13 +38,27 @@ def configure(service_name: str, exporter: SpanExporter | None = None) -> Tracer
 
 @contextmanager
 def span(name: str, parent: str | None = None, **attributes: Any) -> Iterator[trace.Span]:
-    """A span, optionally continuing the trace named by a `traceparent` string."""
-    ctx = extract(parent) if parent else None
+    """A span, continuing the trace named by a `traceparent` string when no span is
+    active already (a faststream consumer span, say, has already extracted it)."""
+    active = trace.get_current_span().get_span_context().is_valid
+    ctx = extract(parent) if parent and not active else None
     with _tracer.start_as_current_span(name, context=ctx) as current:
         for key, value in attributes.items():
             if value is not None:
                 current.set_attribute(f"pathways.{key}", value)
         yield current
+
+
+def start_spans(name: str, traceparents: list[str | None], **attributes: Any) -> list[trace.Span]:
+    """One span per distinct trace: a batch that serves several commands shows up in
+    each command's trace. The caller ends them."""
+    spans = []
+    for parent in dict.fromkeys(traceparents):
+        current = _tracer.start_span(name, context=extract(parent))
+        for key, value in attributes.items():
+            current.set_attribute(f"pathways.{key}", value)
+        spans.append(current)
+    return spans
 
 
 def current_traceparent() -> str | None:

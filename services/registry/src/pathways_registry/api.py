@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, HTTPException
 from sqlmodel import Session
 
@@ -14,21 +12,20 @@ from pathways_registry.readmodel import ProgrammeRosterPublic, RosterOrganisatio
 
 def router(sessions: SessionDependency) -> APIRouter:
     api = APIRouter(tags=["registry"])
-    SessionDep = Annotated[Session, Depends(sessions)]
 
     @api.get("/programmes", response_model=list[RosterProgramme])
-    def programmes(session: SessionDep) -> list[RosterProgramme]:
+    def programmes(session: Session = Depends(sessions)) -> list[RosterProgramme]:
         return readmodel.list_programmes(session=session)
 
     @api.get("/programmes/{programme_id}", response_model=ProgrammeRosterPublic)
-    def programme(programme_id: str, session: SessionDep) -> ProgrammeRosterPublic:
+    def programme(programme_id: str, session: Session = Depends(sessions)) -> ProgrammeRosterPublic:
         roster = readmodel.programme_roster(session=session, programme_id=programme_id)
         if roster is None:
             raise HTTPException(404, f"There is no programme '{programme_id}'.")
         return roster
 
     @api.get("/organisations", response_model=list[RosterOrganisation])
-    def organisations(session: SessionDep) -> list[RosterOrganisation]:
+    def organisations(session: Session = Depends(sessions)) -> list[RosterOrganisation]:
         return readmodel.list_organisations(session=session)
 
     return api

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from dataclasses import dataclass, field
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from pathways.eventstore.base import AppendRequest, AppendResult
 from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES, JetStreamEventStore, messages_of
+
+_tracer = trace.get_tracer("pathways")
 
 
 @dataclass
@@ -19,6 +25,8 @@ class _Pending:
     done: asyncio.Future[AppendResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # The command's trace, so its append span joins it even though a shared task sends it.
+    trace_context: otel_context.Context = field(default_factory=otel_context.get_current)
 
 
 class GroupCommitter:
@@ -34,7 +42,10 @@ class GroupCommitter:
 
     async def append(self, request: AppendRequest) -> AppendResult:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="group-commit")
+            # An empty context: the task must not inherit the first caller's trace.
+            self._task = asyncio.create_task(
+                self._run(), name="group-commit", context=contextvars.Context()
+            )
         pending = _Pending(request)
         await self._queue.put(pending)
         return await pending.done
@@ -69,8 +80,11 @@ class GroupCommitter:
         if len(group) == 1:
             await self._settle(group[0])
             return
+        links = [trace.Link(trace.get_current_span(p.trace_context).get_span_context()) for p in group]
         try:
-            result = await self._store.publish_batch(messages_of([p.request for p in group]))
+            with _tracer.start_as_current_span("eventstore.group_commit", links=links) as span:
+                span.set_attribute("pathways.commands", len(group))
+                result = await self._store.publish_batch(messages_of([p.request for p in group]))
         except Exception:
             for pending in group:
                 await self._settle(pending)
@@ -83,11 +97,14 @@ class GroupCommitter:
             offset += n
 
     async def _settle(self, pending: _Pending) -> None:
+        token = otel_context.attach(pending.trace_context)
         try:
             result = await self._store.append(pending.request)
         except Exception as err:  # each command gets its own answer
             if not pending.done.done():
                 pending.done.set_exception(err)
             return
+        finally:
+            otel_context.detach(token)
         if not pending.done.done():
             pending.done.set_result(result)
