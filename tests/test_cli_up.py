@@ -1,0 +1,75 @@
+"""`pathways up` as a user runs it: the embedded server (authenticated, never open) and
+the services come up, connection.json tells a client how to connect, `status` and
+`programme show` work, and Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+
+from pathways.runtime.connection import ConnectionInfo
+from tests.conftest import CommandClient, enrolment, setup_programme, unique
+
+PATHWAYS = str(Path(sys.executable).parent / "pathways")
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PATHWAYS, *args], capture_output=True, text=True, env=os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"}, timeout=60)
+
+
+async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    up = subprocess.Popen([PATHWAYS, "up"], env=os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        connection_json = home / "connection.json"
+        deadline = time.monotonic() + 90
+        while not connection_json.exists():
+            assert up.poll() is None, up.stdout.read() if up.stdout else ""
+            assert time.monotonic() < deadline, "pathways up did not become ready"
+            time.sleep(0.2)
+        assert oct(connection_json.stat().st_mode & 0o777) == "0o600"
+        connection = ConnectionInfo.read(connection_json)
+        assert connection.user and connection.password and "registry" in connection.services
+        assert "sync_interval: always" in (home / "nats-server.conf").read_text()
+
+        with pytest.raises(nats.errors.Error):  # no credentials, no connection
+            await nats.connect(connection.nats_url, allow_reconnect=False, connect_timeout=2, max_reconnect_attempts=0)
+
+        nc = await connection.connect("cli-test")
+        client = CommandClient(nc)
+        s = await setup_programme(client)
+        for p in (unique("p"), unique("p")):
+            assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+        await nc.close()
+
+        status = run(home, "status")
+        assert status.returncode == 0 and "PATHWAYS_EVENTS" in status.stdout and "up" in status.stdout, status.stdout
+        shown = None
+        for _ in range(50):
+            shown = run(home, "programme", "show", s.programme_id, "--json")
+            if shown.returncode == 0 and json.loads(shown.stdout)["unique_participants"] == 2:
+                break
+            time.sleep(0.2)
+        assert shown is not None and json.loads(shown.stdout)["unique_participants"] == 2, shown
+        table = run(home, "programme", "show", s.programme_id)
+        assert "Unique participants programme-wide" in table.stdout
+        missing = run(home, "programme", "show", unique("nope"))
+        assert missing.returncode == 1 and "no programme" in missing.stdout
+    finally:
+        up.send_signal(signal.SIGINT)
+        output, _ = up.communicate(timeout=60)
+    assert up.returncode == 0, output
+    assert "Pathways is running" in output and "Stopped" in output
+    assert not (home / "connection.json").exists()
+    after = run(home, "status")
+    assert after.returncode == 1 and "pathways up" in after.stderr + after.stdout

@@ -1,0 +1,50 @@
+"""Kernel pieces that need no server: subjects, ids, schema versions and upcasting."""
+
+from __future__ import annotations
+
+import pytest
+
+from pathways.ids import event_ids_for, is_valid_id
+from pathways.schemas import EventData, SchemaRegistry, version_of
+from pathways.subjects import command_subject, event_subject, parse_command_subject
+
+
+def test_ids_never_hold_subject_metacharacters() -> None:
+    for bad in ["a.b", "a*", "a>", "a b", "", "x" * 65]:
+        assert not is_valid_id(bad)
+        with pytest.raises(ValueError):
+            event_subject("p", bad, "registry", "x")
+    assert is_valid_id("P-0042_b")
+
+
+def test_subjects_round_trip() -> None:
+    assert event_subject(None, "org", "registry", "agg") == "pathways.evt._.org.registry.agg"
+    assert parse_command_subject(command_subject("partner-a", "registry", "EnrolParticipant")) == ("partner-a", "registry", "EnrolParticipant")
+    with pytest.raises(ValueError):
+        parse_command_subject("pathways.cmd.too.short")
+
+
+def test_event_ids_are_deterministic_per_key() -> None:
+    assert event_ids_for("o", "C", "k", 2) == event_ids_for("o", "C", "k", 2)
+    assert event_ids_for("o", "C", "k", 1) != event_ids_for("o", "C", "k2", 1)
+    assert event_ids_for("o", "C", "k", 2)[0] == event_ids_for("o", "C", "k", 1)[0]
+
+
+def test_old_event_versions_are_upcast_on_read() -> None:
+    registry = SchemaRegistry()
+
+    @registry.event("demo", version=2)
+    class SessionDelivered(EventData):
+        minutes: int
+        site: str
+
+    @registry.upcaster("pathways.demo.SessionDelivered", from_version=1)
+    def hours_to_minutes(data: dict) -> dict:  # type: ignore[type-arg]
+        return {"minutes": int(data.pop("hours") * 60), "site": data.get("site", "unknown")}
+
+    v1 = "urn:pathways:schema:event:demo.SessionDelivered:v1"
+    assert version_of(v1) == 1
+    decoded = registry.decode("pathways.demo.SessionDelivered", v1, {"hours": 1.5})
+    assert decoded == SessionDelivered(minutes=90, site="unknown")
+    current = registry.decode("pathways.demo.SessionDelivered", registry.events["pathways.demo.SessionDelivered"].uri, {"minutes": 5, "site": "ward"})
+    assert current.minutes == 5  # type: ignore[attr-defined]
