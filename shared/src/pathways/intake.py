@@ -4,6 +4,7 @@ reply. Transport-free: the faststream subscriber and the HTTP endpoint both call
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +59,10 @@ class CommandIntake:
         self.schemas = schemas
         self._append = append or store.append
         self._clock = clock
+        # Where a wildcard read ("programme P, whoever owns it") was found. An aggregate's
+        # subject never changes once it exists, and an exact read is far cheaper than a
+        # wildcard one, whose cost grows with the number of subjects in the stream.
+        self._resolved: dict[str, str] = {}
 
     async def handle(
         self, sender: str, command: str, raw: bytes, traceparent: str | None = None
@@ -103,15 +108,13 @@ class CommandIntake:
             raise _invalid(f"The data of {command} does not match its schema.", err) from None
         ctx = CommandContext(sender, envelope.actor, command, self._clock())
         target = handler.target(cmd, ctx)
-        folded = await self._fold(target)
+        loads = handler.reads(cmd, ctx) if handler.reads else {}
+        folded, *others = await asyncio.gather(self._fold(target), *(self._fold(load) for load in loads.values()))
         first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
         retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
         if retried is not None:
             return retried
-        reads = {
-            name: (await self._fold(load)).state
-            for name, load in (handler.reads(cmd, ctx) if handler.reads else {}).items()
-        }
+        reads = {name: other.state for name, other in zip(loads, others, strict=True)}
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
             raise decision
@@ -138,7 +141,10 @@ class CommandIntake:
         return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
 
     async def _fold(self, load: Load[Any]) -> _Folded:
-        history = await self.store.read_subject(load.ref.subject)
+        wanted = load.ref.subject
+        history = await self.store.read_subject(self._resolved.get(wanted, wanted))
+        if history and "*" in wanted:
+            self._resolved[wanted] = history[0].subject
         state = load.aggregate.initial
         seen: dict[str, int] = {}
         for stored in history:
