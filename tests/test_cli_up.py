@@ -4,6 +4,7 @@ the services come up, connection.json tells a client how to connect, `status` an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -36,7 +37,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
         while not connection_json.exists():
             assert up.poll() is None, up.stdout.read() if up.stdout else ""
             assert time.monotonic() < deadline, "pathways up did not become ready"
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         assert oct(connection_json.stat().st_mode & 0o777) == "0o600"
         connection = ConnectionInfo.read(connection_json)
         assert connection.user and connection.password and "registry" in connection.services
@@ -59,7 +60,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
             shown = run(home, "programme", "show", s.programme_id, "--json")
             if shown.returncode == 0 and json.loads(shown.stdout)["unique_participants"] == 2:
                 break
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         assert shown is not None and json.loads(shown.stdout)["unique_participants"] == 2, shown
         table = run(home, "programme", "show", s.programme_id)
         assert "Unique participants programme-wide" in table.stdout

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from pathways.commands import OPERATOR_ORGANISATION
+from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
 
 
 async def roster(registry: ServiceHost, programme_id: str) -> httpx.Response:
-    await registry.caught_up()
+    # The projection is asynchronous: wait until it has applied the last event.
+    last = await JetStreamEventStore(registry.broker.connection).last_sequence()
+    while registry.runners[0].position < last:
+        await asyncio.sleep(0.05)
     transport = httpx.ASGITransport(app=registry.http_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
-        # The projection is asynchronous: wait until it has applied the last event.
-        from pathways.eventstore.jetstream import JetStreamEventStore
-
-        last = await JetStreamEventStore(registry.broker.connection).last_sequence()
-        import asyncio
-
-        while registry.runners[0].position < last:
-            await asyncio.sleep(0.05)
         return await http.get(f"/programmes/{programme_id}")
 
 

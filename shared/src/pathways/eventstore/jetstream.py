@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -244,10 +243,6 @@ def _parse_time(value: str) -> datetime:
     # Go prints nanoseconds; Python keeps microseconds.
     head, _, frac = value.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
-
-
-def new_events_total(requests: Sequence[AppendRequest]) -> int:
-    return sum(len(r.events) for r in requests)
 
 
 __all__ = ["JetStreamEventStore", "NewEvent", "ensure_stream", "stream_config"]
