@@ -15,6 +15,11 @@ from pathways_registry.app import service as registry_service
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
 
 
+async def enrolment_history(nc: Client, programme_id: str, partner: str, participant: str) -> list[Any]:
+    """The stored events of one participant's enrolment with one partner."""
+    return await JetStreamEventStore(nc).read_subject(f"pathways.evt.{programme_id}.{partner}.registry.{participant}")
+
+
 async def last_seq(nc: Client) -> int:
     return await JetStreamEventStore(nc).last_sequence()
 
@@ -52,7 +57,7 @@ async def test_g1_two_concurrent_commands_on_one_aggregate_one_wins_one_conflict
     assert statuses == ["accepted", "rejected"]
     loser = next(r for r in replies if r.status == "rejected")
     assert loser.code == "conflict" and "Nothing was recorded" in loser.message  # type: ignore[union-attr]
-    history = await JetStreamEventStore(nats_client).read_subject(f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}")
+    history = await enrolment_history(nats_client, s.programme_id, s.partner_a, p)
     assert [h.event.type for h in history] == ["pathways.registry.ParticipantEnrolled", "pathways.registry.ParticipantWithdrawn"]
 
 
@@ -69,7 +74,7 @@ async def test_g1_many_concurrent_commands_over_nats_exactly_one_wins(
     accepted = [r for r in replies if r["status"] == "accepted"]
     assert len(accepted) == 1
     assert {r["code"] for r in replies if r["status"] == "rejected"} <= {"conflict", "rule_violation"}
-    history = await JetStreamEventStore(nats_client).read_subject(f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}")
+    history = await enrolment_history(nats_client, s.programme_id, s.partner_a, p)
     assert len(history) == 2
 
 
@@ -94,7 +99,7 @@ async def test_g2_concurrent_retries_store_one_event_and_all_get_the_same_answer
     replies = await asyncio.gather(*(client.send(s.partner_b, "EnrolParticipant", data, key="same-key") for _ in range(10)))
     assert all(r["status"] == "accepted" for r in replies), replies
     assert len({json.dumps(r, sort_keys=True) for r in replies}) == 1
-    history = await JetStreamEventStore(nats_client).read_subject(f"pathways.evt.{s.programme_id}.{s.partner_b}.registry.{p}")
+    history = await enrolment_history(nats_client, s.programme_id, s.partner_b, p)
     assert len(history) == 1
 
 
