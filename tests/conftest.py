@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from pathways.commands import OPERATOR_ORGANISATION
 from pathways.runtime.host import ServiceHost
 from pathways.subjects import command_subject
 from pathways.testing.servers import NatsEndpoint
+from pathways.service import ServiceDefinition
 from pathways_registry.app import service as registry_service
+from pathways_sessions.app import service as sessions_service
 
 
 def unique(prefix: str) -> str:
@@ -46,12 +49,27 @@ class CommandClient:
         return reply
 
 
+@asynccontextmanager
+async def running(service: ServiceDefinition, nats: NatsEndpoint, directory: Path, **options: Any) -> AsyncIterator[ServiceHost]:
+    """One service in-process against the real nats-server, with its own SQLite file."""
+    host = ServiceHost(service, nats.connection, database_url=f"sqlite:///{directory / service.name}.db", **options)
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()
+
+
 @pytest.fixture
 async def registry(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
-    host = ServiceHost(registry_service, nats_server.connection, database_url=f"sqlite:///{tmp_path / 'registry.db'}")
-    await host.start()
-    yield host
-    await host.stop()
+    async with running(registry_service, nats_server, tmp_path) as host:
+        yield host
+
+
+@pytest.fixture
+async def sessions(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
+    async with running(sessions_service, nats_server, tmp_path) as host:
+        yield host
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
 
 from pathways.ids import Id
 from pathways.replies import Rejection
@@ -72,14 +73,16 @@ Decision = Sequence[EventData] | Rejection
 @dataclass(frozen=True)
 class CommandHandler(Generic[C]):
     """One command of a context. `target` is the single aggregate the command appends to
-    (its optimistic-concurrency scope); `reads` are other aggregates whose current state
-    the rules consult; `decide` is pure: (command, context, target state, read states)
-    to events or a rejection."""
+    (its optimistic-concurrency scope); `reads` are other aggregates of this context whose
+    current state the rules consult; `consults` queries the service's local views (facts
+    learnt from other contexts' events) and returns named facts; `decide` is pure:
+    (command, context, target state, reads and facts) to events or a rejection."""
 
     model: type[C]
     target: Callable[[C, CommandContext], Load[Any]]
     decide: Callable[[C, CommandContext, Any, Mapping[str, Any]], Decision]
     reads: Callable[[C, CommandContext], Mapping[str, Load[Any]]] | None = None
+    consults: Callable[[C, CommandContext, Connection], Mapping[str, Any]] | None = None
 
     @property
     def name(self) -> str:

@@ -29,6 +29,7 @@ from pathways.ids import event_ids_for
 from pathways.logging import get_logger
 from pathways.replies import Accepted, Rejected, RejectionCode, Rejection, Reply, reject
 from pathways.schemas import EventData, SchemaRegistry
+from pathways.views import LocalViews
 
 log = get_logger("pathways.intake")
 
@@ -51,6 +52,7 @@ class CommandIntake:
         schemas: SchemaRegistry,
         *,
         append: Appender | None = None,
+        views: LocalViews | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.context = context
@@ -58,6 +60,7 @@ class CommandIntake:
         self.store = store
         self.schemas = schemas
         self._append = append or store.append
+        self.views = views
         self._clock = clock
         # Where a wildcard read ("programme P, whoever owns it") was found. An aggregate's
         # subject never changes once it exists, and an exact read is far cheaper than a
@@ -109,12 +112,14 @@ class CommandIntake:
         ctx = CommandContext(sender, envelope.actor, command, self._clock())
         target = handler.target(cmd, ctx)
         loads = handler.reads(cmd, ctx) if handler.reads else {}
-        folded, *others = await asyncio.gather(self._fold(target), *(self._fold(load) for load in loads.values()))
+        facts, folded, *others = await asyncio.gather(
+            self._consult(handler, cmd, ctx), self._fold(target), *(self._fold(load) for load in loads.values())
+        )
         first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
         retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
         if retried is not None:
             return retried
-        reads = {name: other.state for name, other in zip(loads, others, strict=True)}
+        reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
             raise decision
@@ -139,6 +144,14 @@ class CommandIntake:
                 "state and send the command again if it still applies.",
             ) from None
         return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
+
+    async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> Mapping[str, Any]:
+        if handler.consults is None:
+            return {}
+        if self.views is None:
+            raise RuntimeError(f"{handler.name} consults local views but {self.context} runs none")
+        consults = handler.consults
+        return await self.views.consult(lambda conn: consults(cmd, ctx, conn))
 
     async def _fold(self, load: Load[Any]) -> _Folded:
         wanted = load.ref.subject

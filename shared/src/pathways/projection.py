@@ -30,7 +30,10 @@ log = get_logger("pathways.projection")
 REBUILD_SUFFIX = "__rebuild"
 
 Tables = Mapping[str, Table]
-Apply = Callable[[Connection, Tables, CloudEvent, EventData, int], None]
+# A handler gets the decoded event: the context's own pydantic model when the projection
+# registers that event type's schema, otherwise the plain `data` dict (a tolerant reader
+# of another context's published events, which a service must not import).
+Apply = Callable[[Connection, Tables, CloudEvent, Any, int], None]
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,11 @@ def apply_batch(
         cloud = stored.event
         handler = projection.handlers.get(cloud.type)
         if handler is not None:
-            data = projection.schemas.decode(cloud.type, cloud.dataschema, cloud.data)
+            data: EventData | dict[str, Any] = (
+                projection.schemas.decode(cloud.type, cloud.dataschema, cloud.data)
+                if cloud.type in projection.schemas.events
+                else cloud.data
+            )
             handler(conn, tables, cloud, data, stored.sequence)
         position = stored.sequence
     write_position(conn, position_name, position)
@@ -101,6 +108,24 @@ class ProjectionRunner:
         self.durable = f"proj_{projection.name}"
         self.position = 0
         self.caught_up = asyncio.Event()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    async def reach(self, sequence: int) -> None:
+        """Return once every event up to `sequence` is applied: how a rule that consults
+        this view sees at least everything published before its command arrived."""
+        if self.position >= sequence:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((sequence, future))
+        try:
+            await future
+        finally:
+            self._waiters = [(s, f) for s, f in self._waiters if f is not future]
+
+    def _advanced(self) -> None:
+        for sequence, future in self._waiters:
+            if sequence <= self.position and not future.done():
+                future.set_result(None)
 
     def create_tables(self) -> None:
         with self.engine.begin() as conn:
@@ -144,14 +169,23 @@ class ProjectionRunner:
 
     async def _consume(self, sub: Any, stop: asyncio.Event) -> None:
         js = self.nc.jetstream()
+        size = 1  # until the server says a backlog is waiting
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(self.batch_size, timeout=0.5)
+                msgs = await sub.fetch(size, timeout=0.5)
             except (TimeoutError, nats.errors.TimeoutError):
+                # Idle: wait for one event at a time. A multi-message fetch that finds
+                # nothing waits for a full batch or its whole timeout, which would delay
+                # every rule that waits for this view; fetching one returns at once.
+                size = 1
                 last = (await js.stream_info(STREAM_NAME)).state.last_seq
                 if self.position >= last:
                     self.caught_up.set()
+                    self._advanced()
                 continue
+            # Drain in full batches while the server says more are waiting (a batch
+            # fetch returns at once when messages are pending).
+            size = self.batch_size if msgs[-1].metadata.num_pending else 1
             events = [
                 StoredEvent(m.metadata.sequence.stream, m.subject, m.data, m.metadata.timestamp)
                 for m in msgs
@@ -167,6 +201,7 @@ class ProjectionRunner:
             finally:
                 for span in spans:
                     span.end()
+            self._advanced()
             await msgs[-1].ack()
 
     def _apply(self, events: list[StoredEvent]) -> int:

@@ -26,10 +26,15 @@ class ServiceDefinition:
     description: str
     schemas: SchemaRegistry
     handlers: Mapping[str, CommandHandler[Any]]
-    projections: Sequence[Projection] = ()
+    projections: Sequence[Projection] = ()  # read models, run by `serve --only projections`
+    views: Sequence[Projection] = ()  # what the rules consult; run beside the intake
     api: Callable[[SessionDependency], APIRouter] | None = None
     cli: Mapping[str, typer.Typer] = field(default_factory=dict)  # mounted as `pathways <key>`
     http_port: int = 8100  # preferred; a free one is taken when it is busy
+
+    @property
+    def all_projections(self) -> tuple[Projection, ...]:
+        return (*self.views, *self.projections)
 
 
 def discover() -> dict[str, ServiceDefinition]:

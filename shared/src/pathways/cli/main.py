@@ -232,7 +232,7 @@ def rebuild(
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress:
             for name, service in services.items():
                 engine = make_engine(database_url or default_db(service=name))
-                for projection in service.projections:
+                for projection in service.all_projections:
                     task = progress.add_task(f"{name}/{projection.name}", total=None)
 
                     def report(done: int, total: int, task: int = task) -> None:

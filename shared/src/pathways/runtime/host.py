@@ -22,11 +22,12 @@ from pathways import telemetry
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.intake import CommandIntake
-from pathways.projection import ProjectionRunner
+from pathways.projection import Projection, ProjectionRunner
 from pathways.readmodels import make_engine
 from pathways.runtime.connection import ConnectionInfo
 from pathways.service import ServiceDefinition
 from pathways.subjects import command_wildcard, parse_command_subject
+from pathways.views import LocalViews
 
 log = plog.get_logger("pathways.host")
 
@@ -94,18 +95,18 @@ class ServiceHost:
         await ensure_stream(nc)
         store = JetStreamEventStore(nc)
         self._committer = GroupCommitter(store) if self.group_commit else None
+        view_runners = [self._start_runner(p, nc) for p in self.service.views] if self.run_intake else []
         self.intake = CommandIntake(
             self.service.name,
             self.service.handlers,
             store,
             self.service.schemas,
             append=self._committer.append if self._committer else None,
+            views=LocalViews(self.service.name, self.engine, view_runners, store) if view_runners else None,
         )
         if self.run_projections:
             for projection in self.service.projections:
-                runner = ProjectionRunner(projection, self.engine, nc)
-                self.runners.append(runner)
-                self._tasks.append(asyncio.create_task(runner.run(self._stop), name=projection.name))
+                self._start_runner(projection, nc)
         await self.broker.start()
         if self.http_port is not None:
             config = uvicorn.Config(
@@ -116,6 +117,12 @@ class ServiceHost:
             while not self._http.started:
                 await asyncio.sleep(0.02)
         log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
+
+    def _start_runner(self, projection: Projection, nc: Any) -> ProjectionRunner:
+        runner = ProjectionRunner(projection, self.engine, nc)
+        self.runners.append(runner)
+        self._tasks.append(asyncio.create_task(runner.run(self._stop), name=projection.name))
+        return runner
 
     async def stop(self) -> None:
         self._stop.set()

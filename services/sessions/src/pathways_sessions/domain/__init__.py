@@ -1,0 +1,1 @@
+"""The sessions domain: pure events, commands, state and rules (no I/O)."""

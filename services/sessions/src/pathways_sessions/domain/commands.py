@@ -1,0 +1,70 @@
+"""Sessions commands: what a delivery partner's system sends."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from pathways.ids import Id
+from pathways.schemas import CommandData
+from pathways_sessions.domain.events import schemas
+
+command = schemas.command("sessions")
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("each id may appear only once")
+    return ids
+
+
+DistinctIds = Annotated[list[Id], AfterValidator(_distinct)]
+
+
+@command
+class ScheduleSession(CommandData):
+    """Plan a session of an activity the partner is commissioned for."""
+
+    programme_id: Id
+    session_id: Id
+    activity: Text
+    site: Text
+    starts_at: datetime
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    capacity: int = Field(gt=0, le=1000)
+    co_facilitators: DistinctIds = Field(default_factory=list, max_length=20)
+
+
+@command
+class RecordSessionDelivered(CommandData):
+    """Record that a scheduled session took place, with who attended."""
+
+    programme_id: Id
+    session_id: Id
+    attendees: DistinctIds = Field(max_length=1000)
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+    delivered_on: date | None = Field(default=None, description="Defaults to the scheduled day")
+
+
+@command
+class CancelSession(CommandData):
+    programme_id: Id
+    session_id: Id
+    reason: Text
+
+
+@command
+class HoldShowcase(CommandData):
+    """Record a showcase of participants' work."""
+
+    programme_id: Id
+    showcase_id: Id
+    title: Text
+    held_on: date
+    venue: Text
+    activities: list[Text] = Field(min_length=1, max_length=20)
+    featured_participants: DistinctIds = Field(default_factory=list, max_length=500)
+    audience: int = Field(ge=0, le=100_000)

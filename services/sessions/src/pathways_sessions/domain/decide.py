@@ -1,0 +1,143 @@
+"""Sessions rules as pure functions. Facts about the programme (contracts, enrolments,
+consent, co-producers) come from the service's own directory view, passed in as reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from pathways.commands import CommandContext, Decision
+from pathways.directory import ContractFacts, CoProducerFacts, EnrolmentFacts, ineligible
+from pathways.replies import RejectionCode, reject
+from pathways_sessions.domain import commands as c
+from pathways_sessions.domain import events as e
+from pathways_sessions.domain.state import Session, Showcase
+
+Reads = Mapping[str, Any]
+
+
+def schedule_session(cmd: c.ScheduleSession, ctx: CommandContext, session: Session, reads: Reads) -> Decision:
+    contracts: list[ContractFacts] = reads["contracts"]
+    if not contracts:
+        return _not_commissioned(ctx.organisation, cmd.programme_id)
+    if session.scheduled:
+        return reject(RejectionCode.RULE_VIOLATION, f"Session '{cmd.session_id}' is already scheduled.")
+    contract = _contract_on(contracts, cmd.starts_at.date())
+    if contract is None:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"{cmd.starts_at.date()} is outside every contract period '{ctx.organisation}' holds in "
+            f"'{cmd.programme_id}'.",
+            field="starts_at",
+        )
+    if cmd.activity.casefold() not in {a.casefold() for a in contract.activities}:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"'{cmd.activity}' is not an activity of contract '{contract.contract_id}' "
+            f"(commissioned: {', '.join(contract.activities)}).",
+            field="activity",
+        )
+    co_producers: dict[str, CoProducerFacts] = reads["co_producers"]
+    unknown = [cp for cp in cmd.co_facilitators if cp not in co_producers]
+    if unknown:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Co-facilitators must be registered co-producers of '{cmd.programme_id}'; not registered: "
+            f"{', '.join(unknown)}.",
+            field="co_facilitators",
+        )
+    return [
+        e.SessionScheduled(
+            partner_id=ctx.organisation, contract_id=contract.contract_id, **cmd.model_dump()
+        )
+    ]
+
+
+def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session: Session, reads: Reads) -> Decision:
+    refusal = _check_open(session, cmd.session_id, "record as delivered")
+    if refusal is not None:
+        return refusal
+    if len(cmd.attendees) > session.capacity:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"{len(cmd.attendees)} attendees exceed the session's capacity of {session.capacity}.",
+            field="attendees",
+            capacity=session.capacity,
+        )
+    enrolments: dict[str, EnrolmentFacts] = reads["enrolments"]
+    refused = ineligible(cmd.attendees, enrolments)
+    if refused:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Attendance can only be recorded for participants enrolled with '{ctx.organisation}' who "
+            f"consent; {refused.explain(ctx.organisation)}.",
+            field="attendees",
+        )
+    return [
+        e.SessionDelivered(
+            programme_id=cmd.programme_id,
+            session_id=cmd.session_id,
+            partner_id=ctx.organisation,
+            activity=session.activity,
+            site=session.site,
+            delivered_on=cmd.delivered_on or session.starts_at.date(),
+            attendees=cmd.attendees,
+            duration_minutes=cmd.duration_minutes,
+        )
+    ]
+
+
+def cancel_session(cmd: c.CancelSession, ctx: CommandContext, session: Session, _: Reads) -> Decision:
+    refusal = _check_open(session, cmd.session_id, "cancel")
+    if refusal is not None:
+        return refusal
+    return [e.SessionCancelled(partner_id=ctx.organisation, **cmd.model_dump())]
+
+
+def hold_showcase(cmd: c.HoldShowcase, ctx: CommandContext, showcase: Showcase, reads: Reads) -> Decision:
+    contracts: list[ContractFacts] = reads["contracts"]
+    if not contracts:
+        return _not_commissioned(ctx.organisation, cmd.programme_id)
+    if showcase.held:
+        return reject(RejectionCode.RULE_VIOLATION, f"Showcase '{cmd.showcase_id}' is already recorded.")
+    if _contract_on(contracts, cmd.held_on) is None:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"{cmd.held_on} is outside every contract period '{ctx.organisation}' holds.",
+            field="held_on",
+        )
+    refused = ineligible(cmd.featured_participants, reads["enrolments"])
+    if refused:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Only participants enrolled with '{ctx.organisation}' who consent can be featured; "
+            f"{refused.explain(ctx.organisation)}.",
+            field="featured_participants",
+        )
+    return [e.ShowcaseHeld(partner_id=ctx.organisation, **cmd.model_dump())]
+
+
+def _check_open(session: Session, session_id: str, action: str) -> Decision | None:
+    if not session.scheduled:
+        return reject(RejectionCode.NOT_FOUND, f"There is no scheduled session '{session_id}' to {action}.")
+    if session.cancelled:
+        return reject(RejectionCode.RULE_VIOLATION, f"Session '{session_id}' was cancelled; it cannot be {_past(action)}.")
+    if session.delivered:
+        return reject(RejectionCode.RULE_VIOLATION, f"Session '{session_id}' was already delivered.")
+    return None
+
+
+def _past(action: str) -> str:
+    return {"cancel": "cancelled"}.get(action, "recorded as delivered")
+
+
+def _contract_on(contracts: list[ContractFacts], day: date) -> ContractFacts | None:
+    return next((k for k in contracts if k.covers(day)), None)
+
+
+def _not_commissioned(partner: str, programme_id: str) -> Decision:
+    return reject(
+        RejectionCode.FORBIDDEN,
+        f"Organisation '{partner}' is not commissioned for programme '{programme_id}'.",
+    )

@@ -1,0 +1,66 @@
+"""Sessions events: what was planned, delivered to whom, cancelled, and shown."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import Field
+
+from pathways.ids import Id
+from pathways.schemas import EventData, SchemaRegistry
+
+schemas = SchemaRegistry()
+event = schemas.event("sessions")
+
+
+@event
+class SessionScheduled(EventData):
+    """A partner planned a session of a commissioned activity."""
+
+    programme_id: Id
+    session_id: Id
+    partner_id: Id
+    contract_id: Id
+    activity: str
+    site: str
+    starts_at: datetime
+    duration_minutes: int = Field(gt=0)
+    capacity: int = Field(gt=0)
+    co_facilitators: list[Id]
+
+
+@event
+class SessionDelivered(EventData):
+    """A session took place; attendees are pseudonymous participant ids."""
+
+    programme_id: Id
+    session_id: Id
+    partner_id: Id
+    activity: str
+    site: str
+    delivered_on: date
+    attendees: list[Id]
+    duration_minutes: int = Field(gt=0)
+
+
+@event
+class SessionCancelled(EventData):
+    programme_id: Id
+    session_id: Id
+    partner_id: Id
+    reason: str
+
+
+@event
+class ShowcaseHeld(EventData):
+    """Participants showed their work (a podcast launch, a music night, an exhibition)."""
+
+    programme_id: Id
+    showcase_id: Id
+    partner_id: Id
+    title: str
+    held_on: date
+    venue: str
+    activities: list[str]
+    featured_participants: list[Id]
+    audience: int = Field(ge=0)

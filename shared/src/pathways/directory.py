@@ -1,0 +1,269 @@
+"""The programme directory: what a service needs to know of the registry's facts
+(organisations and their kinds, programmes and commissioners, contracts, enrolments and
+consent, co-producers), learnt from the registry's published events.
+
+Each service that consults it gets its own copy, in its own tables, built by its own
+projection: services share the published event language, never code or databases. It is
+a tolerant reader: it picks the fields it needs from each event's `data` and ignores the
+rest, so the registry can add fields without breaking its consumers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, String, Table, Text, select
+
+from pathways.envelope import CloudEvent
+from pathways.projection import Projection, Tables, upsert
+
+REGISTRY = "pathways.registry."
+
+
+@dataclass(frozen=True)
+class OrganisationFacts:
+    organisation_id: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class ProgrammeFacts:
+    programme_id: str
+    commissioner_id: str
+    starts_on: date
+    ends_on: date
+    budget_pence: int
+
+
+@dataclass(frozen=True)
+class ContractFacts:
+    programme_id: str
+    contract_id: str
+    partner_id: str
+    budget_pence: int
+    activities: tuple[str, ...]
+    starts_on: date
+    ends_on: date
+
+    def covers(self, day: date) -> bool:
+        return self.starts_on <= day <= self.ends_on
+
+
+@dataclass(frozen=True)
+class EnrolmentFacts:
+    participant_id: str
+    partner_id: str
+    setting: str
+    consent: bool
+    active: bool
+
+
+@dataclass(frozen=True)
+class CoProducerFacts:
+    co_producer_id: str
+    engaged_by: str
+    role: str
+    hourly_rate_pence: int
+    receives_benefits: bool
+
+
+class Directory:
+    """One service's copy of the directory: `projection` keeps it, the methods read it."""
+
+    def __init__(self, service: str) -> None:
+        meta = MetaData()
+        p = f"{service}_dir"
+        self.organisations_table = Table(
+            f"{p}_organisations", meta,
+            Column("organisation_id", String(64), primary_key=True),
+            Column("name", Text, nullable=False),
+            Column("kind", String(32), nullable=False),
+        )
+        self.programmes_table = Table(
+            f"{p}_programmes", meta,
+            Column("programme_id", String(64), primary_key=True),
+            Column("commissioner_id", String(64), nullable=False),
+            Column("starts_on", Date, nullable=False),
+            Column("ends_on", Date, nullable=False),
+            Column("budget_pence", Integer, nullable=False),
+        )
+        self.contracts_table = Table(
+            f"{p}_contracts", meta,
+            Column("programme_id", String(64), primary_key=True),
+            Column("contract_id", String(64), primary_key=True),
+            Column("partner_id", String(64), nullable=False, index=True),
+            Column("budget_pence", Integer, nullable=False),
+            Column("activities", Text, nullable=False),  # JSON list
+            Column("starts_on", Date, nullable=False),
+            Column("ends_on", Date, nullable=False),
+        )
+        self.enrolments_table = Table(
+            f"{p}_enrolments", meta,
+            Column("programme_id", String(64), primary_key=True),
+            Column("partner_id", String(64), primary_key=True),
+            Column("participant_id", String(64), primary_key=True),
+            Column("setting", String(16), nullable=False),
+            Column("consent", Boolean, nullable=False),
+            Column("active", Boolean, nullable=False),
+        )
+        self.co_producers_table = Table(
+            f"{p}_co_producers", meta,
+            Column("programme_id", String(64), primary_key=True),
+            Column("co_producer_id", String(64), primary_key=True),
+            Column("engaged_by", String(64), nullable=False),
+            Column("role", Text, nullable=False),
+            Column("hourly_rate_pence", Integer, nullable=False),
+            Column("receives_benefits", Boolean, nullable=False),
+        )
+        self.projection = Projection(
+            name=f"{service}_directory",
+            tables=[self.organisations_table, self.programmes_table, self.contracts_table, self.enrolments_table, self.co_producers_table],
+            handlers={
+                REGISTRY + "OrganisationRegistered": self._organisation,
+                REGISTRY + "ProgrammeLaunched": self._programme,
+                REGISTRY + "PartnerCommissioned": self._contract,
+                REGISTRY + "ParticipantEnrolled": self._enrolled,
+                REGISTRY + "ConsentRecorded": self._enrolment_change(consent=True),
+                REGISTRY + "ConsentWithdrawn": self._enrolment_change(consent=False),
+                REGISTRY + "ParticipantWithdrawn": self._enrolment_change(active=False),
+                REGISTRY + "ParticipantTransitioned": self._transitioned,
+                REGISTRY + "CoProducerRegistered": self._co_producer,
+            },
+        )
+
+    # --- projection: registry events → rows ------------------------------------------
+    def _organisation(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+        upsert(conn, t[self.organisations_table.name], {k: d[k] for k in ("organisation_id", "name", "kind")}, ["organisation_id"])
+
+    def _programme(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+        row = {k: d[k] for k in ("programme_id", "commissioner_id", "budget_pence")}
+        upsert(conn, t[self.programmes_table.name], row | _dates(d), ["programme_id"])
+
+    def _contract(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+        row = {k: d[k] for k in ("programme_id", "contract_id", "partner_id", "budget_pence")}
+        row |= _dates(d) | {"activities": json.dumps(d["activities"])}
+        upsert(conn, t[self.contracts_table.name], row, ["programme_id", "contract_id"])
+
+    def _enrolled(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+        row = {k: d[k] for k in ("programme_id", "partner_id", "participant_id", "setting")}
+        row |= {"consent": bool(d["consent_given"]), "active": True}
+        upsert(conn, t[self.enrolments_table.name], row, ["programme_id", "partner_id", "participant_id"])
+
+    def _enrolment_change(self, **values: bool) -> Any:
+        def apply(conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+            table = t[self.enrolments_table.name]
+            conn.execute(table.update().where(*_enrolment_key(table, d)).values(**values))
+
+        return apply
+
+    def _transitioned(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+        table = t[self.enrolments_table.name]
+        conn.execute(table.update().where(*_enrolment_key(table, d)).values(setting=d["to_setting"]))
+
+    def _co_producer(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+        keys = ("programme_id", "co_producer_id", "engaged_by", "role", "hourly_rate_pence", "receives_benefits")
+        upsert(conn, t[self.co_producers_table.name], {k: d[k] for k in keys}, ["programme_id", "co_producer_id"])
+
+    # --- queries: rows → facts for the rules --------------------------------------------
+    def organisation(self, conn: Connection, organisation_id: str) -> OrganisationFacts | None:
+        row = conn.execute(select(self.organisations_table).where(self.organisations_table.c.organisation_id == organisation_id)).first()
+        return OrganisationFacts(**row._mapping) if row else None
+
+    def programme(self, conn: Connection, programme_id: str) -> ProgrammeFacts | None:
+        row = conn.execute(select(self.programmes_table).where(self.programmes_table.c.programme_id == programme_id)).first()
+        return ProgrammeFacts(**row._mapping) if row else None
+
+    def contracts(self, conn: Connection, programme_id: str, partner_id: str | None = None) -> list[ContractFacts]:
+        query = select(self.contracts_table).where(self.contracts_table.c.programme_id == programme_id)
+        if partner_id is not None:
+            query = query.where(self.contracts_table.c.partner_id == partner_id)
+        return [_contract_facts(r._mapping) for r in conn.execute(query.order_by(self.contracts_table.c.contract_id))]
+
+    def contract(self, conn: Connection, programme_id: str, contract_id: str) -> ContractFacts | None:
+        t = self.contracts_table
+        row = conn.execute(select(t).where(t.c.programme_id == programme_id, t.c.contract_id == contract_id)).first()
+        return _contract_facts(row._mapping) if row else None
+
+    def enrolments(
+        self, conn: Connection, programme_id: str, partner_id: str, participant_ids: Iterable[str]
+    ) -> dict[str, EnrolmentFacts]:
+        t = self.enrolments_table
+        rows = conn.execute(
+            select(t).where(
+                t.c.programme_id == programme_id, t.c.partner_id == partner_id, t.c.participant_id.in_(list(participant_ids))
+            )
+        )
+        return {
+            r.participant_id: EnrolmentFacts(r.participant_id, r.partner_id, r.setting, r.consent, r.active) for r in rows
+        }
+
+    def enrolled_anywhere(self, conn: Connection, programme_id: str, participant_id: str) -> list[EnrolmentFacts]:
+        t = self.enrolments_table
+        rows = conn.execute(select(t).where(t.c.programme_id == programme_id, t.c.participant_id == participant_id))
+        return [EnrolmentFacts(r.participant_id, r.partner_id, r.setting, r.consent, r.active) for r in rows]
+
+    def co_producers(self, conn: Connection, programme_id: str, co_producer_ids: Iterable[str]) -> dict[str, CoProducerFacts]:
+        t = self.co_producers_table
+        rows = conn.execute(
+            select(t).where(t.c.programme_id == programme_id, t.c.co_producer_id.in_(list(co_producer_ids)))
+        )
+        return {
+            r.co_producer_id: CoProducerFacts(r.co_producer_id, r.engaged_by, r.role, r.hourly_rate_pence, r.receives_benefits)
+            for r in rows
+        }
+
+
+def _dates(d: dict[str, Any]) -> dict[str, date]:
+    return {"starts_on": date.fromisoformat(d["starts_on"]), "ends_on": date.fromisoformat(d["ends_on"])}
+
+
+def _enrolment_key(table: Table, d: dict[str, Any]) -> list[Any]:
+    return [
+        table.c.programme_id == d["programme_id"],
+        table.c.partner_id == d["partner_id"],
+        table.c.participant_id == d["participant_id"],
+    ]
+
+
+def _contract_facts(row: Any) -> ContractFacts:
+    values = dict(row)
+    values["activities"] = tuple(json.loads(values["activities"]))
+    return ContractFacts(**values)
+
+
+@dataclass(frozen=True)
+class Ineligible:
+    """Participants a partner may not record anything for, and why."""
+
+    not_enrolled: tuple[str, ...]
+    withdrawn: tuple[str, ...]
+    without_consent: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.not_enrolled or self.withdrawn or self.without_consent)
+
+    def explain(self, partner_id: str) -> str:
+        parts = []
+        if self.not_enrolled:
+            parts.append(f"not enrolled with '{partner_id}': {', '.join(self.not_enrolled)}")
+        if self.withdrawn:
+            parts.append(f"withdrawn from the programme: {', '.join(self.withdrawn)}")
+        if self.without_consent:
+            parts.append(f"without consent on record: {', '.join(self.without_consent)}")
+        return "; ".join(parts)
+
+
+def ineligible(participant_ids: Iterable[str], enrolments: dict[str, EnrolmentFacts]) -> Ineligible:
+    """Who, of `participant_ids`, is not actively enrolled and consenting with the partner
+    whose enrolments these are."""
+    ids = list(participant_ids)
+    return Ineligible(
+        tuple(p for p in ids if p not in enrolments),
+        tuple(p for p in ids if p in enrolments and not enrolments[p].active),
+        tuple(p for p in ids if p in enrolments and enrolments[p].active and not enrolments[p].consent),
+    )

@@ -1,0 +1,63 @@
+"""Service-local views: read models a service's rules consult (which partner holds which
+contract, who is enrolled and consenting). A service learns them from events only, never
+from another service's database, and runs their projections next to its command intake.
+
+Before a rule reads a view, the view is brought up to the stream's last sequence as it
+stood when the command arrived: so a command never decides on facts older than the ones
+its sender already saw acknowledged, and a service that was down decides nothing until it
+has caught up on what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from pathways.eventstore.base import EventStore
+from pathways.projection import ProjectionRunner
+from pathways.replies import RejectionCode, reject
+
+Query = Callable[[Connection], Mapping[str, Any]]
+
+
+class LocalViews:
+    def __init__(
+        self,
+        context: str,
+        engine: Engine,
+        runners: Sequence[ProjectionRunner],
+        store: EventStore,
+        *,
+        catch_up_timeout: float = 10.0,
+    ) -> None:
+        self.context = context
+        self.engine = engine
+        self.runners = runners
+        self.store = store
+        self.catch_up_timeout = catch_up_timeout
+
+    async def consult(self, query: Query) -> Mapping[str, Any]:
+        await self.catch_up()
+        return await asyncio.to_thread(self._run, query)
+
+    async def catch_up(self) -> None:
+        target = await self.store.last_sequence()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(runner.reach(target) for runner in self.runners)),
+                self.catch_up_timeout,
+            )
+        except TimeoutError:
+            raise reject(
+                RejectionCode.UNAVAILABLE,
+                f"The {self.context} service is still catching up with events published "
+                f"while it was away (it needs sequence {target}). Nothing was recorded; send "
+                "the command again with the same idempotency key in a moment.",
+            ) from None
+
+    def _run(self, query: Query) -> Mapping[str, Any]:
+        with self.engine.connect() as conn:
+            return query(conn)
