@@ -73,6 +73,22 @@ async def sessions(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[S
 
 
 @pytest.fixture
+async def payments(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
+    from pathways_payments.app import service
+
+    async with running(service, nats_server, tmp_path) as host:
+        yield host
+
+
+@pytest.fixture
+async def evaluation(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
+    from pathways_evaluation.app import service
+
+    async with running(service, nats_server, tmp_path) as host:
+        yield host
+
+
+@pytest.fixture
 async def client(nats_client: Client) -> CommandClient:
     return CommandClient(nats_client)
 
