@@ -1,0 +1,210 @@
+"""Payments rules as pure functions: who may spend and approve, the contract budget, and
+the benefits earnings limits. Programme facts come from the service's directory view;
+earlier payments from its own ledger view."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
+from pathways.directory import ContractFacts, CoProducerFacts, ProgrammeFacts
+from pathways.replies import Rejection, RejectionCode, reject
+from pathways_payments.domain import commands as c
+from pathways_payments.domain import events as e
+from pathways_payments.domain.periods import period_of
+from pathways_payments.domain.state import ContractAccount, EarningsLimits, Payroll
+
+Reads = Mapping[str, Any]
+
+
+def pounds(pence: int) -> str:
+    return f"£{pence / 100:,.2f}" if pence % 100 else f"£{pence // 100:,}"
+
+
+def set_earnings_limit(cmd: c.SetEarningsLimit, ctx: CommandContext, limits: EarningsLimits, _: Reads) -> Decision:
+    if ctx.organisation != OPERATOR_ORGANISATION:
+        return reject(RejectionCode.FORBIDDEN, "Only the platform operator configures benefits earnings limits.")
+    if cmd.limit_id in limits.limits:
+        return reject(RejectionCode.RULE_VIOLATION, f"Earnings limit '{cmd.limit_id}' is already set; give a new "
+                      "period its own limit id.")
+    return [e.EarningsLimitSet(**cmd.model_dump())]
+
+
+def record_involvement(cmd: c.RecordInvolvement, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
+    refusal = _check_partner_charge(cmd, ctx, reads, cmd.worked_on)
+    if refusal is not None:
+        return refusal
+    if cmd.involvement_id in account.involvement_ids:
+        return reject(RejectionCode.RULE_VIOLATION, f"Involvement '{cmd.involvement_id}' is already recorded.")
+    co_producer: CoProducerFacts = reads["co_producers"][cmd.co_producer_id]
+    # Half a penny and more rounds up: the co-producer is never paid less than their time.
+    amount = (cmd.minutes * co_producer.hourly_rate_pence + 30) // 60
+    budget_refusal = _check_budget(reads["contract"], account, amount, f"{cmd.minutes} minutes of involvement")
+    if budget_refusal is not None:
+        return budget_refusal
+    recorded = e.InvolvementRecorded(
+        hourly_rate_pence=co_producer.hourly_rate_pence, amount_pence=amount,
+        **cmd.model_dump() | {"partner_id": holder(cmd, ctx)},
+    )
+    if not co_producer.receives_benefits:
+        return [recorded]
+    return [recorded, *_limit_warnings(cmd, amount, reads["limits"], reads["earnings"])]
+
+
+def _limit_warnings(
+    cmd: c.RecordInvolvement, amount: int, limits: EarningsLimits, earnings: Sequence[tuple[date, int]]
+) -> list[e.EarningsLimitWarning]:
+    warnings = []
+    for limit in sorted(limits.on(cmd.worked_on), key=lambda lim: lim.limit_id):
+        start, end = period_of(cmd.worked_on, limit.per)
+        before = sum(pence for day, pence in earnings if start <= day <= end)
+        if before + amount > limit.amount_pence:
+            warnings.append(
+                e.EarningsLimitWarning(
+                    programme_id=cmd.programme_id, co_producer_id=cmd.co_producer_id, limit_id=limit.limit_id,
+                    scheme=limit.scheme, period_start=start, period_end=end, limit_pence=limit.amount_pence,
+                    earnings_before_pence=before, earnings_after_pence=before + amount,
+                )
+            )
+    return warnings
+
+
+def claim_expense(cmd: c.ClaimExpense, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
+    refusal = _check_partner_charge(cmd, ctx, reads, cmd.incurred_on)
+    if refusal is not None:
+        return refusal
+    if cmd.claim_id in account.claims:
+        return reject(RejectionCode.RULE_VIOLATION, f"Claim '{cmd.claim_id}' already exists.")
+    return [e.ExpenseClaimed(claimant_organisation=ctx.organisation, claimant_actor=ctx.actor,
+                             **cmd.model_dump() | {"partner_id": holder(cmd, ctx)})]
+
+
+def approve_expense(cmd: c.ApproveExpense, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
+    refusal = _check_claim_decision(cmd, ctx, account, reads, "approve")
+    if refusal is not None:
+        return refusal
+    claim = account.claims[cmd.claim_id]
+    budget_refusal = _check_budget(reads["contract"], account, claim.amount_pence, f"claim '{cmd.claim_id}'")
+    if budget_refusal is not None:
+        return budget_refusal
+    return [e.ExpenseApproved(amount_pence=claim.amount_pence, approver_organisation=ctx.organisation,
+                              approver_actor=ctx.actor, **cmd.model_dump())]
+
+
+def reject_expense(cmd: c.RejectExpense, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
+    refusal = _check_claim_decision(cmd, ctx, account, reads, "reject")
+    if refusal is not None:
+        return refusal
+    return [e.ExpenseRejected(approver_organisation=ctx.organisation, approver_actor=ctx.actor, **cmd.model_dump())]
+
+
+def submit_invoice(cmd: c.SubmitInvoice, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
+    contract: ContractFacts | None = reads["contract"]
+    if contract is None or contract.partner_id != ctx.organisation:
+        return _no_contract(cmd.contract_id, ctx.organisation)
+    if cmd.invoice_id in account.invoices:
+        return reject(RejectionCode.RULE_VIOLATION, f"Invoice '{cmd.invoice_id}' was already submitted.")
+    if cmd.period_start < contract.starts_on or cmd.period_end > contract.ends_on:
+        return reject(RejectionCode.RULE_VIOLATION, f"The invoice period must lie within the contract "
+                      f"({contract.starts_on} to {contract.ends_on}).", field="period_start")
+    budget_refusal = _check_budget(contract, account, cmd.amount_pence, f"invoice '{cmd.invoice_id}'")
+    if budget_refusal is not None:
+        return budget_refusal
+    return [e.InvoiceSubmitted(partner_id=ctx.organisation, **cmd.model_dump())]
+
+
+def pay_invoice(cmd: c.PayInvoice, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
+    refusal = _check_commissioner(ctx, reads["programme"], cmd.programme_id, "pay invoices")
+    if refusal is not None:
+        return refusal
+    invoice = account.invoices.get(cmd.invoice_id)
+    if invoice is None:
+        return reject(RejectionCode.NOT_FOUND, f"There is no invoice '{cmd.invoice_id}' on contract '{cmd.contract_id}'.")
+    if invoice.status == "paid":
+        return reject(RejectionCode.RULE_VIOLATION, f"Invoice '{cmd.invoice_id}' is already paid.")
+    return [e.InvoicePaid(amount_pence=invoice.amount_pence, **cmd.model_dump())]
+
+
+def issue_payment_run(cmd: c.IssuePaymentRun, ctx: CommandContext, payroll: Payroll, reads: Reads) -> Decision:
+    refusal = _check_commissioner(ctx, reads["programme"], cmd.programme_id, "issue payment runs")
+    if refusal is not None:
+        return refusal
+    if cmd.run_id in payroll.run_ids:
+        return reject(RejectionCode.RULE_VIOLATION, f"Payment run '{cmd.run_id}' was already issued.")
+    due: list[e.PaymentLine] = [line for line in reads["payable"] if line.item_id not in payroll.paid_items]
+    if not due:
+        return reject(RejectionCode.RULE_VIOLATION, f"Nothing approved or recorded up to {cmd.up_to} is waiting to "
+                      "be paid.")
+    return [e.PaymentRunIssued(lines=due, total_pence=sum(line.amount_pence for line in due), **cmd.model_dump())]
+
+
+def holder(cmd: c.RecordInvolvement | c.ClaimExpense, ctx: CommandContext) -> str:
+    """The partner whose contract is charged: the sender, unless the commissioner names one."""
+    return cmd.partner_id or ctx.organisation
+
+
+def _check_partner_charge(
+    cmd: c.RecordInvolvement | c.ClaimExpense, ctx: CommandContext, reads: Reads, day: date
+) -> Rejection | None:
+    contract: ContractFacts | None = reads["contract"]
+    programme: ProgrammeFacts | None = reads["programme"]
+    partner = holder(cmd, ctx)
+    if contract is None or programme is None or contract.partner_id != partner:
+        return _no_contract(cmd.contract_id, partner)
+    if ctx.organisation not in (partner, programme.commissioner_id):
+        return reject(RejectionCode.FORBIDDEN, f"Only '{partner}' or the programme's commissioner may charge "
+                      f"contract '{cmd.contract_id}'.")
+    co_producer = reads["co_producers"].get(cmd.co_producer_id)
+    if co_producer is None or co_producer.engaged_by not in (partner, programme.commissioner_id):
+        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.co_producer_id}' is not a co-producer registered by "
+                      f"'{partner}' or the commissioner in '{cmd.programme_id}'.", field="co_producer_id")
+    if not contract.covers(day):
+        return reject(RejectionCode.RULE_VIOLATION, f"{day} is outside contract '{cmd.contract_id}' "
+                      f"({contract.starts_on} to {contract.ends_on}).")
+    return None
+
+
+def _check_claim_decision(
+    cmd: c.ApproveExpense | c.RejectExpense, ctx: CommandContext, account: ContractAccount, reads: Reads, verb: str
+) -> Rejection | None:
+    refusal = _check_commissioner(ctx, reads["programme"], cmd.programme_id, f"{verb} expenses")
+    if refusal is not None:
+        return refusal
+    contract: ContractFacts | None = reads["contract"]
+    claim = account.claims.get(cmd.claim_id)
+    if contract is None or contract.partner_id != cmd.partner_id or claim is None:
+        return reject(RejectionCode.NOT_FOUND, f"There is no claim '{cmd.claim_id}' on contract '{cmd.contract_id}' "
+                      f"of '{cmd.partner_id}'.")
+    if (claim.claimant_organisation, claim.claimant_actor) == (ctx.organisation, ctx.actor):
+        return reject(RejectionCode.FORBIDDEN, f"'{ctx.actor}' made claim '{cmd.claim_id}' and cannot {verb} it: "
+                      "someone else must (separation of duties).")
+    if claim.status != "claimed":
+        return reject(RejectionCode.RULE_VIOLATION, f"Claim '{cmd.claim_id}' was already {claim.status}.")
+    return None
+
+
+def _check_commissioner(ctx: CommandContext, programme: ProgrammeFacts | None, programme_id: str, what: str) -> Rejection | None:
+    if programme is None:
+        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{programme_id}'.")
+    if ctx.organisation != programme.commissioner_id:
+        return reject(RejectionCode.FORBIDDEN, f"Only the programme's commissioner ('{programme.commissioner_id}') "
+                      f"may {what} in '{programme_id}'.")
+    return None
+
+
+def _check_budget(contract: ContractFacts, account: ContractAccount, amount: int, what: str) -> Rejection | None:
+    remaining = contract.budget_pence - account.spent_pence
+    if amount > remaining:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Paying {pounds(amount)} for {what} would take spend on contract '{contract.contract_id}' past its "
+            f"budget of {pounds(contract.budget_pence)} ({pounds(remaining)} left).",
+            amount_pence=amount, remaining_pence=remaining,
+        )
+    return None
+
+
+def _no_contract(contract_id: str, organisation: str) -> Rejection:
+    return reject(RejectionCode.NOT_FOUND, f"'{organisation}' holds no contract '{contract_id}' in this programme.")

@@ -1,0 +1,68 @@
+"""Which aggregate each payments command writes, and what it consults. A contract's
+account lives under the partner's organisation token (it is the partner's money and the
+partner may read it); the commissioner's approvals are written there too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pathways.commands import OPERATOR_ORGANISATION, CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.subjects import NO_PROGRAMME, AggregateRef
+from pathways_payments import ledger
+from pathways_payments.domain import commands as c
+from pathways_payments.domain import decide
+from pathways_payments.domain.state import CONTRACT_ACCOUNT, EARNINGS_LIMITS, PAYROLL
+from pathways_payments.views import DIRECTORY
+
+CONTEXT = "payments"
+LIMITS = Load(AggregateRef(CONTEXT, NO_PROGRAMME, OPERATOR_ORGANISATION, "benefits-earnings-limits"), EARNINGS_LIMITS)
+
+
+def _own_account(cmd: Any, ctx: CommandContext) -> Load[Any]:
+    holder = getattr(cmd, "partner_id", None) or ctx.organisation
+    return Load(AggregateRef(CONTEXT, cmd.programme_id, holder, cmd.contract_id), CONTRACT_ACCOUNT)
+
+
+def _partner_account(cmd: Any, ctx: CommandContext) -> Load[Any]:
+    return Load(AggregateRef(CONTEXT, cmd.programme_id, cmd.partner_id, cmd.contract_id), CONTRACT_ACCOUNT)
+
+
+def _programme_and_contract(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
+    return {
+        "programme": DIRECTORY.programme(conn, cmd.programme_id),
+        "contract": DIRECTORY.contract(conn, cmd.programme_id, cmd.contract_id),
+    }
+
+
+def _charge_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
+    return _programme_and_contract(cmd, ctx, conn) | {
+        "co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, [cmd.co_producer_id]),
+    }
+
+
+HANDLERS = handlers_by_name(
+    CommandHandler(c.SetEarningsLimit, target=lambda cmd, ctx: LIMITS, decide=decide.set_earnings_limit),
+    CommandHandler(
+        c.RecordInvolvement,
+        target=_own_account,
+        reads=lambda cmd, ctx: {"limits": LIMITS},
+        consults=lambda cmd, ctx, conn: _charge_facts(cmd, ctx, conn) | {
+            "earnings": ledger.earnings_around(conn, cmd.programme_id, cmd.co_producer_id, cmd.worked_on),
+        },
+        decide=decide.record_involvement,
+    ),
+    CommandHandler(c.ClaimExpense, target=_own_account, consults=_charge_facts, decide=decide.claim_expense),
+    CommandHandler(c.ApproveExpense, target=_partner_account, consults=_programme_and_contract, decide=decide.approve_expense),
+    CommandHandler(c.RejectExpense, target=_partner_account, consults=_programme_and_contract, decide=decide.reject_expense),
+    CommandHandler(c.SubmitInvoice, target=_own_account, consults=_programme_and_contract, decide=decide.submit_invoice),
+    CommandHandler(c.PayInvoice, target=_partner_account, consults=_programme_and_contract, decide=decide.pay_invoice),
+    CommandHandler(
+        c.IssuePaymentRun,
+        target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, "payroll"), PAYROLL),
+        consults=lambda cmd, ctx, conn: {
+            "programme": DIRECTORY.programme(conn, cmd.programme_id),
+            "payable": ledger.payable(conn, cmd.programme_id, cmd.up_to),
+        },
+        decide=decide.issue_payment_run,
+    ),
+)

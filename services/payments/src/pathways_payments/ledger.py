@@ -1,0 +1,232 @@
+"""The payments ledger: every charge, claim, invoice and payment run as rows. The rules
+consult it (a co-producer's earnings in a period; what is waiting to be paid) and the API
+and the finance CSV read it. Built from the service's own events only."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+from sqlmodel import Field, SQLModel
+
+from pathways.envelope import CloudEvent
+from pathways.projection import Projection, Tables, upsert
+from pathways_payments.domain import events as e
+
+
+class Involvement(SQLModel, table=True):
+    __tablename__ = "payments_involvement"
+    programme_id: str = Field(primary_key=True)
+    contract_id: str = Field(primary_key=True)
+    involvement_id: str = Field(primary_key=True)
+    partner_id: str = Field(index=True)
+    co_producer_id: str = Field(index=True)
+    worked_on: date
+    minutes: int
+    amount_pence: int
+    paid_in_run: str | None = None
+
+
+class Claim(SQLModel, table=True):
+    __tablename__ = "payments_claim"
+    programme_id: str = Field(primary_key=True)
+    contract_id: str = Field(primary_key=True)
+    claim_id: str = Field(primary_key=True)
+    partner_id: str = Field(index=True)
+    co_producer_id: str
+    category: str
+    amount_pence: int
+    incurred_on: date
+    status: str  # claimed | approved | rejected
+    decided_by: str | None = None
+    paid_in_run: str | None = None
+
+
+class Invoice(SQLModel, table=True):
+    __tablename__ = "payments_invoice"
+    programme_id: str = Field(primary_key=True)
+    contract_id: str = Field(primary_key=True)
+    invoice_id: str = Field(primary_key=True)
+    partner_id: str = Field(index=True)
+    amount_pence: int
+    period_start: date
+    period_end: date
+    status: str  # submitted | paid
+    paid_on: date | None = None
+
+
+class PaymentRun(SQLModel, table=True):
+    __tablename__ = "payments_run"
+    programme_id: str = Field(primary_key=True)
+    run_id: str = Field(primary_key=True)
+    up_to: date
+    total_pence: int
+    lines: int
+
+
+class PaymentRunLine(SQLModel, table=True):
+    __tablename__ = "payments_run_line"
+    programme_id: str = Field(primary_key=True)
+    run_id: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    kind: str
+    co_producer_id: str
+    contract_id: str
+    partner_id: str
+    on: date
+    amount_pence: int
+
+
+class LimitWarning(SQLModel, table=True):
+    __tablename__ = "payments_limit_warning"
+    sequence: int = Field(primary_key=True)
+    programme_id: str = Field(index=True)
+    co_producer_id: str
+    scheme: str
+    period_start: date
+    period_end: date
+    limit_pence: int
+    earnings_after_pence: int
+
+
+def table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def _involvement(conn: Connection, t: Tables, _: CloudEvent, d: e.InvolvementRecorded, __: int) -> None:
+    row = d.model_dump(include={"programme_id", "contract_id", "involvement_id", "partner_id", "co_producer_id",
+                                "worked_on", "minutes", "amount_pence"})
+    upsert(conn, t["payments_involvement"], row, ["programme_id", "contract_id", "involvement_id"])
+
+
+def _claimed(conn: Connection, t: Tables, _: CloudEvent, d: e.ExpenseClaimed, __: int) -> None:
+    row = d.model_dump(include={"programme_id", "contract_id", "claim_id", "partner_id", "co_producer_id", "category",
+                                "amount_pence", "incurred_on"})
+    upsert(conn, t["payments_claim"], row | {"status": "claimed"}, ["programme_id", "contract_id", "claim_id"])
+
+
+def _decided(conn: Connection, t: Tables, _: CloudEvent, d: e.ExpenseApproved | e.ExpenseRejected, __: int) -> None:
+    claims = t["payments_claim"]
+    status = "approved" if isinstance(d, e.ExpenseApproved) else "rejected"
+    conn.execute(
+        claims.update()
+        .where(claims.c.programme_id == d.programme_id, claims.c.contract_id == d.contract_id, claims.c.claim_id == d.claim_id)
+        .values(status=status, decided_by=d.approver_organisation)
+    )
+
+
+def _invoiced(conn: Connection, t: Tables, _: CloudEvent, d: e.InvoiceSubmitted, __: int) -> None:
+    row = d.model_dump(include={"programme_id", "contract_id", "invoice_id", "partner_id", "amount_pence", "period_start",
+                                "period_end"})
+    upsert(conn, t["payments_invoice"], row | {"status": "submitted"}, ["programme_id", "contract_id", "invoice_id"])
+
+
+def _invoice_paid(conn: Connection, t: Tables, _: CloudEvent, d: e.InvoicePaid, __: int) -> None:
+    invoices = t["payments_invoice"]
+    conn.execute(
+        invoices.update()
+        .where(invoices.c.programme_id == d.programme_id, invoices.c.contract_id == d.contract_id,
+               invoices.c.invoice_id == d.invoice_id)
+        .values(status="paid", paid_on=d.paid_on)
+    )
+
+
+def _run(conn: Connection, t: Tables, _: CloudEvent, d: e.PaymentRunIssued, __: int) -> None:
+    run = {"programme_id": d.programme_id, "run_id": d.run_id, "up_to": d.up_to, "total_pence": d.total_pence,
+           "lines": len(d.lines)}
+    upsert(conn, t["payments_run"], run, ["programme_id", "run_id"])
+    for line in d.lines:
+        upsert(conn, t["payments_run_line"], {"programme_id": d.programme_id, "run_id": d.run_id, **line.model_dump()},
+               ["programme_id", "run_id", "item_id"])
+        kind, contract_id, item = line.item_id.split("/", 2)
+        paid = t["payments_involvement"] if kind == "involvement" else t["payments_claim"]
+        key = paid.c.involvement_id if kind == "involvement" else paid.c.claim_id
+        conn.execute(paid.update().where(paid.c.programme_id == d.programme_id, paid.c.contract_id == contract_id,
+                                         key == item).values(paid_in_run=d.run_id))
+
+
+def _warning(conn: Connection, t: Tables, _: CloudEvent, d: e.EarningsLimitWarning, sequence: int) -> None:
+    row = d.model_dump(include={"programme_id", "co_producer_id", "scheme", "period_start", "period_end", "limit_pence",
+                                "earnings_after_pence"})
+    upsert(conn, t["payments_limit_warning"], row | {"sequence": sequence}, ["sequence"])
+
+
+LEDGER = Projection(
+    name="payments_ledger",
+    tables=[table(m) for m in (Involvement, Claim, Invoice, PaymentRun, PaymentRunLine, LimitWarning)],
+    handlers={
+        "pathways.payments.InvolvementRecorded": _involvement,
+        "pathways.payments.ExpenseClaimed": _claimed,
+        "pathways.payments.ExpenseApproved": _decided,
+        "pathways.payments.ExpenseRejected": _decided,
+        "pathways.payments.InvoiceSubmitted": _invoiced,
+        "pathways.payments.InvoicePaid": _invoice_paid,
+        "pathways.payments.PaymentRunIssued": _run,
+        "pathways.payments.EarningsLimitWarning": _warning,
+    },
+    schemas=e.schemas,
+)
+
+
+# --- what the rules consult ----------------------------------------------------------
+def earnings_around(conn: Connection, programme_id: str, co_producer_id: str, day: date) -> list[tuple[date, int]]:
+    """A co-producer's paid time within any week or month that contains `day`."""
+    t = table(Involvement)
+    rows = conn.execute(
+        select(t.c.worked_on, t.c.amount_pence).where(
+            t.c.programme_id == programme_id, t.c.co_producer_id == co_producer_id,
+            t.c.worked_on >= day - timedelta(days=31), t.c.worked_on <= day + timedelta(days=31),
+        )
+    )
+    return [(r.worked_on, r.amount_pence) for r in rows]
+
+
+def payable(conn: Connection, programme_id: str, up_to: date) -> list[e.PaymentLine]:
+    """Recorded involvement and approved expenses up to a date, not yet in a payment run."""
+    inv, claim = table(Involvement), table(Claim)
+    lines = [
+        e.PaymentLine(item_id=f"involvement/{r.contract_id}/{r.involvement_id}", kind="involvement",
+                      co_producer_id=r.co_producer_id, contract_id=r.contract_id, partner_id=r.partner_id,
+                      on=r.worked_on, amount_pence=r.amount_pence)
+        for r in conn.execute(select(inv).where(inv.c.programme_id == programme_id, inv.c.worked_on <= up_to,
+                                                inv.c.paid_in_run.is_(None)))
+    ]
+    lines += [
+        e.PaymentLine(item_id=f"expense/{r.contract_id}/{r.claim_id}", kind="expense", co_producer_id=r.co_producer_id,
+                      contract_id=r.contract_id, partner_id=r.partner_id, on=r.incurred_on, amount_pence=r.amount_pence)
+        for r in conn.execute(select(claim).where(claim.c.programme_id == programme_id, claim.c.incurred_on <= up_to,
+                                                  claim.c.status == "approved", claim.c.paid_in_run.is_(None)))
+    ]
+    return sorted(lines, key=lambda line: (line.on, line.item_id))
+
+
+# --- what people read ------------------------------------------------------------------
+def rows(conn: Connection, model: type[SQLModel], programme_id: str, **where: Any) -> list[dict[str, Any]]:
+    t = table(model)
+    query = select(t).where(t.c.programme_id == programme_id, *(t.c[k] == v for k, v in where.items() if v is not None))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+CSV_COLUMNS = ("payment_run", "programme", "payee_reference", "amount_gbp", "amount_pence", "items", "paid_up_to")
+
+
+def payment_run_csv(lines: Sequence[dict[str, Any]], programme_id: str, run_id: str, up_to: date | None) -> str:
+    """One row per co-producer (payee) with the total due: the shape a finance system's
+    bulk-payment import takes. Payees are pseudonymous references, matched to bank
+    details in the finance system, never here."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for line in lines:
+        totals[line["co_producer_id"]][0] += line["amount_pence"]
+        totals[line["co_producer_id"]][1] += 1
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for payee, (pence, items) in sorted(totals.items()):
+        writer.writerow([run_id, programme_id, payee, f"{pence // 100}.{pence % 100:02d}", pence, items,
+                         up_to.isoformat() if up_to else ""])
+    return out.getvalue()

@@ -1,0 +1,7 @@
+"""The payments service's copy of the programme directory (from registry events)."""
+
+from __future__ import annotations
+
+from pathways.directory import Directory
+
+DIRECTORY = Directory("payments")

@@ -1,0 +1,239 @@
+"""Payments rules over real NATS: separation of duties, the contract budget, benefits
+earnings-limit warnings, payment runs and their finance CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from typing import Any
+
+import httpx
+from nats.aio.client import Client
+
+from pathways.commands import OPERATOR_ORGANISATION
+from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.runtime.host import ServiceHost
+from tests.conftest import CommandClient, ProgrammeSetup, setup_programme, unique
+
+BUDGET = 400_000  # each partner's contract: £1,000 (setup_programme gives a quarter of the programme each)
+
+
+async def send(client: CommandClient, org: str, command: str, data: dict[str, Any], *, actor: str = "finance-officer",
+               key: str | None = None) -> dict[str, Any]:
+    body = {"idempotency_key": key or uuid.uuid4().hex, "organisation": org, "actor": actor, "data": data}
+    return await client.send(org, command, data, context="payments", body=body)
+
+
+async def rejected(client: CommandClient, org: str, command: str, data: dict[str, Any], code: str, *words: str,
+                   actor: str = "finance-officer") -> None:
+    reply = await send(client, org, command, data, actor=actor)
+    assert reply["status"] == "rejected" and reply["code"] == code, reply
+    for word in words:
+        assert word in reply["message"], (word, reply["message"])
+
+
+async def accepted(client: CommandClient, org: str, command: str, data: dict[str, Any], actor: str = "finance-officer") -> dict[str, Any]:
+    reply = await send(client, org, command, data, actor=actor)
+    assert reply["status"] == "accepted", reply
+    return reply
+
+
+async def co_producer(client: CommandClient, s: ProgrammeSetup, org: str, *, benefits: bool, rate: int = 1500) -> str:
+    cp = unique("cp")
+    reply = await client.send(org, "RegisterCoProducer", {"programme_id": s.programme_id, "co_producer_id": cp,
+                                                         "role": "lived experience adviser", "hourly_rate_pence": rate,
+                                                         "receives_benefits": benefits})
+    assert reply["status"] == "accepted", reply
+    return cp
+
+
+def involvement(s: ProgrammeSetup, cp: str, minutes: int, on: str = "2026-03-10", **extra: Any) -> dict[str, Any]:
+    return {"programme_id": s.programme_id, "contract_id": "contract-0", "involvement_id": unique("inv"),
+            "co_producer_id": cp, "worked_on": on, "minutes": minutes, "activity": "Co-facilitating soft archery"} | extra
+
+
+def claim(s: ProgrammeSetup, cp: str, pence: int, **extra: Any) -> dict[str, Any]:
+    return {"programme_id": s.programme_id, "contract_id": "contract-0", "claim_id": unique("claim"),
+            "co_producer_id": cp, "category": "travel", "amount_pence": pence, "incurred_on": "2026-03-10",
+            "description": "Bus fares to the ward"} | extra
+
+
+def decision(s: ProgrammeSetup, c: dict[str, Any]) -> dict[str, Any]:
+    return {"programme_id": s.programme_id, "partner_id": s.partner_a, "contract_id": "contract-0", "claim_id": c["claim_id"]}
+
+
+async def account_history(nc: Client, s: ProgrammeSetup) -> list[Any]:
+    return await JetStreamEventStore(nc).read_subject(f"pathways.evt.{s.programme_id}.{s.partner_a}.payments.contract-0")
+
+
+async def test_involvement_is_paid_at_the_registered_rate_and_charging_rules_hold(
+    registry: ServiceHost, payments: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    cp = await co_producer(client, s, s.partner_a, benefits=False, rate=1234)
+    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 95))
+    stored = (await account_history(nats_client, s))[-1].event
+    assert stored.type == "pathways.payments.InvolvementRecorded"
+    assert stored.data["amount_pence"] == 1954 and stored.data["hourly_rate_pence"] == 1234  # 95/60 × 1234 = 1953.8
+    await rejected(client, s.partner_b, "RecordInvolvement", involvement(s, cp, 60), "not_found", "holds no contract")
+    await rejected(client, s.partner_b, "RecordInvolvement", involvement(s, cp, 60, contract_id="contract-1"),
+                   "rule_violation", "not a co-producer registered by")
+    await rejected(client, s.evaluator, "RecordInvolvement", involvement(s, cp, 60, partner_id=s.partner_a), "forbidden",
+                   "commissioner")
+    await rejected(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 60, on="2027-01-01"), "rule_violation",
+                   "outside contract")
+    again = involvement(s, cp, 30)
+    await accepted(client, s.partner_a, "RecordInvolvement", again)
+    await rejected(client, s.partner_a, "RecordInvolvement", again, "rule_violation", "already recorded")
+    await rejected(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 60) | {"amount_pence": 1}, "invalid")
+
+
+async def test_no_spend_past_the_contract_budget(registry: ServiceHost, payments: ServiceHost, client: CommandClient) -> None:
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    cp = await co_producer(client, s, s.partner_a, benefits=False)
+    invoice = {"programme_id": s.programme_id, "contract_id": "contract-0", "invoice_id": unique("inv"),
+               "amount_pence": BUDGET - 3000, "period_start": "2025-10-01", "period_end": "2025-12-31",
+               "description": "Quarter 1 delivery"}
+    await accepted(client, s.partner_a, "SubmitInvoice", invoice)
+    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 60))  # £15, £15 left
+    big = claim(s, cp, 1501)
+    await accepted(client, s.partner_a, "ClaimExpense", big)  # a claim alone spends nothing
+    await rejected(client, s.commissioner, "ApproveExpense", decision(s, big), "rule_violation", "past its budget",
+                   "£15 left")
+    await rejected(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 61), "rule_violation", "past its budget")
+    await rejected(client, s.partner_a, "SubmitInvoice", invoice | {"invoice_id": unique("inv"), "amount_pence": 1501},
+                   "rule_violation", "past its budget")
+    fits = claim(s, cp, 1500)
+    await accepted(client, s.partner_a, "ClaimExpense", fits)
+    await accepted(client, s.commissioner, "ApproveExpense", decision(s, fits))
+    await rejected(client, s.partner_a, "SubmitInvoice", invoice | {"invoice_id": unique("inv"), "amount_pence": 1},
+                   "rule_violation", "£0 left")
+
+
+async def test_invoice_rules(registry: ServiceHost, payments: ServiceHost, client: CommandClient) -> None:
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    invoice = {"programme_id": s.programme_id, "contract_id": "contract-0", "invoice_id": unique("inv"),
+               "amount_pence": 10_000, "period_start": "2025-10-01", "period_end": "2025-12-31", "description": "Q1"}
+    await rejected(client, s.partner_a, "SubmitInvoice", invoice | {"period_end": "2027-01-01"}, "rule_violation",
+                   "within the contract")
+    await rejected(client, s.partner_b, "SubmitInvoice", invoice, "not_found")
+    await accepted(client, s.partner_a, "SubmitInvoice", invoice)
+    await rejected(client, s.partner_a, "SubmitInvoice", invoice, "rule_violation", "already submitted")
+    pay = {"programme_id": s.programme_id, "partner_id": s.partner_a, "contract_id": "contract-0",
+           "invoice_id": invoice["invoice_id"], "paid_on": "2026-01-15"}
+    await rejected(client, s.partner_a, "PayInvoice", pay, "forbidden", "commissioner")
+    await rejected(client, s.commissioner, "PayInvoice", pay | {"invoice_id": "nope"}, "not_found")
+    await accepted(client, s.commissioner, "PayInvoice", pay)
+    await rejected(client, s.commissioner, "PayInvoice", pay, "rule_violation", "already paid")
+
+
+async def test_separation_of_duties_in_expense_approval(registry: ServiceHost, payments: ServiceHost, client: CommandClient) -> None:
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    cp = await co_producer(client, s, s.commissioner, benefits=False)
+    # A commissioner's officer claims on the partner's contract for a co-producer the commissioner engaged.
+    own = claim(s, cp, 2500, partner_id=s.partner_a)
+    await accepted(client, s.commissioner, "ClaimExpense", own, actor="alex.officer")
+    await rejected(client, s.commissioner, "ApproveExpense", decision(s, own), "forbidden", "separation of duties",
+                   actor="alex.officer")
+    await rejected(client, s.commissioner, "RejectExpense", decision(s, own) | {"reason": "x"}, "forbidden",
+                   actor="alex.officer")
+    await rejected(client, s.partner_a, "ApproveExpense", decision(s, own), "forbidden", "commissioner")
+    await rejected(client, s.commissioner, "ApproveExpense", decision(s, own) | {"claim_id": "nope"}, "not_found")
+    await accepted(client, s.commissioner, "ApproveExpense", decision(s, own), actor="sam.manager")
+    await rejected(client, s.commissioner, "RejectExpense", decision(s, own) | {"reason": "late"}, "rule_violation",
+                   "already approved", actor="sam.manager")
+
+
+async def test_a_hundred_concurrent_approvals_of_one_claim_give_exactly_one_approval(
+    registry: ServiceHost, payments: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    cp = await co_producer(client, s, s.partner_a, benefits=False)
+    c = claim(s, cp, 4200)
+    await accepted(client, s.partner_a, "ClaimExpense", c)
+    replies = await asyncio.gather(*(
+        send(client, s.commissioner, "ApproveExpense", decision(s, c), actor=f"approver-{i}") for i in range(100)
+    ))
+    assert sum(r["status"] == "accepted" for r in replies) == 1, [r.get("code") for r in replies]
+    assert {r["code"] for r in replies if r["status"] == "rejected"} <= {"conflict", "rule_violation"}
+    approvals = [h for h in await account_history(nats_client, s) if h.event.type == "pathways.payments.ExpenseApproved"]
+    assert len(approvals) == 1
+
+
+async def test_a_warning_when_earnings_in_a_period_would_pass_the_configured_limit(
+    registry: ServiceHost, payments: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    uc = {"limit_id": unique("uc-2025-26"), "scheme": "Universal Credit work allowance (with housing costs)",
+          "amount_pence": 41_100, "per": "month", "valid_from": "2025-04-06", "valid_until": "2026-04-05"}
+    await rejected(client, s.commissioner, "SetEarningsLimit", uc, "forbidden", "operator")
+    await accepted(client, OPERATOR_ORGANISATION, "SetEarningsLimit", uc)
+    on_benefits = await co_producer(client, s, s.partner_a, benefits=True)
+    not_on_benefits = await co_producer(client, s, s.partner_a, benefits=False)
+    # £405 in March 2026 (27 h at £15): under £411, no warning.
+    for day in ("2026-03-02", "2026-03-09", "2026-03-16"):
+        await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 9 * 60, on=day))
+        await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, not_on_benefits, 9 * 60, on=day))
+    history = await account_history(nats_client, s)
+    assert not [h for h in history if h.event.type.endswith("EarningsLimitWarning")]
+    # One more hour takes the month to £420: warned, and still recorded.
+    reply = await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 60, on="2026-03-30"))
+    assert len(reply["event_ids"]) == 2
+    warning = (await account_history(nats_client, s))[-1].event
+    assert warning.type == "pathways.payments.EarningsLimitWarning"
+    assert {k: warning.data[k] for k in ("co_producer_id", "limit_pence", "earnings_before_pence", "earnings_after_pence",
+                                         "period_start", "period_end")} == {
+        "co_producer_id": on_benefits, "limit_pence": 41_100, "earnings_before_pence": 40_500,
+        "earnings_after_pence": 42_000, "period_start": "2026-03-01", "period_end": "2026-03-31"}
+    # The same hour for someone not on benefits, and a new month: no warning.
+    reply = await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, not_on_benefits, 60, on="2026-03-30"))
+    assert len(reply["event_ids"]) == 1
+    reply = await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 60, on="2026-04-01"))
+    assert len(reply["event_ids"]) == 1
+    # The limit ended on 5 April 2026: a big month after it warns about nothing.
+    reply = await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 24 * 60 - 1, on="2026-05-04"))
+    assert len(reply["event_ids"]) == 1
+
+
+async def test_payment_runs_pay_each_item_once_and_export_csv(
+    registry: ServiceHost, payments: ServiceHost, client: CommandClient
+) -> None:
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    ana, ben = [await co_producer(client, s, s.partner_a, benefits=False) for _ in range(2)]
+    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, ana, 120, on="2026-03-02"))
+    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, ben, 90, on="2026-03-03"))
+    approved, pending = claim(s, ana, 640), claim(s, ben, 999)
+    await accepted(client, s.partner_a, "ClaimExpense", approved)
+    await accepted(client, s.partner_a, "ClaimExpense", pending)
+    await accepted(client, s.commissioner, "ApproveExpense", decision(s, approved))
+    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, ana, 60, on="2026-04-20"))  # after up_to
+    run = {"programme_id": s.programme_id, "run_id": unique("run"), "up_to": "2026-03-31"}
+    await rejected(client, s.partner_a, "IssuePaymentRun", run, "forbidden", "commissioner")
+    await accepted(client, s.commissioner, "IssuePaymentRun", run)
+    await rejected(client, s.commissioner, "IssuePaymentRun", run, "rule_violation", "already issued")
+    await rejected(client, s.commissioner, "IssuePaymentRun", run | {"run_id": unique("run")}, "rule_violation",
+                   "Nothing approved")
+    transport = httpx.ASGITransport(app=payments.http_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://payments") as http:
+        response = await http.get(f"/programmes/{s.programme_id}/payment-runs/{run['run_id']}.csv")
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert {r["payee_reference"]: (r["amount_gbp"], r["items"]) for r in rows} == {ana: ("36.40", "2"), ben: ("22.50", "1")}
+        missing = await http.get(f"/programmes/{s.programme_id}/payment-runs/nope.csv")
+        assert missing.status_code == 404
+        claims = (await http.get(f"/programmes/{s.programme_id}/claims")).json()
+        assert {c["claim_id"]: (c["status"], c["paid_in_run"]) for c in claims} == {
+            approved["claim_id"]: ("approved", run["run_id"]), pending["claim_id"]: ("claimed", None)}
+    # The later work and the claim once approved go into the next run, and nothing twice.
+    await accepted(client, s.commissioner, "ApproveExpense", decision(s, pending))
+    later = {"programme_id": s.programme_id, "run_id": unique("run"), "up_to": "2026-04-30"}
+    await accepted(client, s.commissioner, "IssuePaymentRun", later)
+    async with httpx.AsyncClient(transport=transport, base_url="http://payments") as http:
+        for _ in range(100):
+            lines = (await http.get(f"/programmes/{s.programme_id}/payment-runs/{later['run_id']}/lines")).json()
+            if isinstance(lines, list):
+                break
+            await asyncio.sleep(0.05)
+    assert sorted((line["kind"], line["amount_pence"]) for line in lines) == [("expense", 999), ("involvement", 1500)]
