@@ -108,6 +108,9 @@ class ServiceHost:
             for projection in self.service.projections:
                 self._start_runner(projection, nc)
         await self.broker.start()
+        # The server must know of the command subscription before we say we are up, or
+        # a command sent at once finds no responders.
+        await nc.flush()
         if self.http_port is not None:
             config = uvicorn.Config(
                 self.http_app(), host=self.http_host, port=self.http_port, log_level="warning", lifespan="off"

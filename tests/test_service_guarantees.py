@@ -1,0 +1,167 @@
+"""DESIGN §4 guarantees 1, 2 and 4 for the sessions, payments and evaluation services,
+over the real nats-server: one scenario per service says which two commands contend for
+one aggregate, which command is retried, and which rule a bad command breaks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.intake import CommandIntake
+from pathways.runtime.host import ServiceHost
+from pathways.service import discover
+from pathways.testing.servers import NatsEndpoint
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
+from tests.test_registry_guarantees import BarrierStore
+
+Command = tuple[str, str, dict[str, Any]]  # sender, command name, data
+
+
+@dataclass
+class Scenario:
+    contenders: tuple[Command, Command]  # two commands on one aggregate, each fine on its own
+    subject: str  # that aggregate's subject
+    retried: Command
+    broken_rule: tuple[Command, str]  # a command breaking a rule, and the code it gets
+
+
+async def ok(client: CommandClient, org: str, command: str, data: dict[str, Any], context: str) -> None:
+    reply = await client.send(org, command, data, context=context)
+    assert reply["status"] == "accepted", (command, reply)
+
+
+async def co_producer(client: CommandClient, s: ProgrammeSetup) -> str:
+    cp = unique("cp")
+    await ok(client, s.partner_a, "RegisterCoProducer", {"programme_id": s.programme_id, "co_producer_id": cp,
+                                                         "role": "peer mentor", "hourly_rate_pence": 1400,
+                                                         "receives_benefits": False}, "registry")
+    return cp
+
+
+async def sessions_scenario(client: CommandClient, s: ProgrammeSetup) -> Scenario:
+    p = unique("p")
+    await ok(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p), "registry")
+    session = {"programme_id": s.programme_id, "session_id": unique("session"), "activity": "music production",
+               "site": "Studio 2", "starts_at": "2026-03-03T18:00:00Z", "duration_minutes": 120, "capacity": 8}
+    await ok(client, s.partner_a, "ScheduleSession", session, "sessions")
+    ids = {"programme_id": s.programme_id, "session_id": session["session_id"]}
+    return Scenario(
+        ((s.partner_a, "RecordSessionDelivered", ids | {"attendees": [p], "duration_minutes": 110}),
+         (s.partner_a, "CancelSession", ids | {"reason": "Tutor unwell"})),
+        f"pathways.evt.{s.programme_id}.{s.partner_a}.sessions.{session['session_id']}",
+        (s.partner_a, "ScheduleSession", session | {"session_id": unique("session")}),
+        ((s.partner_a, "ScheduleSession", session | {"session_id": unique("session"), "activity": "Skydiving"}),
+         "rule_violation"),
+    )
+
+
+async def payments_scenario(client: CommandClient, s: ProgrammeSetup) -> Scenario:
+    cp = await co_producer(client, s)
+    claim = {"programme_id": s.programme_id, "contract_id": "contract-0", "claim_id": unique("claim"), "co_producer_id": cp,
+             "category": "subsistence", "amount_pence": 850, "incurred_on": "2026-02-02", "description": "Lunch on a long day"}
+    await ok(client, s.partner_a, "ClaimExpense", claim, "payments")
+    decision = {"programme_id": s.programme_id, "partner_id": s.partner_a, "contract_id": "contract-0",
+                "claim_id": claim["claim_id"]}
+    return Scenario(
+        ((s.commissioner, "ApproveExpense", decision), (s.commissioner, "RejectExpense", decision | {"reason": "No receipt"})),
+        f"pathways.evt.{s.programme_id}.{s.partner_a}.payments.contract-0",
+        (s.partner_a, "RecordInvolvement", {"programme_id": s.programme_id, "contract_id": "contract-0",
+                                            "involvement_id": unique("inv"), "co_producer_id": cp,
+                                            "worked_on": "2026-02-02", "minutes": 45, "activity": "Planning meeting"}),
+        ((s.partner_a, "SubmitInvoice", {"programme_id": s.programme_id, "contract_id": "contract-0",
+                                         "invoice_id": unique("inv"), "amount_pence": 10**9, "period_start": "2025-10-01",
+                                         "period_end": "2025-10-31", "description": "More than the contract"}),
+         "rule_violation"),
+    )
+
+
+SCENARIOS: dict[str, Callable[[CommandClient, ProgrammeSetup], Awaitable[Scenario]]] = {
+    "sessions": sessions_scenario,
+    "payments": payments_scenario,
+}
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
+async def service(request: pytest.FixtureRequest, registry: ServiceHost, nats_server: NatsEndpoint,
+                  tmp_path: Path) -> AsyncIterator[ServiceHost]:
+    async with running(discover()[request.param], nats_server, tmp_path) as host:
+        yield host
+
+
+async def scenario_for(service: ServiceHost, client: CommandClient) -> Scenario:
+    return await SCENARIOS[service.service.name](client, await setup_programme(client))
+
+
+def body(org: str, data: dict[str, Any], key: str | None = None) -> bytes:
+    return json.dumps({"idempotency_key": key or uuid.uuid4().hex, "organisation": org, "actor": "t", "data": data}).encode()
+
+
+async def test_g1_two_concurrent_commands_on_one_aggregate_one_wins_one_conflicts(
+    service: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    sc = await scenario_for(service, client)
+    store = JetStreamEventStore(nats_client)
+    before = len(await store.read_subject(sc.subject))
+    assert service.intake is not None
+    # Both commands read the same version of the aggregate before either appends.
+    intake = CommandIntake(service.service.name, service.service.handlers, BarrierStore(nats_client, 2),
+                           service.service.schemas, views=service.intake.views)
+    replies = await asyncio.gather(*(intake.handle(org, command, body(org, data)) for org, command, data in sc.contenders))
+    assert sorted(r.status for r in replies) == ["accepted", "rejected"], replies
+    loser = next(r for r in replies if r.status == "rejected")
+    assert loser.code == "conflict" and "Nothing was recorded" in loser.message  # type: ignore[union-attr]
+    assert len(await store.read_subject(sc.subject)) == before + 1
+
+
+async def test_g2_a_retried_command_appends_nothing_and_gets_the_same_answer(
+    service: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    sc = await scenario_for(service, client)
+    org, command, data = sc.retried
+    key = unique("key")
+    context = service.service.name
+    first = await client.raw(org, command, body(org, data, key), context=context)
+    assert first["status"] == "accepted", first
+    last = await JetStreamEventStore(nats_client).last_sequence()
+    replies = await asyncio.gather(*(client.raw(org, command, body(org, data, key), context=context) for _ in range(5)))
+    assert all(r == first for r in replies), replies
+    assert await JetStreamEventStore(nats_client).last_sequence() == last
+
+
+async def test_g4_bad_input_appends_nothing_crashes_nothing_and_explains_itself(
+    service: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    sc = await scenario_for(service, client)
+    (org, command, data), rule_code = sc.broken_rule
+    good_org, good_command, good_data = sc.retried
+    other = sc.contenders[0][0] if sc.contenders[0][0] != org else "someone-else"
+    cases: list[tuple[str, str, str, bytes, str]] = [
+        ("not JSON", org, command, b"{nope", "invalid"),
+        ("not an object", org, command, b'"text"', "invalid"),
+        ("envelope missing", org, command, json.dumps({"data": data}).encode(), "invalid"),
+        ("wrong schema", org, command, body(org, {k: [] for k in data}), "invalid"),
+        ("unknown field", org, command, body(org, data | {"participant_name": "Jane Example"}), "invalid"),
+        ("unknown command", org, "DoSomethingElse", body(org, data), "invalid"),
+        ("organisation in body differs from subject", other, command, body(org, data), "forbidden"),
+        ("a rule broken", org, command, body(org, data), rule_code),
+    ]
+    context = service.service.name
+    before = await JetStreamEventStore(nats_client).last_sequence()
+    for label, sender, name, payload, code in cases:
+        reply = await client.raw(sender, name, payload, context=context)
+        assert reply["status"] == "rejected" and reply["code"] == code, (label, reply)
+        # A sentence: a capital letter, or a quoted name or a date that opens it.
+        assert len(reply["message"]) > 20 and re.match(r"['0-9A-Z]", reply["message"]), (label, reply)
+    assert await JetStreamEventStore(nats_client).last_sequence() == before
+    reply = await client.raw(good_org, good_command, body(good_org, good_data), context=context)
+    assert reply["status"] == "accepted" and reply["sequence"] > before
