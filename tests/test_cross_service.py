@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint
+from pathways_evaluation.app import service as evaluation_service
 from pathways_payments.app import service as payments_service
 from pathways_sessions.app import service as sessions_service
 from tests.conftest import CommandClient, enrolment, running, setup_programme, unique
@@ -127,4 +128,19 @@ async def test_payments_down_while_a_co_producer_is_registered_accepts_their_tim
             "programme_id": s.programme_id, "contract_id": "contract-0", "involvement_id": unique("inv"),
             "co_producer_id": cp, "worked_on": "2026-01-12", "minutes": 120, "activity": "Interview panel"},
             context="payments")
+        assert reply["status"] == "accepted", reply
+
+
+async def test_evaluation_down_while_a_participant_is_enrolled_records_their_baseline_after_restart(
+    registry: ServiceHost, client: CommandClient, nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    s = await setup_programme(client)
+    async with running(evaluation_service, nats_server, tmp_path) as first:
+        await first.caught_up()
+    p = unique("p")
+    assert (await client.send(s.partner_b, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    async with running(evaluation_service, nats_server, tmp_path):
+        reply = await client.send(s.partner_b, "RecordOutcome", {
+            "programme_id": s.programme_id, "participant_id": p, "measurement_id": unique("m"), "instrument": "WEMWBS",
+            "timepoint": "baseline", "measured_on": "2025-11-20", "answers": [3] * 14}, context="evaluation")
         assert reply["status"] == "accepted", reply

@@ -85,9 +85,27 @@ async def payments_scenario(client: CommandClient, s: ProgrammeSetup) -> Scenari
     )
 
 
+async def evaluation_scenario(client: CommandClient, s: ProgrammeSetup) -> Scenario:
+    p = unique("p")
+    await ok(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p), "registry")
+    baseline = {"programme_id": s.programme_id, "participant_id": p, "measurement_id": unique("m"), "instrument": "SWEMWBS",
+                "timepoint": "baseline", "measured_on": "2025-11-10", "answers": [3, 3, 2, 4, 3, 3, 3]}
+    return Scenario(
+        # Two different baselines for one participant: only one may stand.
+        ((s.partner_a, "RecordOutcome", baseline), (s.partner_a, "RecordOutcome", baseline | {"measurement_id": unique("m")})),
+        f"pathways.evt.{s.programme_id}.{s.partner_a}.evaluation.{p}",
+        (s.partner_a, "ProposeDevelopment", {"programme_id": s.programme_id, "development_id": unique("dev"),
+                                             "you_said": "Sessions clash with ward rounds", "raised_by": "participants",
+                                             "we_will": "Move archery to the afternoon"}),
+        ((s.partner_a, "RecordOutcome", baseline | {"measurement_id": unique("m"), "timepoint": "follow_up",
+                                                    "participant_id": unique("p")}), "rule_violation"),
+    )
+
+
 SCENARIOS: dict[str, Callable[[CommandClient, ProgrammeSetup], Awaitable[Scenario]]] = {
     "sessions": sessions_scenario,
     "payments": payments_scenario,
+    "evaluation": evaluation_scenario,
 }
 
 

@@ -1,0 +1,1 @@
+"""The evaluation domain: pure scoring, events, commands, state and rules (no I/O)."""

@@ -1,0 +1,115 @@
+"""Which aggregate each evaluation command writes, which it reads, and what it consults in
+the directory. Every write goes to a subject owned by the sender, so a partner's outcome
+record and a proposer's tracker item can only ever be changed by that organisation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pathways.commands import AggregateType, CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.subjects import ANY_ORGANISATION, AggregateRef
+from sqlalchemy import Connection
+
+from pathways_evaluation.domain import commands as c
+from pathways_evaluation.domain import decide
+from pathways_evaluation.domain.state import (
+    ASSESSMENT,
+    DEVELOPMENT,
+    FEEDBACK,
+    OUTCOME_RECORD,
+    REPORT,
+)
+from pathways_evaluation.readmodel import DIRECTORY
+
+CONTEXT = "evaluation"
+
+
+Target = Callable[[Any, CommandContext], Load[Any]]
+Reads = Callable[[Any, CommandContext], Mapping[str, Load[Any]]]
+
+
+def _owned(aggregate: AggregateType[Any], id_field: str) -> Target:
+    """The aggregate named by the command's `id_field`, under the sender's organisation."""
+
+    def target(cmd: Any, ctx: CommandContext) -> Load[Any]:
+        ref = AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, getattr(cmd, id_field))
+        return Load(ref, aggregate)
+
+    return target
+
+
+def _anyone_s(aggregate: AggregateType[Any], id_field: str) -> Reads:
+    """The same id under any organisation: reports and assessments are cited programme-wide,
+    so their ids must not repeat whoever published them."""
+
+    def reads(cmd: Any, _: CommandContext) -> Mapping[str, Load[Any]]:
+        ref = AggregateRef(CONTEXT, cmd.programme_id, ANY_ORGANISATION, getattr(cmd, id_field))
+        return {"existing": Load(ref, aggregate)}
+
+    return reads
+
+
+def _takes_part(cmd: Any, ctx: CommandContext, conn: Connection) -> Mapping[str, Any]:
+    return {
+        "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
+        "programme": DIRECTORY.programme(conn, cmd.programme_id),
+    }
+
+
+def _evaluator_or_commissioner(cmd: Any, ctx: CommandContext, conn: Connection) -> dict[str, Any]:
+    return {
+        "programme": DIRECTORY.programme(conn, cmd.programme_id),
+        "sender": DIRECTORY.organisation(conn, ctx.organisation),
+    }
+
+
+HANDLERS = handlers_by_name(
+    CommandHandler(
+        c.RecordOutcome,
+        target=_owned(OUTCOME_RECORD, "participant_id"),
+        consults=lambda cmd, ctx, conn: {
+            "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
+            "enrolments": DIRECTORY.enrolments(
+                conn, cmd.programme_id, ctx.organisation, [cmd.participant_id]
+            ),
+        },
+        decide=decide.record_outcome,
+    ),
+    CommandHandler(
+        c.SubmitFeedback,
+        target=_owned(FEEDBACK, "feedback_id"),
+        consults=_takes_part,
+        decide=decide.submit_feedback,
+    ),
+    CommandHandler(
+        c.AssessCoProduction,
+        target=_owned(ASSESSMENT, "assessment_id"),
+        reads=_anyone_s(ASSESSMENT, "assessment_id"),
+        consults=lambda cmd, ctx, conn: (
+            _evaluator_or_commissioner(cmd, ctx, conn)
+            | {
+                "partner_contracts": DIRECTORY.contracts(conn, cmd.programme_id, cmd.partner_id),
+            }
+        ),
+        decide=decide.assess_co_production,
+    ),
+    CommandHandler(
+        c.ProposeDevelopment,
+        target=_owned(DEVELOPMENT, "development_id"),
+        consults=_takes_part,
+        decide=decide.propose_development,
+    ),
+    CommandHandler(
+        c.SetDevelopmentStatus,
+        target=_owned(DEVELOPMENT, "development_id"),
+        decide=decide.set_development_status,
+    ),
+    CommandHandler(
+        c.PublishEvaluationReport,
+        target=_owned(REPORT, "report_id"),
+        reads=_anyone_s(REPORT, "report_id"),
+        consults=_evaluator_or_commissioner,
+        decide=decide.publish_report,
+    ),
+)
