@@ -20,7 +20,10 @@ setup: $(VENV)/.synced
 run: setup
 	$(BIN)/pathways up
 
+# Type checking (mypy strict on shared/ and services/) is part of the tests: it is fast
+# and catches what a test would only find at run time.
 test: setup
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: setup

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
-
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.runtime.host import ServiceHost
+from pathways.service import ServiceDefinition
 from pathways.subjects import command_subject
 from pathways.testing.servers import NatsEndpoint
-from pathways.service import ServiceDefinition
 from pathways_registry.app import service as registry_service
 from pathways_sessions.app import service as sessions_service
 

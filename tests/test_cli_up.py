@@ -16,9 +16,9 @@ from pathlib import Path
 import nats
 import nats.errors
 import pytest
-
 from pathways.runtime.connection import ConnectionInfo
-from tests.conftest import CommandClient, enrolment, setup_programme, unique
+
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique
 
 PATHWAYS = str(Path(sys.executable).parent / "pathways")
 
@@ -40,7 +40,8 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
             await asyncio.sleep(0.2)
         assert oct(connection_json.stat().st_mode & 0o777) == "0o600"
         connection = ConnectionInfo.read(connection_json)
-        assert connection.user and connection.password and "registry" in connection.services
+        assert connection.user and connection.password
+        assert set(connection.services) == {"registry", "sessions", "payments", "evaluation"}
         assert "sync_interval: always" in (home / "nats-server.conf").read_text()
 
         with pytest.raises(nats.errors.Error):  # no credentials, no connection
@@ -49,9 +50,18 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
         nc = await connection.connect("cli-test")
         client = CommandClient(nc)
         s = await setup_programme(client)
-        for p in (unique("p"), unique("p")):
+        people = [unique("p"), unique("p")]
+        for p in people:
             assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+        run_id = await every_service_takes_a_command(client, s, people)
         await nc.close()
+        for _ in range(50):  # the payments ledger shows the run a moment after it is accepted
+            exported = run(home, "payments", "run-csv", s.programme_id, run_id, "--out", str(tmp_path / "run.csv"))
+            if exported.returncode != 1:
+                break
+            await asyncio.sleep(0.2)
+        assert exported.returncode == 0, exported.stderr
+        assert (tmp_path / "run.csv").read_text().splitlines()[1].split(",")[3] == "30.00"
 
         status = run(home, "status")
         assert status.returncode == 0 and "PATHWAYS_EVENTS" in status.stdout and "up" in status.stdout, status.stdout
@@ -74,3 +84,28 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     assert not (home / "connection.json").exists()
     after = run(home, "status")
     assert after.returncode == 1 and "pathways up" in after.stderr + after.stdout
+
+
+async def every_service_takes_a_command(client: CommandClient, s: ProgrammeSetup, people: list[str]) -> str:
+    """Sessions, payments and evaluation each accept a command under `pathways up`;
+    returns the id of the payment run issued."""
+    session = {"programme_id": s.programme_id, "session_id": unique("session"), "activity": "soft archery", "site": "Ward 3",
+               "starts_at": "2026-01-13T10:00:00Z", "duration_minutes": 60, "capacity": 6}
+    assert (await client.send(s.partner_a, "ScheduleSession", session, context="sessions"))["status"] == "accepted"
+    delivered = {"programme_id": s.programme_id, "session_id": session["session_id"], "attendees": people, "duration_minutes": 55}
+    assert (await client.send(s.partner_a, "RecordSessionDelivered", delivered, context="sessions"))["status"] == "accepted"
+    baseline = {"programme_id": s.programme_id, "participant_id": people[0], "measurement_id": unique("m"),
+                "instrument": "SWEMWBS", "timepoint": "baseline", "measured_on": "2026-01-13", "answers": [3] * 7}
+    assert (await client.send(s.partner_a, "RecordOutcome", baseline, context="evaluation"))["status"] == "accepted"
+    cp = unique("cp")
+    assert (await client.send(s.partner_a, "RegisterCoProducer", {"programme_id": s.programme_id, "co_producer_id": cp,
+                                                                 "role": "co-facilitator", "hourly_rate_pence": 1500,
+                                                                 "receives_benefits": False}))["status"] == "accepted"
+    involvement = {"programme_id": s.programme_id, "contract_id": "contract-0", "involvement_id": unique("inv"),
+                   "co_producer_id": cp, "worked_on": "2026-01-13", "minutes": 120, "activity": "Co-facilitating"}
+    assert (await client.send(s.partner_a, "RecordInvolvement", involvement, context="payments"))["status"] == "accepted"
+    run_id = unique("run")
+    issued = await client.send(s.commissioner, "IssuePaymentRun", {"programme_id": s.programme_id, "run_id": run_id,
+                                                                    "up_to": "2026-01-31"}, context="payments")
+    assert issued["status"] == "accepted", issued
+    return run_id

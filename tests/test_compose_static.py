@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from pathways.runtime.natsserver import nats_server_binary
 from pathways.service import discover
 

@@ -14,13 +14,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint
 from pathways_evaluation.app import service as evaluation_service
 from pathways_payments.app import service as payments_service
 from pathways_sessions.app import service as sessions_service
+
 from tests.conftest import CommandClient, enrolment, running, setup_programme, unique
 
 

@@ -10,6 +10,7 @@ from pathways.eventstore import AppendRequest
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.testing.servers import NatsEndpoint
+
 from tests.conftest import unique
 from tests.test_eventstore_contract import new_event, subject_for
 

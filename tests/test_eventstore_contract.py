@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 from nats.aio.client import Client
-
 from pathways.envelope import CloudEvent
 from pathways.eventstore import AppendRequest, ConcurrencyConflict, DuplicateInBatch, NewEvent
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.eventstore.memory import InMemoryEventStore
+
 from tests.conftest import unique
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.runtime.host import ServiceHost
 from pathways.schemas import export_schemas
 from pathways.service import all_schemas, discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.app import service as registry_service
+
 from tests.conftest import CommandClient
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pathways.ids import event_ids_for, is_valid_id
 from pathways.schemas import EventData, SchemaRegistry, version_of
 from pathways.subjects import command_subject, event_subject, parse_command_subject

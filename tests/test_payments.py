@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 from nats.aio.client import Client
-
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
+
 from tests.conftest import CommandClient, ProgrammeSetup, setup_programme, unique
 
 BUDGET = 400_000  # each partner's contract: £1,000 (setup_programme gives a quarter of the programme each)

@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from nats.aio.client import Client
-
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.intake import CommandIntake
 from pathways.runtime.host import ServiceHost
 from pathways_registry.app import service as registry_service
+
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
+
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
 
 

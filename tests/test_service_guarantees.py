@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
-
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.intake import CommandIntake
 from pathways.runtime.host import ServiceHost
 from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
+
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
 from tests.test_registry_guarantees import BarrierStore
 
@@ -183,3 +183,22 @@ async def test_g4_bad_input_appends_nothing_crashes_nothing_and_explains_itself(
     assert await JetStreamEventStore(nats_client).last_sequence() == before
     reply = await client.raw(good_org, good_command, body(good_org, good_data), context=context)
     assert reply["status"] == "accepted" and reply["sequence"] > before
+
+
+async def test_the_same_commands_work_over_http(service: ServiceHost, client: CommandClient, nats_client: Client) -> None:
+    import httpx
+
+    sc = await scenario_for(service, client)
+    org, command, data = sc.retried
+    transport = httpx.ASGITransport(app=service.http_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        response = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"))
+        assert response.status_code == 200 and response.json()["status"] == "accepted", response.text
+        event_id = response.json()["event_ids"][0]
+        again = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"))
+        assert again.json() == response.json()
+        (bad_org, bad_command, bad_data), code = sc.broken_rule
+        refused = await http.post(f"/commands/{bad_org}/{bad_command}", content=body(bad_org, bad_data))
+        assert refused.status_code == 422 and refused.json()["code"] == code
+    found = [e async for e in JetStreamEventStore(nats_client).read_all(response.json()["sequence"], response.json()["sequence"])]
+    assert found[0].event.id == event_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pathways.runtime.host import ServiceHost
+
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique
 
 

@@ -27,7 +27,7 @@ from pathways.eventstore.base import (
 )
 from pathways.ids import event_ids_for
 from pathways.logging import get_logger
-from pathways.replies import Accepted, Rejected, RejectionCode, Rejection, Reply, reject
+from pathways.replies import Accepted, Rejected, Rejection, RejectionCode, Reply, reject
 from pathways.schemas import EventData, SchemaRegistry
 from pathways.views import LocalViews
 

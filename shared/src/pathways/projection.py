@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,7 +97,7 @@ def write_position(conn: Connection, name: str, position: int) -> None:
 
 
 class ProjectionRunner:
-    """Runs one projection live from a durable pull consumer."""
+    """Runs one projection live from a pull consumer of its own."""
 
     def __init__(
         self, projection: Projection, engine: Engine, nc: Client, *, batch_size: int = 500
@@ -105,7 +106,6 @@ class ProjectionRunner:
         self.engine = engine
         self.nc = nc
         self.batch_size = batch_size
-        self.durable = f"proj_{projection.name}"
         self.position = 0
         self.caught_up = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -141,7 +141,8 @@ class ProjectionRunner:
         js = self.nc.jetstream()
         while not stop.is_set():
             self.position = await asyncio.to_thread(self.stored_position)
-            sub = await self._subscribe(js, self.position + 1)
+            consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:12]}"
+            sub = await self._subscribe(js, consumer, self.position + 1)
             try:
                 await self._consume(sub, stop)
             except Gap as gap:
@@ -149,23 +150,28 @@ class ProjectionRunner:
             finally:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+                with contextlib.suppress(Exception):
+                    await js.delete_consumer(STREAM_NAME, consumer)
 
-    async def _subscribe(self, js: Any, start: int) -> Any:
-        # The stored position, not the consumer's cursor, is the truth: start the durable
-        # consumer where the read model says it stands.
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_consumer(STREAM_NAME, self.durable)
-        return await js.pull_subscribe(
-            f"{EVENTS_ROOT}.>",
-            durable=self.durable,
-            stream=STREAM_NAME,
+    async def _subscribe(self, js: Any, consumer: str, start: int) -> Any:
+        # The stored position, not a consumer's cursor, is the truth: each run gets its own
+        # consumer starting where the read model says it stands. A shared durable would
+        # split the events between two runners of one projection (two replicas, or a
+        # rebuild beside the live one); the server drops a killed runner's consumer once
+        # it has been inactive for a while.
+        await js.add_consumer(
+            STREAM_NAME,
             config=ConsumerConfig(
+                name=consumer,
+                filter_subject=f"{EVENTS_ROOT}.>",
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=start,
                 ack_policy=AckPolicy.ALL,
                 max_ack_pending=-1,
+                inactive_threshold=60.0,
             ),
         )
+        return await js.pull_subscribe_bind(consumer=consumer, stream=STREAM_NAME)
 
     async def _consume(self, sub: Any, stop: asyncio.Event) -> None:
         js = self.nc.jetstream()

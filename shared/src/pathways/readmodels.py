@@ -38,7 +38,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    ProjectionPosition.metadata.create_all(engine, tables=[ProjectionPosition.__table__])  # type: ignore[list-item]
+    ProjectionPosition.metadata.create_all(engine, tables=[ProjectionPosition.__table__])  # type: ignore[attr-defined]
     return engine
 
 

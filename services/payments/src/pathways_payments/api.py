@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pathways.service import SessionDependency
 from sqlmodel import Session
 
-from pathways.service import SessionDependency
 from pathways_payments import ledger
 from pathways_payments.ledger import Claim, Invoice, Involvement, LimitWarning, PaymentRun, PaymentRunLine
 

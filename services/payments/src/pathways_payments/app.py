@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathways.service import ServiceDefinition
+
 from pathways_payments import api, cli
-from pathways_payments.domain.commands import schemas
+from pathways_payments.domain.events import schemas
 from pathways_payments.handlers import CONTEXT, HANDLERS
 from pathways_payments.ledger import LEDGER
 from pathways_payments.views import DIRECTORY

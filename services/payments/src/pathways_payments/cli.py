@@ -6,9 +6,8 @@ from pathlib import Path
 
 import httpx
 import typer
-from rich.console import Console
-
 from pathways.runtime.connection import resolve_connection
+from rich.console import Console
 
 payments_cli = typer.Typer(help="Payments: co-producer payment runs for the finance team.", no_args_is_help=True)
 console = Console(stderr=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, CommandHandler, Load, handlers_by_name
 from pathways.subjects import NO_PROGRAMME, AggregateRef
+
 from pathways_payments import ledger
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import decide

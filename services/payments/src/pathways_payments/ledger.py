@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from pathways.envelope import CloudEvent
+from pathways.projection import Projection, Tables, upsert
 from sqlalchemy import Connection, Table, select
 from sqlmodel import Field, SQLModel
 
-from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, upsert
 from pathways_payments.domain import events as e
 
 

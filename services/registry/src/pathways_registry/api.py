@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
+from pathways.service import SessionDependency
 from sqlmodel import Session
 
-from pathways.service import SessionDependency
 from pathways_registry import readmodel
 from pathways_registry.readmodel import ProgrammeRosterPublic, RosterOrganisation, RosterProgramme
 

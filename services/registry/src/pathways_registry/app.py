@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathways.service import ServiceDefinition
+
 from pathways_registry import api, cli
-from pathways_registry.domain.commands import schemas
+from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
 from pathways_registry.readmodel import ROSTER
 

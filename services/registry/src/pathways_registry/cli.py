@@ -6,10 +6,9 @@ import json
 
 import httpx
 import typer
+from pathways.runtime.connection import resolve_connection
 from rich.console import Console
 from rich.table import Table
-
-from pathways.runtime.connection import resolve_connection
 
 programme_cli = typer.Typer(help="Programmes: the roster of partners and participants.", no_args_is_help=True)
 console = Console()

@@ -8,6 +8,7 @@ from typing import Any
 
 from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
 from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
+
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import decide
 from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, Table, func, update
-from sqlmodel import Field, Session, SQLModel, select
-
 from pathways.envelope import CloudEvent
 from pathways.projection import Projection, Tables, upsert
 from pathways.schemas import EventData
+from sqlalchemy import Connection, Table, func, update
+from sqlmodel import Field, Session, SQLModel, select
+
 from pathways_registry.domain import events as e
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
+from pathways.service import SessionDependency
 from sqlmodel import Session
 
-from pathways.service import SessionDependency
 from pathways_sessions import readmodel
 from pathways_sessions.readmodel import SessionPublic, ShowcaseRecord
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathways.service import ServiceDefinition
+
 from pathways_sessions import api
-from pathways_sessions.domain.commands import schemas
+from pathways_sessions.domain.events import schemas
 from pathways_sessions.handlers import CONTEXT, HANDLERS
 from pathways_sessions.readmodel import DIRECTORY, SESSION_LOG
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
 from pathways.subjects import AggregateRef
+
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import decide
 from pathways_sessions.domain.state import SESSION, SHOWCASE

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
-from sqlmodel import Field, Session, SQLModel, select
-
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
 from pathways.projection import Projection, Tables, upsert
+from sqlalchemy import Connection, Table
+from sqlmodel import Field, Session, SQLModel, select
+
 from pathways_sessions.domain import events as e
 
 DIRECTORY = Directory("sessions")

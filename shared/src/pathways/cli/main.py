@@ -16,7 +16,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
@@ -58,7 +58,7 @@ def up(
         }
         for name, service in services.items():
             port = free_port(service.http_port)
-            log = open(home / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+            log = open(home / f"{name}.log", "ab")
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "pathways.cli.main", "serve", name, "--http-port", str(port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -235,7 +235,7 @@ def rebuild(
                 for projection in service.all_projections:
                     task = progress.add_task(f"{name}/{projection.name}", total=None)
 
-                    def report(done: int, total: int, task: int = task) -> None:
+                    def report(done: int, total: int, task: TaskID = task) -> None:
                         progress.update(task, completed=done, total=total)
 
                     position = await rebuild_projection(projection, engine, store, progress=report)

@@ -120,7 +120,7 @@ class EmbeddedNatsServer:
         with os.fdopen(fd, "w") as handle:
             handle.write(server_config(port=self.port, store_dir=self.store_dir, credentials=self.credentials, name=self.name))
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        log = open(self.log_file, "ab")  # noqa: SIM115 - the child owns it
+        log = open(self.log_file, "ab")
         self.process = subprocess.Popen(
             [str(nats_server_binary()), "-c", str(self.config_path)],
             stdout=log,

@@ -25,7 +25,7 @@ class NatsEndpoint:
 
 def docker_available() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env(timeout=2).ping()
         return True
@@ -54,7 +54,7 @@ def nats_endpoint(directory: Path) -> Iterator[NatsEndpoint]:
         )
         return
     if docker_available():
-        from testcontainers.nats import NatsContainer  # type: ignore[import-untyped]
+        from testcontainers.nats import NatsContainer
 
         with NatsContainer("nats:2.12", jetstream=True) as container:
             yield NatsEndpoint(ConnectionInfo(container.nats_uri()), "testcontainers")
@@ -70,7 +70,7 @@ def postgres_url() -> Iterator[str | None]:
         yield url
         return
     if docker_available():
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+        from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16-alpine", driver="psycopg") as container:
             yield container.get_connection_url()

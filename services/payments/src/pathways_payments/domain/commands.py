@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
-
 from pathways.ids import Id
 from pathways.schemas import CommandData
+from pydantic import Field, StringConstraints, model_validator
+
 from pathways_payments.domain.events import ExpenseCategory, LimitPeriod, schemas
 
 command = schemas.command("payments")

@@ -11,6 +11,7 @@ from typing import Any
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
 from pathways.directory import ContractFacts, CoProducerFacts, ProgrammeFacts
 from pathways.replies import Rejection, RejectionCode, reject
+
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import events as e
 from pathways_payments.domain.periods import period_of

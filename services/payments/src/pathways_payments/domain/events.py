@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from pathways.ids import Id
 from pathways.schemas import EventData, SchemaRegistry
+from pydantic import BaseModel, ConfigDict, Field
 
 schemas = SchemaRegistry()
 event = schemas.event("payments")

@@ -9,6 +9,7 @@ from datetime import date
 
 from pathways.commands import AggregateType
 from pathways.schemas import EventData
+
 from pathways_payments.domain import events as e
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
 from pathways.replies import RejectionCode, reject
+
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e
 from pathways_registry.domain.state import CoProducer, Enrolment, Organisation, Programme
@@ -131,7 +132,7 @@ def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, en
         )
     return [
         e.ParticipantTransitioned(
-            **_ids(cmd, ctx), from_setting=enrolment.setting, to_setting=cmd.to_setting, transitioned_on=cmd.on  # type: ignore[arg-type]
+            **_ids(cmd, ctx), from_setting=enrolment.setting, to_setting=cmd.to_setting, transitioned_on=cmd.on
         )
     ]
 

@@ -7,10 +7,11 @@ from datetime import date
 
 from pathways.commands import AggregateType
 from pathways.schemas import EventData
+
 from pathways_registry.domain.events import (
-    CoProducerRegistered,
     ConsentRecorded,
     ConsentWithdrawn,
+    CoProducerRegistered,
     OrganisationRegistered,
     ParticipantEnrolled,
     ParticipantTransitioned,

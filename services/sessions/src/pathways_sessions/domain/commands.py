@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
-
 from pathways.ids import Id
 from pathways.schemas import CommandData
+from pydantic import AfterValidator, Field, StringConstraints
+
 from pathways_sessions.domain.events import schemas
 
 command = schemas.command("sessions")

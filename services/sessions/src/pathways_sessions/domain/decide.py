@@ -10,6 +10,7 @@ from typing import Any
 from pathways.commands import CommandContext, Decision
 from pathways.directory import ContractFacts, CoProducerFacts, EnrolmentFacts, ineligible
 from pathways.replies import RejectionCode, reject
+
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import events as e
 from pathways_sessions.domain.state import Session, Showcase

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pathways.commands import AggregateType
 from pathways.schemas import EventData
+
 from pathways_sessions.domain.events import SessionCancelled, SessionDelivered, SessionScheduled, ShowcaseHeld
 
 
