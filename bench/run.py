@@ -1,4 +1,4 @@
-"""`make bench`: the registry command path beside its yardsticks, in one run.
+"""`make bench`: the registry and sessions command paths beside their yardsticks, in one run.
 
 Every NATS figure is taken with `sync_interval: always` (an acknowledged event is on
 disk). Yardsticks: raw nats-py JetStream publish (one at a time, many in flight), atomic
@@ -24,12 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, nats_server_binary
+from rich.console import Console
+from rich.table import Table
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 console = Console()
@@ -193,9 +192,55 @@ async def command_path(conn: ConnectionInfo, home: Path) -> list[Result]:
             tasks.append(asyncio.create_task(timed(i)))
         await asyncio.gather(*tasks)
         out.append(Result("registry command path, paced at 1,000/s", len(paced), time.perf_counter() - start, _lat(paced)))
+        out.append(await consulting_command_path(env, nc))
         return out
     finally:
         await nc.close()
+        service.terminate()
+        service.wait(10)
+
+
+async def consulting_command_path(env: dict[str, str], nc: Any) -> Result:
+    """The sessions service: each ScheduleSession consults the service's directory view,
+    which first catches up to the stream's last sequence. Beside the registry figure this
+    shows what that read-your-writes wait costs."""
+    service = subprocess.Popen([sys.executable, "-m", "pathways.cli.main", "serve", "sessions", "--only", "intake", "--http-port", "0"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async def schedule(i: int) -> dict[str, Any]:
+            data = {"programme_id": "bench", "session_id": f"s{i}", "activity": "yoga", "site": "Hall",
+                    "starts_at": "2025-06-02T10:00:00Z", "duration_minutes": 60, "capacity": 12}
+            body = {"idempotency_key": f"schedule-{i}", "organisation": "bench-partner", "actor": "bench", "data": data}
+            msg = await nc.request("pathways.cmd.bench-partner.sessions.ScheduleSession", json.dumps(body).encode(), timeout=30)
+            reply: dict[str, Any] = json.loads(msg.data)
+            return reply
+
+        for _ in range(300):  # until the service answers and its directory knows the contract
+            try:
+                if (await schedule(-1))["status"] == "accepted":
+                    break
+            except Exception:
+                pass
+            await asyncio.sleep(0.1)
+        count, latencies, rejected = n(3000), [], 0
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(count):
+            queue.put_nowait(i)
+
+        async def client() -> None:
+            nonlocal rejected
+            while not queue.empty():
+                i = queue.get_nowait()
+                t0 = time.perf_counter()
+                reply = await schedule(i)
+                latencies.append(time.perf_counter() - t0)
+                rejected += reply["status"] != "accepted"
+
+        t = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(50)))
+        return Result("sessions command path (consults its view), 50 clients", count, time.perf_counter() - t,
+                      _lat(latencies) | {"rejected": rejected})
+    finally:
         service.terminate()
         service.wait(10)
 
@@ -233,6 +278,7 @@ async def main() -> None:
         "command path / raw 256 in flight": cmd.rate / by["raw: 256 publishes in flight"].rate,
         "raw atomic batch / peer batch save": by["raw: atomic batch of 500 (one commit)"].rate / by["peer: eventsourcing/SQLite, batch save of 500"].rate,
         "paced 1,000/s p99 ms (target < 20)": by["registry command path, paced at 1,000/s"].extra["p99_ms"],
+        "sessions (view-consulting) / registry command path": by["sessions command path (consults its view), 50 clients"].rate / cmd.rate,
     }
     for k, v in ratios.items():
         console.print(f"{k}: [bold]{v:.2f}[/bold]")

@@ -144,3 +144,36 @@ async def test_evaluation_down_while_a_participant_is_enrolled_records_their_bas
             "programme_id": s.programme_id, "participant_id": p, "measurement_id": unique("m"), "instrument": "WEMWBS",
             "timepoint": "baseline", "measured_on": "2025-11-20", "answers": [3] * 14}, context="evaluation")
         assert reply["status"] == "accepted", reply
+
+
+async def test_a_view_runner_that_loses_its_consumer_recovers_and_rules_go_on_deciding(
+    registry: ServiceHost, sessions: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client)
+    js = nats_client.jetstream()
+    names = [c.name for c in await js.consumers_info("PATHWAYS_EVENTS") if c.name.startswith("proj_sessions_directory_")]
+    assert names
+    for name in names:  # as if the server dropped it (inactivity after a long partition)
+        await js.delete_consumer("PATHWAYS_EVENTS", name)
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    planned = session(s.programme_id)
+    assert (await client.send(s.partner_a, "ScheduleSession", planned, context="sessions"))["status"] == "accepted"
+    delivered = {"programme_id": s.programme_id, "session_id": planned["session_id"], "attendees": [p], "duration_minutes": 50}
+    reply = await client.send(s.partner_a, "RecordSessionDelivered", delivered, context="sessions")
+    assert reply["status"] == "accepted", reply
+    assert all(not t.done() for t in sessions._tasks), "a runner died"
+
+
+async def test_a_message_that_is_not_a_pathways_event_does_not_stop_the_views(
+    registry: ServiceHost, sessions: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client)
+    await nats_client.jetstream().publish(f"pathways.evt.{s.programme_id}.someone.tooling.x1", b"{\"not\": \"a cloudevent\"}")
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    planned = session(s.programme_id)
+    assert (await client.send(s.partner_a, "ScheduleSession", planned, context="sessions"))["status"] == "accepted"
+    delivered = {"programme_id": s.programme_id, "session_id": planned["session_id"], "attendees": [p], "duration_minutes": 50}
+    reply = await client.send(s.partner_a, "RecordSessionDelivered", delivered, context="sessions")
+    assert reply["status"] == "accepted", reply

@@ -360,3 +360,18 @@ async def test_evaluation_report_rules_and_api(
         ("Interim evaluation", s.evaluator), ("Final report", s.commissioner)
     ]
     assert rows[0]["document_sha256"] == "ab" * 32 and rows[0]["findings"] == first["findings"]
+
+
+async def test_a_report_id_shared_with_a_partners_feedback_neither_blocks_nor_changes_a_retry(
+    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient
+) -> None:
+    s = await setup_programme(client)
+    shared_id = unique("r")
+    published = report(s, report_id=shared_id)
+    first = await send(client, s.evaluator, "PublishEvaluationReport", published, key="publish-once")
+    assert first["status"] == "accepted", first
+    # A partner happens to use the same id for a piece of feedback: a different aggregate.
+    await accepted(client, s.partner_a, "SubmitFeedback", feedback(s, feedback_id=shared_id))
+    again = await send(client, s.evaluator, "PublishEvaluationReport", published, key="publish-once")
+    assert again == first
+    await rejected(client, s.commissioner, "PublishEvaluationReport", published, "rule_violation")

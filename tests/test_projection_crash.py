@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.projection import dump, read_position, rebuild
 from pathways.readmodels import make_engine
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.readmodel import ROSTER
+
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
 
 

@@ -147,3 +147,29 @@ async def test_showcase_rules(registry: ServiceHost, sessions: ServiceHost, clie
     await rejected(client, s.partner_a, "HoldShowcase", show | {"held_on": "2030-01-01"}, "rule_violation", "outside")
     assert (await send(client, s.partner_a, "HoldShowcase", show))["status"] == "accepted"
     await rejected(client, s.partner_a, "HoldShowcase", show, "rule_violation", "already recorded")
+
+
+async def test_the_delivery_day_is_not_before_the_scheduled_day_nor_in_the_future(
+    registry: ServiceHost, sessions: ServiceHost, client: CommandClient
+) -> None:
+    s = await setup_programme(client)
+    ok = await enrol(client, s, s.partner_a)
+    data = await scheduled(client, s)
+    await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, [ok]) | {"delivered_on": "2026-02-02"},
+                   "rule_violation", "on or after the scheduled day")
+    await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, [ok]) | {"delivered_on": "2099-01-01"},
+                   "rule_violation", "not in the future")
+
+
+async def test_a_retry_gets_its_first_answer_even_after_the_facts_it_consulted_changed(
+    registry: ServiceHost, sessions: ServiceHost, client: CommandClient
+) -> None:
+    s = await setup_programme(client)
+    ok = await enrol(client, s, s.partner_a)
+    data = await scheduled(client, s)
+    first = await send(client, s.partner_a, "RecordSessionDelivered", delivered(data, [ok]), key="deliver-once")
+    assert first["status"] == "accepted"
+    assert (await client.send(s.partner_a, "WithdrawConsent", {"programme_id": s.programme_id, "participant_id": ok,
+                                                               "on": "2026-02-10"}))["status"] == "accepted"
+    again = await send(client, s.partner_a, "RecordSessionDelivered", delivered(data, [ok]), key="deliver-once")
+    assert again == first

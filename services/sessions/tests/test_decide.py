@@ -18,7 +18,7 @@ CONTRACTS = [
     ContractFacts("p1", "k1", "archers", 100_000, ("Soft archery",), date(2025, 10, 1), date(2026, 3, 31)),
     ContractFacts("p1", "k2", "archers", 100_000, ("Yoga",), date(2026, 4, 1), date(2026, 9, 30)),
 ]
-CTX = CommandContext("archers", "lee", "test", datetime(2026, 2, 1, tzinfo=UTC))
+CTX = CommandContext("archers", "lee", "test", datetime(2026, 6, 1, tzinfo=UTC))
 
 
 def schedule(**overrides: Any) -> c.ScheduleSession:

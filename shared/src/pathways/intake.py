@@ -112,13 +112,19 @@ class CommandIntake:
         ctx = CommandContext(sender, envelope.actor, command, self._clock())
         target = handler.target(cmd, ctx)
         loads = handler.reads(cmd, ctx) if handler.reads else {}
-        facts, folded, *others = await asyncio.gather(
-            self._consult(handler, cmd, ctx), self._fold(target), *(self._fold(load) for load in loads.values())
-        )
-        first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
-        retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
-        if retried is not None:
-            return retried
+        # The views are consulted while the aggregates are read, but a retry is answered
+        # from the target's history alone: the same answer as the first time, whatever the
+        # views say now (or if they cannot say anything just now).
+        consulting = asyncio.create_task(self._consult(handler, cmd, ctx))
+        try:
+            folded, *others = await asyncio.gather(self._fold(target), *(self._fold(load) for load in loads.values()))
+            first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
+            retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
+            if retried is not None:
+                return retried
+            facts = await consulting
+        finally:
+            consulting.cancel()
         reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
@@ -155,15 +161,21 @@ class CommandIntake:
 
     async def _fold(self, load: Load[Any]) -> _Folded:
         wanted = load.ref.subject
+        wildcard = "*" in wanted
         history = await self.store.read_subject(self._resolved.get(wanted, wanted))
-        if history and "*" in wanted:
-            self._resolved[wanted] = history[0].subject
         state = load.aggregate.initial
         seen: dict[str, int] = {}
+        owned_subjects: set[str] = set()
         for stored in history:
             event = stored.event
-            seen[event.id] = stored.sequence
             data = self.schemas.decode(event.type, event.dataschema, event.data)
+            if wildcard and not load.aggregate.owns(data):
+                # "This id under any organisation" also matches other kinds of aggregate
+                # that happen to share the id (a partner's feedback 'r1' beside a report
+                # 'r1'); they are not this aggregate's history.
+                continue
+            seen[event.id] = stored.sequence
+            owned_subjects.add(stored.subject)
             if not load.aggregate.owns(data):
                 raise reject(
                     RejectionCode.CONFLICT,
@@ -171,7 +183,9 @@ class CommandIntake:
                     f"than a {load.aggregate.name}; choose another id.",
                 )
             state = load.aggregate.evolve(state, data)
-        return _Folded(state, history[-1].sequence if history else 0, seen)
+        if wildcard and len(owned_subjects) == 1:
+            self._resolved[wanted] = owned_subjects.pop()
+        return _Folded(state, max(seen.values(), default=0) if wildcard else (history[-1].sequence if history else 0), seen)
 
     def _envelopes(
         self,

@@ -61,12 +61,20 @@ def apply_batch(
     """Apply events after the stored position; returns the new position. The caller owns
     the transaction, so rows and position commit together or not at all."""
     position = read_position(conn, position_name, for_update=True)
+    foreign = 0
     for stored in events:
         if stored.sequence <= position:
             continue  # redelivered after a crash: already applied
         if stored.sequence != position + 1:
             raise Gap(f"{projection.name}: expected {position + 1}, got {stored.sequence}")
-        cloud = stored.event
+        try:
+            cloud = stored.event
+        except ValueError:
+            # Not a Pathways event (something else published on the stream): no read
+            # model is built from it, and it must not stop every view behind it.
+            foreign += 1
+            position = stored.sequence
+            continue
         handler = projection.handlers.get(cloud.type)
         if handler is not None:
             data: EventData | dict[str, Any] = (
@@ -76,6 +84,9 @@ def apply_batch(
             )
             handler(conn, tables, cloud, data, stored.sequence)
         position = stored.sequence
+    if foreign:
+        log.warning("skipped messages that are not Pathways events", projection=projection.name, count=foreign,
+                    up_to=position)
     write_position(conn, position_name, position)
     return position
 
@@ -140,13 +151,24 @@ class ProjectionRunner:
         await asyncio.to_thread(self.create_tables)
         js = self.nc.jetstream()
         while not stop.is_set():
-            self.position = await asyncio.to_thread(self.stored_position)
             consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:12]}"
-            sub = await self._subscribe(js, consumer, self.position + 1)
+            try:
+                self.position = await asyncio.to_thread(self.stored_position)
+                sub = await self._subscribe(js, consumer, self.position + 1)
+            except Exception:
+                log.exception("projection cannot subscribe; retrying", projection=self.projection.name)
+                await asyncio.sleep(1.0)
+                continue
             try:
                 await self._consume(sub, stop)
             except Gap as gap:
                 log.info("projection re-seeking", projection=self.projection.name, reason=str(gap))
+            except Exception:
+                # A lost consumer, a timeout while NATS fails over, an event the handler
+                # cannot read: the runner must outlive them all, or every rule that waits
+                # for this view waits in vain. Start again from the stored position.
+                log.exception("projection failed; resuming from its stored position", projection=self.projection.name)
+                await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
@@ -188,6 +210,8 @@ class ProjectionRunner:
                 if self.position >= last:
                     self.caught_up.set()
                     self._advanced()
+                continue
+            if not msgs:
                 continue
             # Drain in full batches while the server says more are waiting (a batch
             # fetch returns at once when messages are pending).

@@ -59,6 +59,14 @@ def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session
     refusal = _check_open(session, cmd.session_id, "record as delivered")
     if refusal is not None:
         return refusal
+    delivered_on = cmd.delivered_on or session.starts_at.date()
+    if not session.starts_at.date() <= delivered_on <= ctx.now.date():
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"A session scheduled for {session.starts_at.date()} cannot be recorded as delivered on "
+            f"{delivered_on}: the day must be on or after the scheduled day and not in the future.",
+            field="delivered_on",
+        )
     if len(cmd.attendees) > session.capacity:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -82,7 +90,7 @@ def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session
             partner_id=ctx.organisation,
             activity=session.activity,
             site=session.site,
-            delivered_on=cmd.delivered_on or session.starts_at.date(),
+            delivered_on=delivered_on,
             attendees=cmd.attendees,
             duration_minutes=cmd.duration_minutes,
         )
