@@ -4,6 +4,7 @@ set up with made-up organisations."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import pytest
 from nats.aio.client import Client
 from pathways.commands import OPERATOR_ORGANISATION
@@ -43,7 +45,17 @@ class CommandClient:
         return await self.raw(org, command, json.dumps(payload).encode(), context=context)
 
     async def raw(self, org: str, command: str, payload: bytes, *, context: str = "registry") -> dict[str, Any]:
-        msg = await self.nc.request(command_subject(org, context, command), payload, timeout=10)
+        # "No responders" means no instance of the service is subscribed at this instant
+        # (one is starting or restarting): a partner system waits briefly and sends the
+        # same request again, which the idempotency key makes safe.
+        for attempt in range(10):
+            try:
+                msg = await self.nc.request(command_subject(org, context, command), payload, timeout=10)
+                break
+            except nats.errors.NoRespondersError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.2)
         reply: dict[str, Any] = json.loads(msg.data)
         return reply
 
