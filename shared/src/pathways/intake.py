@@ -115,16 +115,17 @@ class CommandIntake:
         # The views are consulted while the aggregates are read, but a retry is answered
         # from the target's history alone: the same answer as the first time, whatever the
         # views say now (or if they cannot say anything just now).
-        consulting = asyncio.create_task(self._consult(handler, cmd, ctx))
+        consulting = asyncio.create_task(self._consult(handler, cmd, ctx)) if handler.consults else None
         try:
             folded, *others = await asyncio.gather(self._fold(target), *(self._fold(load) for load in loads.values()))
             first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
             retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
             if retried is not None:
                 return retried
-            facts = await consulting
+            facts = await consulting if consulting else {}
         finally:
-            consulting.cancel()
+            if consulting:
+                consulting.cancel()
         reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
@@ -152,8 +153,7 @@ class CommandIntake:
         return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
 
     async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> Mapping[str, Any]:
-        if handler.consults is None:
-            return {}
+        assert handler.consults is not None
         if self.views is None:
             raise RuntimeError(f"{handler.name} consults local views but {self.context} runs none")
         consults = handler.consults
