@@ -92,6 +92,14 @@ async def payments(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[S
 
 
 @pytest.fixture
+async def reporting(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
+    from pathways_reporting.app import service
+
+    async with running(service, nats_server, tmp_path) as host:
+        yield host
+
+
+@pytest.fixture
 async def evaluation(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
     from pathways_evaluation.app import service
 

@@ -1,0 +1,1 @@
+"""Pathways reporting service: cross-context read models and the figures people read."""

@@ -1,0 +1,170 @@
+"""The reporting read model: one row per fact the dashboards count, learnt from the
+published events of every context (a tolerant reader of each event's `data`: reporting
+imports no other service's code). Registry facts come from the kernel's directory."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pathways.directory import Directory
+from pathways.envelope import CloudEvent
+from pathways.projection import Projection, Tables, upsert
+from sqlalchemy import Column, Connection, Date, DateTime, Integer, MetaData, String, Table, Text
+
+DIRECTORY = Directory("reporting")
+meta = MetaData()
+Id = String(64)
+
+SESSIONS = Table(
+    "reporting_session", meta,
+    Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
+    Column("partner_id", Id, nullable=False, index=True), Column("activity", Text, nullable=False),
+    Column("site", Text, nullable=False), Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("capacity", Integer, nullable=False), Column("status", String(16), nullable=False),
+    Column("delivered_on", Date), Column("attendance", Integer, nullable=False, default=0),
+    Column("duration_minutes", Integer, nullable=False),
+)
+ATTENDANCE = Table(
+    "reporting_attendance", meta,
+    Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
+    Column("participant_id", Id, primary_key=True), Column("partner_id", Id, nullable=False, index=True),
+    Column("activity", Text, nullable=False), Column("site", Text, nullable=False), Column("attended_on", Date, nullable=False),
+)
+SPEND = Table(
+    "reporting_spend", meta,
+    Column("programme_id", Id, primary_key=True), Column("contract_id", Id, primary_key=True),
+    Column("kind", String(16), primary_key=True), Column("item_id", Id, primary_key=True),
+    Column("partner_id", Id, nullable=False, index=True), Column("co_producer_id", Id),
+    Column("amount_pence", Integer, nullable=False), Column("on", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # recorded | claimed | approved | rejected | submitted | paid
+)
+CO_PRODUCER_PAYMENTS = Table(
+    "reporting_co_producer_payment", meta,
+    Column("programme_id", Id, primary_key=True), Column("run_id", Id, primary_key=True),
+    Column("item_id", String(200), primary_key=True), Column("co_producer_id", Id, nullable=False),
+    Column("partner_id", Id, nullable=False), Column("amount_pence", Integer, nullable=False), Column("on", Date, nullable=False),
+)
+OUTCOMES = Table(
+    "reporting_outcome", meta,
+    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
+    Column("participant_id", Id, primary_key=True), Column("measurement_id", Id, primary_key=True),
+    Column("instrument", String(8), nullable=False), Column("timepoint", String(16), nullable=False),
+    Column("measured_on", Date, nullable=False), Column("raw_score", Integer, nullable=False),
+    Column("metric_hundredths", Integer, nullable=False),  # exact: 21.54 is stored as 2154
+)
+CO_PRODUCTION = Table(
+    "reporting_co_production", meta,
+    Column("programme_id", Id, primary_key=True), Column("assessment_id", Id, primary_key=True),
+    Column("partner_id", Id, nullable=False, index=True), Column("assessed_on", Date, nullable=False),
+    Column("level", Integer, nullable=False), Column("ladder_rung", String(32), nullable=False),
+    Column("tokenism_flags", Integer, nullable=False),
+)
+DEVELOPMENTS = Table(
+    "reporting_development", meta,
+    Column("programme_id", Id, primary_key=True), Column("proposed_by", Id, primary_key=True),
+    Column("development_id", Id, primary_key=True), Column("you_said", Text, nullable=False),
+    Column("we_will", Text, nullable=False), Column("status", String(8), nullable=False), Column("we_did", Text),
+)
+
+Data = dict[str, Any]
+
+
+def _scheduled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    row = {k: d[k] for k in ("programme_id", "session_id", "partner_id", "activity", "site", "capacity", "duration_minutes")}
+    row |= {"starts_at": datetime.fromisoformat(d["starts_at"]), "status": "scheduled", "attendance": 0}
+    upsert(conn, t[SESSIONS.name], row, ["programme_id", "session_id"])
+
+
+def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    table, on = t[SESSIONS.name], date.fromisoformat(d["delivered_on"])
+    conn.execute(table.update().where(table.c.programme_id == d["programme_id"], table.c.session_id == d["session_id"])
+                 .values(status="delivered", delivered_on=on, attendance=len(d["attendees"]),
+                         duration_minutes=d["duration_minutes"]))
+    for participant in d["attendees"]:
+        row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
+               "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"], "attended_on": on}
+        upsert(conn, t[ATTENDANCE.name], row, ["programme_id", "session_id", "participant_id"])
+
+
+def _cancelled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    table = t[SESSIONS.name]
+    conn.execute(table.update().where(table.c.programme_id == d["programme_id"], table.c.session_id == d["session_id"])
+                 .values(status="cancelled"))
+
+
+def _spend(kind: str, id_field: str, day_field: str, status: str) -> Any:
+    def apply(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+        row = {"programme_id": d["programme_id"], "contract_id": d["contract_id"], "kind": kind, "item_id": d[id_field],
+               "partner_id": d["partner_id"], "co_producer_id": d.get("co_producer_id"), "amount_pence": d["amount_pence"],
+               "on": date.fromisoformat(d[day_field]), "status": status}
+        upsert(conn, t[SPEND.name], row, ["programme_id", "contract_id", "kind", "item_id"])
+
+    return apply
+
+
+def _status(kind: str, id_field: str, status: str) -> Any:
+    def apply(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+        table = t[SPEND.name]
+        conn.execute(table.update().where(
+            table.c.programme_id == d["programme_id"], table.c.contract_id == d["contract_id"], table.c.kind == kind,
+            table.c.item_id == d[id_field]).values(status=status))
+
+    return apply
+
+
+def _payment_run(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    for line in d["lines"]:
+        row = {"programme_id": d["programme_id"], "run_id": d["run_id"], "item_id": line["item_id"],
+               "co_producer_id": line["co_producer_id"], "partner_id": line["partner_id"],
+               "amount_pence": line["amount_pence"], "on": date.fromisoformat(line["on"])}
+        upsert(conn, t[CO_PRODUCER_PAYMENTS.name], row, ["programme_id", "run_id", "item_id"])
+
+
+def _outcome(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    row = {k: d[k] for k in ("programme_id", "partner_id", "participant_id", "measurement_id", "instrument", "timepoint",
+                             "raw_score")}
+    row |= {"measured_on": date.fromisoformat(d["measured_on"]),
+            "metric_hundredths": int(Decimal(str(d["metric_score"])) * 100)}
+    upsert(conn, t[OUTCOMES.name], row, ["programme_id", "partner_id", "participant_id", "measurement_id"])
+
+
+def _assessed(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    row = {k: d[k] for k in ("programme_id", "assessment_id", "partner_id", "level", "ladder_rung", "tokenism_flags")}
+    upsert(conn, t[CO_PRODUCTION.name], row | {"assessed_on": date.fromisoformat(d["assessed_on"])},
+           ["programme_id", "assessment_id"])
+
+
+def _proposed(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    row = {k: d[k] for k in ("programme_id", "proposed_by", "development_id", "you_said", "we_will", "status")}
+    upsert(conn, t[DEVELOPMENTS.name], row, ["programme_id", "proposed_by", "development_id"])
+
+
+def _status_set(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    table = t[DEVELOPMENTS.name]
+    conn.execute(table.update().where(
+        table.c.programme_id == d["programme_id"], table.c.proposed_by == d["proposed_by"],
+        table.c.development_id == d["development_id"]).values(status=d["to_status"], we_did=d.get("we_did")))
+
+
+FACTS = Projection(
+    name="reporting_facts",
+    tables=[SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES, CO_PRODUCTION, DEVELOPMENTS],
+    handlers={
+        "pathways.sessions.SessionScheduled": _scheduled,
+        "pathways.sessions.SessionDelivered": _delivered,
+        "pathways.sessions.SessionCancelled": _cancelled,
+        "pathways.payments.InvolvementRecorded": _spend("involvement", "involvement_id", "worked_on", "recorded"),
+        "pathways.payments.ExpenseClaimed": _spend("expense", "claim_id", "incurred_on", "claimed"),
+        "pathways.payments.ExpenseApproved": _status("expense", "claim_id", "approved"),
+        "pathways.payments.ExpenseRejected": _status("expense", "claim_id", "rejected"),
+        "pathways.payments.InvoiceSubmitted": _spend("invoice", "invoice_id", "period_end", "submitted"),
+        "pathways.payments.InvoicePaid": _status("invoice", "invoice_id", "paid"),
+        "pathways.payments.PaymentRunIssued": _payment_run,
+        "pathways.evaluation.OutcomeMeasured": _outcome,
+        "pathways.evaluation.CoProductionAssessed": _assessed,
+        "pathways.evaluation.DevelopmentProposed": _proposed,
+        "pathways.evaluation.DevelopmentStatusSet": _status_set,
+    },
+)
