@@ -23,7 +23,8 @@ def schedule_session(cmd: c.ScheduleSession, ctx: CommandContext, session: Sessi
     if not contracts:
         return _not_commissioned(ctx.organisation, cmd.programme_id)
     if session.scheduled:
-        return reject(RejectionCode.RULE_VIOLATION, f"Session '{cmd.session_id}' is already scheduled.")
+        return reject(RejectionCode.RULE_VIOLATION, f"Session '{cmd.session_id}' is already scheduled.",
+                      reason="already_scheduled")
     contract = _contract_on(contracts, cmd.starts_at.date())
     if contract is None:
         return reject(
@@ -56,6 +57,20 @@ def schedule_session(cmd: c.ScheduleSession, ctx: CommandContext, session: Sessi
 
 
 def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session: Session, reads: Reads) -> Decision:
+    if not session.scheduled:
+        return reject(RejectionCode.NOT_FOUND, f"There is no scheduled session '{cmd.session_id}' to record as delivered.")
+    # Who may be recorded is checked before the session's own state, so a register
+    # imported twice meets the same refusal (naming the same people) both times.
+    enrolments: dict[str, EnrolmentFacts] = reads["enrolments"]
+    refused = ineligible(cmd.attendees, enrolments)
+    if refused:
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Attendance can only be recorded for participants enrolled with '{ctx.organisation}' who "
+            f"consent; {refused.explain(ctx.organisation)}.",
+            field="attendees",
+            ineligible=sorted({*refused.not_enrolled, *refused.withdrawn, *refused.without_consent}),
+        )
     refusal = _check_open(session, cmd.session_id, "record as delivered")
     if refusal is not None:
         return refusal
@@ -73,15 +88,6 @@ def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session
             f"{len(cmd.attendees)} attendees exceed the session's capacity of {session.capacity}.",
             field="attendees",
             capacity=session.capacity,
-        )
-    enrolments: dict[str, EnrolmentFacts] = reads["enrolments"]
-    refused = ineligible(cmd.attendees, enrolments)
-    if refused:
-        return reject(
-            RejectionCode.RULE_VIOLATION,
-            f"Attendance can only be recorded for participants enrolled with '{ctx.organisation}' who "
-            f"consent; {refused.explain(ctx.organisation)}.",
-            field="attendees",
         )
     return [
         e.SessionDelivered(

@@ -1,0 +1,77 @@
+"""`pathways import attendance FILE.csv`: a partner's register into the platform."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nats.errors
+import typer
+from pathways.runtime.connection import resolve_connection
+from pathways.subjects import command_subject
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from pathways_sessions.register_import import RegisterFormatError, RowResult, import_register, read_register, report_csv
+
+import_cli = typer.Typer(help="Import records from partners' spreadsheets.", no_args_is_help=True)
+console = Console()
+
+
+@import_cli.command("attendance")
+def attendance(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The register, as CSV"),
+    programme_id: str = typer.Option(..., "--programme", "-p", help="The programme the sessions belong to"),
+    organisation: str = typer.Option(..., "--as", help="Your organisation id (the delivery partner)"),
+    actor: str = typer.Option("register-import", help="Who is importing, for the audit trail"),
+    report: Path = typer.Option(None, "--report", "-r", help="Write the per-row verdicts to this CSV file"),
+) -> None:
+    """Turn a register (columns: session_id, date, start_time, activity, site,
+    duration_minutes, capacity, participant_id; one row per person at a session) into
+    ScheduleSession and RecordSessionDelivered commands. Every row gets a verdict.
+    Importing the same file again adds nothing. Exit status: 0 all rows recorded, 1 some
+    rows rejected (see the report), 2 the file or the platform could not be read."""
+    try:
+        sessions, refused = read_register(file.read_text(encoding="utf-8-sig"))
+    except (RegisterFormatError, UnicodeDecodeError) as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        rows = asyncio.run(_send_all(programme_id, organisation, actor, sessions)) + refused
+    except (FileNotFoundError, OSError, nats.errors.Error) as err:
+        console.print(f"[red]Cannot reach the platform:[/red] {err}")
+        raise typer.Exit(2) from None
+    rejected = [r for r in rows if r.status != "accepted"]
+    console.print(f"[bold]{len(rows) - len(rejected)}[/bold] rows recorded, [bold]{len(rejected)}[/bold] rejected, "
+                  f"across {len(sessions)} sessions.")
+    if rejected:
+        table = Table("Line", "Session", "Participant", "Why it was rejected")
+        for r in sorted(rejected, key=lambda r: r.line)[:50]:
+            table.add_row(str(r.line), r.session_id, r.participant_id, r.message)
+        console.print(table)
+    if report is not None:
+        report.write_text(report_csv(rows))
+        console.print(f"Per-row report written to {report}.")
+    raise typer.Exit(1 if rejected else 0)
+
+
+async def _send_all(programme_id: str, organisation: str, actor: str, sessions: list[Any]) -> list[RowResult]:
+    nc = await resolve_connection().connect("register-import")
+    try:
+        async def send(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
+            body = {"idempotency_key": key, "organisation": organisation, "actor": actor, "data": data,
+                    "correlation_id": f"register-import-{uuid.uuid4().hex[:12]}"}
+            msg = await nc.request(command_subject(organisation, "sessions", command), json.dumps(body).encode(), timeout=30)
+            reply: dict[str, Any] = json.loads(msg.data)
+            return reply
+
+        with Progress(TextColumn("Importing sessions"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+            task = bar.add_task("import", total=len(sessions))
+            await import_register(programme_id, sessions, send, progress=lambda: bar.advance(task))
+    finally:
+        await nc.close()
+    return [row for s in sessions for row in s.rows]
