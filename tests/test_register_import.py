@@ -82,3 +82,31 @@ async def test_a_file_that_is_not_a_register_is_refused_whole(nats_server: NatsE
     register.write_text("name,date\nSomeone,2026-01-01\n")
     code, out = await pathways(nats_server, tmp_path, "import", "attendance", str(register), "--programme", "p", "--as", "x")
     assert code == 2 and "no column session_id" in out
+
+
+async def test_the_same_register_can_be_uploaded_over_http(
+    registry: ServiceHost, sessions: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    import httpx
+
+    s = await setup_programme(client)
+    p1, stranger = unique("p"), unique("p")
+    assert (await client.send(s.partner_b, "EnrolParticipant", enrolment(s.programme_id, p1)))["status"] == "accepted"
+    session = unique("s")
+    register = ("session_id,date,start_time,activity,site,duration_minutes,capacity,participant_id\n"
+                f"{session},2026-02-02,11:00,music production,Studio,60,4,{p1}\n"
+                f"{session},2026-02-02,11:00,music production,Studio,60,4,{stranger}\n")
+    transport = httpx.ASGITransport(app=sessions.http_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://sessions") as http:
+        params = {"programme": s.programme_id, "organisation": s.partner_b}
+        first = await http.post("/imports/attendance", params=params, content=register, headers={"content-type": "text/csv"})
+        assert first.status_code == 200, first.text
+        body = first.json()
+        assert (body["recorded"], body["rejected"]) == (1, 1)
+        assert [r["status"] for r in body["rows"]] == ["accepted", "rejected"] and stranger in body["rows"][1]["message"]
+        last = await JetStreamEventStore(nats_client).last_sequence()
+        again = await http.post("/imports/attendance", params=params, content=register, headers={"content-type": "text/csv"})
+        assert again.json() == body
+        assert await JetStreamEventStore(nats_client).last_sequence() == last
+        wrong = await http.post("/imports/attendance", params=params, content="a,b\n1,2\n", headers={"content-type": "text/csv"})
+        assert wrong.status_code == 422 and "no column" in wrong.json()["detail"]

@@ -10,14 +10,24 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import typer
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 from sqlmodel import Session
 
 from pathways.commands import CommandHandler
+from pathways.intake import CommandIntake
 from pathways.projection import Projection
 from pathways.schemas import SchemaRegistry
 
 SessionDependency = Callable[[], Iterator[Session]]
+
+
+def command_intake(request: Request) -> CommandIntake:
+    """FastAPI dependency: the service's command intake, for endpoints that turn an
+    upload into commands."""
+    intake: CommandIntake | None = getattr(request.app.state, "intake", None)
+    if intake is None:
+        raise HTTPException(503, "This instance does not accept commands (it runs projections only).")
+    return intake
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,9 @@ class ServiceHost:
             description=self.service.description,
             version="0.1.0",
         )
+        # Endpoints that turn an upload into commands reach the intake through here
+        # (see pathways.service.command_intake), the same pipeline as NATS requests.
+        app.state.intake = self.intake
 
         @app.get("/health", tags=["operations"])
         async def health() -> dict[str, Any]:
