@@ -18,11 +18,9 @@ import pytest
 from nats.aio.client import Client
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.runtime.host import ServiceHost
-from pathways.service import ServiceDefinition
+from pathways.service import ServiceDefinition, discover
 from pathways.subjects import command_subject
 from pathways.testing.servers import NatsEndpoint
-from pathways_registry.app import service as registry_service
-from pathways_sessions.app import service as sessions_service
 
 
 def unique(prefix: str) -> str:
@@ -71,40 +69,22 @@ async def running(service: ServiceDefinition, nats: NatsEndpoint, directory: Pat
         await host.stop()
 
 
-@pytest.fixture
-async def registry(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
-    async with running(registry_service, nats_server, tmp_path) as host:
-        yield host
+def service_fixture(name: str) -> Any:
+    """A fixture running the named service in-process for one test."""
+
+    @pytest.fixture(name=name)
+    async def fixture(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
+        async with running(discover()[name], nats_server, tmp_path) as host:
+            yield host
+
+    return fixture
 
 
-@pytest.fixture
-async def sessions(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
-    async with running(sessions_service, nats_server, tmp_path) as host:
-        yield host
-
-
-@pytest.fixture
-async def payments(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
-    from pathways_payments.app import service
-
-    async with running(service, nats_server, tmp_path) as host:
-        yield host
-
-
-@pytest.fixture
-async def reporting(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
-    from pathways_reporting.app import service
-
-    async with running(service, nats_server, tmp_path) as host:
-        yield host
-
-
-@pytest.fixture
-async def evaluation(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
-    from pathways_evaluation.app import service
-
-    async with running(service, nats_server, tmp_path) as host:
-        yield host
+registry = service_fixture("registry")
+sessions = service_fixture("sessions")
+payments = service_fixture("payments")
+evaluation = service_fixture("evaluation")
+reporting = service_fixture("reporting")
 
 
 @pytest.fixture
