@@ -126,6 +126,8 @@ class CommandIntake:
         finally:
             if consulting:
                 consulting.cancel()
+                # A retry answered without the views leaves their failure (if any) unread.
+                consulting.add_done_callback(lambda task: task.cancelled() or task.exception())
         reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
