@@ -61,7 +61,8 @@ class CommandClient:
 @asynccontextmanager
 async def running(service: ServiceDefinition, nats: NatsEndpoint, directory: Path, **options: Any) -> AsyncIterator[ServiceHost]:
     """One service in-process against the real nats-server, with its own SQLite file."""
-    host = ServiceHost(service, nats.connection, database_url=f"sqlite:///{directory / service.name}.db", **options)
+    options.setdefault("database_url", f"sqlite:///{directory / service.name}.db")
+    host = ServiceHost(service, nats.connection, **options)
     await host.start()
     try:
         yield host

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from nats.aio.client import Client
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.projection import dump, rebuild
-from pathways.readmodels import make_engine
 from pathways.runtime.host import ServiceHost
+from pathways.testing.servers import NatsEndpoint
 from pathways_reporting import figures
 from pathways_reporting.app import service as reporting_service
 
-from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
 
 NO_TOKENISM = dict.fromkeys(
     ["not_involved_until_the_end", "solution_already_decided", "suggestions_rejected_as_not_fitting",
@@ -118,6 +120,14 @@ async def caught_up(host: ServiceHost, nc: Client) -> None:
     await asyncio.wait_for(asyncio.gather(*(r.reach(last) for r in host.runners)), 30)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def reporting(request: pytest.FixtureRequest, nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
+    """The reporting service on SQLite, and on a fresh PostgreSQL database when one is available."""
+    url = request.getfixturevalue("fresh_postgres") if request.param == "postgres" else f"sqlite:///{tmp_path / 'reporting.db'}"
+    async with running(reporting_service, nats_server, tmp_path, database_url=url) as host:
+        yield host
+
+
 async def test_every_headline_figure_of_a_hand_built_programme(
     registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost, reporting: ServiceHost,
     client: CommandClient, nats_client: Client,
@@ -164,16 +174,19 @@ async def test_every_headline_figure_of_a_hand_built_programme(
 
 async def test_a_rebuild_from_the_stream_gives_the_live_figures(
     registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost, reporting: ServiceHost,
-    client: CommandClient, nats_client: Client, tmp_path: Path,
+    client: CommandClient, nats_client: Client,
 ) -> None:
     s, _ = await small_programme(client)
     await caught_up(reporting, nats_client)
-    rebuilt = make_engine(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    live = {projection.name: dump(reporting.engine, projection) for projection in reporting_service.all_projections}
+    with reporting.engine.connect() as conn:
+        live_summary = figures.programme_summary(conn, s.programme_id)
+    # Rebuilt from the whole stream into fresh tables, swapped in beside the running service.
     store = JetStreamEventStore(nats_client)
     for projection in reporting_service.all_projections:
-        await rebuild(projection, rebuilt, store)
+        await rebuild(projection, reporting.engine, store)
     for projection in reporting_service.all_projections:
-        assert dump(rebuilt, projection) == dump(reporting.engine, projection), projection.name
-    with reporting.engine.connect() as live, rebuilt.connect() as fresh:
-        assert figures.programme_summary(fresh, s.programme_id) == figures.programme_summary(live, s.programme_id)
-    rebuilt.dispose()
+        assert dump(reporting.engine, projection) == live[projection.name], projection.name
+    with reporting.engine.connect() as conn:
+        assert figures.programme_summary(conn, s.programme_id) == live_summary
+    assert live_summary is not None and live_summary["sessions"]["delivered"] == 3

@@ -39,3 +39,25 @@ def postgres() -> Iterator[str]:
         if url is None:
             pytest.skip("PostgreSQL not available: set PATHWAYS_TEST_POSTGRES_URL or run a Docker engine")
         yield url
+
+
+@pytest.fixture
+def fresh_postgres(postgres: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (dropped afterwards): read models that
+    consume the whole stream must not meet rows left by another test or an earlier run."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(postgres.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"pathways_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False).replace("+psycopg", "", 1)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
