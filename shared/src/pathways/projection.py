@@ -336,3 +336,9 @@ def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequ
     stmt = insert(table).values(**values)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates else stmt.on_conflict_do_nothing()
     conn.execute(stmt)
+
+
+def update(conn: Connection, table: Table, keys: Mapping[str, Any], **values: Any) -> None:
+    """Change the row with these key values (the other half of `upsert`: an event that
+    moves a fact on, such as a session delivered or a claim approved)."""
+    conn.execute(table.update().where(*(table.c[k] == v for k, v in keys.items())).values(**values))

@@ -10,7 +10,7 @@ from typing import Any
 
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, upsert
+from pathways.projection import Projection, Tables, update, upsert
 from sqlalchemy import Column, Connection, Date, DateTime, Integer, MetaData, String, Table, Text
 
 DIRECTORY = Directory("reporting")
@@ -78,20 +78,21 @@ def _scheduled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> 
 
 
 def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
-    table, on = t[SESSIONS.name], date.fromisoformat(d["delivered_on"])
-    conn.execute(table.update().where(table.c.programme_id == d["programme_id"], table.c.session_id == d["session_id"])
-                 .values(status="delivered", delivered_on=on, attendance=len(d["attendees"]),
-                         duration_minutes=d["duration_minutes"]))
+    on = date.fromisoformat(d["delivered_on"])
+    update(conn, t[SESSIONS.name], _session_key(d), status="delivered", delivered_on=on, attendance=len(d["attendees"]),
+           duration_minutes=d["duration_minutes"])
     for participant in d["attendees"]:
         row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
                "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"], "attended_on": on}
         upsert(conn, t[ATTENDANCE.name], row, ["programme_id", "session_id", "participant_id"])
 
 
+def _session_key(d: Data) -> dict[str, str]:
+    return {"programme_id": d["programme_id"], "session_id": d["session_id"]}
+
+
 def _cancelled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
-    table = t[SESSIONS.name]
-    conn.execute(table.update().where(table.c.programme_id == d["programme_id"], table.c.session_id == d["session_id"])
-                 .values(status="cancelled"))
+    update(conn, t[SESSIONS.name], _session_key(d), status="cancelled")
 
 
 def _spend(kind: str, id_field: str, day_field: str, status: str) -> Any:
@@ -106,10 +107,8 @@ def _spend(kind: str, id_field: str, day_field: str, status: str) -> Any:
 
 def _status(kind: str, id_field: str, status: str) -> Any:
     def apply(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
-        table = t[SPEND.name]
-        conn.execute(table.update().where(
-            table.c.programme_id == d["programme_id"], table.c.contract_id == d["contract_id"], table.c.kind == kind,
-            table.c.item_id == d[id_field]).values(status=status))
+        keys = {"programme_id": d["programme_id"], "contract_id": d["contract_id"], "kind": kind, "item_id": d[id_field]}
+        update(conn, t[SPEND.name], keys, status=status)
 
     return apply
 
@@ -142,10 +141,8 @@ def _proposed(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> N
 
 
 def _status_set(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
-    table = t[DEVELOPMENTS.name]
-    conn.execute(table.update().where(
-        table.c.programme_id == d["programme_id"], table.c.proposed_by == d["proposed_by"],
-        table.c.development_id == d["development_id"]).values(status=d["to_status"], we_did=d.get("we_did")))
+    keys = {k: d[k] for k in ("programme_id", "proposed_by", "development_id")}
+    update(conn, t[DEVELOPMENTS.name], keys, status=d["to_status"], we_did=d.get("we_did"))
 
 
 FACTS = Projection(

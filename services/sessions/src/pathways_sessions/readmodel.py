@@ -8,7 +8,7 @@ from typing import Any
 
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, upsert
+from pathways.projection import Projection, Tables, update, upsert
 from sqlalchemy import Connection, Table
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -71,12 +71,9 @@ def _scheduled(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionScheduled
 
 
 def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionDelivered, __: int) -> None:
-    table = t["sessions_session"]
-    conn.execute(
-        table.update()
-        .where(table.c.programme_id == d.programme_id, table.c.session_id == d.session_id)
-        .values(status="delivered", attendance=len(d.attendees), duration_minutes=d.duration_minutes, delivered_on=d.delivered_on)
-    )
+    keys = {"programme_id": d.programme_id, "session_id": d.session_id}
+    update(conn, t["sessions_session"], keys, status="delivered", attendance=len(d.attendees),
+           duration_minutes=d.duration_minutes, delivered_on=d.delivered_on)
     for participant in d.attendees:
         row = {"programme_id": d.programme_id, "session_id": d.session_id, "participant_id": participant,
                "partner_id": d.partner_id, "attended_on": d.delivered_on}
@@ -84,12 +81,8 @@ def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionDelivered
 
 
 def _cancelled(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionCancelled, __: int) -> None:
-    table = t["sessions_session"]
-    conn.execute(
-        table.update()
-        .where(table.c.programme_id == d.programme_id, table.c.session_id == d.session_id)
-        .values(status="cancelled", cancel_reason=d.reason)
-    )
+    keys = {"programme_id": d.programme_id, "session_id": d.session_id}
+    update(conn, t["sessions_session"], keys, status="cancelled", cancel_reason=d.reason)
 
 
 def _showcase(conn: Connection, t: Tables, _: CloudEvent, d: e.ShowcaseHeld, __: int) -> None:
