@@ -4,6 +4,7 @@ imports no other service's code). Registry facts come from the kernel's director
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -68,7 +69,43 @@ DEVELOPMENTS = Table(
     Column("we_will", Text, nullable=False), Column("status", String(8), nullable=False), Column("we_did", Text),
 )
 
+# The catalogue: what exports and reports name (the directory keeps only what rules need).
+ORGANISATIONS = Table(
+    "reporting_organisation", meta,
+    Column("organisation_id", Id, primary_key=True), Column("name", Text, nullable=False),
+    Column("kind", String(32), nullable=False), Column("charity_number", String(16)), Column("company_number", String(16)),
+)
+PROGRAMMES = Table(
+    "reporting_programme", meta,
+    Column("programme_id", Id, primary_key=True), Column("name", Text, nullable=False), Column("aims", Text, nullable=False),
+)
+CONTRACT_AWARDS = Table(
+    "reporting_contract_award", meta,
+    Column("programme_id", Id, primary_key=True), Column("contract_id", Id, primary_key=True),
+    Column("partner_id", Id, nullable=False, index=True), Column("budget_pence", Integer, nullable=False),
+    Column("activities", Text, nullable=False),  # JSON list
+    Column("starts_on", Date, nullable=False), Column("ends_on", Date, nullable=False),
+    Column("awarded_on", Date, nullable=False),  # the day the commissioning was recorded
+)
+
 Data = dict[str, Any]
+
+
+def _organisation(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    row = {k: d.get(k) for k in ("organisation_id", "name", "kind", "charity_number", "company_number")}
+    upsert(conn, t[ORGANISATIONS.name], row, ["organisation_id"])
+
+
+def _programme(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    row = {"programme_id": d["programme_id"], "name": d["name"], "aims": json.dumps(d.get("aims", []))}
+    upsert(conn, t[PROGRAMMES.name], row, ["programme_id"])
+
+
+def _commissioned(conn: Connection, t: Tables, event: CloudEvent, d: Data, __: int) -> None:
+    row = {k: d[k] for k in ("programme_id", "contract_id", "partner_id", "budget_pence")}
+    row |= {"activities": json.dumps(d["activities"]), "starts_on": date.fromisoformat(d["starts_on"]),
+            "ends_on": date.fromisoformat(d["ends_on"]), "awarded_on": event.time.date()}
+    upsert(conn, t[CONTRACT_AWARDS.name], row, ["programme_id", "contract_id"])
 
 
 def _scheduled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
@@ -147,8 +184,11 @@ def _status_set(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) ->
 
 FACTS = Projection(
     name="reporting_facts",
-    tables=[SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES, CO_PRODUCTION, DEVELOPMENTS],
+    tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES, CO_PRODUCTION, DEVELOPMENTS],
     handlers={
+        "pathways.registry.OrganisationRegistered": _organisation,
+        "pathways.registry.ProgrammeLaunched": _programme,
+        "pathways.registry.PartnerCommissioned": _commissioned,
         "pathways.sessions.SessionScheduled": _scheduled,
         "pathways.sessions.SessionDelivered": _delivered,
         "pathways.sessions.SessionCancelled": _cancelled,
