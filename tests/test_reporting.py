@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from nats.aio.client import Client
+from pathways.access import TokenStore
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.projection import dump, rebuild
 from pathways.runtime.host import ServiceHost
@@ -106,9 +107,9 @@ async def small_programme(client: CommandClient) -> tuple[ProgrammeSetup, dict[s
     return s, p
 
 
-async def summary(host: ServiceHost, programme_id: str, **params: str) -> dict[str, Any]:
+async def summary(host: ServiceHost, programme_id: str, token: str, **params: str) -> dict[str, Any]:
     transport = httpx.ASGITransport(app=host.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://reporting") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://reporting", headers={"Authorization": f"Bearer {token}"}) as http:
         response = await http.get(f"/programmes/{programme_id}/summary", params=params)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -134,7 +135,8 @@ async def test_every_headline_figure_of_a_hand_built_programme(
 ) -> None:
     s, p = await small_programme(client)
     await caught_up(reporting, nats_client)
-    got = await summary(reporting, s.programme_id)
+    token = await TokenStore(nats_client).issue(s.commissioner, "commissioner")
+    got = await summary(reporting, s.programme_id, token)
     assert got["participants"] == {
         "unique": 4, "active": 4, "enrolments": 5, "by_partner": {s.partner_a: 3, s.partner_b: 2},
         "by_setting": {"community": 3, "ward": 2}, "attended_at_least_once": 4,
@@ -161,12 +163,12 @@ async def test_every_headline_figure_of_a_hand_built_programme(
                                                   "tokenism_flags": 0}}
     assert got["you_said_we_did"]["counts"] == {"red": 1, "amber": 1, "green": 0}
 
-    only_b = await summary(reporting, s.programme_id, partner=s.partner_b)
+    only_b = await summary(reporting, s.programme_id, token, partner=s.partner_b)
     assert only_b["participants"]["unique"] == 2 and only_b["sessions"]["delivered"] == 1
     assert only_b["sessions"]["attendances"] == 2 and only_b["spend"]["spent_pence"] == 0
-    music = await summary(reporting, s.programme_id, activity="music production")
+    music = await summary(reporting, s.programme_id, token, activity="music production")
     assert music["sessions"]["delivered"] == 1 and music["sessions"]["attendances"] == 1
-    january = await summary(reporting, s.programme_id, **{"from": "2026-01-01", "to": "2026-01-31"})
+    january = await summary(reporting, s.programme_id, token, **{"from": "2026-01-01", "to": "2026-01-31"})
     assert january["sessions"]["delivered"] == 1 and january["sessions"]["attendances"] == 3
     assert january["spend"]["by_kind_pence"] == {"expense": 800, "involvement": 3000}
     assert january["participants"]["attended_at_least_once"] == 3

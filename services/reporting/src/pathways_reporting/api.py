@@ -1,38 +1,120 @@
-"""The reporting HTTP API: a programme's headline figures, narrowed by date range,
-partner and activity, published with OpenAPI."""
+"""The reporting HTTP API, published with OpenAPI: a programme's headline figures, its
+tables as JSON, CSV or XLSX, and its contracts as 360Giving JSON. Every request is signed
+in (bearer token) and narrowed to what the caller's organisation and role may see
+(`scope.py`) before anything is read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pathways.access import Caller, caller
 from pathways.service import SessionDependency
+from sqlalchemy import Connection
 from sqlmodel import Session
 
-from pathways_reporting import figures
+from pathways_reporting import exports, figures, giving360
+from pathways_reporting.scope import Scope, programme_scope, visible_programmes
+from pathways_reporting.tables import TABLES, TableData
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def router(sessions: SessionDependency) -> APIRouter:
-    api = APIRouter(tags=["reporting"])
+@dataclass(frozen=True)
+class Scoped:
+    """One request's database connection, who may see what, and the filters to apply."""
 
-    @api.get("/programmes/{programme_id}/summary")
-    def summary(
+    conn: Connection
+    scope: Scope
+    filters: figures.Filters
+
+    @property
+    def programme_id(self) -> str:
+        return self.scope.programme.programme_id
+
+    def table(self, name: str) -> TableData:
+        if name not in TABLES:
+            raise HTTPException(404, f"There is no table '{name}'. Tables: {', '.join(TABLES)}.")
+        return TABLES[name](self.conn, self.programme_id, self.filters)
+
+
+def scoped_request(sessions: SessionDependency) -> Callable[..., Iterator[Scoped]]:
+    """A dependency that signs the caller in, checks what they may see, and reads the filters."""
+
+    def dependency(
         programme_id: str,
         date_from: date | None = Query(None, alias="from", description="First day to count (inclusive)"),
         date_to: date | None = Query(None, alias="to", description="Last day to count (inclusive)"),
         partner_id: str | None = Query(None, alias="partner", description="Only this delivery partner"),
         activity: str | None = Query(None, description="Only sessions of this activity"),
+        who: Caller = Depends(caller),
         session: Session = Depends(sessions),
-    ) -> dict[str, Any]:
+    ) -> Iterator[Scoped]:
+        yield open_scope(session.connection(), who, programme_id, figures.Filters(date_from, date_to, partner_id, activity))
+
+    return dependency
+
+
+def open_scope(conn: Connection, who: Caller, programme_id: str, asked: figures.Filters) -> Scoped:
+    """Check what the caller may see of the programme and narrow the filters they asked for."""
+    if asked.date_from and asked.date_to and asked.date_from > asked.date_to:
+        raise HTTPException(422, "'from' must not be after 'to'.")
+    scope = programme_scope(conn, who, programme_id, asked.partner_id or None)
+    return Scoped(conn, scope, figures.Filters(asked.date_from, asked.date_to, scope.partner_id, asked.activity or None))
+
+
+def router(sessions: SessionDependency) -> APIRouter:
+    api = APIRouter(tags=["reporting"])
+    scoped = scoped_request(sessions)
+
+    @api.get("/programmes")
+    def programmes(who: Caller = Depends(caller), session: Session = Depends(sessions)) -> list[dict[str, str]]:
+        """The programmes the caller may see."""
+        return visible_programmes(session.connection(), who)
+
+    @api.get("/programmes/{programme_id}/summary")
+    def summary(request: Scoped = Depends(scoped)) -> dict[str, Any]:
         """Participants, sessions, spend, outcome change, co-production and the tracker."""
-        if date_from and date_to and date_from > date_to:
-            raise HTTPException(422, "'from' must not be after 'to'.")
-        found = figures.programme_summary(
-            session.connection(), programme_id, figures.Filters(date_from, date_to, partner_id, activity)
-        )
-        if found is None:
-            raise HTTPException(404, f"There is no programme '{programme_id}'.")
+        found = figures.programme_summary(request.conn, request.programme_id, request.filters)
+        assert found is not None  # the scope found the programme
         return found
+
+    @api.get("/programmes/{programme_id}/tables")
+    def tables(request: Scoped = Depends(scoped)) -> dict[str, str]:
+        """The tables of a programme, by name, with their titles."""
+        return {name: request.table(name).title for name in TABLES}
+
+    @api.get("/programmes/{programme_id}/exports/{table}.{fmt}", response_class=Response,
+             responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
+    def export(table: str, fmt: Literal["csv", "xlsx"], request: Scoped = Depends(scoped)) -> Response:
+        """One table as CSV or XLSX, with the same filters and scope as on screen."""
+        data = request.table(table)
+        filename = f"{request.programme_id}-{table}.{fmt}"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if fmt == "csv":
+            return Response(exports.to_csv(data), media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(exports.to_xlsx(data), media_type=XLSX, headers=headers)
+
+    @api.get("/programmes/{programme_id}/tables/{table}")
+    def table(table: str, request: Scoped = Depends(scoped)) -> dict[str, Any]:
+        """One table as JSON: its title, column names and rows."""
+        data = request.table(table)
+        return {"title": data.title, "columns": data.columns, "rows": data.rows}
+
+    @api.get("/programmes/{programme_id}/360giving.json")
+    def three_sixty_giving(request: Scoped = Depends(scoped)) -> dict[str, Any]:
+        """The programme's commissioned contracts as a 360Giving data package, checked
+        against the 360Giving schema before it is sent."""
+        package = giving360.package(request.conn, request.programme_id, request.scope.partner_id)
+        assert package is not None  # the scope found the programme
+        if not package["grants"]:  # 360Giving has no form for "nothing awarded yet"
+            raise HTTPException(404, "No contracts have been commissioned in this programme yet.")
+        problems = giving360.validate(package)
+        if problems:  # never publish a file that funders' tools would refuse
+            raise HTTPException(500, "The 360Giving export does not validate: " + "; ".join(problems[:5]))
+        return package
 
     return api

@@ -3,11 +3,21 @@ It accepts no commands: it only reads the stream."""
 
 from __future__ import annotations
 
+from fastapi import APIRouter
 from pathways.schemas import SchemaRegistry
-from pathways.service import ServiceDefinition
+from pathways.service import ServiceDefinition, SessionDependency
 
-from pathways_reporting import api
+from pathways_reporting import api, dashboard
 from pathways_reporting.readmodel import DIRECTORY, FACTS
+
+
+def routes(sessions: SessionDependency) -> APIRouter:
+    """The JSON API (in OpenAPI) and the dashboard pages (not in it)."""
+    everything = APIRouter()
+    everything.include_router(api.router(sessions))
+    everything.include_router(dashboard.router(sessions))
+    return everything
+
 
 service = ServiceDefinition(
     name="reporting",
@@ -15,6 +25,6 @@ service = ServiceDefinition(
     schemas=SchemaRegistry(),
     handlers={},
     projections=[DIRECTORY.projection, FACTS],
-    api=api.router,
+    api=routes,
     http_port=8105,
 )

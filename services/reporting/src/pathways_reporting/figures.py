@@ -77,7 +77,8 @@ def participants(conn: Connection, programme_id: str, f: Filters) -> dict[str, A
     for r in rows:
         settings[r.setting].add(r.participant_id)
     a = ATTENDANCE
-    attended = conn.execute(select(func.count(func.distinct(a.c.participant_id))).where(*_attendance_where(programme_id, f))).scalar()
+    attended = conn.execute(
+        select(func.count(func.distinct(a.c.participant_id))).where(*_attendance_where(programme_id, f))).scalar()
     return {
         "unique": len(unique),
         "active": len({r.participant_id for r in rows if r.active}),

@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pathways.cli.tokens import tokens_cli
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
 from pathways.schemas import export_schemas
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 schemas_cli = typer.Typer(help="Event and command schemas for partner systems.", no_args_is_help=True)
 app.add_typer(schemas_cli, name="schemas")
+app.add_typer(tokens_cli, name="tokens")
 console = Console()
 err_console = Console(stderr=True)
 

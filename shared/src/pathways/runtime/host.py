@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pathways import logging as plog
+from pathways.access import TokenStore
 from pathways import telemetry
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
@@ -67,6 +68,7 @@ class ServiceHost:
             max_reconnect_attempts=-1,
         )
         self.intake: CommandIntake | None = None
+        self.tokens: TokenStore | None = None
         self.runners: list[ProjectionRunner] = []
         self._committer: GroupCommitter | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -94,6 +96,7 @@ class ServiceHost:
         nc = self.broker.connection
         await ensure_stream(nc)
         store = JetStreamEventStore(nc)
+        self.tokens = TokenStore(nc)
         self._committer = GroupCommitter(store) if self.group_commit else None
         view_runners = [self._start_runner(p, nc) for p in self.service.views] if self.run_intake else []
         self.intake = CommandIntake(
@@ -156,6 +159,8 @@ class ServiceHost:
         # Endpoints that turn an upload into commands reach the intake through here
         # (see pathways.service.command_intake), the same pipeline as NATS requests.
         app.state.intake = self.intake
+        # Read endpoints find who is calling through here (pathways.access.caller).
+        app.state.tokens = self.tokens
 
         @app.get("/health", tags=["operations"])
         async def health() -> dict[str, Any]:

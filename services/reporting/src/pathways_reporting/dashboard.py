@@ -1,0 +1,165 @@
+"""The web dashboard the reporting service serves: sign in with an organisation's token,
+pick a programme, read its figures, charts and tables narrowed by date range, partner and
+activity, export any table, print the programme report.
+
+Pages are rendered on the server (Jinja2 templates, pygal SVG charts) so nothing is loaded
+from elsewhere at run time. They use the same scope rules and figure functions as the
+JSON API, so a partner's page can show no more than a partner's API call.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pathways.access import COOKIE, Caller, TokenStore, caller
+from pathways.service import SessionDependency
+from sqlalchemy import select
+from sqlmodel import Session
+
+from pathways_reporting import charts, figures
+from pathways_reporting.api import Scoped, open_scope
+from pathways_reporting.readmodel import DIRECTORY, PROGRAMMES
+from pathways_reporting.scope import visible_programmes
+from pathways_reporting.tables import TABLES
+
+ROW_LIMIT = 200  # rows shown per table on a page; the exports hold them all
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals["money"] = lambda pence: f"£{pence / 100:,.2f}"
+templates.env.globals["percent"] = lambda share: "–" if share is None else f"{share:.0%}"
+
+
+async def page_caller(request: Request) -> Caller | None:
+    """The signed-in caller, or None: pages send a stranger to the sign-in form."""
+    try:
+        return await caller(request)
+    except HTTPException as err:
+        if err.status_code == 401:
+            return None
+        raise
+
+
+def _sign_in() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+def router(sessions: SessionDependency) -> APIRouter:
+    pages = APIRouter(include_in_schema=False)
+    @pages.get("/")
+    def home() -> RedirectResponse:
+        return RedirectResponse("/dashboard", status_code=303)
+
+    @pages.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        return templates.TemplateResponse(request, "login.html", {"caller": None, "error": None})
+
+    @pages.post("/login", response_class=HTMLResponse)
+    async def login(request: Request, token: str = Form(...)) -> Response:
+        store: TokenStore | None = getattr(request.app.state, "tokens", None)
+        found = await store.caller(token.strip()) if store is not None and token.strip() else None
+        if found is None:
+            return templates.TemplateResponse(request, "login.html", {"caller": None, "error": "That token is not valid."},
+                                              status_code=401)
+        response = RedirectResponse("/dashboard", status_code=303)
+        # HttpOnly: page scripts never see the token; Strict: other sites cannot make the browser use it.
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    @pages.post("/logout")
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @pages.get("/dashboard", response_class=HTMLResponse)
+    def programmes(request: Request, who: Caller | None = Depends(page_caller), session: Session = Depends(sessions)) -> Response:
+        if who is None:
+            return _sign_in()
+        found = visible_programmes(session.connection(), who)
+        if len(found) == 1:
+            return RedirectResponse(f"/dashboard/programmes/{found[0]['programme_id']}", status_code=303)
+        return templates.TemplateResponse(request, "programmes.html", {"caller": who, "programmes": found})
+
+    @pages.get("/dashboard/programmes/{programme_id}", response_class=HTMLResponse)
+    def programme(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),
+                  session: Session = Depends(sessions)) -> Response:
+        if who is None:
+            return _sign_in()
+        return templates.TemplateResponse(request, "programme.html", _page(request, _scoped(request, session, who)))
+
+    @pages.get("/dashboard/programmes/{programme_id}/report", response_class=HTMLResponse)
+    def report(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),
+               session: Session = Depends(sessions)) -> Response:
+        if who is None:
+            return _sign_in()
+        page = _page(request, _scoped(request, session, who))
+        s = page["s"]
+        aims = session.connection().execute(select(PROGRAMMES.c.aims).where(PROGRAMMES.c.programme_id == programme_id)).scalar()
+        page |= {
+            "aims": json.loads(aims) if aims else [],
+            "period": _period(page["filters"], s),
+            "scope_note": f"figures for {who.organisation_id} only" if page["partner_view"] else "",
+            "today": date.today().isoformat(),
+            "settings": ", ".join(f"{n} {k}" for k, n in s["participants"]["by_setting"].items()),
+            "activities": list(s["sessions"]["by_activity"]),
+            "mature": sum(1 for a in s["co_production"].values() if a["level"] == 3),
+        }
+        return templates.TemplateResponse(request, "report.html", page)
+
+    return pages
+
+
+def _scoped(request: Request, session: Session, who: Caller) -> Scoped:
+    """The API's scope rules, applied to a page's query string (empty form fields mean "any")."""
+    q = request.query_params
+    try:
+        day_from = date.fromisoformat(q["from"]) if q.get("from") else None
+        day_to = date.fromisoformat(q["to"]) if q.get("to") else None
+    except ValueError:
+        raise HTTPException(422, "Dates are written YYYY-MM-DD.") from None
+    asked = figures.Filters(day_from, day_to, q.get("partner") or None, q.get("activity") or None)
+    return open_scope(session.connection(), who, request.path_params["programme_id"], asked)
+
+
+def _page(request: Request, scoped: Scoped) -> dict[str, Any]:
+    conn, f = scoped.conn, scoped.filters
+    summary = figures.programme_summary(conn, scoped.programme_id, f)
+    assert summary is not None
+    tables = [(key, build(conn, scoped.programme_id, f)) for key, build in TABLES.items()]
+    session_table = dict(tables)["sessions"]
+    contracts = DIRECTORY.contracts(conn, scoped.programme_id, scoped.scope.partner_id)
+    name = conn.execute(select(PROGRAMMES.c.name).where(PROGRAMMES.c.programme_id == scoped.programme_id)).scalar()
+    partner_view = scoped.scope.partner_view
+    drawn = [
+        ("Sessions per month", charts.sessions_by_month(session_table, "activity" if partner_view else "partner_id")),
+        ("Spend against budget", charts.spend_against_budget(summary)),
+        ("Wellbeing change", charts.wellbeing_change(summary)),
+        ("Co-production maturity", charts.co_production_maturity(summary)),
+        ("Participants by setting", charts.participants_by_setting(summary)),
+    ]
+    return {
+        "caller": scoped.scope.caller,
+        "name": name or scoped.programme_id,
+        "view_title": f"Partner view: {scoped.scope.partner_id}" if partner_view else "Commissioner view",
+        "partner_view": partner_view,
+        "s": summary,
+        "budget_pence": sum(c.budget_pence for c in contracts) if partner_view else scoped.scope.programme.budget_pence,
+        "filters": {"from": f.date_from and f.date_from.isoformat(), "to": f.date_to and f.date_to.isoformat(),
+                    "partner": None if partner_view else f.partner_id, "activity": f.activity},
+        "partners": sorted({c.partner_id for c in contracts}),
+        "activities": sorted({a for c in contracts for a in c.activities}),
+        "query": request.url.query,
+        "empty": not summary["participants"]["enrolments"] and not session_table.rows,
+        "charts": [(title, svg) for title, svg in drawn if svg],
+        "tables": tables,
+        "row_limit": ROW_LIMIT,
+    }
+
+
+def _period(filters: dict[str, Any], summary: dict[str, Any]) -> str:
+    return f"{filters['from'] or summary['starts_on']} to {filters['to'] or summary['ends_on']}"

@@ -1,0 +1,148 @@
+"""The tables people filter, read and export: one function per table, each taking the
+same filters as the headline figures. The JSON API, the dashboard's tables and the CSV and
+XLSX exports all come from here, so a table reads the same wherever it is opened.
+
+Money is shown in pounds (exact Decimals from integer pence); participants only by their
+pseudonymous ids.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from pathways_reporting.figures import SPEND_STATUSES, Filters
+from pathways_reporting.readmodel import (
+    ATTENDANCE,
+    CO_PRODUCER_PAYMENTS,
+    CO_PRODUCTION,
+    DEVELOPMENTS,
+    DIRECTORY,
+    OUTCOMES,
+    SESSIONS,
+    SPEND,
+)
+
+
+@dataclass(frozen=True)
+class TableData:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def pounds(pence: int) -> Decimal:
+    return (Decimal(pence) / 100).quantize(Decimal("0.01"))
+
+
+def _partner(column: Any, f: Filters) -> list[Any]:
+    return [column == f.partner_id] if f.partner_id else []
+
+
+def session_log(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    s = SESSIONS
+    where = [s.c.programme_id == programme_id, *_partner(s.c.partner_id, f)]
+    where += [s.c.activity == f.activity] if f.activity else []
+    # A session is dated by its delivery once delivered, by its planned start before.
+    rows = []
+    for r in conn.execute(select(s).where(*where).order_by(s.c.starts_at, s.c.session_id)):
+        day = r.delivered_on or r.starts_at.date()
+        if (f.date_from and day < f.date_from) or (f.date_to and day > f.date_to):
+            continue
+        rate = round(r.attendance / r.capacity, 3) if r.status == "delivered" and r.capacity else None
+        rows.append([day.isoformat(), r.session_id, r.partner_id, r.activity, r.site, r.status, r.capacity, r.attendance, rate,
+                     r.duration_minutes])
+    return TableData("Sessions", ["date", "session_id", "partner_id", "activity", "site", "status", "capacity", "attendance",
+                                  "attendance_rate", "duration_minutes"], rows)
+
+
+def participants(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    t, a = DIRECTORY.enrolments_table, ATTENDANCE
+    attended = {(r[0], r[1]): r[2] for r in conn.execute(
+        select(a.c.partner_id, a.c.participant_id, func.count())
+        .where(a.c.programme_id == programme_id, *f.dated(a.c.attended_on), *_partner(a.c.partner_id, f),
+               *([a.c.activity == f.activity] if f.activity else []))
+        .group_by(a.c.partner_id, a.c.participant_id))}
+    rows = [[r.participant_id, r.partner_id, r.setting, r.active, r.consent, attended.get((r.partner_id, r.participant_id), 0)]
+            for r in conn.execute(select(t).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f))
+                                  .order_by(t.c.partner_id, t.c.participant_id))]
+    return TableData("Participants (pseudonymous)", ["participant_id", "partner_id", "setting", "active", "consent",
+                                                     "sessions_attended"], rows)
+
+
+def contracts(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    s = SPEND
+    spent: dict[str, int] = defaultdict(int)
+    for r in conn.execute(select(s.c.contract_id, s.c.amount_pence).where(
+            s.c.programme_id == programme_id, s.c.status.in_(SPEND_STATUSES), *f.dated(s.c.on), *_partner(s.c.partner_id, f))):
+        spent[r.contract_id] += r.amount_pence
+    rows = [[k.contract_id, k.partner_id, ", ".join(k.activities), k.starts_on.isoformat(), k.ends_on.isoformat(),
+             pounds(k.budget_pence), pounds(spent[k.contract_id]), pounds(k.budget_pence - spent[k.contract_id])]
+            for k in DIRECTORY.contracts(conn, programme_id, f.partner_id)]
+    return TableData("Contracts: spend against budget", ["contract_id", "partner_id", "activities", "starts_on", "ends_on",
+                                                         "budget_gbp", "spent_gbp", "remaining_gbp"], rows)
+
+
+def claims(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    s = SPEND
+    where = [s.c.programme_id == programme_id, *f.dated(s.c.on), *_partner(s.c.partner_id, f)]
+    rows = [[r.on.isoformat(), r.kind, r.item_id, r.contract_id, r.partner_id, r.co_producer_id, pounds(r.amount_pence), r.status]
+            for r in conn.execute(select(s).where(*where).order_by(s.c.on, s.c.kind, s.c.item_id))]
+    columns = ["date", "kind", "item_id", "contract_id", "partner_id", "co_producer_id", "amount_gbp", "status"]
+    return TableData("Claims, involvement and invoices", columns, rows)
+
+
+def co_producer_payments(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    p = CO_PRODUCER_PAYMENTS
+    rows = [[r.run_id, r.on.isoformat(), r.co_producer_id, r.partner_id, r.item_id, pounds(r.amount_pence)]
+            for r in conn.execute(select(p).where(p.c.programme_id == programme_id, *f.dated(p.c.on),
+                                                  *_partner(p.c.partner_id, f)).order_by(p.c.run_id, p.c.on, p.c.item_id))]
+    return TableData("Co-producer payments", ["run_id", "date", "co_producer_id", "partner_id", "item_id", "amount_gbp"], rows)
+
+
+def outcomes(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    o = OUTCOMES
+    rows = [[r.measured_on.isoformat(), r.participant_id, r.partner_id, r.instrument, r.timepoint, r.raw_score,
+             Decimal(r.metric_hundredths) / 100]
+            for r in conn.execute(select(o).where(o.c.programme_id == programme_id, *f.dated(o.c.measured_on),
+                                                  *_partner(o.c.partner_id, f))
+                                  .order_by(o.c.participant_id, o.c.measured_on, o.c.measurement_id))]
+    return TableData("Wellbeing measurements", ["measured_on", "participant_id", "partner_id", "instrument", "timepoint",
+                                                "raw_score", "metric_score"], rows)
+
+
+def co_production(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    c = CO_PRODUCTION
+    rows = [[r.assessed_on.isoformat(), r.assessment_id, r.partner_id, r.level, r.ladder_rung, r.tokenism_flags]
+            for r in conn.execute(select(c).where(c.c.programme_id == programme_id, *f.dated(c.c.assessed_on),
+                                                  *_partner(c.c.partner_id, f)).order_by(c.c.assessed_on, c.c.assessment_id))]
+    return TableData("Co-production assessments", ["assessed_on", "assessment_id", "partner_id", "level", "ladder_rung",
+                                                   "tokenism_flags"], rows)
+
+
+def you_said_we_did(conn: Connection, programme_id: str, f: Filters) -> TableData:
+    d = DEVELOPMENTS
+    rows = [[r.development_id, r.proposed_by, r.you_said, r.we_will, r.status, r.we_did]
+            for r in conn.execute(select(d).where(d.c.programme_id == programme_id, *_partner(d.c.proposed_by, f))
+                                  .order_by(d.c.proposed_by, d.c.development_id))]
+    return TableData("You said, we did", ["development_id", "partner_id", "you_said", "we_will", "status", "we_did"], rows)
+
+
+TABLES: dict[str, Callable[[Connection, str, Filters], TableData]] = {
+    "sessions": session_log,
+    "participants": participants,
+    "contracts": contracts,
+    "claims": claims,
+    "co-producer-payments": co_producer_payments,
+    "outcomes": outcomes,
+    "co-production": co_production,
+    "you-said-we-did": you_said_we_did,
+}

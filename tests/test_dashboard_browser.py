@@ -1,0 +1,139 @@
+"""The dashboard in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+Playwright): sign in, the pages load, the charts render, the filters change the figures, the
+empty state shows, a partner sees a partner's view, and nothing is fetched from anywhere but
+the service. Screenshots and the printed report are kept in test-artifacts/dashboard/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+from pathways.access import TokenStore
+from pathways.runtime.host import ServiceHost
+from pathways.runtime.natsserver import free_port
+from pathways.testing.servers import NatsEndpoint
+from pathways_reporting.app import service as reporting_service
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.conftest import CommandClient, running
+from tests.test_reporting import caught_up, small_programme
+
+CHROMIUM = "/usr/bin/chromium"  # never a downloaded browser
+ARTIFACTS = Path(os.environ.get("PATHWAYS_TEST_ARTIFACTS", "test-artifacts")) / "dashboard"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    assert Path(CHROMIUM).exists(), "Install Debian's chromium (apt-get install chromium); .ci/run does"
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def served(nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[tuple[ServiceHost, str]]:
+    port = free_port()
+    async with running(reporting_service, nats_server, tmp_path, http_port=port) as host:
+        yield host, f"http://127.0.0.1:{port}"
+
+
+async def sign_in(browser: Browser, base: str, token: str) -> tuple[Page, list[str]]:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    await page.goto(f"{base}/dashboard")
+    assert page.url == f"{base}/login"
+    await page.fill("input[name=token]", token)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state()
+    return page, fetched
+
+
+async def figure(page: Page, name: str) -> str:
+    return (await page.text_content(f"[data-figure={name}]") or "").strip()
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_the_dashboard_in_headless_chromium(
+    registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost,
+    served: tuple[ServiceHost, str], client: CommandClient, nats_client: Client, browser: Browser,
+) -> None:
+    host, base = served
+    s, p = await small_programme(client)
+    await caught_up(host, nats_client)
+    store = TokenStore(nats_client)
+
+    page, fetched = await sign_in(browser, base, await store.issue(s.commissioner, "commissioner"))
+    assert page.url == f"{base}/dashboard/programmes/{s.programme_id}"
+    assert "Commissioner view" in (await page.text_content("main") or "")
+    assert await figure(page, "participants") == "4" and await figure(page, "sessions") == "3"
+    # Every chart is drawn, with visible size and marks in it.
+    charts = page.locator("figure.chart svg")
+    assert await charts.count() == 5
+    for i in range(5):
+        box = await charts.nth(i).bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 150
+        assert await charts.nth(i).locator(".series rect, .series path").count() > 0
+    await shot(page, "commissioner")
+
+    # Filters change the figures, tables and charts.
+    await page.select_option("select[name=partner]", s.partner_b)
+    await page.click("text=Apply")
+    await page.wait_for_load_state()
+    assert await figure(page, "participants") == "2" and await figure(page, "sessions") == "1"
+    assert await page.locator("table[data-table=participants] tbody tr").count() == 2
+    await page.click("text=Clear")
+    await page.fill("input[name=from]", "2026-01-01")
+    await page.fill("input[name=to]", "2026-01-31")
+    await page.click("text=Apply")
+    await page.wait_for_load_state()
+    assert await figure(page, "sessions") == "1"
+    assert await page.locator("table[data-table=sessions] tbody tr").count() == 1
+    await page.select_option("select[name=activity]", "music production")
+    await page.click("text=Apply")
+    await page.wait_for_load_state()
+    assert await figure(page, "sessions") == "0"
+    await page.goto(f"{base}/dashboard/programmes/{s.programme_id}?from=2025-10-01&to=2025-10-31&partner={s.partner_b}")
+    assert await figure(page, "sessions") == "0"
+    await page.goto(f"{base}/dashboard/programmes/{s.programme_id}?activity=no-such-activity&partner={s.partner_b}")
+    await shot(page, "filtered")
+
+    # The printable report, printed by the browser.
+    await page.goto(f"{base}/dashboard/programmes/{s.programme_id}/report")
+    highlights = await page.text_content("#highlights") or ""
+    assert "supported 4 participants" in " ".join(highlights.split())
+    await page.emulate_media(media="print")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.pdf(path=str(ARTIFACTS / "programme-report.pdf"))
+    assert (ARTIFACTS / "programme-report.pdf").stat().st_size > 10_000
+    assert all(url.startswith(base) for url in fetched), [u for u in fetched if not u.startswith(base)]
+
+    # A partner's view: its own figures, no partner picker.
+    partner_page, _ = await sign_in(browser, base, await store.issue(s.partner_a, "partner"))
+    assert f"Partner view: {s.partner_a}" in (await partner_page.text_content("main") or "")
+    assert await partner_page.locator("select[name=partner]").count() == 0
+    assert await figure(partner_page, "participants") == "3" and await figure(partner_page, "sessions") == "2"
+    assert p["p4"] not in (await partner_page.content())
+    await shot(partner_page, "partner")
+
+
+async def test_the_empty_state(
+    registry: ServiceHost, served: tuple[ServiceHost, str], client: CommandClient, nats_client: Client, browser: Browser,
+) -> None:
+    from tests.conftest import setup_programme
+
+    host, base = served
+    s = await setup_programme(client)
+    await caught_up(host, nats_client)
+    page, _ = await sign_in(browser, base, await TokenStore(nats_client).issue(s.commissioner, "commissioner"))
+    assert await page.locator("#empty-state").is_visible()
+    assert await page.locator("figure.chart").count() == 0
+    await shot(page, "empty")
