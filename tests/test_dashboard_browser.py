@@ -27,7 +27,7 @@ ARTIFACTS = Path(os.environ.get("PATHWAYS_TEST_ARTIFACTS", "test-artifacts")) / 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Install Debian's chromium (apt-get install chromium); .ci/run does"
+    assert os.access(CHROMIUM, os.X_OK), "Install Debian's chromium (apt-get install chromium); .ci/run does"
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield chromium

@@ -53,7 +53,8 @@ async def small_programme(client: CommandClient) -> tuple[ProgrammeSetup, dict[s
                                                       "starts_at": f"{day}T10:00:00Z", "duration_minutes": minutes,
                                                       "capacity": capacity}, "sessions")
         if attendees is None:
-            await ok(client, partner, "CancelSession", {"programme_id": g, "session_id": sid, "reason": "Staff sickness"}, "sessions")
+            await ok(client, partner, "CancelSession", {"programme_id": g, "session_id": sid, "reason": "Staff sickness"},
+                     "sessions")
         else:
             await ok(client, partner, "RecordSessionDelivered", {"programme_id": g, "session_id": sid, "attendees": attendees,
                                                                  "duration_minutes": minutes}, "sessions")
@@ -109,7 +110,8 @@ async def small_programme(client: CommandClient) -> tuple[ProgrammeSetup, dict[s
 
 async def summary(host: ServiceHost, programme_id: str, token: str, **params: str) -> dict[str, Any]:
     transport = httpx.ASGITransport(app=host.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://reporting", headers={"Authorization": f"Bearer {token}"}) as http:
+    signed_in = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://reporting", headers=signed_in) as http:
         response = await http.get(f"/programmes/{programme_id}/summary", params=params)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -133,7 +135,7 @@ async def test_every_headline_figure_of_a_hand_built_programme(
     registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost, reporting: ServiceHost,
     client: CommandClient, nats_client: Client,
 ) -> None:
-    s, p = await small_programme(client)
+    s, _ = await small_programme(client)
     await caught_up(reporting, nats_client)
     token = await TokenStore(nats_client).issue(s.commissioner, "commissioner")
     got = await summary(reporting, s.programme_id, token)

@@ -184,8 +184,8 @@ def _status_set(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) ->
 
 FACTS = Projection(
     name="reporting_facts",
-    tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES, CO_PRODUCTION,
-            DEVELOPMENTS],
+    tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
+            CO_PRODUCTION, DEVELOPMENTS],
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
         "pathways.registry.ProgrammeLaunched": _programme,

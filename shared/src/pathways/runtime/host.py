@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pathways import logging as plog
-from pathways.access import TokenStore
 from pathways import telemetry
+from pathways.access import TokenStore
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.intake import CommandIntake
