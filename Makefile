@@ -17,8 +17,9 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml $(wildcard s
 
 setup: $(VENV)/.synced
 
+# The demo programme is loaded unless asked not to: make run DEMO=0
 run: setup
-	$(BIN)/pathways up
+	$(BIN)/pathways up $(if $(filter 0 no false,$(DEMO)),--no-demo,--demo)
 
 # Type checking (mypy strict on shared/ and services/) is part of the tests: it is fast
 # and catches what a test would only find at run time.

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import nats
 import nats.errors
 import pytest
@@ -76,6 +77,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
         assert "Unique participants programme-wide" in table.stdout
         missing = run(home, "programme", "show", unique("nope"))
         assert missing.returncode == 1 and "no programme" in missing.stdout
+        await tokens_work_across_processes(home, connection, s)
     finally:
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=60)
@@ -84,6 +86,28 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     assert not (home / "connection.json").exists()
     after = run(home, "status")
     assert after.returncode == 1 and "pathways up" in after.stderr + after.stdout
+
+
+async def tokens_work_across_processes(home: Path, connection: ConnectionInfo, s: ProgrammeSetup) -> None:
+    """`pathways tokens issue` gives a token the reporting service (another process) accepts;
+    `pathways tokens revoke` stops it on the next request, with no restart."""
+    issued = run(home, "tokens", "issue", s.commissioner, "--role", "commissioner", "--out", str(home / "token.txt"))
+    assert issued.returncode == 0, issued.stderr
+    token = (home / "token.txt").read_text().strip()
+    assert oct((home / "token.txt").stat().st_mode & 0o777) == "0o600" and token.startswith("pwt_")
+    summary = f"{connection.services['reporting']}/programmes/{s.programme_id}/summary"
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        for _ in range(50):  # reporting shows the participants a moment after they are enrolled
+            response = await http.get(summary)
+            if response.status_code == 200 and response.json()["participants"]["unique"] == 2:
+                break
+            await asyncio.sleep(0.2)
+        assert response.status_code == 200 and response.json()["participants"]["unique"] == 2, response.text
+        listed = run(home, "tokens", "list")
+        assert s.commissioner in listed.stdout and token not in listed.stdout
+        assert run(home, "tokens", "revoke", s.commissioner).returncode == 0
+        assert (await http.get(summary)).status_code == 401
+    assert run(home, "tokens", "issue", s.commissioner, "--role", "chief").returncode == 2
 
 
 async def every_service_takes_a_command(client: CommandClient, s: ProgrammeSetup, people: list[str]) -> str:

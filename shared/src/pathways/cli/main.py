@@ -41,6 +41,7 @@ err_console = Console(stderr=True)
 def up(
     home: Path = typer.Option(None, help="Where data lives (default $PATHWAYS_HOME or ./.pathways)"),
     nats_port: int = typer.Option(4222, help="Preferred NATS port; a free one is used if it is busy"),
+    demo: bool = typer.Option(False, "--demo/--no-demo", help="Load the made-up demo programme (`pathways demo`) once ready"),
 ) -> None:
     """Start the embedded NATS server and every service; Ctrl-C stops everything cleanly."""
     home = (home or pathways_home()).resolve()
@@ -68,6 +69,8 @@ def up(
             connection.services[name] = f"http://127.0.0.1:{port}"
         _wait_healthy(connection, children)
         connection.write(connection_file(home))
+        if demo:
+            _load_demo(env)
         _print_ready(connection, home)
         _supervise(children)
     finally:
@@ -102,6 +105,15 @@ def _wait_healthy(connection: ConnectionInfo, children: dict[str, subprocess.Pop
         raise typer.Exit(1)
 
 
+def _load_demo(env: dict[str, str]) -> None:
+    """Run `pathways demo` against the platform just started. It sends real commands, so a
+    second start adds nothing (each has a fixed idempotency key)."""
+    console.print("Loading the demo programme (pathways demo) …")
+    done = subprocess.run([sys.executable, "-m", "pathways.cli.main", "demo"], env=env)
+    if done.returncode != 0:
+        err_console.print("[yellow]The demo did not load completely; the platform runs on without it.[/yellow]")
+
+
 def _child_failed(name: str) -> int:
     err_console.print(f"[red]The {name} service stopped at start.[/red] See its log in $PATHWAYS_HOME/{name}.log")
     return 1
@@ -114,6 +126,8 @@ def _print_ready(connection: ConnectionInfo, home: Path) -> None:
     ]
     for name, base in connection.services.items():
         lines.append(f"{name:<15} {base}   API docs: {base}/docs")
+    if "reporting" in connection.services:
+        lines.append(f"Dashboard       {connection.services['reporting']}/  (sign in with a token: pathways tokens issue)")
     lines.append("")
     lines.append("Try: pathways status · pathways programme show <id> · pathways schemas export ./schemas")
     console.print(Panel("\n".join(lines), title="Pathways is running — Ctrl-C to stop", expand=False))
