@@ -46,6 +46,7 @@ def up(
     """Start the embedded NATS server and every service; Ctrl-C stops everything cleanly."""
     home = (home or pathways_home()).resolve()
     os.environ["PATHWAYS_HOME"] = str(home)
+    _stop_on_signals()
     services = discover()
     credentials = Credentials.load_or_create(home / "credentials.json")
     server = EmbeddedNatsServer(home, port=nats_port, credentials=credentials)
@@ -103,6 +104,18 @@ def _wait_healthy(connection: ConnectionInfo, children: dict[str, subprocess.Pop
     if pending:
         err_console.print(f"[red]Services did not start in time:[/red] {', '.join(pending)}")
         raise typer.Exit(1)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (a service manager, `kill`) stops everything as Ctrl-C does, and Ctrl-C
+    works even when a shell started us in the background with SIGINT ignored: either way
+    the services are stopped before NATS, never left orphaned."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _load_demo(env: dict[str, str]) -> None:

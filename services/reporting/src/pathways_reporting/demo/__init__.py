@@ -1,0 +1,10 @@
+"""`pathways demo`: a made-up programme, modelled on a real one, loaded by sending real
+commands through the running services. `build_plan` says what to send (pure); `load`
+sends it (the transport injected); `cli.demo_cli` is the command line."""
+
+from __future__ import annotations
+
+from pathways_reporting.demo.load import Failure, LoadReport, load, nats_send
+from pathways_reporting.demo.plan import DemoPlan, Stage, Step, build_plan
+
+__all__ = ["DemoPlan", "Failure", "LoadReport", "Stage", "Step", "build_plan", "load", "nats_send"]
