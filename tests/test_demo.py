@@ -20,7 +20,7 @@ from pathways.runtime.host import ServiceHost
 from pathways.service import discover
 from pathways_reporting.demo import DemoPlan, Stage, Step, build_plan, load
 from pathways_reporting.demo.load import lanes
-from pathways_reporting.demo.plan import END, START
+from pathways_reporting.demo.cast import END, START
 
 from tests.conftest import CommandClient, unique
 
