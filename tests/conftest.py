@@ -88,6 +88,16 @@ evaluation = service_fixture("evaluation")
 reporting = service_fixture("reporting")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def reporting_on_both_databases(
+    request: pytest.FixtureRequest, nats_server: NatsEndpoint, tmp_path: Path
+) -> AsyncIterator[ServiceHost]:
+    """The reporting service on SQLite, and on a fresh PostgreSQL database when one is available."""
+    url = request.getfixturevalue("fresh_postgres") if request.param == "postgres" else f"sqlite:///{tmp_path / 'reporting.db'}"
+    async with running(discover()["reporting"], nats_server, tmp_path, database_url=url) as host:
+        yield host
+
+
 @pytest.fixture
 async def client(nats_client: Client) -> CommandClient:
     return CommandClient(nats_client)

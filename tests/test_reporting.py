@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,11 +15,10 @@ from pathways.access import TokenStore
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.projection import dump, rebuild
 from pathways.runtime.host import ServiceHost
-from pathways.testing.servers import NatsEndpoint
 from pathways_reporting import figures
 from pathways_reporting.app import service as reporting_service
 
-from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique
 
 NO_TOKENISM = dict.fromkeys(
     ["not_involved_until_the_end", "solution_already_decided", "suggestions_rejected_as_not_fitting",
@@ -123,12 +120,9 @@ async def caught_up(host: ServiceHost, nc: Client) -> None:
     await asyncio.wait_for(asyncio.gather(*(r.reach(last) for r in host.runners)), 30)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def reporting(request: pytest.FixtureRequest, nats_server: NatsEndpoint, tmp_path: Path) -> AsyncIterator[ServiceHost]:
-    """The reporting service on SQLite, and on a fresh PostgreSQL database when one is available."""
-    url = request.getfixturevalue("fresh_postgres") if request.param == "postgres" else f"sqlite:///{tmp_path / 'reporting.db'}"
-    async with running(reporting_service, nats_server, tmp_path, database_url=url) as host:
-        yield host
+@pytest.fixture
+def reporting(reporting_on_both_databases: ServiceHost) -> ServiceHost:
+    return reporting_on_both_databases
 
 
 async def test_every_headline_figure_of_a_hand_built_programme(

@@ -27,6 +27,11 @@ def http(host: ServiceHost, token: str | None = None) -> httpx.AsyncClient:
 
 
 @pytest.fixture
+def reporting(reporting_on_both_databases: ServiceHost) -> ServiceHost:
+    return reporting_on_both_databases
+
+
+@pytest.fixture
 async def programme(
     registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost, reporting: ServiceHost,
     client: CommandClient, nats_client: Client,
