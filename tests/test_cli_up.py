@@ -30,11 +30,11 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    up = subprocess.Popen([PATHWAYS, "up"], env=os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"},
+    up = subprocess.Popen([PATHWAYS, "up", "--demo"], env=os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"},
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         connection_json = home / "connection.json"
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # the demo programme loads first
         while not connection_json.exists():
             assert up.poll() is None, up.stdout.read() if up.stdout else ""
             assert time.monotonic() < deadline, "pathways up did not become ready"
@@ -78,14 +78,34 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
         missing = run(home, "programme", "show", unique("nope"))
         assert missing.returncode == 1 and "no programme" in missing.stdout
         await tokens_work_across_processes(home, connection, s)
+        await the_demo_is_on_the_dashboard(home, connection)
     finally:
-        up.send_signal(signal.SIGINT)
+        up.send_signal(signal.SIGTERM)  # as a process manager stops it; Ctrl-C takes the same path
         output, _ = up.communicate(timeout=60)
     assert up.returncode == 0, output
     assert "Pathways is running" in output and "Stopped" in output
+    assert "0 failed" in output and "demo-tokens.json" in output
     assert not (home / "connection.json").exists()
     after = run(home, "status")
     assert after.returncode == 1 and "pathways up" in after.stderr + after.stdout
+
+
+async def the_demo_is_on_the_dashboard(home: Path, connection: ConnectionInfo) -> None:
+    """`make run` (pathways up --demo) leaves a living dashboard: the made-up programme's
+    commissioner signs in with the token the demo handed out and sees its year."""
+    tokens = json.loads((home / "demo-tokens.json").read_text())
+    assert oct((home / "demo-tokens.json").stat().st_mode & 0o777) == "0o600"
+    commissioner = next(org for org in tokens if "harbourside" in org)
+    async with httpx.AsyncClient(base_url=connection.services["reporting"]) as browser:
+        signed_in = await browser.post("/login", data={"token": tokens[commissioner]})
+        assert signed_in.status_code == 303
+        for _ in range(100):  # reporting catches up with the demo's events
+            page = await browser.get("/dashboard", follow_redirects=True)
+            if 'data-figure="participants">143<' in page.text:
+                break
+            await asyncio.sleep(0.3)
+        assert 'data-figure="participants">143<' in page.text, page.text[:500]
+        assert "Bridges to Independence" in page.text
 
 
 async def tokens_work_across_processes(home: Path, connection: ConnectionInfo, s: ProgrammeSetup) -> None:

@@ -51,12 +51,19 @@ def spend_against_budget(summary: dict[str, Any]) -> str | None:
     contracts = summary["spend"]["contracts"]
     if not contracts:
         return None
-    chart = pygal.HorizontalStackedBar(**_config(title="Spend against each contract's budget (£)",
-                                                 value_formatter=lambda v: f"£{v:,.0f}"))
+    chart = pygal.HorizontalStackedBar(**_config(title="Spend against each contract's budget",
+                                                 value_formatter=_short_pounds))
     chart.x_labels = [f"{c['partner_id']} / {c['contract_id']}" for c in contracts]
     chart.add("Spent", [c["spent_pence"] / 100 for c in contracts])
     chart.add("Remaining", [max(c["remaining_pence"], 0) / 100 for c in contracts])
     return _render(chart)
+
+
+def _short_pounds(value: float) -> str:
+    """Axis labels that fit: £935k rather than £935,005.90."""
+    if value >= 1_000_000:
+        return f"£{value / 1_000_000:.1f}m"
+    return f"£{value / 1000:,.0f}k" if value >= 10_000 else f"£{value:,.0f}"
 
 
 def wellbeing_change(summary: dict[str, Any]) -> str | None:

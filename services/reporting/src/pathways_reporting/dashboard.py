@@ -31,6 +31,7 @@ from pathways_reporting.tables import TABLES
 ROW_LIMIT = 200  # rows shown per table on a page; the exports hold them all
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals["money"] = lambda pence: f"£{pence / 100:,.2f}"
+templates.env.globals["pounds"] = lambda pence: f"£{pence / 100:,.0f}"  # headline cards: whole pounds
 templates.env.globals["percent"] = lambda share: "–" if share is None else f"{share:.0%}"
 
 

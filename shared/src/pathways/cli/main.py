@@ -75,6 +75,10 @@ def up(
         _print_ready(connection, home)
         _supervise(children)
     finally:
+        # A second Ctrl-C or SIGTERM (timeout(1) and process managers send one to the whole
+        # group) must not cut the shutdown short and orphan nats-server.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         console.print("Stopping services …")
         for child in children.values():
             if child.poll() is None:
@@ -140,7 +144,9 @@ def _print_ready(connection: ConnectionInfo, home: Path) -> None:
     for name, base in connection.services.items():
         lines.append(f"{name:<15} {base}   API docs: {base}/docs")
     if "reporting" in connection.services:
-        lines.append(f"Dashboard       {connection.services['reporting']}/  (sign in with a token: pathways tokens issue)")
+        tokens = home / "demo-tokens.json"
+        how = f"demo organisations' tokens in {tokens}" if tokens.exists() else "sign in with a token: pathways tokens issue"
+        lines.append(f"Dashboard       {connection.services['reporting']}/  ({how})")
     lines.append("")
     lines.append("Try: pathways status · pathways programme show <id> · pathways schemas export ./schemas")
     console.print(Panel("\n".join(lines), title="Pathways is running — Ctrl-C to stop", expand=False))

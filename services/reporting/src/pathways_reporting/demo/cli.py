@@ -12,7 +12,7 @@ import typer
 from pathways.access import TokenStore
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ids import is_valid_id
-from pathways.runtime.connection import pathways_home, resolve_connection
+from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -107,10 +107,10 @@ def _hand_out(plan: DemoPlan, tokens: dict[str, str]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(tokens, handle, indent=2)
-    try:
-        dashboard = resolve_connection().services.get("reporting", "the reporting service") + "/"
-    except FileNotFoundError:
-        dashboard = "the reporting service"
+    # connection.json, not the environment: only `pathways up` knows the services' addresses.
+    where = connection_file()
+    services = ConnectionInfo.read(where).services if where.exists() else {}
+    dashboard = services.get("reporting", "the reporting service") + "/"
     console.print(f"Dashboard: [bold]{dashboard}[/bold] — sign in as the commissioner with the token below "
                   f"(partners' tokens are in {path}):")
     console.print(tokens[plan.commissioner], markup=False, highlight=False)
@@ -132,5 +132,4 @@ def _summarise(plan: DemoPlan, report: LoadReport) -> None:
             table.add_row(f.stage, f.step.command, f.step.organisation, str(reply.get("code", "")), str(reply.get("message", "")))
         console.print(table)
         return
-    console.print(f"See it with [bold]pathways programme show {plan.programme_id}[/bold], or on the dashboard with a token from "
-                  f"[bold]pathways tokens issue {plan.commissioner} --role commissioner[/bold].")
+    console.print(f"See it with [bold]pathways programme show {plan.programme_id}[/bold] or on the dashboard.")
