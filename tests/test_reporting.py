@@ -141,6 +141,8 @@ async def test_every_headline_figure_of_a_hand_built_programme(
         "delivered": 3, "cancelled": 1, "attendances": 6, "hours_delivered": 4.0, "attendance_rate": round(6 / 11, 3),
         "by_partner": {s.partner_a: 2, s.partner_b: 1}, "by_activity": {"music production": 1, "soft archery": 2},
         "by_site": {"Community hub": 1, "Ward 3": 2}, "by_month": {"2026-01": 1, "2026-02": 1, "2026-03": 1},
+        "by_month_and_partner": {s.partner_a: {"2026-01": 1, "2026-02": 1}, s.partner_b: {"2026-03": 1}},
+        "by_month_and_activity": {"music production": {"2026-02": 1}, "soft archery": {"2026-01": 1, "2026-03": 1}},
     }
     spend = got["spend"]
     assert spend["spent_pence"] == 3000 + 800 + 100_000 and spend["co_producers_paid_pence"] == 3800

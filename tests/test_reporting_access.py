@@ -146,6 +146,8 @@ async def test_exports_hold_exactly_the_rows_of_their_table_with_the_same_filter
                 cells: list[Any] = list(workbook.active.iter_rows(values_only=True))
                 assert list(cells[0]) == table["columns"] and len(cells) - 1 == len(table["rows"]), name
                 assert [[_plain(v) for v in row] for row in cells[1:]] == [[_plain(v) for v in row] for row in table["rows"]]
+        first = (await commissioner.get(f"{base}/tables/sessions", params={"limit": 1})).json()
+        assert len(first["rows"]) == 1 and first["total"] == 4  # a page, and the count of everything
         january = (await commissioner.get(f"{base}/tables/sessions", params={"from": "2026-01-01", "to": "2026-01-31"})).json()
         assert [r[0] for r in january["rows"]] == ["2026-01-13"]
         claims = (await commissioner.get(f"{base}/tables/claims")).json()

@@ -35,10 +35,10 @@ class Scoped:
     def programme_id(self) -> str:
         return self.scope.programme.programme_id
 
-    def table(self, name: str) -> TableData:
+    def table(self, name: str, limit: int | None = None) -> TableData:
         if name not in TABLES:
             raise HTTPException(404, f"There is no table '{name}'. Tables: {', '.join(TABLES)}.")
-        return TABLES[name](self.conn, self.programme_id, self.filters)
+        return TABLES[name](self.conn, self.programme_id, self.filters, limit=limit)
 
 
 def scoped_request(sessions: SessionDependency) -> Callable[..., Iterator[Scoped]]:
@@ -85,7 +85,7 @@ def router(sessions: SessionDependency) -> APIRouter:
     @api.get("/programmes/{programme_id}/tables")
     def tables(request: Scoped = Depends(scoped)) -> dict[str, str]:
         """The tables of a programme, by name, with their titles."""
-        return {name: request.table(name).title for name in TABLES}
+        return {name: request.table(name, limit=1).title for name in TABLES}
 
     @api.get("/programmes/{programme_id}/exports/{table}.{fmt}", response_class=Response,
              responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
@@ -99,10 +99,12 @@ def router(sessions: SessionDependency) -> APIRouter:
         return Response(exports.to_xlsx(data), media_type=XLSX, headers=headers)
 
     @api.get("/programmes/{programme_id}/tables/{table}")
-    def table(table: str, request: Scoped = Depends(scoped)) -> dict[str, Any]:
-        """One table as JSON: its title, column names and rows."""
-        data = request.table(table)
-        return {"title": data.title, "columns": data.columns, "rows": data.rows}
+    def table(table: str, request: Scoped = Depends(scoped),
+              limit: int | None = Query(None, ge=1, description="Only the first rows; `total` still counts them all"),
+              ) -> dict[str, Any]:
+        """One table as JSON: its title, column names, rows and how many rows there are."""
+        data = request.table(table, limit)
+        return {"title": data.title, "columns": data.columns, "rows": data.rows, "total": data.total}
 
     @api.get("/programmes/{programme_id}/360giving.json")
     def three_sixty_giving(request: Scoped = Depends(scoped)) -> dict[str, Any]:

@@ -4,13 +4,10 @@ crisply as the text around it. Each function takes figures already scoped and fi
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import pygal
 from pygal.style import Style
-
-from pathways_reporting.tables import TableData
 
 STYLE = Style(
     background="transparent", plot_background="transparent", foreground="#1f2933", foreground_strong="#1f2933",
@@ -31,19 +28,16 @@ def _render(chart: Any) -> str:
     return svg
 
 
-def sessions_by_month(sessions: TableData, series_by: str) -> str | None:
+def sessions_by_month(summary: dict[str, Any], series_by: str) -> str | None:
     """Delivered sessions per month, stacked by partner (commissioner) or activity (partner)."""
-    delivered = [r for r in sessions.as_dicts() if r["status"] == "delivered"]
-    if not delivered:
+    sessions = summary["sessions"]
+    months, series = list(sessions["by_month"]), sessions[f"by_month_and_{series_by}"]
+    if not months:
         return None
-    months = sorted({r["date"][:7] for r in delivered})
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in delivered:
-        counts[r[series_by]][r["date"][:7]] += 1
     chart = pygal.StackedBar(**_config(title="Sessions delivered per month", x_label_rotation=30))
     chart.x_labels = months
-    for name in sorted(counts):
-        chart.add(name, [counts[name].get(m, 0) for m in months])
+    for name, counts in series.items():
+        chart.add(name, [counts.get(m, 0) for m in months])
     return _render(chart)
 
 

@@ -131,13 +131,12 @@ def _page(request: Request, scoped: Scoped) -> dict[str, Any]:
     conn, f = scoped.conn, scoped.filters
     summary = figures.programme_summary(conn, scoped.programme_id, f)
     assert summary is not None
-    tables = [(key, build(conn, scoped.programme_id, f)) for key, build in TABLES.items()]
-    session_table = dict(tables)["sessions"]
+    tables = [(key, build(conn, scoped.programme_id, f, limit=ROW_LIMIT)) for key, build in TABLES.items()]
     contracts = DIRECTORY.contracts(conn, scoped.programme_id, scoped.scope.partner_id)
     name = conn.execute(select(PROGRAMMES.c.name).where(PROGRAMMES.c.programme_id == scoped.programme_id)).scalar()
     partner_view = scoped.scope.partner_view
     drawn = [
-        ("Sessions per month", charts.sessions_by_month(session_table, "activity" if partner_view else "partner_id")),
+        ("Sessions per month", charts.sessions_by_month(summary, "activity" if partner_view else "partner")),
         ("Spend against budget", charts.spend_against_budget(summary)),
         ("Wellbeing change", charts.wellbeing_change(summary)),
         ("Co-production maturity", charts.co_production_maturity(summary)),
@@ -155,10 +154,9 @@ def _page(request: Request, scoped: Scoped) -> dict[str, Any]:
         "partners": sorted({c.partner_id for c in contracts}),
         "activities": sorted({a for c in contracts for a in c.activities}),
         "query": request.url.query,
-        "empty": not summary["participants"]["enrolments"] and not session_table.rows,
+        "empty": not summary["participants"]["enrolments"] and not dict(tables)["sessions"].total,
         "charts": [(title, svg) for title, svg in drawn if svg],
         "tables": tables,
-        "row_limit": ROW_LIMIT,
     }
 
 

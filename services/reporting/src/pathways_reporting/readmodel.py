@@ -12,7 +12,7 @@ from typing import Any
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
 from pathways.projection import Projection, Tables, update, upsert
-from sqlalchemy import Column, Connection, Date, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Connection, Date, DateTime, Index, Integer, MetaData, String, Table, Text
 
 DIRECTORY = Directory("reporting")
 meta = MetaData()
@@ -26,12 +26,18 @@ SESSIONS = Table(
     Column("capacity", Integer, nullable=False), Column("status", String(16), nullable=False),
     Column("delivered_on", Date), Column("attendance", Integer, nullable=False, default=0),
     Column("duration_minutes", Integer, nullable=False),
+    Column("day", Date, nullable=False),  # the day it is listed under: delivered on, else planned for
+    Column("delivered_month", String(7)),  # "2026-01": lets SQL group by month the same way on SQLite and PostgreSQL
+    # Covers the dashboard's aggregate: the figures come from the index alone, not the rows.
+    Index("reporting_session_figures", "programme_id", "status", "delivered_on", "partner_id", "activity", "site",
+          "capacity", "attendance", "duration_minutes", "delivered_month"),
 )
 ATTENDANCE = Table(
     "reporting_attendance", meta,
     Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
     Column("participant_id", Id, primary_key=True), Column("partner_id", Id, nullable=False, index=True),
     Column("activity", Text, nullable=False), Column("site", Text, nullable=False), Column("attended_on", Date, nullable=False),
+    Index("reporting_attendance_people", "programme_id", "participant_id", "attended_on", "partner_id", "activity"),
 )
 SPEND = Table(
     "reporting_spend", meta,
@@ -110,14 +116,15 @@ def _commissioned(conn: Connection, t: Tables, event: CloudEvent, d: Data, __: i
 
 def _scheduled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "session_id", "partner_id", "activity", "site", "capacity", "duration_minutes")}
-    row |= {"starts_at": datetime.fromisoformat(d["starts_at"]), "status": "scheduled", "attendance": 0}
+    starts_at = datetime.fromisoformat(d["starts_at"])
+    row |= {"starts_at": starts_at, "day": starts_at.date(), "status": "scheduled", "attendance": 0}
     upsert(conn, t[SESSIONS.name], row, ["programme_id", "session_id"])
 
 
 def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     on = date.fromisoformat(d["delivered_on"])
     update(conn, t[SESSIONS.name], _session_key(d), status="delivered", delivered_on=on, attendance=len(d["attendees"]),
-           duration_minutes=d["duration_minutes"])
+           duration_minutes=d["duration_minutes"], day=on, delivered_month=on.strftime("%Y-%m"))
     for participant in d["attendees"]:
         row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
                "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"], "attended_on": on}

@@ -9,12 +9,11 @@ pseudonymous ids.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from pathways_reporting.figures import SPEND_STATUSES, Filters
 from pathways_reporting.readmodel import (
@@ -34,6 +33,8 @@ class TableData:
     title: str
     columns: list[str]
     rows: list[list[Any]]
+    total: int  # rows there are; `rows` may hold only the first of them
+
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -47,96 +48,109 @@ def _partner(column: Any, f: Filters) -> list[Any]:
     return [column == f.partner_id] if f.partner_id else []
 
 
-def session_log(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def _fetch(conn: Connection, query: Select[Any], limit: int | None) -> tuple[list[Any], int]:
+    """The first `limit` rows (all without one) and how many there are in all: a page shows
+    a few hundred rows of a table that may hold a hundred thousand."""
+    rows = list(conn.execute(query.limit(limit) if limit is not None else query))
+    if limit is None or len(rows) < limit:
+        return rows, len(rows)
+    return rows, int(conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar() or 0)
+
+
+def session_log(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     s = SESSIONS
-    where = [s.c.programme_id == programme_id, *_partner(s.c.partner_id, f)]
+    where = [s.c.programme_id == programme_id, *_partner(s.c.partner_id, f), *f.dated(s.c.day)]
     where += [s.c.activity == f.activity] if f.activity else []
-    # A session is dated by its delivery once delivered, by its planned start before.
-    rows = []
-    for r in conn.execute(select(s).where(*where).order_by(s.c.starts_at, s.c.session_id)):
-        day = r.delivered_on or r.starts_at.date()
-        if (f.date_from and day < f.date_from) or (f.date_to and day > f.date_to):
-            continue
-        rate = round(r.attendance / r.capacity, 3) if r.status == "delivered" and r.capacity else None
-        rows.append([day.isoformat(), r.session_id, r.partner_id, r.activity, r.site, r.status, r.capacity, r.attendance, rate,
-                     r.duration_minutes])
+    found, total = _fetch(conn, select(s).where(*where).order_by(s.c.starts_at, s.c.session_id), limit)
+    rows = [[r.day.isoformat(), r.session_id, r.partner_id, r.activity, r.site, r.status, r.capacity, r.attendance,
+             round(r.attendance / r.capacity, 3) if r.status == "delivered" and r.capacity else None, r.duration_minutes]
+            for r in found]
     return TableData("Sessions", ["date", "session_id", "partner_id", "activity", "site", "status", "capacity", "attendance",
-                                  "attendance_rate", "duration_minutes"], rows)
+                                  "attendance_rate", "duration_minutes"], rows, total)
 
 
-def participants(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def participants(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     t, a = DIRECTORY.enrolments_table, ATTENDANCE
+    found, total = _fetch(conn, select(t).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f))
+                          .order_by(t.c.partner_id, t.c.participant_id), limit)
+    shown = [] if limit is None else [a.c.participant_id.in_({r.participant_id for r in found})]  # only the page's people
     attended = {(r[0], r[1]): r[2] for r in conn.execute(
         select(a.c.partner_id, a.c.participant_id, func.count())
-        .where(a.c.programme_id == programme_id, *f.dated(a.c.attended_on), *_partner(a.c.partner_id, f),
+        .where(a.c.programme_id == programme_id, *shown, *f.dated(a.c.attended_on), *_partner(a.c.partner_id, f),
                *([a.c.activity == f.activity] if f.activity else []))
         .group_by(a.c.partner_id, a.c.participant_id))}
     rows = [[r.participant_id, r.partner_id, r.setting, r.active, r.consent, attended.get((r.partner_id, r.participant_id), 0)]
-            for r in conn.execute(select(t).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f))
-                                  .order_by(t.c.partner_id, t.c.participant_id))]
+            for r in found]
     return TableData("Participants (pseudonymous)", ["participant_id", "partner_id", "setting", "active", "consent",
-                                                     "sessions_attended"], rows)
+                                                     "sessions_attended"], rows, total)
 
 
-def contracts(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def contracts(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     s = SPEND
     spent: dict[str, int] = defaultdict(int)
-    for r in conn.execute(select(s.c.contract_id, s.c.amount_pence).where(
-            s.c.programme_id == programme_id, s.c.status.in_(SPEND_STATUSES), *f.dated(s.c.on), *_partner(s.c.partner_id, f))):
-        spent[r.contract_id] += r.amount_pence
+    for contract_id, amount in conn.execute(select(s.c.contract_id, func.sum(s.c.amount_pence)).where(
+            s.c.programme_id == programme_id, s.c.status.in_(SPEND_STATUSES), *f.dated(s.c.on), *_partner(s.c.partner_id, f))
+            .group_by(s.c.contract_id)):
+        spent[contract_id] += int(amount)
     rows = [[k.contract_id, k.partner_id, ", ".join(k.activities), k.starts_on.isoformat(), k.ends_on.isoformat(),
              pounds(k.budget_pence), pounds(spent[k.contract_id]), pounds(k.budget_pence - spent[k.contract_id])]
-            for k in DIRECTORY.contracts(conn, programme_id, f.partner_id)]
+            for k in DIRECTORY.contracts(conn, programme_id, f.partner_id)]  # a handful: never more than a page
     return TableData("Contracts: spend against budget", ["contract_id", "partner_id", "activities", "starts_on", "ends_on",
-                                                         "budget_gbp", "spent_gbp", "remaining_gbp"], rows)
+                                                         "budget_gbp", "spent_gbp", "remaining_gbp"], rows, len(rows))
 
 
-def claims(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def claims(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     s = SPEND
     where = [s.c.programme_id == programme_id, *f.dated(s.c.on), *_partner(s.c.partner_id, f)]
+    found, total = _fetch(conn, select(s).where(*where).order_by(s.c.on, s.c.kind, s.c.item_id), limit)
     rows = [[r.on.isoformat(), r.kind, r.item_id, r.contract_id, r.partner_id, r.co_producer_id, pounds(r.amount_pence), r.status]
-            for r in conn.execute(select(s).where(*where).order_by(s.c.on, s.c.kind, s.c.item_id))]
+            for r in found]
     columns = ["date", "kind", "item_id", "contract_id", "partner_id", "co_producer_id", "amount_gbp", "status"]
-    return TableData("Claims, involvement and invoices", columns, rows)
+    return TableData("Claims, involvement and invoices", columns, rows, total)
 
 
-def co_producer_payments(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def co_producer_payments(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     p = CO_PRODUCER_PAYMENTS
-    rows = [[r.run_id, r.on.isoformat(), r.co_producer_id, r.partner_id, r.item_id, pounds(r.amount_pence)]
-            for r in conn.execute(select(p).where(p.c.programme_id == programme_id, *f.dated(p.c.on),
-                                                  *_partner(p.c.partner_id, f)).order_by(p.c.run_id, p.c.on, p.c.item_id))]
-    return TableData("Co-producer payments", ["run_id", "date", "co_producer_id", "partner_id", "item_id", "amount_gbp"], rows)
+    found, total = _fetch(conn, select(p).where(p.c.programme_id == programme_id, *f.dated(p.c.on), *_partner(p.c.partner_id, f))
+                          .order_by(p.c.run_id, p.c.on, p.c.item_id), limit)
+    rows = [[r.run_id, r.on.isoformat(), r.co_producer_id, r.partner_id, r.item_id, pounds(r.amount_pence)] for r in found]
+    return TableData("Co-producer payments", ["run_id", "date", "co_producer_id", "partner_id", "item_id", "amount_gbp"], rows,
+                     total)
 
 
-def outcomes(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def outcomes(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     o = OUTCOMES
+    found, total = _fetch(conn, select(o).where(o.c.programme_id == programme_id, *f.dated(o.c.measured_on),
+                                                *_partner(o.c.partner_id, f))
+                          .order_by(o.c.participant_id, o.c.measured_on, o.c.measurement_id), limit)
     rows = [[r.measured_on.isoformat(), r.participant_id, r.partner_id, r.instrument, r.timepoint, r.raw_score,
-             Decimal(r.metric_hundredths) / 100]
-            for r in conn.execute(select(o).where(o.c.programme_id == programme_id, *f.dated(o.c.measured_on),
-                                                  *_partner(o.c.partner_id, f))
-                                  .order_by(o.c.participant_id, o.c.measured_on, o.c.measurement_id))]
+             Decimal(r.metric_hundredths) / 100] for r in found]
     return TableData("Wellbeing measurements", ["measured_on", "participant_id", "partner_id", "instrument", "timepoint",
-                                                "raw_score", "metric_score"], rows)
+                                                "raw_score", "metric_score"], rows, total)
 
 
-def co_production(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def co_production(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     c = CO_PRODUCTION
-    rows = [[r.assessed_on.isoformat(), r.assessment_id, r.partner_id, r.level, r.ladder_rung, r.tokenism_flags]
-            for r in conn.execute(select(c).where(c.c.programme_id == programme_id, *f.dated(c.c.assessed_on),
-                                                  *_partner(c.c.partner_id, f)).order_by(c.c.assessed_on, c.c.assessment_id))]
+    found, total = _fetch(conn, select(c).where(c.c.programme_id == programme_id, *f.dated(c.c.assessed_on),
+                                                *_partner(c.c.partner_id, f)).order_by(c.c.assessed_on, c.c.assessment_id), limit)
+    rows = [[r.assessed_on.isoformat(), r.assessment_id, r.partner_id, r.level, r.ladder_rung, r.tokenism_flags] for r in found]
     return TableData("Co-production assessments", ["assessed_on", "assessment_id", "partner_id", "level", "ladder_rung",
-                                                   "tokenism_flags"], rows)
+                                                   "tokenism_flags"], rows, total)
 
 
-def you_said_we_did(conn: Connection, programme_id: str, f: Filters) -> TableData:
+def you_said_we_did(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     d = DEVELOPMENTS
-    rows = [[r.development_id, r.proposed_by, r.you_said, r.we_will, r.status, r.we_did]
-            for r in conn.execute(select(d).where(d.c.programme_id == programme_id, *_partner(d.c.proposed_by, f))
-                                  .order_by(d.c.proposed_by, d.c.development_id))]
-    return TableData("You said, we did", ["development_id", "partner_id", "you_said", "we_will", "status", "we_did"], rows)
+    found, total = _fetch(conn, select(d).where(d.c.programme_id == programme_id, *_partner(d.c.proposed_by, f))
+                          .order_by(d.c.proposed_by, d.c.development_id), limit)
+    rows = [[r.development_id, r.proposed_by, r.you_said, r.we_will, r.status, r.we_did] for r in found]
+    return TableData("You said, we did", ["development_id", "partner_id", "you_said", "we_will", "status", "we_did"], rows, total)
 
 
-TABLES: dict[str, Callable[[Connection, str, Filters], TableData]] = {
+class TableQuery(Protocol):
+    def __call__(self, conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData: ...
+
+
+TABLES: dict[str, TableQuery] = {
     "sessions": session_log,
     "participants": participants,
     "contracts": contracts,
