@@ -48,7 +48,7 @@ class CommandClient:
         # same request again, which the idempotency key makes safe.
         for attempt in range(10):
             try:
-                msg = await self.nc.request(command_subject(org, context, command), payload, timeout=10)
+                msg = await self.nc.request(command_subject(org, context, command), payload, timeout=30)
                 break
             except nats.errors.NoRespondersError:
                 if attempt == 9:

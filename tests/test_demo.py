@@ -18,9 +18,10 @@ from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ids import ID_PATTERN
 from pathways.runtime.host import ServiceHost
 from pathways.service import discover
+from pathways.testing.servers import NatsEndpoint
 from pathways_reporting.demo import DemoPlan, Stage, Step, build_plan, load
-from pathways_reporting.demo.load import lanes
 from pathways_reporting.demo.cast import END, START
+from pathways_reporting.demo.load import lanes
 
 from tests.conftest import CommandClient, unique
 
@@ -162,6 +163,13 @@ async def summary(host: ServiceHost, programme_id: str, token: str) -> dict[str,
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+
+@pytest.fixture
+def nats_server(own_nats_server: NatsEndpoint) -> NatsEndpoint:
+    """The demo's thousands of events go to a server of its own: every later test starts
+    services whose views replay the shared stream from the start, and should not replay these."""
+    return own_nats_server
 
 
 async def caught_up(host: ServiceHost, nc: Client) -> None:
