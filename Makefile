@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run test bench bench-reporting lint clean
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Only the reporting read model: rebuild from 1 M events and dashboard query latency.
+bench-reporting: setup
+	$(BIN)/python bench/reporting.py
 
 lint: setup
 	$(BIN)/ruff check shared services tests bench

@@ -1,4 +1,5 @@
-"""`make bench`: the registry and sessions command paths beside their yardsticks, in one run.
+"""`make bench`: the registry and sessions command paths beside their yardsticks, in one run,
+then the reporting read model rebuilt from 1 M events and its dashboard queries (bench/reporting.py).
 
 Every NATS figure is taken with `sync_interval: always` (an acknowledged event is on
 disk). Yardsticks: raw nats-py JetStream publish (one at a time, many in flight), atomic
@@ -12,46 +13,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import SCALE, Result, embedded_nats, n, print_ratios, print_results, write_record
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.runtime.connection import ConnectionInfo
-from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, nats_server_binary
-from rich.console import Console
-from rich.table import Table
-
-SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
-console = Console()
-
-
-def n(count: int) -> int:
-    return max(50, int(count * SCALE))
-
-
-@dataclass
-class Result:
-    name: str
-    events: int
-    seconds: float
-    extra: dict[str, Any]
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
+from reporting import reporting_ratios, reporting_rebuild_and_queries
 
 
 def payload(i: int) -> bytes:
-    return json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "type": "pathways.bench.Happened", "data": {"n": i, "pad": "x" * 300}}).encode()
+    body = {"specversion": "1.0", "id": str(uuid.uuid4()), "type": "pathways.bench.Happened", "data": {"n": i, "pad": "x" * 300}}
+    return json.dumps(body).encode()
 
 
 async def raw_nats(conn: ConnectionInfo) -> list[Result]:
@@ -80,7 +59,8 @@ async def raw_nats(conn: ConnectionInfo) -> list[Result]:
     batches = max(2, n(40) // 2)
     t = time.perf_counter()
     for b in range(batches):
-        await store.publish_batch([(f"pathways.evt.bench.raw.batch.a{b}-{i}", payload(i), {"Nats-Msg-Id": str(uuid.uuid4())}) for i in range(500)])
+        await store.publish_batch([(f"pathways.evt.bench.raw.batch.a{b}-{i}", payload(i), {"Nats-Msg-Id": str(uuid.uuid4())})
+                                   for i in range(500)])
     out.append(Result("raw: atomic batch of 500 (one commit)", batches * 500, time.perf_counter() - t, {}))
 
     last = await store.last_sequence()
@@ -128,9 +108,11 @@ def eventsourcing_peer(directory: Path) -> list[Result]:
 async def command_path(conn: ConnectionInfo, home: Path) -> list[Result]:
     """The registry service in its own process; 50 concurrent partner clients."""
     env = os.environ | {"PATHWAYS_NATS_URL": conn.nats_url, "PATHWAYS_NATS_USER": conn.user or "",
-                        "PATHWAYS_NATS_PASSWORD": conn.password or "", "PATHWAYS_HOME": str(home), "PATHWAYS_LOG_LEVEL": "WARNING"}
-    service = subprocess.Popen([sys.executable, "-m", "pathways.cli.main", "serve", "registry", "--only", "intake", "--http-port", "0"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        "PATHWAYS_NATS_PASSWORD": conn.password or "", "PATHWAYS_HOME": str(home),
+                        "PATHWAYS_LOG_LEVEL": "WARNING"}
+    # A long-running service beside the event loop, not a command awaited: Popen does not block.
+    service = subprocess.Popen([sys.executable, "-m", "pathways.cli.main", "serve", "registry", "--only", "intake",  # noqa: ASYNC220
+                                "--http-port", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     nc = await conn.connect("bench-client")
     try:
         async def send(org: str, command: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -141,16 +123,23 @@ async def command_path(conn: ConnectionInfo, home: Path) -> list[Result]:
 
         for _ in range(200):
             try:
-                await send("operator", "RegisterOrganisation", {"organisation_id": "bench-commissioner", "name": "C", "kind": "commissioner"})
+                await send("operator", "RegisterOrganisation",
+                           {"organisation_id": "bench-commissioner", "name": "C", "kind": "commissioner"})
                 break
             except Exception:
                 await asyncio.sleep(0.1)
-        await send("operator", "RegisterOrganisation", {"organisation_id": "bench-partner", "name": "P", "kind": "delivery_partner"})
-        await send("bench-commissioner", "LaunchProgramme", {"programme_id": "bench", "name": "B", "aims": ["a"], "starts_on": "2025-01-01", "ends_on": "2026-12-31", "budget_pence": 10**9})
-        await send("bench-commissioner", "CommissionPartner", {"programme_id": "bench", "contract_id": "k", "partner_id": "bench-partner", "budget_pence": 10**8, "activities": ["yoga"], "starts_on": "2025-01-01", "ends_on": "2026-12-31"})
+        await send("operator", "RegisterOrganisation",
+                   {"organisation_id": "bench-partner", "name": "P", "kind": "delivery_partner"})
+        await send("bench-commissioner", "LaunchProgramme",
+                   {"programme_id": "bench", "name": "B", "aims": ["a"], "starts_on": "2025-01-01", "ends_on": "2026-12-31",
+                    "budget_pence": 10**9})
+        await send("bench-commissioner", "CommissionPartner",
+                   {"programme_id": "bench", "contract_id": "k", "partner_id": "bench-partner", "budget_pence": 10**8,
+                    "activities": ["yoga"], "starts_on": "2025-01-01", "ends_on": "2026-12-31"})
 
         def enrol(i: int, tag: str) -> dict[str, Any]:
-            return {"programme_id": "bench", "participant_id": f"{tag}{i}", "setting": "ward", "referral_source": "self", "consent_given": True, "enrolled_on": "2025-06-01"}
+            return {"programme_id": "bench", "participant_id": f"{tag}{i}", "setting": "ward", "referral_source": "self",
+                    "consent_given": True, "enrolled_on": "2025-06-01"}
 
         out = []
         count = n(5000)
@@ -172,7 +161,8 @@ async def command_path(conn: ConnectionInfo, home: Path) -> list[Result]:
         t = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(50)))
         elapsed = time.perf_counter() - t
-        out.append(Result("registry command path, 50 concurrent clients", count, elapsed, _lat(latencies) | {"rejected": rejected}))
+        out.append(Result("registry command path, 50 concurrent clients", count, elapsed,
+                          _lat(latencies) | {"rejected": rejected}))
 
         # Paced: 1,000 commands/s offered for a few seconds; what latency does a client see?
         rate, seconds = 1000, max(2.0, 5 * SCALE)
@@ -204,8 +194,8 @@ async def consulting_command_path(env: dict[str, str], nc: Any) -> Result:
     """The sessions service: each ScheduleSession consults the service's directory view,
     which first catches up to the stream's last sequence. Beside the registry figure this
     shows what that read-your-writes wait costs."""
-    service = subprocess.Popen([sys.executable, "-m", "pathways.cli.main", "serve", "sessions", "--only", "intake", "--http-port", "0"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = subprocess.Popen([sys.executable, "-m", "pathways.cli.main", "serve", "sessions", "--only", "intake",  # noqa: ASYNC220
+                                "--http-port", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         async def schedule(i: int) -> dict[str, Any]:
             data = {"programme_id": "bench", "session_id": f"s{i}", "activity": "yoga", "site": "Hall",
@@ -253,45 +243,28 @@ def _lat(values: list[float]) -> dict[str, float]:
 async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pathways-bench-") as tmp:
         home = Path(tmp)
-        server = EmbeddedNatsServer(home / "nats", port=None, credentials=Credentials("bench", uuid.uuid4().hex))
-        server.start()
-        conn = ConnectionInfo(server.url, "bench", server.credentials.password if server.credentials else None)
-        version = subprocess.run([str(nats_server_binary()), "--version"], capture_output=True, text=True).stdout.strip()
-        console.print(f"nats-server {version}, sync_interval: always; scale {SCALE}")
-        try:
+        with embedded_nats(home) as (conn, version):
             results = await raw_nats(conn)
             results += eventsourcing_peer(home)
             results += await command_path(conn, home)
-        finally:
-            server.stop()
+            results += await reporting_rebuild_and_queries(conn, home)
     by = {r.name: r for r in results}
-    table = Table("path", "events", "rate (events/s)", "notes")
-    for r in results:
-        notes = ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.extra.items())
-        table.add_row(r.name, str(r.events), f"{r.rate:,.0f}", notes)
-    console.print(table)
+    print_results(results)
     cmd = by["registry command path, 50 concurrent clients"]
     peer_one = by["peer: eventsourcing/SQLite, one event per save"]
+    raw_batch, peer_batch = by["raw: atomic batch of 500 (one commit)"], by["peer: eventsourcing/SQLite, batch save of 500"]
     ratios = {
         "command path / peer one-event-per-save (target >= 3)": cmd.rate / peer_one.rate,
         "command path / raw one publish at a time": cmd.rate / by["raw: one publish, await ack, next"].rate,
         "command path / raw 256 in flight": cmd.rate / by["raw: 256 publishes in flight"].rate,
-        "raw atomic batch / peer batch save": by["raw: atomic batch of 500 (one commit)"].rate / by["peer: eventsourcing/SQLite, batch save of 500"].rate,
+        "raw atomic batch / peer batch save": raw_batch.rate / peer_batch.rate,
         "paced 1,000/s p99 ms (target < 20)": by["registry command path, paced at 1,000/s"].extra["p99_ms"],
-        "sessions (view-consulting) / registry command path": by["sessions command path (consults its view), 50 clients"].rate / cmd.rate,
+        "sessions (view-consulting) / registry command path":
+            by["sessions command path (consults its view), 50 clients"].rate / cmd.rate,
     }
-    for k, v in ratios.items():
-        console.print(f"{k}: [bold]{v:.2f}[/bold]")
-    record = {
-        "when": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "nats_server": version, "sync_interval": "always", "scale": SCALE,
-        "results": [{"name": r.name, "events": r.events, "seconds": r.seconds, "rate": r.rate, **r.extra} for r in results],
-        "ratios": ratios,
-    }
-    out = Path(__file__).parent / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
-    console.print(f"Wrote {out}")
+    ratios |= reporting_ratios(by)
+    print_ratios(ratios)
+    write_record(results, ratios, version)
 
 
 if __name__ == "__main__":
