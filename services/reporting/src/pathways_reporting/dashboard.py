@@ -98,7 +98,7 @@ def router(sessions: SessionDependency) -> APIRouter:
                session: Session = Depends(sessions)) -> Response:
         if who is None:
             return _sign_in()
-        page = _page(request, _scoped(request, session, who))
+        page = _page(request, _scoped(request, session, who), with_tables=False)  # the report prints figures and charts
         s = page["s"]
         aims = session.connection().execute(select(PROGRAMMES.c.aims).where(PROGRAMMES.c.programme_id == programme_id)).scalar()
         page |= {
@@ -127,11 +127,11 @@ def _scoped(request: Request, session: Session, who: Caller) -> Scoped:
     return open_scope(session.connection(), who, request.path_params["programme_id"], asked)
 
 
-def _page(request: Request, scoped: Scoped) -> dict[str, Any]:
+def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict[str, Any]:
     conn, f = scoped.conn, scoped.filters
     summary = figures.programme_summary(conn, scoped.programme_id, f)
     assert summary is not None
-    tables = [(key, build(conn, scoped.programme_id, f, limit=ROW_LIMIT)) for key, build in TABLES.items()]
+    tables = [(key, build(conn, scoped.programme_id, f, limit=ROW_LIMIT)) for key, build in TABLES.items() if with_tables]
     contracts = DIRECTORY.contracts(conn, scoped.programme_id, scoped.scope.partner_id)
     name = conn.execute(select(PROGRAMMES.c.name).where(PROGRAMMES.c.programme_id == scoped.programme_id)).scalar()
     partner_view = scoped.scope.partner_view
@@ -154,7 +154,8 @@ def _page(request: Request, scoped: Scoped) -> dict[str, Any]:
         "partners": sorted({c.partner_id for c in contracts}),
         "activities": sorted({a for c in contracts for a in c.activities}),
         "query": request.url.query,
-        "empty": not summary["participants"]["enrolments"] and not dict(tables)["sessions"].total,
+        "empty": not (summary["participants"]["enrolments"] or summary["sessions"]["delivered"]
+                      or summary["sessions"]["cancelled"]),
         "charts": [(title, svg) for title, svg in drawn if svg],
         "tables": tables,
     }
