@@ -6,12 +6,13 @@ queries on what it built (DESIGN §5).
    co-production) in atomic batches. Each is the envelope the intake would store: the same
    subject, the canonical bytes of a CloudEvent, `data` that the owning context's schema
    accepts (checked on a sample: decoded and re-encoded to the same bytes).
-2. Replay the whole stream with the ordered consumer (the yardstick), then, in a child
-   process, `pathways.projection.rebuild()` the reporting service's projections (its
-   directory, then its facts, as `pathways rebuild reporting` does) into a fresh SQLite
-   file. The child reports its own peak RSS.
+2. Replay the whole stream with the ordered consumer (the yardstick, read before and after
+   the rebuild, the faster kept), then, in a child process, `pathways.projection.rebuild()`
+   the reporting service's projections (its directory, then its facts, as `pathways rebuild
+   reporting` does) into a fresh SQLite file. The child reports its own peak RSS.
 3. Time each dashboard query on the biggest programme: the headline summary unfiltered and
-   with each filter, every table the dashboard shows and exports, and the whole page.
+   with each filter, every table as a page shows it (ROW_LIMIT rows and the total), and the
+   whole page through `dashboard._page` (commissioner and partner views).
 
 Targets: rebuild >= 40 % of raw replay, peak RSS < 500 MB, query p95 < 50 ms.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Connection, Engine, MetaData, Table, select, text
+from sqlalchemy import Connection, Engine, MetaData, Table, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pathways import telemetry
@@ -331,14 +332,27 @@ def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ..
 def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> None:
     """Insert a row or update it in place: the one write a replayed event needs, on
     SQLite and PostgreSQL alike."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    updates = {k: v for k, v in values.items() if k not in keys}
-    stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates else stmt.on_conflict_do_nothing()
-    conn.execute(stmt)
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(values), tuple(keys)), dict(values))
 
 
 def update(conn: Connection, table: Table, keys: Mapping[str, Any], **values: Any) -> None:
     """Change the row with these key values (the other half of `upsert`: an event that
     moves a fact on, such as a session delivered or a claim approved)."""
-    conn.execute(table.update().where(*(table.c[k] == v for k, v in keys.items())).values(**values))
+    params = {f"key_{k}": v for k, v in keys.items()} | {f"new_{k}": v for k, v in values.items()}
+    conn.execute(_update_statement(table, tuple(keys), tuple(values)), params)
+
+
+# One statement per table and shape of row, built once and executed with parameters:
+# building a statement per row cost several times more than SQLite spent storing it
+# (measured in bench/reporting.py). Tables are few, so the caches stay small.
+@functools.lru_cache(maxsize=1024)
+def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    updates = {c: stmt.excluded[c] for c in columns if c not in keys}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates else stmt.on_conflict_do_nothing()
+
+
+@functools.lru_cache(maxsize=1024)
+def _update_statement(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    where = (table.c[k] == bindparam(f"key_{k}") for k in keys)
+    return table.update().where(*where).values({c: bindparam(f"new_{c}") for c in columns})
