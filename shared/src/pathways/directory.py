@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, String, Table, Text, select
 
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, upsert
+from pathways.projection import Projection, Tables, update, upsert
 
 REGISTRY = "pathways.registry."
 
@@ -156,14 +156,12 @@ class Directory:
 
     def _enrolment_change(self, **values: bool) -> Any:
         def apply(conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
-            table = t[self.enrolments_table.name]
-            conn.execute(table.update().where(*_enrolment_key(table, d)).values(**values))
+            update(conn, t[self.enrolments_table.name], _enrolment_key(d), **values)
 
         return apply
 
     def _transitioned(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
-        table = t[self.enrolments_table.name]
-        conn.execute(table.update().where(*_enrolment_key(table, d)).values(setting=d["to_setting"]))
+        update(conn, t[self.enrolments_table.name], _enrolment_key(d), setting=d["to_setting"])
 
     def _co_producer(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         keys = ("programme_id", "co_producer_id", "engaged_by", "role", "hourly_rate_pence", "receives_benefits")
@@ -222,12 +220,8 @@ def _dates(d: dict[str, Any]) -> dict[str, date]:
     return {"starts_on": date.fromisoformat(d["starts_on"]), "ends_on": date.fromisoformat(d["ends_on"])}
 
 
-def _enrolment_key(table: Table, d: dict[str, Any]) -> list[Any]:
-    return [
-        table.c.programme_id == d["programme_id"],
-        table.c.partner_id == d["partner_id"],
-        table.c.participant_id == d["participant_id"],
-    ]
+def _enrolment_key(d: dict[str, Any]) -> dict[str, str]:
+    return {k: d[k] for k in ("programme_id", "partner_id", "participant_id")}
 
 
 def _contract_facts(row: Any) -> ContractFacts:
