@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pathways import telemetry
+from pathways.accountability import AuditTrail
 from pathways.commands import CommandContext, CommandEnvelope, CommandHandler, Load
 from pathways.envelope import CloudEvent, utcnow
 from pathways.eventstore.base import (
@@ -54,8 +55,10 @@ class CommandIntake:
         append: Appender | None = None,
         views: LocalViews | None = None,
         clock: Callable[[], datetime] = utcnow,
+        trail: AuditTrail | None = None,
     ) -> None:
         self.context = context
+        self.trail = trail
         self.handlers = handlers
         self.store = store
         self.schemas = schemas
@@ -87,6 +90,10 @@ class CommandIntake:
             if isinstance(reply, Rejected):
                 # Never the body: it may hold personal data.
                 log.info("command rejected", command=command, organisation=sender, code=reply.code)
+                if self.trail is not None:
+                    # Who tried what and why it was refused, for the auditors; a rejected
+                    # command records no domain event.
+                    await self.trail.command_rejected(self.context, sender, command, raw, reply)
             return reply
 
     async def _handle(self, sender: str, command: str, raw: bytes) -> Reply:

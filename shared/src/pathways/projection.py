@@ -36,6 +36,9 @@ Tables = Mapping[str, Table]
 # registers that event type's schema, otherwise the plain `data` dict (a tolerant reader
 # of another context's published events, which a service must not import).
 Apply = Callable[[Connection, Tables, CloudEvent, Any, int], None]
+# A handler of the stored messages themselves, every one in stream order, whatever it
+# holds: what the audit ledger hashes.
+ApplyStored = Callable[[Connection, Tables, Sequence[StoredEvent]], None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Projection:
     tables: Sequence[Table]
     handlers: Mapping[str, Apply]
     schemas: SchemaRegistry = field(default_factory=SchemaRegistry)
+    stored: ApplyStored | None = None  # called first with each batch's new messages
 
     def live_tables(self) -> dict[str, Table]:
         return {t.name: t for t in self.tables}
@@ -62,12 +66,17 @@ def apply_batch(
     """Apply events after the stored position; returns the new position. The caller owns
     the transaction, so rows and position commit together or not at all."""
     position = read_position(conn, position_name, for_update=True)
-    foreign = 0
+    fresh: list[StoredEvent] = []
     for stored in events:
-        if stored.sequence <= position:
+        if stored.sequence <= position + len(fresh):
             continue  # redelivered after a crash: already applied
-        if stored.sequence != position + 1:
-            raise Gap(f"{projection.name}: expected {position + 1}, got {stored.sequence}")
+        if stored.sequence != position + len(fresh) + 1:
+            raise Gap(f"{projection.name}: expected {position + len(fresh) + 1}, got {stored.sequence}")
+        fresh.append(stored)
+    if projection.stored is not None and fresh:
+        projection.stored(conn, tables, fresh)
+    foreign = 0
+    for stored in fresh:
         try:
             cloud = stored.event
         except ValueError:
@@ -249,9 +258,11 @@ async def rebuild(
     *,
     batch_size: int = 2000,
     progress: Callable[[int, int], None] | None = None,
+    until: int | None = None,
 ) -> int:
     """Replay the whole stream into fresh tables, then swap them in atomically: readers
-    see the old figures until the moment the new ones are complete."""
+    see the old figures until the moment the new ones are complete. With `until`, only
+    the history up to that sequence (the read model as it stood then)."""
     shadow_meta = MetaData()
     shadow = {
         t.name: _copy_without_indexes(t, shadow_meta, t.name + REBUILD_SUFFIX) for t in projection.tables
@@ -264,7 +275,7 @@ async def rebuild(
         write_position(conn, position_name, 0)
     position = 0
     while True:
-        end = await store.last_sequence()
+        end = await store.last_sequence() if until is None else min(until, await store.last_sequence())
         if end <= position:
             break
         batch: list[StoredEvent] = []
@@ -333,6 +344,11 @@ def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequ
     """Insert a row or update it in place: the one write a replayed event needs, on
     SQLite and PostgreSQL alike."""
     conn.execute(_upsert_statement(conn.dialect.name, table, tuple(values), tuple(keys)), dict(values))
+
+
+def insert_if_absent(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
+    """Insert a row unless one with the same key is there: the first fact of its kind wins."""
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(values), tuple(values)), dict(values))
 
 
 def update(conn: Connection, table: Table, keys: Mapping[str, Any], **values: Any) -> None:

@@ -4,21 +4,40 @@ group, so the kernel runs and exports every service without importing any by nam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
 import typer
 from fastapi import APIRouter, HTTPException, Request
+from nats.aio.client import Client
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pathways.commands import CommandHandler
+from pathways.eventstore.base import EventStore
 from pathways.intake import CommandIntake
 from pathways.projection import Projection
 from pathways.schemas import SchemaRegistry
 
 SessionDependency = Callable[[], Iterator[Session]]
+
+
+@dataclass(frozen=True)
+class BackgroundContext:
+    """What a service's background task works with (the host's own connections)."""
+
+    nc: Client
+    engine: Engine
+    store: EventStore
+    stop: asyncio.Event
+
+
+# A long-running task beside the projections, such as the audit ledger's checkpoint
+# signer; it returns when `stop` is set.
+BackgroundTask = Callable[[BackgroundContext], Coroutine[Any, Any, None]]
 
 
 def command_intake(request: Request) -> CommandIntake:
@@ -41,6 +60,7 @@ class ServiceDefinition:
     api: Callable[[SessionDependency], APIRouter] | None = None
     cli: Mapping[str, typer.Typer] = field(default_factory=dict)  # mounted as `pathways <key>`
     http_port: int = 8100  # preferred; a free one is taken when it is busy
+    background: Sequence[BackgroundTask] = ()  # run where the projections run
 
     @property
     def all_projections(self) -> tuple[Projection, ...]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from pathways.access import Caller, caller
+from pathways.accountability import record_reads_in_worker
 from pathways.service import SessionDependency
 from sqlmodel import Session
 
@@ -24,14 +26,19 @@ def router(sessions: SessionDependency) -> APIRouter:
 
     @api.get("/programmes/{programme_id}/outcomes", response_model=list[OutcomePublic])
     def outcomes(
+        request: Request,
         programme_id: str,
         partner_id: str | None = Query(None, description="Only this partner's participants"),
         instrument: Literal["WEMWBS", "SWEMWBS"] | None = Query(None),
         session: Session = Depends(sessions),
+        who: Caller = Depends(caller),
     ) -> list[OutcomePublic]:
-        return readmodel.list_outcomes(
+        """Participants' outcome measurements: signed in, and each read is recorded for audit."""
+        found = readmodel.list_outcomes(
             session=session, programme_id=programme_id, partner_id=partner_id, instrument=instrument
         )
+        record_reads_in_worker(request, who, programme_id, (o.participant_id for o in found))
+        return found
 
     @api.get("/programmes/{programme_id}/feedback", response_model=list[Feedback])
     def feedback(

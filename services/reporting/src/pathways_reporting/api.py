@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pathways.access import Caller, caller
+from pathways.accountability import record_reads_in_worker
 from pathways.service import SessionDependency
 from sqlalchemy import Connection
 from sqlmodel import Session
@@ -39,6 +40,20 @@ class Scoped:
         if name not in TABLES:
             raise HTTPException(404, f"There is no table '{name}'. Tables: {', '.join(TABLES)}.")
         return TABLES[name](self.conn, self.programme_id, self.filters, limit=limit)
+
+    def given(self, request: Request, *tables: TableData) -> None:
+        """Before tables leave the service: record which participants' records they hold,
+        and for whom (no record, no answer)."""
+        record_reads_in_worker(request, self.scope.caller, self.programme_id, participants_in(*tables))
+
+
+def participants_in(*tables: TableData) -> set[str]:
+    found: set[str] = set()
+    for data in tables:
+        if "participant_id" in data.columns:
+            column = data.columns.index("participant_id")
+            found.update(str(row[column]) for row in data.rows)
+    return found
 
 
 def scoped_request(sessions: SessionDependency) -> Callable[..., Iterator[Scoped]]:
@@ -89,9 +104,10 @@ def router(sessions: SessionDependency) -> APIRouter:
 
     @api.get("/programmes/{programme_id}/exports/{table}.{fmt}", response_class=Response,
              responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
-    def export(table: str, fmt: Literal["csv", "xlsx"], request: Scoped = Depends(scoped)) -> Response:
+    def export(http: Request, table: str, fmt: Literal["csv", "xlsx"], request: Scoped = Depends(scoped)) -> Response:
         """One table as CSV or XLSX, with the same filters and scope as on screen."""
         data = request.table(table)
+        request.given(http, data)
         filename = f"{request.programme_id}-{table}.{fmt}"
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         if fmt == "csv":
@@ -99,11 +115,12 @@ def router(sessions: SessionDependency) -> APIRouter:
         return Response(exports.to_xlsx(data), media_type=XLSX, headers=headers)
 
     @api.get("/programmes/{programme_id}/tables/{table}")
-    def table(table: str, request: Scoped = Depends(scoped),
+    def table(http: Request, table: str, request: Scoped = Depends(scoped),
               limit: int | None = Query(None, ge=1, description="Only the first rows; `total` still counts them all"),
               ) -> dict[str, Any]:
         """One table as JSON: its title, column names, rows and how many rows there are."""
         data = request.table(table, limit)
+        request.given(http, data)
         return {"title": data.title, "columns": data.columns, "rows": data.rows, "total": data.total}
 
     @api.get("/programmes/{programme_id}/360giving.json")

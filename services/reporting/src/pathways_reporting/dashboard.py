@@ -91,7 +91,10 @@ def router(sessions: SessionDependency) -> APIRouter:
                   session: Session = Depends(sessions)) -> Response:
         if who is None:
             return _sign_in()
-        return templates.TemplateResponse(request, "programme.html", _page(request, _scoped(request, session, who)))
+        scoped = _scoped(request, session, who)
+        page = _page(request, scoped)
+        scoped.given(request, *(data for _, data in page["tables"]))
+        return templates.TemplateResponse(request, "programme.html", page)
 
     @pages.get("/dashboard/programmes/{programme_id}/report", response_class=HTMLResponse)
     def report(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),

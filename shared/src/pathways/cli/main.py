@@ -248,8 +248,13 @@ def schemas_export(directory: Path = typer.Argument(..., help="Where to write th
 def rebuild(
     service_name: str = typer.Argument(None, help="Only this service's read models"),
     database_url: str = typer.Option(None, help="Read-model database (default: the service's own)"),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Only the history stored up to this date (end of day, UTC) or date and time: "
+        "the read models as they stood then. Use a fresh --database-url."
+    ),
 ) -> None:
     """Rebuild read models from the whole stream into fresh tables, then swap them in."""
+    from pathways.asof import parse_as_of
     from pathways.eventstore.jetstream import JetStreamEventStore
     from pathways.projection import rebuild as rebuild_projection
     from pathways.readmodels import database_url as default_db
@@ -259,11 +264,20 @@ def rebuild(
     if not services:
         err_console.print(f"[red]No service '{service_name}'.[/red]")
         raise typer.Exit(2)
+    try:
+        moment = parse_as_of(as_of) if as_of else None
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--as-of") from None
+    if moment is not None and not database_url:
+        raise typer.BadParameter("a read model as of a date goes into a database of its own", param_hint="--database-url")
     connection = resolve_connection()
 
     async def main() -> None:
         nc = await connection.connect("pathways-rebuild")
         store = JetStreamEventStore(nc)
+        until = await store.sequence_at(moment) if moment is not None else None
+        if until is not None:
+            console.print(f"History as of {moment:%Y-%m-%d %H:%M:%S} UTC: events 1 to {until}.")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress:
             for name, service in services.items():
                 engine = make_engine(database_url or default_db(service=name))
@@ -273,7 +287,7 @@ def rebuild(
                     def report(done: int, total: int, task: TaskID = task) -> None:
                         progress.update(task, completed=done, total=total)
 
-                    position = await rebuild_projection(projection, engine, store, progress=report)
+                    position = await rebuild_projection(projection, engine, store, progress=report, until=until)
                     progress.update(task, description=f"{name}/{projection.name} ✓ at {position}")
                 engine.dispose()
         await nc.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats.js.errors
@@ -191,6 +191,36 @@ class JetStreamEventStore:
     async def last_sequence(self) -> int:
         info = await self._js.stream_info(STREAM_NAME)
         return int(info.state.last_seq)
+
+    async def get(self, sequence: int) -> StoredEvent | None:
+        """The message stored at one sequence (Direct Get), or None."""
+        reply = await self._nc.request(
+            f"$JS.API.DIRECT.GET.{STREAM_NAME}", json.dumps({"seq": sequence}).encode(), timeout=self._timeout
+        )
+        status = (reply.headers or {}).get("Status")
+        if status == "404":
+            return None
+        if status is not None:
+            raise RuntimeError(f"direct get failed: {status} {reply.headers}")
+        return _stored_from_direct(reply)
+
+    async def sequence_at(self, moment: datetime) -> int:
+        """The last sequence stored at or before `moment` (0 if none): where the history
+        stood then. Times are compared to the microsecond."""
+        if moment.tzinfo is None:
+            raise ValueError("a moment in history needs a time zone")
+        # Direct Get by start time answers the first message stored at or after it.
+        after = (moment + timedelta(microseconds=1)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+        reply = await self._nc.request(
+            f"$JS.API.DIRECT.GET.{STREAM_NAME}", json.dumps({"start_time": after}).encode(), timeout=self._timeout
+        )
+        headers = reply.headers or {}
+        status = headers.get("Status")
+        if status == "404":
+            return await self.last_sequence()  # nothing stored since: all of it
+        if status is not None:
+            raise RuntimeError(f"direct get by time failed: {status} {headers}")
+        return int(headers["Nats-Sequence"]) - 1
 
 
 def _messages(request: AppendRequest) -> list[tuple[str, bytes, dict[str, str]]]:

@@ -20,13 +20,14 @@ from sqlmodel import Session
 from pathways import logging as plog
 from pathways import telemetry
 from pathways.access import TokenStore
+from pathways.accountability import AuditTrail
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.intake import CommandIntake
 from pathways.projection import Projection, ProjectionRunner
 from pathways.readmodels import make_engine
 from pathways.runtime.connection import ConnectionInfo
-from pathways.service import ServiceDefinition
+from pathways.service import BackgroundContext, ServiceDefinition
 from pathways.subjects import command_wildcard, parse_command_subject
 from pathways.views import LocalViews
 
@@ -69,6 +70,8 @@ class ServiceHost:
         )
         self.intake: CommandIntake | None = None
         self.tokens: TokenStore | None = None
+        self.trail: AuditTrail | None = None
+        self.store: JetStreamEventStore | None = None
         self.runners: list[ProjectionRunner] = []
         self._committer: GroupCommitter | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -97,7 +100,9 @@ class ServiceHost:
         await ensure_stream(nc)
         store = JetStreamEventStore(nc)
         self.tokens = TokenStore(nc)
+        self.store = store
         self._committer = GroupCommitter(store) if self.group_commit else None
+        self.trail = AuditTrail(self.service.name, self._committer.append if self._committer else store.append)
         view_runners = [self._start_runner(p, nc) for p in self.service.views] if self.run_intake else []
         self.intake = CommandIntake(
             self.service.name,
@@ -106,10 +111,14 @@ class ServiceHost:
             self.service.schemas,
             append=self._committer.append if self._committer else None,
             views=LocalViews(self.service.name, self.engine, view_runners, store) if view_runners else None,
+            trail=self.trail,
         )
         if self.run_projections:
             for projection in self.service.projections:
                 self._start_runner(projection, nc)
+            context = BackgroundContext(nc, self.engine, store, self._stop)
+            for task in self.service.background:
+                self._tasks.append(asyncio.create_task(task(context), name=getattr(task, "__name__", "background")))
         await self.broker.start()
         # The server must know of the command subscription before we say we are up, or
         # a command sent at once finds no responders.
@@ -159,8 +168,12 @@ class ServiceHost:
         # Endpoints that turn an upload into commands reach the intake through here
         # (see pathways.service.command_intake), the same pipeline as NATS requests.
         app.state.intake = self.intake
-        # Read endpoints find who is calling through here (pathways.access.caller).
+        # Read endpoints find who is calling through here (pathways.access.caller), record
+        # reads of participants' records (pathways.accountability.record_reads) and, for
+        # the audit service, read the stream itself.
         app.state.tokens = self.tokens
+        app.state.audit_trail = self.trail
+        app.state.store = self.store
 
         @app.get("/health", tags=["operations"])
         async def health() -> dict[str, Any]:

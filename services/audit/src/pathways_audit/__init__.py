@@ -1,0 +1,1 @@
+"""The audit service: the ledger, its checkpoints, proofs and replay."""

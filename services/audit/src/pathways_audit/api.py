@@ -1,0 +1,155 @@
+"""The auditors' HTTP API: the ledger's state and checkpoints, proofs, a full verification,
+replay as of a date, and the accountability records. Auditors only: every route needs an
+auditor's token (403 for any other role, 401 without one)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pathways.access import Caller, caller
+from pathways.asof import parse_as_of
+from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.ledger.signing import CheckpointSigner
+from pathways.service import SessionDependency
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from pathways_audit import ledger, proofs
+from pathways_audit.replay import history_as_of
+from pathways_audit.signer import LedgerSettings
+from pathways_audit.sources import DatabaseLedger
+from pathways_audit.verify import verify_history
+
+MAX_LEAVES = 65536
+
+
+async def auditor(who: Caller = Depends(caller)) -> Caller:
+    if who.role != "auditor":
+        raise HTTPException(403, "Only an auditor may read the audit ledger.")
+    return who
+
+
+@functools.lru_cache(maxsize=1)
+def ledger_signer() -> CheckpointSigner:
+    return LedgerSettings.from_env().signer()
+
+
+def _store(request: Request) -> JetStreamEventStore:
+    store: JetStreamEventStore | None = getattr(request.app.state, "store", None)
+    if store is None:
+        raise HTTPException(503, "The event stream is not reachable from this instance.")
+    return store
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in result]
+
+
+def router(sessions: SessionDependency) -> APIRouter:
+    api = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(auditor)])
+
+    @api.get("/ledger")
+    def state(session: Session = Depends(sessions)) -> dict[str, Any]:
+        """How far the ledger has got, and the key its checkpoints are signed with."""
+        conn = session.connection()
+        latest = ledger.latest_checkpoint(conn)
+        return {
+            "tree_size": ledger.tree_size(conn),
+            "origin": ledger_signer().name,
+            "vkey": str(ledger_signer().vkey),
+            "latest_checkpoint": dict(latest._mapping) if latest is not None else None,
+        }
+
+    @api.get("/public-key", response_class=PlainTextResponse)
+    def public_key() -> str:
+        """The verifier key (C2SP vkey). Prefer the copy the operator gave you out of band."""
+        return str(ledger_signer().vkey) + "\n"
+
+    @api.get("/checkpoints")
+    def checkpoints(limit: int = Query(20, ge=0, description="How many, newest first; 0 for all"),
+                    session: Session = Depends(sessions)) -> list[dict[str, Any]]:
+        query = select(ledger.CHECKPOINTS).order_by(ledger.CHECKPOINTS.c.tree_size.desc())
+        return _rows(session.connection().execute(query.limit(limit) if limit else query))
+
+    @api.get("/checkpoints/latest", response_class=PlainTextResponse)
+    def latest_checkpoint(session: Session = Depends(sessions)) -> str:
+        """The latest signed checkpoint as a note: the thing to keep."""
+        row = ledger.latest_checkpoint(session.connection())
+        if row is None:
+            raise HTTPException(409, "No checkpoint has been signed yet.")
+        return str(row.note)
+
+    @api.get("/ledger/leaves", response_class=Response)
+    def leaves(start: int = Query(0, ge=0), count: int = Query(4096, ge=1, le=MAX_LEAVES),
+               session: Session = Depends(sessions)) -> Response:
+        """Leaf hashes from leaf `start` (stream sequence start + 1), 32 bytes each."""
+        body = b"".join(ledger.leaf_hashes(session.connection(), start, count))
+        return Response(body, media_type="application/octet-stream")
+
+    @api.get("/proofs/inclusion/{event}")
+    async def prove(request: Request, event: str, tree_size: int | None = Query(None, ge=1),
+                    session: Session = Depends(sessions)) -> dict[str, Any]:
+        """That an event (by id, or by stream sequence) is in the signed log."""
+        try:
+            entry, checkpoint, proof = proofs.inclusion(session.connection(), event, tree_size)
+        except proofs.ProofUnavailable as err:
+            raise HTTPException(err.status, err.message) from None
+        stored = await _store(request).get(int(entry.sequence))
+        if stored is None:
+            raise HTTPException(410, f"Sequence {entry.sequence} is no longer in the stream: run a verification.")
+        return proofs.inclusion_bundle(entry, checkpoint, proof, stored.payload)
+
+    @api.post("/proofs/consistency")
+    def consistent(old_checkpoint: str = Body(..., media_type="text/plain", description="The signed checkpoint you kept"),
+                   tree_size: int | None = Query(None, ge=1), session: Session = Depends(sessions)) -> dict[str, Any]:
+        """That the log your old checkpoint describes is a prefix of the log now."""
+        try:
+            return proofs.consistency(session.connection(), old_checkpoint, ledger_signer().vkey, tree_size)
+        except proofs.ProofUnavailable as err:
+            raise HTTPException(err.status, err.message) from None
+
+    @api.get("/verify")
+    async def verify(request: Request, session: Session = Depends(sessions)) -> dict[str, Any]:
+        """Recompute the whole ledger from the stream and check every checkpoint."""
+        engine = session.get_bind()
+        assert isinstance(engine, Engine)
+        report = await verify_history(_store(request), ledger_signer().vkey, ledger=DatabaseLedger(engine))
+        return report.to_dict()
+
+    @api.get("/replay")
+    async def replay(request: Request, as_of: str = Query(..., description="2026-03-31 (end of that day, UTC) or a date and time"),
+                     programme: str | None = None, organisation: str | None = None) -> StreamingResponse:
+        """The history as it stood then, one JSON event per line."""
+        try:
+            moment = parse_as_of(as_of)
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from None
+        store = _store(request)
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for record in history_as_of(store, moment, programme=programme, organisation=organisation):
+                yield json.dumps(record, sort_keys=True).encode() + b"\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @api.get("/participants/{participant_id}/reads")
+    def reads(participant_id: str, session: Session = Depends(sessions)) -> list[dict[str, Any]]:
+        """Who was given this participant's records, through which API, when."""
+        query = select(ledger.READS).where(ledger.READS.c.participant_id == participant_id).order_by(ledger.READS.c.sequence)
+        return _rows(session.connection().execute(query))
+
+    @api.get("/rejections")
+    def rejections(organisation: str | None = None, limit: int = Query(100, ge=1, le=10000),
+                   session: Session = Depends(sessions)) -> list[dict[str, Any]]:
+        """Commands the platform refused: who sent what, and why it was refused."""
+        query = select(ledger.REJECTIONS).order_by(ledger.REJECTIONS.c.sequence.desc()).limit(limit)
+        if organisation:
+            query = query.where(ledger.REJECTIONS.c.organisation_id == organisation)
+        return _rows(session.connection().execute(query))
+
+    return api

@@ -1,0 +1,25 @@
+"""Wiring: the audit service as the platform sees it (found through the entry point). It
+accepts no commands: it keeps the ledger from the stream and signs checkpoints over it."""
+
+from __future__ import annotations
+
+from pathways.accountability import AUDIT_SCHEMAS
+from pathways.service import ServiceDefinition
+
+from pathways_audit import api
+from pathways_audit.cli import audit_cli
+from pathways_audit.ledger import LEDGER
+from pathways_audit.signer import sign_checkpoints
+
+service = ServiceDefinition(
+    name="audit",
+    description="The tamper-evident ledger: RFC 6962 Merkle tree over every event, signed checkpoints, proofs, "
+    "replay as of a date, and who looked at whose records.",
+    schemas=AUDIT_SCHEMAS,
+    handlers={},
+    projections=[LEDGER],
+    api=api.router,
+    cli={"audit": audit_cli},
+    http_port=8106,
+    background=[sign_checkpoints],
+)

@@ -1,0 +1,241 @@
+"""The ledger the audit service keeps: an RFC 6962 Merkle tree over every message of
+PATHWAYS_EVENTS in stream order (leaf i is stream sequence i + 1), stored as the hashes
+of its complete subtrees, with the checkpoints signed over it and the accountability
+records (rejected commands, reads of participants' records) kept for questions.
+
+It is built by a kernel projection, so a batch of leaves and the stream position commit
+in one transaction: a crash replays the batch and the tree comes out the same."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pathways.accountability import CheckpointSigned, CommandRejected, ParticipantRecordsRead
+from pathways.envelope import CloudEvent
+from pathways.eventstore.base import StoredEvent
+from pathways.ledger.merkle import Frontier, NodeReader, perfect_subtrees
+from pathways.ledger.verifier import leaf_hash
+from pathways.projection import Projection, Tables, insert_if_absent, read_position, upsert
+from pathways.schemas import SchemaRegistry
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    select,
+    tuple_,
+)
+
+meta = MetaData()
+Id = String(64)
+
+ENTRIES = Table(
+    "audit_ledger_entry", meta,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), index=True),  # none for a message that is not a Pathways event
+    Column("type", String(120)),
+    Column("subject", Text, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+)
+# Complete subtrees only: (level, index) covers leaves [index·2^level, (index+1)·2^level).
+# Level 0 holds the leaf hashes. Any root, proof or subtree of any size is O(log n) reads.
+NODES = Table(
+    "audit_ledger_node", meta,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+CHECKPOINTS = Table(
+    "audit_checkpoint", meta,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("signed_at", String(40)),
+    Column("note", Text, nullable=False),
+    Column("sequence", BigInteger, nullable=False),  # where it was published on the stream
+)
+READS = Table(
+    "audit_participant_read", meta,
+    Column("participant_id", Id, primary_key=True),
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("programme_id", Id, nullable=False),
+    Column("organisation_id", Id, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=False),
+)
+REJECTIONS = Table(
+    "audit_rejection", meta,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("organisation_id", Id, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("programme_id", Id, nullable=False),
+    Column("context", String(32), nullable=False),
+    Column("command", String(128), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("idempotency_key", String(128)),
+    Column("body_sha256", String(64), nullable=False),
+    Column("rejected_at", DateTime(timezone=True), nullable=False),
+    Index("audit_rejection_by_organisation", "organisation_id", "sequence"),
+)
+CHECKPOINT_TYPE = "pathways.audit.CheckpointSigned"
+
+
+def node_reader(conn: Connection, nodes: Table = NODES) -> NodeReader:
+    def read(level: int, index: int) -> bytes:
+        value = conn.execute(select(nodes.c.hash).where(nodes.c.level == level, nodes.c.idx == index)).scalar()
+        if value is None:
+            raise LookupError(f"the ledger has no node at level {level}, index {index}")
+        return bytes(value)
+
+    return read
+
+
+def frontier_at(conn: Connection, size: int, nodes: Table = NODES) -> Frontier:
+    """The tree's right edge at `size` leaves, from its complete subtrees (one query)."""
+    if size == 0:
+        return Frontier()
+    wanted = perfect_subtrees(size)
+    rows = conn.execute(
+        select(nodes.c.level, nodes.c.idx, nodes.c.hash).where(tuple_(nodes.c.level, nodes.c.idx).in_(wanted))
+    ).all()
+    found = {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+    return Frontier.from_nodes(size, lambda level, index: found[(level, index)])
+
+
+def keep_leaves(conn: Connection, t: Tables, events: Sequence[StoredEvent]) -> None:
+    """Hash each stored message exactly as stored and extend the tree."""
+    frontier = frontier_at(conn, events[0].sequence - 1, t[NODES.name])
+    nodes: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for stored in events:
+        for level, index, digest in frontier.append(leaf_hash(stored.payload)):
+            nodes.append({"level": level, "idx": index, "hash": digest})
+        event_id, event_type = _identify(stored.payload)
+        entries.append({"sequence": stored.sequence, "event_id": event_id, "type": event_type,
+                        "subject": stored.subject, "stored_at": stored.stored_at})
+    conn.execute(insert(t[NODES.name]), nodes)
+    conn.execute(insert(t[ENTRIES.name]), entries)
+
+
+def _identify(payload: bytes) -> tuple[str | None, str | None]:
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    event_id, event_type = body.get("id"), body.get("type")
+    return (event_id[:64] if isinstance(event_id, str) else None, event_type[:120] if isinstance(event_type, str) else None)
+
+
+def _checkpoint(conn: Connection, t: Tables, e: CloudEvent, d: Any, seq: int) -> None:
+    assert isinstance(d, CheckpointSigned)
+    signed_at = next((line[5:] for line in d.note.split("\n") if line.startswith("time ")), None)
+    # The first checkpoint of a size is kept; a later one that disagrees is for verify to judge.
+    insert_if_absent(conn, t[CHECKPOINTS.name], {
+        "tree_size": d.tree_size, "root_hash": d.root_hash, "signed_at": signed_at, "note": d.note, "sequence": seq,
+    })
+
+
+def _read(conn: Connection, t: Tables, e: CloudEvent, d: Any, seq: int) -> None:
+    assert isinstance(d, ParticipantRecordsRead)
+    rows = [
+        {"participant_id": pid, "sequence": seq, "programme_id": e.programme, "organisation_id": e.organisation,
+         "role": d.role, "service": d.service, "resource": d.resource, "query": json.dumps(d.query, sort_keys=True),
+         "read_at": e.time}
+        for pid in d.participant_ids
+    ]
+    if rows:
+        conn.execute(insert(t[READS.name]), rows)
+
+
+def _rejected(conn: Connection, t: Tables, e: CloudEvent, d: Any, seq: int) -> None:
+    assert isinstance(d, CommandRejected)
+    upsert(conn, t[REJECTIONS.name], {
+        "sequence": seq, "organisation_id": e.organisation, "actor": e.actor, "programme_id": e.programme,
+        "context": d.context, "command": d.command, "code": d.code, "message": d.message,
+        "idempotency_key": d.idempotency_key, "body_sha256": d.body_sha256, "rejected_at": e.time,
+    }, ["sequence"])
+
+
+def _schemas() -> SchemaRegistry:
+    from pathways.accountability import AUDIT_SCHEMAS
+
+    return AUDIT_SCHEMAS
+
+
+LEDGER = Projection(
+    name="audit_ledger",
+    tables=[ENTRIES, NODES, CHECKPOINTS, READS, REJECTIONS],
+    handlers={
+        CHECKPOINT_TYPE: _checkpoint,
+        "pathways.audit.ParticipantRecordsRead": _read,
+        "pathways.audit.CommandRejected": _rejected,
+    },
+    schemas=_schemas(),
+    stored=keep_leaves,
+)
+
+
+def tree_size(conn: Connection) -> int:
+    """Leaves in the tree: every message up to the ledger's stream position."""
+    return read_position(conn, LEDGER.name)
+
+
+def latest_checkpoint(conn: Connection) -> Any:
+    return conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.tree_size.desc()).limit(1)).first()
+
+
+def last_checkpoint_sequence(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(CHECKPOINTS.c.sequence))).scalar() or 0)
+
+
+def uncheckpointed(conn: Connection, signed_size: int) -> bool:
+    """Are there leaves after `signed_size` other than checkpoints themselves? (A
+    checkpoint is a leaf too; signing one just to cover the last would never end.)"""
+    return conn.execute(
+        select(ENTRIES.c.sequence).where(
+            and_(ENTRIES.c.sequence > signed_size, (ENTRIES.c.type != CHECKPOINT_TYPE) | ENTRIES.c.type.is_(None))
+        ).limit(1)
+    ).first() is not None
+
+
+def entry_for(conn: Connection, event: str) -> Any:
+    """The ledger entry of an event id, or of a stream sequence given as digits."""
+    if event.isdigit():
+        return conn.execute(select(ENTRIES).where(ENTRIES.c.sequence == int(event))).first()
+    return conn.execute(select(ENTRIES).where(ENTRIES.c.event_id == event).order_by(ENTRIES.c.sequence).limit(1)).first()
+
+
+def leaf_hashes(conn: Connection, start: int, count: int) -> list[bytes]:
+    """Leaf hashes from leaf index `start` (sequence start + 1), in order."""
+    rows = conn.execute(
+        select(NODES.c.hash).where(NODES.c.level == 0, NODES.c.idx >= start, NODES.c.idx < start + count).order_by(NODES.c.idx)
+    ).scalars()
+    return [bytes(h) for h in rows]
+
+
+def checkpoint_notes(conn: Connection) -> list[tuple[int, str]]:
+    """(published at sequence, note) of every checkpoint kept, oldest first."""
+    rows = conn.execute(select(CHECKPOINTS.c.sequence, CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.tree_size)).all()
+    return [(int(r.sequence), str(r.note)) for r in rows]
+
+
+def when(value: datetime | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()

@@ -1,0 +1,213 @@
+"""`audit verify`: recompute the whole ledger from the stream and check it against every
+signed checkpoint (on the stream, kept by the service, kept by the auditor) and, when it
+can be read, the service's own record of each leaf; name the first sequence where
+anything differs.
+
+What locates what:
+- the service's ledger recorded each event's hash when it was appended, so a changed,
+  removed or reordered event is found at its exact sequence;
+- a signed checkpoint commits to every event before its size, so without the ledger (or if
+  the ledger was altered too) a difference is still found, between two checkpoints;
+- a checkpoint whose signature does not verify with the trusted key is named by the
+  sequence it was published at (or the auditor's file it came from).
+
+The recomputed tree keeps every complete subtree in memory (64 bytes an event), so the root
+at any size a checkpoint names is O(log n) to find, whenever the checkpoint turns up."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pathways.eventstore.base import EventStore
+from pathways.ledger.merkle import Frontier, root_at
+from pathways.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, leaf_hash, open_checkpoint
+
+LEDGER_CHUNK = 65536
+
+
+class LedgerSource(Protocol):
+    """The audit service's record: its leaf hashes and the checkpoints it keeps."""
+
+    async def size(self) -> int: ...
+
+    async def leaves(self, start: int, count: int) -> list[bytes]: ...
+
+    async def checkpoints(self) -> list[tuple[int, str]]: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    sequence: int | None  # the first stream sequence it concerns, when it has one
+    kind: str
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    checkpoints: int = 0
+    ledger_compared: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    root: str = ""  # base64 root of the whole stream as recomputed
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_sequence(self) -> int | None:
+        located = [p.sequence for p in self.problems if p.sequence is not None]
+        return min(located) if located else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "events": self.events, "checkpoints": self.checkpoints,
+            "ledger_compared": self.ledger_compared, "root": self.root,
+            "first_bad_sequence": self.first_bad_sequence,
+            "problems": [{"sequence": p.sequence, "kind": p.kind, "message": p.message} for p in self.problems],
+        }
+
+
+class _Tree:
+    """An append-only tree that remembers every complete subtree, level by level."""
+
+    def __init__(self) -> None:
+        self.frontier = Frontier()
+        self.levels: list[bytearray] = []
+
+    def append(self, leaf: bytes) -> None:
+        levels = self.levels
+        for level, _, digest in self.frontier.append(leaf):
+            if level == len(levels):
+                levels.append(bytearray())
+            levels[level] += digest
+
+    def read(self, level: int, index: int) -> bytes:
+        return bytes(self.levels[level][index * 32 : index * 32 + 32])
+
+    def root(self, size: int) -> bytes:
+        return root_at(size, self.read)
+
+
+def _is_checkpoint_subject(subject: str) -> bool:
+    return subject.startswith("pathways.evt._.") and subject.endswith(".audit.checkpoints")
+
+
+async def verify_history(
+    store: EventStore,
+    vkey: VerifierKey,
+    *,
+    ledger: LedgerSource | None = None,
+    kept: Sequence[tuple[str, str]] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """`kept` are checkpoints the auditor holds: (where it came from, note)."""
+    report = VerifyReport(ledger_compared=ledger is not None)
+    # The ledger first, then the stream: the ledger can only have seen what the stream
+    # held by then, so anything it holds beyond the stream's end was removed from it.
+    ledger_size = await ledger.size() if ledger is not None else 0
+    ledger_checkpoints = await ledger.checkpoints() if ledger is not None else []
+    end = await store.last_sequence()
+    tree = _Tree()
+    published: list[tuple[int, str]] = []  # checkpoints found on the stream: (sequence, note)
+    recorded: list[bytes] = []
+    recorded_from = 0
+    first_difference: int | None = None
+    expected = 1
+    async for stored in store.read_all(1, end):
+        if stored.sequence != expected:
+            report.problems.append(Problem(expected, "gap", f"sequences {expected} to {stored.sequence - 1} are missing "
+                                           "from the stream: events were deleted"))
+            expected = stored.sequence
+        digest = leaf_hash(stored.payload)
+        index = stored.sequence - 1
+        if index < ledger_size and first_difference is None:
+            assert ledger is not None
+            if index >= recorded_from + len(recorded):
+                recorded_from, recorded = index, await ledger.leaves(index, LEDGER_CHUNK)
+            offset = index - recorded_from
+            if offset >= len(recorded) or recorded[offset] != digest:
+                first_difference = stored.sequence
+        tree.append(digest)
+        if _is_checkpoint_subject(stored.subject):
+            published.append((stored.sequence, _note_of(stored.payload)))
+        expected += 1
+        if progress is not None and stored.sequence % 4096 == 0:
+            progress(stored.sequence, end)
+    size = tree.frontier.size
+    report.events = size
+    report.root = base64.b64encode(tree.root(size)).decode()
+    if progress is not None:
+        progress(size, end)
+
+    if first_difference is None and ledger_size > size:
+        first_difference = size + 1  # the ledger recorded events the stream no longer holds
+    sources = ([(f"checkpoint published at sequence {s}", s, note) for s, note in published]
+               + [(f"checkpoint kept by the audit service (published at {s})", s, note) for s, note in ledger_checkpoints]
+               + [(origin, None, note) for origin, note in kept])
+    good_sizes = [0]
+    bad: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for where, published_at, note in sources:
+        if note in seen:
+            continue
+        seen.add(note)
+        report.checkpoints += 1
+        try:
+            checkpoint = open_checkpoint(note, vkey)
+        except CheckpointError as err:
+            report.problems.append(Problem(published_at, "checkpoint-forged", f"{where}: {err}"))
+            continue
+        if published_at is not None and checkpoint.size >= published_at:
+            report.problems.append(Problem(published_at, "checkpoint-forged", f"{where} claims {checkpoint.size} events, "
+                                           "but a checkpoint can only cover events stored before it"))
+        elif checkpoint.size > size:
+            report.problems.append(Problem(size + 1, "truncated", f"{where} was signed over {checkpoint.size} events but the "
+                                           f"stream holds {size}: events from sequence {size + 1} were removed"))
+        elif tree.root(checkpoint.size) != checkpoint.root:
+            bad.append((checkpoint.size, where))
+        else:
+            good_sizes.append(checkpoint.size)
+    _locate(report, first_difference, good_sizes, bad)
+    report.problems.sort(key=lambda p: (p.sequence is None, p.sequence or 0))
+    return report
+
+
+def _locate(report: VerifyReport, first_difference: int | None, good_sizes: list[int], bad: list[tuple[int, str]]) -> None:
+    """Turn the two kinds of evidence into located problems."""
+    for checkpoint_size, where in sorted(bad):
+        if first_difference is not None and first_difference <= checkpoint_size:
+            continue  # explained by the exact difference below
+        after = max(s for s in good_sizes if s < checkpoint_size) if any(s < checkpoint_size for s in good_sizes) else 0
+        report.problems.append(Problem(after + 1, "checkpoint-mismatch", (
+            f"the stream does not match the {where} (size {checkpoint_size}): an event between sequence {after + 1} "
+            f"and {checkpoint_size} was changed, removed or moved")))
+    if first_difference is None:
+        return
+    confirmed_by_signature = [s for s in good_sizes if s >= first_difference]
+    if confirmed_by_signature:
+        report.problems.append(Problem(first_difference, "ledger-altered", (
+            f"the audit service's record of sequence {first_difference} differs from the stream, and a signed "
+            f"checkpoint of size {min(confirmed_by_signature)} agrees with the stream: the service's ledger copy was altered")))
+    else:
+        report.problems.append(Problem(first_difference, "changed", (
+            f"the event stored at sequence {first_difference} is not the one the ledger recorded when it was "
+            "appended: it was changed, removed or moved")))
+
+
+def _note_of(payload: bytes) -> str:
+    """The note a checkpoint event carries (an unreadable one cannot verify)."""
+    import json
+
+    try:
+        note = json.loads(payload)["data"]["note"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return note if isinstance(note, str) else ""
+
+
+def describe(checkpoint: Checkpoint) -> str:
+    return f"{checkpoint.origin} size {checkpoint.size} root {base64.b64encode(checkpoint.root).decode()}"

@@ -1,0 +1,207 @@
+"""Accountability beyond domain events: facts an auditor needs that no bounded context
+owns. A rejected command (who tried what, and why it was refused), a read of
+participants' records through an API (who looked at whom) and a signed ledger checkpoint
+are appended to PATHWAYS_EVENTS under the `audit` context, so the ledger covers them like
+any other event and they replay with the history.
+
+They never carry a command's body or a record's contents, which may hold personal data:
+a rejection keeps the SHA-256 of the body (the sender can prove what it sent), a read
+keeps the pseudonymous participant ids it returned."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import anyio.from_thread
+from fastapi import HTTPException, Request
+from pydantic import Field
+
+from pathways.access import Caller
+from pathways.envelope import CloudEvent, utcnow
+from pathways.eventstore.base import AppendRequest, NewEvent
+from pathways.ids import is_valid_id
+from pathways.logging import get_logger
+from pathways.replies import Rejected
+from pathways.schemas import EventData, SchemaRegistry
+from pathways.subjects import NO_PROGRAMME, event_subject
+
+log = get_logger("pathways.audit")
+
+AUDIT_CONTEXT = "audit"
+AUDIT_SCHEMAS = SchemaRegistry()
+UNKNOWN = "unknown"  # an organisation or actor the rejected bytes did not say
+MAX_DETAILS = 50
+MAX_IDS_PER_EVENT = 1000  # a read of a long table is recorded in several events
+APPEND_TIMEOUT = 5.0
+
+
+@AUDIT_SCHEMAS.event(AUDIT_CONTEXT)
+class CommandRejected(EventData):
+    """A command the platform refused: nothing else was recorded for it."""
+
+    context: str
+    command: str
+    code: str
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    body_sha256: str
+
+
+@AUDIT_SCHEMAS.event(AUDIT_CONTEXT)
+class ParticipantRecordsRead(EventData):
+    """An API answer that held participants' records, and whom it was given to."""
+
+    service: str
+    resource: str  # method and path, e.g. "GET /programmes/p1/tables/participants"
+    query: dict[str, str] = Field(default_factory=dict)
+    role: str
+    participant_ids: list[str]
+    part: int = 1  # a long answer is recorded in several events, numbered from 1
+    parts: int = 1
+
+
+@AUDIT_SCHEMAS.event(AUDIT_CONTEXT)
+class CheckpointSigned(EventData):
+    """A signed statement of the ledger's size and root (a C2SP signed note)."""
+
+    origin: str
+    tree_size: int
+    root_hash: str  # base64, as in the note
+    note: str
+
+
+REJECTIONS_AGGREGATE = "rejections"
+READS_AGGREGATE = "reads"
+CHECKPOINTS_AGGREGATE = "checkpoints"
+
+
+def audit_event(data: EventData, *, aggregate: str, programme: str, organisation: str, actor: str,
+                correlation: str | None = None, event_id: str | None = None) -> NewEvent:
+    """One audit event ready to append (its subject and envelope)."""
+    schema = AUDIT_SCHEMAS.schema_for(f"pathways.{AUDIT_CONTEXT}.{type(data).__name__}")
+    event_id = event_id or str(uuid.uuid4())
+    cloud = CloudEvent(
+        id=event_id,
+        source=f"/pathways/{AUDIT_CONTEXT}",
+        type=schema.type,
+        subject=aggregate,
+        time=utcnow(),
+        dataschema=schema.uri,
+        programme=programme,
+        organisation=organisation,
+        actor=actor,
+        correlationid=correlation or event_id,
+        causationid=correlation or event_id,
+        data=data.model_dump(mode="json"),
+    )
+    return NewEvent.of(event_subject(programme, organisation, AUDIT_CONTEXT, aggregate), cloud)
+
+
+def _safe_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and is_valid_id(value) else None
+
+
+class AuditTrail:
+    """Appends accountability events through the same appender as the service's
+    commands (group commit included)."""
+
+    def __init__(self, service: str, append: Any) -> None:
+        self.service = service
+        self._append = append
+
+    async def command_rejected(self, context: str, sender: str, command: str, raw: bytes, reply: Rejected) -> None:
+        """Best effort: the reply goes back to the sender whatever happens here, and a
+        failure is logged (a store that refused the command may refuse this too)."""
+        body = _loose_body(raw)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            data = {}
+        key = body.get("idempotency_key")
+        event = audit_event(
+            CommandRejected(
+                context=context,
+                command=command[:128],
+                code=str(reply.code),
+                message=reply.message[:2000],
+                details=[d for d in reply.details[:MAX_DETAILS] if isinstance(d, dict)],
+                idempotency_key=key[:128] if isinstance(key, str) else None,
+                body_sha256=hashlib.sha256(raw).hexdigest(),
+            ),
+            aggregate=REJECTIONS_AGGREGATE,
+            programme=_safe_id(data.get("programme_id")) or NO_PROGRAMME,
+            organisation=_safe_id(sender) or UNKNOWN,
+            actor=str(body.get("actor"))[:128] if isinstance(body.get("actor"), str) else UNKNOWN,
+            correlation=body.get("correlation_id") if isinstance(body.get("correlation_id"), str) else None,
+        )
+        try:
+            await asyncio.wait_for(self._append(AppendRequest([event])), APPEND_TIMEOUT)
+        except Exception as err:
+            log.warning("could not record a rejected command", command=command, organisation=sender,
+                        error=err.__class__.__name__)
+
+    async def participants_read(
+        self, caller: Caller, *, programme: str, resource: str, query: Mapping[str, str], participant_ids: Iterable[str]
+    ) -> None:
+        """Record who was given which participants' records. Raises if it cannot: an
+        answer whose reading could not be recorded must not be sent."""
+        ids = sorted(set(participant_ids))
+        if not ids:
+            return
+        chunks = [ids[i : i + MAX_IDS_PER_EVENT] for i in range(0, len(ids), MAX_IDS_PER_EVENT)]
+        correlation = str(uuid.uuid4())
+        events = [
+            audit_event(
+                ParticipantRecordsRead(
+                    service=self.service, resource=resource, query=dict(query), role=caller.role,
+                    participant_ids=chunk, part=n, parts=len(chunks),
+                ),
+                aggregate=READS_AGGREGATE,
+                programme=programme if is_valid_id(programme) else NO_PROGRAMME,
+                organisation=caller.organisation_id,
+                actor=caller.organisation_id,
+                correlation=correlation,
+            )
+            for n, chunk in enumerate(chunks, start=1)
+        ]
+        await asyncio.wait_for(self._append(AppendRequest(events)), APPEND_TIMEOUT)
+
+
+def _loose_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def record_reads(
+    request: Request, caller: Caller, programme: str, participant_ids: Iterable[str], *, params: Sequence[str] | None = None
+) -> None:
+    """For an endpoint about to answer with participants' records: record the read, or
+    answer 503 instead of the records."""
+    trail: AuditTrail | None = getattr(request.app.state, "audit_trail", None)
+    if trail is None:
+        raise HTTPException(503, "Reads of participants' records cannot be recorded on this instance.")
+    query = {k: v for k, v in request.query_params.items() if params is None or k in params}
+    try:
+        await trail.participants_read(
+            caller, programme=programme, resource=f"{request.method} {request.url.path}", query=query,
+            participant_ids=participant_ids,
+        )
+    except Exception as err:
+        log.warning("could not record a read of participants' records", path=request.url.path,
+                    error=err.__class__.__name__)
+        raise HTTPException(503, "This answer holds participants' records and its reading could not be "
+                            "recorded for audit just now; try again shortly.") from None
+
+
+def record_reads_in_worker(request: Request, caller: Caller, programme: str, participant_ids: Iterable[str]) -> None:
+    """`record_reads` from a synchronous endpoint (FastAPI runs those in a worker thread)."""
+    anyio.from_thread.run(functools.partial(record_reads, request, caller, programme, list(participant_ids)))
