@@ -17,6 +17,8 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 from pathways.commands import OPERATOR_ORGANISATION
+from pathways.eventstore.base import StoredEvent
+from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.service import ServiceDefinition, discover
 from pathways.subjects import command_subject
@@ -144,3 +146,13 @@ def enrolment(programme_id: str, participant_id: str, **overrides: Any) -> dict[
         "programme_id": programme_id, "participant_id": participant_id, "setting": "ward",
         "referral_source": "clinical_team", "consent_given": True, "enrolled_on": "2025-11-03",
     } | overrides
+
+
+async def appended_since(nc: Client, before: int) -> tuple[list[StoredEvent], list[StoredEvent]]:
+    """(domain events, audit records) appended after sequence `before`. A rejected command
+    appends no domain event, but its rejection is recorded for the auditors."""
+    store = JetStreamEventStore(nc)
+    last = await store.last_sequence()
+    found = [e async for e in store.read_all(before + 1, last)] if last > before else []
+    audit = [e for e in found if e.subject.split(".")[4] == "audit"]
+    return [e for e in found if e not in audit], audit

@@ -79,10 +79,13 @@ async def history(nc: Client, s: ProgrammeSetup, org: str, aggregate_id: str) ->
 async def read_api(
     host: ServiceHost, path: str, ready: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
-    """GET `path` until the projection has caught up enough for `ready`."""
+    """GET `path`, signed in as an evaluator, until the projection has caught up enough for `ready`."""
     await host.caught_up()
+    assert host.tokens is not None
+    token = await host.tokens.issue(unique("evaluator"), "evaluator")
     transport = httpx.ASGITransport(app=host.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://evaluation") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://evaluation",
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
         for _ in range(100):
             response = await http.get(path)
             assert response.status_code == 200, response.text

@@ -12,7 +12,7 @@ from pathways.intake import CommandIntake
 from pathways.runtime.host import ServiceHost
 from pathways_registry.app import service as registry_service
 
-from tests.conftest import CommandClient, enrolment, setup_programme, unique
+from tests.conftest import CommandClient, appended_since, enrolment, setup_programme, unique
 
 
 async def enrolment_history(nc: Client, programme_id: str, partner: str, participant: str) -> list[Any]:
@@ -133,8 +133,11 @@ async def test_g4_bad_input_of_every_kind_is_rejected_appends_nothing_and_crashe
         assert reply["status"] == "rejected", label
         assert reply["code"] == code, (label, reply)
         assert len(reply["message"]) > 20 and reply["message"][0].isupper(), (label, reply)
-    assert await last_seq(nats_client) == before
+    domain, audit = await appended_since(nats_client, before)
+    assert domain == [] and len(audit) == len(cases)  # only the record of each refusal
+    assert not any(b"Jane Example" in e.payload for e in audit)
     # The service is still there and still decides correctly.
+    before = await last_seq(nats_client)
     ok = await client.raw(s.partner_a, "EnrolParticipant", json.dumps(good).encode())
     assert ok["status"] == "accepted"
     assert ok["sequence"] == before + 1

@@ -21,7 +21,7 @@ from pathways.runtime.host import ServiceHost
 from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
 
-from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
+from tests.conftest import CommandClient, ProgrammeSetup, appended_since, enrolment, running, setup_programme, unique
 from tests.test_registry_guarantees import BarrierStore
 
 Command = tuple[str, str, dict[str, Any]]  # sender, command name, data
@@ -180,7 +180,13 @@ async def test_g4_bad_input_appends_nothing_crashes_nothing_and_explains_itself(
         assert reply["status"] == "rejected" and reply["code"] == code, (label, reply)
         # A sentence: a capital letter, or a quoted name or a date that opens it.
         assert len(reply["message"]) > 20 and re.match(r"['0-9A-Z]", reply["message"]), (label, reply)
-    assert await JetStreamEventStore(nats_client).last_sequence() == before
+    domain, audit = await appended_since(nats_client, before)
+    assert domain == []
+    # Each refusal is on the record for the auditors: who, what and why, never the body.
+    rejections = [json.loads(e.payload) for e in audit]
+    assert [(r["type"], r["data"]["code"]) for r in rejections] == [("pathways.audit.CommandRejected", c[4]) for c in cases]
+    assert not any("Jane Example" in e.payload.decode() for e in audit)
+    before = await JetStreamEventStore(nats_client).last_sequence()
     reply = await client.raw(good_org, good_command, body(good_org, good_data), context=context)
     assert reply["status"] == "accepted" and reply["sequence"] > before
 

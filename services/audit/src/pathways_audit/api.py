@@ -34,9 +34,13 @@ async def auditor(who: Caller = Depends(caller)) -> Caller:
     return who
 
 
-@functools.lru_cache(maxsize=1)
 def ledger_signer() -> CheckpointSigner:
-    return LedgerSettings.from_env().signer()
+    return _signer(LedgerSettings.from_env())
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(settings: LedgerSettings) -> CheckpointSigner:
+    return settings.signer()
 
 
 def _store(request: Request) -> JetStreamEventStore:

@@ -144,36 +144,51 @@ async def verify_history(
         progress(size, end)
 
     if first_difference is None and ledger_size > size:
-        first_difference = size + 1  # the ledger recorded events the stream no longer holds
+        report.problems.append(Problem(size + 1, "truncated", (
+            f"the audit service's ledger recorded {ledger_size} events but the stream holds {size}: events from "
+            f"sequence {size + 1} were removed")))
     sources = ([(f"checkpoint published at sequence {s}", s, note) for s, note in published]
                + [(f"checkpoint kept by the audit service (published at {s})", s, note) for s, note in ledger_checkpoints]
                + [(origin, None, note) for origin, note in kept])
     good_sizes = [0]
     bad: list[tuple[int, str]] = []
-    seen: set[str] = set()
+    # Each distinct note is judged once (signature, then its root against the stream);
+    # each place a note stands on the stream is judged too (a checkpoint can only cover
+    # what was stored before it, so one standing too early means events before it went).
+    opened: dict[str, Checkpoint | None] = {}
     for where, published_at, note in sources:
-        if note in seen:
-            continue
-        seen.add(note)
-        report.checkpoints += 1
-        try:
-            checkpoint = open_checkpoint(note, vkey)
-        except CheckpointError as err:
-            report.problems.append(Problem(published_at, "checkpoint-forged", f"{where}: {err}"))
-            continue
-        if published_at is not None and checkpoint.size >= published_at:
-            report.problems.append(Problem(published_at, "checkpoint-forged", f"{where} claims {checkpoint.size} events, "
-                                           "but a checkpoint can only cover events stored before it"))
-        elif checkpoint.size > size:
-            report.problems.append(Problem(size + 1, "truncated", f"{where} was signed over {checkpoint.size} events but the "
-                                           f"stream holds {size}: events from sequence {size + 1} were removed"))
-        elif tree.root(checkpoint.size) != checkpoint.root:
-            bad.append((checkpoint.size, where))
-        else:
-            good_sizes.append(checkpoint.size)
+        if note not in opened:
+            report.checkpoints += 1
+            opened[note] = _judge(report, tree, size, where, published_at, note, vkey, good_sizes, bad)
+        checkpoint = opened[note]
+        if checkpoint is None:
+            if published_at is not None and not any(p.sequence == published_at for p in report.problems):
+                report.problems.append(Problem(published_at, "checkpoint-forged", f"{where}: it does not verify"))
+        elif published_at is not None and checkpoint.size >= published_at:
+            report.problems.append(Problem(published_at, "moved", (
+                f"{where} is signed over {checkpoint.size} events but stands at sequence {published_at}: "
+                "events stored before it were removed")))
     _locate(report, first_difference, good_sizes, bad)
     report.problems.sort(key=lambda p: (p.sequence is None, p.sequence or 0))
     return report
+
+
+def _judge(report: VerifyReport, tree: _Tree, size: int, where: str, published_at: int | None, note: str,
+           vkey: VerifierKey, good_sizes: list[int], bad: list[tuple[int, str]]) -> Checkpoint | None:
+    """Check one checkpoint's signature and root; the opened checkpoint, or None if forged."""
+    try:
+        checkpoint = open_checkpoint(note, vkey)
+    except CheckpointError as err:
+        report.problems.append(Problem(published_at, "checkpoint-forged", f"{where}: {err}"))
+        return None
+    if checkpoint.size > size:
+        report.problems.append(Problem(size + 1, "truncated", f"{where} was signed over {checkpoint.size} events but the "
+                                       f"stream holds {size}: events from sequence {size + 1} were removed"))
+    elif tree.root(checkpoint.size) != checkpoint.root:
+        bad.append((checkpoint.size, where))
+    else:
+        good_sizes.append(checkpoint.size)
+    return checkpoint
 
 
 def _locate(report: VerifyReport, first_difference: int | None, good_sizes: list[int], bad: list[tuple[int, str]]) -> None:

@@ -147,6 +147,8 @@ def _print_ready(connection: ConnectionInfo, home: Path) -> None:
         tokens = home / "demo-tokens.json"
         how = f"demo organisations' tokens in {tokens}" if tokens.exists() else "sign in with a token: pathways tokens issue"
         lines.append(f"Dashboard       {connection.services['reporting']}/  ({how})")
+    if "audit" in connection.services:
+        lines.append(f"Audit ledger    verifier key for auditors in {home / 'audit' / 'ledger.vkey'}  (pathways audit --help)")
     lines.append("")
     lines.append("Try: pathways status · pathways programme show <id> · pathways schemas export ./schemas")
     console.print(Panel("\n".join(lines), title="Pathways is running — Ctrl-C to stop", expand=False))
