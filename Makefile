@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: setup run test bench bench-reporting lint clean
+.PHONY: setup run test bench bench-reporting bench-ledger lint clean
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: setup
 # Only the reporting read model: rebuild from 1 M events and dashboard query latency.
 bench-reporting: setup
 	$(BIN)/python bench/reporting.py
+
+# Only the audit ledger: verify rate in memory and from a real stream, ledger build.
+bench-ledger: setup
+	$(BIN)/python bench/ledger.py
 
 lint: setup
 	$(BIN)/ruff check shared services tests bench

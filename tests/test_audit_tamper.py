@@ -9,6 +9,7 @@ and that an untouched copy verifies."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -95,6 +96,7 @@ async def build_history(p: AuditedPlatform) -> History:
         assert reply["status"] == "accepted", reply
     await refused(p, s, "pt-5")
     second = await signed_up_to(p, await p.store.last_sequence())
+    await settled(p)
     stored = [e async for e in p.store.read_all()]
     assert [e.sequence for e in stored] == list(range(1, len(stored) + 1))
     # The ledger has every message: a copy is compared with the service's record of all of it.
@@ -108,6 +110,18 @@ async def build_history(p: AuditedPlatform) -> History:
     assert len(sizes) >= 2 and max(sizes) == len(stored) - 1, sizes
     assert any(b".CommandRejected" in e.payload for e in stored)
     return History([(e.subject, e.payload) for e in stored], checkpoints, [("kept-1.txt", first), ("kept-2.txt", second)])
+
+
+async def settled(p: AuditedPlatform) -> None:
+    """Until the last message is the checkpoint over all before it and the ledger holds it
+    too (the signer and the ledger run on their own; under load they lag a moment)."""
+    for _ in range(300):
+        last = await p.store.last_sequence()
+        tail = [e async for e in p.store.read_all(last, last)]
+        if tail and tail[0].subject.endswith(".audit.checkpoints") and await DatabaseLedger(p.audit.engine).size() == last:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the ledger did not settle")
 
 
 @asynccontextmanager
