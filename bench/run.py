@@ -1,5 +1,6 @@
 """`make bench`: the registry and sessions command paths beside their yardsticks, in one run,
-then the reporting read model rebuilt from 1 M events and its dashboard queries (bench/reporting.py).
+then the reporting read model rebuilt from 1 M events and its dashboard queries (bench/reporting.py),
+then the audit ledger's verify rate (bench/ledger.py).
 
 Every NATS figure is taken with `sync_interval: always` (an acknowledged event is on
 disk). Yardsticks: raw nats-py JetStream publish (one at a time, many in flight), atomic
@@ -25,6 +26,7 @@ from typing import Any
 from common import SCALE, Result, embedded_nats, n, print_ratios, print_results, write_record
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.runtime.connection import ConnectionInfo
+from ledger import ledger_benchmark, ledger_ratios
 from reporting import reporting_ratios, reporting_rebuild_and_queries
 
 
@@ -248,6 +250,8 @@ async def main() -> None:
             results += eventsourcing_peer(home)
             results += await command_path(conn, home)
             results += await reporting_rebuild_and_queries(conn, home)
+        ledger_results, _ = await ledger_benchmark(home)
+        results += ledger_results
     by = {r.name: r for r in results}
     print_results(results)
     cmd = by["registry command path, 50 concurrent clients"]
@@ -263,6 +267,7 @@ async def main() -> None:
             by["sessions command path (consults its view), 50 clients"].rate / cmd.rate,
     }
     ratios |= reporting_ratios(by)
+    ratios |= ledger_ratios(by)
     print_ratios(ratios)
     write_record(results, ratios, version)
 

@@ -24,8 +24,9 @@ from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_progr
 PATHWAYS = str(Path(sys.executable).parent / "pathways")
 
 
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PATHWAYS, *args], capture_output=True, text=True, env=os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"}, timeout=60)
+def run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PATHWAYS, *args], capture_output=True, text=True, timeout=60,
+                          env=os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"} | (env or {}))
 
 
 async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
@@ -79,6 +80,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
         assert missing.returncode == 1 and "no programme" in missing.stdout
         await tokens_work_across_processes(home, connection, s)
         await the_demo_is_on_the_dashboard(home, connection)
+        await the_ledger_is_signed(home)
     finally:
         up.send_signal(signal.SIGTERM)  # as a process manager stops it; Ctrl-C takes the same path
         output, _ = up.communicate(timeout=60)
@@ -106,6 +108,22 @@ async def the_demo_is_on_the_dashboard(home: Path, connection: ConnectionInfo) -
             await asyncio.sleep(0.3)
         assert 'data-figure="participants">143<' in page.text, page.text[:500]
         assert "Bridges to Independence" in page.text
+
+
+async def the_ledger_is_signed(home: Path) -> None:
+    """The audit service of `pathways up` signs checkpoints with the key `up` keeps in
+    $PATHWAYS_HOME/audit; the demo's auditor fetches one and checks it with the public half."""
+    key = home / "audit" / "ledger.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    env = {"PATHWAYS_TOKEN": json.loads((home / "demo-tokens.json").read_text())["demo-auditor"]}
+    kept = None
+    for _ in range(100):  # the first checkpoint follows the demo within seconds
+        kept = run(home, "audit", "checkpoint", "-o", str(home / "kept.checkpoint"), "--key", str(key.with_suffix(".vkey")),
+                   env=env)
+        if kept.returncode == 0:
+            break
+        await asyncio.sleep(0.3)
+    assert kept is not None and kept.returncode == 0 and "Verified" in kept.stderr, kept
 
 
 async def tokens_work_across_processes(home: Path, connection: ConnectionInfo, s: ProgrammeSetup) -> None:

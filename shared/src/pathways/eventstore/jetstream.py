@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +47,8 @@ BATCH_DUPLICATE_MSG_ID = 10201
 MAX_BATCH_MESSAGES = 1000  # the server's limit per atomic batch
 
 DUPLICATE_WINDOW_SECONDS = 24 * 3600.0
+READ_AHEAD = 4096  # messages buffered ahead of a whole-stream reader
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DIRECT_GET_BATCH = 256
 
 
@@ -163,13 +167,30 @@ class JetStreamEventStore:
         self, from_sequence: int = 1, until: int | None = None
     ) -> AsyncIterator[StoredEvent]:
         """Every event from `from_sequence` to `until` (default: the last one stored when
-        the read began), in stream order."""
+        the read began), in stream order.
+
+        An ordered push consumer delivers into a callback that only buffers: waiting for
+        each message with `next_msg` cost more than three times the reading itself. When
+        the reader falls behind, the callback waits, which holds back the consumer's flow
+        control replies, so the server stops sending and memory stays bounded."""
         end = until if until is not None else await self.last_sequence()
         if end < from_sequence:
             return
+        buffer: deque[Msg] = deque()
+        arrived, drained = asyncio.Event(), asyncio.Event()
+        closed = False
+
+        async def deliver(msg: Msg) -> None:
+            buffer.append(msg)
+            arrived.set()
+            while len(buffer) >= READ_AHEAD and not closed:
+                drained.clear()
+                await drained.wait()
+
         sub = await self._js.subscribe(
             f"{EVENTS_ROOT}.>",
             ordered_consumer=True,
+            cb=deliver,
             config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=max(from_sequence, 1),
@@ -179,13 +200,24 @@ class JetStreamEventStore:
         )
         try:
             while True:
-                msg = await sub.next_msg(timeout=self._timeout)
-                meta = msg.metadata
-                seq = meta.sequence.stream
-                yield StoredEvent(seq, msg.subject, msg.data, meta.timestamp)
-                if seq >= end:
-                    return
+                if not buffer:
+                    arrived.clear()
+                    try:
+                        await asyncio.wait_for(arrived.wait(), self._timeout)
+                    except TimeoutError:
+                        raise TimeoutError(f"no event after sequence {from_sequence - 1} within {self._timeout} s") from None
+                while buffer:
+                    msg = buffer.popleft()
+                    if len(buffer) < READ_AHEAD // 2:
+                        drained.set()
+                    stored = _stored_from_delivery(msg)
+                    from_sequence = stored.sequence + 1
+                    yield stored
+                    if stored.sequence >= end:
+                        return
         finally:
+            closed = True
+            drained.set()
             await sub.unsubscribe()
 
     async def last_sequence(self) -> int:
@@ -255,6 +287,21 @@ def _translate(err_code: int | None, description: str | None) -> Exception:
     if err_code == BATCH_DUPLICATE_MSG_ID:
         return DuplicateInBatch(description or "duplicate message id in batch")
     return RuntimeError(f"JetStream refused the append: {err_code} {description}")
+
+
+def _stored_from_delivery(msg: Msg) -> StoredEvent:
+    """A delivered message as stored. Its stream sequence and time are read straight from
+    the reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.
+    <nanoseconds>.<pending>, or the longer form with domain and account hash)."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9:
+        sequence, nanoseconds = tokens[5], tokens[7]
+    elif len(tokens) >= 11:
+        sequence, nanoseconds = tokens[7], tokens[9]
+    else:
+        meta = msg.metadata
+        return StoredEvent(meta.sequence.stream, msg.subject, msg.data, meta.timestamp)
+    return StoredEvent(int(sequence), msg.subject, msg.data, EPOCH + timedelta(microseconds=int(nanoseconds) // 1000))
 
 
 def _stored_from_direct(msg: Msg) -> StoredEvent:

@@ -94,6 +94,8 @@ async def _load(plan: DemoPlan, concurrency: int) -> tuple[LoadReport, dict[str,
                   plan.evaluator: await store.issue(plan.evaluator, "evaluator")}
         for partner in plan.partners:
             tokens[partner] = await store.issue(partner, "partner")
+        # And a made-up auditor, for `pathways audit …` (PATHWAYS_TOKEN).
+        tokens["demo-auditor"] = await store.issue("demo-auditor", "auditor")
         return report, tokens
     finally:
         await nc.close()
