@@ -19,7 +19,7 @@ from pathways.access import TokenStore
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.service import discover
-from pathways.subjects import STREAM_NAME, command_subject
+from pathways.subjects import STREAM_NAME
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
@@ -82,16 +82,18 @@ async def test_rejected_commands_are_recorded_with_who_what_and_why_but_never_th
     p = platform
     marker = "Zebedee Quillfeather"  # made up; stands for anything personal a body might hold
     body = {"idempotency_key": "k-1", "organisation": p.s.partner_b, "actor": "jo.at.partner-b",
-            "data": enrolment(p.s.programme_id, "pt-x") | {"notes": marker}}
+            "data": enrolment(p.s.programme_id, "pt-x") | {"notes": marker, f"{marker} 1980-01-01": "as a key"}}
     payload = json.dumps(body).encode()
-    reply = json.loads((await p.nc.request(command_subject(p.s.partner_b, "registry", "EnrolParticipant"), payload, timeout=30)).data)
+    reply = await p.client.raw(p.s.partner_b, "EnrolParticipant", payload)
     assert reply["status"] == "rejected" and reply["code"] == "invalid"
+    assert marker in reply["message"]  # the sender is told which of its fields were wrong
+    assert await p.client.raw(p.s.partner_b, "EnrolParticipant", payload) == reply  # a retry: refused the same way
     # Sent on A's subject while claiming to be B: forbidden, and recorded against the subject's sender.
     forged = json.dumps(body | {"data": enrolment(p.s.programme_id, "pt-y")}).encode()
-    reply = json.loads((await p.nc.request(command_subject(p.s.partner_a, "registry", "EnrolParticipant"), forged, timeout=30)).data)
+    reply = await p.client.raw(p.s.partner_a, "EnrolParticipant", forged)
     assert reply["code"] == "forbidden"
     garbage = b"not json at all"
-    reply = json.loads((await p.nc.request(command_subject(p.s.partner_a, "evaluation", "RecordOutcome"), garbage, timeout=30)).data)
+    reply = await p.client.raw(p.s.partner_a, "RecordOutcome", garbage, context="evaluation")
     assert reply["code"] == "invalid"
     await p.everything_applied()
 
@@ -104,9 +106,10 @@ async def test_rejected_commands_are_recorded_with_who_what_and_why_but_never_th
         p.s.partner_b, "jo.at.partner-b", "registry", "invalid")
     assert invalid_row["programme_id"] == p.s.programme_id and invalid_row["idempotency_key"] == "k-1"
     assert "notes" in invalid_row["message"] and invalid_row["body_sha256"] == hashlib.sha256(payload).hexdigest()
+    assert "field not in the schema" in invalid_row["message"]  # a made-up key may be anyone's name: not kept
     assert (forged_row["organisation_id"], forged_row["code"]) == (p.s.partner_a, "forbidden")
     assert (outcome_row["organisation_id"], outcome_row["actor"], outcome_row["code"]) == (p.s.partner_a, "unknown", "invalid")
-    assert [r["sequence"] for r in by_b] == [invalid_row["sequence"]]
+    assert [r["sequence"] for r in by_b] == [invalid_row["sequence"]]  # the retry is the same record, not a second
     assert marker not in await stream_text(p.nc)
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,7 @@ from pathways.ledger.verifier import VerifierKey, leaf_hash, open_checkpoint, ve
 from pathways.runtime.host import ServiceHost
 from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
-from pathways_audit import ledger as audit_ledger
+from pathways_audit import records as audit_records
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
 
@@ -53,7 +54,9 @@ class AuditedPlatform:
 
 
 @pytest.fixture
-async def platform(own_nats_server: NatsEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AuditedPlatform]:
+async def platform(
+    own_nats_server: NatsEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[AuditedPlatform]:
     """Registry and audit on a server of their own, checkpoints every 0.2 s."""
     key_path = tmp_path / "keys" / "ledger.key"
     monkeypatch.setenv("PATHWAYS_LEDGER_KEY", str(key_path))
@@ -69,15 +72,15 @@ async def platform(own_nats_server: NatsEndpoint, tmp_path: Path, monkeypatch: p
     await nc.close()
 
 
-async def signed_up_to(p: AuditedPlatform, sequence: int, timeout: float = 30) -> str:
+async def signed_up_to(p: AuditedPlatform, sequence: int, seconds: float = 30) -> str:
     """Wait for a checkpoint covering `sequence`; returns its note."""
-    for _ in range(int(timeout / 0.1)):
+    for _ in range(int(seconds / 0.1)):
         with p.audit.engine.connect() as conn:
-            latest = audit_ledger.latest_checkpoint(conn)
+            latest = audit_records.latest_checkpoint(conn)
         if latest is not None and latest.tree_size >= sequence:
             return str(latest.note)
         await asyncio.sleep(0.1)
-    raise AssertionError(f"no checkpoint covered sequence {sequence} within {timeout} s")
+    raise AssertionError(f"no checkpoint covered sequence {sequence} within {seconds} s")
 
 
 async def some_history(p: AuditedPlatform, people: int = 5) -> ProgrammeSetup:
@@ -112,7 +115,9 @@ async def test_the_ledger_is_the_rfc6962_tree_of_the_stored_bytes_and_checkpoint
         open_checkpoint(note.replace(f"\n{checkpoint.size}\n", f"\n{checkpoint.size + 1}\n"), platform.vkey)
 
 
-async def test_proofs_verify_with_the_standalone_verifier_and_fail_when_corrupted(platform: AuditedPlatform, tmp_path: Path) -> None:
+async def test_proofs_verify_with_the_standalone_verifier_and_fail_when_corrupted(
+    platform: AuditedPlatform, tmp_path: Path
+) -> None:
     await some_history(platform, people=3)
     old_note = await signed_up_to(platform, await platform.store.last_sequence())  # what an auditor kept then
     await some_history(platform, people=4)
@@ -193,6 +198,24 @@ async def test_only_auditors_may_use_the_audit_api(platform: AuditedPlatform) ->
                 assert (await other.get(path)).status_code == 403, (role, path)
             refused = await other.post("/audit/proofs/consistency", content="x", headers={"content-type": "text/plain"})
             assert refused.status_code == 403
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=platform.audit.http_app()), base_url="http://audit") as anonymous:
+    transport = httpx.ASGITransport(app=platform.audit.http_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://audit") as anonymous:
         for path in paths:
             assert (await anonymous.get(path)).status_code == 401, path
+
+
+async def test_replay_and_verify_over_http_for_an_auditor(platform: AuditedPlatform) -> None:
+    s = await some_history(platform, people=2)
+    last = await platform.store.last_sequence()
+    await signed_up_to(platform, last)
+    moment = datetime.now(UTC).isoformat()
+    async with platform.http() as auditor:
+        lines = [json.loads(line) for line in (await auditor.get("/audit/replay", params={"as_of": moment})).text.splitlines()]
+        mine = (await auditor.get("/audit/replay", params={"as_of": moment, "organisation": s.partner_a})).text.splitlines()
+        report = (await auditor.get("/audit/verify")).json()
+        bad = await auditor.get("/audit/replay", params={"as_of": "soon"})
+    assert lines[-1]["end"] is True and lines[-1]["events"] == len(lines) - 1 >= last
+    assert [r["sequence"] for r in lines[:-1]] == list(range(1, len(lines)))
+    assert {json.loads(line)["event"]["organisation"] for line in mine[:-1]} == {s.partner_a}
+    assert report["ok"] and report["ledger_compared"] and report["events"] >= last and report["checkpoints"] >= 1
+    assert bad.status_code == 422

@@ -26,7 +26,7 @@ from pathways.testing.servers import NatsEndpoint
 from pathways_audit.replay import history_as_of
 from pathways_reporting import figures
 
-from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme
 from tests.test_reporting import caught_up
 from tests.test_sessions import delivered, session
 

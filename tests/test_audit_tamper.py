@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
+from nats.js.api import StreamConfig
+from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream, stream_config
 from pathways.ledger.merkle import root_of
 from pathways.ledger.signing import CheckpointSigner
 from pathways.ledger.verifier import Checkpoint, leaf_hash, open_checkpoint
@@ -125,15 +126,21 @@ async def settled(p: AuditedPlatform) -> None:
 
 
 @asynccontextmanager
-async def tampered_copy(directory: Path, history: History, transform: Transform) -> AsyncIterator[JetStreamEventStore]:
+async def tampered_copy(
+    directory: Path, history: History, transform: Transform, *, deletable: bool = False
+) -> AsyncIterator[JetStreamEventStore]:
     """PATHWAYS_EVENTS on a fresh nats-server of its own, holding `transform(messages)`
-    published one by one in order (so message i lands at sequence i + 1)."""
+    published one by one in order (so message i lands at sequence i + 1); `deletable`
+    makes it a stream whose messages can really be deleted (the platform's never can)."""
     messages = transform(list(history.messages))
     with wheel_nats_server(directory) as endpoint:
         nc = await endpoint.connection.connect("tampered-copy")
         try:
-            await ensure_stream(nc)
             js = nc.jetstream()
+            if deletable:
+                await js.add_stream(StreamConfig.from_response(stream_config().as_dict() | {"deny_delete": False}))
+            else:
+                await ensure_stream(nc)
             for subject, payload in messages:
                 await js.publish(subject, payload)
             store = JetStreamEventStore(nc)
@@ -342,3 +349,21 @@ async def test_an_untouched_copy_verifies_and_an_altered_ledger_is_told_from_an_
     assert report.first_bad_sequence == target, report.problems
     assert [problem.kind for problem in report.problems] == ["ledger-altered"]
     assert "agrees with the stream" in report.problems[0].message
+
+
+async def test_events_really_deleted_from_a_stream_are_found_in_place_and_at_the_end(
+    platform: AuditedPlatform, tmp_path: Path
+) -> None:
+    """Not a copy with the event left out (which renumbers), but the stream's own delete:
+    the sequence stays empty. A hole in the middle is named; so is a removed end."""
+    history = await build_history(platform)
+    middle = history.enrolment_of("pt-6")
+    last = len(history.messages)
+    async with tampered_copy(tmp_path / "copy-real-deletes", history, unchanged, deletable=True) as copy:
+        js = copy._js
+        for sequence in (middle, last - 1, last):
+            await js.delete_msg("PATHWAYS_EVENTS", sequence)
+        report = await verify_history(copy, platform.vkey, ledger=ledger_of(platform), kept=history.kept)
+    assert report.first_bad_sequence == middle, report.problems
+    assert "gap" in kinds_at(report, middle)
+    assert "truncated" in {p.kind for p in report.problems}, report.problems

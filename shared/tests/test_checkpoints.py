@@ -15,8 +15,8 @@ from pathways.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, o
 
 # The example of https://c2sp.org/signed-note ("Verifier keys" and "Signed notes").
 SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
-SPEC_NOTE = ("This is an example message.\n\n"
-             "\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n")
+SPEC_NOTE = ("This is an example message.\n\n\u2014 example.com/foo "
+             "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n")
 ROOT = hashlib.sha256(b"a root").digest()
 
 
@@ -34,7 +34,8 @@ def test_the_signed_note_specification_example_verifies() -> None:
 def test_what_we_sign_opens_with_our_key_only_and_only_unaltered() -> None:
     signer = CheckpointSigner(Ed25519PrivateKey.generate(), "pathways.test/ledger")
     note = signer.sign(Checkpoint("pathways.test/ledger", 42, ROOT, ("time 2026-11-22T10:00:00.000000Z",)))
-    assert note.startswith(f"pathways.test/ledger\n42\n{base64.b64encode(ROOT).decode()}\ntime 2026-11-22T10:00:00.000000Z\n\n\u2014 ")
+    body = f"pathways.test/ledger\n42\n{base64.b64encode(ROOT).decode()}\ntime 2026-11-22T10:00:00.000000Z\n"
+    assert note.startswith(body + "\n\u2014 ")
     opened = open_checkpoint(note, str(signer.vkey))
     assert (opened.size, opened.root, opened.time) == (42, ROOT, "2026-11-22T10:00:00.000000Z")
     for altered in (note.replace("\n42\n", "\n43\n"), note.replace("10:00:00", "11:00:00")):

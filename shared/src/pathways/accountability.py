@@ -14,6 +14,7 @@ import asyncio
 import functools
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -38,7 +39,8 @@ AUDIT_SCHEMAS = SchemaRegistry()
 UNKNOWN = "unknown"  # an organisation or actor the rejected bytes did not say
 MAX_DETAILS = 50
 MAX_IDS_PER_EVENT = 1000  # a read of a long table is recorded in several events
-APPEND_TIMEOUT = 5.0
+APPEND_TIMEOUT = 5.0  # a read waits this long for its record before answering 503
+REJECTION_TIMEOUT = 2.0  # a refusal's reply waits no longer than this for its record
 
 
 @AUDIT_SCHEMAS.event(AUDIT_CONTEXT)
@@ -117,31 +119,36 @@ class AuditTrail:
         self._append = append
 
     async def command_rejected(self, context: str, sender: str, command: str, raw: bytes, reply: Rejected) -> None:
-        """Best effort: the reply goes back to the sender whatever happens here, and a
-        failure is logged (a store that refused the command may refuse this too)."""
+        """Best effort, and quick: the reply goes back to the sender whatever happens here,
+        and a failure is logged (a store that refused the command may refuse this too).
+        The same bytes refused the same way within the stream's duplicate window are one
+        record (a client retrying in a loop does not grow the history)."""
         body = _loose_body(raw)
         data = body.get("data")
         if not isinstance(data, dict):
             data = {}
         key = body.get("idempotency_key")
+        digest = hashlib.sha256(raw).hexdigest()
+        details, message = _without_names_not_ours(reply.details[:MAX_DETAILS], reply.message[:2000])
         event = audit_event(
             CommandRejected(
                 context=context,
-                command=command[:128],
+                command=command[:128] if is_valid_id(command) else UNKNOWN,
                 code=str(reply.code),
-                message=reply.message[:2000],
-                details=[d for d in reply.details[:MAX_DETAILS] if isinstance(d, dict)],
+                message=message,
+                details=details,
                 idempotency_key=key[:128] if isinstance(key, str) else None,
-                body_sha256=hashlib.sha256(raw).hexdigest(),
+                body_sha256=digest,
             ),
             aggregate=REJECTIONS_AGGREGATE,
             programme=_safe_id(data.get("programme_id")) or NO_PROGRAMME,
             organisation=_safe_id(sender) or UNKNOWN,
             actor=str(body.get("actor"))[:128] if isinstance(body.get("actor"), str) else UNKNOWN,
             correlation=body.get("correlation_id") if isinstance(body.get("correlation_id"), str) else None,
+            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"pathways-rejected/{context}/{sender}/{command}/{digest}/{reply.code}")),
         )
         try:
-            await asyncio.wait_for(self._append(AppendRequest([event])), APPEND_TIMEOUT)
+            await asyncio.wait_for(self._append(AppendRequest([event])), REJECTION_TIMEOUT)
         except Exception as err:
             log.warning("could not record a rejected command", command=command, organisation=sender,
                         error=err.__class__.__name__)
@@ -173,6 +180,28 @@ class AuditTrail:
         await asyncio.wait_for(self._append(AppendRequest(events)), APPEND_TIMEOUT)
 
 
+# Field paths name the schema's own fields (snake_case) and list positions. Anything else in
+# a path is a key the sender made up, and a made-up key may be anything, a name or an NHS
+# number included: it is kept out of the record.
+_OUR_FIELD = re.compile(r"[a-z_][a-z0-9_]{0,63}|[0-9]{1,6}")
+
+
+def _without_names_not_ours(details: list[dict[str, Any]], message: str) -> tuple[list[dict[str, Any]], str]:
+    cleaned = []
+    for detail in details:
+        if not isinstance(detail, dict):
+            continue
+        detail = dict(detail)
+        field = detail.get("field")
+        if isinstance(field, str):
+            safe = ".".join(part if _OUR_FIELD.fullmatch(part) else "<field not in the schema>" for part in field.split("."))
+            if safe != field:
+                message = message.replace(field, safe)
+                detail["field"] = safe
+        cleaned.append(detail)
+    return cleaned, message
+
+
 def _loose_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
@@ -182,14 +211,15 @@ def _loose_body(raw: bytes) -> dict[str, Any]:
 
 
 async def record_reads(
-    request: Request, caller: Caller, programme: str, participant_ids: Iterable[str], *, params: Sequence[str] | None = None
+    request: Request, caller: Caller, programme: str, participant_ids: Iterable[str], params: Sequence[str] = ()
 ) -> None:
     """For an endpoint about to answer with participants' records: record the read, or
-    answer 503 instead of the records."""
+    answer 503 instead of the records. Only the query parameters the endpoint declares
+    (`params`) are recorded: a caller may send any others, and they stay out of the record."""
     trail: AuditTrail | None = getattr(request.app.state, "audit_trail", None)
     if trail is None:
         raise HTTPException(503, "Reads of participants' records cannot be recorded on this instance.")
-    query = {k: v for k, v in request.query_params.items() if params is None or k in params}
+    query = {k: v[:200] for k, v in request.query_params.items() if k in params}
     try:
         await trail.participants_read(
             caller, programme=programme, resource=f"{request.method} {request.url.path}", query=query,
@@ -202,6 +232,8 @@ async def record_reads(
                             "recorded for audit just now; try again shortly.") from None
 
 
-def record_reads_in_worker(request: Request, caller: Caller, programme: str, participant_ids: Iterable[str]) -> None:
+def record_reads_in_worker(
+    request: Request, caller: Caller, programme: str, participant_ids: Iterable[str], params: Sequence[str] = ()
+) -> None:
     """`record_reads` from a synchronous endpoint (FastAPI runs those in a worker thread)."""
-    anyio.from_thread.run(functools.partial(record_reads, request, caller, programme, list(participant_ids)))
+    anyio.from_thread.run(functools.partial(record_reads, request, caller, programme, list(participant_ids), params))

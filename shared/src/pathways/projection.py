@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from pathways import telemetry
 from pathways.envelope import CloudEvent
 from pathways.eventstore.base import EventStore, StoredEvent
+from pathways.eventstore.jetstream import stored_from_delivery
 from pathways.logging import get_logger
 from pathways.readmodels import ProjectionPosition
 from pathways.schemas import EventData, SchemaRegistry
@@ -51,6 +52,7 @@ class Projection:
     handlers: Mapping[str, Apply]
     schemas: SchemaRegistry = field(default_factory=SchemaRegistry)
     stored: ApplyStored | None = None  # called first with each batch's new messages
+    rebuildable: bool = True  # False: a record of its own that `pathways rebuild` must not replace
 
     def live_tables(self) -> dict[str, Table]:
         return {t.name: t for t in self.tables}
@@ -226,10 +228,7 @@ class ProjectionRunner:
             # Drain in full batches while the server says more are waiting (a batch
             # fetch returns at once when messages are pending).
             size = self.batch_size if msgs[-1].metadata.num_pending else 1
-            events = [
-                StoredEvent(m.metadata.sequence.stream, m.subject, m.data, m.metadata.timestamp)
-                for m in msgs
-            ]
+            events = [stored_from_delivery(m) for m in msgs]  # times to the microsecond, as every read gives them
             spans = telemetry.start_spans(
                 f"projection {self.projection.name}",
                 [(m.headers or {}).get("traceparent") for m in msgs],
@@ -347,8 +346,8 @@ def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequ
 
 
 def insert_if_absent(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
-    """Insert a row unless one with the same key is there: the first fact of its kind wins."""
-    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(values), tuple(values)), dict(values))
+    """Insert a row unless one with the same primary key is there: the first fact of its kind wins."""
+    conn.execute(_insert_if_absent_statement(conn.dialect.name, table, tuple(values)), dict(values))
 
 
 def update(conn: Connection, table: Table, keys: Mapping[str, Any], **values: Any) -> None:
@@ -366,6 +365,12 @@ def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...], keys
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     updates = {c: stmt.excluded[c] for c in columns if c not in keys}
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates else stmt.on_conflict_do_nothing()
+
+
+@functools.lru_cache(maxsize=1024)
+def _insert_if_absent_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_nothing(index_elements=[c.name for c in table.primary_key.columns])
 
 
 @functools.lru_cache(maxsize=1024)

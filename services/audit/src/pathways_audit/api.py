@@ -4,7 +4,7 @@ auditor's token (403 for any other role, 401 without one)."""
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,9 +19,9 @@ from pathways.service import SessionDependency
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from pathways_audit import ledger, proofs
+from pathways_audit import ledger, proofs, records
+from pathways_audit.keys import KeyProblem, ledger_signer
 from pathways_audit.replay import history_as_of
-from pathways_audit.signer import LedgerSettings
 from pathways_audit.sources import DatabaseLedger
 from pathways_audit.verify import verify_history
 
@@ -34,13 +34,12 @@ async def auditor(who: Caller = Depends(caller)) -> Caller:
     return who
 
 
-def ledger_signer() -> CheckpointSigner:
-    return _signer(LedgerSettings.from_env())
-
-
-@functools.lru_cache(maxsize=4)
-def _signer(settings: LedgerSettings) -> CheckpointSigner:
-    return settings.signer()
+def ledger_key() -> CheckpointSigner:
+    """This ledger's key as loaded by the service (never created here): 503 without it."""
+    try:
+        return ledger_signer()
+    except KeyProblem as err:
+        raise HTTPException(503, f"The ledger's key is not available on this instance: {err}") from None
 
 
 def _store(request: Request) -> JetStreamEventStore:
@@ -61,29 +60,29 @@ def router(sessions: SessionDependency) -> APIRouter:
     def state(session: Session = Depends(sessions)) -> dict[str, Any]:
         """How far the ledger has got, and the key its checkpoints are signed with."""
         conn = session.connection()
-        latest = ledger.latest_checkpoint(conn)
+        latest = records.latest_checkpoint(conn)
         return {
             "tree_size": ledger.tree_size(conn),
-            "origin": ledger_signer().name,
-            "vkey": str(ledger_signer().vkey),
+            "origin": ledger_key().name,
+            "vkey": str(ledger_key().vkey),
             "latest_checkpoint": dict(latest._mapping) if latest is not None else None,
         }
 
     @api.get("/public-key", response_class=PlainTextResponse)
     def public_key() -> str:
         """The verifier key (C2SP vkey). Prefer the copy the operator gave you out of band."""
-        return str(ledger_signer().vkey) + "\n"
+        return str(ledger_key().vkey) + "\n"
 
     @api.get("/checkpoints")
     def checkpoints(limit: int = Query(20, ge=0, description="How many, newest first; 0 for all"),
                     session: Session = Depends(sessions)) -> list[dict[str, Any]]:
-        query = select(ledger.CHECKPOINTS).order_by(ledger.CHECKPOINTS.c.tree_size.desc())
+        query = select(records.CHECKPOINTS).order_by(records.CHECKPOINTS.c.tree_size.desc())
         return _rows(session.connection().execute(query.limit(limit) if limit else query))
 
     @api.get("/checkpoints/latest", response_class=PlainTextResponse)
     def latest_checkpoint(session: Session = Depends(sessions)) -> str:
         """The latest signed checkpoint as a note: the thing to keep."""
-        row = ledger.latest_checkpoint(session.connection())
+        row = records.latest_checkpoint(session.connection())
         if row is None:
             raise HTTPException(409, "No checkpoint has been signed yet.")
         return str(row.note)
@@ -100,7 +99,8 @@ def router(sessions: SessionDependency) -> APIRouter:
                     session: Session = Depends(sessions)) -> dict[str, Any]:
         """That an event (by id, or by stream sequence) is in the signed log."""
         try:
-            entry, checkpoint, proof = proofs.inclusion(session.connection(), event, tree_size)
+            # The database work off the event loop: the service answers other requests meanwhile.
+            entry, checkpoint, proof = await asyncio.to_thread(proofs.inclusion, session.connection(), event, tree_size)
         except proofs.ProofUnavailable as err:
             raise HTTPException(err.status, err.message) from None
         stored = await _store(request).get(int(entry.sequence))
@@ -113,7 +113,7 @@ def router(sessions: SessionDependency) -> APIRouter:
                    tree_size: int | None = Query(None, ge=1), session: Session = Depends(sessions)) -> dict[str, Any]:
         """That the log your old checkpoint describes is a prefix of the log now."""
         try:
-            return proofs.consistency(session.connection(), old_checkpoint, ledger_signer().vkey, tree_size)
+            return proofs.consistency(session.connection(), old_checkpoint, ledger_key().vkey, tree_size)
         except proofs.ProofUnavailable as err:
             raise HTTPException(err.status, err.message) from None
 
@@ -122,13 +122,15 @@ def router(sessions: SessionDependency) -> APIRouter:
         """Recompute the whole ledger from the stream and check every checkpoint."""
         engine = session.get_bind()
         assert isinstance(engine, Engine)
-        report = await verify_history(_store(request), ledger_signer().vkey, ledger=DatabaseLedger(engine))
+        report = await verify_history(_store(request), ledger_key().vkey, ledger=DatabaseLedger(engine))
         return report.to_dict()
 
     @api.get("/replay")
-    async def replay(request: Request, as_of: str = Query(..., description="2026-03-31 (end of that day, UTC) or a date and time"),
+    async def replay(request: Request,
+                     as_of: str = Query(..., description="2026-03-31 (end of that day, UTC) or a date and time"),
                      programme: str | None = None, organisation: str | None = None) -> StreamingResponse:
-        """The history as it stood then, one JSON event per line."""
+        """The history as it stood then, one JSON event per line, then a last line
+        {"end": true, "events": N}: an answer without it was cut short."""
         try:
             moment = parse_as_of(as_of)
         except ValueError as err:
@@ -136,24 +138,28 @@ def router(sessions: SessionDependency) -> APIRouter:
         store = _store(request)
 
         async def lines() -> AsyncIterator[bytes]:
+            count = 0
             async for record in history_as_of(store, moment, programme=programme, organisation=organisation):
+                count += 1
                 yield json.dumps(record, sort_keys=True).encode() + b"\n"
+            yield json.dumps({"end": True, "events": count, "as_of": moment.isoformat()}).encode() + b"\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     @api.get("/participants/{participant_id}/reads")
     def reads(participant_id: str, session: Session = Depends(sessions)) -> list[dict[str, Any]]:
         """Who was given this participant's records, through which API, when."""
-        query = select(ledger.READS).where(ledger.READS.c.participant_id == participant_id).order_by(ledger.READS.c.sequence)
+        table = records.READS
+        query = select(table).where(table.c.participant_id == participant_id).order_by(table.c.sequence)
         return _rows(session.connection().execute(query))
 
     @api.get("/rejections")
     def rejections(organisation: str | None = None, limit: int = Query(100, ge=1, le=10000),
                    session: Session = Depends(sessions)) -> list[dict[str, Any]]:
         """Commands the platform refused: who sent what, and why it was refused."""
-        query = select(ledger.REJECTIONS).order_by(ledger.REJECTIONS.c.sequence.desc()).limit(limit)
+        query = select(records.REJECTIONS).order_by(records.REJECTIONS.c.sequence.desc()).limit(limit)
         if organisation:
-            query = query.where(ledger.REJECTIONS.c.organisation_id == organisation)
+            query = query.where(records.REJECTIONS.c.organisation_id == organisation)
         return _rows(session.connection().execute(query))
 
     return api

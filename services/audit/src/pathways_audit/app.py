@@ -9,6 +9,7 @@ from pathways.service import ServiceDefinition
 from pathways_audit import api
 from pathways_audit.cli import audit_cli
 from pathways_audit.ledger import LEDGER
+from pathways_audit.records import RECORDS
 from pathways_audit.signer import sign_checkpoints
 
 service = ServiceDefinition(
@@ -17,7 +18,7 @@ service = ServiceDefinition(
     "replay as of a date, and who looked at whose records.",
     schemas=AUDIT_SCHEMAS,
     handlers={},
-    projections=[LEDGER],
+    projections=[LEDGER, RECORDS],
     api=api.router,
     cli={"audit": audit_cli},
     http_port=8106,

@@ -18,8 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 
 from pathways_audit.client import KEY_HELP, TOKEN_HELP, URL_HELP, answer, err_console, fail, http, trusted_key, with_stream
+from pathways_audit.keys import DEFAULT_ORIGIN
 from pathways_audit.replay import history_as_of
-from pathways_audit.signer import DEFAULT_ORIGIN
 from pathways_audit.sources import HttpLedger
 from pathways_audit.verify import VerifyReport, verify_history
 
@@ -110,11 +110,11 @@ def replay(
                         table.add_row(str(record["sequence"]), record["stored_at"][:19], str(e.get("type", "(not an event)")),
                                       str(e.get("programme", "")), str(e.get("organisation", "")), str(e.get("subject", "")),
                                       str(e.get("actor", "")))
+            if output_format == "table":
+                Console(file=out, width=200).print(table)
         finally:
             if output:
                 out.close()
-        if output_format == "table":
-            Console(file=output.open("w") if output else None, width=200).print(table)
         return count
 
     count = with_stream(run)
@@ -164,10 +164,12 @@ def consistency(
 ) -> None:
     """A proof that the log your old checkpoint describes is a prefix of the log now."""
 
+    kept = old_checkpoint.read_text()
+
     async def run() -> dict[str, object]:
         async with http(url, token) as client:
             params = {"tree_size": tree_size} if tree_size else {}
-            response = await client.post("/audit/proofs/consistency", params=params, content=old_checkpoint.read_text(),
+            response = await client.post("/audit/proofs/consistency", params=params, content=kept,
                                          headers={"content-type": "text/plain"})
             return dict(answer(response).json())
 

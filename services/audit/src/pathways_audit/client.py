@@ -60,7 +60,8 @@ def audit_url(url: str | None) -> str:
 def auditor_token(token: str | None, *, required: bool = True) -> str | None:
     found = token or os.environ.get("PATHWAYS_TOKEN")
     if not found and required:
-        raise fail("This needs an auditor's token: pass --token or set PATHWAYS_TOKEN (pathways tokens issue ORG --role auditor).")
+        raise fail("This needs an auditor's token: pass --token or set PATHWAYS_TOKEN "
+                   "(pathways tokens issue ORG --role auditor).")
     return found
 
 

@@ -1,7 +1,6 @@
 """The ledger the audit service keeps: an RFC 6962 Merkle tree over every message of
 PATHWAYS_EVENTS in stream order (leaf i is stream sequence i + 1), stored as the hashes
-of its complete subtrees, with the checkpoints signed over it and the accountability
-records (rejected commands, reads of participants' records) kept for questions.
+of its complete subtrees. (What the audit events say is kept apart, in records.py.)
 
 It is built by a kernel projection, so a batch of leaves and the stream position commit
 in one transaction: a crash replays the batch and the tree comes out the same."""
@@ -10,22 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from pathways.accountability import CheckpointSigned, CommandRejected, ParticipantRecordsRead
-from pathways.envelope import CloudEvent
 from pathways.eventstore.base import StoredEvent
 from pathways.ledger.merkle import Frontier, NodeReader, perfect_subtrees
 from pathways.ledger.verifier import leaf_hash
-from pathways.projection import Projection, Tables, insert_if_absent, read_position, upsert
-from pathways.schemas import SchemaRegistry
+from pathways.projection import Projection, Tables, read_position
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
     DateTime,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -33,7 +27,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    func,
     insert,
     select,
     tuple_,
@@ -57,41 +50,6 @@ NODES = Table(
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
-)
-CHECKPOINTS = Table(
-    "audit_checkpoint", meta,
-    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
-    Column("root_hash", String(64), nullable=False),
-    Column("signed_at", String(40)),
-    Column("note", Text, nullable=False),
-    Column("sequence", BigInteger, nullable=False),  # where it was published on the stream
-)
-READS = Table(
-    "audit_participant_read", meta,
-    Column("participant_id", Id, primary_key=True),
-    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
-    Column("programme_id", Id, nullable=False),
-    Column("organisation_id", Id, nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("service", String(32), nullable=False),
-    Column("resource", Text, nullable=False),
-    Column("query", Text, nullable=False),
-    Column("read_at", DateTime(timezone=True), nullable=False),
-)
-REJECTIONS = Table(
-    "audit_rejection", meta,
-    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
-    Column("organisation_id", Id, nullable=False),
-    Column("actor", String(128), nullable=False),
-    Column("programme_id", Id, nullable=False),
-    Column("context", String(32), nullable=False),
-    Column("command", String(128), nullable=False),
-    Column("code", String(32), nullable=False),
-    Column("message", Text, nullable=False),
-    Column("idempotency_key", String(128)),
-    Column("body_sha256", String(64), nullable=False),
-    Column("rejected_at", DateTime(timezone=True), nullable=False),
-    Index("audit_rejection_by_organisation", "organisation_id", "sequence"),
 )
 CHECKPOINT_TYPE = "pathways.audit.CheckpointSigned"
 
@@ -144,66 +102,15 @@ def _identify(payload: bytes) -> tuple[str | None, str | None]:
     return (event_id[:64] if isinstance(event_id, str) else None, event_type[:120] if isinstance(event_type, str) else None)
 
 
-def _checkpoint(conn: Connection, t: Tables, e: CloudEvent, d: Any, seq: int) -> None:
-    assert isinstance(d, CheckpointSigned)
-    signed_at = next((line[5:] for line in d.note.split("\n") if line.startswith("time ")), None)
-    # The first checkpoint of a size is kept; a later one that disagrees is for verify to judge.
-    insert_if_absent(conn, t[CHECKPOINTS.name], {
-        "tree_size": d.tree_size, "root_hash": d.root_hash, "signed_at": signed_at, "note": d.note, "sequence": seq,
-    })
-
-
-def _read(conn: Connection, t: Tables, e: CloudEvent, d: Any, seq: int) -> None:
-    assert isinstance(d, ParticipantRecordsRead)
-    rows = [
-        {"participant_id": pid, "sequence": seq, "programme_id": e.programme, "organisation_id": e.organisation,
-         "role": d.role, "service": d.service, "resource": d.resource, "query": json.dumps(d.query, sort_keys=True),
-         "read_at": e.time}
-        for pid in d.participant_ids
-    ]
-    if rows:
-        conn.execute(insert(t[READS.name]), rows)
-
-
-def _rejected(conn: Connection, t: Tables, e: CloudEvent, d: Any, seq: int) -> None:
-    assert isinstance(d, CommandRejected)
-    upsert(conn, t[REJECTIONS.name], {
-        "sequence": seq, "organisation_id": e.organisation, "actor": e.actor, "programme_id": e.programme,
-        "context": d.context, "command": d.command, "code": d.code, "message": d.message,
-        "idempotency_key": d.idempotency_key, "body_sha256": d.body_sha256, "rejected_at": e.time,
-    }, ["sequence"])
-
-
-def _schemas() -> SchemaRegistry:
-    from pathways.accountability import AUDIT_SCHEMAS
-
-    return AUDIT_SCHEMAS
-
-
-LEDGER = Projection(
-    name="audit_ledger",
-    tables=[ENTRIES, NODES, CHECKPOINTS, READS, REJECTIONS],
-    handlers={
-        CHECKPOINT_TYPE: _checkpoint,
-        "pathways.audit.ParticipantRecordsRead": _read,
-        "pathways.audit.CommandRejected": _rejected,
-    },
-    schemas=_schemas(),
-    stored=keep_leaves,
-)
+# The tree alone, apart from everything that reads what the events say: no event can stop
+# it. It is the service's own record of what was stored, so `pathways rebuild` leaves it be
+# (rebuilding it from the stream would copy any tampering into it).
+LEDGER = Projection(name="audit_ledger", tables=[ENTRIES, NODES], handlers={}, stored=keep_leaves, rebuildable=False)
 
 
 def tree_size(conn: Connection) -> int:
     """Leaves in the tree: every message up to the ledger's stream position."""
     return read_position(conn, LEDGER.name)
-
-
-def latest_checkpoint(conn: Connection) -> Any:
-    return conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.tree_size.desc()).limit(1)).first()
-
-
-def last_checkpoint_sequence(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(CHECKPOINTS.c.sequence))).scalar() or 0)
 
 
 def uncheckpointed(conn: Connection, signed_size: int) -> bool:
@@ -231,11 +138,3 @@ def leaf_hashes(conn: Connection, start: int, count: int) -> list[bytes]:
     return [bytes(h) for h in rows]
 
 
-def checkpoint_notes(conn: Connection) -> list[tuple[int, str]]:
-    """(published at sequence, note) of every checkpoint kept, oldest first."""
-    rows = conn.execute(select(CHECKPOINTS.c.sequence, CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.tree_size)).all()
-    return [(int(r.sequence), str(r.note)) for r in rows]
-
-
-def when(value: datetime | str) -> str:
-    return value if isinstance(value, str) else value.isoformat()

@@ -8,10 +8,10 @@ import base64
 from typing import Any
 
 from pathways.ledger.merkle import consistency_proof, inclusion_proof, root_at
-from pathways.ledger.verifier import Checkpoint, VerifierKey, open_checkpoint
+from pathways.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint
 from sqlalchemy import Connection, select
 
-from pathways_audit import ledger
+from pathways_audit import ledger, records
 
 
 class ProofUnavailable(Exception):
@@ -23,11 +23,11 @@ class ProofUnavailable(Exception):
 
 def _checkpoint_row(conn: Connection, tree_size: int | None) -> Any:
     if tree_size is None:
-        row = ledger.latest_checkpoint(conn)
+        row = records.latest_checkpoint(conn)
         if row is None:
             raise ProofUnavailable(409, "No checkpoint has been signed yet; the first is due within seconds.")
         return row
-    row = conn.execute(select(ledger.CHECKPOINTS).where(ledger.CHECKPOINTS.c.tree_size == tree_size)).first()
+    row = conn.execute(select(records.CHECKPOINTS).where(records.CHECKPOINTS.c.tree_size == tree_size)).first()
     if row is None:
         raise ProofUnavailable(404, f"There is no signed checkpoint of size {tree_size}.")
     return row
@@ -64,8 +64,6 @@ def inclusion_bundle(entry: Any, checkpoint: Any, proof: list[bytes], payload: b
 def consistency(conn: Connection, old_note: str, vkey: VerifierKey, tree_size: int | None = None) -> dict[str, Any]:
     """A proof that the log the auditor's old checkpoint describes is a prefix of the log
     now (or of the checkpoint of `tree_size`)."""
-    from pathways.ledger.verifier import CheckpointError
-
     try:
         old: Checkpoint = open_checkpoint(old_note, vkey)
     except CheckpointError as err:

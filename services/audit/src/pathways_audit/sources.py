@@ -8,7 +8,7 @@ import asyncio
 import httpx
 from sqlalchemy import Engine
 
-from pathways_audit import ledger
+from pathways_audit import ledger, records
 
 
 class DatabaseLedger:
@@ -25,7 +25,7 @@ class DatabaseLedger:
 
     def _checkpoints(self) -> list[tuple[int, str]]:
         with self.engine.connect() as conn:
-            return ledger.checkpoint_notes(conn)
+            return records.checkpoint_notes(conn)
 
     async def size(self) -> int:
         return await asyncio.to_thread(self._size)

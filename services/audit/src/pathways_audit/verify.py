@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -230,14 +231,8 @@ def _locate(report: VerifyReport, first_difference: int | None, good_sizes: list
 
 def _note_of(payload: bytes) -> str:
     """The note a checkpoint event carries (an unreadable one cannot verify)."""
-    import json
-
     try:
         note = json.loads(payload)["data"]["note"]
     except (ValueError, KeyError, TypeError):
         return ""
     return note if isinstance(note, str) else ""
-
-
-def describe(checkpoint: Checkpoint) -> str:
-    return f"{checkpoint.origin} size {checkpoint.size} root {base64.b64encode(checkpoint.root).decode()}"

@@ -37,7 +37,7 @@ def router(sessions: SessionDependency) -> APIRouter:
         found = readmodel.list_outcomes(
             session=session, programme_id=programme_id, partner_id=partner_id, instrument=instrument
         )
-        record_reads_in_worker(request, who, programme_id, (o.participant_id for o in found))
+        record_reads_in_worker(request, who, programme_id, (o.participant_id for o in found), ("partner_id", "instrument"))
         return found
 
     @api.get("/programmes/{programme_id}/feedback", response_model=list[Feedback])

@@ -22,6 +22,7 @@ from pathways_reporting.scope import Scope, programme_scope, visible_programmes
 from pathways_reporting.tables import TABLES, TableData
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FILTER_PARAMS = ("from", "to", "partner", "activity", "limit")  # what a read of records is recorded with
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Scoped:
     def given(self, request: Request, *tables: TableData) -> None:
         """Before tables leave the service: record which participants' records they hold,
         and for whom (no record, no answer)."""
-        record_reads_in_worker(request, self.scope.caller, self.programme_id, participants_in(*tables))
+        record_reads_in_worker(request, self.scope.caller, self.programme_id, participants_in(*tables), FILTER_PARAMS)
 
 
 def participants_in(*tables: TableData) -> set[str]:

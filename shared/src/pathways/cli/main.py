@@ -284,6 +284,10 @@ def rebuild(
             for name, service in services.items():
                 engine = make_engine(database_url or default_db(service=name))
                 for projection in service.all_projections:
+                    if not projection.rebuildable:
+                        console.print(f"{name}/{projection.name} is a record of its own, not a view of the stream: "
+                                      "it is not rebuilt.")
+                        continue
                     task = progress.add_task(f"{name}/{projection.name}", total=None)
 
                     def report(done: int, total: int, task: TaskID = task) -> None:

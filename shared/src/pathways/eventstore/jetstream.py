@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections import deque
@@ -21,6 +22,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import (
+    AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
@@ -167,58 +169,43 @@ class JetStreamEventStore:
         self, from_sequence: int = 1, until: int | None = None
     ) -> AsyncIterator[StoredEvent]:
         """Every event from `from_sequence` to `until` (default: the last one stored when
-        the read began), in stream order.
+        the read began), in stream order. Stops early if the stream holds no more (events
+        at the end deleted): the caller sees the last sequence it got.
 
-        An ordered push consumer delivers into a callback that only buffers: waiting for
-        each message with `next_msg` cost more than three times the reading itself. When
-        the reader falls behind, the callback waits, which holds back the consumer's flow
-        control replies, so the server stops sending and memory stays bounded."""
+        A consumer of its own (no acks) is pulled in batches of READ_AHEAD into a plain
+        subscription's callback: at most two batches are asked for at once, so a slow
+        reader holds at most that many messages, and no message waits on a timer of its
+        own (`next_msg` per message cost more than three times the reading itself)."""
         end = until if until is not None else await self.last_sequence()
         if end < from_sequence:
             return
-        buffer: deque[Msg] = deque()
-        arrived, drained = asyncio.Event(), asyncio.Event()
-        closed = False
-
-        async def deliver(msg: Msg) -> None:
-            buffer.append(msg)
-            arrived.set()
-            while len(buffer) >= READ_AHEAD and not closed:
-                drained.clear()
-                await drained.wait()
-
-        sub = await self._js.subscribe(
-            f"{EVENTS_ROOT}.>",
-            ordered_consumer=True,
-            cb=deliver,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=max(from_sequence, 1),
-            ),
-            pending_msgs_limit=-1,
-            pending_bytes_limit=-1,
-        )
+        consumer = f"read_{uuid.uuid4().hex[:16]}"
+        await self._js.add_consumer(STREAM_NAME, config=ConsumerConfig(
+            name=consumer, filter_subject=f"{EVENTS_ROOT}.>", deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(from_sequence, 1), ack_policy=AckPolicy.NONE, inactive_threshold=120.0,
+            mem_storage=True,
+        ))
+        pull = _Puller(self._nc, consumer, self._timeout)
+        await pull.start()
         try:
+            wanted = end - max(from_sequence, 1) + 1  # at most: deleted events are skipped
             while True:
-                if not buffer:
-                    arrived.clear()
-                    try:
-                        await asyncio.wait_for(arrived.wait(), self._timeout)
-                    except TimeoutError:
-                        raise TimeoutError(f"no event after sequence {from_sequence - 1} within {self._timeout} s") from None
-                while buffer:
-                    msg = buffer.popleft()
-                    if len(buffer) < READ_AHEAD // 2:
-                        drained.set()
-                    stored = _stored_from_delivery(msg)
-                    from_sequence = stored.sequence + 1
-                    yield stored
-                    if stored.sequence >= end:
+                stored = await pull.next(wanted)
+                if stored is None:
+                    if await self._nothing_left(consumer):
                         return
+                    continue
+                yield stored
+                if stored.sequence >= end:
+                    return
         finally:
-            closed = True
-            drained.set()
-            await sub.unsubscribe()
+            await pull.stop()
+            with contextlib.suppress(Exception):
+                await self._js.delete_consumer(STREAM_NAME, consumer)
+
+    async def _nothing_left(self, consumer: str) -> bool:
+        info = await self._js.consumer_info(STREAM_NAME, consumer)
+        return int(info.num_pending or 0) == 0
 
     async def last_sequence(self) -> int:
         info = await self._js.stream_info(STREAM_NAME)
@@ -255,6 +242,64 @@ class JetStreamEventStore:
         return int(headers["Nats-Sequence"]) - 1
 
 
+class _Puller:
+    """One reader's pull requests (one at a time, `no_wait`: the events asked for are all
+    stored already), answered into a callback's buffer. The next batch is asked for as
+    soon as the last has arrived, so the reader never waits idle, and the buffer never
+    holds more than two batches however slow the reader is."""
+
+    def __init__(self, nc: Client, consumer: str, timeout: float) -> None:
+        self._nc, self._consumer, self._timeout = nc, consumer, timeout
+        self._buffer: deque[Msg] = deque()
+        self._arrived = asyncio.Event()
+        self._asked = self._received = 0
+        self._ended = False  # the server answered "no more": fewer were stored than asked for
+        self._failed: str | None = None
+        self._inbox = nc.new_inbox()
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._deliver)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()
+
+    async def _deliver(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is None:
+            self._buffer.append(msg)
+            self._received += 1
+        elif status in ("404", "408"):
+            self._ended = True
+            self._asked = self._received  # that request is over
+        elif status != "100":  # 100 is a heartbeat
+            self._failed = f"{status} {headers.get('Description', '')}".strip()
+        self._arrived.set()
+
+    async def next(self, wanted: int) -> StoredEvent | None:
+        """The next message; None when the server had no more of what was asked for."""
+        if (not self._ended and self._received == self._asked and self._asked < wanted
+                and len(self._buffer) < READ_AHEAD):
+            batch = min(READ_AHEAD, wanted - self._asked)
+            self._asked += batch
+            await self._nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{self._consumer}",
+                                   json.dumps({"batch": batch, "no_wait": True}).encode(), reply=self._inbox)
+        while not self._buffer:
+            if self._failed:
+                raise RuntimeError(f"reading the stream failed: {self._failed}")
+            if self._ended:
+                self._ended = False
+                return None
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), self._timeout)
+            except TimeoutError:
+                raise TimeoutError(f"no event from the stream within {self._timeout} s") from None
+        return stored_from_delivery(self._buffer.popleft())
+
+
 def _messages(request: AppendRequest) -> list[tuple[str, bytes, dict[str, str]]]:
     """Headers per event. The expected sequence goes only on the first event of each
     subject: the server checks it against the stream as it was before the batch."""
@@ -289,7 +334,7 @@ def _translate(err_code: int | None, description: str | None) -> Exception:
     return RuntimeError(f"JetStream refused the append: {err_code} {description}")
 
 
-def _stored_from_delivery(msg: Msg) -> StoredEvent:
+def stored_from_delivery(msg: Msg) -> StoredEvent:
     """A delivered message as stored. Its stream sequence and time are read straight from
     the reply subject ($JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.
     <nanoseconds>.<pending>, or the longer form with domain and account hash)."""

@@ -34,6 +34,12 @@ from pathways.views import LocalViews
 log = plog.get_logger("pathways.host")
 
 
+def _report_ended(task: asyncio.Task[Any]) -> None:
+    """A background task should run until the service stops; if it dies, say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
+
+
 class ServiceHost:
     def __init__(
         self,
@@ -118,7 +124,9 @@ class ServiceHost:
                 self._start_runner(projection, nc)
             context = BackgroundContext(nc, self.engine, store, self._stop)
             for task in self.service.background:
-                self._tasks.append(asyncio.create_task(task(context), name=getattr(task, "__name__", "background")))
+                running = asyncio.create_task(task(context), name=getattr(task, "__name__", "background"))
+                running.add_done_callback(_report_ended)
+                self._tasks.append(running)
         await self.broker.start()
         # The server must know of the command subscription before we say we are up, or
         # a command sent at once finds no responders.
