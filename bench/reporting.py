@@ -6,7 +6,7 @@ queries on what it built (DESIGN §5).
    co-production) in atomic batches. Each is the envelope the intake would store: the same
    subject, the canonical bytes of a CloudEvent, `data` that the owning context's schema
    accepts (checked on a sample: decoded and re-encoded to the same bytes).
-2. Replay the whole stream with the ordered consumer (the yardstick, read before and after
+2. Read the whole stream with `read_all` (the yardstick, read before and after
    the rebuild, the faster kept), then, in a child process, `pathways.projection.rebuild()`
    the reporting service's projections (its directory, then its facts, as `pathways rebuild
    reporting` does) into a fresh SQLite file. The child reports its own peak RSS.
@@ -472,7 +472,7 @@ async def replay(conn: ConnectionInfo, decode: bool) -> Result:
                 except ValueError:
                     pass
             seen += 1
-        name = "raw: ordered-consumer replay (reporting stream)" if not decode else "replay + CloudEvent decode of each event"
+        name = "raw: whole-stream read (reporting stream)" if not decode else "replay + CloudEvent decode of each event"
         return Result(name, seen, time.perf_counter() - t, {})
     finally:
         await nc.close()
@@ -635,7 +635,7 @@ async def reporting_rebuild_and_queries(conn: ConnectionInfo, home: Path) -> lis
 
 
 def reporting_ratios(by: dict[str, Result]) -> dict[str, float]:
-    replay_rate = by["raw: ordered-consumer replay (reporting stream)"].rate
+    replay_rate = by["raw: whole-stream read (reporting stream)"].rate
     both = by["reporting: rebuild, both projections (pathways rebuild reporting)"]
     queries = [r for name, r in by.items() if name.startswith("query: ") and "dashboard page" not in name]
     worst = max(queries, key=lambda r: r.extra["p95_ms"])

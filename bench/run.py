@@ -4,7 +4,7 @@ then the audit ledger's verify rate (bench/ledger.py).
 
 Every NATS figure is taken with `sync_interval: always` (an acknowledged event is on
 disk). Yardsticks: raw nats-py JetStream publish (one at a time, many in flight), atomic
-batches of 500, ordered-consumer replay, and the `eventsourcing` library on SQLite (WAL)
+batches of 500, a whole-stream read, and the `eventsourcing` library on SQLite (WAL)
 doing the same writes. Prints ratios and writes bench/results/<timestamp>.json.
 Sizes scale with BENCH_SCALE (default 1.0) so a quick run is `BENCH_SCALE=0.2 make bench`.
 """
@@ -70,7 +70,7 @@ async def raw_nats(conn: ConnectionInfo) -> list[Result]:
     seen = 0
     async for _ in store.read_all(1, last):
         seen += 1
-    out.append(Result("raw: ordered-consumer replay", seen, time.perf_counter() - t, {}))
+    out.append(Result("raw: whole-stream read (read_all: pull consumer, batches of 4096)", seen, time.perf_counter() - t, {}))
     await nc.close()
     return out
 
