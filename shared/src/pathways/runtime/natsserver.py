@@ -4,6 +4,7 @@ authentication required with generated credentials — never an open server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -16,6 +17,10 @@ import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from pathways.runtime.accounts import write_authorization
+
+PID_FILE = "nats-server.pid"
 
 
 def nats_server_binary() -> Path:
@@ -68,9 +73,12 @@ class Credentials:
         return creds
 
 
-def server_config(*, port: int, store_dir: Path, credentials: Credentials | None, name: str = "pathways", extra: str = "") -> str:
+def server_config(*, port: int, store_dir: Path, credentials: Credentials | None, name: str = "pathways", extra: str = "",
+                  authorization_file: str | None = None) -> str:
     auth = ""
-    if credentials is not None:
+    if authorization_file is not None:
+        auth = f"include {json.dumps(authorization_file)}\n"  # rewritten and reloaded as organisations come and go
+    elif credentials is not None:
         auth = (
             "authorization {\n"
             f"  users: [ {{ user: {json.dumps(credentials.user)}, password: {json.dumps(credentials.password)} }} ]\n"
@@ -99,7 +107,13 @@ class EmbeddedNatsServer:
         credentials: Credentials | None = None,
         name: str = "pathways",
         log_file: Path | None = None,
+        organisations: bool = False,
     ) -> None:
+        """`organisations`: besides the platform's user, let in the organisations of
+        $home/organisations.json, each with its own permissions (pathways.runtime.accounts)."""
+        if organisations and credentials is None:
+            raise ValueError("organisations' users need the platform's credentials beside them")
+        self.organisations = organisations
         self.home = home
         self.port = free_port(port)
         self.credentials = credentials
@@ -116,9 +130,14 @@ class EmbeddedNatsServer:
     def start(self, timeout: float = 15.0) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        authorization = None
+        if self.organisations:
+            assert self.credentials is not None
+            authorization = write_authorization(self.home, self.credentials.user, self.credentials.password).name
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(server_config(port=self.port, store_dir=self.store_dir, credentials=self.credentials, name=self.name))
+            handle.write(server_config(port=self.port, store_dir=self.store_dir, credentials=self.credentials, name=self.name,
+                                       authorization_file=authorization))
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         log = open(self.log_file, "ab")
         self.process = subprocess.Popen(
@@ -127,6 +146,7 @@ class EmbeddedNatsServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal goes to us; we stop it cleanly
         )
+        (self.home / PID_FILE).write_text(str(self.process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -136,7 +156,15 @@ class EmbeddedNatsServer:
             time.sleep(0.05)
         raise TimeoutError(f"nats-server did not become ready in {timeout}s; see {self.log_file}")
 
+    def reload_organisations(self) -> None:
+        """Rewrite the authorization file from the register and have the server reload it."""
+        assert self.credentials is not None and self.process is not None
+        write_authorization(self.home, self.credentials.user, self.credentials.password)
+        self.process.send_signal(signal.SIGHUP)
+
     def stop(self, timeout: float = 10.0) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.home / PID_FILE).unlink()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -151,6 +179,23 @@ class EmbeddedNatsServer:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
+
+
+def reload_running_server(home: Path) -> bool:
+    """From another process (`pathways org …`): rewrite the authorization file of the server
+    `pathways up` runs under `home` and have it reload; False if none is running there (the
+    next start reads the register anyway)."""
+    credentials_path = home / "credentials.json"
+    if not credentials_path.exists():
+        return False
+    credentials = Credentials.load_or_create(credentials_path)
+    write_authorization(home, credentials.user, credentials.password)
+    try:
+        pid = int((home / PID_FILE).read_text())
+        os.kill(pid, signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    return True
 
 
 def _ready(port: int) -> bool:

@@ -1,0 +1,137 @@
+"""Who may connect to NATS, and what each may publish and read: the server enforces it,
+so an organisation's system cannot act for another whatever it sends.
+
+- The platform's own user (services, the operator's CLI) may do everything.
+- Each organisation has a user of its own, `org-<id>`, whose password is kept only as a
+  bcrypt hash (in $PATHWAYS_HOME/organisations.json and in the server's config):
+  - it may publish commands only on `pathways.cmd.<its id>.>`;
+  - it receives replies only on its own inboxes, `_INBOX.<its id>.>` (its client connects
+    with that inbox prefix), so it cannot read another organisation's replies;
+  - an auditor sends no commands; it may read PATHWAYS_EVENTS (consumers of its own, Direct
+    Get), never write to it.
+- Adding, rotating or revoking an organisation rewrites the included authorization file
+  and tells the running server to reload it: no restart, and a revoked organisation's
+  open connections are closed by the server at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+
+from pathways.access import ROLES
+from pathways.ids import is_valid_id
+from pathways.subjects import COMMANDS_ROOT, STREAM_NAME
+
+ORG_USER_PREFIX = "org-"
+AUTHORIZATION_FILE = "authorization.conf"
+REGISTER_FILE = "organisations.json"
+
+# What an auditor's client needs to read the stream, and nothing that writes.
+_STREAM_READING = [
+    "$JS.API.INFO",
+    f"$JS.API.STREAM.INFO.{STREAM_NAME}",
+    f"$JS.API.CONSUMER.CREATE.{STREAM_NAME}.>",
+    f"$JS.API.CONSUMER.INFO.{STREAM_NAME}.>",
+    f"$JS.API.CONSUMER.DELETE.{STREAM_NAME}.>",
+    f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.>",
+    f"$JS.API.DIRECT.GET.{STREAM_NAME}",
+    f"$JS.API.DIRECT.GET.{STREAM_NAME}.>",
+]
+
+
+def nats_user(organisation_id: str) -> str:
+    return ORG_USER_PREFIX + organisation_id
+
+
+def inbox_prefix(organisation_id: str) -> str:
+    """Where an organisation's client receives its replies (nats-py: connect(inbox_prefix=…))."""
+    return f"_INBOX.{organisation_id}"
+
+
+def permissions(organisation_id: str, role: str) -> dict[str, Any]:
+    replies = [f"{inbox_prefix(organisation_id)}.>"]
+    if role == "auditor":
+        return {"publish": {"allow": _STREAM_READING}, "subscribe": {"allow": replies}}
+    return {"publish": {"allow": [f"{COMMANDS_ROOT}.{organisation_id}.>"]}, "subscribe": {"allow": replies}}
+
+
+@dataclass(frozen=True)
+class OrganisationAccess:
+    organisation_id: str
+    role: str
+    password_bcrypt: str
+    issued_at: str
+
+
+class OrganisationRegister:
+    """The organisations that may connect to NATS (owner-only JSON, hashes only)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = home / REGISTER_FILE
+
+    def load(self) -> dict[str, OrganisationAccess]:
+        try:
+            body = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        return {k: OrganisationAccess(**v) for k, v in body.items()}
+
+    def _save(self, entries: dict[str, OrganisationAccess]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({k: asdict(v) for k, v in sorted(entries.items())}, handle, indent=2)
+        tmp.replace(self.path)
+
+    def issue(self, organisation_id: str, role: str) -> str:
+        """Give the organisation a new NATS password (replacing any earlier one); returns
+        it, the only time it exists in plain text."""
+        if not is_valid_id(organisation_id):
+            raise ValueError(f"'{organisation_id}' is not a valid organisation id ([A-Za-z0-9_-]+)")
+        if role not in ROLES or role == "operator":
+            raise ValueError(f"Unknown role '{role}'; an organisation is one of "
+                             f"{', '.join(r for r in ROLES if r != 'operator')}.")
+        password = secrets.token_urlsafe(32)
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=11)).decode()
+        entries = self.load()
+        entries[organisation_id] = OrganisationAccess(organisation_id, role, hashed, datetime.now(UTC).isoformat())
+        self._save(entries)
+        return password
+
+    def revoke(self, organisation_id: str) -> bool:
+        entries = self.load()
+        if entries.pop(organisation_id, None) is None:
+            return False
+        self._save(entries)
+        return True
+
+
+def authorization_config(platform_user: str, platform_password: str, organisations: dict[str, OrganisationAccess]) -> str:
+    """The server's `authorization` block: the platform's user and one per organisation."""
+    users: list[dict[str, Any]] = [{"user": platform_user, "password": platform_password}]
+    for org in organisations.values():
+        users.append({"user": nats_user(org.organisation_id), "password": org.password_bcrypt,
+                      "permissions": permissions(org.organisation_id, org.role)})
+    # JSON is valid NATS configuration syntax.
+    return "authorization " + json.dumps({"users": users}, indent=2) + "\n"
+
+
+def write_authorization(home: Path, platform_user: str, platform_password: str) -> Path:
+    """(Re)write the authorization file the server's config includes; owner-only."""
+    path = home / AUTHORIZATION_FILE
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(authorization_config(platform_user, platform_password, OrganisationRegister(home).load()))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,174 @@
+"""The NATS server itself keeps organisations apart (DESIGN §4 G5), tested against a real
+nats-server with the configuration `pathways up` gives it: an organisation publishes
+commands only as itself and hears only its own replies, an auditor reads the stream but
+sends nothing, and a revoked organisation is cut off at once, without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+from nats.aio.client import Client
+from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.runtime.accounts import OrganisationRegister, inbox_prefix, nats_user
+from pathways.runtime.connection import ConnectionInfo
+from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer
+from pathways.service import discover
+from pathways.testing.servers import NatsEndpoint
+
+from tests.conftest import running
+
+
+@dataclass
+class Secured:
+    server: EmbeddedNatsServer
+    register: OrganisationRegister
+    passwords: dict[str, str]
+
+    @property
+    def endpoint(self) -> NatsEndpoint:
+        creds = self.server.credentials
+        assert creds is not None
+        return NatsEndpoint(ConnectionInfo(self.server.url, creds.user, creds.password), "wheel", self.server)
+
+
+@dataclass
+class Organisation:
+    nc: Client
+    errors: list[str] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def violated(self, action: str, subject: str) -> bool:
+        """Did the server refuse this client `action` ("publish", "subscription") on `subject`?"""
+        return any(f"permissions violation for {action} to \"{subject.lower()}" in e.lower() for e in self.errors)
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Secured]:
+    home = tmp_path / "nats"
+    register = OrganisationRegister(home)
+    passwords = {org: register.issue(org, role) for org, role in [("org-a", "partner"), ("org-b", "partner"),
+                                                                  ("audit-co", "auditor")]}
+    server = EmbeddedNatsServer(home, port=None, credentials=Credentials("pathways-test", os.urandom(12).hex()),
+                                organisations=True)
+    server.start()
+    try:
+        yield Secured(server, register, passwords)
+    finally:
+        server.stop()
+
+
+async def connect_as(s: Secured, org: str, password: str | None = None) -> Organisation:
+    found = Organisation(nc=Client())
+
+    async def error(err: Exception) -> None:
+        found.errors.append(str(err))
+
+    async def closed() -> None:
+        found.closed.set()
+
+    found.nc = await nats.connect(s.server.url, user=nats_user(org), password=password or s.passwords[org],
+                                  inbox_prefix=inbox_prefix(org), error_cb=error, closed_cb=closed,
+                                  allow_reconnect=False, connect_timeout=5)
+    return found
+
+
+def command(org: str, programme: str = "no-such-programme") -> bytes:
+    return json.dumps({"idempotency_key": os.urandom(8).hex(), "organisation": org, "actor": "a system", "data": {
+        "programme_id": programme, "participant_id": "pt-1", "setting": "ward", "referral_source": "self",
+        "consent_given": True, "enrolled_on": "2025-11-03"}}).encode()
+
+
+async def eventually(condition: Any, seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition never held")
+
+
+@pytest.fixture
+async def registry(secured: Secured, tmp_path: Path) -> AsyncIterator[None]:
+    async with running(discover()["registry"], secured.endpoint, tmp_path):
+        yield
+
+
+async def test_an_organisation_commands_only_as_itself_and_hears_only_its_own_replies(secured: Secured, registry: None) -> None:
+    a = await connect_as(secured, "org-a")
+    try:
+        # Its own subject: the service answers (here: no such programme), through A's own inbox.
+        reply = json.loads((await a.nc.request("pathways.cmd.org-a.registry.EnrolParticipant", command("org-a"), timeout=10)).data)
+        assert reply["status"] == "rejected" and reply["code"] == "not_found"
+        # B's subject: the server refuses the publish; nothing reaches the service.
+        with pytest.raises(nats.errors.TimeoutError):
+            await a.nc.request("pathways.cmd.org-b.registry.EnrolParticipant", command("org-b"), timeout=2)
+        await eventually(lambda: a.violated("publish", "pathways.cmd.org-b"))
+        # A forged body claiming B, on A's own subject, passes the server and is refused by the service.
+        reply = json.loads((await a.nc.request("pathways.cmd.org-a.registry.EnrolParticipant", command("org-b"), timeout=10)).data)
+        assert reply["code"] == "forbidden"
+        # Nor may A listen to the stream, to everyone's replies, or to other organisations' commands.
+        for subject in ("pathways.evt.>", "_INBOX.>", "_INBOX.org-b.>", "pathways.cmd.>"):
+            await a.nc.subscribe(subject)
+            await a.nc.flush()
+            await eventually(lambda subject=subject: a.violated("subscription", subject))
+        # Nor write events directly.
+        await a.nc.publish("pathways.evt._.org-a.registry.forged", b"{}")
+        await eventually(lambda: a.violated("publish", "pathways.evt"))
+    finally:
+        await a.nc.close()
+    platform = await secured.endpoint.connection.connect("check")
+    try:
+        stored = [e async for e in JetStreamEventStore(platform).read_all()]
+        assert all(".org-b." not in e.subject and not e.subject.endswith(".forged") for e in stored)
+    finally:
+        await platform.close()
+
+
+async def test_an_auditor_reads_the_stream_but_cannot_send_or_write(secured: Secured, registry: None) -> None:
+    a = await connect_as(secured, "org-a")
+    await a.nc.request("pathways.cmd.org-a.registry.EnrolParticipant", command("org-a"), timeout=10)  # something to read
+    await a.nc.close()
+    auditor = await connect_as(secured, "audit-co")
+    try:
+        store = JetStreamEventStore(auditor.nc)
+        last = await store.last_sequence()
+        assert last >= 1 and [e.sequence async for e in store.read_all(1, last)] == list(range(1, last + 1))
+        assert (await store.get(1)) is not None
+        with pytest.raises(nats.errors.TimeoutError):
+            await auditor.nc.request("pathways.cmd.audit-co.registry.EnrolParticipant", command("audit-co"), timeout=2)
+        await auditor.nc.publish("pathways.evt._.audit-co.audit.x", b"{}")
+        await auditor.nc.publish("$JS.API.STREAM.DELETE.PATHWAYS_EVENTS", b"")
+        await eventually(lambda: all(auditor.violated("publish", subject) for subject in (
+            "pathways.cmd.audit-co", "pathways.evt._.audit-co", "$js.api.stream.delete")))
+        assert await store.last_sequence() == last
+    finally:
+        await auditor.nc.close()
+
+
+async def test_a_revoked_organisation_is_cut_off_at_once_without_a_restart(secured: Secured, registry: None) -> None:
+    a, b = await connect_as(secured, "org-a"), await connect_as(secured, "org-b")
+    pid = secured.server.process.pid if secured.server.process else None
+    assert secured.register.revoke("org-a")
+    secured.server.reload_organisations()
+    await asyncio.wait_for(a.closed.wait(), 10)  # the server closed A's open connection
+    with pytest.raises(Exception, match="[Aa]uthorization"):
+        await connect_as(secured, "org-a")
+    reply = json.loads((await b.nc.request("pathways.cmd.org-b.registry.EnrolParticipant", command("org-b"), timeout=10)).data)
+    assert reply["code"] == "not_found"  # B carries on
+    # A new password replaces the old at once: the old one no longer opens.
+    fresh = secured.register.issue("org-b", "partner")
+    secured.server.reload_organisations()
+    await asyncio.wait_for(b.closed.wait(), 10)
+    with pytest.raises(Exception, match="[Aa]uthorization"):
+        await connect_as(secured, "org-b")
+    again = await connect_as(secured, "org-b", fresh)
+    await again.nc.close()
+    assert secured.server.process is not None and secured.server.process.pid == pid  # never restarted
