@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pathways.cli.org import org_cli
 from pathways.cli.tokens import tokens_cli
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
@@ -33,6 +34,7 @@ app = typer.Typer(
 schemas_cli = typer.Typer(help="Event and command schemas for partner systems.", no_args_is_help=True)
 app.add_typer(schemas_cli, name="schemas")
 app.add_typer(tokens_cli, name="tokens")
+app.add_typer(org_cli, name="org")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -49,7 +51,8 @@ def up(
     _stop_on_signals()
     services = discover()
     credentials = Credentials.load_or_create(home / "credentials.json")
-    server = EmbeddedNatsServer(home, port=nats_port, credentials=credentials)
+    # Organisations added with `pathways org add` connect as themselves, with permissions.
+    server = EmbeddedNatsServer(home, port=nats_port, credentials=credentials, organisations=True)
     console.print(f"Starting nats-server (JetStream, sync_interval: always) on port {server.port} …")
     server.start()
     children: dict[str, subprocess.Popen[bytes]] = {}
