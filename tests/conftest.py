@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nats.errors
 import pytest
 from nats.aio.client import Client
@@ -156,3 +157,11 @@ async def appended_since(nc: Client, before: int) -> tuple[list[StoredEvent], li
     found = [e async for e in store.read_all(before + 1, last)] if last > before else []
     audit = [e for e in found if e.subject.split(".")[4] == "audit"]
     return [e for e in found if e not in audit], audit
+
+
+async def signed_in(host: ServiceHost, organisation: str, role: str) -> httpx.AsyncClient:
+    """An HTTP client of the service's API, signed in as the organisation with that role."""
+    assert host.tokens is not None
+    token = await host.tokens.issue(organisation, role)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://test",
+                             headers={"Authorization": f"Bearer {token}"})

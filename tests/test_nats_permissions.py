@@ -159,7 +159,7 @@ async def test_a_revoked_organisation_is_cut_off_at_once_without_a_restart(secur
     assert secured.register.revoke("org-a")
     secured.server.reload_organisations()
     await asyncio.wait_for(a.closed.wait(), 10)  # the server closed A's open connection
-    with pytest.raises(Exception, match="[Aa]uthorization"):
+    with pytest.raises(Exception, match=r"[Aa]uthorization"):
         await connect_as(secured, "org-a")
     reply = json.loads((await b.nc.request("pathways.cmd.org-b.registry.EnrolParticipant", command("org-b"), timeout=10)).data)
     assert reply["code"] == "not_found"  # B carries on
@@ -167,7 +167,7 @@ async def test_a_revoked_organisation_is_cut_off_at_once_without_a_restart(secur
     fresh = secured.register.issue("org-b", "partner")
     secured.server.reload_organisations()
     await asyncio.wait_for(b.closed.wait(), 10)
-    with pytest.raises(Exception, match="[Aa]uthorization"):
+    with pytest.raises(Exception, match=r"[Aa]uthorization"):
         await connect_as(secured, "org-b")
     again = await connect_as(secured, "org-b", fresh)
     await again.nc.close()

@@ -103,7 +103,7 @@ async def test_add_rotate_and_revoke_an_organisation_without_a_restart(operator:
         rotated = await operator.org("credentials", "harbour-arts", "-o", "rotated.json")
         assert rotated.returncode == 0 and "Earlier ones no longer work" in rotated.stdout, rotated.stderr
         await asyncio.wait_for(closed.wait(), 10)  # the old password's connection is closed by the server
-        with pytest.raises(Exception, match="[Aa]uthorization"):
+        with pytest.raises(Exception, match=r"[Aa]uthorization"):
             await connect(creds)
         assert await tokens.caller(creds["http"]["token"]) is None
         fresh = json.loads((operator.home / "rotated.json").read_text())

@@ -9,13 +9,12 @@ import io
 import uuid
 from typing import Any
 
-import httpx
 from nats.aio.client import Client
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 
-from tests.conftest import CommandClient, ProgrammeSetup, setup_programme, unique
+from tests.conftest import CommandClient, ProgrammeSetup, setup_programme, signed_in, unique
 
 BUDGET = 400_000  # each partner's contract: £1,000 (setup_programme gives a quarter of the programme each)
 
@@ -217,8 +216,7 @@ async def test_payment_runs_pay_each_item_once_and_export_csv(
     await rejected(client, s.commissioner, "IssuePaymentRun", run, "rule_violation", "already issued")
     await rejected(client, s.commissioner, "IssuePaymentRun", run | {"run_id": unique("run")}, "rule_violation",
                    "Nothing approved")
-    transport = httpx.ASGITransport(app=payments.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://payments") as http:
+    async with await signed_in(payments, s.commissioner, "commissioner") as http:
         response = await http.get(f"/programmes/{s.programme_id}/payment-runs/{run['run_id']}.csv")
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -232,7 +230,7 @@ async def test_payment_runs_pay_each_item_once_and_export_csv(
     await accepted(client, s.commissioner, "ApproveExpense", decision(s, pending))
     later = {"programme_id": s.programme_id, "run_id": unique("run"), "up_to": "2026-04-30"}
     await accepted(client, s.commissioner, "IssuePaymentRun", later)
-    async with httpx.AsyncClient(transport=transport, base_url="http://payments") as http:
+    async with await signed_in(payments, s.commissioner, "commissioner") as http:
         for _ in range(100):
             lines = (await http.get(f"/programmes/{s.programme_id}/payment-runs/{later['run_id']}/lines")).json()
             if isinstance(lines, list):

@@ -15,7 +15,7 @@ from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint
 
-from tests.conftest import CommandClient, appended_since, enrolment, setup_programme, unique
+from tests.conftest import CommandClient, appended_since, enrolment, setup_programme, signed_in, unique
 
 PATHWAYS = str(Path(sys.executable).parent / "pathways")
 
@@ -88,7 +88,6 @@ async def test_a_file_that_is_not_a_register_is_refused_whole(nats_server: NatsE
 async def test_the_same_register_can_be_uploaded_over_http(
     registry: ServiceHost, sessions: ServiceHost, client: CommandClient, nats_client: Client
 ) -> None:
-    import httpx
 
     s = await setup_programme(client)
     p1, stranger = unique("p"), unique("p")
@@ -97,8 +96,7 @@ async def test_the_same_register_can_be_uploaded_over_http(
     register = ("session_id,date,start_time,activity,site,duration_minutes,capacity,participant_id\n"
                 f"{session},2026-02-02,11:00,music production,Studio,60,4,{p1}\n"
                 f"{session},2026-02-02,11:00,music production,Studio,60,4,{stranger}\n")
-    transport = httpx.ASGITransport(app=sessions.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://sessions") as http:
+    async with await signed_in(sessions, s.partner_b, "partner") as http:
         params = {"programme": s.programme_id, "organisation": s.partner_b}
         first = await http.post("/imports/attendance", params=params, content=register, headers={"content-type": "text/csv"})
         assert first.status_code == 200, first.text

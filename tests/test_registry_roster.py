@@ -9,7 +9,7 @@ from pathways.commands import OPERATOR_ORGANISATION
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 
-from tests.conftest import CommandClient, enrolment, setup_programme, unique
+from tests.conftest import CommandClient, enrolment, setup_programme, signed_in, unique
 
 
 async def roster(registry: ServiceHost, programme_id: str) -> httpx.Response:
@@ -17,8 +17,7 @@ async def roster(registry: ServiceHost, programme_id: str) -> httpx.Response:
     last = await JetStreamEventStore(registry.broker.connection).last_sequence()
     while registry.runners[0].position < last:
         await asyncio.sleep(0.05)
-    transport = httpx.ASGITransport(app=registry.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+    async with await signed_in(registry, "operator", "operator") as http:
         return await http.get(f"/programmes/{programme_id}")
 
 
@@ -54,13 +53,18 @@ async def test_openapi_is_published(registry: ServiceHost) -> None:
 async def test_commands_over_http_use_the_same_intake(registry: ServiceHost, client: CommandClient) -> None:
     s = await setup_programme(client)
     body = {"idempotency_key": unique("k"), "organisation": s.partner_a, "actor": "t", "data": enrolment(s.programme_id, unique("p"))}
-    transport = httpx.ASGITransport(app=registry.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+    async with await signed_in(registry, s.partner_a, "partner") as http:
         ok = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)
         again = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)
         bad = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", content=b"nope")
+        as_b = await http.post(f"/commands/{s.partner_b}/EnrolParticipant", json=body | {"organisation": s.partner_b})
     assert ok.status_code == 200 and ok.json()["status"] == "accepted" and again.json() == ok.json()
     assert bad.status_code == 422 and bad.json()["code"] == "invalid"
+    assert as_b.status_code == 403  # A's token cannot send as B
+    async with await signed_in(registry, "an-auditor", "auditor") as auditor:
+        assert (await auditor.post("/commands/an-auditor/EnrolParticipant", json=body)).status_code == 403
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=registry.http_app()), base_url="http://t") as anonymous:
+        assert (await anonymous.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)).status_code == 401
 
 
 async def rejected(client: CommandClient, org: str, command: str, data: dict, code: str) -> str:  # type: ignore[type-arg]

@@ -21,7 +21,7 @@ from pathways.runtime.host import ServiceHost
 from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
 
-from tests.conftest import CommandClient, ProgrammeSetup, appended_since, enrolment, running, setup_programme, unique
+from tests.conftest import CommandClient, ProgrammeSetup, appended_since, enrolment, running, setup_programme, signed_in, unique
 from tests.test_registry_guarantees import BarrierStore
 
 Command = tuple[str, str, dict[str, Any]]  # sender, command name, data
@@ -192,18 +192,17 @@ async def test_g4_bad_input_appends_nothing_crashes_nothing_and_explains_itself(
 
 
 async def test_the_same_commands_work_over_http(service: ServiceHost, client: CommandClient, nats_client: Client) -> None:
-    import httpx
 
     sc = await scenario_for(service, client)
     org, command, data = sc.retried
-    transport = httpx.ASGITransport(app=service.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+    async with await signed_in(service, org, "partner") as http:
         response = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"))
         assert response.status_code == 200 and response.json()["status"] == "accepted", response.text
         event_id = response.json()["event_ids"][0]
         again = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"))
         assert again.json() == response.json()
-        (bad_org, bad_command, bad_data), code = sc.broken_rule
+    (bad_org, bad_command, bad_data), code = sc.broken_rule
+    async with await signed_in(service, bad_org, "partner") as http:
         refused = await http.post(f"/commands/{bad_org}/{bad_command}", content=body(bad_org, bad_data))
         assert refused.status_code == 422 and refused.json()["code"] == code
     found = [e async for e in JetStreamEventStore(nats_client).read_all(response.json()["sequence"], response.json()["sequence"])]

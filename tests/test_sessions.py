@@ -7,7 +7,7 @@ from typing import Any
 
 from pathways.runtime.host import ServiceHost
 
-from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, signed_in, unique
 
 
 async def send(client: CommandClient, org: str, command: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
@@ -58,8 +58,7 @@ async def test_a_partner_schedules_and_delivers_for_its_consenting_participants(
     await sessions.caught_up()
     import httpx
 
-    transport = httpx.ASGITransport(app=sessions.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://sessions") as http:
+    async with await signed_in(sessions, s.commissioner, "commissioner") as http:
         for _ in range(100):
             rows = (await http.get(f"/programmes/{s.programme_id}/sessions")).json()
             if rows and rows[0]["status"] == "delivered":

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -74,6 +76,14 @@ class TokenStore:
         record = json.loads(entry.value)
         return Caller(record["organisation_id"], record["role"])
 
+    async def forget(self, token: str) -> None:
+        """Revoke one token (a short-lived one the operator's CLI issued itself)."""
+        kv = await self._bucket()
+        try:
+            await kv.delete(token_hash(token))
+        except nats.js.errors.KeyNotFoundError:
+            pass
+
     async def revoke(self, organisation_id: str) -> int:
         """Revoke every token of the organisation; returns how many. Takes effect on the
         next request to any service."""
@@ -113,16 +123,72 @@ def bearer_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-async def caller(request: Request) -> Caller:
-    """FastAPI dependency: the authenticated caller, or 401. The host puts the token store
-    on `app.state.tokens`."""
+class FailedSignIns:
+    """Guessing tokens is bounded: after `limit` failed sign-ins from one address within
+    `window` seconds, that address is refused (429) until the window has passed, valid
+    token or not. (A token is 256 random bits; this keeps a guesser from even trying.)"""
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str) -> deque[float]:
+        failures = self._failures.setdefault(address, deque())
+        now = time.monotonic()
+        while failures and failures[0] < now - self.window:
+            failures.popleft()
+        return failures
+
+    def check(self, address: str) -> None:
+        failures = self._recent(address)
+        if len(failures) >= self.limit:
+            wait = int(failures[0] + self.window - time.monotonic()) + 1
+            raise HTTPException(429, f"Too many failed sign-ins from this address; try again in {wait} s.",
+                                headers={"Retry-After": str(wait)})
+
+    def failed(self, address: str) -> None:
+        self._recent(address).append(time.monotonic())
+        if len(self._failures) > 10_000:  # forget quiet addresses rather than grow without end
+            for quiet in [a for a, f in self._failures.items() if not f]:
+                del self._failures[quiet]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def check_token(request: Request, token: str | None) -> Caller | None:
+    """The caller a token stands for, counting failures against the client's address."""
+    address = client_address(request)
     store: TokenStore | None = getattr(request.app.state, "tokens", None)
-    token = bearer_token(request)
-    if store is None:
+    failures: FailedSignIns | None = getattr(request.app.state, "failed_sign_ins", None)
+    if store is None or failures is None:
         raise HTTPException(503, "Authentication is not available on this instance.")
+    failures.check(address)
+    found = await store.caller(token) if token else None
+    if found is None and token:
+        failures.failed(address)
+    return found
+
+
+async def caller(request: Request) -> Caller:
+    """FastAPI dependency: the authenticated caller, or 401 (429 after repeated failures).
+    The host puts the token store on `app.state.tokens`."""
+    token = bearer_token(request)
+    found = await check_token(request, token)
     if not token:
         raise HTTPException(401, "Sign in: send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
-    found = await store.caller(token)
     if found is None:
         raise HTTPException(401, "That token is not valid (unknown or revoked).", headers={"WWW-Authenticate": "Bearer"})
     return found
+
+
+async def sender(organisation: str, request: Request) -> Caller:
+    """FastAPI dependency for routes that send commands as `organisation` (a path or query
+    parameter): the token must belong to that organisation, and auditors send nothing."""
+    who = await caller(request)
+    if who.organisation_id != organisation:
+        raise HTTPException(403, f"This token belongs to '{who.organisation_id}'; it cannot send commands as '{organisation}'.")
+    if who.role == "auditor":
+        raise HTTPException(403, "An auditor reads; it does not send commands.")
+    return who

@@ -1,55 +1,61 @@
 """The payments HTTP read API: claims, involvement, invoices, payment runs (with the
-finance CSV) and earnings-limit warnings, published with OpenAPI."""
+finance CSV) and earnings-limit warnings, published with OpenAPI. Every route is signed
+in and scoped (pathways.scope): a partner sees its own claims, involvement and invoices;
+payment runs and benefits warnings are the commissioner's (and auditors'); evaluators
+have no business here."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
+from pathways.scope import Scope, scoped
 from pathways.service import SessionDependency
 from sqlmodel import Session
 
 from pathways_payments import ledger
 from pathways_payments.ledger import Claim, Invoice, Involvement, LimitWarning, PaymentRun, PaymentRunLine
-
-PartnerFilter = Query(None, description="Only this partner's rows")
+from pathways_payments.views import DIRECTORY
 
 
 def router(sessions: SessionDependency) -> APIRouter:
     api = APIRouter(prefix="/programmes/{programme_id}", tags=["payments"])
+    partners_rows = scoped(sessions, DIRECTORY, refused_roles=("evaluator",))
+    commissioners = scoped(sessions, DIRECTORY, refused_roles=("evaluator", "partner"))
 
     @api.get("/claims", response_model=list[Claim])
-    def claims(programme_id: str, partner_id: str | None = PartnerFilter, session: Session = Depends(sessions)) -> Any:
-        return ledger.rows(session.connection(), Claim, programme_id, partner_id=partner_id)
+    def claims(s: Scope = Depends(partners_rows), session: Session = Depends(sessions)) -> Any:
+        return ledger.rows(session.connection(), Claim, s.programme_id, partner_id=s.partner_id)
 
     @api.get("/involvement", response_model=list[Involvement])
-    def involvement(programme_id: str, partner_id: str | None = PartnerFilter, session: Session = Depends(sessions)) -> Any:
-        return ledger.rows(session.connection(), Involvement, programme_id, partner_id=partner_id)
+    def involvement(s: Scope = Depends(partners_rows), session: Session = Depends(sessions)) -> Any:
+        return ledger.rows(session.connection(), Involvement, s.programme_id, partner_id=s.partner_id)
 
     @api.get("/invoices", response_model=list[Invoice])
-    def invoices(programme_id: str, partner_id: str | None = PartnerFilter, session: Session = Depends(sessions)) -> Any:
-        return ledger.rows(session.connection(), Invoice, programme_id, partner_id=partner_id)
+    def invoices(s: Scope = Depends(partners_rows), session: Session = Depends(sessions)) -> Any:
+        return ledger.rows(session.connection(), Invoice, s.programme_id, partner_id=s.partner_id)
 
     @api.get("/earnings-warnings", response_model=list[LimitWarning])
-    def warnings(programme_id: str, session: Session = Depends(sessions)) -> Any:
-        return ledger.rows(session.connection(), LimitWarning, programme_id)
+    def warnings(s: Scope = Depends(commissioners), session: Session = Depends(sessions)) -> Any:
+        return ledger.rows(session.connection(), LimitWarning, s.programme_id)
 
     @api.get("/payment-runs", response_model=list[PaymentRun])
-    def runs(programme_id: str, session: Session = Depends(sessions)) -> Any:
-        return ledger.rows(session.connection(), PaymentRun, programme_id)
+    def runs(s: Scope = Depends(commissioners), session: Session = Depends(sessions)) -> Any:
+        return ledger.rows(session.connection(), PaymentRun, s.programme_id)
 
     @api.get("/payment-runs/{run_id}/lines", response_model=list[PaymentRunLine])
-    def run_lines(programme_id: str, run_id: str, session: Session = Depends(sessions)) -> Any:
-        return _run_lines(session, programme_id, run_id)
+    def run_lines(run_id: str, s: Scope = Depends(commissioners), session: Session = Depends(sessions)) -> Any:
+        return _run_lines(session, s.programme_id, run_id)
 
     @api.get("/payment-runs/{run_id}.csv", response_class=Response,
              responses={200: {"content": {"text/csv": {}}, "description": "One row per payee"}})
-    def run_csv(programme_id: str, run_id: str, session: Session = Depends(sessions)) -> Response:
+    def run_csv(run_id: str, s: Scope = Depends(commissioners), session: Session = Depends(sessions)) -> Response:
         """The payment run as CSV for the finance team's bulk-payment import."""
-        run = ledger.rows(session.connection(), PaymentRun, programme_id, run_id=run_id)
-        body = ledger.payment_run_csv(_run_lines(session, programme_id, run_id), programme_id, run_id, run[0]["up_to"])
+        lines = _run_lines(session, s.programme_id, run_id)
+        run = ledger.rows(session.connection(), PaymentRun, s.programme_id, run_id=run_id)
+        body = ledger.payment_run_csv(lines, s.programme_id, run_id, run[0]["up_to"])
         return Response(body, media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{programme_id}-{run_id}.csv"'})
+                        headers={"Content-Disposition": f'attachment; filename="{s.programme_id}-{run_id}.csv"'})
 
     return api
 

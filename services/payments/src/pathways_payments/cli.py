@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import typer
+from pathways.cli.signin import operator_headers
 from pathways.runtime.connection import resolve_connection
 from rich.console import Console
 
@@ -21,8 +22,10 @@ def run_csv(
 ) -> None:
     """Export a payment run as CSV (one row per payee) for a finance system to import."""
     try:
-        base = resolve_connection().services["payments"]
-        response = httpx.get(f"{base}/programmes/{programme_id}/payment-runs/{run_id}.csv", timeout=10)
+        connection = resolve_connection()
+        base = connection.services["payments"]
+        with operator_headers(connection) as headers:
+            response = httpx.get(f"{base}/programmes/{programme_id}/payment-runs/{run_id}.csv", timeout=10, headers=headers)
     except (FileNotFoundError, KeyError, httpx.HTTPError) as err:
         console.print(f"[red]Cannot reach the payments service:[/red] {err}")
         raise typer.Exit(2) from None

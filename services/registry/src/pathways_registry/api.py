@@ -1,31 +1,51 @@
-"""The registry's HTTP read API (the roster), published with OpenAPI."""
+"""The registry's HTTP read API (the roster), published with OpenAPI. Signed in, and the
+kernel's rule of who sees what (pathways.scope): a commissioner its own programmes, a
+partner the programmes it is commissioned in with only its own line of the roster,
+evaluators, auditors and the operator every programme."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
+from pathways.access import Caller, caller
+from pathways.scope import WHOLE_PROGRAMME_ROLES
 from pathways.service import SessionDependency
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from pathways_registry import readmodel
-from pathways_registry.readmodel import ProgrammeRosterPublic, RosterOrganisation, RosterProgramme
+from pathways_registry.readmodel import ProgrammeRosterPublic, RosterContract, RosterOrganisation, RosterProgramme
+
+
+def _may_see(session: Session, who: Caller, programme: RosterProgramme) -> bool:
+    if who.role == "commissioner":
+        return programme.commissioner_id == who.organisation_id
+    if who.role == "partner":
+        contracts = select(RosterContract).where(RosterContract.programme_id == programme.programme_id,
+                                                 RosterContract.partner_id == who.organisation_id)
+        return session.exec(contracts).first() is not None
+    return who.role in WHOLE_PROGRAMME_ROLES
 
 
 def router(sessions: SessionDependency) -> APIRouter:
     api = APIRouter(tags=["registry"])
 
     @api.get("/programmes", response_model=list[RosterProgramme])
-    def programmes(session: Session = Depends(sessions)) -> list[RosterProgramme]:
-        return readmodel.list_programmes(session=session)
+    def programmes(who: Caller = Depends(caller), session: Session = Depends(sessions)) -> list[RosterProgramme]:
+        """The programmes the caller may see."""
+        return [p for p in readmodel.list_programmes(session=session) if _may_see(session, who, p)]
 
     @api.get("/programmes/{programme_id}", response_model=ProgrammeRosterPublic)
-    def programme(programme_id: str, session: Session = Depends(sessions)) -> ProgrammeRosterPublic:
+    def programme(programme_id: str, who: Caller = Depends(caller), session: Session = Depends(sessions)) -> ProgrammeRosterPublic:
+        found = session.get(RosterProgramme, programme_id)
         roster = readmodel.programme_roster(session=session, programme_id=programme_id)
-        if roster is None:
-            raise HTTPException(404, f"There is no programme '{programme_id}'.")
+        if found is None or roster is None or not _may_see(session, who, found):
+            raise HTTPException(404, f"There is no programme '{programme_id}' that you can see.")
+        if who.role == "partner":  # its own line only: other partners' contracts are theirs
+            roster.partners = [p for p in roster.partners if p.partner_id == who.organisation_id]
         return roster
 
     @api.get("/organisations", response_model=list[RosterOrganisation])
-    def organisations(session: Session = Depends(sessions)) -> list[RosterOrganisation]:
+    def organisations(who: Caller = Depends(caller), session: Session = Depends(sessions)) -> list[RosterOrganisation]:
+        """The organisations on the platform (names and numbers are public facts)."""
         return readmodel.list_organisations(session=session)
 
     return api

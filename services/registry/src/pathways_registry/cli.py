@@ -6,6 +6,7 @@ import json
 
 import httpx
 import typer
+from pathways.cli.signin import operator_headers
 from pathways.runtime.connection import resolve_connection
 from rich.console import Console
 from rich.table import Table
@@ -25,8 +26,10 @@ def show(
 ) -> None:
     """Show a programme: its partners, their budgets, enrolments, and unique participants."""
     try:
-        base = resolve_connection().services["registry"]
-        response = httpx.get(f"{base}/programmes/{programme_id}", timeout=10)
+        connection = resolve_connection()
+        base = connection.services["registry"]
+        with operator_headers(connection) as headers:
+            response = httpx.get(f"{base}/programmes/{programme_id}", timeout=10, headers=headers)
     except (FileNotFoundError, KeyError, httpx.HTTPError) as err:
         console.print(f"[red]Cannot reach the registry:[/red] {err}")
         raise typer.Exit(2) from None

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pathways.access import COOKIE, Caller, TokenStore, caller
+from pathways.access import COOKIE, Caller, caller, check_token
 from pathways.service import SessionDependency
 from sqlalchemy import select
 from sqlmodel import Session
@@ -61,8 +61,7 @@ def router(sessions: SessionDependency) -> APIRouter:
 
     @pages.post("/login", response_class=HTMLResponse)
     async def login(request: Request, token: str = Form(...)) -> Response:
-        store: TokenStore | None = getattr(request.app.state, "tokens", None)
-        found = await store.caller(token.strip()) if store is not None and token.strip() else None
+        found = await check_token(request, token.strip())
         if found is None:
             return templates.TemplateResponse(request, "login.html", {"caller": None, "error": "That token is not valid."},
                                               status_code=401)

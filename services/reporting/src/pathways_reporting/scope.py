@@ -1,61 +1,26 @@
-"""Who may see what: every reporting request is narrowed to the caller's organisation and
-role before any figure is computed, so one rule covers the API, the dashboard pages and
-every export.
-
-- A commissioner sees its own programmes, whole.
-- A delivery partner sees the programmes it holds a contract in, and only its own rows:
-  the partner filter is forced to itself, and asking for another partner is refused.
-- Evaluators, auditors and the operator see every programme's figures. Reporting holds no
-  identities (participants are pseudonymous ids), so this reveals no one.
-
-A programme the caller may not see answers exactly as one that does not exist, so ids
-cannot be probed.
-"""
+"""Who may see what in reporting: the kernel's rule (pathways.scope), so one rule covers
+the API, the dashboard pages and every export, and the programme picker's list."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from fastapi import HTTPException
+from pathways import scope
 from pathways.access import Caller
 from pathways.directory import ProgrammeFacts
+from pathways.scope import Scope
 from sqlalchemy import Connection, select
 
 from pathways_reporting.readmodel import DIRECTORY, PROGRAMMES
 
-WHOLE_PROGRAMME_ROLES = ("evaluator", "auditor", "operator")
-
-
-@dataclass(frozen=True)
-class Scope:
-    programme: ProgrammeFacts
-    caller: Caller
-    partner_id: str | None  # the only partner whose rows may be shown; None: every partner
-
-    @property
-    def partner_view(self) -> bool:
-        return self.caller.role == "partner"
-
-
-def may_see(conn: Connection, caller: Caller, programme: ProgrammeFacts) -> bool:
-    if caller.role == "commissioner":
-        return programme.commissioner_id == caller.organisation_id
-    if caller.role == "partner":
-        return bool(DIRECTORY.contracts(conn, programme.programme_id, caller.organisation_id))
-    return caller.role in WHOLE_PROGRAMME_ROLES
+__all__ = ["Scope", "may_see", "programme_scope", "visible_programmes"]
 
 
 def programme_scope(conn: Connection, caller: Caller, programme_id: str, partner_id: str | None = None) -> Scope:
-    """The scope of one request, or an HTTP error: 404 for a programme the caller cannot
-    see, 403 for a partner asking for another partner's rows."""
-    programme = DIRECTORY.programme(conn, programme_id)
-    if programme is None or not may_see(conn, caller, programme):
-        raise HTTPException(404, f"There is no programme '{programme_id}' that you can see.")
-    if caller.role == "partner":
-        if partner_id not in (None, caller.organisation_id):
-            raise HTTPException(403, "A delivery partner sees only its own figures.")
-        partner_id = caller.organisation_id
-    return Scope(programme, caller, partner_id)
+    """The kernel's rule, judged from reporting's copy of the directory."""
+    return scope.programme_scope(conn, DIRECTORY, caller, programme_id, partner_id)
+
+
+def may_see(conn: Connection, caller: Caller, programme: ProgrammeFacts) -> bool:
+    return scope.may_see(conn, DIRECTORY, caller, programme)
 
 
 def visible_programmes(conn: Connection, caller: Caller) -> list[dict[str, str]]:

@@ -1,4 +1,6 @@
-"""The sessions HTTP API: the session log of a programme, and register uploads."""
+"""The sessions HTTP API: the session log of a programme, and register uploads. Signed in
+and scoped (pathways.scope): a partner sees its own sessions and uploads registers only as
+itself."""
 
 from __future__ import annotations
 
@@ -6,40 +8,42 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from pathways.access import Caller, sender
 from pathways.intake import CommandIntake
+from pathways.scope import Scope, scoped
 from pathways.service import SessionDependency, command_intake
 from sqlmodel import Session
 
 from pathways_sessions import readmodel
-from pathways_sessions.readmodel import SessionPublic, ShowcaseRecord
+from pathways_sessions.readmodel import DIRECTORY, SessionPublic, ShowcaseRecord
 from pathways_sessions.register_import import RegisterFormatError, import_register, read_register
 
 
 def router(sessions: SessionDependency) -> APIRouter:
     api = APIRouter(tags=["sessions"])
+    scope = scoped(sessions, DIRECTORY)
 
     @api.get("/programmes/{programme_id}/sessions", response_model=list[SessionPublic])
-    def programme_sessions(
-        programme_id: str,
-        partner_id: str | None = Query(None, description="Only this partner's sessions"),
-        session: Session = Depends(sessions),
-    ) -> list[SessionPublic]:
-        return readmodel.list_sessions(session=session, programme_id=programme_id, partner_id=partner_id)
+    def programme_sessions(s: Scope = Depends(scope), session: Session = Depends(sessions)) -> list[SessionPublic]:
+        return readmodel.list_sessions(session=session, programme_id=s.programme_id, partner_id=s.partner_id)
 
     @api.get("/programmes/{programme_id}/showcases", response_model=list[ShowcaseRecord])
-    def showcases(programme_id: str, session: Session = Depends(sessions)) -> list[ShowcaseRecord]:
-        return readmodel.list_showcases(session=session, programme_id=programme_id)
+    def showcases(s: Scope = Depends(scope), session: Session = Depends(sessions)) -> list[ShowcaseRecord]:
+        held = readmodel.list_showcases(session=session, programme_id=s.programme_id)
+        return [h for h in held if s.partner_id in (None, h.partner_id)]
 
     @api.post("/imports/attendance", tags=["imports"])
     async def import_attendance(
         programme_id: str = Query(..., alias="programme", description="The programme the sessions belong to"),
-        organisation: str = Query(..., description="Your organisation id (the delivery partner)"),
         actor: str = Query("register-upload", description="Who is uploading, for the audit trail"),
         register: str = Body(..., media_type="text/csv", description="The register as CSV, one row per person at a session"),
         intake: CommandIntake = Depends(command_intake),
+        who: Caller = Depends(sender),
     ) -> dict[str, Any]:
         """Upload a register: the same import as `pathways import attendance`, with a verdict
-        for every row. Uploading the same file again adds nothing."""
+        for every row. Uploading the same file again adds nothing. The commands are sent as
+        the organisation the token belongs to (`organisation` must name it)."""
+        organisation = who.organisation_id
         try:
             planned, refused = read_register(register)
         except RegisterFormatError as err:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.security import SASLPlaintext
@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from pathways import logging as plog
 from pathways import telemetry
-from pathways.access import TokenStore
+from pathways.access import Caller, FailedSignIns, TokenStore, sender
 from pathways.accountability import AuditTrail
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
@@ -180,6 +180,7 @@ class ServiceHost:
         # reads of participants' records (pathways.accountability.record_reads) and, for
         # the audit service, read the stream itself.
         app.state.tokens = self.tokens
+        app.state.failed_sign_ins = FailedSignIns()  # per service process: guessing tokens is bounded
         app.state.audit_trail = self.trail
         app.state.store = self.store
 
@@ -191,8 +192,9 @@ class ServiceHost:
             }
 
         @app.post("/commands/{organisation}/{command}", tags=["commands"])
-        async def send_command(organisation: str, command: str, request: Request) -> Response:
-            """The same command intake as NATS request-reply, over HTTP."""
+        async def send_command(organisation: str, command: str, request: Request, who: Caller = Depends(sender)) -> Response:
+            """The same command intake as NATS request-reply, over HTTP, signed in as the
+            organisation the command comes from."""
             assert self.intake is not None
             reply = await self.intake.handle(organisation, command, await request.body())
             status = 200 if reply.status == "accepted" else 422
