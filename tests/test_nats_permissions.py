@@ -26,6 +26,8 @@ from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import running
 
+OWN_SUBJECT = "pathways.cmd.org-a.registry.EnrolParticipant"
+
 
 @dataclass
 class Secured:
@@ -105,14 +107,14 @@ async def test_an_organisation_commands_only_as_itself_and_hears_only_its_own_re
     a = await connect_as(secured, "org-a")
     try:
         # Its own subject: the service answers (here: no such programme), through A's own inbox.
-        reply = json.loads((await a.nc.request("pathways.cmd.org-a.registry.EnrolParticipant", command("org-a"), timeout=10)).data)
+        reply = json.loads((await a.nc.request(OWN_SUBJECT, command("org-a"), timeout=10)).data)
         assert reply["status"] == "rejected" and reply["code"] == "not_found"
         # B's subject: the server refuses the publish; nothing reaches the service.
         with pytest.raises(nats.errors.TimeoutError):
             await a.nc.request("pathways.cmd.org-b.registry.EnrolParticipant", command("org-b"), timeout=2)
         await eventually(lambda: a.violated("publish", "pathways.cmd.org-b"))
         # A forged body claiming B, on A's own subject, passes the server and is refused by the service.
-        reply = json.loads((await a.nc.request("pathways.cmd.org-a.registry.EnrolParticipant", command("org-b"), timeout=10)).data)
+        reply = json.loads((await a.nc.request(OWN_SUBJECT, command("org-b"), timeout=10)).data)
         assert reply["code"] == "forbidden"
         # Nor may A listen to the stream, to everyone's replies, or to other organisations' commands.
         for subject in ("pathways.evt.>", "_INBOX.>", "_INBOX.org-b.>", "pathways.cmd.>"):

@@ -36,9 +36,11 @@ class Operator:
     async def org(self, *args: str) -> subprocess.CompletedProcess[str]:
         """One `pathways org …` process (awaited: the registry it talks to runs in this loop)."""
         env = os.environ | {"PATHWAYS_HOME": str(self.home), "PATHWAYS_NATS_URL": self.platform.nats_url,
-                            "PATHWAYS_NATS_USER": self.platform.user or "", "PATHWAYS_NATS_PASSWORD": self.platform.password or ""}
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "pathways.cli.main", "org", *args, env=env,
-                                                       cwd=self.home, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                            "PATHWAYS_NATS_USER": self.platform.user or "",
+                            "PATHWAYS_NATS_PASSWORD": self.platform.password or ""}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pathways.cli.main", "org", *args, env=env, cwd=self.home,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(process.communicate(), 120)
         assert process.returncode is not None
         return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())

@@ -4,7 +4,7 @@ and a pure decide function. The intake does all the I/O around them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from pathways.ids import Id
+from pathways.personal import PersonKeys
 from pathways.replies import Rejection
 from pathways.schemas import CommandData, EventData
 from pathways.subjects import AggregateRef
@@ -83,6 +84,12 @@ class CommandHandler(Generic[C]):
     decide: Callable[[C, CommandContext, Any, Mapping[str, Any]], Decision]
     reads: Callable[[C, CommandContext], Mapping[str, Load[Any]]] | None = None
     consults: Callable[[C, CommandContext, Connection], Mapping[str, Any]] | None = None
+    # I/O a command needs beyond the stream, kept out of `decide`: `prepare` turns the
+    # command into what may be decided on (personal details sealed, so plain text never
+    # reaches an event); `after` runs once its events are stored, and again on a retry, so
+    # a step interrupted by a crash is completed (a person's key deleted on erasure).
+    prepare: Callable[[C, CommandContext, PersonKeys], Awaitable[C]] | None = None
+    after: Callable[[C, CommandContext, PersonKeys], Awaitable[None]] | None = None
 
     @property
     def name(self) -> str:

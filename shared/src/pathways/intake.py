@@ -28,6 +28,7 @@ from pathways.eventstore.base import (
 )
 from pathways.ids import event_ids_for
 from pathways.logging import get_logger
+from pathways.personal import PersonKeys
 from pathways.replies import Accepted, Rejected, Rejection, RejectionCode, Reply, reject
 from pathways.schemas import EventData, SchemaRegistry
 from pathways.views import LocalViews
@@ -56,9 +57,11 @@ class CommandIntake:
         views: LocalViews | None = None,
         clock: Callable[[], datetime] = utcnow,
         trail: AuditTrail | None = None,
+        person_keys: PersonKeys | None = None,
     ) -> None:
         self.context = context
         self.trail = trail
+        self.person_keys = person_keys
         self.handlers = handlers
         self.store = store
         self.schemas = schemas
@@ -128,6 +131,8 @@ class CommandIntake:
             first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
             retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
             if retried is not None:
+                if handler.after is not None:
+                    await handler.after(cmd, ctx, self._keys())
                 return retried
             facts = await consulting if consulting else {}
         finally:
@@ -136,6 +141,8 @@ class CommandIntake:
                 # A retry answered without the views leaves their failure (if any) unread.
                 consulting.add_done_callback(lambda task: task.cancelled() or task.exception())
         reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
+        if handler.prepare is not None:
+            cmd = await handler.prepare(cmd, ctx, self._keys())
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
             raise decision
@@ -159,7 +166,14 @@ class CommandIntake:
                 "while this one was being decided. Nothing was recorded; read the current "
                 "state and send the command again if it still applies.",
             ) from None
+        if handler.after is not None:
+            await handler.after(cmd, ctx, self._keys())
         return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
+
+    def _keys(self) -> PersonKeys:
+        if self.person_keys is None:
+            raise RuntimeError(f"{self.context} handles personal details but was given no key store")
+        return self.person_keys
 
     async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> Mapping[str, Any]:
         assert handler.consults is not None

@@ -11,7 +11,7 @@ from pathways.scope import WHOLE_PROGRAMME_ROLES
 from pathways.service import SessionDependency
 from sqlmodel import Session, select
 
-from pathways_registry import readmodel
+from pathways_registry import identity, readmodel
 from pathways_registry.readmodel import ProgrammeRosterPublic, RosterContract, RosterOrganisation, RosterProgramme
 
 
@@ -34,7 +34,9 @@ def router(sessions: SessionDependency) -> APIRouter:
         return [p for p in readmodel.list_programmes(session=session) if _may_see(session, who, p)]
 
     @api.get("/programmes/{programme_id}", response_model=ProgrammeRosterPublic)
-    def programme(programme_id: str, who: Caller = Depends(caller), session: Session = Depends(sessions)) -> ProgrammeRosterPublic:
+    def programme(
+        programme_id: str, who: Caller = Depends(caller), session: Session = Depends(sessions)
+    ) -> ProgrammeRosterPublic:
         found = session.get(RosterProgramme, programme_id)
         roster = readmodel.programme_roster(session=session, programme_id=programme_id)
         if found is None or roster is None or not _may_see(session, who, found):
@@ -42,6 +44,8 @@ def router(sessions: SessionDependency) -> APIRouter:
         if who.role == "partner":  # its own line only: other partners' contracts are theirs
             roster.partners = [p for p in roster.partners if p.partner_id == who.organisation_id]
         return roster
+
+    api.include_router(identity.router(sessions))
 
     @api.get("/organisations", response_model=list[RosterOrganisation])
     def organisations(who: Caller = Depends(caller), session: Session = Depends(sessions)) -> list[RosterOrganisation]:

@@ -7,6 +7,7 @@ from pathways.service import ServiceDefinition
 from pathways_registry import api, cli
 from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
+from pathways_registry.identity import IDENTITY
 from pathways_registry.readmodel import ROSTER
 
 service = ServiceDefinition(
@@ -14,7 +15,7 @@ service = ServiceDefinition(
     description="Organisations, programmes, commissioned partners, participants and co-producers.",
     schemas=schemas,
     handlers=HANDLERS,
-    projections=[ROSTER],
+    projections=[ROSTER, IDENTITY],
     api=api.router,
     cli={"programme": cli.programme_cli},
     http_port=8101,

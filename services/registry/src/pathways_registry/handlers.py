@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.personal import PersonKeys, seal
+from pathways.replies import RejectionCode, reject
 from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
 
 from pathways_registry.domain import commands as c
@@ -34,6 +36,22 @@ def enrolment(programme_id: str, partner: str, participant_id: str) -> Load[Any]
 
 def _enrolment_target(cmd: Any, ctx: CommandContext) -> Load[Any]:
     return enrolment(cmd.programme_id, ctx.organisation, cmd.participant_id)
+
+
+async def _seal_personal(cmd: c.EnrolParticipant, ctx: CommandContext, keys: PersonKeys) -> c.EnrolParticipant:
+    """Personal details leave here sealed with the person's own key, or not at all."""
+    if cmd.sealed_personal is not None:
+        raise reject(RejectionCode.INVALID, "sealed_personal is set by the platform; send the details as 'personal'.",
+                     field="sealed_personal")
+    if cmd.personal is None:
+        return cmd
+    key = await keys.key_for(cmd.programme_id, cmd.participant_id)
+    sealed = seal(key, cmd.programme_id, cmd.participant_id, cmd.personal)
+    return cmd.model_copy(update={"personal": None, "sealed_personal": sealed})
+
+
+async def _delete_key(cmd: c.EraseParticipantData, ctx: CommandContext, keys: PersonKeys) -> None:
+    await keys.erase(cmd.programme_id, cmd.participant_id)
 
 
 HANDLERS = handlers_by_name(
@@ -64,8 +82,11 @@ HANDLERS = handlers_by_name(
         c.EnrolParticipant,
         target=_enrolment_target,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        prepare=_seal_personal,
         decide=decide.enrol_participant,
     ),
+    CommandHandler(c.EraseParticipantData, target=_enrolment_target, decide=decide.erase_participant_data,
+                   after=_delete_key),
     CommandHandler(c.RecordConsent, target=_enrolment_target, decide=decide.record_consent),
     CommandHandler(c.WithdrawConsent, target=_enrolment_target, decide=decide.withdraw_consent),
     CommandHandler(c.TransitionParticipant, target=_enrolment_target, decide=decide.transition_participant),

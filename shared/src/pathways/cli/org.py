@@ -41,8 +41,9 @@ async def _register(connection: ConnectionInfo, organisation_id: str, name: str,
     """RegisterOrganisation, sent by the operator; already registered is fine."""
     nc = await connection.connect("pathways-org", allow_reconnect=False, connect_timeout=5)
     try:
-        body = {"idempotency_key": f"org-add-{organisation_id}", "organisation": OPERATOR_ORGANISATION, "actor": "pathways org add",
-                "data": {"organisation_id": organisation_id, "name": name, "kind": KIND_OF_ROLE[role]}}
+        data = {"organisation_id": organisation_id, "name": name, "kind": KIND_OF_ROLE[role]}
+        body = {"idempotency_key": f"org-add-{organisation_id}", "organisation": OPERATOR_ORGANISATION,
+                "actor": "pathways org add", "data": data}
         subject = command_subject(OPERATOR_ORGANISATION, "registry", "RegisterOrganisation")
         reply = json.loads((await nc.request(subject, json.dumps(body).encode(), timeout=30)).data)
     finally:

@@ -24,6 +24,7 @@ from pathways.accountability import AuditTrail
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.intake import CommandIntake
+from pathways.personal import PersonKeys
 from pathways.projection import Projection, ProjectionRunner
 from pathways.readmodels import make_engine
 from pathways.runtime.connection import ConnectionInfo
@@ -118,6 +119,7 @@ class ServiceHost:
             append=self._committer.append if self._committer else None,
             views=LocalViews(self.service.name, self.engine, view_runners, store) if view_runners else None,
             trail=self.trail,
+            person_keys=PersonKeys(nc),
         )
         if self.run_projections:
             for projection in self.service.projections:
@@ -182,6 +184,7 @@ class ServiceHost:
         app.state.tokens = self.tokens
         app.state.failed_sign_ins = FailedSignIns()  # per service process: guessing tokens is bounded
         app.state.audit_trail = self.trail
+        app.state.person_keys = self.intake.person_keys if self.intake else None  # identities, for the roles allowed
         app.state.store = self.store
 
         @app.get("/health", tags=["operations"])

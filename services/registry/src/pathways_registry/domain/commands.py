@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from pathways.ids import Id
+from pathways.personal import PersonalDetails, SealedDetails
 from pathways.schemas import CommandData
 from pydantic import Field, StringConstraints, model_validator
 
@@ -65,7 +66,8 @@ class CommissionPartner(CommandData):
 
 @command
 class EnrolParticipant(CommandData):
-    """Enrol a participant, by pseudonymous id, with the sending partner."""
+    """Enrol a participant, by pseudonymous id, with the sending partner. Their personal
+    details, if given, are sealed with a key of their own before anything is recorded."""
 
     programme_id: Id
     participant_id: Id = Field(description="Pseudonymous id; never a name or NHS number")
@@ -73,6 +75,9 @@ class EnrolParticipant(CommandData):
     referral_source: ReferralSource
     consent_given: bool
     enrolled_on: date
+    personal: PersonalDetails | None = Field(None, description="Name, date of birth, contact, NHS number: never "
+                                             "stored in the clear")
+    sealed_personal: SealedDetails | None = Field(None, description="Set by the platform, never by a sender")
 
 
 class _ParticipantAction(CommandData):
@@ -96,6 +101,13 @@ class TransitionParticipant(_ParticipantAction):
     """Move a participant to another setting (e.g. ward to community)."""
 
     to_setting: Setting
+
+
+@command
+class EraseParticipantData(_ParticipantAction):
+    """Erase a participant's personal details (crypto-shredding): their key is deleted, so
+    the sealed details in the history can never be opened again. Sent by the partner the
+    participant is enrolled with; the pseudonymous history stays."""
 
 
 @command

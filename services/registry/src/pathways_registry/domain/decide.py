@@ -101,7 +101,8 @@ def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: E
             RejectionCode.RULE_VIOLATION,
             f"Participant '{cmd.participant_id}' is already enrolled with '{ctx.organisation}'.",
         )
-    return [e.ParticipantEnrolled(partner_id=ctx.organisation, **cmd.model_dump())]
+    return [e.ParticipantEnrolled(partner_id=ctx.organisation, personal=cmd.sealed_personal,
+                                  **cmd.model_dump(exclude={"personal", "sealed_personal"}))]
 
 
 def record_consent(cmd: c.RecordConsent, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
@@ -135,6 +136,15 @@ def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, en
             **_ids(cmd, ctx), from_setting=enrolment.setting, to_setting=cmd.to_setting, transitioned_on=cmd.on
         )
     ]
+
+
+def erase_participant_data(cmd: c.EraseParticipantData, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+    if not enrolment.enrolled:
+        return reject(RejectionCode.NOT_FOUND, f"Participant '{cmd.participant_id}' is not enrolled with "
+                      f"'{ctx.organisation}' in '{cmd.programme_id}'.")
+    if enrolment.erased:
+        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}''s details are already erased.")
+    return [e.ParticipantDataErased(**_ids(cmd, ctx), erased_on=cmd.on)]
 
 
 def withdraw_participant(cmd: c.WithdrawParticipant, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Literal
 
 from pathways.ids import Id
+from pathways.personal import SealedDetails
 from pathways.schemas import EventData, SchemaRegistry
 from pydantic import Field
 
@@ -68,6 +69,7 @@ class ParticipantEnrolled(EventData):
     referral_source: ReferralSource
     consent_given: bool
     enrolled_on: date
+    personal: SealedDetails | None = None  # ciphertext only; erased when the person's key is deleted
 
 
 @event
@@ -96,6 +98,16 @@ class ParticipantTransitioned(EventData):
     from_setting: Setting
     to_setting: Setting
     transitioned_on: date
+
+
+@event
+class ParticipantDataErased(EventData):
+    """The participant's personal details were erased: their key is gone for good."""
+
+    programme_id: Id
+    participant_id: Id
+    partner_id: Id
+    erased_on: date
 
 
 @event

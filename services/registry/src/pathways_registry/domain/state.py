@@ -13,6 +13,7 @@ from pathways_registry.domain.events import (
     ConsentWithdrawn,
     CoProducerRegistered,
     OrganisationRegistered,
+    ParticipantDataErased,
     ParticipantEnrolled,
     ParticipantTransitioned,
     ParticipantWithdrawn,
@@ -82,6 +83,7 @@ class Enrolment:
     setting: str = ""
     consent: bool = False
     withdrawn: bool = False
+    erased: bool = False
 
 
 def _evolve_enrolment(state: Enrolment, event: EventData) -> Enrolment:
@@ -95,6 +97,8 @@ def _evolve_enrolment(state: Enrolment, event: EventData) -> Enrolment:
         return replace(state, setting=event.to_setting)
     if isinstance(event, ParticipantWithdrawn):
         return replace(state, withdrawn=True)
+    if isinstance(event, ParticipantDataErased):
+        return replace(state, erased=True)
     return state
 
 
@@ -115,6 +119,7 @@ ENROLMENT = AggregateType(
     "participant enrolment",
     Enrolment(),
     _evolve_enrolment,
-    (ParticipantEnrolled, ConsentRecorded, ConsentWithdrawn, ParticipantTransitioned, ParticipantWithdrawn),
+    (ParticipantEnrolled, ConsentRecorded, ConsentWithdrawn, ParticipantTransitioned, ParticipantWithdrawn,
+     ParticipantDataErased),
 )
 CO_PRODUCER = AggregateType("co-producer", CoProducer(), _evolve_co_producer, (CoProducerRegistered,))
