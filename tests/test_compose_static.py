@@ -86,3 +86,23 @@ def test_compose_nats_config_is_the_one_mounted(compose: dict[str, Any]) -> None
     nats = compose["services"]["nats"]
     assert any(v.startswith("./deploy/nats/nats-server.conf:") for v in nats["volumes"])
     assert "-c" in nats["command"]
+
+
+def test_a_deployments_authorization_as_pathways_org_writes_it_parses(tmp_path: Path) -> None:
+    """`pathways org` run for a deployment (PATHWAYS_HOME=deploy/nats/auth, no credentials.json)
+    writes users the mounted config includes: the platform's from the environment, and each
+    organisation's with its permissions. The real config must accept what it writes."""
+    from pathways.runtime.accounts import OrganisationRegister
+    from pathways.runtime.natsserver import reload_running_server
+
+    (tmp_path / "auth").mkdir()
+    OrganisationRegister(tmp_path / "auth").issue("partner-x", "partner")
+    OrganisationRegister(tmp_path / "auth").issue("auditor-y", "auditor")
+    assert reload_running_server(tmp_path / "auth") is False  # nothing to signal here: the operator reloads it
+    written = (tmp_path / "auth" / "authorization.conf").read_text()
+    assert "$PATHWAYS_NATS_USER" in written and "org-partner-x" in written and "pathways.cmd.partner-x.>" in written
+    conf = tmp_path / "nats-server.conf"
+    conf.write_text((ROOT / "deploy" / "nats" / "nats-server.conf").read_text())
+    env = os.environ | {"PATHWAYS_NATS_USER": "u", "PATHWAYS_NATS_PASSWORD": "p"}
+    result = subprocess.run([str(nats_server_binary()), "-t", "-c", str(conf)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr + result.stdout

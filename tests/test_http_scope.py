@@ -89,6 +89,7 @@ async def test_guessing_tokens_is_bounded_per_address(registry: ServiceHost) -> 
     async with from_address("203.0.113.7", "pwt_guess-11") as guesser:
         refused = await guesser.get("/organisations")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "pwt_guess" not in refused.text  # a token is never echoed back
     async with from_address("203.0.113.7", valid) as same_place:
         assert (await same_place.get("/organisations")).status_code == 429  # even a good token, for now
     async with from_address("198.51.100.2", valid) as elsewhere:

@@ -82,6 +82,10 @@ async def test_add_rotate_and_revoke_an_organisation_without_a_restart(operator:
     register = json.loads((operator.home / "organisations.json").read_text())
     assert creds["nats"]["password"] not in json.dumps(register) and register["harbour-arts"]["password_bcrypt"].startswith("$2")
     assert creds["nats"]["password"] not in (operator.home / "authorization.conf").read_text()
+    # Secrets stay in the file handed to the partner: never in what the CLI prints or the server logs.
+    for secret in (creds["nats"]["password"], creds["http"]["token"]):
+        assert secret not in added.stdout + added.stderr
+        assert secret not in (operator.home / "nats-server.log").read_text()
 
     platform = await operator.platform.connect("check")
     tokens = TokenStore(platform)

@@ -93,7 +93,8 @@ def _issue(organisation_id: str, role: str, out: Path, *, replace: bool) -> None
     reloaded = reload_running_server(pathways_home())
     token = asyncio.run(_token(connection, organisation_id, role, replace=replace))
     _write(out, _credentials(connection, organisation_id, role, password, token))
-    where = "the running NATS server has them now" if reloaded else "the NATS server reads them when it starts"
+    where = ("the running NATS server has them now" if reloaded else
+             "apply them with `nats-server --signal reload` (or they apply when the server starts)")
     earlier = " Earlier ones no longer work." if replace else ""
     console.print(f"Credentials for {organisation_id} ({role}) written to {out} (owner-only); {where}.{earlier}")
 

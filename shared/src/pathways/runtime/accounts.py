@@ -115,17 +115,23 @@ class OrganisationRegister:
         return True
 
 
-def authorization_config(platform_user: str, platform_password: str, organisations: dict[str, OrganisationAccess]) -> str:
-    """The server's `authorization` block: the platform's user and one per organisation."""
-    users: list[dict[str, Any]] = [{"user": platform_user, "password": platform_password}]
-    for org in organisations.values():
-        users.append({"user": nats_user(org.organisation_id), "password": org.password_bcrypt,
-                      "permissions": permissions(org.organisation_id, org.role)})
-    # JSON is valid NATS configuration syntax.
-    return "authorization " + json.dumps({"users": users}, indent=2) + "\n"
+def authorization_config(
+    platform_user: str | None, platform_password: str | None, organisations: dict[str, OrganisationAccess]
+) -> str:
+    """The server's `authorization` block: the platform's user and one per organisation.
+    Without the platform's credentials (a deployment's server reads them from its
+    environment) the block names $PATHWAYS_NATS_USER and $PATHWAYS_NATS_PASSWORD."""
+    users = [json.dumps({"user": nats_user(org.organisation_id), "password": org.password_bcrypt,
+                         "permissions": permissions(org.organisation_id, org.role)}) for org in organisations.values()]
+    if platform_user is not None and platform_password is not None:
+        platform = json.dumps({"user": platform_user, "password": platform_password})
+    else:
+        platform = "{ user: $PATHWAYS_NATS_USER, password: $PATHWAYS_NATS_PASSWORD }"
+    # JSON objects are valid NATS configuration syntax.
+    return "authorization {\n  users: [\n    " + ",\n    ".join([platform, *users]) + "\n  ]\n}\n"
 
 
-def write_authorization(home: Path, platform_user: str, platform_password: str) -> Path:
+def write_authorization(home: Path, platform_user: str | None, platform_password: str | None) -> Path:
     """(Re)write the authorization file the server's config includes; owner-only."""
     path = home / AUTHORIZATION_FILE
     home.mkdir(parents=True, exist_ok=True)

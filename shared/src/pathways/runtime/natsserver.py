@@ -182,14 +182,16 @@ class EmbeddedNatsServer:
 
 
 def reload_running_server(home: Path) -> bool:
-    """From another process (`pathways org …`): rewrite the authorization file of the server
-    `pathways up` runs under `home` and have it reload; False if none is running there (the
-    next start reads the register anyway)."""
+    """From another process (`pathways org …`): rewrite the authorization file under `home`
+    and have the server `pathways up` runs there reload it; False if there is none (a
+    deployment's server: reload it with `nats-server --signal reload`; or the next start)."""
     credentials_path = home / "credentials.json"
-    if not credentials_path.exists():
+    if credentials_path.exists():
+        credentials = Credentials.load_or_create(credentials_path)
+        write_authorization(home, credentials.user, credentials.password)
+    else:  # a deployment's server: its platform user comes from its environment
+        write_authorization(home, None, None)
         return False
-    credentials = Credentials.load_or_create(credentials_path)
-    write_authorization(home, credentials.user, credentials.password)
     try:
         pid = int((home / PID_FILE).read_text())
         os.kill(pid, signal.SIGHUP)
