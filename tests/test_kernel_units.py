@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pathways.ids import event_ids_for, is_valid_id
 from pathways.schemas import EventData, SchemaRegistry, version_of
@@ -47,3 +49,29 @@ def test_old_event_versions_are_upcast_on_read() -> None:
     assert decoded == SessionDelivered(minutes=90, site="unknown")
     current = registry.decode("pathways.demo.SessionDelivered", registry.events["pathways.demo.SessionDelivered"].uri, {"minutes": 5, "site": "ward"})
     assert current.minutes == 5  # type: ignore[attr-defined]
+
+
+def test_a_read_model_made_by_an_earlier_version_is_rebuilt_not_broken(tmp_path: Path) -> None:
+    """A new version adds a column: its runner drops the old tables and starts from the first
+    event, instead of failing on every insert."""
+    from pathways.projection import Projection, ProjectionRunner, read_position, write_position
+    from pathways.readmodels import make_engine
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    old = Table("versioned_rows", MetaData(), Column("id", String, primary_key=True))
+    new = Table("versioned_rows", MetaData(), Column("id", String, primary_key=True), Column("count", Integer))
+    with engine.begin() as conn:
+        old.create(conn)
+        conn.execute(old.insert().values(id="a"))
+        write_position(conn, "versioned", 41)
+    runner = ProjectionRunner(Projection("versioned", [new], {}), engine, nc=None)  # type: ignore[arg-type]
+    runner.create_tables()
+    with engine.begin() as conn:
+        assert read_position(conn, "versioned") == 0
+        assert conn.execute(new.select()).all() == []
+        conn.execute(new.insert().values(id="b", count=1))
+    runner.create_tables()  # the same version again: nothing is dropped
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(new.select())] == [("b", 1)]
+    engine.dispose()

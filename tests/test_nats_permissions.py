@@ -41,6 +41,11 @@ class Secured:
         assert creds is not None
         return NatsEndpoint(ConnectionInfo(self.server.url, creds.user, creds.password), "wheel", self.server)
 
+    def service_endpoint(self, name: str) -> NatsEndpoint:
+        """How `pathways up` connects a service: as itself, not as the platform."""
+        password = self.server.service_accounts[name]["password"]
+        return NatsEndpoint(ConnectionInfo(self.server.url, f"svc-{name}", password), "wheel", self.server)
+
 
 @dataclass
 class Organisation:
@@ -60,7 +65,7 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
     passwords = {org: register.issue(org, role) for org, role in [("org-a", "partner"), ("org-b", "partner"),
                                                                   ("audit-co", "auditor")]}
     server = EmbeddedNatsServer(home, port=None, credentials=Credentials("pathways-test", os.urandom(12).hex()),
-                                organisations=True)
+                                organisations=True, services=["registry", "sessions"])
     server.start()
     try:
         yield Secured(server, register, passwords)
@@ -99,7 +104,7 @@ async def eventually(condition: Any, seconds: float = 10) -> None:
 
 @pytest.fixture
 async def registry(secured: Secured, tmp_path: Path) -> AsyncIterator[None]:
-    async with running(discover()["registry"], secured.endpoint, tmp_path):
+    async with running(discover()["registry"], secured.service_endpoint("registry"), tmp_path):
         yield
 
 
@@ -174,3 +179,30 @@ async def test_a_revoked_organisation_is_cut_off_at_once_without_a_restart(secur
     again = await connect_as(secured, "org-b", fresh)
     await again.nc.close()
     assert secured.server.process is not None and secured.server.process.pid == pid  # never restarted
+
+
+async def test_a_service_connects_as_itself_and_may_not_act_for_organisations_or_other_services(
+    secured: Secured, registry: None
+) -> None:
+    """The registry above runs as `svc-registry` (these tests' commands reach it); that user
+    may not send commands or take another service's."""
+    errors: list[str] = []
+
+    async def error(err: Exception) -> None:
+        errors.append(str(err).lower())
+
+    endpoint = secured.service_endpoint("registry").connection
+    service = await nats.connect(endpoint.nats_url, user=endpoint.user, password=endpoint.password, error_cb=error,
+                                 allow_reconnect=False)
+    try:
+        await service.publish("pathways.cmd.org-a.registry.EnrolParticipant", command("org-a"))
+        await service.subscribe("pathways.cmd.*.sessions.*")
+        await service.flush()
+        await eventually(lambda: any("publish to \"pathways.cmd.org-a" in e for e in errors)
+                         and any("subscription to \"pathways.cmd.*.sessions" in e for e in errors))
+    finally:
+        await service.close()
+    accounts = json.loads((secured.server.home / "service-credentials.json").read_text())
+    assert set(accounts) == {"registry", "sessions"}
+    assert (secured.server.home / "service-credentials.json").stat().st_mode & 0o777 == 0o600
+    assert accounts["registry"]["password"] not in (secured.server.home / "authorization.conf").read_text()

@@ -128,6 +128,9 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
         still = await partner.get(f"/programmes/{s.programme_id}/participants/pt-osric/identity")
         assert still.json()["name"] == "Osric Pennywhistle"  # another person's details are untouched
     assert '"participant_id":"pt-marigold"' in await stream_text(p.nc)  # the pseudonymous history stays
+    async with await signed_in(p.registry, s.commissioner, "commissioner") as commissioner:
+        roster = (await commissioner.get(f"/programmes/{s.programme_id}")).json()
+    assert (roster["unique_participants"], roster["erased_participants"]) == (2, 1)  # the roster shows the erasure
     await signed_checkpoint(p)
     report = await verify_history(JetStreamEventStore(p.nc), vkey(p), ledger=DatabaseLedger(p.audit.engine))
     assert report.ok, report.problems

@@ -17,7 +17,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Connection, Engine, MetaData, Table, bindparam, select, text
+from sqlalchemy import Connection, Engine, MetaData, Table, bindparam, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pathways import telemetry
@@ -151,7 +151,22 @@ class ProjectionRunner:
                 future.set_result(None)
 
     def create_tables(self) -> None:
+        """Create the read model's tables. Tables an earlier version made with other
+        columns are dropped and the projection starts again from the first event: a read
+        model is derived from the stream, so a new version simply rebuilds it."""
         with self.engine.begin() as conn:
+            existing = inspect(conn)
+            stale = [t for t in self.projection.tables if existing.has_table(t.name)
+                     and {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
+            if stale and not self.projection.rebuildable:
+                raise RuntimeError(f"{self.projection.name}: tables {[t.name for t in stale]} were made by another version "
+                                   "and are a record of their own; migrate them, they are not rebuilt from the stream")
+            if stale:
+                log.warning("read model made by an earlier version; rebuilding it from the stream",
+                            projection=self.projection.name, tables=[t.name for t in stale])
+                for table in self.projection.tables:
+                    table.drop(conn, checkfirst=True)
+                write_position(conn, self.projection.name, 0)
             for table in self.projection.tables:
                 table.create(conn, checkfirst=True)
 

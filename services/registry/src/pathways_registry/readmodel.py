@@ -52,6 +52,7 @@ class RosterEnrolment(SQLModel, table=True):
     consent: bool
     status: str  # active | withdrawn
     enrolled_on: date
+    erased: bool = False  # their personal details were erased (crypto-shredded)
 
 
 class RosterCoProducer(SQLModel, table=True):
@@ -119,6 +120,15 @@ def _enrolment_change(**changes: object):  # type: ignore[no-untyped-def]
     return apply
 
 
+def _erased(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+    assert isinstance(d, e.ParticipantDataErased)
+    table = t[ENROLMENT.name]
+    # The key was the person's in the programme: every partner's enrolment shows it.
+    conn.execute(update(table).where(table.c.programme_id == d.programme_id,
+                                     table.c.participant_id == d.participant_id)
+                 .values(erased=True))
+
+
 def _co_producer(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.CoProducerRegistered)
     upsert(conn, t[CO_PRODUCER.name], d.model_dump(), ["programme_id", "co_producer_id"])
@@ -136,6 +146,7 @@ ROSTER = Projection(
         "pathways.registry.ConsentWithdrawn": _enrolment_change(consent=False),
         "pathways.registry.ParticipantTransitioned": _enrolment_change(setting="@to_setting"),
         "pathways.registry.ParticipantWithdrawn": _enrolment_change(status="withdrawn"),
+        "pathways.registry.ParticipantDataErased": _erased,
         "pathways.registry.CoProducerRegistered": _co_producer,
     },
     schemas=e.schemas,
@@ -165,6 +176,7 @@ class ProgrammeRosterPublic(SQLModel):
     committed_pence: int
     unique_participants: int
     active_participants: int
+    erased_participants: int  # whose personal details were erased
     co_producers: int
     partners: list[PartnerRosterPublic]
 
@@ -214,6 +226,7 @@ def programme_roster(*, session: Session, programme_id: str) -> ProgrammeRosterP
         # One person enrolled with several partners counts once programme-wide.
         unique_participants=len({en.participant_id for en in enrolments}),
         active_participants=len({en.participant_id for en in enrolments if en.status == "active"}),
+        erased_participants=len({en.participant_id for en in enrolments if en.erased}),
         co_producers=int(co_producers),
         partners=list(partners.values()),
     )

@@ -52,7 +52,7 @@ def up(
     services = discover()
     credentials = Credentials.load_or_create(home / "credentials.json")
     # Organisations added with `pathways org add` connect as themselves, with permissions.
-    server = EmbeddedNatsServer(home, port=nats_port, credentials=credentials, organisations=True)
+    server = EmbeddedNatsServer(home, port=nats_port, credentials=credentials, organisations=True, services=list(services))
     console.print(f"Starting nats-server (JetStream, sync_interval: always) on port {server.port} …")
     server.start()
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -66,9 +66,11 @@ def up(
         for name, service in services.items():
             port = free_port(service.http_port)
             log = open(home / f"{name}.log", "ab")
+            # Each service connects as itself, with only what a service may do.
+            own = env | {"PATHWAYS_NATS_USER": f"svc-{name}", "PATHWAYS_NATS_PASSWORD": server.service_accounts[name]["password"]}
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "pathways.cli.main", "serve", name, "--http-port", str(port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=own, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
             connection.services[name] = f"http://127.0.0.1:{port}"
         _wait_healthy(connection, children)

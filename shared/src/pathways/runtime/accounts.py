@@ -30,8 +30,10 @@ from pathways.ids import is_valid_id
 from pathways.subjects import COMMANDS_ROOT, STREAM_NAME
 
 ORG_USER_PREFIX = "org-"
+SERVICE_USER_PREFIX = "svc-"
 AUTHORIZATION_FILE = "authorization.conf"
 REGISTER_FILE = "organisations.json"
+SERVICES_FILE = "service-credentials.json"
 
 # What an auditor's client needs to read the stream, and nothing that writes.
 _STREAM_READING = [
@@ -60,6 +62,44 @@ def permissions(organisation_id: str, role: str) -> dict[str, Any]:
     if role == "auditor":
         return {"publish": {"allow": _STREAM_READING}, "subscribe": {"allow": replies}}
     return {"publish": {"allow": [f"{COMMANDS_ROOT}.{organisation_id}.>"]}, "subscribe": {"allow": replies}}
+
+
+def service_permissions(service: str) -> dict[str, Any]:
+    """A service appends events, runs its consumers and key-value reads, answers requests
+    and takes its own commands; it sends no commands and takes no other service's."""
+    return {
+        "publish": {"allow": ["pathways.evt.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "_INBOX.>"],
+                    "deny": ["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>"]},
+        "subscribe": {"allow": [f"{COMMANDS_ROOT}.*.{service}.*", "_INBOX.>"]},
+    }
+
+
+class ServiceAccounts:
+    """Each service's own NATS user (`svc-<name>`): its password, owner-only, for `pathways
+    up` to hand to the service's process, and its bcrypt hash for the server."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / SERVICES_FILE
+
+    def load(self) -> dict[str, dict[str, str]]:
+        try:
+            loaded: dict[str, dict[str, str]] = json.loads(self.path.read_text())
+            return loaded
+        except FileNotFoundError:
+            return {}
+
+    def ensure(self, services: list[str]) -> dict[str, dict[str, str]]:
+        accounts = self.load()
+        for name in services:
+            if name not in accounts:
+                password = secrets.token_urlsafe(32)
+                accounts[name] = {"password": password,
+                                  "bcrypt": bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=11)).decode()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(accounts, handle, indent=2)
+        return accounts
 
 
 @dataclass(frozen=True)
@@ -116,13 +156,17 @@ class OrganisationRegister:
 
 
 def authorization_config(
-    platform_user: str | None, platform_password: str | None, organisations: dict[str, OrganisationAccess]
+    platform_user: str | None, platform_password: str | None, organisations: dict[str, OrganisationAccess],
+    services: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The server's `authorization` block: the platform's user and one per organisation.
     Without the platform's credentials (a deployment's server reads them from its
     environment) the block names $PATHWAYS_NATS_USER and $PATHWAYS_NATS_PASSWORD."""
+    services = services or {}
     users = [json.dumps({"user": nats_user(org.organisation_id), "password": org.password_bcrypt,
                          "permissions": permissions(org.organisation_id, org.role)}) for org in organisations.values()]
+    users += [json.dumps({"user": SERVICE_USER_PREFIX + name, "password": account["bcrypt"],
+                          "permissions": service_permissions(name)}) for name, account in sorted(services.items())]
     if platform_user is not None and platform_password is not None:
         platform = json.dumps({"user": platform_user, "password": platform_password})
     else:
@@ -138,6 +182,7 @@ def write_authorization(home: Path, platform_user: str | None, platform_password
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(authorization_config(platform_user, platform_password, OrganisationRegister(home).load()))
+        handle.write(authorization_config(platform_user, platform_password, OrganisationRegister(home).load(),
+                                          ServiceAccounts(home).load()))
     tmp.replace(path)
     return path

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathways.runtime.accounts import write_authorization
+from pathways.runtime.accounts import ServiceAccounts, write_authorization
 
 PID_FILE = "nats-server.pid"
 
@@ -108,12 +108,16 @@ class EmbeddedNatsServer:
         name: str = "pathways",
         log_file: Path | None = None,
         organisations: bool = False,
+        services: list[str] | None = None,
     ) -> None:
         """`organisations`: besides the platform's user, let in the organisations of
-        $home/organisations.json, each with its own permissions (pathways.runtime.accounts)."""
+        $home/organisations.json, each with its own permissions (pathways.runtime.accounts),
+        and give each of `services` a user of its own (`service_accounts` after start)."""
         if organisations and credentials is None:
             raise ValueError("organisations' users need the platform's credentials beside them")
         self.organisations = organisations
+        self.service_names = services or []
+        self.service_accounts: dict[str, dict[str, str]] = {}
         self.home = home
         self.port = free_port(port)
         self.credentials = credentials
@@ -133,6 +137,7 @@ class EmbeddedNatsServer:
         authorization = None
         if self.organisations:
             assert self.credentials is not None
+            self.service_accounts = ServiceAccounts(self.home).ensure(self.service_names)
             authorization = write_authorization(self.home, self.credentials.user, self.credentials.password).name
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
