@@ -88,8 +88,8 @@ class CommandHandler(Generic[C]):
     # command into what may be decided on (personal details sealed, so plain text never
     # reaches an event); `after` runs once its events are stored, and again on a retry, so
     # a step interrupted by a crash is completed (a person's key deleted on erasure).
-    prepare: Callable[[C, CommandContext, PersonKeys], Awaitable[C]] | None = None
-    after: Callable[[C, CommandContext, PersonKeys], Awaitable[None]] | None = None
+    prepare: Callable[[C, CommandContext, PersonKeys | None], Awaitable[C]] | None = None
+    after: Callable[[C, CommandContext, PersonKeys | None], Awaitable[None]] | None = None
 
     @property
     def name(self) -> str:

@@ -132,7 +132,7 @@ class CommandIntake:
             retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
             if retried is not None:
                 if handler.after is not None:
-                    await handler.after(cmd, ctx, self._keys())
+                    await handler.after(cmd, ctx, self.person_keys)
                 return retried
             facts = await consulting if consulting else {}
         finally:
@@ -142,7 +142,7 @@ class CommandIntake:
                 consulting.add_done_callback(lambda task: task.cancelled() or task.exception())
         reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
         if handler.prepare is not None:
-            cmd = await handler.prepare(cmd, ctx, self._keys())
+            cmd = await handler.prepare(cmd, ctx, self.person_keys)
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
             raise decision
@@ -167,13 +167,9 @@ class CommandIntake:
                 "state and send the command again if it still applies.",
             ) from None
         if handler.after is not None:
-            await handler.after(cmd, ctx, self._keys())
+            await handler.after(cmd, ctx, self.person_keys)
         return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
 
-    def _keys(self) -> PersonKeys:
-        if self.person_keys is None:
-            raise RuntimeError(f"{self.context} handles personal details but was given no key store")
-        return self.person_keys
 
     async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> Mapping[str, Any]:
         assert handler.consults is not None

@@ -38,19 +38,23 @@ def _enrolment_target(cmd: Any, ctx: CommandContext) -> Load[Any]:
     return enrolment(cmd.programme_id, ctx.organisation, cmd.participant_id)
 
 
-async def _seal_personal(cmd: c.EnrolParticipant, ctx: CommandContext, keys: PersonKeys) -> c.EnrolParticipant:
+async def _seal_personal(cmd: c.EnrolParticipant, ctx: CommandContext, keys: PersonKeys | None) -> c.EnrolParticipant:
     """Personal details leave here sealed with the person's own key, or not at all."""
     if cmd.sealed_personal is not None:
         raise reject(RejectionCode.INVALID, "sealed_personal is set by the platform; send the details as 'personal'.",
                      field="sealed_personal")
     if cmd.personal is None:
         return cmd
+    if keys is None:
+        raise RuntimeError("personal details were sent but this registry has no key store")
     key = await keys.key_for(cmd.programme_id, cmd.participant_id)
     sealed = seal(key, cmd.programme_id, cmd.participant_id, cmd.personal)
     return cmd.model_copy(update={"personal": None, "sealed_personal": sealed})
 
 
-async def _delete_key(cmd: c.EraseParticipantData, ctx: CommandContext, keys: PersonKeys) -> None:
+async def _delete_key(cmd: c.EraseParticipantData, ctx: CommandContext, keys: PersonKeys | None) -> None:
+    if keys is None:
+        raise RuntimeError("an erasure needs the key store, and this registry has none")
     await keys.erase(cmd.programme_id, cmd.participant_id)
 
 
