@@ -87,6 +87,10 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     assert up.returncode == 0, output
     assert "Pathways is running" in output and "Stopped" in output
     assert "0 failed" in output and "demo-tokens.json" in output
+    # Every service ran as its own NATS user, and none was refused anything it needed.
+    accounts = json.loads((home / "service-credentials.json").read_text())
+    assert set(accounts) == {"registry", "sessions", "payments", "evaluation", "reporting", "audit"}
+    assert "Violation" not in (home / "nats-server.log").read_text()
     assert not (home / "connection.json").exists()
     after = run(home, "status")
     assert after.returncode == 1 and "pathways up" in after.stderr + after.stdout
