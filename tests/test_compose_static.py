@@ -92,17 +92,26 @@ def test_a_deployments_authorization_as_pathways_org_writes_it_parses(tmp_path: 
     """`pathways org` run for a deployment (PATHWAYS_HOME=deploy/nats/auth, no credentials.json)
     writes users the mounted config includes: the platform's from the environment, and each
     organisation's with its permissions. The real config must accept what it writes."""
-    from pathways.runtime.accounts import OrganisationRegister
+    from pathways.runtime.accounts import OrganisationRegister, ServiceAccounts
     from pathways.runtime.natsserver import reload_running_server
 
     (tmp_path / "auth").mkdir()
     OrganisationRegister(tmp_path / "auth").issue("partner-x", "partner")
     OrganisationRegister(tmp_path / "auth").issue("auditor-y", "auditor")
+    ServiceAccounts(tmp_path / "auth").ensure(list(discover()))  # what `pathways org services` does
     assert reload_running_server(tmp_path / "auth") is False  # nothing to signal here: the operator reloads it
     written = (tmp_path / "auth" / "authorization.conf").read_text()
     assert "$PATHWAYS_NATS_USER" in written and "org-partner-x" in written and "pathways.cmd.partner-x.>" in written
+    assert all(f'"svc-{name}"' in written for name in discover())
     conf = tmp_path / "nats-server.conf"
     conf.write_text((ROOT / "deploy" / "nats" / "nats-server.conf").read_text())
     env = os.environ | {"PATHWAYS_NATS_USER": "u", "PATHWAYS_NATS_PASSWORD": "p"}
     result = subprocess.run([str(nats_server_binary()), "-t", "-c", str(conf)], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_each_service_connects_as_its_own_nats_user(compose: dict[str, Any]) -> None:
+    for name in discover():
+        env = compose["services"][name]["environment"]
+        assert env["PATHWAYS_NATS_USER"] == f"svc-{name}", name
+        assert env["PATHWAYS_NATS_PASSWORD"].startswith(f"${{PATHWAYS_NATS_PASSWORD_{name.upper()}:?"), name

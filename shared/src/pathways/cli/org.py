@@ -10,14 +10,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import typer
+from nats.aio.client import Client
 from rich.console import Console
 from rich.table import Table
 
 from pathways.access import TokenStore
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.ids import is_valid_id
-from pathways.runtime.accounts import OrganisationRegister, inbox_prefix, nats_user
+from pathways.runtime.accounts import OrganisationRegister, ServiceAccounts, inbox_prefix, nats_user
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from pathways.runtime.natsserver import reload_running_server
 from pathways.subjects import COMMANDS_ROOT, command_subject
@@ -37,9 +39,22 @@ def _connection() -> ConnectionInfo:
         raise typer.Exit(2) from None
 
 
+async def _connect(connection: ConnectionInfo) -> Client:
+    """A connection made right after a reload may meet the server mid-reload, when it
+    refuses every user for an instant: try again briefly before giving up."""
+    for attempt in range(25):
+        try:
+            return await connection.connect("pathways-org", allow_reconnect=False, connect_timeout=5)
+        except nats.errors.Error as err:
+            if "authorization" not in str(err).lower() or attempt == 24:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 async def _register(connection: ConnectionInfo, organisation_id: str, name: str, role: str) -> None:
     """RegisterOrganisation, sent by the operator; already registered is fine."""
-    nc = await connection.connect("pathways-org", allow_reconnect=False, connect_timeout=5)
+    nc = await _connect(connection)
     try:
         data = {"organisation_id": organisation_id, "name": name, "kind": KIND_OF_ROLE[role]}
         body = {"idempotency_key": f"org-add-{organisation_id}", "organisation": OPERATOR_ORGANISATION,
@@ -54,7 +69,7 @@ async def _register(connection: ConnectionInfo, organisation_id: str, name: str,
 
 
 async def _token(connection: ConnectionInfo, organisation_id: str, role: str, *, replace: bool) -> str:
-    nc = await connection.connect("pathways-org", allow_reconnect=False, connect_timeout=5)
+    nc = await _connect(connection)
     try:
         store = TokenStore(nc)
         if replace:
@@ -141,7 +156,7 @@ def revoke(organisation_id: str = typer.Argument(..., help="Its NATS access and 
     reload_running_server(pathways_home())
 
     async def tokens() -> int:
-        nc = await _connection().connect("pathways-org", allow_reconnect=False, connect_timeout=5)
+        nc = await _connect(_connection())
         try:
             return await TokenStore(nc).revoke(organisation_id)
         finally:
@@ -149,6 +164,27 @@ def revoke(organisation_id: str = typer.Argument(..., help="Its NATS access and 
 
     count = asyncio.run(tokens())
     console.print(f"{organisation_id}: NATS access {'revoked' if removed else 'was not granted'}; {count} HTTP token(s) revoked.")
+
+
+@org_cli.command("services")
+def services(
+    env_file: Path = typer.Option(None, "--env-file", help="Also write the services' NATS passwords here (owner-only), "
+                                  "for docker compose --env-file"),
+) -> None:
+    """Give every service its own NATS user (svc-<name>), for a deployment: the server's
+    authorization file is rewritten (`pathways up` does this by itself)."""
+    from pathways.service import discover
+
+    accounts = ServiceAccounts(pathways_home()).ensure(list(discover()))
+    reloaded = reload_running_server(pathways_home())
+    if env_file is not None:
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            for name, account in sorted(accounts.items()):
+                handle.write(f"PATHWAYS_NATS_PASSWORD_{name.upper()}={account['password']}\n")
+    console.print(f"{len(accounts)} service users ({', '.join(f'svc-{n}' for n in sorted(accounts))}); "
+                  + ("the running NATS server has them now." if reloaded else "apply with `nats-server --signal reload`.")
+                  + (f" Passwords written to {env_file}." if env_file else ""))
 
 
 @org_cli.command("list")

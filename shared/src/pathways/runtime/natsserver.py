@@ -165,7 +165,7 @@ class EmbeddedNatsServer:
         """Rewrite the authorization file from the register and have the server reload it."""
         assert self.credentials is not None and self.process is not None
         write_authorization(self.home, self.credentials.user, self.credentials.password)
-        self.process.send_signal(signal.SIGHUP)
+        _reload_and_wait(self.process.pid, self.log_file)
 
     def stop(self, timeout: float = 10.0) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -199,10 +199,23 @@ def reload_running_server(home: Path) -> bool:
         return False
     try:
         pid = int((home / PID_FILE).read_text())
-        os.kill(pid, signal.SIGHUP)
+        _reload_and_wait(pid, home / "nats-server.log")
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return False
     return True
+
+
+def _reload_and_wait(pid: int, log_file: Path, timeout: float = 5.0) -> None:
+    """SIGHUP, then wait for the server to say it has reloaded: while it reloads it refuses
+    every user for an instant, and whoever connects next should not meet that."""
+    offset = log_file.stat().st_size if log_file.exists() else 0
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if b"Reloaded server configuration" in log_file.read_bytes()[offset:]:
+                return
+        time.sleep(0.02)
 
 
 def _ready(port: int) -> bool:
