@@ -15,12 +15,14 @@ from typing import Any
 
 import nats
 import nats.errors
+import nats.js.errors
 import pytest
 from nats.aio.client import Client
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.accounts import OrganisationRegister, inbox_prefix, nats_user
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer
+from pathways.runtime.storage import prepare_storage
 from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
 
@@ -68,9 +70,20 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
                                 organisations=True, services=["registry", "sessions"])
     server.start()
     try:
+        asyncio.run(_storage(server))  # what `pathways up` does before it starts the services
         yield Secured(server, register, passwords)
     finally:
         server.stop()
+
+
+async def _storage(server: EmbeddedNatsServer) -> None:
+    creds = server.credentials
+    assert creds is not None
+    nc = await ConnectionInfo(server.url, creds.user, creds.password).connect("storage")
+    try:
+        await prepare_storage(nc)
+    finally:
+        await nc.close()
 
 
 async def connect_as(s: Secured, org: str, password: str | None = None) -> Organisation:
@@ -206,3 +219,44 @@ async def test_a_service_connects_as_itself_and_may_not_act_for_organisations_or
     assert set(accounts) == {"registry", "sessions"}
     assert (secured.server.home / "service-credentials.json").stat().st_mode & 0o777 == 0o600
     assert accounts["registry"]["password"] not in (secured.server.home / "authorization.conf").read_text()
+
+
+async def test_no_one_can_aim_a_services_reply_or_rights_at_storage(secured: Secured, registry: None) -> None:
+    """A reply goes out with the service's rights, so a sender may not choose where; and a
+    service user holds only what a service needs: not another bucket, not the stream's config."""
+    a = await connect_as(secured, "org-a")
+    try:
+        for hostile in ("$KV.PATHWAYS_PERSON_KEYS.prog1.pt-victim", "pathways.evt.prog9.org-a.registry.prog9"):
+            await a.nc.publish("pathways.cmd.org-a.registry.EnrolParticipant", command("org-a", "prog9"), reply=hostile)
+        await a.nc.flush()
+        await asyncio.sleep(1.0)
+    finally:
+        await a.nc.close()
+    platform = await secured.endpoint.connection.connect("check")
+    try:
+        stored = [e async for e in JetStreamEventStore(platform).read_all()]
+        assert not any(e.subject == "pathways.evt.prog9.org-a.registry.prog9" for e in stored)
+        kv = await platform.jetstream().key_value("PATHWAYS_PERSON_KEYS")
+        with pytest.raises(nats.js.errors.KeyNotFoundError):
+            await kv.get("prog1.pt-victim")
+    finally:
+        await platform.close()
+
+    errors: list[str] = []
+
+    async def error(err: Exception) -> None:
+        errors.append(str(err).lower())
+
+    endpoint = secured.service_endpoint("sessions").connection
+    sessions = await nats.connect(endpoint.nats_url, user=endpoint.user, password=endpoint.password, error_cb=error,
+                                  inbox_prefix="_INBOX.svc-sessions", allow_reconnect=False)
+    try:
+        await sessions.publish("$KV.PATHWAYS_TOKENS.forged", b'{"organisation_id":"x","role":"operator"}')
+        await sessions.publish("$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", b"{}")
+        await sessions.publish("$JS.API.STREAM.UPDATE.PATHWAYS_EVENTS", b"{}")
+        await sessions.publish("pathways.evt.p.org-a.registry.forged", b"{}")
+        await sessions.subscribe("_INBOX.>")
+        await sessions.flush()
+        await eventually(lambda: len([e for e in errors if "permissions violation" in e]) >= 5)
+    finally:
+        await sessions.close()

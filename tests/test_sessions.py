@@ -56,7 +56,6 @@ async def test_a_partner_schedules_and_delivers_for_its_consenting_participants(
     reply = await send(client, s.partner_a, "RecordSessionDelivered", delivered(data, people))
     assert reply["status"] == "accepted", reply
     await sessions.caught_up()
-    import httpx
 
     async with await signed_in(sessions, s.commissioner, "commissioner") as http:
         for _ in range(100):

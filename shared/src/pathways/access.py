@@ -57,6 +57,9 @@ class TokenStore:
                 self._kv = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
         return self._kv
 
+    async def ensure_bucket(self) -> None:
+        await self._bucket()
+
     async def issue(self, organisation_id: str, role: str) -> str:
         """A new token for the organisation; only its hash is stored. Returned once."""
         if role not in ROLES:

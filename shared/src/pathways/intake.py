@@ -186,8 +186,15 @@ class CommandIntake:
         seen: dict[str, int] = {}
         owned_subjects: set[str] = set()
         for stored in history:
-            event = stored.event
-            data = self.schemas.decode(event.type, event.dataschema, event.data)
+            try:
+                event = stored.event
+                data = self.schemas.decode(event.type, event.dataschema, event.data)
+            except (ValueError, KeyError):
+                # Not an event of this context (something else published on its subject):
+                # it is no part of the aggregate's history and must not block its commands.
+                log.warning("skipped a message that is not an event of this aggregate", subject=stored.subject,
+                            sequence=stored.sequence)
+                continue
             if wildcard and not load.aggregate.owns(data):
                 # "This id under any organisation" also matches other kinds of aggregate
                 # that happen to share the id (a partner's feedback 'r1' beside a report

@@ -30,7 +30,8 @@ NhsNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
 class PersonalDetails(BaseModel):
     """What a partner may record about who a participant is. Never stored in the clear."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A validation error must not carry the values into a log or a reply.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     name: str = Field(min_length=1, max_length=200)
     date_of_birth: date | None = None
@@ -86,6 +87,9 @@ class PersonKeys:
             except nats.js.errors.BucketNotFoundError:
                 self._kv = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
         return self._kv
+
+    async def ensure_bucket(self) -> None:
+        await self._bucket()
 
     @staticmethod
     def _name(programme_id: str, participant_id: str) -> str:

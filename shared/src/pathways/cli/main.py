@@ -57,6 +57,8 @@ def up(
     server.start()
     children: dict[str, subprocess.Popen[bytes]] = {}
     connection = ConnectionInfo(server.url, credentials.user, credentials.password, home=str(home))
+    # The platform makes the stream and the buckets: services, connected as themselves, may not.
+    asyncio.run(_prepare_storage(connection))
     try:
         env = os.environ | {
             "PATHWAYS_NATS_URL": server.url,
@@ -97,6 +99,16 @@ def up(
         with contextlib.suppress(FileNotFoundError):
             connection_file(home).unlink()
         console.print("Stopped. Data is kept in " + str(home))
+
+
+async def _prepare_storage(connection: ConnectionInfo) -> None:
+    from pathways.runtime.storage import prepare_storage
+
+    nc = await connection.connect("pathways-up", allow_reconnect=False, connect_timeout=10)
+    try:
+        await prepare_storage(nc)
+    finally:
+        await nc.close()
 
 
 def _wait_healthy(connection: ConnectionInfo, children: dict[str, subprocess.Popen[bytes]], timeout: float = 60) -> None:

@@ -93,6 +93,7 @@ def _credentials(connection: ConnectionInfo, organisation_id: str, role: str, pa
 
 def _write(path: Path, body: dict[str, Any]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
     with os.fdopen(fd, "w") as handle:
         json.dump(body, handle, indent=2)
         handle.write("\n")
@@ -177,8 +178,20 @@ def services(
 
     accounts = ServiceAccounts(pathways_home()).ensure(list(discover()))
     reloaded = reload_running_server(pathways_home())
+
+    async def storage() -> None:  # the stream and buckets the services may not create themselves
+        from pathways.runtime.storage import prepare_storage
+
+        nc = await _connect(_connection())
+        try:
+            await prepare_storage(nc)
+        finally:
+            await nc.close()
+
+    asyncio.run(storage())
     if env_file is not None:
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
         with os.fdopen(fd, "w") as handle:
             for name, account in sorted(accounts.items()):
                 handle.write(f"PATHWAYS_NATS_PASSWORD_{name.upper()}={account['password']}\n")

@@ -64,14 +64,34 @@ def permissions(organisation_id: str, role: str) -> dict[str, Any]:
     return {"publish": {"allow": [f"{COMMANDS_ROOT}.{organisation_id}.>"]}, "subscribe": {"allow": replies}}
 
 
+# Which services keep participants' keys (pathways.personal): only they may reach that bucket.
+KEY_KEEPERS = ("registry",)
+
+
+def service_inbox(service: str) -> str:
+    return f"_INBOX.svc-{service}"
+
+
 def service_permissions(service: str) -> dict[str, Any]:
-    """A service appends events, runs its consumers and key-value reads, answers requests
-    and takes its own commands; it sends no commands and takes no other service's."""
-    return {
-        "publish": {"allow": ["pathways.evt.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "_INBOX.>"],
-                    "deny": ["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>"]},
-        "subscribe": {"allow": [f"{COMMANDS_ROOT}.*.{service}.*", "_INBOX.>"]},
-    }
+    """A service appends its own context's events and audit records, reads the stream and
+    the token bucket, answers requests and takes its own commands. It creates nothing (the
+    platform makes the stream and buckets), sends no commands, takes no other service's,
+    and hears only its own inbox. Only the registry reaches participants' keys."""
+    stream = STREAM_NAME
+    publish = [
+        f"pathways.evt.*.*.{service}.>", "pathways.evt.*.*.audit.>",
+        "$JS.API.INFO", f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>", f"$JS.API.CONSUMER.INFO.{stream}.>", f"$JS.API.CONSUMER.DELETE.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>", f"$JS.ACK.{stream}.>",
+        "$JS.API.STREAM.INFO.KV_PATHWAYS_TOKENS", "$JS.API.STREAM.MSG.GET.KV_PATHWAYS_TOKENS",
+        "$JS.API.DIRECT.GET.KV_PATHWAYS_TOKENS.>",
+        "_INBOX.>",  # replies to whoever asked (the host answers inboxes only)
+    ]
+    if service in KEY_KEEPERS:
+        publish += ["$KV.PATHWAYS_PERSON_KEYS.>", "$JS.API.STREAM.INFO.KV_PATHWAYS_PERSON_KEYS",
+                    "$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", "$JS.API.DIRECT.GET.KV_PATHWAYS_PERSON_KEYS.>"]
+    return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{COMMANDS_ROOT}.*.{service}.*",
+                                                                    f"{service_inbox(service)}.>"]}}
 
 
 class ServiceAccounts:
@@ -97,6 +117,7 @@ class ServiceAccounts:
                                   "bcrypt": bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=11)).decode()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(accounts, handle, indent=2)
         return accounts
@@ -137,6 +158,8 @@ class OrganisationRegister:
         it, the only time it exists in plain text."""
         if not is_valid_id(organisation_id):
             raise ValueError(f"'{organisation_id}' is not a valid organisation id ([A-Za-z0-9_-]+)")
+        if organisation_id == "operator":
+            raise ValueError("'operator' is the platform itself; it uses the platform's own credentials")
         if role not in ROLES or role == "operator":
             raise ValueError(f"Unknown role '{role}'; an organisation is one of "
                              f"{', '.join(r for r in ROLES if r != 'operator')}.")

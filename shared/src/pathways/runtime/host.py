@@ -74,6 +74,9 @@ class ServiceHost:
             middlewares=[NatsTelemetryMiddleware()],
             logger=logging.getLogger("faststream.quiet"),
             max_reconnect_attempts=-1,
+            # Replies to this service arrive under its own prefix: a service user may
+            # subscribe only there (pathways.runtime.accounts).
+            inbox_prefix=f"_INBOX.{connection.user}" if connection.user else "_INBOX",
         )
         self.intake: CommandIntake | None = None
         self.tokens: TokenStore | None = None
@@ -92,9 +95,16 @@ class ServiceHost:
         @self.broker.subscriber(
             command_wildcard(self.service.name), queue=self.service.name, max_workers=self.workers
         )
-        async def on_command(msg: NatsMessage) -> bytes:
+        async def on_command(msg: NatsMessage) -> bytes | None:
             assert self.intake is not None
             sender, _, command = parse_command_subject(msg.raw_message.subject)
+            if not (msg.raw_message.reply or "").startswith("_INBOX."):
+                # The reply goes out with this service's rights: a sender must not be able
+                # to aim it at a key-value bucket or an event subject.
+                log.warning("command whose reply subject is not an inbox: refused, not answered",
+                            command=command, organisation=sender)
+                msg.reply_to = ""
+                return None
             traceparent = telemetry.traceparent_from_headers(msg.headers)
             reply = await self.intake.handle(sender, command, msg.body, traceparent)
             return reply.model_dump_json().encode()
