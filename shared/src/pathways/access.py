@@ -23,8 +23,9 @@ from typing import Literal, get_args
 import nats.js.errors
 from fastapi import HTTPException, Request
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
+
+from pathways.kvbucket import Bucket
 
 Role = Literal["commissioner", "partner", "evaluator", "auditor", "operator"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -45,17 +46,10 @@ def token_hash(token: str) -> str:
 
 class TokenStore:
     def __init__(self, nc: Client) -> None:
-        self._nc = nc
-        self._kv: KeyValue | None = None
+        self._kv = Bucket(nc, BUCKET)
 
     async def _bucket(self) -> KeyValue:
-        if self._kv is None:
-            js = self._nc.jetstream()
-            try:
-                self._kv = await js.key_value(BUCKET)
-            except nats.js.errors.BucketNotFoundError:
-                self._kv = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
-        return self._kv
+        return await self._kv.open()
 
     async def ensure_bucket(self) -> None:
         await self._bucket()

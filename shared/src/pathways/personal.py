@@ -18,9 +18,10 @@ import nats.js.errors
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from pathways.kvbucket import Bucket
 
 BUCKET = "PATHWAYS_PERSON_KEYS"
 
@@ -76,17 +77,10 @@ class PersonKeys:
     """One AES-256 key per person per programme, in a key-value bucket of its own."""
 
     def __init__(self, nc: Client) -> None:
-        self._nc = nc
-        self._kv: KeyValue | None = None
+        self._kv = Bucket(nc, BUCKET)
 
     async def _bucket(self) -> KeyValue:
-        if self._kv is None:
-            js = self._nc.jetstream()
-            try:
-                self._kv = await js.key_value(BUCKET)
-            except nats.js.errors.BucketNotFoundError:
-                self._kv = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
-        return self._kv
+        return await self._kv.open()
 
     async def ensure_bucket(self) -> None:
         await self._bucket()
