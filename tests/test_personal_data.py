@@ -6,6 +6,7 @@ each opening recorded; after erasure nothing can recover them and the ledger sti
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -83,6 +84,13 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
     refused = await p.client.send(s.partner_a, "EnrolParticipant",
                                   enrolment(s.programme_id, "pt-refused", setting="moon") | {"personal": PEOPLE["pt-osric"]})
     assert refused["code"] == "invalid" and "Osric" not in json.dumps(refused)
+    await caught_up(p.audit, p.nc)
+    async with await signed_in(p.audit, unique("auditor"), "auditor") as auditor:
+        record = (await auditor.get("/audit/rejections", params={"limit": 1})).json()[0]
+    # The kept hash cannot confirm a guess at the person: it is not the hash of what carried the details.
+    sent = {"idempotency_key": record["idempotency_key"], "organisation": s.partner_a, "actor": "tester",
+            "data": enrolment(s.programme_id, "pt-refused", setting="moon") | {"personal": PEOPLE["pt-osric"]}}
+    assert record["body_sha256"] != hashlib.sha256(json.dumps(sent).encode()).hexdigest()
     forged = await p.client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, "pt-forged") | {
         "sealed_personal": {"nonce": "AAAAAAAAAAAAAAAA", "ciphertext": "AAAA"}})
     assert forged["code"] == "invalid"  # only the platform seals

@@ -5,8 +5,9 @@ are appended to PATHWAYS_EVENTS under the `audit` context, so the ledger covers 
 any other event and they replay with the history.
 
 They never carry a command's body or a record's contents, which may hold personal data:
-a rejection keeps the SHA-256 of the body (the sender can prove what it sent), a read
-keeps the pseudonymous participant ids it returned."""
+a rejection keeps the SHA-256 of the body (the sender can prove what it sent; taken
+without any personal details in it), a read keeps the pseudonymous participant ids it
+returned."""
 
 from __future__ import annotations
 
@@ -128,7 +129,7 @@ class AuditTrail:
         if not isinstance(data, dict):
             data = {}
         key = body.get("idempotency_key")
-        digest = hashlib.sha256(raw).hexdigest()
+        digest = _body_digest(raw, body)
         details, message = _without_names_not_ours(reply.details[:MAX_DETAILS], reply.message[:2000])
         event = audit_event(
             CommandRejected(
@@ -200,6 +201,17 @@ def _without_names_not_ours(details: list[dict[str, Any]], message: str) -> tupl
                 detail["field"] = safe
         cleaned.append(detail)
     return cleaned, message
+
+
+def _body_digest(raw: bytes, body: dict[str, Any]) -> str:
+    """SHA-256 of what was sent, so the sender can prove it; but of the body without its
+    personal details when it carried some: a hash kept for ever must not let anyone confirm
+    a guess at a person's name and NHS number."""
+    data = body.get("data")
+    if isinstance(data, dict) and "personal" in data:
+        body = body | {"data": {k: v for k, v in data.items() if k != "personal"}}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _loose_body(raw: bytes) -> dict[str, Any]:
