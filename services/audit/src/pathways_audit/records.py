@@ -21,10 +21,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Index, MetaData, Table, Text, select
 
 from pathways_audit.keys import ledger_signer
+from pathways_audit.ledger import CHECKPOINT_TYPE
 
 log = get_logger("pathways.audit.records")
 meta = MetaData()
-CHECKPOINT_TYPE = "pathways.audit.CheckpointSigned"
 
 CHECKPOINTS = Table(
     "audit_checkpoint", meta,
