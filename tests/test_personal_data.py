@@ -6,6 +6,8 @@ each opening recorded; after erasure nothing can recover them and the ledger sti
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -17,8 +19,9 @@ import pytest
 from nats.aio.client import Client
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.verifier import VerifierKey
-from pathways.personal import DetailsErased, PersonKeys
+from pathways.personal import DetailsErased, Enrolment, PersonKeys
 from pathways.runtime.host import ServiceHost
+from pathways.runtime.natsserver import EmbeddedNatsServer
 from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_audit.sources import DatabaseLedger
@@ -45,6 +48,7 @@ class Platform:
     reporting: ServiceHost
     s: ProgrammeSetup
     folder: Path
+    server: EmbeddedNatsServer
 
 
 @pytest.fixture
@@ -58,7 +62,8 @@ async def platform(own_nats_server: NatsEndpoint, tmp_path: Path, monkeypatch: p
             running(services["reporting"], own_nats_server, tmp_path) as reporting, \
             running(services["audit"], own_nats_server, tmp_path) as audit:
         s = await setup_programme(client)
-        yield Platform(nc, client, registry, audit, reporting, s, tmp_path)
+        assert own_nats_server.server is not None
+        yield Platform(nc, client, registry, audit, reporting, s, tmp_path, own_nats_server.server)
     await nc.close()
 
 
@@ -122,13 +127,19 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
         reads = (await auditor.get("/audit/participants/pt-marigold/reads")).json()
     assert [(r["organisation_id"], r["service"]) for r in reads] == [(s.partner_a, "registry"), (s.commissioner, "registry")]
 
-    # Erasure: the key is deleted; nothing opens the details again; the history still verifies.
+    # Erasure: the key is deleted, and overwritten on disk (a purge alone leaves it in the
+    # file store); nothing opens the details again; the history still verifies.
+    marigold = Enrolment(s.programme_id, s.partner_a, "pt-marigold")
+    stored_key = base64.b64encode(await PersonKeys(p.nc).existing(marigold))
+    assert on_disk(p, stored_key)  # the scan does find a live key
     erase = {"programme_id": s.programme_id, "participant_id": "pt-marigold", "on": "2026-01-05"}
     first = await p.client.send(s.partner_a, "EraseParticipantData", erase, key="erase-marigold")
     assert first["status"] == "accepted", first
     assert await p.client.send(s.partner_a, "EraseParticipantData", erase, key="erase-marigold") == first
     with pytest.raises(DetailsErased):
-        await PersonKeys(p.nc).existing(s.programme_id, "pt-marigold")
+        await PersonKeys(p.nc).existing(marigold)
+    assert not on_disk(p, stored_key)
+    assert on_disk(p, base64.b64encode(await PersonKeys(p.nc).existing(Enrolment(s.programme_id, s.partner_a, "pt-osric"))))
     await caught_up(p.registry, p.nc)
     async with await signed_in(p.registry, s.partner_a, "partner") as partner:
         gone = await partner.get(path)
@@ -139,11 +150,22 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
     async with await signed_in(p.registry, s.commissioner, "commissioner") as commissioner:
         roster = (await commissioner.get(f"/programmes/{s.programme_id}")).json()
     assert (roster["unique_participants"], roster["erased_participants"]) == (2, 1)  # the roster shows the erasure
+    await caught_up(p.reporting, p.nc)
+    async with await signed_in(p.reporting, s.commissioner, "commissioner") as commissioner:
+        table = (await commissioner.get(f"/programmes/{s.programme_id}/tables/participants")).json()
+    erased_column = table["columns"].index("details_erased")
+    assert {row[0]: row[erased_column] for row in table["rows"]} == {"pt-marigold": True, "pt-osric": False}
     await signed_checkpoint(p)
     report = await verify_history(JetStreamEventStore(p.nc), vkey(p), ledger=DatabaseLedger(p.audit.engine))
     assert report.ok, report.problems
     leaks = [secret for secret in SECRETS if secret in everywhere(p, capfd.readouterr().err)]
     assert leaks == []
+
+
+def on_disk(p: Platform, secret: bytes) -> bool:
+    """Whether the bytes are anywhere in the NATS server's file store."""
+    assert p.server.store_dir.is_dir()
+    return any(secret in path.read_bytes() for path in p.server.store_dir.rglob("*") if path.is_file())
 
 
 def vkey(p: Platform) -> VerifierKey:
@@ -165,3 +187,77 @@ async def signed_checkpoint(p: Platform) -> Any:
             return latest
         await asyncio.sleep(0.1)
     raise AssertionError("no checkpoint covered the history")
+
+
+async def test_each_partner_erases_only_its_own_record_and_a_lost_follow_up_is_finished_from_the_stream(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:
+    p, s = platform, platform.s
+    keys = PersonKeys(p.nc)
+    # The same (made-up) person enrolled by both partners: two records, two keys.
+    for partner in (s.partner_a, s.partner_b):
+        reply = await p.client.send(partner, "EnrolParticipant", enrolment(s.programme_id, "pt-marigold") | {
+            "personal": PEOPLE["pt-marigold"]})
+        assert reply["status"] == "accepted", reply
+    by_a, by_b = (Enrolment(s.programme_id, partner, "pt-marigold") for partner in (s.partner_a, s.partner_b))
+    assert await keys.existing(by_a) != await keys.existing(by_b)
+
+    # A refused enrolment makes no key: `decide` is asked before any key is made.
+    outside = await p.client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, "pt-late", enrolled_on="2027-01-01")
+                                  | {"personal": PEOPLE["pt-osric"]})
+    assert outside["status"] == "rejected", outside
+    with pytest.raises(DetailsErased):
+        await keys.existing(Enrolment(s.programme_id, s.partner_a, "pt-late"))
+
+    # Partner A's erasure, with its follow-up (deleting the key) failing as if the service
+    # had stopped just after storing the event: the reply still says it is recorded, and the
+    # registry's key shredder erases the key from the stream.
+    from pathways_registry.handlers import HANDLERS
+
+    async def key_store_unreachable(*_: Any) -> None:
+        raise ConnectionError("key store unreachable (injected)")
+
+    monkeypatch.setitem(HANDLERS, "EraseParticipantData", dataclasses.replace(HANDLERS["EraseParticipantData"],
+                                                                              after=key_store_unreachable))
+    erase = {"programme_id": s.programme_id, "participant_id": "pt-marigold", "on": "2026-01-05"}
+    reply = await p.client.send(s.partner_a, "EraseParticipantData", erase)
+    assert reply["status"] == "accepted", reply
+    for _ in range(100):
+        try:
+            await keys.existing(by_a)
+        except DetailsErased:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the shredder did not erase the key of a stored erasure")
+    assert "follow-up failed" in capfd.readouterr().err
+
+    # Partner B's record of the same person is untouched, and only B (or the commissioner) opens it.
+    await caught_up(p.registry, p.nc)
+    path = f"/programmes/{s.programme_id}/participants/pt-marigold/identity"
+    async with await signed_in(p.registry, s.partner_a, "partner") as partner_a:
+        assert (await partner_a.get(path)).status_code == 410
+    async with await signed_in(p.registry, s.partner_b, "partner") as partner_b:
+        assert (await partner_b.get(path)).json()["name"] == "Marigold Featherstonehaugh"
+    async with await signed_in(p.registry, s.commissioner, "commissioner") as commissioner:
+        seen = (await commissioner.get(path)).json()
+    assert [r["partner_id"] for r in seen["records"]] == [s.partner_b]
+
+
+async def test_a_key_bucket_made_by_an_earlier_version_is_remade_so_erasure_overwrites(own_nats_server: NatsEndpoint) -> None:
+    from nats.js.api import KeyValueConfig, StorageType
+    from pathways.personal import BUCKET
+
+    nc = await own_nats_server.connection.connect("bucket-upgrade-test")
+    try:
+        js = nc.jetstream()
+        old = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
+        await old.create("prog.partner.pt-1", b"a2V5LWJ5dGVz")
+        assert (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
+        await PersonKeys(nc).ensure_bucket()
+        assert not (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
+        kept = Enrolment("prog", "partner", "pt-1")
+        assert await PersonKeys(nc).existing(kept) == base64.b64decode(b"a2V5LWJ5dGVz")
+        assert await PersonKeys(nc).erase(kept) and not await PersonKeys(nc).erase(kept)
+    finally:
+        await nc.close()

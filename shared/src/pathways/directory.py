@@ -110,6 +110,8 @@ class Directory:
             Column("setting", String(16), nullable=False),
             Column("consent", Boolean, nullable=False),
             Column("active", Boolean, nullable=False),
+            # Their personal details were erased (their key deleted): what reports show.
+            Column("erased", Boolean, nullable=False, default=False),
         )
         self.co_producers_table = Table(
             f"{p}_co_producers", meta,
@@ -132,6 +134,7 @@ class Directory:
                 REGISTRY + "ConsentWithdrawn": self._enrolment_change(consent=False),
                 REGISTRY + "ParticipantWithdrawn": self._enrolment_change(active=False),
                 REGISTRY + "ParticipantTransitioned": self._transitioned,
+                REGISTRY + "ParticipantDataErased": self._enrolment_change(erased=True),
                 REGISTRY + "CoProducerRegistered": self._co_producer,
             },
         )
@@ -151,7 +154,7 @@ class Directory:
 
     def _enrolled(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         row = {k: d[k] for k in ("programme_id", "partner_id", "participant_id", "setting")}
-        row |= {"consent": bool(d["consent_given"]), "active": True}
+        row |= {"consent": bool(d["consent_given"]), "active": True, "erased": False}
         upsert(conn, t[self.enrolments_table.name], row, ["programme_id", "partner_id", "participant_id"])
 
     def _enrolment_change(self, **values: bool) -> Any:

@@ -131,8 +131,7 @@ class CommandIntake:
             first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
             retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
             if retried is not None:
-                if handler.after is not None:
-                    await handler.after(cmd, ctx, self.person_keys)
+                await self._after(handler, cmd, ctx)
                 return retried
             facts = await consulting if consulting else {}
         finally:
@@ -142,6 +141,12 @@ class CommandIntake:
                 consulting.add_done_callback(lambda task: task.cancelled() or task.exception())
         reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
         if handler.prepare is not None:
+            # `decide` is pure, so it can be asked twice: first with the command as sent, so
+            # that one it refuses costs no I/O (no person's key is made for a refused
+            # enrolment), then with the prepared command, whose decision is the one stored.
+            refused = handler.decide(cmd, ctx, folded.state, reads)
+            if isinstance(refused, Rejection):
+                raise refused
             cmd = await handler.prepare(cmd, ctx, self.person_keys)
         decision = handler.decide(cmd, ctx, folded.state, reads)
         if isinstance(decision, Rejection):
@@ -166,9 +171,21 @@ class CommandIntake:
                 "while this one was being decided. Nothing was recorded; read the current "
                 "state and send the command again if it still applies.",
             ) from None
-        if handler.after is not None:
-            await handler.after(cmd, ctx, self.person_keys)
+        await self._after(handler, cmd, ctx)
         return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
+
+    async def _after(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> None:
+        """The follow-up of stored events. They are recorded whatever happens here, so a
+        failure must not be answered as "nothing was recorded": the service finishes the
+        follow-up from the stream (the registry's key shredder erases a key for every
+        ParticipantDataErased), and a retry runs it again."""
+        if handler.after is None:
+            return
+        try:
+            await handler.after(cmd, ctx, self.person_keys)
+        except Exception:
+            log.exception("a command's follow-up failed after its events were stored; it is completed from the stream",
+                          command=ctx.command, organisation=ctx.organisation)
 
 
     async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> Mapping[str, Any]:

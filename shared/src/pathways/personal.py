@@ -1,16 +1,26 @@
 """Participants' personal details (name, date of birth, contact, NHS number): sealed per
-person with AES-256-GCM before they reach an event, with a key per person kept outside the
-event stream, in the NATS key-value bucket PATHWAYS_PERSON_KEYS that only the platform's
-own user can read. Erasure deletes the key (crypto-shredding): the ciphertext stays in the
-stream, so the audit ledger still verifies, and nothing can open it again.
+enrolment with AES-256-GCM before they reach an event, with a key per person per
+enrolling partner kept outside the event stream, in the NATS key-value bucket
+PATHWAYS_PERSON_KEYS that only the registry and the platform can reach. Erasure deletes the
+key (crypto-shredding): the ciphertext stays in the stream, so the audit ledger still
+verifies, and nothing can open it again.
 
-The person's pseudonymous id and programme are the associated data, so a sealed blob
+The key belongs to the enrolment, not to the person across the programme: the partner
+who recorded the details is the one who may erase them, and its erasure cannot take
+another partner's record of the same person with it.
+
+Erasing overwrites the key on disk (`Bucket.erase`), not just marks it deleted. Copies
+outside this server's file store (backups of it, a cluster's Raft logs until their next
+snapshot) are the operator's to expire.
+
+The ids (programme, partner, participant) are the associated data, so a sealed blob
 cannot be passed off as another person's."""
 
 from __future__ import annotations
 
 import base64
 import os
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Literal
 
@@ -18,10 +28,12 @@ import nats.js.errors
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nats.aio.client import Client
-from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pathways.kvbucket import Bucket
+from pathways.kvbucket import Bucket, erasable_stream
+from pathways.logging import get_logger
+
+log = get_logger("pathways.personal")
 
 BUCKET = "PATHWAYS_PERSON_KEYS"
 
@@ -54,65 +66,107 @@ class DetailsErased(Exception):
     """The person's key was deleted: their details cannot be opened by anyone."""
 
 
-def _associated(programme_id: str, participant_id: str) -> bytes:
-    return f"pathways/personal/{programme_id}/{participant_id}".encode()
+@dataclass(frozen=True)
+class Enrolment:
+    """Whose details a key seals: a participant as enrolled by one partner in one programme."""
+
+    programme_id: str
+    partner_id: str
+    participant_id: str
+
+    @property
+    def key_name(self) -> str:
+        return f"{self.programme_id}.{self.partner_id}.{self.participant_id}"
+
+    def associated_data(self) -> bytes:
+        return f"pathways/personal/{self.programme_id}/{self.partner_id}/{self.participant_id}".encode()
 
 
-def seal(key: bytes, programme_id: str, participant_id: str, details: PersonalDetails) -> SealedDetails:
+# The plaintext is padded to a multiple of this before sealing, so the ciphertext's length
+# does not tell a short name from a long one (or whether a contact or NHS number was given).
+PAD_TO = 256
+
+
+def seal(key: bytes, enrolment: Enrolment, details: PersonalDetails) -> SealedDetails:
     nonce = os.urandom(12)
-    ciphertext = AESGCM(key).encrypt(nonce, details.model_dump_json().encode(), _associated(programme_id, participant_id))
+    plain = details.model_dump_json().encode()
+    padded = plain + b" " * (-len(plain) % PAD_TO)  # JSON ignores trailing whitespace
+    ciphertext = AESGCM(key).encrypt(nonce, padded, enrolment.associated_data())
     return SealedDetails(nonce=base64.b64encode(nonce).decode(), ciphertext=base64.b64encode(ciphertext).decode())
 
 
-def unseal(key: bytes, programme_id: str, participant_id: str, sealed: SealedDetails) -> PersonalDetails:
+def unseal(key: bytes, enrolment: Enrolment, sealed: SealedDetails) -> PersonalDetails:
     try:
         plain = AESGCM(key).decrypt(base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext),
-                                    _associated(programme_id, participant_id))
+                                    enrolment.associated_data())
     except InvalidTag:
         raise ValueError("the sealed details do not open with this person's key") from None
     return PersonalDetails.model_validate_json(plain)
 
 
 class PersonKeys:
-    """One AES-256 key per person per programme, in a key-value bucket of its own."""
+    """One AES-256 key per enrolment, in a key-value bucket of its own whose stream lets a
+    single value be securely deleted."""
 
     def __init__(self, nc: Client) -> None:
-        self._kv = Bucket(nc, BUCKET)
-
-    async def _bucket(self) -> KeyValue:
-        return await self._kv.open()
+        self._nc = nc
+        self._kv = Bucket(nc, BUCKET, erasable=True)
 
     async def ensure_bucket(self) -> None:
-        await self._bucket()
-
-    @staticmethod
-    def _name(programme_id: str, participant_id: str) -> str:
-        return f"{programme_id}.{participant_id}"
-
-    async def key_for(self, programme_id: str, participant_id: str) -> bytes:
-        """The person's key, made on first use (two partners enrolling the same person at
-        once get the same key: only one create can win)."""
-        kv, name = await self._bucket(), self._name(programme_id, participant_id)
+        """Make the bucket (the platform does this before services start). A bucket made by
+        an earlier version, whose stream denies deleting a message, is remade erasable with
+        its keys copied across: a purge there would leave the bytes on disk."""
+        js = self._nc.jetstream()
         try:
-            await kv.create(name, base64.b64encode(AESGCM.generate_key(bit_length=256)))
+            info = await js.stream_info(self._kv.stream)
+        except nats.js.errors.NotFoundError:
+            await self._kv.open()
+            return
+        if info.config.deny_delete:
+            await _remake_erasable(self._nc, self._kv)
+        await self._kv.open()
+
+    async def key_for(self, enrolment: Enrolment) -> bytes:
+        """The enrolment's key, made on first use (two retries of one enrolment racing get
+        the same key: only one create can win). Called only once `decide` has accepted."""
+        kv = await self._kv.open()
+        try:
+            await kv.create(enrolment.key_name, base64.b64encode(AESGCM.generate_key(bit_length=256)))
         except nats.js.errors.KeyWrongLastSequenceError:
-            pass  # it exists already (or was erased: then `get` says so)
-        return await self.existing(programme_id, participant_id)
+            pass  # it exists already
+        return await self.existing(enrolment)
 
-    async def existing(self, programme_id: str, participant_id: str) -> bytes:
-        kv = await self._bucket()
+    async def existing(self, enrolment: Enrolment) -> bytes:
+        kv = await self._kv.open()
         try:
-            entry = await kv.get(self._name(programme_id, participant_id))
-        except nats.js.errors.KeyNotFoundError:  # also a deleted (erased) key
-            raise DetailsErased(f"{participant_id}'s details in {programme_id} are erased or were never recorded") from None
+            entry = await kv.get(enrolment.key_name)
+        except nats.js.errors.KeyNotFoundError:  # also an erased key
+            raise DetailsErased(f"{enrolment.participant_id}'s details are erased or were never recorded") from None
         if not entry.value:
-            raise DetailsErased(f"{participant_id}'s details in {programme_id} are erased")
+            raise DetailsErased(f"{enrolment.participant_id}'s details are erased")
         return base64.b64decode(entry.value)
 
-    async def erase(self, programme_id: str, participant_id: str) -> None:
-        """Delete the key for good: purge removes every stored revision of it."""
-        kv = await self._bucket()
-        try:
-            await kv.purge(self._name(programme_id, participant_id))
-        except nats.js.errors.KeyNotFoundError:
-            pass
+    async def erase(self, enrolment: Enrolment) -> bool:
+        """Delete the key for good, overwriting it on disk. True if there was one to erase;
+        erasing again is harmless (the registry's shredder repeats erasures after a crash)."""
+        return await self._kv.erase(enrolment.key_name)
+
+
+async def _remake_erasable(nc: Client, bucket: Bucket) -> None:
+    js = nc.jetstream()
+    old = await js.key_value(bucket.name)
+    try:
+        names = await old.keys()
+    except nats.js.errors.NoKeysError:
+        names = []
+    values = {}
+    for name in names:
+        entry = await old.get(name)
+        if entry.value:
+            values[name] = entry.value
+    await js.delete_stream(bucket.stream)
+    await js.add_stream(erasable_stream(bucket.name))
+    kv = await js.key_value(bucket.name)
+    for name, value in values.items():
+        await kv.create(name, value)
+    log.warning("remade the people's keys bucket so that erasure overwrites a key on disk", keys=len(values))

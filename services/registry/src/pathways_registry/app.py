@@ -9,6 +9,7 @@ from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
 from pathways_registry.identity import IDENTITY
 from pathways_registry.readmodel import ROSTER
+from pathways_registry.shredder import shred_erased_keys
 
 service = ServiceDefinition(
     name=CONTEXT,
@@ -19,4 +20,5 @@ service = ServiceDefinition(
     api=api.router,
     cli={"programme": cli.programme_cli},
     http_port=8101,
+    background=[shred_erased_keys],
 )

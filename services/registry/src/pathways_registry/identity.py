@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pathways.access import Caller, caller
 from pathways.accountability import record_reads
 from pathways.envelope import CloudEvent
-from pathways.personal import DetailsErased, PersonKeys, SealedDetails, unseal
+from pathways.personal import DetailsErased, Enrolment, PersonKeys, SealedDetails, unseal
 from pathways.projection import Projection, Tables, update, upsert
 from pathways.schemas import EventData
 from pathways.service import SessionDependency
@@ -42,12 +42,9 @@ def _enrolled(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int)
 
 def _erased(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.ParticipantDataErased)
-    # The key is for the person in the programme: every partner's copy goes with it.
-    table = t[IDENTITIES.name]
-    for row in conn.execute(select(table.c.partner_id).where(table.c.programme_id == d.programme_id,
-                                                             table.c.participant_id == d.participant_id)).all():
-        update(conn, table, {"programme_id": d.programme_id, "partner_id": row.partner_id, "participant_id": d.participant_id},
-               sealed=None, erased=True)
+    # The key is the enrolment's: another partner's record of the same person stays.
+    update(conn, t[IDENTITIES.name], {"programme_id": d.programme_id, "partner_id": d.partner_id,
+                                      "participant_id": d.participant_id}, sealed=None, erased=True)
 
 
 IDENTITY = Projection(
@@ -77,16 +74,23 @@ def router(sessions: SessionDependency) -> APIRouter:
         visible = programme is not None and (who.role == "partner" or programme.commissioner_id == who.organisation_id)
         if not rows or not visible:
             raise HTTPException(404, f"No personal details of '{participant_id}' that you can see.")
-        sealed = next((r.sealed for r in rows if r.sealed), None)
         keys: PersonKeys | None = getattr(request.app.state, "person_keys", None)
-        if sealed is None or keys is None:
+        records = []  # each enrolling partner's record of the person that can still be opened
+        for row in rows:
+            enrolment = Enrolment(programme_id, row.partner_id, participant_id)
+            if row.sealed is None or keys is None:
+                continue
+            try:
+                key = await keys.existing(enrolment)
+            except DetailsErased:
+                continue
+            details = unseal(key, enrolment, SealedDetails.model_validate_json(row.sealed))
+            records.append({"partner_id": row.partner_id, **details.model_dump(mode="json")})
+        if not records:
             raise HTTPException(410, f"'{participant_id}''s personal details were erased.")
-        try:
-            key = await keys.existing(programme_id, participant_id)
-        except DetailsErased:
-            raise HTTPException(410, f"'{participant_id}''s personal details were erased.") from None
-        details = unseal(key, programme_id, participant_id, SealedDetails.model_validate_json(sealed))
         await record_reads(request, who, programme_id, [participant_id])
-        return {"participant_id": participant_id, **details.model_dump(mode="json")}
+        # The first record's fields at the top level (one enrolling partner is the usual
+        # case); every partner's record under `records` for the commissioner.
+        return {"participant_id": participant_id, **records[0], "records": records}
 
     return api

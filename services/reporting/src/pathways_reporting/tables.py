@@ -79,10 +79,10 @@ def participants(conn: Connection, programme_id: str, f: Filters, limit: int | N
         .where(a.c.programme_id == programme_id, *shown, *f.dated(a.c.attended_on), *_partner(a.c.partner_id, f),
                *([a.c.activity == f.activity] if f.activity else []))
         .group_by(a.c.partner_id, a.c.participant_id))}
-    rows = [[r.participant_id, r.partner_id, r.setting, r.active, r.consent, attended.get((r.partner_id, r.participant_id), 0)]
-            for r in found]
+    rows = [[r.participant_id, r.partner_id, r.setting, r.active, r.consent, attended.get((r.partner_id, r.participant_id), 0),
+             r.erased] for r in found]
     return TableData("Participants (pseudonymous)", ["participant_id", "partner_id", "setting", "active", "consent",
-                                                     "sessions_attended"], rows, total)
+                                                     "sessions_attended", "details_erased"], rows, total)
 
 
 def contracts(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:

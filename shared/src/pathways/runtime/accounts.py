@@ -89,7 +89,9 @@ def service_permissions(service: str) -> dict[str, Any]:
     ]
     if service in KEY_KEEPERS:
         publish += ["$KV.PATHWAYS_PERSON_KEYS.>", "$JS.API.STREAM.INFO.KV_PATHWAYS_PERSON_KEYS",
-                    "$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", "$JS.API.DIRECT.GET.KV_PATHWAYS_PERSON_KEYS.>"]
+                    "$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", "$JS.API.DIRECT.GET.KV_PATHWAYS_PERSON_KEYS.>",
+                    # erasure overwrites the key's message on disk (pathways.kvbucket)
+                    "$JS.API.STREAM.MSG.DELETE.KV_PATHWAYS_PERSON_KEYS"]
     return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{COMMANDS_ROOT}.*.{service}.*",
                                                                     f"{service_inbox(service)}.>"]}}
 
