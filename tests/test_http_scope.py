@@ -68,8 +68,13 @@ async def test_no_service_gives_one_partner_anothers_rows(
     async with await signed_in(registry, s.partner_b, "partner") as b:
         roster = (await b.get(f"/programmes/{s.programme_id}")).json()
         assert [p["partner_id"] for p in roster["partners"]] == [s.partner_b]
+        # B's totals are B's own (p2 and p4): programme-wide counts would tell it A's.
+        assert roster["unique_participants"] == roster["partners"][0]["total_enrolments"] == 2
+        assert roster["committed_pence"] == roster["partners"][0]["budget_pence"]
         listed = (await b.get("/programmes")).json()
         assert s.programme_id in {p["programme_id"] for p in listed}
+    async with await signed_in(registry, s.commissioner, "commissioner") as commissioner:
+        assert (await commissioner.get(f"/programmes/{s.programme_id}")).json()["unique_participants"] == 4
     async with await signed_in(registry, unique("commissioner"), "commissioner") as other:
         assert s.programme_id not in {p["programme_id"] for p in (await other.get("/programmes")).json()}
 

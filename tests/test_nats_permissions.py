@@ -18,12 +18,15 @@ import nats.errors
 import nats.js.errors
 import pytest
 from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig
 from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.personal import SHREDDER_CONSUMER
 from pathways.runtime.accounts import OrganisationRegister, inbox_prefix, nats_user
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer
 from pathways.runtime.storage import prepare_storage
 from pathways.service import discover
+from pathways.subjects import STREAM_NAME
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import running
@@ -171,6 +174,41 @@ async def test_an_auditor_reads_the_stream_but_cannot_send_or_write(secured: Sec
         assert await store.last_sequence() == last
     finally:
         await auditor.nc.close()
+
+
+async def test_an_auditor_cannot_touch_the_registrys_key_shredder(secured: Secured, registry: None) -> None:
+    """The shredder's durable consumer has a fixed name: an auditor, who may make consumers of
+    its own, can neither pull from it, change its filter, nor delete it."""
+    platform = await secured.endpoint.connection.connect("check")
+    try:
+        js = platform.jetstream()
+        for _ in range(100):
+            try:
+                before = await js.consumer_info(STREAM_NAME, SHREDDER_CONSUMER)
+                break
+            except nats.js.errors.NotFoundError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the registry never made its key shredder")
+        auditor = await connect_as(secured, "audit-co")
+        try:
+            ajs = auditor.nc.jetstream(timeout=1)
+            with pytest.raises(nats.errors.TimeoutError):
+                await ajs.delete_consumer(STREAM_NAME, SHREDDER_CONSUMER)
+            with pytest.raises(nats.errors.TimeoutError):
+                await ajs.add_consumer(STREAM_NAME, config=ConsumerConfig(
+                    name=SHREDDER_CONSUMER, durable_name=SHREDDER_CONSUMER, filter_subject="pathways.evt.nothing.>",
+                    ack_policy=AckPolicy.EXPLICIT))
+            with pytest.raises(nats.errors.TimeoutError):
+                await auditor.nc.request(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{SHREDDER_CONSUMER}", b"1", timeout=1)
+            await eventually(lambda: all(auditor.violated("publish", f"$js.api.consumer.{verb}.{STREAM_NAME}.{SHREDDER_CONSUMER}")
+                                         for verb in ("delete", "create", "msg.next")))
+        finally:
+            await auditor.nc.close()
+        after = await js.consumer_info(STREAM_NAME, SHREDDER_CONSUMER)
+        assert after.config.filter_subject == before.config.filter_subject == "pathways.evt.*.*.registry.>"
+    finally:
+        await platform.close()
 
 
 async def test_a_revoked_organisation_is_cut_off_at_once_without_a_restart(secured: Secured, registry: None) -> None:

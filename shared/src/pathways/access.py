@@ -123,31 +123,52 @@ def bearer_token(request: Request) -> str | None:
 class FailedSignIns:
     """Guessing tokens is bounded: after `limit` failed sign-ins from one address within
     `window` seconds, that address is refused (429) until the window has passed, valid
-    token or not. (A token is 256 random bits; this keeps a guesser from even trying.)"""
+    token or not. (A token is 256 random bits; this keeps a guesser from even trying.)
+
+    Refusing valid tokens too is deliberate: if a throttled address could still try, each
+    try would still say whether the guess was right. The price is that a partner sharing
+    an address (NAT) with a guesser waits out the window. Each service process counts on
+    its own, so the platform as a whole allows at most `limit` per process per window."""
+
+    MAX_ADDRESSES = 10_000
 
     def __init__(self, limit: int = 10, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
         self._failures: dict[str, deque[float]] = {}
 
-    def _recent(self, address: str) -> deque[float]:
-        failures = self._failures.setdefault(address, deque())
-        now = time.monotonic()
+    def _recent(self, address: str, now: float) -> deque[float]:
+        failures = self._failures.get(address)
+        if failures is None:
+            return deque()
         while failures and failures[0] < now - self.window:
             failures.popleft()
+        if not failures:
+            del self._failures[address]
         return failures
 
     def check(self, address: str) -> None:
-        failures = self._recent(address)
+        now = time.monotonic()
+        failures = self._recent(address, now)
         if len(failures) >= self.limit:
-            wait = int(failures[0] + self.window - time.monotonic()) + 1
+            wait = int(failures[0] + self.window - now) + 1
             raise HTTPException(429, f"Too many failed sign-ins from this address; try again in {wait} s.",
                                 headers={"Retry-After": str(wait)})
 
     def failed(self, address: str) -> None:
-        self._recent(address).append(time.monotonic())
-        if len(self._failures) > 10_000:  # forget quiet addresses rather than grow without end
-            for quiet in [a for a, f in self._failures.items() if not f]:
-                del self._failures[quiet]
+        now = time.monotonic()
+        self._recent(address, now)
+        self._failures.setdefault(address, deque()).append(now)
+        if len(self._failures) > self.MAX_ADDRESSES:
+            # Forget addresses whose failures have all expired, so the table cannot grow
+            # without end; if every one is recent, forget the oldest.
+            for address_seen in list(self._failures):
+                self._recent(address_seen, now)
+            while len(self._failures) > self.MAX_ADDRESSES:
+                oldest = min(self._failures, key=lambda a: self._failures[a][-1])
+                del self._failures[oldest]
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
 
 def client_address(request: Request) -> str:

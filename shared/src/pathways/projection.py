@@ -178,7 +178,8 @@ class ProjectionRunner:
         await asyncio.to_thread(self.create_tables)
         js = self.nc.jetstream()
         while not stop.is_set():
-            consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:12]}"
+            # Unguessable: users who may make consumers of their own (auditors) cannot list others'.
+            consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:16]}"
             try:
                 self.position = await asyncio.to_thread(self.stored_position)
                 sub = await self._subscribe(js, consumer, self.position + 1)

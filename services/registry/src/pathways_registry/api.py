@@ -38,11 +38,13 @@ def router(sessions: SessionDependency) -> APIRouter:
         programme_id: str, who: Caller = Depends(caller), session: Session = Depends(sessions)
     ) -> ProgrammeRosterPublic:
         found = session.get(RosterProgramme, programme_id)
-        roster = readmodel.programme_roster(session=session, programme_id=programme_id)
-        if found is None or roster is None or not _may_see(session, who, found):
+        if found is None or not _may_see(session, who, found):
             raise HTTPException(404, f"There is no programme '{programme_id}' that you can see.")
-        if who.role == "partner":  # its own line only: other partners' contracts are theirs
-            roster.partners = [p for p in roster.partners if p.partner_id == who.organisation_id]
+        # A partner sees its own line and its own totals: other partners' contracts and
+        # participants are theirs, and programme-wide counts would tell them apart.
+        roster = readmodel.programme_roster(session=session, programme_id=programme_id,
+                                            partner_id=who.organisation_id if who.role == "partner" else None)
+        assert roster is not None
         return roster
 
     api.include_router(identity.router(sessions))

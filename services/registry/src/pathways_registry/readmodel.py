@@ -189,16 +189,23 @@ def list_organisations(*, session: Session) -> list[RosterOrganisation]:
     return list(session.exec(select(RosterOrganisation).order_by(RosterOrganisation.organisation_id)))
 
 
-def programme_roster(*, session: Session, programme_id: str) -> ProgrammeRosterPublic | None:
+def programme_roster(*, session: Session, programme_id: str, partner_id: str | None = None) -> ProgrammeRosterPublic | None:
+    """The programme's roster; with `partner_id`, as that partner may see it: its own line,
+    and totals of its own contracts, participants and co-producers only."""
     programme = session.get(RosterProgramme, programme_id)
     if programme is None:
         return None
     names = {o.organisation_id: o.name for o in session.exec(select(RosterOrganisation))}
-    contracts = list(session.exec(select(RosterContract).where(RosterContract.programme_id == programme_id)))
-    enrolments = list(session.exec(select(RosterEnrolment).where(RosterEnrolment.programme_id == programme_id)))
-    co_producers = session.exec(
-        select(func.count()).select_from(RosterCoProducer).where(RosterCoProducer.programme_id == programme_id)
-    ).one()
+    contract_query = select(RosterContract).where(RosterContract.programme_id == programme_id)
+    enrolment_query = select(RosterEnrolment).where(RosterEnrolment.programme_id == programme_id)
+    co_producer_query = select(func.count()).select_from(RosterCoProducer).where(RosterCoProducer.programme_id == programme_id)
+    if partner_id is not None:
+        contract_query = contract_query.where(RosterContract.partner_id == partner_id)
+        enrolment_query = enrolment_query.where(RosterEnrolment.partner_id == partner_id)
+        co_producer_query = co_producer_query.where(RosterCoProducer.engaged_by == partner_id)
+    contracts = list(session.exec(contract_query))
+    enrolments = list(session.exec(enrolment_query))
+    co_producers = session.exec(co_producer_query).one()
     partners: dict[str, PartnerRosterPublic] = {}
     for k in sorted(contracts, key=lambda k: (k.partner_id, k.contract_id)):
         p = partners.setdefault(

@@ -15,7 +15,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pathways.eventstore.jetstream import stored_from_delivery
 from pathways.logging import get_logger
-from pathways.personal import Enrolment, PersonKeys
+from pathways.personal import SHREDDER_CONSUMER, Enrolment, PersonKeys
 from pathways.service import BackgroundContext
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
@@ -24,7 +24,7 @@ from pathways_registry.handlers import CONTEXT
 
 log = get_logger("pathways.registry.shredder")
 
-CONSUMER = "registry_key_shredder"
+CONSUMER = SHREDDER_CONSUMER
 ERASED = "pathways.registry.ParticipantDataErased"
 BATCH = 256
 

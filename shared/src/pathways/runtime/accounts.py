@@ -8,7 +8,9 @@ so an organisation's system cannot act for another whatever it sends.
   - it receives replies only on its own inboxes, `_INBOX.<its id>.>` (its client connects
     with that inbox prefix), so it cannot read another organisation's replies;
   - an auditor sends no commands; it may read PATHWAYS_EVENTS (consumers of its own, Direct
-    Get), never write to it.
+    Get), never write to it. It cannot list consumers or hear the server's advisories, so
+    it cannot name the services' consumers, which have random names; the one the platform
+    names (the registry's key shredder) is denied to it outright.
 - Adding, rotating or revoking an organisation rewrites the included authorization file
   and tells the running server to reload it: no restart, and a revoked organisation's
   open connections are closed by the server at once."""
@@ -27,6 +29,7 @@ import bcrypt
 
 from pathways.access import ROLES
 from pathways.ids import is_valid_id
+from pathways.personal import SHREDDER_CONSUMER
 from pathways.subjects import COMMANDS_ROOT, STREAM_NAME
 
 ORG_USER_PREFIX = "org-"
@@ -57,10 +60,16 @@ def inbox_prefix(organisation_id: str) -> str:
     return f"_INBOX.{organisation_id}"
 
 
+# Consumers with fixed names: no organisation may pull from, change or delete them.
+_PLATFORM_CONSUMERS = [subject for name in (SHREDDER_CONSUMER,) for subject in (
+    f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}", f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}.>",
+    f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{name}")]
+
+
 def permissions(organisation_id: str, role: str) -> dict[str, Any]:
     replies = [f"{inbox_prefix(organisation_id)}.>"]
     if role == "auditor":
-        return {"publish": {"allow": _STREAM_READING}, "subscribe": {"allow": replies}}
+        return {"publish": {"allow": _STREAM_READING, "deny": _PLATFORM_CONSUMERS}, "subscribe": {"allow": replies}}
     return {"publish": {"allow": [f"{COMMANDS_ROOT}.{organisation_id}.>"]}, "subscribe": {"allow": replies}}
 
 
