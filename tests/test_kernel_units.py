@@ -75,3 +75,22 @@ def test_a_read_model_made_by_an_earlier_version_is_rebuilt_not_broken(tmp_path:
     with engine.connect() as conn:
         assert [tuple(r) for r in conn.execute(new.select())] == [("b", 1)]
     engine.dispose()
+
+
+def test_a_stale_pid_file_never_gets_a_stranger_signalled(tmp_path: Path) -> None:
+    """`pathways org add` reloads the server `pathways up` runs by the PID it left; a PID
+    file left by a crash may name a process that is not that server any more."""
+    import subprocess
+
+    from pathways.runtime.natsserver import PID_FILE, Credentials, reload_running_server
+
+    Credentials.load_or_create(tmp_path / "credentials.json")
+    stranger = subprocess.Popen(["sleep", "30"])  # SIGHUP would end it
+    try:
+        (tmp_path / PID_FILE).write_text(str(stranger.pid))
+        assert reload_running_server(tmp_path) is False
+        assert stranger.poll() is None
+        assert (tmp_path / "authorization.conf").exists()  # the file is still rewritten for the next start
+    finally:
+        stranger.kill()
+        stranger.wait()

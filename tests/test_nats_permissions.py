@@ -256,7 +256,10 @@ async def test_a_service_connects_as_itself_and_may_not_act_for_organisations_or
     accounts = json.loads((secured.server.home / "service-credentials.json").read_text())
     assert set(accounts) == {"registry", "sessions"}
     assert (secured.server.home / "service-credentials.json").stat().st_mode & 0o777 == 0o600
-    assert accounts["registry"]["password"] not in (secured.server.home / "authorization.conf").read_text()
+    written = (secured.server.home / "authorization.conf").read_text()
+    platform = secured.server.credentials
+    assert platform is not None and platform.user in written  # hashes only, the platform's own included
+    assert accounts["registry"]["password"] not in written and platform.password not in written
 
 
 async def test_no_one_can_aim_a_services_reply_or_rights_at_storage(secured: Secured, registry: None) -> None:

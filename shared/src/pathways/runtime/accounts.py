@@ -202,7 +202,9 @@ def authorization_config(
     users += [json.dumps({"user": SERVICE_USER_PREFIX + name, "password": account["bcrypt"],
                           "permissions": service_permissions(name)}) for name, account in sorted(services.items())]
     if platform_user is not None and platform_password is not None:
-        platform = json.dumps({"user": platform_user, "password": platform_password})
+        # Like every other user, only its hash is in the server's configuration.
+        hashed = bcrypt.hashpw(platform_password.encode(), bcrypt.gensalt(rounds=11)).decode()
+        platform = json.dumps({"user": platform_user, "password": hashed})
     else:
         platform = "{ user: $PATHWAYS_NATS_USER, password: $PATHWAYS_NATS_PASSWORD }"
     # JSON objects are valid NATS configuration syntax.

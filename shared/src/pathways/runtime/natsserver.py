@@ -199,10 +199,27 @@ def reload_running_server(home: Path) -> bool:
         return False
     try:
         pid = int((home / PID_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    if not _serves(pid, home):
+        return False  # a PID file left by a server that did not stop cleanly: never signal a stranger
+    try:
         _reload_and_wait(pid, home / "nats-server.log")
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except ProcessLookupError:
         return False
     return True
+
+
+def _serves(pid: int, home: Path) -> bool:
+    """Is `pid` the nats-server started with this home's configuration? (A PID file can
+    outlive its server, and the number be reused by an unrelated process.)"""
+    if not Path("/proc/self").exists():  # no procfs (macOS): the PID file is all there is to go on
+        return True
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(home / "nats-server.conf").encode() in command
 
 
 def _reload_and_wait(pid: int, log_file: Path, timeout: float = 5.0) -> None:
