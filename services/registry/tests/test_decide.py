@@ -60,3 +60,17 @@ async def test_event_ids_follow_the_idempotency_key() -> None:
     rb = await send(b, "archers", "EnrolParticipant", data, key="k")
     assert ra["event_ids"] == rb["event_ids"]
     assert await send(a, "archers", "EnrolParticipant", data, key="k") == ra
+
+
+async def test_an_erased_participant_is_not_enrolled_again_under_the_same_id() -> None:
+    i = intake()
+    await programme(i)
+    data = {"programme_id": "p1", "participant_id": "P-1", "setting": "ward", "referral_source": "self",
+            "consent_given": True, "enrolled_on": "2025-11-01"}
+    assert (await send(i, "archers", "EnrolParticipant", data))["status"] == "accepted"
+    action = {"programme_id": "p1", "participant_id": "P-1", "on": "2025-12-01"}
+    assert (await send(i, "archers", "WithdrawParticipant", action | {"reason": "moved away"}))["status"] == "accepted"
+    assert (await send(i, "archers", "EraseParticipantData", action))["status"] == "accepted"
+    again = await send(i, "archers", "EnrolParticipant", data, key="again")
+    assert again["code"] == "rule_violation" and "new pseudonymous id" in again["message"]
+    assert (await send(i, "archers", "EnrolParticipant", data | {"participant_id": "P-2"}))["status"] == "accepted"

@@ -5,7 +5,9 @@ key, or the key store was unreachable just then).
 
 It reads the registry's events through a durable consumer of its own and acknowledges
 each one only after the erasure, so an erasure interrupted by a crash is done again on
-restart. Erasing is idempotent, and two registry instances share the consumer."""
+restart. Erasing is idempotent, and two registry instances share the consumer. Repeating
+an old erasure never takes a newer key: an erased enrolment is never enrolled again under
+the same id (`decide.enrol_participant`)."""
 
 from __future__ import annotations
 

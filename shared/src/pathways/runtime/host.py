@@ -36,7 +36,8 @@ log = plog.get_logger("pathways.host")
 
 
 def _report_ended(task: asyncio.Task[Any]) -> None:
-    """A background task should run until the service stops; if it dies, say so loudly."""
+    """A background task or projection runner should run until the service stops; if it
+    dies (a read model it may not rebuild, say), say so loudly."""
     if not task.cancelled() and task.exception() is not None:
         log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
 
@@ -156,7 +157,9 @@ class ServiceHost:
     def _start_runner(self, projection: Projection, nc: Any) -> ProjectionRunner:
         runner = ProjectionRunner(projection, self.engine, nc)
         self.runners.append(runner)
-        self._tasks.append(asyncio.create_task(runner.run(self._stop), name=projection.name))
+        running = asyncio.create_task(runner.run(self._stop), name=projection.name)
+        running.add_done_callback(_report_ended)
+        self._tasks.append(running)
         return runner
 
     async def stop(self) -> None:

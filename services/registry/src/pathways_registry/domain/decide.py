@@ -96,6 +96,13 @@ def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: E
             f"'{cmd.programme_id}'.",
             field="enrolled_on",
         )
+    if enrolment.erased:
+        # New details under an erased person's id would tie them to the history the erasure
+        # made anonymous (and the key shredder, repeating erasures, could take the new key).
+        return reject(
+            RejectionCode.RULE_VIOLATION,
+            f"Participant '{cmd.participant_id}''s details were erased; enrol them under a new pseudonymous id.",
+        )
     if enrolment.enrolled and not enrolment.withdrawn:
         return reject(
             RejectionCode.RULE_VIOLATION,
