@@ -103,6 +103,7 @@ def test_a_deployments_authorization_as_pathways_org_writes_it_parses(tmp_path: 
     written = (tmp_path / "auth" / "authorization.conf").read_text()
     assert "$PATHWAYS_NATS_USER" in written and "org-partner-x" in written and "pathways.cmd.partner-x.>" in written
     assert all(f'"svc-{name}"' in written for name in discover())
+    assert written.startswith("# Written by `pathways org")  # the tracked file keeps saying what it is
     conf = tmp_path / "nats-server.conf"
     conf.write_text((ROOT / "deploy" / "nats" / "nats-server.conf").read_text())
     env = os.environ | {"PATHWAYS_NATS_USER": "u", "PATHWAYS_NATS_PASSWORD": "p"}

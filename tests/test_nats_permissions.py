@@ -205,6 +205,20 @@ async def test_an_auditor_cannot_touch_the_registrys_key_shredder(secured: Secur
                                          for verb in ("delete", "create", "msg.next")))
         finally:
             await auditor.nc.close()
+        sessions = secured.service_endpoint("sessions").connection  # nor may another service
+        refused: list[str] = []
+
+        async def error(err: Exception) -> None:
+            refused.append(str(err).lower())
+
+        other = await nats.connect(sessions.nats_url, user=sessions.user, password=sessions.password, error_cb=error,
+                                   allow_reconnect=False)
+        try:
+            with pytest.raises(nats.errors.TimeoutError):
+                await other.jetstream(timeout=1).delete_consumer(STREAM_NAME, SHREDDER_CONSUMER)
+            await eventually(lambda: any(f"consumer.delete.{STREAM_NAME.lower()}.{SHREDDER_CONSUMER}" in e for e in refused))
+        finally:
+            await other.close()
         after = await js.consumer_info(STREAM_NAME, SHREDDER_CONSUMER)
         assert after.config.filter_subject == before.config.filter_subject == "pathways.evt.*.*.registry.>"
     finally:

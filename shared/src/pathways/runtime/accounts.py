@@ -37,6 +37,8 @@ SERVICE_USER_PREFIX = "svc-"
 AUTHORIZATION_FILE = "authorization.conf"
 REGISTER_FILE = "organisations.json"
 SERVICES_FILE = "service-credentials.json"
+AUTHORIZATION_HEADER = ("# Written by `pathways org add|credentials|revoke|services` from the organisations it has\n"
+                        "# registered: edit it with those commands, not by hand. Passwords are bcrypt hashes.\n")
 
 # What an auditor's client needs to read the stream, and nothing that writes.
 _STREAM_READING = [
@@ -101,7 +103,9 @@ def service_permissions(service: str) -> dict[str, Any]:
                     "$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", "$JS.API.DIRECT.GET.KV_PATHWAYS_PERSON_KEYS.>",
                     # erasure overwrites the key's message on disk (pathways.kvbucket)
                     "$JS.API.STREAM.MSG.DELETE.KV_PATHWAYS_PERSON_KEYS"]
-    return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{COMMANDS_ROOT}.*.{service}.*",
+    # Only the registry runs the key shredder: no other service may pull from or alter it.
+    deny = [] if service in KEY_KEEPERS else _PLATFORM_CONSUMERS
+    return {"publish": {"allow": publish, "deny": deny}, "subscribe": {"allow": [f"{COMMANDS_ROOT}.*.{service}.*",
                                                                     f"{service_inbox(service)}.>"]}}
 
 
@@ -208,7 +212,8 @@ def authorization_config(
     else:
         platform = "{ user: $PATHWAYS_NATS_USER, password: $PATHWAYS_NATS_PASSWORD }"
     # JSON objects are valid NATS configuration syntax.
-    return "authorization {\n  users: [\n    " + ",\n    ".join([platform, *users]) + "\n  ]\n}\n"
+    return (AUTHORIZATION_HEADER + "authorization {\n  users: [\n    " + ",\n    ".join([platform, *users])
+            + "\n  ]\n}\n")
 
 
 def write_authorization(home: Path, platform_user: str | None, platform_password: str | None) -> Path:
