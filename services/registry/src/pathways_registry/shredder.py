@@ -12,6 +12,7 @@ the same id (`decide.enrol_participant`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -42,14 +43,19 @@ async def shred_erased_keys(ctx: BackgroundContext) -> None:
                 deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=60.0, max_ack_pending=BATCH * 4,
             ))
             sub = await js.pull_subscribe_bind(consumer=CONSUMER, stream=STREAM_NAME)
-            while not ctx.stop.is_set():
-                try:
-                    msgs = await sub.fetch(BATCH, timeout=1.0)
-                except NatsTimeout:
-                    continue
-                for msg in msgs:
-                    await _shred(keys, msg)
-                    await msg.ack()
+            try:
+                while not ctx.stop.is_set():
+                    try:
+                        msgs = await sub.fetch(BATCH, timeout=1.0)
+                    except NatsTimeout:
+                        continue
+                    for msg in msgs:
+                        await _shred(keys, msg)
+                        await msg.ack()
+            finally:
+                # A subscription left open keeps the connection's drain waiting at shutdown.
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
         except Exception:
             log.exception("key shredder failed; resubscribing")
             await asyncio.sleep(1.0)
