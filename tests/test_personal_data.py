@@ -19,7 +19,7 @@ import pytest
 from nats.aio.client import Client
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.verifier import VerifierKey
-from pathways.personal import DetailsErased, Enrolment, PersonKeys
+from pathways.personal import DetailsErased, EnrolmentRef, PersonKeys
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.natsserver import EmbeddedNatsServer
 from pathways.service import discover
@@ -129,7 +129,7 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
 
     # Erasure: the key is deleted, and overwritten on disk (a purge alone leaves it in the
     # file store); nothing opens the details again; the history still verifies.
-    marigold = Enrolment(s.programme_id, s.partner_a, "pt-marigold")
+    marigold = EnrolmentRef(s.programme_id, s.partner_a, "pt-marigold")
     stored_key = base64.b64encode(await PersonKeys(p.nc).existing(marigold))
     assert on_disk(p, stored_key)  # the scan does find a live key
     erase = {"programme_id": s.programme_id, "participant_id": "pt-marigold", "on": "2026-01-05"}
@@ -139,7 +139,7 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
     with pytest.raises(DetailsErased):
         await PersonKeys(p.nc).existing(marigold)
     assert not on_disk(p, stored_key)
-    assert on_disk(p, base64.b64encode(await PersonKeys(p.nc).existing(Enrolment(s.programme_id, s.partner_a, "pt-osric"))))
+    assert on_disk(p, base64.b64encode(await PersonKeys(p.nc).existing(EnrolmentRef(s.programme_id, s.partner_a, "pt-osric"))))
     await caught_up(p.registry, p.nc)
     async with await signed_in(p.registry, s.partner_a, "partner") as partner:
         gone = await partner.get(path)
@@ -199,7 +199,7 @@ async def test_each_partner_erases_only_its_own_record_and_a_lost_follow_up_is_f
         reply = await p.client.send(partner, "EnrolParticipant", enrolment(s.programme_id, "pt-marigold") | {
             "personal": PEOPLE["pt-marigold"]})
         assert reply["status"] == "accepted", reply
-    by_a, by_b = (Enrolment(s.programme_id, partner, "pt-marigold") for partner in (s.partner_a, s.partner_b))
+    by_a, by_b = (EnrolmentRef(s.programme_id, partner, "pt-marigold") for partner in (s.partner_a, s.partner_b))
     assert await keys.existing(by_a) != await keys.existing(by_b)
 
     # A refused enrolment makes no key: `decide` is asked before any key is made.
@@ -207,7 +207,7 @@ async def test_each_partner_erases_only_its_own_record_and_a_lost_follow_up_is_f
                                   | {"personal": PEOPLE["pt-osric"]})
     assert outside["status"] == "rejected", outside
     with pytest.raises(DetailsErased):
-        await keys.existing(Enrolment(s.programme_id, s.partner_a, "pt-late"))
+        await keys.existing(EnrolmentRef(s.programme_id, s.partner_a, "pt-late"))
 
     # Partner A's erasure, with its follow-up (deleting the key) failing as if the service
     # had stopped just after storing the event: the reply still says it is recorded, and the
@@ -256,7 +256,7 @@ async def test_a_key_bucket_made_by_an_earlier_version_is_remade_so_erasure_over
         assert (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
         await PersonKeys(nc).ensure_bucket()
         assert not (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
-        kept = Enrolment("prog", "partner", "pt-1")
+        kept = EnrolmentRef("prog", "partner", "pt-1")
         assert await PersonKeys(nc).existing(kept) == base64.b64decode(b"a2V5LWJ5dGVz")
         assert await PersonKeys(nc).erase(kept) and not await PersonKeys(nc).erase(kept)
     finally:

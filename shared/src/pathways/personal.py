@@ -70,7 +70,7 @@ class DetailsErased(Exception):
 
 
 @dataclass(frozen=True)
-class Enrolment:
+class EnrolmentRef:
     """Whose details a key seals: a participant as enrolled by one partner in one programme."""
 
     programme_id: str
@@ -90,7 +90,7 @@ class Enrolment:
 PAD_TO = 256
 
 
-def seal(key: bytes, enrolment: Enrolment, details: PersonalDetails) -> SealedDetails:
+def seal(key: bytes, enrolment: EnrolmentRef, details: PersonalDetails) -> SealedDetails:
     nonce = os.urandom(12)
     plain = details.model_dump_json().encode()
     padded = plain + b" " * (-len(plain) % PAD_TO)  # JSON ignores trailing whitespace
@@ -98,7 +98,7 @@ def seal(key: bytes, enrolment: Enrolment, details: PersonalDetails) -> SealedDe
     return SealedDetails(nonce=base64.b64encode(nonce).decode(), ciphertext=base64.b64encode(ciphertext).decode())
 
 
-def unseal(key: bytes, enrolment: Enrolment, sealed: SealedDetails) -> PersonalDetails:
+def unseal(key: bytes, enrolment: EnrolmentRef, sealed: SealedDetails) -> PersonalDetails:
     try:
         plain = AESGCM(key).decrypt(base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext),
                                     enrolment.associated_data())
@@ -129,7 +129,7 @@ class PersonKeys:
             await _remake_erasable(self._nc, self._kv)
         await self._kv.open()
 
-    async def key_for(self, enrolment: Enrolment) -> bytes:
+    async def key_for(self, enrolment: EnrolmentRef) -> bytes:
         """The enrolment's key, made on first use (two retries of one enrolment racing get
         the same key: only one create can win). Called only once `decide` has accepted."""
         kv = await self._kv.open()
@@ -139,7 +139,7 @@ class PersonKeys:
             pass  # it exists already
         return await self.existing(enrolment)
 
-    async def existing(self, enrolment: Enrolment) -> bytes:
+    async def existing(self, enrolment: EnrolmentRef) -> bytes:
         kv = await self._kv.open()
         try:
             entry = await kv.get(enrolment.key_name)
@@ -149,7 +149,7 @@ class PersonKeys:
             raise DetailsErased(f"{enrolment.participant_id}'s details are erased")
         return base64.b64decode(entry.value)
 
-    async def erase(self, enrolment: Enrolment) -> bool:
+    async def erase(self, enrolment: EnrolmentRef) -> bool:
         """Delete the key for good, overwriting it on disk. True if there was one to erase;
         erasing again is harmless (the registry's shredder repeats erasures after a crash)."""
         return await self._kv.erase(enrolment.key_name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
-from pathways.personal import Enrolment, PersonKeys, seal
+from pathways.personal import EnrolmentRef, PersonKeys, seal
 from pathways.replies import RejectionCode, reject
 from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
 
@@ -47,7 +47,7 @@ async def _seal_personal(cmd: c.EnrolParticipant, ctx: CommandContext, keys: Per
         return cmd
     if keys is None:
         raise RuntimeError("personal details were sent but this registry has no key store")
-    enrolment = Enrolment(cmd.programme_id, ctx.organisation, cmd.participant_id)
+    enrolment = EnrolmentRef(cmd.programme_id, ctx.organisation, cmd.participant_id)
     sealed = seal(await keys.key_for(enrolment), enrolment, cmd.personal)
     return cmd.model_copy(update={"personal": None, "sealed_personal": sealed})
 
@@ -57,7 +57,7 @@ async def _delete_key(cmd: c.EraseParticipantData, ctx: CommandContext, keys: Pe
         raise RuntimeError("an erasure needs the key store, and this registry has none")
     # The key shredder (shredder.py) does the same for every stored erasure, in case this
     # does not happen.
-    await keys.erase(Enrolment(cmd.programme_id, ctx.organisation, cmd.participant_id))
+    await keys.erase(EnrolmentRef(cmd.programme_id, ctx.organisation, cmd.participant_id))
 
 
 HANDLERS = handlers_by_name(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pathways.access import Caller, caller
 from pathways.accountability import record_reads
 from pathways.envelope import CloudEvent
-from pathways.personal import DetailsErased, Enrolment, PersonKeys, SealedDetails, unseal
+from pathways.personal import DetailsErased, EnrolmentRef, PersonKeys, SealedDetails, unseal
 from pathways.projection import Projection, Tables, update, upsert
 from pathways.schemas import EventData
 from pathways.service import SessionDependency
@@ -77,7 +77,7 @@ def router(sessions: SessionDependency) -> APIRouter:
         keys: PersonKeys | None = getattr(request.app.state, "person_keys", None)
         records = []  # each enrolling partner's record of the person that can still be opened
         for row in rows:
-            enrolment = Enrolment(programme_id, row.partner_id, participant_id)
+            enrolment = EnrolmentRef(programme_id, row.partner_id, participant_id)
             if row.sealed is None or keys is None:
                 continue
             try:

@@ -18,7 +18,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pathways.eventstore.jetstream import stored_from_delivery
 from pathways.logging import get_logger
-from pathways.personal import SHREDDER_CONSUMER, Enrolment, PersonKeys
+from pathways.personal import SHREDDER_CONSUMER, EnrolmentRef, PersonKeys
 from pathways.service import BackgroundContext
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
@@ -72,5 +72,5 @@ async def _shred(keys: PersonKeys, msg: object) -> None:
         log.warning("skipped a message that is not a registry event", sequence=stored.sequence)
         return
     assert isinstance(erased, e.ParticipantDataErased)
-    if await keys.erase(Enrolment(erased.programme_id, erased.partner_id, erased.participant_id)):
+    if await keys.erase(EnrolmentRef(erased.programme_id, erased.partner_id, erased.participant_id)):
         log.info("erased a key the erasure command had left", sequence=stored.sequence)
