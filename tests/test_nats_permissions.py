@@ -216,7 +216,10 @@ async def test_an_auditor_cannot_touch_the_registrys_key_shredder(secured: Secur
         try:
             with pytest.raises(nats.errors.TimeoutError):
                 await other.jetstream(timeout=1).delete_consumer(STREAM_NAME, SHREDDER_CONSUMER)
-            await eventually(lambda: any(f"consumer.delete.{STREAM_NAME.lower()}.{SHREDDER_CONSUMER}" in e for e in refused))
+            # nor acknowledge its deliveries (which would make it pass over an erasure)
+            await other.publish(f"$JS.ACK.{STREAM_NAME}.{SHREDDER_CONSUMER}.1.1.1.0.0", b"+ACK")
+            await eventually(lambda: any(f"consumer.delete.{STREAM_NAME.lower()}.{SHREDDER_CONSUMER}" in e for e in refused)
+                             and any(f"$js.ack.{STREAM_NAME.lower()}.{SHREDDER_CONSUMER}" in e for e in refused))
         finally:
             await other.close()
         after = await js.consumer_info(STREAM_NAME, SHREDDER_CONSUMER)

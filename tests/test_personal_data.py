@@ -10,12 +10,14 @@ import base64
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import nats.js.errors
 from nats.aio.client import Client
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.verifier import VerifierKey
@@ -244,20 +246,131 @@ async def test_each_partner_erases_only_its_own_record_and_a_lost_follow_up_is_f
     assert [r["partner_id"] for r in seen["records"]] == [s.partner_b]
 
 
-async def test_a_key_bucket_made_by_an_earlier_version_is_remade_so_erasure_overwrites(own_nats_server: NatsEndpoint) -> None:
+async def old_bucket(nc: Client, keys: dict[str, bytes]) -> None:
+    """The bucket as the earlier version made it: nats-py's standard one, which denies deletes."""
     from nats.js.api import KeyValueConfig, StorageType
+    from pathways.personal import BUCKET
+
+    old = await nc.jetstream().create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
+    for name, key in keys.items():
+        await old.create(name, base64.b64encode(key))
+
+
+async def test_details_sealed_by_the_earlier_scheme_still_open_and_erase_after_the_bucket_is_remade(
+    own_nats_server: NatsEndpoint,
+) -> None:
+    """Before keys were per enrolment, one key per person per programme sealed the details
+    (events carry no `key` then): the remade bucket keeps that key, it still opens them, and
+    an erasure overwrites it on disk."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from pathways.personal import BUCKET, PersonalDetails, SealedDetails, unseal
+
+    assert own_nats_server.server is not None
+    store = own_nats_server.server.store_dir
+    nc = await own_nats_server.connection.connect("bucket-upgrade-test")
+    try:
+        legacy_key, nonce = AESGCM.generate_key(bit_length=256), b"\x01" * 12
+        details = PersonalDetails.model_validate(PEOPLE["pt-osric"])
+        sealed = SealedDetails.model_validate({  # as the earlier version stored it
+            "alg": "AES-256-GCM", "nonce": base64.b64encode(nonce).decode(),
+            "ciphertext": base64.b64encode(AESGCM(legacy_key).encrypt(nonce, details.model_dump_json().encode(),
+                                                                      b"pathways/personal/prog/pt-1")).decode()})
+        assert sealed.key == "programme"
+        await old_bucket(nc, {"prog.pt-1": legacy_key})
+        js = nc.jetstream()
+        assert (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
+        keys = PersonKeys(nc)
+        await keys.ensure_bucket()
+        assert not (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
+        enrolment = EnrolmentRef("prog", "partner-a", "pt-1")
+        assert unseal(await keys.existing(enrolment, sealed), enrolment, sealed) == details
+        stored = base64.b64encode(legacy_key)
+        assert any(stored in f.read_bytes() for f in store.rglob("*") if f.is_file())
+        assert await keys.erase(enrolment) and not await keys.erase(enrolment)
+        with pytest.raises(DetailsErased):
+            await keys.existing(enrolment, sealed)
+        assert not any(stored in f.read_bytes() for f in store.rglob("*") if f.is_file())
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("interrupted", ["copy", "delete_old", "make_new", "move_in"])
+async def test_remaking_the_key_bucket_survives_an_interruption_at_any_step(
+    own_nats_server: NatsEndpoint, monkeypatch: pytest.MonkeyPatch, interrupted: str,
+) -> None:
+    """The bucket is remade in steps; a platform stopped at any of them loses no key when it
+    starts again (the copy is complete before the old stream goes)."""
+    from nats.js.client import JetStreamContext
     from pathways.personal import BUCKET
 
     nc = await own_nats_server.connection.connect("bucket-upgrade-test")
     try:
+        originals = {f"prog.partner.pt-{i}": os.urandom(32) for i in range(20)}
+        await old_bucket(nc, originals)
+        real_publish, real_delete, real_add = JetStreamContext.publish, JetStreamContext.delete_stream, JetStreamContext.add_stream
+
+        async def publish(self: JetStreamContext, subject: str, *args: Any, **kwargs: Any) -> Any:
+            if interrupted == "copy" and subject.startswith("$KVMIGRATE.") and subject.endswith("pt-7"):
+                raise ConnectionError("stopped while copying (injected)")
+            return await real_publish(self, subject, *args, **kwargs)
+
+        async def delete_stream(self: JetStreamContext, name: str) -> Any:
+            if interrupted == "delete_old" and name == f"KV_{BUCKET}":
+                raise ConnectionError("stopped before the old stream went (injected)")
+            if interrupted == "move_in" and name.endswith("_MIGRATING"):
+                raise ConnectionError("stopped before the copy was dropped (injected)")
+            return await real_delete(self, name)
+
+        async def add_stream(self: JetStreamContext, config: Any = None, **params: Any) -> Any:
+            if interrupted == "make_new" and config is not None and config.name == f"KV_{BUCKET}":
+                raise ConnectionError("stopped before the new stream was made (injected)")
+            return await real_add(self, config, **params)
+
+        monkeypatch.setattr(JetStreamContext, "publish", publish)
+        monkeypatch.setattr(JetStreamContext, "delete_stream", delete_stream)
+        monkeypatch.setattr(JetStreamContext, "add_stream", add_stream)
+        with pytest.raises(ConnectionError):
+            await PersonKeys(nc).ensure_bucket()
+        monkeypatch.undo()
+        keys = PersonKeys(nc)
+        await keys.ensure_bucket()  # the platform starts again
         js = nc.jetstream()
-        old = await js.create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
-        await old.create("prog.partner.pt-1", b"a2V5LWJ5dGVz")
-        assert (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
-        await PersonKeys(nc).ensure_bucket()
         assert not (await js.stream_info(f"KV_{BUCKET}")).config.deny_delete
-        kept = EnrolmentRef("prog", "partner", "pt-1")
-        assert await PersonKeys(nc).existing(kept) == base64.b64decode(b"a2V5LWJ5dGVz")
-        assert await PersonKeys(nc).erase(kept) and not await PersonKeys(nc).erase(kept)
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await js.stream_info(f"KV_{BUCKET}_MIGRATING")
+        for name, key in originals.items():
+            programme, partner, participant = name.split(".")
+            assert await keys.existing(EnrolmentRef(programme, partner, participant)) == key, name
+    finally:
+        await nc.close()
+
+
+async def test_erasing_twice_at_once_and_erasing_in_a_bucket_not_yet_remade(
+    own_nats_server: NatsEndpoint, capfd: pytest.CaptureFixture[str],
+) -> None:
+    from pathways.kvbucket import Bucket
+    from pathways.personal import BUCKET
+
+    nc = await own_nats_server.connection.connect("erase-test")
+    try:
+        keys = PersonKeys(nc)
+        await keys.ensure_bucket()
+        both = EnrolmentRef("prog", "partner", "pt-both")
+        await keys.key_for(both)
+        # The command's follow-up and the shredder (or two registries) erasing the same key at once.
+        first, second = Bucket(nc, BUCKET, erasable=True), Bucket(nc, BUCKET, erasable=True)
+        assert sorted(await asyncio.gather(first.erase(both.key_name), second.erase(both.key_name))) == [False, True]
+
+        # A registry upgraded before the platform remade the bucket: the key is made
+        # unreadable at once, and the operator is told it is not yet erased from disk.
+        js = nc.jetstream()
+        await js.delete_stream(f"KV_{BUCKET}")
+        await old_bucket(nc, {"prog.partner.pt-early": os.urandom(32)})
+        early = EnrolmentRef("prog", "partner", "pt-early")
+        assert await PersonKeys(nc).erase(early)
+        with pytest.raises(DetailsErased):
+            await PersonKeys(nc).existing(early)
+        captured = capfd.readouterr()
+        assert "stream denies deletes" in captured.out + captured.err
     finally:
         await nc.close()

@@ -55,4 +55,7 @@ def test_the_table_of_addresses_is_bounded(clock: Clock, monkeypatch: pytest.Mon
         clock.now += 1
         limiter.failed(f"10.0.3.{i}")
     assert len(limiter) == 50
-    limiter.check("10.0.3.39")
+    limiter.failed("10.0.3.39")  # the newest address was kept, with its count
+    limiter.failed("10.0.3.39")
+    with pytest.raises(HTTPException):
+        limiter.check("10.0.3.39")

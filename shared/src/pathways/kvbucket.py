@@ -8,10 +8,17 @@ server overwrite it on disk (a secure erase), which is what erasing a person's k
 
 from __future__ import annotations
 
+import contextlib
+
 import nats.js.errors
 from nats.aio.client import Client
-from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig, StreamInfo
+from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
+
+from pathways.logging import get_logger
+
+log = get_logger("pathways.kvbucket")
 
 
 class Bucket:
@@ -22,6 +29,10 @@ class Bucket:
     @property
     def stream(self) -> str:
         return f"KV_{self.name}"
+
+    def forget(self) -> None:
+        """Open the bucket afresh next time (its stream was remade)."""
+        self._kv = None
 
     async def open(self) -> KeyValue:
         if self._kv is None:
@@ -46,17 +57,100 @@ class Bucket:
         assert entry.revision is not None
         try:
             await self._nc.jetstream().delete_msg(self.stream, entry.revision)
-        except nats.js.errors.NotFoundError:
-            return False  # erased by someone else between the read and the delete
+        except nats.js.errors.APIError as err:
+            description = (err.description or "").lower()
+            if "not permitted" in description:
+                # A bucket the platform has not yet remade erasable (`pathways up` and
+                # `pathways org services` do it): the value is made unreadable, not erased.
+                log.error("key-value stream denies deletes: the value is purged but stays on disk until the "
+                          "bucket is remade erasable", bucket=self.name)
+                await kv.purge(key)
+                return True
+            if "no message found" in description or isinstance(err, nats.js.errors.NotFoundError):
+                return False  # erased by someone else between the read and the delete
+            raise
         return True
 
 
-def erasable_stream(bucket: str) -> StreamConfig:
+def erasable_stream(bucket: str, replicas: int = 1) -> StreamConfig:
     """What nats-py's create_key_value makes for history=1, except that single messages may
     be deleted (securely). Keys are written once, so no value is ever replaced, which would
     drop the old one without overwriting it."""
     return StreamConfig(
         name=f"KV_{bucket}", subjects=[f"$KV.{bucket}.>"], allow_direct=True, allow_rollup_hdrs=True,
         deny_delete=False, deny_purge=False, discard=DiscardPolicy.NEW, duplicate_window=120.0, max_msgs_per_subject=1,
-        max_consumers=-1, max_msgs=-1, max_bytes=-1, storage=StorageType.FILE, num_replicas=1,
+        max_consumers=-1, max_msgs=-1, max_bytes=-1, storage=StorageType.FILE, num_replicas=replicas,
     )
+
+
+async def make_erasable(nc: Client, bucket: Bucket) -> int | None:
+    """Make sure `bucket` exists and is erasable. One made by nats-py's create_key_value
+    (which denies deletes, and that cannot be changed) is remade, its values kept; returns
+    how many were moved, or None if nothing had to be.
+
+    Each step can be interrupted and the call repeated: the old stream is sealed (writes
+    refused, so none is lost), its values are copied to a stream of their own, marked
+    complete, and only then is the old stream deleted, the new one made and the copy
+    moved in. An incomplete copy is made again from the old stream, which is still there.
+    (Deleting a stream unlinks its files without overwriting them: values purged from it
+    before are not erased by this.)"""
+    js = nc.jetstream()
+    old = await _info(js, bucket.stream)
+    copy_name, copy_subject, done_subject = f"{bucket.stream}_MIGRATING", f"$KVMIGRATE.{bucket.name}", f"$KVMIGRATED.{bucket.name}"
+    copy = await _info(js, copy_name)
+    if copy is not None and not await _has(js, copy_name, done_subject):
+        await js.delete_stream(copy_name)
+        copy = None
+    if old is None and copy is None:
+        await bucket.open()
+        return None
+    if old is not None and not old.config.deny_delete and copy is None:
+        return None
+    replicas = (old or copy).config.num_replicas or 1  # type: ignore[union-attr]
+    if old is not None and old.config.deny_delete:
+        if copy is None:
+            old.config.sealed = True
+            await js.update_stream(old.config)
+            copy = await js.add_stream(StreamConfig(name=copy_name, subjects=[f"{copy_subject}.>", done_subject],
+                                                    storage=StorageType.FILE, num_replicas=replicas))
+            sealed_kv = await js.key_value(bucket.name)
+            try:
+                names = await sealed_kv.keys()
+            except nats.js.errors.NoKeysError:
+                names = []
+            for name in names:
+                entry = await sealed_kv.get(name)
+                if entry.value:
+                    await js.publish(f"{copy_subject}.{name}", entry.value, stream=copy_name)
+            await js.publish(done_subject, b"", stream=copy_name)
+        await js.delete_stream(bucket.stream)
+    if await _info(js, bucket.stream) is None:
+        await js.add_stream(erasable_stream(bucket.name, replicas))
+    bucket.forget()
+    kv = await bucket.open()
+    moved = 0
+    last = (await js.stream_info(copy_name)).state.last_seq
+    for seq in range(1, last + 1):
+        msg = await js.get_msg(copy_name, seq)
+        if msg.subject is None or not msg.subject.startswith(copy_subject + "."):
+            continue
+        moved += 1
+        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):  # moved before an interruption
+            await kv.create(msg.subject[len(copy_subject) + 1:], msg.data or b"")
+    await js.delete_stream(copy_name)
+    return moved
+
+
+async def _info(js: JetStreamContext, stream: str) -> StreamInfo | None:
+    try:
+        return await js.stream_info(stream)
+    except nats.js.errors.NotFoundError:
+        return None
+
+
+async def _has(js: JetStreamContext, stream: str, subject: str) -> bool:
+    try:
+        await js.get_last_msg(stream, subject)
+    except nats.js.errors.NotFoundError:
+        return False
+    return True

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nats.aio.client import Client
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pathways.kvbucket import Bucket, erasable_stream
+from pathways.kvbucket import Bucket, make_erasable
 from pathways.logging import get_logger
 
 log = get_logger("pathways.personal")
@@ -63,6 +63,9 @@ class SealedDetails(BaseModel):
     alg: Literal["AES-256-GCM"] = "AES-256-GCM"
     nonce: str  # base64, 12 bytes
     ciphertext: str  # base64 (with the 16-byte tag)
+    # Whose key seals it: the enrolment's, or, in events stored before keys were per
+    # enrolment (which carry no `key`), the person's across the programme.
+    key: Literal["enrolment", "programme"] = "programme"
 
 
 class DetailsErased(Exception):
@@ -81,7 +84,14 @@ class EnrolmentRef:
     def key_name(self) -> str:
         return f"{self.programme_id}.{self.partner_id}.{self.participant_id}"
 
-    def associated_data(self) -> bytes:
+    @property
+    def programme_key_name(self) -> str:
+        """Where the earlier scheme kept the key: one per person per programme."""
+        return f"{self.programme_id}.{self.participant_id}"
+
+    def associated_data(self, key: str = "enrolment") -> bytes:
+        if key == "programme":
+            return f"pathways/personal/{self.programme_id}/{self.participant_id}".encode()
         return f"pathways/personal/{self.programme_id}/{self.partner_id}/{self.participant_id}".encode()
 
 
@@ -95,13 +105,14 @@ def seal(key: bytes, enrolment: EnrolmentRef, details: PersonalDetails) -> Seale
     plain = details.model_dump_json().encode()
     padded = plain + b" " * (-len(plain) % PAD_TO)  # JSON ignores trailing whitespace
     ciphertext = AESGCM(key).encrypt(nonce, padded, enrolment.associated_data())
-    return SealedDetails(nonce=base64.b64encode(nonce).decode(), ciphertext=base64.b64encode(ciphertext).decode())
+    return SealedDetails(nonce=base64.b64encode(nonce).decode(), ciphertext=base64.b64encode(ciphertext).decode(),
+                         key="enrolment")
 
 
 def unseal(key: bytes, enrolment: EnrolmentRef, sealed: SealedDetails) -> PersonalDetails:
     try:
         plain = AESGCM(key).decrypt(base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext),
-                                    enrolment.associated_data())
+                                    enrolment.associated_data(sealed.key))
     except InvalidTag:
         raise ValueError("the sealed details do not open with this person's key") from None
     return PersonalDetails.model_validate_json(plain)
@@ -118,16 +129,11 @@ class PersonKeys:
     async def ensure_bucket(self) -> None:
         """Make the bucket (the platform does this before services start). A bucket made by
         an earlier version, whose stream denies deleting a message, is remade erasable with
-        its keys copied across: a purge there would leave the bytes on disk."""
-        js = self._nc.jetstream()
-        try:
-            info = await js.stream_info(self._kv.stream)
-        except nats.js.errors.NotFoundError:
-            await self._kv.open()
-            return
-        if info.config.deny_delete:
-            await _remake_erasable(self._nc, self._kv)
-        await self._kv.open()
+        its keys copied across (`kvbucket.make_erasable`): a purge there would leave the
+        bytes on disk."""
+        moved = await make_erasable(self._nc, self._kv)
+        if moved is not None:
+            log.warning("remade the people's keys bucket so that erasure overwrites a key on disk", keys=moved)
 
     async def key_for(self, enrolment: EnrolmentRef) -> bytes:
         """The enrolment's key, made on first use (two retries of one enrolment racing get
@@ -139,10 +145,12 @@ class PersonKeys:
             pass  # it exists already
         return await self.existing(enrolment)
 
-    async def existing(self, enrolment: EnrolmentRef) -> bytes:
+    async def existing(self, enrolment: EnrolmentRef, sealed: SealedDetails | None = None) -> bytes:
+        """The key that opens `sealed` (by default, the enrolment's own key)."""
         kv = await self._kv.open()
+        name = enrolment.programme_key_name if sealed is not None and sealed.key == "programme" else enrolment.key_name
         try:
-            entry = await kv.get(enrolment.key_name)
+            entry = await kv.get(name)
         except nats.js.errors.KeyNotFoundError:  # also an erased key
             raise DetailsErased(f"{enrolment.participant_id}'s details are erased or were never recorded") from None
         if not entry.value:
@@ -150,26 +158,9 @@ class PersonKeys:
         return base64.b64decode(entry.value)
 
     async def erase(self, enrolment: EnrolmentRef) -> bool:
-        """Delete the key for good, overwriting it on disk. True if there was one to erase;
-        erasing again is harmless (the registry's shredder repeats erasures after a crash)."""
-        return await self._kv.erase(enrolment.key_name)
-
-
-async def _remake_erasable(nc: Client, bucket: Bucket) -> None:
-    js = nc.jetstream()
-    old = await js.key_value(bucket.name)
-    try:
-        names = await old.keys()
-    except nats.js.errors.NoKeysError:
-        names = []
-    values = {}
-    for name in names:
-        entry = await old.get(name)
-        if entry.value:
-            values[name] = entry.value
-    await js.delete_stream(bucket.stream)
-    await js.add_stream(erasable_stream(bucket.name))
-    kv = await js.key_value(bucket.name)
-    for name, value in values.items():
-        await kv.create(name, value)
-    log.warning("remade the people's keys bucket so that erasure overwrites a key on disk", keys=len(values))
+        """Delete the enrolment's key for good, overwriting it on disk, and the key of the
+        earlier scheme that sealed the same person's details across the programme, if any.
+        True if there was one to erase; erasing again is harmless (the registry's shredder
+        repeats erasures after a crash)."""
+        erased = await self._kv.erase(enrolment.key_name)
+        return await self._kv.erase(enrolment.programme_key_name) or erased

@@ -80,11 +80,12 @@ def router(sessions: SessionDependency) -> APIRouter:
             enrolment = EnrolmentRef(programme_id, row.partner_id, participant_id)
             if row.sealed is None or keys is None:
                 continue
+            sealed = SealedDetails.model_validate_json(row.sealed)
             try:
-                key = await keys.existing(enrolment)
+                key = await keys.existing(enrolment, sealed)
             except DetailsErased:
                 continue
-            details = unseal(key, enrolment, SealedDetails.model_validate_json(row.sealed))
+            details = unseal(key, enrolment, sealed)
             records.append({"partner_id": row.partner_id, **details.model_dump(mode="json")})
         if not records:
             raise HTTPException(410, f"'{participant_id}''s personal details were erased.")

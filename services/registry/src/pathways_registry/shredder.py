@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pathways.eventstore.jetstream import stored_from_delivery
@@ -61,15 +62,17 @@ async def shred_erased_keys(ctx: BackgroundContext) -> None:
             await asyncio.sleep(1.0)
 
 
-async def _shred(keys: PersonKeys, msg: object) -> None:
-    stored = stored_from_delivery(msg)  # type: ignore[arg-type]
+async def _shred(keys: PersonKeys, msg: Msg) -> None:
     try:
+        stored = stored_from_delivery(msg)
         event = stored.event
         if event.type != ERASED:
             return
         erased = e.schemas.decode(event.type, event.dataschema, event.data)
-    except (ValueError, KeyError):
-        log.warning("skipped a message that is not a registry event", sequence=stored.sequence)
+    except (ValueError, KeyError, IndexError):
+        # Not a registry event (only the registry may publish here, but the shredder must
+        # never stall on one message): acknowledged and passed over.
+        log.warning("skipped a message that is not a registry event", subject=msg.subject)
         return
     assert isinstance(erased, e.ParticipantDataErased)
     if await keys.erase(EnrolmentRef(erased.programme_id, erased.partner_id, erased.participant_id)):

@@ -65,7 +65,8 @@ def inbox_prefix(organisation_id: str) -> str:
 # Consumers with fixed names: no organisation may pull from, change or delete them.
 _PLATFORM_CONSUMERS = [subject for name in (SHREDDER_CONSUMER,) for subject in (
     f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}", f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}.>",
-    f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{name}")]
+    f"$JS.API.CONSUMER.*.*.{STREAM_NAME}.{name}",  # MSG.NEXT, DURABLE.CREATE, LEADER.STEPDOWN
+    f"$JS.ACK.{STREAM_NAME}.{name}.>")]  # a forged acknowledgement would make it skip an erasure
 
 
 def permissions(organisation_id: str, role: str) -> dict[str, Any]:
