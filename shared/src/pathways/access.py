@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -134,7 +134,8 @@ class FailedSignIns:
 
     def __init__(self, limit: int = 10, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
+        # Ordered by each address's latest failure, oldest first: forgetting is O(1) each.
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
     def _recent(self, address: str, now: float) -> deque[float]:
         failures = self._failures.get(address)
@@ -158,14 +159,14 @@ class FailedSignIns:
         now = time.monotonic()
         self._recent(address, now)
         self._failures.setdefault(address, deque()).append(now)
-        if len(self._failures) > self.MAX_ADDRESSES:
-            # Forget addresses whose failures have all expired, so the table cannot grow
-            # without end; if every one is recent, forget the oldest.
-            for address_seen in list(self._failures):
-                self._recent(address_seen, now)
-            while len(self._failures) > self.MAX_ADDRESSES:
-                oldest = min(self._failures, key=lambda a: self._failures[a][-1])
-                del self._failures[oldest]
+        self._failures.move_to_end(address)
+        # Forget addresses whose latest failure is older than the window, then, if every
+        # one left is recent, the longest quiet: the table cannot grow without end.
+        while self._failures:
+            oldest, failures = next(iter(self._failures.items()))
+            if failures[-1] >= now - self.window and len(self._failures) <= self.MAX_ADDRESSES:
+                break
+            del self._failures[oldest]
 
     def __len__(self) -> int:
         return len(self._failures)
