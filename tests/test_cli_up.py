@@ -5,6 +5,7 @@ the services come up, connection.json tells a client how to connect, `status` an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -35,7 +36,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         connection_json = home / "connection.json"
-        deadline = time.monotonic() + 240  # the demo programme loads first
+        deadline = time.monotonic() + 240  # the services start first (the demo loads after, while they run)
         while not connection_json.exists():
             assert up.poll() is None, up.stdout.read() if up.stdout else ""
             assert time.monotonic() < deadline, "pathways up did not become ready"
@@ -96,10 +97,22 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     assert after.returncode == 1 and "pathways up" in after.stderr + after.stdout
 
 
+async def demo_tokens(home: Path) -> dict[str, str]:
+    """The tokens the demo hands out when it has loaded. connection.json is written once the
+    services are up, before the demo loads, so the steps before this one may finish first."""
+    deadline = time.monotonic() + 240
+    while True:
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):  # absent, or being written
+            tokens: dict[str, str] = json.loads((home / "demo-tokens.json").read_text())
+            return tokens
+        assert time.monotonic() < deadline, "pathways up --demo did not hand out the demo's tokens"
+        await asyncio.sleep(0.3)
+
+
 async def the_demo_is_on_the_dashboard(home: Path, connection: ConnectionInfo) -> None:
     """`make run` (pathways up --demo) leaves a living dashboard: the made-up programme's
     commissioner signs in with the token the demo handed out and sees its year."""
-    tokens = json.loads((home / "demo-tokens.json").read_text())
+    tokens = await demo_tokens(home)
     assert oct((home / "demo-tokens.json").stat().st_mode & 0o777) == "0o600"
     commissioner = next(org for org in tokens if "harbourside" in org)
     async with httpx.AsyncClient(base_url=connection.services["reporting"]) as browser:
@@ -119,7 +132,7 @@ async def the_ledger_is_signed(home: Path) -> None:
     $PATHWAYS_HOME/audit; the demo's auditor fetches one and checks it with the public half."""
     key = home / "audit" / "ledger.key"
     assert key.stat().st_mode & 0o777 == 0o600
-    env = {"PATHWAYS_TOKEN": json.loads((home / "demo-tokens.json").read_text())["demo-auditor"]}
+    env = {"PATHWAYS_TOKEN": (await demo_tokens(home))["demo-auditor"]}
     kept = None
     for _ in range(100):  # the first checkpoint follows the demo within seconds
         kept = run(home, "audit", "checkpoint", "-o", str(home / "kept.checkpoint"), "--key", str(key.with_suffix(".vkey")),

@@ -54,12 +54,13 @@ def test_service_commands_name_real_services_and_cli_options(compose: dict[str, 
     known = set(discover())
     built = [svc for svc in compose["services"].values() if "build" in svc]
     assert built
+    # The same help for every service: one process (each takes seconds to start) asked once.
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "pathways"), "serve", "--help"], capture_output=True, text=True, check=True
+    )
     for svc in built:
         command = svc["command"]
         assert command[:2] == ["pathways", "serve"] and command[2] in known
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "pathways"), "serve", "--help"], capture_output=True, text=True, check=True
-        )
         for option in (c for c in command if c.startswith("--")):
             assert option in result.stdout, option
         dockerfile = (ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]).read_text()

@@ -124,7 +124,12 @@ async def test_add_rotate_and_revoke_an_organisation_without_a_restart(operator:
         assert "harbour-arts" not in listed.stdout
     finally:
         await platform.close()
-    made = await operator.org("services", "--env-file", "services.env")
+    # Independent of each other (the last two are refused before anything is written): side by side.
+    made, refused, missing = await asyncio.gather(
+        operator.org("services", "--env-file", "services.env"),
+        operator.org("add", "not a valid id", "--role", "partner", "-o", "x.json"),
+        operator.org("credentials", "nobody", "-o", "x.json"),
+    )
     assert made.returncode == 0 and "running NATS server has them now" in made.stdout, made.stderr
     env_file = operator.home / "services.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
@@ -132,7 +137,5 @@ async def test_add_rotate_and_revoke_an_organisation_without_a_restart(operator:
     service = await nats.connect(operator.server.url, user="svc-registry", password=passwords["PATHWAYS_NATS_PASSWORD_REGISTRY"],
                                  allow_reconnect=False, connect_timeout=5)
     await service.close()
-    refused = await operator.org("add", "not a valid id", "--role", "partner", "-o", "x.json")
     assert refused.returncode == 2 and "not a valid organisation id" in refused.stderr
-    missing = await operator.org("credentials", "nobody", "-o", "x.json")
     assert missing.returncode == 2

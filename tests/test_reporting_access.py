@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from nats.aio.client import Client
 from openpyxl import load_workbook
 from pathways.access import TokenStore
 from pathways.runtime.host import ServiceHost
+from pathways.testing.servers import NatsEndpoint, wheel_nats_server
 from pathways_reporting.tables import TABLES
 
 from tests.conftest import CommandClient, ProgrammeSetup, unique
@@ -24,6 +25,15 @@ from tests.test_reporting import caught_up, small_programme
 def http(host: ServiceHost, token: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://reporting", headers=headers)
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsEndpoint]:
+    """A server of this module's own. Every test here starts five services on fresh databases,
+    whose views and read models replay the stream from its start: on the session's shared
+    server that is every earlier test's events, which took most of each test's setup."""
+    with wheel_nats_server(tmp_path_factory.mktemp("nats")) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

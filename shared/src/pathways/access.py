@@ -21,9 +21,13 @@ from datetime import UTC, datetime
 from typing import Literal, get_args
 
 import nats.js.errors
-from fastapi import HTTPException, Request
 from nats.aio.client import Client
 from nats.js.kv import KeyValue
+
+# FastAPI's Request is Starlette's: imported from there, so that the CLI (which uses the token
+# store, not the web framework) does not import all of FastAPI. FastAPI reads this annotation
+# at run time to see which parameter takes the request, so it cannot be a typing-only import.
+from starlette.requests import Request
 
 from pathways.kvbucket import Bucket
 
@@ -112,6 +116,14 @@ class TokenStore:
         return found
 
 
+def _http_error(status: int, detail: str, headers: dict[str, str] | None = None) -> Exception:
+    """The HTTPException FastAPI answers with. Imported when one is raised: only a service
+    serving HTTP raises one, and the CLI should not pay for importing FastAPI."""
+    from fastapi import HTTPException
+
+    return HTTPException(status, detail, headers=headers)
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -152,8 +164,8 @@ class FailedSignIns:
         failures = self._recent(address, now)
         if len(failures) >= self.limit:
             wait = int(failures[0] + self.window - now) + 1
-            raise HTTPException(429, f"Too many failed sign-ins from this address; try again in {wait} s.",
-                                headers={"Retry-After": str(wait)})
+            raise _http_error(429, f"Too many failed sign-ins from this address; try again in {wait} s.",
+                              headers={"Retry-After": str(wait)})
 
     def failed(self, address: str) -> None:
         now = time.monotonic()
@@ -182,7 +194,7 @@ async def check_token(request: Request, token: str | None) -> Caller | None:
     store: TokenStore | None = getattr(request.app.state, "tokens", None)
     failures: FailedSignIns | None = getattr(request.app.state, "failed_sign_ins", None)
     if store is None or failures is None:
-        raise HTTPException(503, "Authentication is not available on this instance.")
+        raise _http_error(503, "Authentication is not available on this instance.")
     failures.check(address)
     found = await store.caller(token) if token else None
     if found is None and token:
@@ -196,9 +208,9 @@ async def caller(request: Request) -> Caller:
     token = bearer_token(request)
     found = await check_token(request, token)
     if not token:
-        raise HTTPException(401, "Sign in: send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
+        raise _http_error(401, "Sign in: send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
     if found is None:
-        raise HTTPException(401, "That token is not valid (unknown or revoked).", headers={"WWW-Authenticate": "Bearer"})
+        raise _http_error(401, "That token is not valid (unknown or revoked).", headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
@@ -207,7 +219,7 @@ async def sender(organisation: str, request: Request) -> Caller:
     parameter): the token must belong to that organisation, and auditors send nothing."""
     who = await caller(request)
     if who.organisation_id != organisation:
-        raise HTTPException(403, f"This token belongs to '{who.organisation_id}'; it cannot send commands as '{organisation}'.")
+        raise _http_error(403, f"This token belongs to '{who.organisation_id}'; it cannot send commands as '{organisation}'.")
     if who.role == "auditor":
-        raise HTTPException(403, "An auditor reads; it does not send commands.")
+        raise _http_error(403, "An auditor reads; it does not send commands.")
     return who

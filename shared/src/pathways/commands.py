@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
+from pathways.ids import OPERATOR_ORGANISATION as OPERATOR_ORGANISATION  # defined with the ids; the rules use it from here
 from pathways.ids import Id
 from pathways.personal import PersonKeys
 from pathways.replies import Rejection
@@ -20,9 +21,6 @@ from pathways.subjects import AggregateRef
 
 S = TypeVar("S")
 
-# The platform operator's own organisation id: the one sender allowed to register
-# organisations. It is never a participant-facing organisation.
-OPERATOR_ORGANISATION = "operator"
 C = TypeVar("C", bound=CommandData)
 
 

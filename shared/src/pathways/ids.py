@@ -15,6 +15,10 @@ _ID_RE = re.compile(ID_PATTERN)
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
+# The platform operator's own organisation id: the one sender allowed to register
+# organisations. It is never a participant-facing organisation.
+OPERATOR_ORGANISATION = "operator"
+
 # A fixed namespace: the same (organisation, command, idempotency key) gives the same
 # event ids on every machine and every retry, which is what lets JetStream's
 # Nats-Msg-Id de-duplication and the history check recognise a retry.

@@ -224,11 +224,37 @@ class ProjectionRunner:
         return await js.pull_subscribe_bind(consumer=consumer, stream=STREAM_NAME)
 
     async def _consume(self, sub: Any, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await self._consume_until(sub, stop, stopping)
+        finally:
+            stopping.cancel()
+
+    @staticmethod
+    async def _fetch(sub: Any, size: int, stopping: asyncio.Future[Any]) -> list[Any] | None:
+        """The next messages, or None once the service stops: it need not wait for an idle
+        fetch to time out. What that fetch might have got is not applied, so not
+        acknowledged, and the next run starts from the stored position anyway."""
+        fetching = asyncio.ensure_future(sub.fetch(size, timeout=0.5))
+        try:
+            await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            fetching.cancel()
+            raise
+        if not fetching.done():
+            fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetching  # finished before the subscription is closed
+            return None
+        msgs: list[Any] = fetching.result()
+        return msgs
+
+    async def _consume_until(self, sub: Any, stop: asyncio.Event, stopping: asyncio.Future[Any]) -> None:
         js = self.nc.jetstream()
         size = 1  # until the server says a backlog is waiting
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(size, timeout=0.5)
+                msgs = await self._fetch(sub, size, stopping)
             except (TimeoutError, nats.errors.TimeoutError):
                 # Idle: wait for one event at a time. A multi-message fetch that finds
                 # nothing waits for a full batch or its whole timeout, which would delay
@@ -239,6 +265,8 @@ class ProjectionRunner:
                     self.caught_up.set()
                     self._advanced()
                 continue
+            if msgs is None:  # the service is stopping
+                return
             if not msgs:
                 continue
             # Drain in full batches while the server says more are waiting (a batch

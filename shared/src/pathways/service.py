@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import typer
@@ -67,14 +67,32 @@ class ServiceDefinition:
         return (*self.views, *self.projections)
 
 
-def discover() -> dict[str, ServiceDefinition]:
-    found: dict[str, ServiceDefinition] = {}
+def _load(ep: EntryPoint) -> ServiceDefinition:
+    service = ep.load()
+    if not isinstance(service, ServiceDefinition):
+        raise TypeError(f"entry point {ep.name} is not a ServiceDefinition")
+    return service
+
+
+def each_service() -> Iterator[ServiceDefinition]:
+    """Every service, in the order of their entry points' names, each imported only when it
+    is reached: a caller looking for one can stop there (importing a service takes a while)."""
     for ep in sorted(entry_points(group="pathways.services"), key=lambda e: e.name):
-        service = ep.load()
-        if not isinstance(service, ServiceDefinition):
-            raise TypeError(f"entry point {ep.name} is not a ServiceDefinition")
-        found[service.name] = service
-    return found
+        yield _load(ep)
+
+
+def discover() -> dict[str, ServiceDefinition]:
+    return {service.name: service for service in each_service()}
+
+
+def find_service(name: str) -> ServiceDefinition | None:
+    """One service, importing only it when its entry point is named after it (every
+    service's is); otherwise it is looked for among them all."""
+    for ep in entry_points(group="pathways.services", name=name):
+        service = _load(ep)
+        if service.name == name:
+            return service
+    return discover().get(name)
 
 
 def all_schemas(services: Mapping[str, ServiceDefinition]) -> SchemaRegistry:

@@ -8,10 +8,6 @@ import io
 import re
 from decimal import Decimal
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-
 from pathways_reporting.tables import TableData
 
 POUNDS_FORMAT = '"£"#,##0.00'
@@ -27,6 +23,11 @@ def to_csv(table: TableData) -> str:
 
 
 def to_xlsx(table: TableData) -> bytes:
+    # Imported here: openpyxl takes most of a second to import, and only this needs it.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None  # a new workbook always has one sheet

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from scipy import stats
 from sqlalchemy import Connection, case, func, select
 
 from pathways_reporting.readmodel import (
@@ -190,6 +189,8 @@ def paired_change(pairs: list[tuple[float, float]]) -> dict[str, Any]:
         "t": None, "p_value": None,
     }
     if n >= 2 and statistics.stdev(diffs) > 0:
+        from scipy import stats  # here, not at the top: it takes seconds to import, and only this needs it
+
         test = stats.ttest_rel(after, before)
         result["t"] = round(float(test.statistic), 3)
         result["p_value"] = round(float(test.pvalue), 4)

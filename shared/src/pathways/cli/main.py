@@ -1,5 +1,8 @@
 """`pathways`: run the platform (up, serve), look at it (status), and work with it
-(schemas export, rebuild). Services add their own commands (e.g. `programme`)."""
+(schemas export, rebuild). Services add their own commands (e.g. `programme`).
+
+Every command is a process of its own, so this module imports little at the top: the
+services (and FastAPI, SQLAlchemy and the rest behind them) only when a command needs them."""
 
 from __future__ import annotations
 
@@ -12,19 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pathways.cli.org import org_cli
 from pathways.cli.tokens import tokens_cli
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
-from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
-from pathways.schemas import export_schemas
-from pathways.service import all_schemas, discover
 
 app = typer.Typer(
     help="Pathways: one trustworthy record for a multi-organisation health and social care programme.",
@@ -46,6 +44,9 @@ def up(
     demo: bool = typer.Option(False, "--demo/--no-demo", help="Load the made-up demo programme (`pathways demo`) once ready"),
 ) -> None:
     """Start the embedded NATS server and every service; Ctrl-C stops everything cleanly."""
+    from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
+    from pathways.service import discover
+
     home = (home or pathways_home()).resolve()
     os.environ["PATHWAYS_HOME"] = str(home)
     _stop_on_signals()
@@ -112,6 +113,8 @@ async def _prepare_storage(connection: ConnectionInfo) -> None:
 
 
 def _wait_healthy(connection: ConnectionInfo, children: dict[str, subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout
     pending = dict(connection.services)
     while pending and time.monotonic() < deadline:
@@ -197,12 +200,12 @@ def serve(
         raise typer.Exit(2)
     from pathways.readmodels import database_url as default_db
     from pathways.runtime.host import ServiceHost
+    from pathways.service import discover, find_service
 
-    services = discover()
-    if name not in services:
-        err_console.print(f"[red]No service '{name}'.[/red] Known: {', '.join(services)}")
+    service = find_service(name)  # imports this service only
+    if service is None:
+        err_console.print(f"[red]No service '{name}'.[/red] Known: {', '.join(discover())}")
         raise typer.Exit(2)
-    service = services[name]
     host = ServiceHost(
         service,
         resolve_connection(),
@@ -226,6 +229,8 @@ def serve(
 @app.command()
 def status() -> None:
     """Is Pathways running? The stream, and each service's health and projection positions."""
+    import httpx
+
     try:
         connection = resolve_connection()
     except FileNotFoundError as err:
@@ -259,6 +264,9 @@ def status() -> None:
 @schemas_cli.command("export")
 def schemas_export(directory: Path = typer.Argument(..., help="Where to write the JSON Schema files")) -> None:
     """Write every command and event schema as JSON Schema (for partners in any language)."""
+    from pathways.schemas import export_schemas
+    from pathways.service import all_schemas, discover
+
     written = export_schemas(all_schemas(discover()), directory)
     console.print(f"Wrote {len(written)} schema files to {directory}")
 
@@ -273,11 +281,14 @@ def rebuild(
     ),
 ) -> None:
     """Rebuild read models from the whole stream into fresh tables, then swap them in."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
     from pathways.asof import parse_as_of
     from pathways.eventstore.jetstream import JetStreamEventStore
     from pathways.projection import rebuild as rebuild_projection
     from pathways.readmodels import database_url as default_db
     from pathways.readmodels import make_engine
+    from pathways.service import discover
 
     services = {k: v for k, v in discover().items() if service_name in (None, k)}
     if not services:
@@ -318,10 +329,30 @@ def rebuild(
     asyncio.run(main())
 
 
+def _kernel_commands() -> set[str]:
+    """The commands defined here, not by a service."""
+    names = {group.name for group in app.registered_groups if group.name}
+    for command in app.registered_commands:
+        if command.name:
+            names.add(command.name)
+        elif command.callback is not None:
+            names.add(typer.main.get_command_name(command.callback.__name__))
+    return names
+
+
 def main() -> None:
-    for service in discover().values():
-        for name, sub in service.cli.items():
-            app.add_typer(sub, name=name)
+    # Services add their own commands. Importing a service takes seconds, so a command of
+    # the kernel's own imports none, and a service's command only the services up to the one
+    # that has it; --help, no command or an unknown one see them all.
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if command not in _kernel_commands():
+        from pathways.service import each_service
+
+        for service in each_service():
+            for name, sub in service.cli.items():
+                app.add_typer(sub, name=name)
+            if command is not None and command in service.cli:
+                break
     app()
 
 

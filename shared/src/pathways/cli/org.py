@@ -1,6 +1,9 @@
 """`pathways org`: bring an organisation onto the platform and hand its system what it
 needs: NATS credentials whose server-side permissions let it act only as itself, and an
-HTTP token with its role. Changes reach the running server without a restart."""
+HTTP token with its role. Changes reach the running server without a restart.
+
+The register of organisations and the token store are imported by the commands that use
+them: every `pathways` command imports this module, and they take a while to import."""
 
 from __future__ import annotations
 
@@ -16,12 +19,8 @@ from nats.aio.client import Client
 from rich.console import Console
 from rich.table import Table
 
-from pathways.access import TokenStore
-from pathways.commands import OPERATOR_ORGANISATION
-from pathways.ids import is_valid_id
-from pathways.runtime.accounts import OrganisationRegister, ServiceAccounts, inbox_prefix, nats_user
+from pathways.ids import OPERATOR_ORGANISATION, is_valid_id
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
-from pathways.runtime.natsserver import reload_running_server
 from pathways.subjects import COMMANDS_ROOT, command_subject
 
 org_cli = typer.Typer(help="Organisations: register them, issue, rotate and revoke their credentials.", no_args_is_help=True)
@@ -69,6 +68,8 @@ async def _register(connection: ConnectionInfo, organisation_id: str, name: str,
 
 
 async def _token(connection: ConnectionInfo, organisation_id: str, role: str, *, replace: bool) -> str:
+    from pathways.access import TokenStore
+
     nc = await _connect(connection)
     try:
         store = TokenStore(nc)
@@ -80,6 +81,8 @@ async def _token(connection: ConnectionInfo, organisation_id: str, role: str, *,
 
 
 def _credentials(connection: ConnectionInfo, organisation_id: str, role: str, password: str, token: str) -> dict[str, Any]:
+    from pathways.runtime.accounts import inbox_prefix, nats_user
+
     services = ConnectionInfo.read(connection_file()).services if connection_file().exists() else connection.services
     return {
         "organisation_id": organisation_id,
@@ -100,6 +103,9 @@ def _write(path: Path, body: dict[str, Any]) -> None:
 
 
 def _issue(organisation_id: str, role: str, out: Path, *, replace: bool) -> None:
+    from pathways.runtime.accounts import OrganisationRegister
+    from pathways.runtime.natsserver import reload_running_server
+
     connection = _connection()
     try:
         password = OrganisationRegister(pathways_home()).issue(organisation_id, role)
@@ -142,6 +148,8 @@ def credentials(
     """New credentials for the organisation's system, written to a file. Its earlier NATS
     password and HTTP tokens stop working at once (only hashes are kept, so credentials
     are re-issued, never shown again)."""
+    from pathways.runtime.accounts import OrganisationRegister
+
     known = OrganisationRegister(pathways_home()).load().get(organisation_id)
     if known is None:
         err_console.print(f"[red]No organisation '{organisation_id}'.[/red] Add it first: pathways org add")
@@ -153,6 +161,10 @@ def credentials(
 def revoke(organisation_id: str = typer.Argument(..., help="Its NATS access and HTTP tokens end at once")) -> None:
     """Cut an organisation off: the server closes its open connections, its tokens stop
     working on every service. Its history stays."""
+    from pathways.access import TokenStore
+    from pathways.runtime.accounts import OrganisationRegister
+    from pathways.runtime.natsserver import reload_running_server
+
     removed = OrganisationRegister(pathways_home()).revoke(organisation_id)
     reload_running_server(pathways_home())
 
@@ -174,6 +186,8 @@ def services(
 ) -> None:
     """Give every service its own NATS user (svc-<name>), for a deployment: the server's
     authorization file is rewritten (`pathways up` does this by itself)."""
+    from pathways.runtime.accounts import ServiceAccounts
+    from pathways.runtime.natsserver import reload_running_server
     from pathways.service import discover
 
     accounts = ServiceAccounts(pathways_home()).ensure(list(discover()))
@@ -203,6 +217,8 @@ def services(
 @org_cli.command("list")
 def listing() -> None:
     """Organisations with NATS access, their roles and when their credentials were issued."""
+    from pathways.runtime.accounts import OrganisationRegister, nats_user
+
     table = Table("Organisation", "Role", "NATS user", "Issued")
     for org in OrganisationRegister(pathways_home()).load().values():
         table.add_row(org.organisation_id, org.role, nats_user(org.organisation_id), org.issued_at)
