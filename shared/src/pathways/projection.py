@@ -232,22 +232,9 @@ class ProjectionRunner:
 
     @staticmethod
     async def _fetch(sub: Any, size: int, stopping: asyncio.Future[Any]) -> list[Any] | None:
-        """The next messages, or None once the service stops: it need not wait for an idle
-        fetch to time out. What that fetch might have got is not applied, so not
+        """What that fetch might have got when the service stops is not applied, so not
         acknowledged, and the next run starts from the stored position anyway."""
-        fetching = asyncio.ensure_future(sub.fetch(size, timeout=0.5))
-        try:
-            await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            fetching.cancel()
-            raise
-        if not fetching.done():
-            fetching.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetching  # finished before the subscription is closed
-            return None
-        msgs: list[Any] = fetching.result()
-        return msgs
+        return await fetch_or_stop(sub, size, stopping)
 
     async def _consume_until(self, sub: Any, stop: asyncio.Event, stopping: asyncio.Future[Any]) -> None:
         js = self.nc.jetstream()
@@ -421,3 +408,22 @@ def _insert_if_absent_statement(dialect: str, table: Table, columns: tuple[str, 
 def _update_statement(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
     where = (table.c[k] == bindparam(f"key_{k}") for k in keys)
     return table.update().where(*where).values({c: bindparam(f"new_{c}") for c in columns})
+
+
+async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], timeout: float = 0.5) -> list[Any] | None:
+    """The next messages of a pull subscription, or None once `stopping` is done: a
+    stopping service need not wait for an idle fetch to time out. Raises the fetch's
+    timeout when nothing came."""
+    fetching = asyncio.ensure_future(sub.fetch(size, timeout=timeout))
+    try:
+        await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        fetching.cancel()
+        raise
+    if not fetching.done():
+        fetching.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await fetching  # finished before the subscription is closed
+        return None
+    msgs: list[Any] = fetching.result()
+    return msgs

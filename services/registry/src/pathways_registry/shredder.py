@@ -20,6 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pathways.eventstore.jetstream import stored_from_delivery
 from pathways.logging import get_logger
 from pathways.personal import SHREDDER_CONSUMER, EnrolmentRef, PersonKeys
+from pathways.projection import fetch_or_stop
 from pathways.service import BackgroundContext
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
@@ -44,16 +45,20 @@ async def shred_erased_keys(ctx: BackgroundContext) -> None:
                 deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=60.0, max_ack_pending=BATCH * 4,
             ))
             sub = await js.pull_subscribe_bind(consumer=CONSUMER, stream=STREAM_NAME)
+            stopping = asyncio.ensure_future(ctx.stop.wait())
             try:
                 while not ctx.stop.is_set():
                     try:
-                        msgs = await sub.fetch(BATCH, timeout=1.0)
-                    except NatsTimeout:
+                        msgs = await fetch_or_stop(sub, BATCH, stopping, timeout=1.0)
+                    except (TimeoutError, NatsTimeout):  # idle (nats-py raises either)
                         continue
+                    if msgs is None:  # stopping: what was fetched is delivered again later
+                        return
                     for msg in msgs:
                         await _shred(keys, msg)
                         await msg.ack()
             finally:
+                stopping.cancel()
                 # A subscription left open keeps the connection's drain waiting at shutdown.
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
