@@ -20,13 +20,12 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.personal import SHREDDER_CONSUMER
 from pathways.runtime.accounts import OrganisationRegister, inbox_prefix, nats_user
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer
 from pathways.runtime.storage import prepare_storage
 from pathways.service import discover
-from pathways.subjects import STREAM_NAME
+from pathways.subjects import SHREDDER_CONSUMER, STREAM_NAME
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import running

@@ -36,9 +36,6 @@ from pathways.logging import get_logger
 log = get_logger("pathways.personal")
 
 BUCKET = "PATHWAYS_PERSON_KEYS"
-# The registry's durable consumer that erases the key of every stored erasure (named here
-# because the server's permissions keep every other user away from it).
-SHREDDER_CONSUMER = "registry_key_shredder"
 
 NhsNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
 

@@ -230,18 +230,14 @@ class ProjectionRunner:
         finally:
             stopping.cancel()
 
-    @staticmethod
-    async def _fetch(sub: Any, size: int, stopping: asyncio.Future[Any]) -> list[Any] | None:
-        """What that fetch might have got when the service stops is not applied, so not
-        acknowledged, and the next run starts from the stored position anyway."""
-        return await fetch_or_stop(sub, size, stopping)
-
     async def _consume_until(self, sub: Any, stop: asyncio.Event, stopping: asyncio.Future[Any]) -> None:
         js = self.nc.jetstream()
         size = 1  # until the server says a backlog is waiting
         while not stop.is_set():
             try:
-                msgs = await self._fetch(sub, size, stopping)
+                # What a fetch cut short by stopping got is not applied, so not acknowledged: the
+                # next run starts from the stored position anyway.
+                msgs = await fetch_or_stop(sub, size, stopping)
             except (TimeoutError, nats.errors.TimeoutError):
                 # Idle: wait for one event at a time. A multi-message fetch that finds
                 # nothing waits for a full batch or its whole timeout, which would delay
@@ -410,11 +406,11 @@ def _update_statement(table: Table, keys: tuple[str, ...], columns: tuple[str, .
     return table.update().where(*where).values({c: bindparam(f"new_{c}") for c in columns})
 
 
-async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], timeout: float = 0.5) -> list[Any] | None:
+async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], idle_after: float = 0.5) -> list[Any] | None:
     """The next messages of a pull subscription, or None once `stopping` is done: a
     stopping service need not wait for an idle fetch to time out. Raises the fetch's
     timeout when nothing came."""
-    fetching = asyncio.ensure_future(sub.fetch(size, timeout=timeout))
+    fetching = asyncio.ensure_future(sub.fetch(size, timeout=idle_after))
     try:
         await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:

@@ -19,10 +19,10 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pathways.eventstore.jetstream import stored_from_delivery
 from pathways.logging import get_logger
-from pathways.personal import SHREDDER_CONSUMER, EnrolmentRef, PersonKeys
+from pathways.personal import EnrolmentRef, PersonKeys
 from pathways.projection import fetch_or_stop
 from pathways.service import BackgroundContext
-from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+from pathways.subjects import EVENTS_ROOT, SHREDDER_CONSUMER, STREAM_NAME
 
 from pathways_registry.domain import events as e
 from pathways_registry.handlers import CONTEXT
@@ -49,7 +49,7 @@ async def shred_erased_keys(ctx: BackgroundContext) -> None:
             try:
                 while not ctx.stop.is_set():
                     try:
-                        msgs = await fetch_or_stop(sub, BATCH, stopping, timeout=1.0)
+                        msgs = await fetch_or_stop(sub, BATCH, stopping, idle_after=1.0)
                     except (TimeoutError, NatsTimeout):  # idle (nats-py raises either)
                         continue
                     if msgs is None:  # stopping: what was fetched is delivered again later

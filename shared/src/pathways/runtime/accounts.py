@@ -29,8 +29,7 @@ import bcrypt
 
 from pathways.access import ROLES
 from pathways.ids import is_valid_id
-from pathways.personal import SHREDDER_CONSUMER
-from pathways.subjects import COMMANDS_ROOT, STREAM_NAME
+from pathways.subjects import COMMANDS_ROOT, SHREDDER_CONSUMER, STREAM_NAME
 
 ORG_USER_PREFIX = "org-"
 SERVICE_USER_PREFIX = "svc-"
