@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from common import SCALE, Result, embedded_nats, n, print_ratios, print_results, write_record
+from ledger import ledger_benchmark, ledger_ratios
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.runtime.connection import ConnectionInfo
-from ledger import ledger_benchmark, ledger_ratios
 from reporting import reporting_ratios, reporting_rebuild_and_queries
 
 

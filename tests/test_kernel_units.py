@@ -54,7 +54,8 @@ def test_old_event_versions_are_upcast_on_read() -> None:
 def test_a_read_model_made_by_an_earlier_version_is_rebuilt_not_broken(tmp_path: Path) -> None:
     """A new version adds a column: its runner drops the old tables and starts from the first
     event, instead of failing on every insert."""
-    from pathways.projection import Projection, ProjectionRunner, read_position, write_position
+    from pathways.projection import Projection, read_position, write_position
+    from pathways.runner import ProjectionRunner
     from pathways.readmodels import make_engine
     from sqlalchemy import Column, Integer, MetaData, String, Table
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, String, Table, Text, select
 
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, update, upsert
+from pathways.projection import Projection, Rows, Tables, update, upsert
 
 REGISTRY = "pathways.registry."
 
@@ -140,33 +140,33 @@ class Directory:
         )
 
     # --- projection: registry events → rows ------------------------------------------
-    def _organisation(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+    def _organisation(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         upsert(conn, t[self.organisations_table.name], {k: d[k] for k in ("organisation_id", "name", "kind")}, ["organisation_id"])
 
-    def _programme(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+    def _programme(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         row = {k: d[k] for k in ("programme_id", "commissioner_id", "budget_pence")}
         upsert(conn, t[self.programmes_table.name], row | _dates(d), ["programme_id"])
 
-    def _contract(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+    def _contract(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         row = {k: d[k] for k in ("programme_id", "contract_id", "partner_id", "budget_pence")}
         row |= _dates(d) | {"activities": json.dumps(d["activities"])}
         upsert(conn, t[self.contracts_table.name], row, ["programme_id", "contract_id"])
 
-    def _enrolled(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+    def _enrolled(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         row = {k: d[k] for k in ("programme_id", "partner_id", "participant_id", "setting")}
         row |= {"consent": bool(d["consent_given"]), "active": True, "erased": False}
         upsert(conn, t[self.enrolments_table.name], row, ["programme_id", "partner_id", "participant_id"])
 
     def _enrolment_change(self, **values: bool) -> Any:
-        def apply(conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+        def apply(conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
             update(conn, t[self.enrolments_table.name], _enrolment_key(d), **values)
 
         return apply
 
-    def _transitioned(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+    def _transitioned(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         update(conn, t[self.enrolments_table.name], _enrolment_key(d), setting=d["to_setting"])
 
-    def _co_producer(self, conn: Connection, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+    def _co_producer(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         keys = ("programme_id", "co_producer_id", "engaged_by", "role", "hourly_rate_pence", "receives_benefits")
         upsert(conn, t[self.co_producers_table.name], {k: d[k] for k in keys}, ["programme_id", "co_producer_id"])
 

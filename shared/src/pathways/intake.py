@@ -4,11 +4,9 @@ reply. Transport-free: the faststream subscriber and the HTTP endpoint both call
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +14,7 @@ from pydantic import ValidationError
 
 from pathways import telemetry
 from pathways.accountability import AuditTrail
+from pathways.aggregates import AggregateCache
 from pathways.commands import CommandContext, CommandEnvelope, CommandHandler, Load
 from pathways.envelope import CloudEvent, utcnow
 from pathways.eventstore.base import (
@@ -27,6 +26,7 @@ from pathways.eventstore.base import (
     NewEvent,
 )
 from pathways.ids import event_ids_for
+from pathways.loading import AggregateLoader
 from pathways.logging import get_logger
 from pathways.personal import PersonKeys
 from pathways.replies import Accepted, Rejected, Rejection, RejectionCode, Reply, reject
@@ -38,11 +38,7 @@ log = get_logger("pathways.intake")
 Appender = Callable[[AppendRequest], Any]  # an awaitable-returning append (store or group commit)
 
 
-@dataclass(frozen=True)
-class _Folded:
-    state: Any
-    last_sequence: int
-    sequence_by_event_id: dict[str, int]
+TARGET = "\0target"  # the target's place among the loads: no handler names a read so
 
 
 class CommandIntake:
@@ -58,6 +54,7 @@ class CommandIntake:
         clock: Callable[[], datetime] = utcnow,
         trail: AuditTrail | None = None,
         person_keys: PersonKeys | None = None,
+        cache: AggregateCache | None = None,
     ) -> None:
         self.context = context
         self.trail = trail
@@ -68,10 +65,7 @@ class CommandIntake:
         self._append = append or store.append
         self.views = views
         self._clock = clock
-        # Where a wildcard read ("programme P, whoever owns it") was found. An aggregate's
-        # subject never changes once it exists, and an exact read is far cheaper than a
-        # wildcard one, whose cost grows with the number of subjects in the stream.
-        self._resolved: dict[str, str] = {}
+        self.loader = AggregateLoader(store, schemas, cache)
 
     async def handle(
         self, sender: str, command: str, raw: bytes, traceparent: str | None = None
@@ -121,47 +115,43 @@ class CommandIntake:
             raise _invalid(f"The data of {command} does not match its schema.", err) from None
         ctx = CommandContext(sender, envelope.actor, command, self._clock())
         target = handler.target(cmd, ctx)
-        loads = handler.reads(cmd, ctx) if handler.reads else {}
-        # The views are consulted while the aggregates are read, but a retry is answered
-        # from the target's history alone: the same answer as the first time, whatever the
-        # views say now (or if they cannot say anything just now).
-        consulting = asyncio.create_task(self._consult(handler, cmd, ctx)) if handler.consults else None
-        try:
-            folded, *others = await asyncio.gather(self._fold(target), *(self._fold(load) for load in loads.values()))
-            first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
-            retried = _answer_for_retry(folded.sequence_by_event_id, first_id, sender, command, envelope)
-            if retried is not None:
-                await self._after(handler, cmd, ctx)
-                return retried
-            facts = await consulting if consulting else {}
-        finally:
-            if consulting:
-                consulting.cancel()
-                # A retry answered without the views leaves their failure (if any) unread.
-                consulting.add_done_callback(lambda task: task.cancelled() or task.exception())
-        reads = {name: other.state for name, other in zip(loads, others, strict=True)} | dict(facts)
+        loads = {TARGET: target, **(handler.reads(cmd, ctx) if handler.reads else {})}
+        folded, latest = await self.loader.load(loads)
+        held = folded.pop(TARGET)
+        first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
+        # A retry is answered from the target's history alone: the same answer as the first
+        # time, whatever the views say now (or if they cannot say anything just now).
+        retried = _answer_for_retry(held.sequence_by_event_id, first_id, sender, command, envelope)
+        if retried is not None:
+            await self._after(handler, cmd, ctx)
+            return retried
+        # The views are brought up to where the stream stood as this command arrived.
+        facts = await self._consult(handler, cmd, ctx, latest.stream) if handler.consults else {}
+        reads = {name: other.state for name, other in folded.items()} | dict(facts)
+        state = held.state
         if handler.prepare is not None:
             # `decide` is pure, so it can be asked twice: first with the command as sent, so
             # that one it refuses costs no I/O (no person's key is made for a refused
             # enrolment), then with the prepared command, whose decision is the one stored.
-            refused = handler.decide(cmd, ctx, folded.state, reads)
+            refused = handler.decide(cmd, ctx, state, reads)
             if isinstance(refused, Rejection):
                 raise refused
             cmd = await handler.prepare(cmd, ctx, self.person_keys)
-        decision = handler.decide(cmd, ctx, folded.state, reads)
+        decision = handler.decide(cmd, ctx, state, reads)
         if isinstance(decision, Rejection):
             raise decision
         events = self._envelopes(decision, target, ctx, envelope)
         request = AppendRequest(
             [NewEvent.of(target.ref.subject, e) for e in events],
-            {target.ref.subject: folded.last_sequence},
+            {target.ref.subject: held.last_sequence},
         )
         try:
             result: AppendResult = await self._append(request)
         except (ConcurrencyConflict, DuplicateInBatch):
             # Either a concurrent retry of this very command got there first (then it is
-            # the same answer) or another command changed the aggregate (a conflict).
-            again = await self._fold(target)
+            # the same answer) or another command changed the aggregate since this one
+            # arrived (a conflict: it was decided on what is no longer the state).
+            again = await self.loader.refresh(target, held)
             retried = _answer_for_retry(again.sequence_by_event_id, first_id, sender, command, envelope)
             if retried is not None:
                 return retried
@@ -171,6 +161,10 @@ class CommandIntake:
                 "while this one was being decided. Nothing was recorded; read the current "
                 "state and send the command again if it still applies.",
             ) from None
+        if result.duplicate:
+            self.loader.forget(target)  # stored by an earlier attempt: what came after is not known here
+        else:
+            self.loader.appended(target, held, decision, [e.id for e in events], result.sequences)
         await self._after(handler, cmd, ctx)
         return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
 
@@ -187,48 +181,13 @@ class CommandIntake:
             log.exception("a command's follow-up failed after its events were stored; it is completed from the stream",
                           command=ctx.command, organisation=ctx.organisation)
 
-
-    async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> Mapping[str, Any]:
+    async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext,
+                       stream_at: int | None) -> Mapping[str, Any]:
         assert handler.consults is not None
         if self.views is None:
             raise RuntimeError(f"{handler.name} consults local views but {self.context} runs none")
         consults = handler.consults
-        return await self.views.consult(lambda conn: consults(cmd, ctx, conn))
-
-    async def _fold(self, load: Load[Any]) -> _Folded:
-        wanted = load.ref.subject
-        wildcard = "*" in wanted
-        history = await self.store.read_subject(self._resolved.get(wanted, wanted))
-        state = load.aggregate.initial
-        seen: dict[str, int] = {}
-        owned_subjects: set[str] = set()
-        for stored in history:
-            try:
-                event = stored.event
-                data = self.schemas.decode(event.type, event.dataschema, event.data)
-            except (ValueError, KeyError):
-                # Not an event of this context (something else published on its subject):
-                # it is no part of the aggregate's history and must not block its commands.
-                log.warning("skipped a message that is not an event of this aggregate", subject=stored.subject,
-                            sequence=stored.sequence)
-                continue
-            if wildcard and not load.aggregate.owns(data):
-                # "This id under any organisation" also matches other kinds of aggregate
-                # that happen to share the id (a partner's feedback 'r1' beside a report
-                # 'r1'); they are not this aggregate's history.
-                continue
-            seen[event.id] = stored.sequence
-            owned_subjects.add(stored.subject)
-            if not load.aggregate.owns(data):
-                raise reject(
-                    RejectionCode.CONFLICT,
-                    f"The id '{load.ref.aggregate_id}' is already used by something other "
-                    f"than a {load.aggregate.name}; choose another id.",
-                )
-            state = load.aggregate.evolve(state, data)
-        if wildcard and len(owned_subjects) == 1:
-            self._resolved[wanted] = owned_subjects.pop()
-        return _Folded(state, max(seen.values(), default=0) if wildcard else (history[-1].sequence if history else 0), seen)
+        return await self.views.consult(lambda conn: consults(cmd, ctx, conn), stream_at)
 
     def _envelopes(
         self,

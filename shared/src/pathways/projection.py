@@ -1,33 +1,30 @@
-"""The projection runner: events from PATHWAYS_EVENTS into read-model tables, in batches,
-with the stream sequence stored in the same transaction as the rows (so a crash at any
-point replays to the same result), and rebuilds into fresh tables swapped in when done.
-"""
+"""Projections: events from PATHWAYS_EVENTS into read-model tables, a batch at a time, with
+the stream sequence stored in the same transaction as the rows (so a crash at any point
+replays to the same result), and rebuilds into fresh tables swapped in when done. The
+runner that feeds a projection live from a consumer is `pathways.runner`.
+
+A projection reads only the subjects of the contexts whose events it handles (the context
+is a token of every event subject), so a command of one context costs nothing in the views
+that never look at it. Its position is the stream sequence up to which it has applied
+everything it reads, whatever it does not read in between."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import nats.errors
-import nats.js.errors
-from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Connection, Engine, MetaData, Table, bindparam, inspect, select, text
+from sqlalchemy import Connection, Engine, MetaData, Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pathways import telemetry
 from pathways.envelope import CloudEvent
 from pathways.eventstore.base import EventStore, StoredEvent
-from pathways.eventstore.jetstream import stored_from_delivery
 from pathways.logging import get_logger
 from pathways.readmodels import ProjectionPosition
+from pathways.rows import Rows, insert_if_absent, update, upsert
 from pathways.schemas import EventData, SchemaRegistry
-from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+from pathways.subjects import EVENTS_ROOT
 
 log = get_logger("pathways.projection")
 REBUILD_SUFFIX = "__rebuild"
@@ -35,11 +32,12 @@ REBUILD_SUFFIX = "__rebuild"
 Tables = Mapping[str, Table]
 # A handler gets the decoded event: the context's own pydantic model when the projection
 # registers that event type's schema, otherwise the plain `data` dict (a tolerant reader
-# of another context's published events, which a service must not import).
-Apply = Callable[[Connection, Tables, CloudEvent, Any, int], None]
+# of another context's published events, which a service must not import). Its writes go
+# through the batch (`pathways.rows`), which sends them per table when the batch is done.
+Apply = Callable[[Rows, Tables, CloudEvent, Any, int], None]
 # A handler of the stored messages themselves, every one in stream order, whatever it
 # holds: what the audit ledger hashes.
-ApplyStored = Callable[[Connection, Tables, Sequence[StoredEvent]], None]
+ApplyStored = Callable[[Rows, Tables, Sequence[StoredEvent]], None]
 
 
 @dataclass(frozen=True)
@@ -57,26 +55,57 @@ class Projection:
     def live_tables(self) -> dict[str, Table]:
         return {t.name: t for t in self.tables}
 
+    @property
+    def subjects(self) -> list[str] | None:
+        """The subjects it reads: those of the contexts whose events it handles. None: every
+        message of the stream (a handler of stored messages sees them all, in order)."""
+        if self.stored is not None or not self.handlers:
+            return None
+        return [context_subjects(context) for context in sorted({_context_of_type(t) for t in self.handlers})]
+
+
+def context_subjects(context: str) -> str:
+    return f"{EVENTS_ROOT}.*.*.{context}.*"
+
+
+def _context_of_type(event_type: str) -> str:
+    return event_type.split(".")[1]  # pathways.<context>.<Event>
+
+
+def _context_of_subject(subject: str) -> str:
+    tokens = subject.split(".")  # pathways.evt.<programme>.<organisation>.<context>.<aggregate>
+    return tokens[4] if len(tokens) == 6 else ""
+
 
 class Gap(Exception):
-    """The consumer is ahead of the stored position (a rebuild was swapped in)."""
+    """The stored position is behind what the consumer has already passed (a rebuild was
+    swapped in), or a projection that reads every message missed one."""
 
 
 def apply_batch(
-    conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent]
+    conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent],
+    *, passed: int | None = None,
 ) -> int:
     """Apply events after the stored position; returns the new position. The caller owns
-    the transaction, so rows and position commit together or not at all."""
+    the transaction, so rows and position commit together or not at all. `passed`: how far
+    the caller's consumer has read; a stored position behind it means events in between
+    would be missed, so the caller must read again from the stored position."""
+    rows = Rows(conn)
     position = read_position(conn, position_name, for_update=True)
+    if passed is not None and position < passed:
+        raise Gap(f"{projection.name}: stored at {position}, but the consumer has passed {passed}")
+    every_message = projection.subjects is None
     fresh: list[StoredEvent] = []
+    last = position
     for stored in events:
-        if stored.sequence <= position + len(fresh):
-            continue  # redelivered after a crash: already applied
-        if stored.sequence != position + len(fresh) + 1:
-            raise Gap(f"{projection.name}: expected {position + len(fresh) + 1}, got {stored.sequence}")
+        if stored.sequence <= last:
+            continue  # redelivered after a crash, or applied by another runner: already applied
+        if every_message and stored.sequence != last + 1:
+            raise Gap(f"{projection.name}: expected {last + 1}, got {stored.sequence}")
         fresh.append(stored)
+        last = stored.sequence
     if projection.stored is not None and fresh:
-        projection.stored(conn, tables, fresh)
+        projection.stored(rows, tables, fresh)
     foreign = 0
     for stored in fresh:
         try:
@@ -85,21 +114,39 @@ def apply_batch(
             # Not a Pathways event (something else published on the stream): no read
             # model is built from it, and it must not stop every view behind it.
             foreign += 1
-            position = stored.sequence
             continue
         handler = projection.handlers.get(cloud.type)
-        if handler is not None:
-            data: EventData | dict[str, Any] = (
-                projection.schemas.decode(cloud.type, cloud.dataschema, cloud.data)
-                if cloud.type in projection.schemas.events
-                else cloud.data
-            )
-            handler(conn, tables, cloud, data, stored.sequence)
-        position = stored.sequence
+        if handler is None:
+            continue
+        if _context_of_type(cloud.type) != _context_of_subject(stored.subject):
+            # A fact is applied only from its owner: an event of one context on another
+            # context's subject is not that context's fact (DESIGN §4 G9).
+            foreign += 1
+            continue
+        data: EventData | dict[str, Any] = (
+            projection.schemas.decode(cloud.type, cloud.dataschema, cloud.data)
+            if cloud.type in projection.schemas.events
+            else cloud.data
+        )
+        handler(rows, tables, cloud, data, stored.sequence)
     if foreign:
-        log.warning("skipped messages that are not Pathways events", projection=projection.name, count=foreign,
-                    up_to=position)
-    write_position(conn, position_name, position)
+        log.warning("skipped messages that are not its context's events", projection=projection.name, count=foreign,
+                    up_to=last)
+    rows.flush()
+    if last > position:
+        write_position(conn, position_name, last)
+    return last
+
+
+def cover(conn: Connection, projection: Projection, position_name: str, through: int, *, passed: int) -> int:
+    """Nothing the projection reads was stored after its position up to `through`: the
+    position moves there (a restart need not look at those events again)."""
+    position = read_position(conn, position_name, for_update=True)
+    if position < passed:
+        raise Gap(f"{projection.name}: stored at {position}, but the consumer has passed {passed}")
+    if through > position:
+        write_position(conn, position_name, through)
+        return through
     return position
 
 
@@ -117,164 +164,6 @@ def write_position(conn: Connection, name: str, position: int) -> None:
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).values(name=name, position=position)
     conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
-
-
-class ProjectionRunner:
-    """Runs one projection live from a pull consumer of its own."""
-
-    def __init__(
-        self, projection: Projection, engine: Engine, nc: Client, *, batch_size: int = 500
-    ) -> None:
-        self.projection = projection
-        self.engine = engine
-        self.nc = nc
-        self.batch_size = batch_size
-        self.position = 0
-        self.caught_up = asyncio.Event()
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-
-    async def reach(self, sequence: int) -> None:
-        """Return once every event up to `sequence` is applied: how a rule that consults
-        this view sees at least everything published before its command arrived."""
-        if self.position >= sequence:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((sequence, future))
-        try:
-            await future
-        finally:
-            self._waiters = [(s, f) for s, f in self._waiters if f is not future]
-
-    def _advanced(self) -> None:
-        for sequence, future in self._waiters:
-            if sequence <= self.position and not future.done():
-                future.set_result(None)
-
-    def create_tables(self) -> None:
-        """Create the read model's tables. Tables an earlier version made with other
-        columns are dropped and the projection starts again from the first event: a read
-        model is derived from the stream, so a new version simply rebuilds it."""
-        with self.engine.begin() as conn:
-            existing = inspect(conn)
-            stale = [t for t in self.projection.tables if existing.has_table(t.name)
-                     and {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
-            if stale and not self.projection.rebuildable:
-                raise RuntimeError(f"{self.projection.name}: tables {[t.name for t in stale]} were made by another version "
-                                   "and are a record of their own; migrate them, they are not rebuilt from the stream")
-            if stale:
-                log.warning("read model made by an earlier version; rebuilding it from the stream",
-                            projection=self.projection.name, tables=[t.name for t in stale])
-                for table in self.projection.tables:
-                    table.drop(conn, checkfirst=True)
-                write_position(conn, self.projection.name, 0)
-            for table in self.projection.tables:
-                table.create(conn, checkfirst=True)
-
-    def stored_position(self) -> int:
-        with self.engine.connect() as conn:
-            return read_position(conn, self.projection.name)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self.create_tables)
-        js = self.nc.jetstream()
-        while not stop.is_set():
-            # Unguessable: users who may make consumers of their own (auditors) cannot list others'.
-            consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:16]}"
-            try:
-                self.position = await asyncio.to_thread(self.stored_position)
-                sub = await self._subscribe(js, consumer, self.position + 1)
-            except Exception:
-                log.exception("projection cannot subscribe; retrying", projection=self.projection.name)
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                await self._consume(sub, stop)
-            except Gap as gap:
-                log.info("projection re-seeking", projection=self.projection.name, reason=str(gap))
-            except Exception:
-                # A lost consumer, a timeout while NATS fails over, an event the handler
-                # cannot read: the runner must outlive them all, or every rule that waits
-                # for this view waits in vain. Start again from the stored position.
-                log.exception("projection failed; resuming from its stored position", projection=self.projection.name)
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-                with contextlib.suppress(Exception):
-                    await js.delete_consumer(STREAM_NAME, consumer)
-
-    async def _subscribe(self, js: Any, consumer: str, start: int) -> Any:
-        # The stored position, not a consumer's cursor, is the truth: each run gets its own
-        # consumer starting where the read model says it stands. A shared durable would
-        # split the events between two runners of one projection (two replicas, or a
-        # rebuild beside the live one); the server drops a killed runner's consumer once
-        # it has been inactive for a while.
-        await js.add_consumer(
-            STREAM_NAME,
-            config=ConsumerConfig(
-                name=consumer,
-                filter_subject=f"{EVENTS_ROOT}.>",
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=start,
-                ack_policy=AckPolicy.ALL,
-                max_ack_pending=-1,
-                inactive_threshold=60.0,
-            ),
-        )
-        return await js.pull_subscribe_bind(consumer=consumer, stream=STREAM_NAME)
-
-    async def _consume(self, sub: Any, stop: asyncio.Event) -> None:
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await self._consume_until(sub, stop, stopping)
-        finally:
-            stopping.cancel()
-
-    async def _consume_until(self, sub: Any, stop: asyncio.Event, stopping: asyncio.Future[Any]) -> None:
-        js = self.nc.jetstream()
-        size = 1  # until the server says a backlog is waiting
-        while not stop.is_set():
-            try:
-                # What a fetch cut short by stopping got is not applied, so not acknowledged: the
-                # next run starts from the stored position anyway.
-                msgs = await fetch_or_stop(sub, size, stopping)
-            except (TimeoutError, nats.errors.TimeoutError):
-                # Idle: wait for one event at a time. A multi-message fetch that finds
-                # nothing waits for a full batch or its whole timeout, which would delay
-                # every rule that waits for this view; fetching one returns at once.
-                size = 1
-                last = (await js.stream_info(STREAM_NAME)).state.last_seq
-                if self.position >= last:
-                    self.caught_up.set()
-                    self._advanced()
-                continue
-            if msgs is None:  # the service is stopping
-                return
-            if not msgs:
-                continue
-            # Drain in full batches while the server says more are waiting (a batch
-            # fetch returns at once when messages are pending).
-            size = self.batch_size if msgs[-1].metadata.num_pending else 1
-            events = [stored_from_delivery(m) for m in msgs]  # times to the microsecond, as every read gives them
-            spans = telemetry.start_spans(
-                f"projection {self.projection.name}",
-                [(m.headers or {}).get("traceparent") for m in msgs],
-                events=len(events),
-                first_sequence=events[0].sequence,
-            )
-            try:
-                self.position = await asyncio.to_thread(self._apply, events)
-            finally:
-                for span in spans:
-                    span.end()
-            self._advanced()
-            await msgs[-1].ack()
-
-    def _apply(self, events: list[StoredEvent]) -> int:
-        with self.engine.begin() as conn:
-            return apply_batch(
-                conn, self.projection, self.projection.live_tables(), self.projection.name, events
-            )
 
 
 async def rebuild(
@@ -305,15 +194,15 @@ async def rebuild(
         if end <= position:
             break
         batch: list[StoredEvent] = []
-        async for stored in store.read_all(position + 1, end):
+        async for stored in store.read_all(position + 1, end, projection.subjects):
             batch.append(stored)
             if len(batch) >= batch_size:
                 position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch)
                 batch = []
                 if progress:
                     progress(position, end)
-        if batch:
-            position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch)
+        # What it does not read, up to `end`, is covered too.
+        position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch, end)
         if progress:
             progress(position, end)
     await asyncio.to_thread(_swap, engine, projection, shadow, position_name)
@@ -321,10 +210,14 @@ async def rebuild(
 
 
 def _apply_in_txn(
-    engine: Engine, projection: Projection, tables: Tables, position_name: str, events: list[StoredEvent]
+    engine: Engine, projection: Projection, tables: Tables, position_name: str, events: list[StoredEvent],
+    through: int | None = None,
 ) -> int:
     with engine.begin() as conn:
-        return apply_batch(conn, projection, tables, position_name, events)
+        position = apply_batch(conn, projection, tables, position_name, events)
+        if through is not None and projection.subjects is not None:
+            position = cover(conn, projection, position_name, through, passed=0)
+        return position
 
 
 def _copy_without_indexes(table: Table, meta: MetaData, name: str) -> Table:
@@ -366,60 +259,5 @@ def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ..
     return out
 
 
-def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> None:
-    """Insert a row or update it in place: the one write a replayed event needs, on
-    SQLite and PostgreSQL alike."""
-    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(values), tuple(keys)), dict(values))
-
-
-def insert_if_absent(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
-    """Insert a row unless one with the same primary key is there: the first fact of its kind wins."""
-    conn.execute(_insert_if_absent_statement(conn.dialect.name, table, tuple(values)), dict(values))
-
-
-def update(conn: Connection, table: Table, keys: Mapping[str, Any], **values: Any) -> None:
-    """Change the row with these key values (the other half of `upsert`: an event that
-    moves a fact on, such as a session delivered or a claim approved)."""
-    params = {f"key_{k}": v for k, v in keys.items()} | {f"new_{k}": v for k, v in values.items()}
-    conn.execute(_update_statement(table, tuple(keys), tuple(values)), params)
-
-
-# One statement per table and shape of row, built once and executed with parameters:
-# building a statement per row cost several times more than SQLite spent storing it
-# (measured in bench/reporting.py). Tables are few, so the caches stay small.
-@functools.lru_cache(maxsize=1024)
-def _upsert_statement(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    updates = {c: stmt.excluded[c] for c in columns if c not in keys}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates else stmt.on_conflict_do_nothing()
-
-
-@functools.lru_cache(maxsize=1024)
-def _insert_if_absent_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return stmt.on_conflict_do_nothing(index_elements=[c.name for c in table.primary_key.columns])
-
-
-@functools.lru_cache(maxsize=1024)
-def _update_statement(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
-    where = (table.c[k] == bindparam(f"key_{k}") for k in keys)
-    return table.update().where(*where).values({c: bindparam(f"new_{c}") for c in columns})
-
-
-async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], idle_after: float = 0.5) -> list[Any] | None:
-    """The next messages of a pull subscription, or None once `stopping` is done: a
-    stopping service need not wait for an idle fetch to time out. Raises the fetch's
-    timeout when nothing came."""
-    fetching = asyncio.ensure_future(sub.fetch(size, timeout=idle_after))
-    try:
-        await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        fetching.cancel()
-        raise
-    if not fetching.done():
-        fetching.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await fetching  # finished before the subscription is closed
-        return None
-    msgs: list[Any] = fetching.result()
-    return msgs
+__all__ = ["Apply", "Gap", "Projection", "Rows", "Tables", "apply_batch", "cover", "dump", "insert_if_absent",
+           "read_position", "rebuild", "update", "upsert", "write_position"]

@@ -63,3 +63,14 @@ def parse_command_subject(subject: str) -> tuple[str, str, str]:
     if len(parts) != 5 or ".".join(parts[:2]) != COMMANDS_ROOT:
         raise ValueError(f"not a command subject: {subject!r}")
     return parts[2], parts[3], parts[4]
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, `>` the rest."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(want) == len(have)

@@ -1,5 +1,9 @@
 """OpenTelemetry: one tracer for the platform, spans for command, append and projection
-steps, and the W3C `traceparent` carried in NATS headers so one trace crosses services."""
+steps, and the W3C `traceparent` carried in NATS headers so one trace crosses services.
+
+Spans cost little when nothing exports them: until a span processor is added, every span
+is sampled out (it still has a context, so `traceparent` still travels and logs still
+carry the trace id), and the projections' per-batch spans are not made at all."""
 
 from __future__ import annotations
 
@@ -11,12 +15,47 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("pathways")
+
+
+class _WhenExported(Sampler):
+    """Records a span only when a processor will take it."""
+
+    def __init__(self) -> None:
+        self.exporting = False
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None, attributes: Any = None,
+                      links: Any = None, trace_state: Any = None) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        state = parent.trace_state if parent.is_valid else None
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if self.exporting else Decision.DROP, None, state)
+
+    def get_description(self) -> str:
+        return "PathwaysWhenExported"
+
+
+class PathwaysTracerProvider(TracerProvider):
+    """The SDK's provider, sampling spans in once anything is there to export them."""
+
+    def __init__(self, resource: Resource) -> None:
+        self._when_exported = _WhenExported()
+        super().__init__(resource=resource, sampler=self._when_exported)
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._when_exported.exporting = True
+
+
+def exporting() -> bool:
+    """Is anything taking spans? When not, work done only to make spans can be skipped."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, PathwaysTracerProvider) or provider._when_exported.exporting
 
 
 def configure(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
@@ -27,7 +66,7 @@ def configure(service_name: str, exporter: SpanExporter | None = None) -> Tracer
         if exporter is not None:
             current.add_span_processor(BatchSpanProcessor(exporter))
         return current
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider = PathwaysTracerProvider(Resource.create({"service.name": service_name}))
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     elif os.environ.get("PATHWAYS_TRACE_CONSOLE") == "1":
@@ -51,7 +90,9 @@ def span(name: str, parent: str | None = None, **attributes: Any) -> Iterator[tr
 
 def start_spans(name: str, traceparents: list[str | None], **attributes: Any) -> list[trace.Span]:
     """One span per distinct trace: a batch that serves several commands shows up in
-    each command's trace. The caller ends them."""
+    each command's trace. The caller ends them. None at all when nothing exports them."""
+    if not exporting():
+        return []
     spans = []
     for parent in dict.fromkeys(traceparents):
         current = _tracer.start_span(name, context=extract(parent))

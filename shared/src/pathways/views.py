@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from pathways.eventstore.base import EventStore
-from pathways.projection import ProjectionRunner
 from pathways.replies import RejectionCode, reject
+from pathways.runner import ProjectionRunner
 
 Query = Callable[[Connection], Mapping[str, Any]]
 
@@ -39,12 +39,14 @@ class LocalViews:
         self.store = store
         self.catch_up_timeout = catch_up_timeout
 
-    async def consult(self, query: Query) -> Mapping[str, Any]:
-        await self.catch_up()
+    async def consult(self, query: Query, stream_at: int | None = None) -> Mapping[str, Any]:
+        """Run `query` once every view has reached `stream_at` (where the stream stood when
+        the command arrived; asked of the store when not known)."""
+        await self.catch_up(stream_at)
         return await asyncio.to_thread(self._run, query)
 
-    async def catch_up(self) -> None:
-        target = await self.store.last_sequence()
+    async def catch_up(self, stream_at: int | None = None) -> None:
+        target = stream_at if stream_at is not None else await self.store.last_sequence()
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(runner.reach(target) for runner in self.runners)),

@@ -14,7 +14,7 @@ from typing import Any
 from pathways.eventstore.base import StoredEvent
 from pathways.ledger.merkle import Frontier, NodeReader, perfect_subtrees
 from pathways.ledger.verifier import leaf_hash
-from pathways.projection import Projection, Tables, read_position
+from pathways.projection import Projection, Rows, Tables, read_position
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -76,8 +76,10 @@ def frontier_at(conn: Connection, size: int, nodes: Table = NODES) -> Frontier:
     return Frontier.from_nodes(size, lambda level, index: found[(level, index)])
 
 
-def keep_leaves(conn: Connection, t: Tables, events: Sequence[StoredEvent]) -> None:
+def keep_leaves(rows: Rows, t: Tables, events: Sequence[StoredEvent]) -> None:
     """Hash each stored message exactly as stored and extend the tree."""
+    rows.flush()
+    conn = rows.connection
     frontier = frontier_at(conn, events[0].sequence - 1, t[NODES.name])
     nodes: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []

@@ -16,7 +16,7 @@ from pathways.commands import OPERATOR_ORGANISATION
 from pathways.envelope import CloudEvent
 from pathways.ledger.verifier import CheckpointError, open_checkpoint
 from pathways.logging import get_logger
-from pathways.projection import Projection, Tables, insert_if_absent, upsert
+from pathways.projection import Projection, Rows, Tables, insert_if_absent, upsert
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Index, MetaData, Table, Text, select
 
@@ -71,7 +71,7 @@ def _valid(model: type[BaseModel], e: CloudEvent, data: Any, seq: int) -> Any:
         return None
 
 
-def _checkpoint(conn: Connection, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
+def _checkpoint(conn: Rows, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
     d = _valid(CheckpointSigned, e, data, seq)
     if d is None:
         return
@@ -90,7 +90,7 @@ def _checkpoint(conn: Connection, t: Tables, e: CloudEvent, data: Any, seq: int)
     })
 
 
-def _read(conn: Connection, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
+def _read(conn: Rows, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
     d = _valid(ParticipantRecordsRead, e, data, seq)
     if d is None:
         return
@@ -102,7 +102,7 @@ def _read(conn: Connection, t: Tables, e: CloudEvent, data: Any, seq: int) -> No
         })
 
 
-def _rejected(conn: Connection, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
+def _rejected(conn: Rows, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
     d = _valid(CommandRejected, e, data, seq)
     if d is None:
         return

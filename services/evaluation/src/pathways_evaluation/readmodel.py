@@ -10,8 +10,8 @@ from typing import Any
 
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, upsert
-from sqlalchemy import JSON, Column, Connection, Table
+from pathways.projection import Projection, Rows, Tables, update, upsert
+from sqlalchemy import JSON, Column, Table
 from sqlmodel import Field, Session, SQLModel, select
 
 from pathways_evaluation.domain import events as e
@@ -101,7 +101,7 @@ def _t(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
-def _outcome(conn: Connection, t: Tables, _: CloudEvent, d: e.OutcomeMeasured, __: int) -> None:
+def _outcome(conn: Rows, t: Tables, _: CloudEvent, d: e.OutcomeMeasured, __: int) -> None:
     row = d.model_dump(exclude={"answers", "metric_score"})
     row["metric_score_hundredths"] = int(d.metric_score * HUNDRED)
     upsert(
@@ -113,14 +113,14 @@ def _outcome(conn: Connection, t: Tables, _: CloudEvent, d: e.OutcomeMeasured, _
 
 
 def _feedback(
-    conn: Connection, t: Tables, cloud: CloudEvent, d: e.FeedbackSubmitted, __: int
+    conn: Rows, t: Tables, cloud: CloudEvent, d: e.FeedbackSubmitted, __: int
 ) -> None:
     row = d.model_dump() | {"received_at": cloud.time}
     upsert(conn, t["evaluation_feedback"], row, ["programme_id", "partner_id", "feedback_id"])
 
 
 def _assessed(
-    conn: Connection, t: Tables, _: CloudEvent, d: e.CoProductionAssessed, __: int
+    conn: Rows, t: Tables, _: CloudEvent, d: e.CoProductionAssessed, __: int
 ) -> None:
     row = d.model_dump(exclude={"tokenism"}) | {"tokenism_seen": d.tokenism.seen()}
     upsert(
@@ -129,7 +129,7 @@ def _assessed(
 
 
 def _proposed(
-    conn: Connection, t: Tables, cloud: CloudEvent, d: e.DevelopmentProposed, __: int
+    conn: Rows, t: Tables, cloud: CloudEvent, d: e.DevelopmentProposed, __: int
 ) -> None:
     row = d.model_dump() | {"proposed_at": cloud.time, "updated_at": cloud.time}
     upsert(
@@ -138,25 +138,17 @@ def _proposed(
 
 
 def _status_set(
-    conn: Connection, t: Tables, cloud: CloudEvent, d: e.DevelopmentStatusSet, __: int
+    conn: Rows, t: Tables, cloud: CloudEvent, d: e.DevelopmentStatusSet, __: int
 ) -> None:
-    table = t["evaluation_development"]
     values: dict[str, Any] = {"status": d.to_status, "updated_at": cloud.time}
     if d.we_did is not None:  # an amber without words keeps what was said before
         values["we_did"] = d.we_did
-    conn.execute(
-        table.update()
-        .where(
-            table.c.programme_id == d.programme_id,
-            table.c.proposed_by == d.proposed_by,
-            table.c.development_id == d.development_id,
-        )
-        .values(**values)
-    )
+    keys = {"programme_id": d.programme_id, "proposed_by": d.proposed_by, "development_id": d.development_id}
+    update(conn, t["evaluation_development"], keys, **values)
 
 
 def _published(
-    conn: Connection, t: Tables, cloud: CloudEvent, d: e.EvaluationReportPublished, __: int
+    conn: Rows, t: Tables, cloud: CloudEvent, d: e.EvaluationReportPublished, __: int
 ) -> None:
     row = d.model_dump() | {"published_at": cloud.time}
     upsert(conn, t["evaluation_report"], row, ["programme_id", "published_by", "report_id"])

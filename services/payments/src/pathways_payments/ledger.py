@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, upsert
+from pathways.projection import Projection, Rows, Tables, update, upsert
 from sqlalchemy import Connection, Table, select
 from sqlmodel import Field, SQLModel
 
@@ -98,45 +98,36 @@ def table(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
-def _involvement(conn: Connection, t: Tables, _: CloudEvent, d: e.InvolvementRecorded, __: int) -> None:
+def _involvement(conn: Rows, t: Tables, _: CloudEvent, d: e.InvolvementRecorded, __: int) -> None:
     row = d.model_dump(include={"programme_id", "contract_id", "involvement_id", "partner_id", "co_producer_id",
                                 "worked_on", "minutes", "amount_pence"})
     upsert(conn, t["payments_involvement"], row, ["programme_id", "contract_id", "involvement_id"])
 
 
-def _claimed(conn: Connection, t: Tables, _: CloudEvent, d: e.ExpenseClaimed, __: int) -> None:
+def _claimed(conn: Rows, t: Tables, _: CloudEvent, d: e.ExpenseClaimed, __: int) -> None:
     row = d.model_dump(include={"programme_id", "contract_id", "claim_id", "partner_id", "co_producer_id", "category",
                                 "amount_pence", "incurred_on"})
     upsert(conn, t["payments_claim"], row | {"status": "claimed"}, ["programme_id", "contract_id", "claim_id"])
 
 
-def _decided(conn: Connection, t: Tables, _: CloudEvent, d: e.ExpenseApproved | e.ExpenseRejected, __: int) -> None:
-    claims = t["payments_claim"]
+def _decided(conn: Rows, t: Tables, _: CloudEvent, d: e.ExpenseApproved | e.ExpenseRejected, __: int) -> None:
     status = "approved" if isinstance(d, e.ExpenseApproved) else "rejected"
-    conn.execute(
-        claims.update()
-        .where(claims.c.programme_id == d.programme_id, claims.c.contract_id == d.contract_id, claims.c.claim_id == d.claim_id)
-        .values(status=status, decided_by=d.approver_organisation)
-    )
+    update(conn, t["payments_claim"], {"programme_id": d.programme_id, "contract_id": d.contract_id, "claim_id": d.claim_id},
+           status=status, decided_by=d.approver_organisation)
 
 
-def _invoiced(conn: Connection, t: Tables, _: CloudEvent, d: e.InvoiceSubmitted, __: int) -> None:
+def _invoiced(conn: Rows, t: Tables, _: CloudEvent, d: e.InvoiceSubmitted, __: int) -> None:
     row = d.model_dump(include={"programme_id", "contract_id", "invoice_id", "partner_id", "amount_pence", "period_start",
                                 "period_end"})
     upsert(conn, t["payments_invoice"], row | {"status": "submitted"}, ["programme_id", "contract_id", "invoice_id"])
 
 
-def _invoice_paid(conn: Connection, t: Tables, _: CloudEvent, d: e.InvoicePaid, __: int) -> None:
-    invoices = t["payments_invoice"]
-    conn.execute(
-        invoices.update()
-        .where(invoices.c.programme_id == d.programme_id, invoices.c.contract_id == d.contract_id,
-               invoices.c.invoice_id == d.invoice_id)
-        .values(status="paid", paid_on=d.paid_on)
-    )
+def _invoice_paid(conn: Rows, t: Tables, _: CloudEvent, d: e.InvoicePaid, __: int) -> None:
+    update(conn, t["payments_invoice"], {"programme_id": d.programme_id, "contract_id": d.contract_id,
+                                         "invoice_id": d.invoice_id}, status="paid", paid_on=d.paid_on)
 
 
-def _run(conn: Connection, t: Tables, _: CloudEvent, d: e.PaymentRunIssued, __: int) -> None:
+def _run(conn: Rows, t: Tables, _: CloudEvent, d: e.PaymentRunIssued, __: int) -> None:
     run = {"programme_id": d.programme_id, "run_id": d.run_id, "up_to": d.up_to, "total_pence": d.total_pence,
            "lines": len(d.lines)}
     upsert(conn, t["payments_run"], run, ["programme_id", "run_id"])
@@ -144,13 +135,11 @@ def _run(conn: Connection, t: Tables, _: CloudEvent, d: e.PaymentRunIssued, __: 
         upsert(conn, t["payments_run_line"], {"programme_id": d.programme_id, "run_id": d.run_id, **line.model_dump()},
                ["programme_id", "run_id", "item_id"])
         kind, contract_id, item = line.item_id.split("/", 2)
-        paid = t["payments_involvement"] if kind == "involvement" else t["payments_claim"]
-        key = paid.c.involvement_id if kind == "involvement" else paid.c.claim_id
-        conn.execute(paid.update().where(paid.c.programme_id == d.programme_id, paid.c.contract_id == contract_id,
-                                         key == item).values(paid_in_run=d.run_id))
+        paid, key = ("payments_involvement", "involvement_id") if kind == "involvement" else ("payments_claim", "claim_id")
+        update(conn, t[paid], {"programme_id": d.programme_id, "contract_id": contract_id, key: item}, paid_in_run=d.run_id)
 
 
-def _warning(conn: Connection, t: Tables, _: CloudEvent, d: e.EarningsLimitWarning, sequence: int) -> None:
+def _warning(conn: Rows, t: Tables, _: CloudEvent, d: e.EarningsLimitWarning, sequence: int) -> None:
     row = d.model_dump(include={"programme_id", "co_producer_id", "scheme", "period_start", "period_end", "limit_pence",
                                 "earnings_after_pence"})
     upsert(conn, t["payments_limit_warning"], row | {"sequence": sequence}, ["sequence"])

@@ -12,10 +12,10 @@ from pathways.access import Caller, caller
 from pathways.accountability import record_reads
 from pathways.envelope import CloudEvent
 from pathways.personal import DetailsErased, EnrolmentRef, PersonKeys, SealedDetails, unseal
-from pathways.projection import Projection, Tables, update, upsert
+from pathways.projection import Projection, Rows, Tables, update, upsert
 from pathways.schemas import EventData
 from pathways.service import SessionDependency
-from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, Text, select
+from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select
 from sqlmodel import Session
 
 from pathways_registry.domain import events as e
@@ -32,7 +32,7 @@ IDENTITIES = Table(
 )
 
 
-def _enrolled(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _enrolled(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.ParticipantEnrolled)
     if d.personal is not None:
         upsert(conn, t[IDENTITIES.name], {"programme_id": d.programme_id, "partner_id": d.partner_id,
@@ -40,7 +40,7 @@ def _enrolled(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int)
                                           "erased": False}, ["programme_id", "partner_id", "participant_id"])
 
 
-def _erased(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _erased(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.ParticipantDataErased)
     # The key is the enrolment's: another partner's record of the same person stays.
     update(conn, t[IDENTITIES.name], {"programme_id": d.programme_id, "partner_id": d.partner_id,

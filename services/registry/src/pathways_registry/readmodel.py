@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import date
 
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, upsert
+from pathways.projection import Projection, Rows, Tables, upsert
+from pathways.projection import update as update_row
 from pathways.schemas import EventData
-from sqlalchemy import Connection, Table, func, update
+from sqlalchemy import Table, func, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from pathways_registry.domain import events as e
@@ -74,24 +75,24 @@ ORGANISATION, PROGRAMME, CONTRACT, ENROLMENT, CO_PRODUCER = (
 )
 
 
-def _organisation(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _organisation(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.OrganisationRegistered)
     upsert(conn, t[ORGANISATION.name], {"organisation_id": d.organisation_id, "name": d.name, "kind": d.kind}, ["organisation_id"])
 
 
-def _programme(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _programme(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.ProgrammeLaunched)
     values = d.model_dump(include={"programme_id", "name", "commissioner_id", "starts_on", "ends_on", "budget_pence"})
     upsert(conn, t[PROGRAMME.name], values, ["programme_id"])
 
 
-def _contract(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _contract(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.PartnerCommissioned)
     values = d.model_dump(exclude={"activities"}) | {"activities": ", ".join(d.activities)}
     upsert(conn, t[CONTRACT.name], values, ["programme_id", "contract_id"])
 
 
-def _enrolled(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _enrolled(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.ParticipantEnrolled)
     values = {
         "programme_id": d.programme_id,
@@ -106,21 +107,15 @@ def _enrolled(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int)
 
 
 def _enrolment_change(**changes: object):  # type: ignore[no-untyped-def]
-    def apply(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
-        table = t[ENROLMENT.name]
+    def apply(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
         values = {k: (getattr(d, v[1:]) if isinstance(v, str) and v.startswith("@") else v) for k, v in changes.items()}
-        conn.execute(
-            update(table)
-            .where(table.c.programme_id == d.programme_id)  # type: ignore[attr-defined]
-            .where(table.c.partner_id == d.partner_id)  # type: ignore[attr-defined]
-            .where(table.c.participant_id == d.participant_id)  # type: ignore[attr-defined]
-            .values(**values)
-        )
+        keys = {k: getattr(d, k) for k in ("programme_id", "partner_id", "participant_id")}
+        update_row(conn, t[ENROLMENT.name], keys, **values)
 
     return apply
 
 
-def _erased(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _erased(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.ParticipantDataErased)
     table = t[ENROLMENT.name]
     # The key was the person's in the programme: every partner's enrolment shows it.
@@ -129,7 +124,7 @@ def _erased(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -
                  .values(erased=True))
 
 
-def _co_producer(conn: Connection, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+def _co_producer(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.CoProducerRegistered)
     upsert(conn, t[CO_PRODUCER.name], d.model_dump(), ["programme_id", "co_producer_id"])
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, update, upsert
-from sqlalchemy import Column, Connection, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+from pathways.projection import Projection, Rows, Tables, update, upsert
+from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
 
 DIRECTORY = Directory("reporting")
 meta = MetaData()
@@ -97,31 +97,31 @@ CONTRACT_AWARDS = Table(
 Data = dict[str, Any]
 
 
-def _organisation(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _organisation(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {k: d.get(k) for k in ("organisation_id", "name", "kind", "charity_number", "company_number")}
     upsert(conn, t[ORGANISATIONS.name], row, ["organisation_id"])
 
 
-def _programme(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _programme(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {"programme_id": d["programme_id"], "name": d["name"], "aims": json.dumps(d.get("aims", []))}
     upsert(conn, t[PROGRAMMES.name], row, ["programme_id"])
 
 
-def _commissioned(conn: Connection, t: Tables, event: CloudEvent, d: Data, __: int) -> None:
+def _commissioned(conn: Rows, t: Tables, event: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "contract_id", "partner_id", "budget_pence")}
     row |= {"activities": json.dumps(d["activities"]), "starts_on": date.fromisoformat(d["starts_on"]),
             "ends_on": date.fromisoformat(d["ends_on"]), "awarded_on": event.time.date()}
     upsert(conn, t[CONTRACT_AWARDS.name], row, ["programme_id", "contract_id"])
 
 
-def _scheduled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _scheduled(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "session_id", "partner_id", "activity", "site", "capacity", "duration_minutes")}
     starts_at = datetime.fromisoformat(d["starts_at"])
     row |= {"starts_at": starts_at, "day": starts_at.date(), "status": "scheduled", "attendance": 0}
     upsert(conn, t[SESSIONS.name], row, ["programme_id", "session_id"])
 
 
-def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     on = date.fromisoformat(d["delivered_on"])
     update(conn, t[SESSIONS.name], _session_key(d), status="delivered", delivered_on=on, attendance=len(d["attendees"]),
            duration_minutes=d["duration_minutes"], day=on, delivered_month=on.strftime("%Y-%m"))
@@ -135,12 +135,12 @@ def _session_key(d: Data) -> dict[str, str]:
     return {"programme_id": d["programme_id"], "session_id": d["session_id"]}
 
 
-def _cancelled(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _cancelled(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     update(conn, t[SESSIONS.name], _session_key(d), status="cancelled")
 
 
 def _spend(kind: str, id_field: str, day_field: str, status: str) -> Any:
-    def apply(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    def apply(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
         row = {"programme_id": d["programme_id"], "contract_id": d["contract_id"], "kind": kind, "item_id": d[id_field],
                "partner_id": d["partner_id"], "co_producer_id": d.get("co_producer_id"), "amount_pence": d["amount_pence"],
                "on": date.fromisoformat(d[day_field]), "status": status}
@@ -150,14 +150,14 @@ def _spend(kind: str, id_field: str, day_field: str, status: str) -> Any:
 
 
 def _status(kind: str, id_field: str, status: str) -> Any:
-    def apply(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    def apply(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
         keys = {"programme_id": d["programme_id"], "contract_id": d["contract_id"], "kind": kind, "item_id": d[id_field]}
         update(conn, t[SPEND.name], keys, status=status)
 
     return apply
 
 
-def _payment_run(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _payment_run(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     for line in d["lines"]:
         row = {"programme_id": d["programme_id"], "run_id": d["run_id"], "item_id": line["item_id"],
                "co_producer_id": line["co_producer_id"], "partner_id": line["partner_id"],
@@ -165,7 +165,7 @@ def _payment_run(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -
         upsert(conn, t[CO_PRODUCER_PAYMENTS.name], row, ["programme_id", "run_id", "item_id"])
 
 
-def _outcome(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _outcome(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "partner_id", "participant_id", "measurement_id", "instrument", "timepoint",
                              "raw_score")}
     row |= {"measured_on": date.fromisoformat(d["measured_on"]),
@@ -173,18 +173,18 @@ def _outcome(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> No
     upsert(conn, t[OUTCOMES.name], row, ["programme_id", "partner_id", "participant_id", "measurement_id"])
 
 
-def _assessed(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _assessed(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "assessment_id", "partner_id", "level", "ladder_rung", "tokenism_flags")}
     upsert(conn, t[CO_PRODUCTION.name], row | {"assessed_on": date.fromisoformat(d["assessed_on"])},
            ["programme_id", "assessment_id"])
 
 
-def _proposed(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _proposed(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "proposed_by", "development_id", "you_said", "we_will", "status")}
     upsert(conn, t[DEVELOPMENTS.name], row, ["programme_id", "proposed_by", "development_id"])
 
 
-def _status_set(conn: Connection, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _status_set(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     keys = {k: d[k] for k in ("programme_id", "proposed_by", "development_id")}
     update(conn, t[DEVELOPMENTS.name], keys, status=d["to_status"], we_did=d.get("we_did"))
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Tables, update, upsert
-from sqlalchemy import Connection, Table
+from pathways.projection import Projection, Rows, Tables, update, upsert
+from sqlalchemy import Table
 from sqlmodel import Field, Session, SQLModel, select
 
 from pathways_sessions.domain import events as e
@@ -65,12 +65,12 @@ def _t(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
-def _scheduled(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionScheduled, __: int) -> None:
+def _scheduled(conn: Rows, t: Tables, _: CloudEvent, d: e.SessionScheduled, __: int) -> None:
     row = d.model_dump(include={"programme_id", "session_id", "partner_id", "activity", "site", "starts_at", "capacity", "duration_minutes"})
     upsert(conn, t["sessions_session"], row | {"status": "scheduled"}, ["programme_id", "session_id"])
 
 
-def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionDelivered, __: int) -> None:
+def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: e.SessionDelivered, __: int) -> None:
     keys = {"programme_id": d.programme_id, "session_id": d.session_id}
     update(conn, t["sessions_session"], keys, status="delivered", attendance=len(d.attendees),
            duration_minutes=d.duration_minutes, delivered_on=d.delivered_on)
@@ -80,12 +80,12 @@ def _delivered(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionDelivered
         upsert(conn, t["sessions_attendance"], row, ["programme_id", "session_id", "participant_id"])
 
 
-def _cancelled(conn: Connection, t: Tables, _: CloudEvent, d: e.SessionCancelled, __: int) -> None:
+def _cancelled(conn: Rows, t: Tables, _: CloudEvent, d: e.SessionCancelled, __: int) -> None:
     keys = {"programme_id": d.programme_id, "session_id": d.session_id}
     update(conn, t["sessions_session"], keys, status="cancelled", cancel_reason=d.reason)
 
 
-def _showcase(conn: Connection, t: Tables, _: CloudEvent, d: e.ShowcaseHeld, __: int) -> None:
+def _showcase(conn: Rows, t: Tables, _: CloudEvent, d: e.ShowcaseHeld, __: int) -> None:
     row = d.model_dump(include={"programme_id", "showcase_id", "partner_id", "title", "held_on", "venue", "audience"})
     upsert(conn, t["sessions_showcase"], row | {"featured": len(d.featured_participants)}, ["programme_id", "showcase_id"])
 

@@ -57,6 +57,19 @@ class AppendResult:
         return self.sequences[-1] if self.sequences else 0
 
 
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """The last stream sequence of each subject asked about (absent: nothing stored on it),
+    and the stream's own last sequence when the store answered (None if it did not say)."""
+
+    by_subject: dict[str, int]
+    stream: int | None
+    complete: bool = True  # False: a wildcard matched more subjects than one answer holds
+
+    def of(self, subject: str) -> int:
+        return self.by_subject.get(subject, 0)
+
+
 class ConcurrencyConflict(Exception):
     """Another writer appended to the aggregate since the command read it."""
 
@@ -70,8 +83,13 @@ class EventStore(Protocol):
 
     async def read_subject(self, subject: str, after: int = 0) -> list[StoredEvent]: ...
 
+    async def latest(self, subjects: Sequence[str]) -> Latest:
+        """Where each subject (or wildcard) stands, in one read whose cost does not grow
+        with anyone's history: how a command knows whether what it holds is current."""
+        ...
+
     def read_all(
-        self, from_sequence: int = 1, until: int | None = None
+        self, from_sequence: int = 1, until: int | None = None, subjects: Sequence[str] | None = None
     ) -> AsyncIterator[StoredEvent]: ...
 
     async def last_sequence(self) -> int: ...

@@ -37,9 +37,11 @@ from pathways.eventstore.base import (
     AppendResult,
     ConcurrencyConflict,
     DuplicateInBatch,
+    Latest,
     NewEvent,
     StoredEvent,
 )
+from pathways.eventstore.direct import DirectGets
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
 # JetStream error codes this store turns into domain outcomes.
@@ -51,7 +53,6 @@ MAX_BATCH_MESSAGES = 1000  # the server's limit per atomic batch
 DUPLICATE_WINDOW_SECONDS = 24 * 3600.0
 READ_AHEAD = 4096  # messages buffered ahead of a whole-stream reader
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-DIRECT_GET_BATCH = 256
 
 
 def stream_config(replicas: int = 1) -> StreamConfig:
@@ -89,6 +90,8 @@ class JetStreamEventStore:
         self._nc = nc
         self._js = nc.jetstream(timeout=timeout)
         self._timeout = timeout
+        self._direct = DirectGets(nc, timeout)
+        self.reads = 0  # requests that read aggregates: what a test counts
 
     # -- append -------------------------------------------------------------------------
 
@@ -136,41 +139,26 @@ class JetStreamEventStore:
 
     async def read_subject(self, subject: str, after: int = 0) -> list[StoredEvent]:
         """One aggregate's events after sequence `after`, with batched Direct Get."""
-        events: list[StoredEvent] = []
-        next_seq = after + 1
-        inbox = self._nc.new_inbox()
-        sub = await self._nc.subscribe(inbox)
-        try:
-            while True:
-                request = {"seq": next_seq, "next_by_subj": subject, "batch": DIRECT_GET_BATCH}
-                await self._nc.publish(
-                    f"$JS.API.DIRECT.GET.{STREAM_NAME}", json.dumps(request).encode(), reply=inbox
-                )
-                got = 0
-                pending = 0
-                while True:
-                    msg = await sub.next_msg(timeout=self._timeout)
-                    headers = msg.headers or {}
-                    status = headers.get("Status")
-                    if status is not None:
-                        if status not in ("204", "404"):
-                            raise RuntimeError(f"direct get failed: {status} {headers}")
-                        break
-                    events.append(_stored_from_direct(msg))
-                    pending = int(headers.get("Nats-Num-Pending", "0"))
-                    got += 1
-                if got < DIRECT_GET_BATCH or pending == 0:
-                    return events
-                next_seq = events[-1].sequence + 1
-        finally:
-            await sub.unsubscribe()
+        with telemetry.span("eventstore.read_subject"):
+            self.reads += 1
+            return await self._direct.subject(subject, after)
+
+    async def latest(self, subjects: Sequence[str]) -> Latest:
+        """Each subject's last sequence and the stream's, in one Direct Get (multi_last)."""
+        self.reads += 1
+        return await self._direct.latest(subjects)
+
+    async def next_matching(self, subject: str, after: int) -> int | None:
+        """The sequence of the first message on `subject` (a wildcard) after `after`, or None."""
+        return await self._direct.next_matching(subject, after)
 
     async def read_all(
-        self, from_sequence: int = 1, until: int | None = None
+        self, from_sequence: int = 1, until: int | None = None, subjects: Sequence[str] | None = None
     ) -> AsyncIterator[StoredEvent]:
         """Every event from `from_sequence` to `until` (default: the last one stored when
-        the read began), in stream order. Stops early if the stream holds no more (events
-        at the end deleted): the caller sees the last sequence it got.
+        the read began), in stream order; with `subjects`, only those on them. Stops early if
+        the stream holds no more (events at the end deleted): the caller sees the last
+        sequence it got.
 
         A consumer of its own (no acks) is pulled in batches of READ_AHEAD into a plain
         subscription's callback: at most two batches are asked for at once, so a slow
@@ -181,7 +169,8 @@ class JetStreamEventStore:
             return
         consumer = f"read_{uuid.uuid4().hex[:16]}"
         await self._js.add_consumer(STREAM_NAME, config=ConsumerConfig(
-            name=consumer, filter_subject=f"{EVENTS_ROOT}.>", deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            name=consumer, filter_subjects=list(subjects or [f"{EVENTS_ROOT}.>"]),
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=max(from_sequence, 1), ack_policy=AckPolicy.NONE, inactive_threshold=120.0,
             mem_storage=True,
         ))
@@ -195,6 +184,8 @@ class JetStreamEventStore:
                     if await self._nothing_left(consumer):
                         return
                     continue
+                if stored.sequence > end:  # read with a filter: the next one it matched is later
+                    return
                 yield stored
                 if stored.sequence >= end:
                     return
@@ -213,15 +204,7 @@ class JetStreamEventStore:
 
     async def get(self, sequence: int) -> StoredEvent | None:
         """The message stored at one sequence (Direct Get), or None."""
-        reply = await self._nc.request(
-            f"$JS.API.DIRECT.GET.{STREAM_NAME}", json.dumps({"seq": sequence}).encode(), timeout=self._timeout
-        )
-        status = (reply.headers or {}).get("Status")
-        if status == "404":
-            return None
-        if status is not None:
-            raise RuntimeError(f"direct get failed: {status} {reply.headers}")
-        return _stored_from_direct(reply)
+        return await self._direct.at(sequence)
 
     async def sequence_at(self, moment: datetime) -> int:
         """The last sequence stored at or before `moment` (0 if none): where the history
@@ -347,24 +330,6 @@ def stored_from_delivery(msg: Msg) -> StoredEvent:
         meta = msg.metadata
         return StoredEvent(meta.sequence.stream, msg.subject, msg.data, meta.timestamp)
     return StoredEvent(int(sequence), msg.subject, msg.data, EPOCH + timedelta(microseconds=int(nanoseconds) // 1000))
-
-
-def _stored_from_direct(msg: Msg) -> StoredEvent:
-    headers = msg.headers or {}
-    return StoredEvent(
-        int(headers["Nats-Sequence"]),
-        headers["Nats-Subject"],
-        msg.data,
-        _parse_time(headers.get("Nats-Time-Stamp", "")),
-    )
-
-
-def _parse_time(value: str) -> datetime:
-    if not value:
-        return datetime.now(UTC)
-    # Go prints nanoseconds; Python keeps microseconds.
-    head, _, frac = value.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
 
 
 __all__ = ["JetStreamEventStore", "NewEvent", "ensure_stream", "stream_config"]

@@ -5,7 +5,7 @@ between processes is tested against the real server instead."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 from pathways.eventstore.base import (
@@ -13,8 +13,10 @@ from pathways.eventstore.base import (
     AppendResult,
     ConcurrencyConflict,
     DuplicateInBatch,
+    Latest,
     StoredEvent,
 )
+from pathways.subjects import subject_matches
 
 
 class InMemoryEventStore:
@@ -49,23 +51,18 @@ class InMemoryEventStore:
     async def read_subject(self, subject: str, after: int = 0) -> list[StoredEvent]:
         return [e for e in self._events if subject_matches(subject, e.subject) and e.sequence > after]
 
+    async def latest(self, subjects: Sequence[str]) -> Latest:
+        found = {subject: seq for subject, seq in self._last_by_subject.items()
+                 if any(subject_matches(pattern, subject) for pattern in subjects)}
+        return Latest(found, len(self._events))
+
     async def read_all(
-        self, from_sequence: int = 1, until: int | None = None
+        self, from_sequence: int = 1, until: int | None = None, subjects: Sequence[str] | None = None
     ) -> AsyncIterator[StoredEvent]:
         end = len(self._events) if until is None else min(until, len(self._events))
         for stored in self._events[max(from_sequence, 1) - 1 : end]:
-            yield stored
+            if subjects is None or any(subject_matches(s, stored.subject) for s in subjects):
+                yield stored
 
     async def last_sequence(self) -> int:
         return len(self._events)
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` is one token, `>` the rest."""
-    want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
-            return len(have) > i
-        if i >= len(have) or (token != "*" and token != have[i]):
-            return False
-    return len(want) == len(have)

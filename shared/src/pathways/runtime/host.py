@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
 from faststream.nats import NatsBroker, NatsMessage
-from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.security import SASLPlaintext
+from nats.aio.msg import Msg
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -25,8 +24,9 @@ from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.intake import CommandIntake
 from pathways.personal import PersonKeys
-from pathways.projection import Projection, ProjectionRunner
+from pathways.projection import Projection
 from pathways.readmodels import make_engine
+from pathways.runner import ProjectionRunner
 from pathways.runtime.connection import ConnectionInfo
 from pathways.service import BackgroundContext, ServiceDefinition
 from pathways.subjects import command_wildcard, parse_command_subject
@@ -72,8 +72,11 @@ class ServiceHost:
                 if connection.user
                 else None
             ),
-            middlewares=[NatsTelemetryMiddleware()],
-            logger=logging.getLogger("faststream.quiet"),
+            # The cheap path faststream offers (bench/framework.py measures each): no
+            # FastDepends injection, no telemetry middleware (the intake opens the command's
+            # span itself, continuing the sender's traceparent), nothing logged per message.
+            apply_types=False,
+            logger=None,
             max_reconnect_attempts=-1,
             # Replies to this service arrive under its own prefix: a service user may
             # subscribe only there (pathways.runtime.accounts).
@@ -88,27 +91,46 @@ class ServiceHost:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._http: uvicorn.Server | None = None
-        logging.getLogger("faststream.quiet").setLevel(logging.WARNING)
+        self._deciding: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(workers)
         if run_intake:
             self._subscribe_commands()
 
     def _subscribe_commands(self) -> None:
-        @self.broker.subscriber(
-            command_wildcard(self.service.name), queue=self.service.name, max_workers=self.workers
-        )
-        async def on_command(msg: NatsMessage) -> bytes | None:
-            assert self.intake is not None
-            sender, _, command = parse_command_subject(msg.raw_message.subject)
-            if not (msg.raw_message.reply or "").startswith("_INBOX."):
-                # The reply goes out with this service's rights: a sender must not be able
-                # to aim it at a key-value bucket or an event subject.
-                log.warning("command whose reply subject is not an inbox: refused, not answered",
-                            command=command, organisation=sender)
-                msg.reply_to = ""
-                return None
-            traceparent = telemetry.traceparent_from_headers(msg.headers)
-            reply = await self.intake.handle(sender, command, msg.body, traceparent)
-            return reply.model_dump_json().encode()
+        async def as_message(msg: NatsMessage) -> NatsMessage:
+            return msg  # the intake reads the body itself (it refuses what is not JSON)
+
+        # One faststream worker hands each command to a task of its own and answers it when
+        # it is decided: faststream's own worker pool (max_workers) cost about four times as
+        # much per message as the whole sequential path (bench/framework.py). `workers`
+        # bounds how many are decided at once; past that the subscriber waits.
+        @self.broker.subscriber(command_wildcard(self.service.name), queue=self.service.name, decoder=as_message,
+                                no_reply=True, title=f"{self.service.name} commands")
+        async def on_command(msg: NatsMessage) -> None:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._decide(msg.raw_message))
+            self._deciding.add(task)
+            task.add_done_callback(self._decided)
+
+    def _decided(self, task: asyncio.Task[None]) -> None:
+        self._deciding.discard(task)
+        self._slots.release()
+
+    async def _decide(self, raw: Msg) -> None:
+        assert self.intake is not None
+        sender, _, command = parse_command_subject(raw.subject)
+        if not (raw.reply or "").startswith("_INBOX."):
+            # The reply goes out with this service's rights: a sender must not be able
+            # to aim it at a key-value bucket or an event subject.
+            log.warning("command whose reply subject is not an inbox: refused, not answered",
+                        command=command, organisation=sender)
+            return
+        traceparent = telemetry.traceparent_from_headers(raw.headers)
+        reply = await self.intake.handle(sender, command, raw.data, traceparent)
+        try:
+            await raw.respond(reply.model_dump_json().encode())
+        except Exception:  # the connection went away: the sender resends with the same key
+            log.warning("could not answer a command", command=command, organisation=sender)
 
     async def start(self) -> None:
         plog.configure(self.service.name)
@@ -155,7 +177,7 @@ class ServiceHost:
         log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
 
     def _start_runner(self, projection: Projection, nc: Any) -> ProjectionRunner:
-        runner = ProjectionRunner(projection, self.engine, nc)
+        runner = ProjectionRunner(projection, self.engine, nc, store=self.store)
         self.runners.append(runner)
         running = asyncio.create_task(runner.run(self._stop), name=projection.name)
         running.add_done_callback(_report_ended)
@@ -169,6 +191,8 @@ class ServiceHost:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
+        if self._deciding:  # commands being decided are answered before the connection closes
+            await asyncio.wait(set(self._deciding), timeout=5)
         if self._committer is not None:
             await self._committer.close()
         await self.broker.stop()
@@ -176,7 +200,8 @@ class ServiceHost:
         log.info("service stopped")
 
     async def caught_up(self, timeout: float = 30) -> None:
-        await asyncio.wait_for(asyncio.gather(*(r.caught_up.wait() for r in self.runners)), timeout)
+        """Every projection covers the stream as it stands now."""
+        await asyncio.wait_for(asyncio.gather(*(r.catch_up() for r in self.runners)), timeout)
 
     def sessions(self) -> Iterator[Session]:
         with Session(self.engine) as session:
@@ -205,6 +230,8 @@ class ServiceHost:
             return {
                 "service": self.service.name,
                 "projections": {r.projection.name: r.position for r in self.runners},
+                # How often a command found its aggregates current in memory (DESIGN §4 G10).
+                "aggregates": self.intake.loader.cache.report() if self.intake else None,
             }
 
         @app.post("/commands/{organisation}/{command}", tags=["commands"])

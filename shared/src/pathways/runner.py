@@ -1,0 +1,316 @@
+"""The projection runner: a projection fed live from a pull consumer of its own.
+
+- The consumer reads only the projection's subjects (`Projection.subjects`) and asks for
+  messages in batches with a long wait, so an idle runner costs a heartbeat now and then
+  and a busy one applies whatever has arrived in one transaction.
+- The consumer's idle heartbeats say how far it has looked, matching or not: once what
+  came before a heartbeat is applied, the projection covers the stream up to there.
+- `reach(sequence)` waits until the projection covers `sequence` (how a rule sees every
+  fact published before its command arrived). When the projection is behind only by
+  messages it does not read, one Direct Get tells so at once, shared by every waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import Engine, inspect
+
+from pathways import telemetry
+from pathways.eventstore.base import StoredEvent
+from pathways.eventstore.jetstream import JetStreamEventStore, stored_from_delivery
+from pathways.logging import get_logger
+from pathways.projection import Gap, Projection, apply_batch, cover, read_position, write_position
+from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+
+log = get_logger("pathways.runner")
+
+BATCH = 1000  # messages asked for per pull request, and applied per transaction at most
+EXPIRES = 5.0  # seconds a pull request waits for messages
+HEARTBEAT = 0.5  # seconds between the server's heartbeats while nothing is delivered
+SILENCE = 4 * HEARTBEAT + 1.0  # no word from the server for this long: the consumer is gone
+
+
+class ConsumerLost(Exception):
+    """The server stopped answering the consumer's pull requests (restart, failover)."""
+
+
+class _Pull:
+    """One consumer's pull requests, answered into a buffer in arrival order: messages, and
+    the stream sequence each idle heartbeat says the consumer has looked through."""
+
+    def __init__(self, nc: Client, consumer: str) -> None:
+        self._nc = nc
+        self._subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{consumer}"
+        self._inbox = nc.new_inbox()
+        self.buffer: deque[Msg | int] = deque()
+        self._arrived = asyncio.Event()
+        self._open = False
+        self._expected = 0  # messages still owed to the open request
+        self.failed: str | None = None
+        self.heard = time.monotonic()
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._deliver)
+        await self._ask()
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()
+
+    async def _ask(self) -> None:
+        self._open, self._expected = True, BATCH
+        body = {"batch": BATCH, "expires": int(EXPIRES * 1e9), "idle_heartbeat": int(HEARTBEAT * 1e9)}
+        await self._nc.publish(self._subject, json.dumps(body).encode(), reply=self._inbox)
+
+    async def _deliver(self, msg: Msg) -> None:
+        self.heard = time.monotonic()
+        headers = msg.headers
+        status = headers.get("Status") if headers else None
+        if status is None:
+            self.buffer.append(msg)
+            self._expected -= 1
+            if self._expected <= 0:
+                self._open = False
+        elif status == "100":
+            looked = headers.get("Nats-Last-Stream") if headers else None
+            if looked:
+                self.buffer.append(int(looked))
+        elif status in ("404", "408"):
+            self._open = False
+        else:  # 409: the consumer was deleted, leadership changed, a limit was passed
+            self.failed = f"{status} {headers.get('Description', '') if headers else ''}".strip()
+        self._arrived.set()
+
+    async def next(self, stopping: asyncio.Future[Any]) -> bool:
+        """Wait until something is buffered; False once `stopping` is done."""
+        while not self.buffer:
+            if self.failed:
+                raise ConsumerLost(f"the server ended the consumer's pull: {self.failed}")
+            if not self._open:
+                await self._ask()
+            if time.monotonic() - self.heard > SILENCE:
+                raise ConsumerLost(f"no word from the consumer for {SILENCE:.0f} s")
+            self._arrived.clear()
+            waiting = asyncio.ensure_future(self._arrived.wait())
+            try:
+                await asyncio.wait((waiting, stopping), timeout=HEARTBEAT, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+            if stopping.done():
+                return False
+        if not self._open:
+            await self._ask()
+        return True
+
+
+class ProjectionRunner:
+    """Runs one projection live from a pull consumer of its own."""
+
+    def __init__(self, projection: Projection, engine: Engine, nc: Client, *, store: JetStreamEventStore | None = None) -> None:
+        self.projection = projection
+        self.engine = engine
+        self.nc = nc
+        self.store = store if store is not None or nc is None else JetStreamEventStore(nc)
+        self.position = 0  # the stream sequence up to which it has applied all it reads
+        self._stored = 0  # the position as this runner last read or wrote it in the database
+        self._changed = asyncio.Event()
+        self._checking: asyncio.Task[None] | None = None
+        self._wanted = 0  # the furthest sequence a waiter wants covered
+        self._due = 0  # a sequence it reads, known to be stored, not yet applied
+
+    # -- waiting for it --------------------------------------------------------------
+
+    async def reach(self, sequence: int) -> None:
+        """Return once the projection covers every event up to `sequence`."""
+        while self.position < sequence:
+            if self._due > self.position:
+                # Something it reads is stored and on its way: the apply will move it on.
+                await self._changed_or(asyncio.sleep(0.2))
+                continue
+            self._wanted = max(self._wanted, sequence)
+            if self._checking is None or self._checking.done():
+                self._checking = asyncio.create_task(self._check())
+            await self._changed_or(asyncio.shield(self._checking))
+
+    async def _changed_or(self, other: Any) -> None:
+        changed = asyncio.ensure_future(self._changed.wait())
+        other = asyncio.ensure_future(other)
+        try:
+            await asyncio.wait((changed, other), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+            other.cancel()
+
+    async def catch_up(self) -> None:
+        """Reach the stream's last sequence as it is now."""
+        assert self.store is not None
+        await self.reach(await self.store.last_sequence())
+
+    async def _check(self) -> None:
+        """Is anything this projection reads stored between its position and what is
+        wanted? If not, it covers that much already; if so, that is what it waits for.
+        One Direct Get per subject, shared by every waiter."""
+        wanted, subjects, before = self._wanted, self.projection.subjects, self.position
+        if subjects is None or self.store is None:
+            self._due = before + 1  # a projection of every message covers only what it applies
+            return
+        try:
+            found = await asyncio.gather(*(self.store.next_matching(s, before) for s in subjects))
+        except Exception:
+            log.warning("could not ask the stream how far the projection is behind", projection=self.projection.name)
+            await asyncio.sleep(0.1)
+            return
+        later = [seq for seq in found if seq is not None]
+        if not later:
+            self._advance(wanted)  # nothing it reads after its position: it covers all that was wanted
+            return
+        self._advance(min(later) - 1)  # nothing it reads before the first of them
+        if min(later) <= wanted:
+            self._due = max(self._due, min(later))
+
+    def _advance(self, position: int) -> None:
+        if position > self.position:
+            self.position = position
+            self._changed.set()
+            self._changed.clear()
+
+    # -- running it ----------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        """Create the read model's tables. Tables an earlier version made with other
+        columns are dropped and the projection starts again from the first event: a read
+        model is derived from the stream, so a new version simply rebuilds it."""
+        with self.engine.begin() as conn:
+            existing = inspect(conn)
+            stale = [t for t in self.projection.tables if existing.has_table(t.name)
+                     and {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
+            if stale and not self.projection.rebuildable:
+                raise RuntimeError(f"{self.projection.name}: tables {[t.name for t in stale]} were made by another version "
+                                   "and are a record of their own; migrate them, they are not rebuilt from the stream")
+            if stale:
+                log.warning("read model made by an earlier version; rebuilding it from the stream",
+                            projection=self.projection.name, tables=[t.name for t in stale])
+                for table in self.projection.tables:
+                    table.drop(conn, checkfirst=True)
+                write_position(conn, self.projection.name, 0)
+            for table in self.projection.tables:
+                table.create(conn, checkfirst=True)
+
+    def stored_position(self) -> int:
+        with self.engine.connect() as conn:
+            return read_position(conn, self.projection.name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(self.create_tables)
+        js = self.nc.jetstream()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                # Unguessable: users who may make consumers of their own (auditors) cannot list others'.
+                consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:16]}"
+                pull: _Pull | None = None
+                try:
+                    self._stored = await asyncio.to_thread(self.stored_position)
+                    self.position = self._stored
+                    await self._subscribe(js, consumer, self._stored + 1)
+                    pull = _Pull(self.nc, consumer)
+                    await pull.start()
+                    await self._consume(pull, stopping)
+                except Gap as gap:
+                    log.info("projection re-seeking", projection=self.projection.name, reason=str(gap))
+                except Exception:
+                    # A lost consumer, a timeout while NATS fails over, an event the handler
+                    # cannot read: the runner must outlive them all, or every rule that waits
+                    # for this view waits in vain. Start again from the stored position.
+                    log.exception("projection failed; resuming from its stored position", projection=self.projection.name)
+                    await asyncio.wait((stopping,), timeout=1.0)
+                finally:
+                    if pull is not None:
+                        await pull.stop()
+                    with contextlib.suppress(Exception):
+                        await js.delete_consumer(STREAM_NAME, consumer)
+        finally:
+            stopping.cancel()
+
+    async def _subscribe(self, js: Any, consumer: str, start: int) -> None:
+        # The stored position, not a consumer's cursor, is the truth: each run gets its own
+        # consumer starting where the read model says it stands. A shared durable would
+        # split the events between two runners of one projection (two replicas, or a
+        # rebuild beside the live one); the server drops a killed runner's consumer once
+        # it has been inactive for a while. Nothing is acknowledged: a consumer that is
+        # lost is simply made again from the stored position.
+        subjects = self.projection.subjects or [f"{EVENTS_ROOT}.>"]
+        await js.add_consumer(STREAM_NAME, config=ConsumerConfig(
+            name=consumer, filter_subjects=subjects, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+            ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True,
+        ))
+
+    async def _consume(self, pull: _Pull, stopping: asyncio.Future[Any]) -> None:
+        while await pull.next(stopping):
+            messages: list[Msg] = []
+            looked = 0
+            while pull.buffer and len(messages) < BATCH:
+                item = pull.buffer.popleft()
+                if isinstance(item, int):
+                    looked = max(looked, item)
+                else:
+                    messages.append(item)
+            if messages:
+                events = [stored_from_delivery(m) for m in messages]
+                spans = telemetry.start_spans(f"projection {self.projection.name}",
+                                              [(m.headers or {}).get("traceparent") for m in messages],
+                                              events=len(events), first_sequence=events[0].sequence)
+                try:
+                    self._stored = await asyncio.to_thread(self._apply, events, looked)
+                finally:
+                    for span in spans:
+                        span.end()
+                self._advance(max(self._stored, looked))
+            elif looked > self.position:
+                # Idle: the consumer has looked further than anything it had to deliver.
+                self._stored = await asyncio.to_thread(self._cover, looked)
+                self._advance(self._stored)
+
+    def _apply(self, events: list[StoredEvent], looked: int) -> int:
+        with self.engine.begin() as conn:
+            position = apply_batch(conn, self.projection, self.projection.live_tables(), self.projection.name, events,
+                                   passed=self._stored)
+            if looked > position and self.projection.subjects is not None:
+                position = cover(conn, self.projection, self.projection.name, looked, passed=self._stored)
+            return position
+
+    def _cover(self, looked: int) -> int:
+        if self.projection.subjects is None:
+            return self._stored
+        with self.engine.begin() as conn:
+            return cover(conn, self.projection, self.projection.name, looked, passed=self._stored)
+
+
+async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], idle_after: float = 0.5) -> list[Any] | None:
+    """The next messages of a nats-py pull subscription, or None once `stopping` is done: a
+    stopping service need not wait for an idle fetch to time out. Raises the fetch's
+    timeout when nothing came."""
+    fetching = asyncio.ensure_future(sub.fetch(size, timeout=idle_after))
+    try:
+        await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        fetching.cancel()
+        raise
+    if not fetching.done():
+        fetching.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await fetching  # finished before the subscription is closed
+        return None
+    msgs: list[Any] = fetching.result()
+    return msgs
