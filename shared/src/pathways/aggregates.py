@@ -83,11 +83,13 @@ def fold(
 @dataclass
 class CacheStats:
     hits: int = 0  # current as held: nothing read but where the subject stands
+    new: int = 0  # nothing stored yet: nothing to read
     refreshed: int = 0  # behind: only the newer events read
-    misses: int = 0  # not held: the whole history read (nothing, for a new aggregate)
+    misses: int = 0  # not held: the whole history read
 
     @property
     def hit_rate(self) -> float:
+        """Of the aggregates that have a history, how often it was held current."""
         looked = self.hits + self.refreshed + self.misses
         return self.hits / looked if looked else 0.0
 
@@ -128,6 +130,6 @@ class AggregateCache:
     def report(self) -> dict[str, float | int]:
         """What /health shows: how often the held state was current, and what is held."""
         s = self.stats
-        return {"hits": s.hits, "refreshed": s.refreshed, "misses": s.misses, "hit_rate": round(s.hit_rate, 4),
+        return {"hits": s.hits, "new": s.new, "refreshed": s.refreshed, "misses": s.misses, "hit_rate": round(s.hit_rate, 4),
                 "aggregates": len(self._entries), "events_held": self._weight - len(self._entries),
                 "max_events": self.max_events}

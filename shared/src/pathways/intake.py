@@ -116,7 +116,7 @@ class CommandIntake:
         ctx = CommandContext(sender, envelope.actor, command, self._clock())
         target = handler.target(cmd, ctx)
         loads = {TARGET: target, **(handler.reads(cmd, ctx) if handler.reads else {})}
-        folded, latest = await self.loader.load(loads)
+        folded, latest = await self.loader.load(loads, stream_position=handler.consults is not None)
         held = folded.pop(TARGET)
         first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
         # A retry is answered from the target's history alone: the same answer as the first

@@ -32,14 +32,45 @@ class AggregateLoader:
         # aggregate the command names is new.
         self._anchor: str | None = None
 
-    async def load(self, loads: Mapping[str, Load[Any]]) -> tuple[dict[str, Folded], Latest]:
+    async def load(self, loads: Mapping[str, Load[Any]], *, stream_position: bool = False
+                   ) -> tuple[dict[str, Folded], Latest]:
+        """The aggregates, and (with `stream_position`) where the stream stood."""
         subjects = [load.ref.subject for load in loads.values()]
-        asked = list(dict.fromkeys([*subjects, *([self._anchor] if self._anchor else [])]))
+        anchor = [self._anchor] if self._anchor and stream_position else []
+        asked = list(dict.fromkeys([*subjects, *anchor]))
         latest = await self.store.latest(asked)
         if self._anchor is None and latest.by_subject:
             self._anchor = next(iter(latest.by_subject))
-        folded = await asyncio.gather(*(self._one(load, latest) for load in loads.values()))
-        return dict(zip(loads, folded, strict=True)), latest
+        # Most loads need no read at all (held and current, or new): no task for those.
+        found: dict[str, Folded] = {}
+        reading: dict[str, Any] = {}
+        for name, load in loads.items():
+            held = self._current(load, latest)
+            if held is not None:
+                found[name] = held
+            else:
+                reading[name] = self._one(load, latest)
+        if reading:
+            found |= dict(zip(reading, await asyncio.gather(*reading.values()), strict=True))
+        return {name: found[name] for name in loads}, latest
+
+    def _current(self, load: Load[Any], latest: Latest) -> Folded | None:
+        """What needs nothing read: an exact subject held as it stands, or not stored yet."""
+        subject = load.ref.subject
+        if "*" in subject:
+            return None
+        last = latest.of(subject)
+        key = _key(load, subject, False)
+        held = self.cache.get(key)
+        if held is not None and held.last_sequence == last:
+            self.cache.stats.hits += 1
+            return held
+        if last == 0 and held is None:
+            self.cache.stats.new += 1
+            folded = Folded(load.aggregate.initial)
+            self.cache.put(key, folded)
+            return folded
+        return None
 
     async def refresh(self, load: Load[Any], held: Folded) -> Folded:
         """After a conflict: the events stored since `held`, folded onto it."""
@@ -93,9 +124,12 @@ class AggregateLoader:
             stats.refreshed += 1
             tail = await self.store.read_subject(subject, after=held.last_sequence)
             folded = fold(load.aggregate, self.schemas, tail, held, shared_id=shared_id, name=load.ref.aggregate_id)
+        elif last == 0:
+            stats.new += 1
+            history = []
         else:
             stats.misses += 1
-            history = await self.store.read_subject(subject) if last else []
+            history = await self.store.read_subject(subject)
             folded = fold(load.aggregate, self.schemas, history, shared_id=shared_id, name=load.ref.aggregate_id)
         self.cache.put(key, folded)
         return folded

@@ -1,6 +1,8 @@
-"""The projection runner: a projection fed live from a pull consumer of its own.
+"""The projection runner: a service's projections fed live from one pull consumer.
 
-- The consumer reads only the projection's subjects (`Projection.subjects`) and asks for
+- All the projections of one process share the consumer (one delivery of each event to
+  the process, one transaction per batch for all of them); each keeps its own position.
+- The consumer reads only the projections' subjects (`Projection.subjects`) and asks for
   messages in batches with a long wait, so an idle runner costs a heartbeat now and then
   and a busy one applies whatever has arrived in one transaction.
 - The consumer's idle heartbeats say how far it has looked, matching or not: once what
@@ -18,6 +20,7 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from nats.aio.client import Client
@@ -38,6 +41,10 @@ BATCH = 1000  # messages asked for per pull request, and applied per transaction
 EXPIRES = 5.0  # seconds a pull request waits for messages
 HEARTBEAT = 0.5  # seconds between the server's heartbeats while nothing is delivered
 SILENCE = 4 * HEARTBEAT + 1.0  # no word from the server for this long: the consumer is gone
+# While nobody waits for it, a runner lets a few more events arrive before it writes: one
+# transaction (and one hop to a worker thread) then serves many events instead of one.
+LINGER = 0.02
+LINGER_BELOW = 200
 
 
 class ConsumerLost(Exception):
@@ -115,25 +122,43 @@ class _Pull:
 
 
 class ProjectionRunner:
-    """Runs one projection live from a pull consumer of its own."""
+    """Runs projections live from a pull consumer of their own (one database)."""
 
-    def __init__(self, projection: Projection, engine: Engine, nc: Client, *, store: JetStreamEventStore | None = None) -> None:
-        self.projection = projection
+    def __init__(self, projections: Projection | Sequence[Projection], engine: Engine, nc: Client, *,
+                 store: JetStreamEventStore | None = None) -> None:
+        self.projections = [projections] if isinstance(projections, Projection) else list(projections)
         self.engine = engine
         self.nc = nc
         self.store = store if store is not None or nc is None else JetStreamEventStore(nc)
-        self.position = 0  # the stream sequence up to which it has applied all it reads
-        self._stored = 0  # the position as this runner last read or wrote it in the database
+        # Where each stands in the database (as last read or written by this runner), and the
+        # stream sequence up to which all of them have applied everything they read.
+        self._stored = {p.name: 0 for p in self.projections}
+        self.position = 0
+        every = [p for p in self.projections if p.subjects is None]
+        self.subjects: list[str] | None = None if every else sorted({s for p in self.projections for s in p.subjects or ()})
+        self._contexts = {p.name: None if p.subjects is None else {_context_of(s) for s in p.subjects}
+                          for p in self.projections}
         self._changed = asyncio.Event()
         self._checking: asyncio.Task[None] | None = None
         self._wanted = 0  # the furthest sequence a waiter wants covered
         self._due = 0  # a sequence it reads, known to be stored, not yet applied
+        self._awaited = asyncio.Event()
+        self.batches = self.applied = 0  # transactions written, and the events in them
+
+    @property
+    def projection(self) -> Projection:
+        return self.projections[0]
+
+    @property
+    def name(self) -> str:
+        return "+".join(p.name for p in self.projections)
 
     # -- waiting for it --------------------------------------------------------------
 
     async def reach(self, sequence: int) -> None:
-        """Return once the projection covers every event up to `sequence`."""
+        """Return once the projections cover every event up to `sequence`."""
         while self.position < sequence:
+            self._awaited.set()  # someone waits: write what has arrived without lingering
             if self._due > self.position:
                 # Something it reads is stored and on its way: the apply will move it on.
                 await self._changed_or(asyncio.sleep(0.2))
@@ -158,24 +183,24 @@ class ProjectionRunner:
         await self.reach(await self.store.last_sequence())
 
     async def _check(self) -> None:
-        """Is anything this projection reads stored between its position and what is
-        wanted? If not, it covers that much already; if so, that is what it waits for.
+        """Is anything these projections read stored between their position and what is
+        wanted? If not, they cover that much already; if so, that is what they wait for.
         One Direct Get per subject, shared by every waiter."""
-        wanted, subjects, before = self._wanted, self.projection.subjects, self.position
+        wanted, subjects, before = self._wanted, self.subjects, self.position
         if subjects is None or self.store is None:
             self._due = before + 1  # a projection of every message covers only what it applies
             return
         try:
             found = await asyncio.gather(*(self.store.next_matching(s, before) for s in subjects))
         except Exception:
-            log.warning("could not ask the stream how far the projection is behind", projection=self.projection.name)
+            log.warning("could not ask the stream how far the projections are behind", projection=self.name)
             await asyncio.sleep(0.1)
             return
         later = [seq for seq in found if seq is not None]
         if not later:
-            self._advance(wanted)  # nothing it reads after its position: it covers all that was wanted
+            self._advance(wanted)  # nothing they read after their position: they cover all that was wanted
             return
-        self._advance(min(later) - 1)  # nothing it reads before the first of them
+        self._advance(min(later) - 1)  # nothing they read before the first of them
         if min(later) <= wanted:
             self._due = max(self._due, min(later))
 
@@ -188,28 +213,32 @@ class ProjectionRunner:
     # -- running it ----------------------------------------------------------------
 
     def create_tables(self) -> None:
-        """Create the read model's tables. Tables an earlier version made with other
+        """Create the read models' tables. Tables an earlier version made with other
         columns are dropped and the projection starts again from the first event: a read
         model is derived from the stream, so a new version simply rebuilds it."""
         with self.engine.begin() as conn:
             existing = inspect(conn)
-            stale = [t for t in self.projection.tables if existing.has_table(t.name)
-                     and {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
-            if stale and not self.projection.rebuildable:
-                raise RuntimeError(f"{self.projection.name}: tables {[t.name for t in stale]} were made by another version "
-                                   "and are a record of their own; migrate them, they are not rebuilt from the stream")
-            if stale:
-                log.warning("read model made by an earlier version; rebuilding it from the stream",
-                            projection=self.projection.name, tables=[t.name for t in stale])
-                for table in self.projection.tables:
-                    table.drop(conn, checkfirst=True)
-                write_position(conn, self.projection.name, 0)
-            for table in self.projection.tables:
-                table.create(conn, checkfirst=True)
+            for projection in self.projections:
+                stale = [t for t in projection.tables if existing.has_table(t.name)
+                         and {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
+                if stale and not projection.rebuildable:
+                    raise RuntimeError(f"{projection.name}: tables {[t.name for t in stale]} were made by another "
+                                       "version and are a record of their own; migrate them, they are not rebuilt")
+                if stale:
+                    log.warning("read model made by an earlier version; rebuilding it from the stream",
+                                projection=projection.name, tables=[t.name for t in stale])
+                    for table in projection.tables:
+                        table.drop(conn, checkfirst=True)
+                    write_position(conn, projection.name, 0)
+                for table in projection.tables:
+                    table.create(conn, checkfirst=True)
+
+    def stored_positions(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {p.name: read_position(conn, p.name) for p in self.projections}
 
     def stored_position(self) -> int:
-        with self.engine.connect() as conn:
-            return read_position(conn, self.projection.name)
+        return min(self.stored_positions().values())
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self.create_tables)
@@ -221,19 +250,19 @@ class ProjectionRunner:
                 consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:16]}"
                 pull: _Pull | None = None
                 try:
-                    self._stored = await asyncio.to_thread(self.stored_position)
-                    self.position = self._stored
-                    await self._subscribe(js, consumer, self._stored + 1)
+                    self._stored = await asyncio.to_thread(self.stored_positions)
+                    self.position = min(self._stored.values())
+                    await self._subscribe(js, consumer, self.position + 1)
                     pull = _Pull(self.nc, consumer)
                     await pull.start()
                     await self._consume(pull, stopping)
                 except Gap as gap:
-                    log.info("projection re-seeking", projection=self.projection.name, reason=str(gap))
+                    log.info("projection re-seeking", projection=self.name, reason=str(gap))
                 except Exception:
                     # A lost consumer, a timeout while NATS fails over, an event the handler
                     # cannot read: the runner must outlive them all, or every rule that waits
                     # for this view waits in vain. Start again from the stored position.
-                    log.exception("projection failed; resuming from its stored position", projection=self.projection.name)
+                    log.exception("projection failed; resuming from its stored position", projection=self.name)
                     await asyncio.wait((stopping,), timeout=1.0)
                 finally:
                     if pull is not None:
@@ -250,14 +279,21 @@ class ProjectionRunner:
         # rebuild beside the live one); the server drops a killed runner's consumer once
         # it has been inactive for a while. Nothing is acknowledged: a consumer that is
         # lost is simply made again from the stored position.
-        subjects = self.projection.subjects or [f"{EVENTS_ROOT}.>"]
         await js.add_consumer(STREAM_NAME, config=ConsumerConfig(
-            name=consumer, filter_subjects=subjects, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+            name=consumer, filter_subjects=self.subjects or [f"{EVENTS_ROOT}.>"],
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
             ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True,
         ))
 
     async def _consume(self, pull: _Pull, stopping: asyncio.Future[Any]) -> None:
         while await pull.next(stopping):
+            if len(pull.buffer) < LINGER_BELOW and not self._awaited.is_set():
+                awaited = asyncio.ensure_future(self._awaited.wait())
+                try:
+                    await asyncio.wait((awaited, stopping), timeout=LINGER, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    awaited.cancel()
+            self._awaited.clear()  # set again by any waiter still behind after this batch
             messages: list[Msg] = []
             looked = 0
             while pull.buffer and len(messages) < BATCH:
@@ -268,33 +304,56 @@ class ProjectionRunner:
                     messages.append(item)
             if messages:
                 events = [stored_from_delivery(m) for m in messages]
-                spans = telemetry.start_spans(f"projection {self.projection.name}",
-                                              [(m.headers or {}).get("traceparent") for m in messages],
-                                              events=len(events), first_sequence=events[0].sequence)
+                spans = self._spans(messages, events) if telemetry.exporting() else []
                 try:
                     self._stored = await asyncio.to_thread(self._apply, events, looked)
                 finally:
                     for span in spans:
                         span.end()
-                self._advance(max(self._stored, looked))
-            elif looked > self.position:
+                self.batches += 1
+                self.applied += len(events)
+                # Everything they read up to the last delivered message (or further, if the
+                # consumer said so) is applied.
+                self._advance(max(events[-1].sequence, looked))
+            elif looked > self.position and self.subjects is not None:
                 # Idle: the consumer has looked further than anything it had to deliver.
-                self._stored = await asyncio.to_thread(self._cover, looked)
-                self._advance(self._stored)
+                self._stored = await asyncio.to_thread(self._apply, [], looked)
+                self._advance(looked)
 
-    def _apply(self, events: list[StoredEvent], looked: int) -> int:
-        with self.engine.begin() as conn:
-            position = apply_batch(conn, self.projection, self.projection.live_tables(), self.projection.name, events,
-                                   passed=self._stored)
-            if looked > position and self.projection.subjects is not None:
-                position = cover(conn, self.projection, self.projection.name, looked, passed=self._stored)
-            return position
+    def _spans(self, messages: list[Msg], events: list[StoredEvent]) -> list[Any]:
+        """One span per projection and trace it applies events of: each command's trace
+        shows every read model its events reached."""
+        parents = {e.sequence: (m.headers or {}).get("traceparent") for m, e in zip(messages, events, strict=True)}
+        spans = []
+        for p in self.projections:
+            mine = self._mine(p, events)
+            if mine:
+                spans += telemetry.start_spans(f"projection {p.name}", [parents[e.sequence] for e in mine],
+                                               events=len(mine), first_sequence=mine[0].sequence)
+        return spans
 
-    def _cover(self, looked: int) -> int:
-        if self.projection.subjects is None:
-            return self._stored
+    def _mine(self, projection: Projection, events: list[StoredEvent]) -> list[StoredEvent]:
+        contexts = self._contexts[projection.name]
+        return events if contexts is None else [e for e in events if _context_of(e.subject) in contexts]
+
+    def _apply(self, events: list[StoredEvent], looked: int) -> dict[str, int]:
+        """One transaction for every projection. Each one's position moves to the end of
+        what the consumer delivered (or looked through), read by it or not, so a rebuild
+        swapped in behind that point is noticed (`Gap`) whichever projection it was."""
+        passed, through = self.position, max(events[-1].sequence if events else 0, looked)
+        stored = dict(self._stored)
         with self.engine.begin() as conn:
-            return cover(conn, self.projection, self.projection.name, looked, passed=self._stored)
+            for p in self.projections:
+                mine = self._mine(p, events)
+                position = apply_batch(conn, p, p.live_tables(), p.name, mine, passed=passed)
+                if p.subjects is not None and through > position:
+                    position = cover(conn, p, p.name, through, passed=passed)
+                stored[p.name] = position
+        return stored
+
+def _context_of(subject: str) -> str:
+    tokens = subject.split(".")  # pathways.evt.<programme>.<organisation>.<context>.<aggregate>, or a pattern of it
+    return tokens[4] if len(tokens) == 6 else ""
 
 
 async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], idle_after: float = 0.5) -> list[Any] | None:

@@ -41,6 +41,34 @@ class Answer:
     end: dict[str, str]  # headers of the status that ended the answer (empty for 404)
 
 
+class _Answering:
+    """One request's answer as it arrives; done at the status that ends it (or at its one
+    message, for a request that is not batched)."""
+
+    __slots__ = ("batched", "done", "messages")
+
+    def __init__(self, batched: bool) -> None:
+        self.batched = batched
+        self.messages: list[Msg] = []
+        self.done: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+
+    def arrived(self, msg: Msg) -> None:
+        if self.done.done():
+            return
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is None:
+            self.messages.append(msg)
+            if not self.batched:
+                self.done.set_result({})
+        elif status == "404":
+            self.done.set_result({})
+        elif status == "204":
+            self.done.set_result(dict(headers))
+        else:
+            self.done.set_exception(DirectGetError(f"direct get failed: {status} {headers.get('Description', '')}".strip()))
+
+
 class DirectGets:
     """Direct Get requests of one connection, each answered into a queue of its own."""
 
@@ -48,7 +76,7 @@ class DirectGets:
         self._nc = nc
         self._timeout = timeout
         self._prefix = nc.new_inbox()  # under the connection's inbox prefix, where its user may receive
-        self._pending: dict[str, asyncio.Queue[Msg]] = {}
+        self._pending: dict[str, _Answering] = {}
         self._tokens = itertools.count()
         self._sub: Any = None
         self._subscribing: asyncio.Lock | None = None
@@ -63,34 +91,20 @@ class DirectGets:
                 self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._route)
 
     async def _route(self, msg: Msg) -> None:
-        queue = self._pending.get(msg.subject.rsplit(".", 1)[-1])
-        if queue is not None:  # an answer nobody waits for any more (timed out) is dropped
-            queue.put_nowait(msg)
+        answering = self._pending.get(msg.subject.rsplit(".", 1)[-1])
+        if answering is not None:  # an answer nobody waits for any more (timed out) is dropped
+            answering.arrived(msg)
 
     async def ask(self, request: dict[str, Any], *, batched: bool) -> Answer:
         """Send one Direct Get; collect its messages up to the status that ends it (a single
         message answers an unbatched request)."""
         await self._ensure()
         token = str(next(self._tokens))
-        queue: asyncio.Queue[Msg] = asyncio.Queue()
-        self._pending[token] = queue
-        messages: list[Msg] = []
+        answering = self._pending[token] = _Answering(batched)
         try:
             await self._nc.publish(DIRECT_GET, json.dumps(request).encode(), reply=f"{self._prefix}.{token}")
-            while True:
-                msg = await asyncio.wait_for(queue.get(), self._timeout)
-                headers = msg.headers or {}
-                status = headers.get("Status")
-                if status is None:
-                    messages.append(msg)
-                    if not batched:
-                        return Answer(messages, {})
-                    continue
-                if status == "404":
-                    return Answer(messages, {})
-                if status == "204":
-                    return Answer(messages, dict(headers))
-                raise DirectGetError(f"direct get failed: {status} {headers.get('Description', '')}".strip())
+            end = await asyncio.wait_for(answering.done, self._timeout)
+            return Answer(answering.messages, end)
         except TimeoutError:
             raise TimeoutError(f"no answer to a Direct Get within {self._timeout} s") from None
         finally:

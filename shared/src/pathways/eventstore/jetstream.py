@@ -110,8 +110,10 @@ class JetStreamEventStore:
         return AppendResult([ack.seq], duplicate=bool(ack.duplicate))
 
     async def publish_batch(self, messages: Sequence[tuple[str, bytes, dict[str, str]]]) -> AppendResult:
-        """One atomic batch: the first message is a request (the server confirms the batch
-        started), the middle ones are plain publishes, the commit returns the PubAck."""
+        """One atomic batch: every message but the last is a plain publish, the commit is a
+        request whose PubAck (or error, for the whole batch) ends it. The server checks
+        each message's expectations and ids as the batch arrives and stores none of it
+        unless all of it holds."""
         if len(messages) > MAX_BATCH_MESSAGES:
             raise ValueError(f"an atomic batch holds at most {MAX_BATCH_MESSAGES} events")
         batch_id = uuid.uuid4().hex
@@ -122,10 +124,6 @@ class JetStreamEventStore:
             if index == last:
                 h["Nats-Batch-Commit"] = "1"
                 reply = await self._nc.request(subject, payload, headers=h, timeout=self._timeout)
-            elif index == 1:
-                first = await self._nc.request(subject, payload, headers=h, timeout=self._timeout)
-                if first.data:
-                    _raise_for_ack(json.loads(first.data))
             else:
                 await self._nc.publish(subject, payload, headers=h)
         assert reply is not None

@@ -143,7 +143,11 @@ class ServiceHost:
         self.store = store
         self._committer = GroupCommitter(store) if self.group_commit else None
         self.trail = AuditTrail(self.service.name, self._committer.append if self._committer else store.append)
-        view_runners = [self._start_runner(p, nc) for p in self.service.views] if self.run_intake else []
+        # One runner (one consumer, one transaction per batch) for every read model this
+        # process keeps: the views its rules consult and the projections it serves.
+        kept = [*(self.service.views if self.run_intake else ()), *(self.service.projections if self.run_projections else ())]
+        runner = self._start_runner(kept, nc) if kept else None
+        view_runners = [runner] if runner is not None and self.run_intake and self.service.views else []
         self.intake = CommandIntake(
             self.service.name,
             self.service.handlers,
@@ -155,8 +159,6 @@ class ServiceHost:
             person_keys=PersonKeys(nc),
         )
         if self.run_projections:
-            for projection in self.service.projections:
-                self._start_runner(projection, nc)
             context = BackgroundContext(nc, self.engine, store, self._stop)
             for task in self.service.background:
                 running = asyncio.create_task(task(context), name=getattr(task, "__name__", "background"))
@@ -176,10 +178,10 @@ class ServiceHost:
                 await asyncio.sleep(0.02)
         log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
 
-    def _start_runner(self, projection: Projection, nc: Any) -> ProjectionRunner:
-        runner = ProjectionRunner(projection, self.engine, nc, store=self.store)
+    def _start_runner(self, projections: list[Projection], nc: Any) -> ProjectionRunner:
+        runner = ProjectionRunner(projections, self.engine, nc, store=self.store)
         self.runners.append(runner)
-        running = asyncio.create_task(runner.run(self._stop), name=projection.name)
+        running = asyncio.create_task(runner.run(self._stop), name=runner.name)
         running.add_done_callback(_report_ended)
         self._tasks.append(running)
         return runner
@@ -229,7 +231,8 @@ class ServiceHost:
         async def health() -> dict[str, Any]:
             return {
                 "service": self.service.name,
-                "projections": {r.projection.name: r.position for r in self.runners},
+                "projections": {p.name: r.position for r in self.runners for p in r.projections},
+                "batches": {r.name: {"transactions": r.batches, "events": r.applied} for r in self.runners},
                 # How often a command found its aggregates current in memory (DESIGN §4 G10).
                 "aggregates": self.intake.loader.cache.report() if self.intake else None,
             }
