@@ -236,7 +236,7 @@ class Programme:
         yield self.env("registry", "ParticipantEnrolled", self.pid, p.org, participant, p.org, today,
                        {"programme_id": self.pid, "participant_id": participant, "partner_id": p.org, "setting": setting,
                         "referral_source": rng.choice(REFERRALS[setting]), "consent_given": consent,
-                        "enrolled_on": today.isoformat()},
+                        "enrolled_on": today.isoformat(), "personal": None},
                        at="09:30:00")
         if setting == "ward":
             p.on_ward.append(participant)
