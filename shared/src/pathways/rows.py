@@ -17,11 +17,12 @@ Merging keeps the meaning of the writes in their order. Per row key:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam
+from sqlalchemy import Connection, Dialect, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 UPSERT, UPDATE, INSERT_IF_ABSENT = "upsert", "update", "insert_if_absent"
@@ -47,13 +48,13 @@ class Rows:
     # -- what handlers call ----------------------------------------------------------
 
     def upsert(self, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> None:
-        if set(keys) != set(_primary_key(table)):
+        if not _is_primary_key(table, tuple(keys)):
             self.execute(_upsert_statement(self.dialect.name, table, tuple(values), tuple(keys)), dict(values))
             return
         self._merge(table, _Write(UPSERT, dict(values)))
 
     def update(self, table: Table, keys: Mapping[str, Any], values: Mapping[str, Any]) -> None:
-        if set(keys) != set(_primary_key(table)):
+        if not _is_primary_key(table, tuple(keys)):
             params = {f"key_{k}": v for k, v in keys.items()} | {f"new_{k}": v for k, v in values.items()}
             self.execute(_update_statement(table, tuple(keys), tuple(values)), params)
             return
@@ -71,7 +72,7 @@ class Rows:
 
     def _merge(self, table: Table, write: _Write) -> None:
         rows = self._pending.setdefault(table, {})
-        key = tuple(write.values[c] for c in _primary_key(table))
+        key = _key_of(table)(write.values)
         held = rows.get(key)
         if held is None:
             rows[key] = write
@@ -94,20 +95,90 @@ class Rows:
                 groups.setdefault((write.kind, tuple(sorted(write.values))), []).append(write.values)
             for (kind, columns), values in groups.items():
                 self.statements += 1
-                if kind == UPSERT:
-                    self.connection.execute(_upsert_statement(self.dialect.name, table, columns, _primary_key(table)), values)
-                elif kind == INSERT_IF_ABSENT:
-                    self.connection.execute(_insert_if_absent_statement(self.dialect.name, table, columns), values)
+                prepared = _prepare(self.dialect, kind, table, columns)
+                if prepared is None:  # a column with a Python-side default: SQLAlchemy computes it per row
+                    self._execute_through_sqlalchemy(kind, table, columns, values)
                 else:
-                    keys = _primary_key(table)
-                    changed = tuple(c for c in columns if c not in keys)
-                    params = [{f"key_{k}": v[k] for k in keys} | {f"new_{c}": v[c] for c in changed} for v in values]
-                    self.connection.execute(_update_statement(table, keys, changed), params)
+                    self.connection.exec_driver_sql(prepared.sql, prepared.parameters(values))
+
+    def _execute_through_sqlalchemy(self, kind: str, table: Table, columns: tuple[str, ...],
+                                    values: list[dict[str, Any]]) -> None:
+        if kind == UPDATE:
+            keys = _primary_key(table)
+            changed = tuple(c for c in columns if c not in keys)
+            values = [{f"key_{k}": v[k] for k in keys} | {f"new_{c}": v[c] for c in changed} for v in values]
+        self.connection.execute(_statement(self.dialect.name, kind, table, columns), values)
 
 
 @functools.cache
 def _primary_key(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.primary_key.columns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_primary_key(table: Table, keys: tuple[str, ...]) -> bool:
+    return set(keys) == set(_primary_key(table))
+
+
+@functools.cache
+def _key_of(table: Table) -> Callable[[dict[str, Any]], Any]:
+    return operator.itemgetter(*_primary_key(table))
+
+
+def _statement(dialect: str, kind: str, table: Table, columns: tuple[str, ...]) -> Any:
+    if kind == UPSERT:
+        return _upsert_statement(dialect, table, columns, _primary_key(table))
+    if kind == INSERT_IF_ABSENT:
+        return _insert_if_absent_statement(dialect, table, columns)
+    keys = _primary_key(table)
+    return _update_statement(table, keys, tuple(c for c in columns if c not in keys))
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A batch statement compiled once for its dialect, with the order of its parameters
+    and each column type's conversion: a batch then costs the driver's `executemany` and
+    one tuple per row. (SQLAlchemy's own executemany re-processes every parameter dict
+    through the compiled statement, which cost more than SQLite spent storing the rows.)"""
+
+    sql: str
+    sources: tuple[str, ...]  # the row's column behind each parameter, in the statement's order
+    names: tuple[str, ...]  # the parameters' names, for drivers that take named parameters
+    convert: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+    def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
+        sources, convert = self.sources, self.convert
+        if not any(convert):
+            if self.positional:
+                get = operator.itemgetter(*sources)
+                return [get(r) for r in rows] if len(sources) > 1 else [(get(r),) for r in rows]
+            return [{n: r[s] for n, s in zip(self.names, sources, strict=True)} for r in rows]
+        out: list[Any] = []
+        for r in rows:
+            converted = tuple(r[s] if f is None else f(r[s]) for s, f in zip(sources, convert, strict=True))
+            out.append(converted if self.positional else dict(zip(self.names, converted, strict=True)))
+        return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepare(dialect: Dialect, kind: str, table: Table, columns: tuple[str, ...]) -> _Prepared | None:
+    keys = _primary_key(table)
+    if kind == UPDATE:
+        changed = tuple(c for c in columns if c not in keys)
+        column_of = {f"key_{k}": k for k in keys} | {f"new_{c}": c for c in changed}
+    else:
+        column_of = {c: c for c in columns}
+    compiled = _statement(dialect.name, kind, table, columns).compile(dialect=dialect, column_keys=list(column_of))
+    if compiled.insert_prefetch or compiled.update_prefetch or compiled.escaped_bind_names:
+        return None
+    positional = compiled.positiontup is not None
+    names = tuple(compiled.positiontup) if compiled.positiontup is not None else tuple(compiled.binds)
+    if set(names) != set(column_of):
+        return None  # a parameter the rows do not carry: leave it to SQLAlchemy
+    sources = tuple(column_of[n] for n in names)
+    convert = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+    return _Prepared(compiled.string, sources, names, convert, positional)
 
 
 # One statement per table and shape of row, built once and executed with parameters.

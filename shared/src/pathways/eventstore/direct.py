@@ -80,6 +80,7 @@ class DirectGets:
         self._tokens = itertools.count()
         self._sub: Any = None
         self._subscribing: asyncio.Lock | None = None
+        self.bytes_read = 0  # payload bytes of every stored message answered: what a test counts
 
     async def _ensure(self) -> None:
         if self._sub is not None:
@@ -104,6 +105,7 @@ class DirectGets:
         try:
             await self._nc.publish(DIRECT_GET, json.dumps(request).encode(), reply=f"{self._prefix}.{token}")
             end = await asyncio.wait_for(answering.done, self._timeout)
+            self.bytes_read += sum(len(m.data) for m in answering.messages)
             return Answer(answering.messages, end)
         except TimeoutError:
             raise TimeoutError(f"no answer to a Direct Get within {self._timeout} s") from None

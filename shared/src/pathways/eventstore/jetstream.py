@@ -93,6 +93,11 @@ class JetStreamEventStore:
         self._direct = DirectGets(nc, timeout)
         self.reads = 0  # requests that read aggregates: what a test counts
 
+    @property
+    def bytes_read(self) -> int:
+        """Payload bytes of the stored events its Direct Gets have returned."""
+        return self._direct.bytes_read
+
     # -- append -------------------------------------------------------------------------
 
     async def append(self, request: AppendRequest) -> AppendResult:

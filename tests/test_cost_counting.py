@@ -1,0 +1,262 @@
+"""What a command and a projection batch cost, proven by counting instead of timing:
+store reads and bytes read per command as an aggregate's history grows, SQL statements per
+projection batch as the batch grows, and G1 with two instances whose caches disagree."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+from pathways.eventstore.base import AppendRequest, NewEvent, StoredEvent
+from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES, JetStreamEventStore
+from pathways.intake import CommandIntake
+from pathways.projection import apply_batch
+from pathways.readmodels import make_engine
+from pathways.replies import Reply
+from pathways.runtime.host import ServiceHost
+from pathways_registry.app import service as registry_service
+from pathways_registry.readmodel import ENROLMENT, ROSTER
+from sqlalchemy import Engine, event
+
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique
+
+
+def body(org: str, programme_id: str, participant: str) -> bytes:
+    return json.dumps({"idempotency_key": uuid.uuid4().hex, "organisation": org, "actor": "tester",
+                       "data": {"programme_id": programme_id, "participant_id": participant, "on": "2026-01-05"}}).encode()
+
+
+def intake_of(store: JetStreamEventStore) -> CommandIntake:
+    """A registry intake of its own: its own cache, as a second instance of the service has."""
+    return CommandIntake("registry", registry_service.handlers, store, registry_service.schemas)
+
+
+@dataclass
+class Enrolment:
+    participant: str
+    subject: str
+    consenting: bool
+
+
+async def enrolment_with_history(client: CommandClient, nc: Client, s: ProgrammeSetup, events: int) -> Enrolment:
+    """A participant's enrolment holding `events` events: enrolled, then consent recorded and
+    withdrawn in turn (the registry's own first two changes, stored again with new ids, as
+    a long-lived enrolment would hold them)."""
+    p = unique("p")
+    enrolled = await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p, consent_given=False))
+    assert enrolled["status"] == "accepted"
+    for command in ("RecordConsent", "WithdrawConsent"):
+        reply = await client.send(s.partner_a, command, {"programme_id": s.programme_id, "participant_id": p, "on": "2026-01-05"})
+        assert reply["status"] == "accepted", reply
+    store = JetStreamEventStore(nc, timeout=60)
+    subject = f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"
+    recorded, withdrawn = (stored.event for stored in (await store.read_subject(subject))[1:3])
+    copies = [NewEvent.of(subject, (recorded if i % 2 == 0 else withdrawn).model_copy(update={"id": str(uuid.uuid4())}))
+              for i in range(events - 3)]
+    for start in range(0, len(copies), MAX_BATCH_MESSAGES):
+        await store.append(AppendRequest(copies[start:start + MAX_BATCH_MESSAGES], {}))
+    assert len(await store.read_subject(subject)) == events
+    return Enrolment(p, subject, consenting=(events - 3) % 2 == 1)
+
+
+async def toggle(intake: CommandIntake, s: ProgrammeSetup, e: Enrolment) -> Reply:
+    reply = await intake.handle(s.partner_a, "WithdrawConsent" if e.consenting else "RecordConsent",
+                                body(s.partner_a, s.programme_id, e.participant))
+    assert reply.status == "accepted", reply
+    e.consenting = not e.consenting
+    return reply
+
+
+@dataclass
+class Cost:
+    reads: int
+    bytes_read: int
+
+
+async def cost_of_next_command(intake: CommandIntake, store: JetStreamEventStore, s: ProgrammeSetup, e: Enrolment) -> Cost:
+    reads, read = store.reads, store.bytes_read
+    await toggle(intake, s, e)
+    return Cost(store.reads - reads, store.bytes_read - read)
+
+
+async def test_a_command_reads_the_same_whether_its_aggregate_holds_10_or_10_000_events(
+    registry: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client)
+    short = await enrolment_with_history(client, nats_client, s, 10)
+    long = await enrolment_with_history(client, nats_client, s, 10_000)
+    store = JetStreamEventStore(nats_client)
+    intake = intake_of(store)
+    first = {}
+    for e in (short, long):
+        # The first command of a fresh instance reads the history once (nothing is held)...
+        first[e.participant] = await cost_of_next_command(intake, store, s, e)
+    costs = {e.participant: [await cost_of_next_command(intake, store, s, e) for _ in range(3)] for e in (short, long)}
+    # ...and that read is what the history costs: the counter sees history when it is read.
+    assert first[long.participant].bytes_read > 500 * first[short.participant].bytes_read
+    # Every command after it: one read (where the subject stands), the same bytes.
+    for cost_short, cost_long in zip(costs[short.participant], costs[long.participant], strict=True):
+        assert cost_short.reads == cost_long.reads == 1
+        assert abs(cost_short.bytes_read - cost_long.bytes_read) <= 64, (cost_short, cost_long)
+        assert cost_long.bytes_read < 2_000  # the last event on the subject, not its history
+    assert intake.loader.cache.stats.hits >= 6
+
+
+async def test_an_instance_behind_reads_only_the_events_it_missed(
+    registry: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    """Another instance wrote: the one behind reads the tail after what it holds, not the history."""
+    s = await setup_programme(client)
+    e = await enrolment_with_history(client, nats_client, s, 3_000)
+    mine, other = JetStreamEventStore(nats_client), JetStreamEventStore(nats_client)
+    a, b = intake_of(mine), intake_of(other)
+    await toggle(a, s, e)
+    await toggle(b, s, e)
+    await toggle(b, s, e)  # a now holds the enrolment two events behind
+    cost = await cost_of_next_command(a, mine, s, e)
+    assert cost.reads == 2  # where it stands, then the two events it missed
+    assert cost.bytes_read < 3 * 2_000
+    assert a.loader.cache.stats.refreshed >= 1
+
+
+class Turns(JetStreamEventStore):
+    """The real store, with one interleaving forced: the follower reads, the leader then
+    appends, and only then does the follower append — it has decided on a state that is
+    no longer the last one."""
+
+    def __init__(self, nc: Client, *, leader: bool, follower_read: asyncio.Event, leader_appended: asyncio.Event) -> None:
+        super().__init__(nc)
+        self.leader = leader
+        self.follower_read = follower_read
+        self.leader_appended = leader_appended
+        self.racing = False
+
+    async def latest(self, subjects: Any) -> Any:
+        answer = await super().latest(subjects)
+        if self.racing and not self.leader:
+            self.follower_read.set()
+        return answer
+
+    async def append(self, request: AppendRequest) -> Any:
+        if not self.racing:
+            return await super().append(request)
+        if self.leader:
+            await self.follower_read.wait()
+            try:
+                return await super().append(request)
+            finally:
+                self.leader_appended.set()
+        await self.leader_appended.wait()
+        return await super().append(request)
+
+
+@pytest.mark.parametrize("stale", ["follower", "leader"])
+async def test_g1_two_instances_one_holding_a_stale_aggregate_give_exactly_one_winner(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, stale: str
+) -> None:
+    s = await setup_programme(client)
+    e = await enrolment_with_history(client, nats_client, s, 50)
+    follower_read, leader_appended = asyncio.Event(), asyncio.Event()
+    leader_store = Turns(nats_client, leader=True, follower_read=follower_read, leader_appended=leader_appended)
+    follower_store = Turns(nats_client, leader=False, follower_read=follower_read, leader_appended=leader_appended)
+    leader, follower = intake_of(leader_store), intake_of(follower_store)
+    # Both hold the enrolment; then the other instance moves it on, so one holds it stale.
+    await toggle(leader, s, e)
+    await toggle(follower, s, e)
+    await toggle(leader if stale == "follower" else follower, s, e)
+    before = len(await leader_store.read_subject(e.subject))
+    leader_store.racing = follower_store.racing = True
+    command = "WithdrawConsent" if e.consenting else "RecordConsent"
+    replies = await asyncio.gather(
+        leader.handle(s.partner_a, command, body(s.partner_a, s.programme_id, e.participant)),
+        follower.handle(s.partner_a, command, body(s.partner_a, s.programme_id, e.participant)),
+    )
+    assert [r.status for r in replies] == ["accepted", "rejected"]
+    assert replies[1].code in {"conflict", "rule_violation"}  # type: ignore[union-attr]
+    history = await leader_store.read_subject(e.subject)
+    assert len(history) == before + 1
+    # The loser refreshed: its next decision is made on the state the winner left.
+    leader_store.racing = follower_store.racing = False
+    e.consenting = not e.consenting
+    await toggle(follower, s, e)
+    assert len(await leader_store.read_subject(e.subject)) == before + 2
+
+
+async def test_g1_two_service_instances_over_nats_exactly_one_wins_each_round(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, nats_server: Any, tmp_path: Any
+) -> None:
+    """A second registry process beside the fixture's, both in the queue group: rounds of
+    identical commands land on both instances (each cache is stale whenever the other
+    wrote), and each round has exactly one winner."""
+    from tests.conftest import running
+
+    s = await setup_programme(client)
+    e = await enrolment_with_history(client, nats_client, s, 20)
+    (tmp_path / "second").mkdir()
+    async with running(registry_service, nats_server, tmp_path / "second") as second:
+        for _ in range(8):
+            command = "WithdrawConsent" if e.consenting else "RecordConsent"
+            data = {"programme_id": s.programme_id, "participant_id": e.participant, "on": "2026-01-05"}
+            replies = await asyncio.gather(*(client.send(s.partner_a, command, data) for _ in range(12)))
+            assert sum(r["status"] == "accepted" for r in replies) == 1
+            e.consenting = not e.consenting
+        both = [registry.intake, second.intake]
+        assert all(i is not None and i.loader.cache.stats.hits + i.loader.cache.stats.refreshed > 0 for i in both)
+    assert len(await JetStreamEventStore(nats_client).read_subject(e.subject)) == 28
+
+
+# --- SQL statements per projection batch ------------------------------------------------
+
+
+def enrolled_events(template: StoredEvent, count: int, start: int) -> list[StoredEvent]:
+    """`count` enrolments shaped exactly like a stored one, with made-up participant ids."""
+    out = []
+    for i in range(count):
+        participant = f"p-count-{i:06d}"
+        cloud = template.event
+        copy = cloud.model_copy(update={"id": str(uuid.uuid4()), "subject": participant,
+                                        "data": cloud.data | {"participant_id": participant}})
+        subject = template.subject.rsplit(".", 1)[0] + "." + participant
+        out.append(StoredEvent(start + i, subject, copy.to_bytes(), datetime.now(UTC)))
+    return out
+
+
+def counted(engine: Engine) -> list[str]:
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    return statements
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_sql_statements_per_projection_batch_do_not_grow_with_the_batch(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
+    tmp_path: Any, database: str,
+) -> None:
+    s = await setup_programme(client)
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    subject = f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"
+    template = (await JetStreamEventStore(nats_client).read_subject(subject))[0]
+    per_batch = {}
+    for size in (10, 2_000):
+        url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / f'{size}.db'}"
+        engine = make_engine(url)
+        for table in ROSTER.tables:
+            table.create(engine, checkfirst=True)
+        tables = ROSTER.live_tables()
+        statements = counted(engine)
+        with engine.begin() as conn:
+            position = apply_batch(conn, ROSTER, tables, ROSTER.name, enrolled_events(template, size, 1))
+        assert position == size
+        with engine.connect() as conn:
+            assert len(conn.execute(ENROLMENT.select()).all()) == size  # every event was applied
+        per_batch[size] = list(statements)
+        engine.dispose()
+    assert len(per_batch[10]) == len(per_batch[2_000]), per_batch
+    assert len(per_batch[2_000]) <= 2 + 2 * len(ROSTER.tables)  # position read and write, a few per table
