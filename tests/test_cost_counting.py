@@ -260,3 +260,39 @@ async def test_sql_statements_per_projection_batch_do_not_grow_with_the_batch(
         engine.dispose()
     assert len(per_batch[10]) == len(per_batch[2_000]), per_batch
     assert len(per_batch[2_000]) <= 2 + 2 * len(ROSTER.tables)  # position read and write, a few per table
+
+
+async def test_a_runner_far_behind_with_several_filters_catches_up_from_history_and_matches_a_rebuild(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service whose read models read two contexts, started behind the stream: it reads
+    the history through the store's one-filter reader, then goes on live, and ends where a
+    rebuild ends."""
+    import pathways.runner as runner_module
+    from pathways.projection import dump, rebuild
+    from pathways_sessions.readmodel import SESSION_LOG
+
+    monkeypatch.setattr(runner_module, "CATCH_UP_FROM", 1)
+    s = await setup_programme(client)
+    for i in range(6):
+        await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, unique(f"p{i}")))
+    engine = make_engine(f"sqlite:///{tmp_path / 'behind.db'}")
+    runner = runner_module.ProjectionRunner([ROSTER, SESSION_LOG], engine, nats_client)
+    assert runner.subjects is not None and len(runner.subjects) == 2
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.run(stop))
+    try:
+        await asyncio.wait_for(runner.catch_up(), 120)
+        assert runner.caught_up_from_history > 0
+        late = unique("late")
+        await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, late))  # delivered live
+        await asyncio.wait_for(runner.catch_up(), 60)
+    finally:
+        stop.set()
+        await running
+    store = JetStreamEventStore(nats_client)
+    last = runner.position
+    clean = make_engine(f"sqlite:///{tmp_path / 'clean.db'}")
+    for projection in (ROSTER, SESSION_LOG):
+        await rebuild(projection, clean, store, until=last)
+        assert dump(engine, projection) == dump(clean, projection)

@@ -20,10 +20,13 @@ import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import TypeEngine
 
 UPSERT, UPDATE, INSERT_IF_ABSENT = "upsert", "update", "insert_if_absent"
 
@@ -92,7 +95,7 @@ class Rows:
         for table, rows in pending.items():
             groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
             for write in rows.values():
-                groups.setdefault((write.kind, tuple(sorted(write.values))), []).append(write.values)
+                groups.setdefault((write.kind, tuple(write.values)), []).append(write.values)  # handlers build rows in one order
             for (kind, columns), values in groups.items():
                 self.statements += 1
                 prepared = _prepare(self.dialect, kind, table, columns)
@@ -144,21 +147,31 @@ class _Prepared:
     sql: str
     sources: tuple[str, ...]  # the row's column behind each parameter, in the statement's order
     names: tuple[str, ...]  # the parameters' names, for drivers that take named parameters
-    convert: tuple[Callable[[Any], Any] | None, ...]
+    convert: tuple[tuple[int, Callable[[Any], Any]], ...]  # (parameter index, conversion) where one is needed
     positional: bool
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
-        sources, convert = self.sources, self.convert
-        if not any(convert):
-            if self.positional:
-                get = operator.itemgetter(*sources)
-                return [get(r) for r in rows] if len(sources) > 1 else [(get(r),) for r in rows]
-            return [{n: r[s] for n, s in zip(self.names, sources, strict=True)} for r in rows]
+        get = operator.itemgetter(*self.sources)
+        one = len(self.sources) == 1
+        if not self.convert and self.positional:
+            return [(get(r),) for r in rows] if one else [get(r) for r in rows]
         out: list[Any] = []
         for r in rows:
-            converted = tuple(r[s] if f is None else f(r[s]) for s, f in zip(sources, convert, strict=True))
-            out.append(converted if self.positional else dict(zip(self.names, converted, strict=True)))
+            values = [get(r)] if one else list(get(r))
+            for i, f in self.convert:
+                values[i] = f(values[i])
+            out.append(tuple(values) if self.positional else dict(zip(self.names, values, strict=True)))
         return out
+
+
+def _conversion(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    process: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or dialect.name != "sqlite":
+        return process
+    # SQLite keeps dates as ISO text; SQLAlchemy's formatter is the same text, made slower.
+    if isinstance(column_type, sqltypes.Date) and not isinstance(column_type, sqltypes.DateTime):
+        return lambda v: v.isoformat() if type(v) is date else process(v)
+    return process
 
 
 @functools.lru_cache(maxsize=1024)
@@ -177,7 +190,8 @@ def _prepare(dialect: Dialect, kind: str, table: Table, columns: tuple[str, ...]
     if set(names) != set(column_of):
         return None  # a parameter the rows do not carry: leave it to SQLAlchemy
     sources = tuple(column_of[n] for n in names)
-    convert = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+    conversions = ((i, _conversion(compiled.binds[n].type, dialect)) for i, n in enumerate(names))
+    convert = tuple((i, f) for i, f in conversions if f is not None)
     return _Prepared(compiled.string, sources, names, convert, positional)
 
 

@@ -45,6 +45,10 @@ SILENCE = 4 * HEARTBEAT + 1.0  # no word from the server for this long: the cons
 # transaction (and one hop to a worker thread) then serves many events instead of one.
 LINGER = 0.02
 LINGER_BELOW = 200
+# Further behind than this, a runner with several filters first reads the history through
+# the store's one-filter reader (nats-server delivers history to a consumer with several
+# filters at a fraction of its speed when the stream holds many subjects: nats-server#5040).
+CATCH_UP_FROM = 5_000
 
 
 class ConsumerLost(Exception):
@@ -144,6 +148,7 @@ class ProjectionRunner:
         self._due = 0  # a sequence it reads, known to be stored, not yet applied
         self._awaited = asyncio.Event()
         self.batches = self.applied = 0  # transactions written, and the events in them
+        self.caught_up_from_history = 0  # events applied before the live consumer started
 
     @property
     def projection(self) -> Projection:
@@ -252,6 +257,7 @@ class ProjectionRunner:
                 try:
                     self._stored = await asyncio.to_thread(self.stored_positions)
                     self.position = min(self._stored.values())
+                    await self._catch_up_from_history(stop)
                     await self._subscribe(js, consumer, self.position + 1)
                     pull = _Pull(self.nc, consumer)
                     await pull.start()
@@ -271,6 +277,32 @@ class ProjectionRunner:
                         await js.delete_consumer(STREAM_NAME, consumer)
         finally:
             stopping.cancel()
+
+    async def _catch_up_from_history(self, stop: asyncio.Event) -> None:
+        """Far behind, with several filters: apply the history read through one filter
+        first, then let the live consumer start where that ended."""
+        if self.store is None or self.subjects is None or len(self.subjects) < 2:
+            return
+        end = await self.store.last_sequence()
+        if end - self.position < CATCH_UP_FROM:
+            return
+        log.info("projection catching up from the stream's history", projection=self.name, behind=end - self.position)
+        batch: list[StoredEvent] = []
+        async for stored in self.store.read_all(self.position + 1, end, self.subjects):
+            batch.append(stored)
+            if len(batch) >= BATCH:
+                await self._apply_history(batch, 0)
+                batch = []
+                if stop.is_set():
+                    return
+        await self._apply_history(batch, end)  # and what it does not read, up to `end`, is covered
+
+    async def _apply_history(self, events: list[StoredEvent], looked: int) -> None:
+        self._stored = await asyncio.to_thread(self._apply, events, looked)
+        self.batches += 1
+        self.applied += len(events)
+        self.caught_up_from_history += len(events)
+        self._advance(max(events[-1].sequence if events else 0, looked))
 
     async def _subscribe(self, js: Any, consumer: str, start: int) -> None:
         # The stored position, not a consumer's cursor, is the truth: each run gets its own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pathways.ids import is_valid_id
@@ -63,6 +64,24 @@ def parse_command_subject(subject: str) -> tuple[str, str, str]:
     if len(parts) != 5 or ".".join(parts[:2]) != COMMANDS_ROOT:
         raise ValueError(f"not a command subject: {subject!r}")
     return parts[2], parts[3], parts[4]
+
+
+def matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """A test for "matches any of these patterns", built once for a reader that checks every
+    message: patterns that differ only in one literal token (a service's contexts, say)
+    become one token lookup."""
+    split = [p.split(".") for p in patterns]
+    shapes = {tuple(t if i != 4 else "" for i, t in enumerate(p)) for p in split}
+    if len(shapes) == 1 and all(len(p) == 6 and p[4] not in ("*", ">") for p in split):
+        wanted = {p[4] for p in split}
+        fixed = [(i, t) for i, t in enumerate(split[0]) if i != 4 and t != "*"]
+
+        def in_contexts(subject: str) -> bool:
+            have = subject.split(".")
+            return len(have) == 6 and have[4] in wanted and all(have[i] == t for i, t in fixed)
+
+        return in_contexts
+    return lambda subject: any(subject_matches(p, subject) for p in patterns)
 
 
 def subject_matches(pattern: str, subject: str) -> bool:

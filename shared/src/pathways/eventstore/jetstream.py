@@ -42,7 +42,7 @@ from pathways.eventstore.base import (
     StoredEvent,
 )
 from pathways.eventstore.direct import DirectGets
-from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+from pathways.subjects import EVENTS_ROOT, STREAM_NAME, matcher
 
 # JetStream error codes this store turns into domain outcomes.
 WRONG_LAST_SEQUENCE = 10071
@@ -170,9 +170,16 @@ class JetStreamEventStore:
         end = until if until is not None else await self.last_sequence()
         if end < from_sequence:
             return
+        filters, wanted_here = list(subjects or [f"{EVENTS_ROOT}.>"]), None
+        if len(filters) > 1:
+            # nats-server reads history through a consumer with several filters at a small
+            # fraction of its speed when the stream holds many subjects (one per aggregate
+            # here: 2,000 events/s and as much server CPU, against 30,000/s for one filter;
+            # nats-server#5040). One filter for everything and the choice made here is faster.
+            filters, wanted_here = [f"{EVENTS_ROOT}.>"], matcher(filters)
         consumer = f"read_{uuid.uuid4().hex[:16]}"
         await self._js.add_consumer(STREAM_NAME, config=ConsumerConfig(
-            name=consumer, filter_subjects=list(subjects or [f"{EVENTS_ROOT}.>"]),
+            name=consumer, filter_subjects=filters,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=max(from_sequence, 1), ack_policy=AckPolicy.NONE, inactive_threshold=120.0,
             mem_storage=True,
@@ -189,7 +196,8 @@ class JetStreamEventStore:
                     continue
                 if stored.sequence > end:  # read with a filter: the next one it matched is later
                     return
-                yield stored
+                if wanted_here is None or wanted_here(stored.subject):
+                    yield stored
                 if stored.sequence >= end:
                     return
         finally:

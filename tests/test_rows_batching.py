@@ -1,0 +1,98 @@
+"""The batch writer (pathways.rows) against the meaning of its writes: any sequence of
+upserts, updates and inserts-if-absent, merged and sent per table through the driver, leaves
+exactly the rows that the same writes leave when each is executed on its own through
+SQLAlchemy — on SQLite and on PostgreSQL, with the column types read models use."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pathways.readmodels import make_engine
+from pathways.rows import Rows
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+KEYS = st.sampled_from(["a", "b", "c"])
+TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=12)  # PostgreSQL text holds no NUL
+VALUES = {
+    "label": st.one_of(st.none(), TEXT),
+    "amount": st.one_of(st.none(), st.integers(-(2**31) + 1, 2**31 - 1)),
+    "on": st.one_of(st.none(), st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31))),
+    "at": st.one_of(st.none(), st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1))),
+    "flag": st.one_of(st.none(), st.booleans()),
+    "extra": st.one_of(st.none(), st.dictionaries(TEXT, st.integers(0, 9), max_size=3)),
+}
+
+
+@st.composite
+def a_write(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    kind = draw(st.sampled_from(["upsert", "update", "insert_if_absent"]))
+    columns = draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=len(VALUES), unique=True))
+    row = {"programme": draw(st.sampled_from(["p1", "p2"])), "item": draw(KEYS)}
+    return kind, row | {c: draw(VALUES[c]) for c in columns}
+
+
+def table_in(meta: MetaData, name: str) -> Table:
+    return Table(
+        name, meta,
+        Column("programme", String, primary_key=True), Column("item", String, primary_key=True),
+        Column("label", String), Column("amount", Integer), Column("on", Date), Column("at", DateTime),
+        Column("flag", Boolean), Column("extra", JSON),
+    )
+
+
+def one_by_one(conn: Any, table: Table, kind: str, row: dict[str, Any]) -> None:
+    """Each write as its own statement: the meaning the batch must keep."""
+    keys = {"programme": row["programme"], "item": row["item"]}
+    rest = {k: v for k, v in row.items() if k not in keys}
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table).values(row)
+    if kind == "upsert":
+        conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=rest))
+    elif kind == "insert_if_absent":
+        conn.execute(insert.on_conflict_do_nothing(index_elements=list(keys)))
+    else:
+        conn.execute(table.update().where(*(table.c[k] == v for k, v in keys.items())).values(rest))
+
+
+def rows_of(engine: Engine, table: Table) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    if request.param == "postgres":
+        return make_engine(request.getfixturevalue("postgres"))
+    return make_engine(f"sqlite:///{tmp_path_factory.mktemp('rows') / 'rows.db'}")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=st.lists(a_write(), min_size=1, max_size=40))
+def test_a_batch_leaves_the_rows_its_writes_leave_one_by_one(database: Engine, writes: list[tuple[str, dict[str, Any]]]) -> None:
+    meta = MetaData()
+    suffix = uuid.uuid4().hex[:8]
+    batched, reference = table_in(meta, f"rows_batched_{suffix}"), table_in(meta, f"rows_reference_{suffix}")
+    meta.create_all(database)
+    try:
+        with database.begin() as conn:
+            rows = Rows(conn)
+            for kind, row in writes:
+                if kind == "upsert":
+                    rows.upsert(batched, row, ["programme", "item"])
+                elif kind == "insert_if_absent":
+                    rows.insert_if_absent(batched, row)
+                else:
+                    keys = {"programme": row["programme"], "item": row["item"]}
+                    rows.update(batched, keys, {k: v for k, v in row.items() if k not in keys})
+            rows.flush()
+            for kind, row in writes:
+                one_by_one(conn, reference, kind, row)
+        assert rows_of(database, batched) == rows_of(database, reference)
+        assert rows.statements <= len(writes)  # merged, never more statements than writes
+    finally:
+        meta.drop_all(database)
