@@ -37,7 +37,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        # The same trade as SQLite's synchronous=NORMAL: a commit is acknowledged before it
+        # is flushed, so a server crash may lose the last transactions, never consistency.
+        # Only projections write here, each with its position in the same transaction, so
+        # what is lost is replayed. (synchronous_commit=off cannot corrupt the database.)
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c synchronous_commit=off"})
     ProjectionPosition.metadata.create_all(engine, tables=[ProjectionPosition.__table__])  # type: ignore[attr-defined]
     return engine
 
