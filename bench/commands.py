@@ -25,7 +25,7 @@ from live import CpuMeter, Platform, wait_quiet
 from nats.aio.client import Client
 from nats.js.api import StorageType, StreamConfig
 from pathways.envelope import canonical_json
-from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES, JetStreamEventStore
+from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES, JetStreamEventStore, ensure_stream
 from pathways.runtime.connection import ConnectionInfo
 
 BENCH_STREAM = "BENCH_RAW"  # the yardsticks' own stream on the platform's server: no consumer reads it
@@ -310,7 +310,7 @@ async def registry_alone(conn: ConnectionInfo, home: Path) -> Result:
                                stderr=subprocess.DEVNULL, start_new_session=True)
     nc = await conn.connect("bench-registry-alone")
     try:
-        await JetStreamEventStore(nc).last_sequence()
+        await ensure_stream(nc)  # a server of its own: the stream may not be there yet
         sender = Sender(nc)
         programme, _, (partner,) = await setup_programme(sender, "alone")
         count = n(5000)

@@ -70,15 +70,17 @@ def print_ratios(ratios: dict[str, float]) -> None:
         console.print(f"{k}: [bold]{v:.2f}[/bold]")
 
 
-def write_record(results: list[Result], ratios: dict[str, float], version: str, suffix: str = "") -> Path:
+def write_record(results: list[Result], ratios: dict[str, float], version: str, suffix: str = "",
+                 extra: dict[str, Any] | None = None, out: Path | None = None) -> Path:
     record = {
         "when": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "nats_server": version, "sync_interval": "always", "scale": SCALE,
-        "results": [{"name": r.name, "events": r.events, "seconds": r.seconds, "rate": r.rate, **r.extra} for r in results],
+        "results": [{"name": r.name, "kind": r.kind, "events": r.events, "seconds": r.seconds, "rate": r.rate, **r.extra}
+                    for r in results],
         "ratios": ratios,
-    }
-    out = Path(__file__).parent / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}{suffix}.json"
+    } | (extra or {})
+    out = out or Path(__file__).parent / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
     console.print(f"Wrote {out}")

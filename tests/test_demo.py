@@ -5,15 +5,23 @@ figures the plan promises, and loading it again adds nothing."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import os
 import re
+import sys
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from pathways.access import TokenStore
+from pathways.commands import CommandContext
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ids import ID_PATTERN
 from pathways.runtime.host import ServiceHost
@@ -21,7 +29,8 @@ from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_reporting.demo import DemoPlan, Stage, Step, build_plan, load
 from pathways_reporting.demo.cast import END, START
-from pathways_reporting.demo.load import lanes
+from pathways_reporting.demo.load import lanes, stage_order
+from pathways_reporting.demo.recorded import already_loaded, evidence, roles
 
 from tests.conftest import CommandClient, unique
 
@@ -141,15 +150,92 @@ def test_attendance_outcomes_and_dates_follow_the_rules(plan: DemoPlan) -> None:
     assert len(baselines) > 100 and len(steps_of(plan, "RecordOutcome")) - len(baselines) > 30
 
 
-def test_steps_on_one_aggregate_within_a_stage_share_a_lane(plan: DemoPlan) -> None:
+def ancestors(plan: DemoPlan) -> dict[str, set[str]]:
+    """Every stage each stage waits for, directly or not."""
+    out: dict[str, set[str]] = {}
+    for name, waits in stage_order(plan).items():
+        out[name] = set(waits).union(*(out[w] for w in waits))
+    return out
+
+
+def subject_of(step: Step, services: dict[str, Any]) -> str:
+    """The aggregate the step's command writes, as its service decides it."""
+    handler = services[step.context].handlers[step.command]
+    ctx = CommandContext(step.organisation, step.actor, step.command, datetime.now(UTC))
+    return str(handler.target(handler.model.model_validate(step.data), ctx).ref.subject)
+
+
+def test_no_aggregate_is_written_by_two_lanes_or_two_stages_that_run_at_once(plan: DemoPlan) -> None:
+    """Two commands on one aggregate in flight together: one is refused as a conflict. So
+    within a stage the steps of an aggregate share a lane, and stages that do not wait for
+    each other write different aggregates."""
+    services, before = discover(), ancestors(plan)
+    written: dict[str, set[str]] = {}
+    for stage in plan.stages:
+        by_subject: dict[str, list[str]] = defaultdict(list)
+        for step in stage.steps:
+            by_subject[subject_of(step, services)].append(step.lane)
+        for subject, used in by_subject.items():
+            # Unlaned steps all run at once: an aggregate with several steps needs a lane.
+            assert len(set(used)) == 1 and (len(used) == 1 or used[0] != ""), (stage.name, subject, used)
+        written[stage.name] = set(by_subject)
+    for one, other in itertools.combinations(plan.stages, 2):
+        if one.name not in before[other.name] and other.name not in before[one.name]:
+            assert not written[one.name] & written[other.name], (one.name, other.name)
+    # The contract accounts, the load's critical path, start before the sessions do.
+    assert "Enrolments" not in before["Co-producer pay, expenses and invoices"]
+
+
+def test_every_step_comes_after_what_it_builds_on(plan: DemoPlan) -> None:
+    before = ancestors(plan)
+    stage_of = {id(s): stage.name for stage in plan.stages for s in stage.steps}
+    first: dict[tuple[str, ...], str] = {}  # the stage that first records each fact
+
+    def record(fact: tuple[str, ...], step: Step) -> None:
+        first.setdefault(fact, stage_of[id(step)])
+
+    def needs(fact: tuple[str, ...], step: Step) -> None:
+        assert fact in first and first[fact] in before[stage_of[id(step)]], (step.command, fact)
+
+    for stage in plan.stages:
+        for step in stage.steps:
+            d = step.data
+            if step.command == "CommissionPartner":
+                record(("contract", d["contract_id"]), step)
+            elif step.command == "RegisterCoProducer":
+                record(("co-producer", d["co_producer_id"]), step)
+            elif step.command == "EnrolParticipant":
+                record(("enrolled", step.organisation, d["participant_id"]), step)
+    for step in plan.steps():
+        d = step.data
+        if step.command in ("RecordInvolvement", "ClaimExpense", "SubmitInvoice"):
+            needs(("contract", d["contract_id"]), step)
+        if "co_producer_id" in d and step.command != "RegisterCoProducer":
+            needs(("co-producer", d["co_producer_id"]), step)
+        for cp in d.get("co_facilitators", []):
+            needs(("co-producer", cp), step)
+        for person in d.get("attendees", []) + d.get("featured_participants", []):
+            needs(("enrolled", step.organisation, person), step)
+        if step.command == "RecordOutcome":
+            needs(("enrolled", step.organisation, d["participant_id"]), step)
+    # A session is scheduled before it is delivered or cancelled: the same lane, in order.
     for stage in plan.stages:
         for group in lanes(stage):
-            assert len({s.lane for s in group}) == 1
-        accounts: dict[str, set[str]] = defaultdict(set)
-        for s in stage.steps:
-            if s.context == "payments" and "contract_id" in s.data:
-                accounts[s.data["contract_id"]].add(s.lane)
-        assert all(len(lanes_used) == 1 and "" not in lanes_used for lanes_used in accounts.values()), stage.name
+            commands = [s.command for s in group if s.context == "sessions" and s.command != "HoldShowcase"]
+            assert commands in ([], ["ScheduleSession"], ["ScheduleSession", "RecordSessionDelivered"],
+                                ["ScheduleSession", "CancelSession"]), commands
+    # Payment runs pay what the accounts hold; moves and withdrawals wait for every session.
+    runs = before["Payment runs and evaluation reports"]
+    assert {"Co-producer pay, expenses and invoices", "Sessions, outcomes and co-production"} <= runs
+    assert before["Moves and withdrawals"] == {stage.name for stage in plan.stages} - {"Moves and withdrawals"}
+
+
+def test_what_proves_the_plan_is_on_record_is_its_last_stage(plan: DemoPlan) -> None:
+    last = plan.stages[-1]
+    assert last.steps and evidence(plan) == last.steps
+    # A last stage with nothing in it leaves the proof to the stages it waits for.
+    empty = replace(plan, stages=(*plan.stages[:-1], Stage(last.name, [])))
+    assert evidence(empty) == plan.stages[-2].steps
 
 
 # --- through the running services ------------------------------------------------------
@@ -181,8 +267,8 @@ async def test_the_demo_loads_through_every_service_and_twice_adds_nothing(
     registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost, reporting: ServiceHost,
     client: CommandClient, nats_client: Client,
 ) -> None:
-    # Half the people and every other week: the whole plan takes ~45 s per load with every
-    # service in this one process; the CLI loads it in full.
+    # Half the people and every other week, to keep the test short with every service in this
+    # one process; the CLI loads it in full.
     plan = build_plan(programme_id=unique("demo-test"), scale=0.5)
     counts = plan.counts()
 
@@ -191,9 +277,15 @@ async def test_the_demo_loads_through_every_service_and_twice_adds_nothing(
         return await client.send(step.organisation, step.command, step.data, context=step.context, body=body)
 
     store = JetStreamEventStore(nats_client)
+    # Interrupted before its last stage: not on record yet, and the next load completes it.
+    partial = replace(plan, stages=plan.stages[:-1])
+    first = await load(partial, send, recorded_up_to=await store.last_sequence())
+    assert first.failures == [], first.failures[:5]
+    assert first.accepted + first.already == len(partial) and first.accepted > len(partial) - 10  # organisations may be shared
+    assert not await already_loaded(store, plan)
     report = await load(plan, send, recorded_up_to=await store.last_sequence())
-    assert report.failures == [], report.failures[:5]
-    assert report.accepted + report.already == len(plan) and report.accepted > len(plan) - 10  # organisations may be shared
+    assert report.failures == [] and (report.accepted, report.already) == (len(plan.stages[-1].steps), len(partial))
+    assert await already_loaded(store, plan)
 
     await caught_up(reporting, nats_client)
     token = await TokenStore(nats_client).issue(plan.commissioner, "commissioner")
@@ -245,3 +337,87 @@ async def test_the_loader_retries_what_may_be_retried_keeps_lanes_in_order_and_s
     assert sent.count("C3") == 3 and sent.count("C5") == 3 and "C7" not in sent
     assert (report.accepted, report.already, report.failed, report.skipped, report.stopped_at) == (3, 1, 2, 1, "two")
     assert {f.step.command: f.reply["code"] for f in report.failures} == {"C5": "unavailable", "C6": "rule_violation"}
+
+
+async def test_stages_that_do_not_wait_for_each_other_run_at_once_and_a_stage_waits_for_all_it_names() -> None:
+    def step(n: int, lane: str = "") -> Step:
+        return Step("org", "sessions", f"C{n}", {}, f"k{n}", "actor", lane)
+
+    stages = (Stage("a", [step(1)]), Stage("b", [step(2, "x"), step(3, "x")], after=("a",)),
+              Stage("c", [step(4)], after=("a",)), Stage("d", [step(5)], after=("b", "c")))
+    plan = DemoPlan(1, "demo-x", "c", "e", (), (), stages)
+    log: list[str] = []
+    b_may_finish = asyncio.Event()
+
+    async def send(s: Step) -> dict[str, Any]:
+        log.append(f"sent {s.command}")
+        if s.command == "C2":
+            await b_may_finish.wait()  # b is held up until c has been answered: they overlap
+        if s.command == "C4":
+            b_may_finish.set()
+        log.append(f"answered {s.command}")
+        return {"status": "accepted", "sequence": 50}
+
+    report = await asyncio.wait_for(load(plan, send, recorded_up_to=10), 10)
+    assert report.accepted == 5 and log.index("sent C4") < log.index("answered C2")
+    assert log.index("sent C5") > max(log.index("answered C3"), log.index("answered C4"))
+
+    async def refusing(s: Step) -> dict[str, Any]:
+        return {"status": "rejected", "code": "rule_violation"} if s.command == "C3" else {"status": "accepted", "sequence": 50}
+
+    failed = await load(plan, refusing)
+    assert (failed.failed, failed.stopped_at, failed.skipped, failed.by_command["C5"]) == (1, "b", 1, 0)
+    with pytest.raises(ValueError, match="only for earlier stages"):
+        await load(replace(plan, stages=(Stage("late", [step(9)], after=("d",)), *stages)), send)
+
+
+async def test_running_the_demo_again_sends_nothing_and_keeps_its_tokens(
+    registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost,
+    nats_client: Client, nats_server: NatsEndpoint, tmp_path: Path,
+) -> None:
+    """What `make run` does at every start (`pathways up --demo` runs `pathways demo`): the
+    second time the plan is on record, so no command is sent, nothing is stored and no token
+    is issued; a token that was revoked is the only one issued again."""
+    programme = unique("demo-again")
+    plan = build_plan(programme_id=programme, scale=0.1)
+    home = tmp_path / "home"
+    store, tokens = JetStreamEventStore(nats_client), TokenStore(nats_client)
+
+    code, out = await pathways_demo(nats_server, home, "--programme-id", programme, "--scale", "0.1")
+    assert code == 0 and f"{len(plan):,} recorded" in out and "0 failed" in out, out
+    handed_out = json.loads((home / "demo-tokens.json").read_text())
+    assert set(handed_out) == set(roles(plan)) and len(await tokens.listing()) == len(roles(plan))
+
+    commands: list[str] = []
+
+    async def seen(msg: Msg) -> None:
+        commands.append(msg.subject)
+
+    watching = await nats_client.subscribe("pathways.cmd.>", cb=seen)
+    last = await store.last_sequence()
+    code, out = await pathways_demo(nats_server, home, "--programme-id", programme, "--scale", "0.1")
+    await nats_client.flush()
+    assert code == 0 and "already loaded" in out and "0 new" in out, out
+    assert commands == [] and await store.last_sequence() == last
+    assert json.loads((home / "demo-tokens.json").read_text()) == handed_out
+    assert len(await tokens.listing()) == len(roles(plan))
+
+    assert await tokens.revoke(plan.evaluator) == 1
+    code, out = await pathways_demo(nats_server, home, "--programme-id", programme, "--scale", "0.1")
+    await watching.unsubscribe()
+    again = json.loads((home / "demo-tokens.json").read_text())
+    assert code == 0 and "1 new" in out and commands == [] and await store.last_sequence() == last, out
+    assert {org for org in again if again[org] != handed_out[org]} == {plan.evaluator}
+    assert len(await tokens.listing()) == len(roles(plan))
+    assert await tokens.caller(again[plan.evaluator]) is not None and await tokens.caller(handed_out[plan.evaluator]) is None
+
+
+async def pathways_demo(endpoint: NatsEndpoint, home: Path, *args: str) -> tuple[int, str]:
+    """`pathways demo` as a user runs it, against the test's server (the services run here)."""
+    conn = endpoint.connection
+    env = os.environ | {"PATHWAYS_NATS_URL": conn.nats_url, "PATHWAYS_NATS_USER": conn.user or "",
+                        "PATHWAYS_NATS_PASSWORD": conn.password or "", "PATHWAYS_HOME": str(home), "COLUMNS": "250"}
+    proc = await asyncio.create_subprocess_exec(str(Path(sys.executable).parent / "pathways"), "demo", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 240)
+    return proc.returncode or 0, out.decode()

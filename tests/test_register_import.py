@@ -9,11 +9,15 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
+import nats.errors
+import pytest
 from nats.aio.client import Client
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint
+from pathways_sessions.register_import import import_register, read_register
 
 from tests.conftest import CommandClient, appended_since, enrolment, setup_programme, signed_in, unique
 
@@ -109,3 +113,78 @@ async def test_the_same_register_can_be_uploaded_over_http(
         assert (await appended_since(nats_client, last))[0] == []  # nothing new but the refusal's record
         wrong = await http.post("/imports/attendance", params=params, content="a,b\n1,2\n", headers={"content-type": "text/csv"})
         assert wrong.status_code == 422 and "no column" in wrong.json()["detail"]
+
+
+async def test_sessions_are_sent_together_each_in_its_own_order_and_share_atomic_batches(
+    registry: ServiceHost, sessions: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    """Sent one after another, every command was its own append (one fsync each) and group
+    commit never engaged. Sessions now go several at a time; within a session the schedule is
+    answered before the delivery is sent, and events of different sessions share batches."""
+    s = await setup_programme(client)
+    people = [unique("p") for _ in range(4)]
+    for person in people:
+        assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, person)))["status"] == "accepted"
+    session_ids = [unique("s") for _ in range(40)]
+    register = "\n".join(["session_id,date,start_time,activity,site,duration_minutes,capacity,participant_id"] + [
+        f"{sid},2026-02-{1 + n % 28:02d},10:00,soft archery,Ward 3,60,6,{person}"
+        for n, sid in enumerate(session_ids) for person in people])
+    planned, refused = read_register(register)
+    log: list[tuple[str, str, str]] = []
+    in_flight = most = 0
+
+    async def send(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
+        nonlocal in_flight, most
+        log.append(("sent", command, data["session_id"]))
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await client.send(s.partner_a, command, data, key=key, context="sessions")
+        finally:
+            in_flight -= 1
+            log.append(("answered", command, data["session_id"]))
+
+    before = await JetStreamEventStore(nats_client).last_sequence()
+    await import_register(s.programme_id, planned, send, window=8)
+    assert refused == [] and {r.status for p in planned for r in p.rows} == {"accepted"}
+    assert 1 < most <= 8
+    for sid in session_ids:
+        assert log.index(("answered", "ScheduleSession", sid)) < log.index(("sent", "RecordSessionDelivered", sid))
+    appended, _ = await appended_since(nats_client, before)
+    assert len(appended) == 2 * len(session_ids)
+    # Each stored message keeps the id of the atomic batch it came in (a lone append has none).
+    commits = set()
+    for event in appended:
+        stored = await nats_client.jsm().get_msg("PATHWAYS_EVENTS", event.sequence, direct=True)
+        commits.add((stored.headers or {}).get("Nats-Batch-Id") or str(event.sequence))
+    assert len(commits) < len(appended)
+
+
+# --- the importer, with a made-up transport ---------------------------------------------
+
+
+async def test_a_command_the_service_could_not_take_is_sent_again_and_a_lost_connection_stops_the_import() -> None:
+    planned, _ = read_register("session_id,date,start_time,activity,site,duration_minutes,capacity,participant_id\n"
+                               "s1,2026-01-13,10:00,yoga,Hall,60,4,p1\ns2,2026-01-14,10:00,yoga,Hall,60,4,p2\n")
+    sent: list[tuple[str, str]] = []
+    busy = {"register/prog/s1/schedule": 2}  # the service says "unavailable" twice, then takes it
+
+    async def send(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
+        sent.append((command, key))
+        if busy.get(key):
+            busy[key] -= 1
+            return {"status": "rejected", "code": "unavailable", "message": "catching up"}
+        return {"status": "accepted", "event_ids": ["e"], "sequence": 1}
+
+    await import_register("prog", planned, send)
+    assert sent.count(("ScheduleSession", "register/prog/s1/schedule")) == 3
+    assert [r.status for p in planned for r in p.rows] == ["accepted", "accepted"]
+
+    async def unreachable(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
+        raise nats.errors.TimeoutError
+
+    planned, _ = read_register("session_id,date,start_time,activity,site,duration_minutes,capacity,participant_id\n"
+                               "s1,2026-01-13,10:00,yoga,Hall,60,4,p1\n")
+    with pytest.raises(nats.errors.TimeoutError):  # itself, as the CLI reports it, not wrapped in a group
+        await import_register("prog", planned, unreachable)
+    assert planned[0].rows[0].status == "pending"

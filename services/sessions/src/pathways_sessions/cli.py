@@ -10,13 +10,22 @@ from typing import Any
 
 import nats.errors
 import typer
+from nats.aio.client import Client
 from pathways.runtime.connection import resolve_connection
 from pathways.subjects import command_subject
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pathways_sessions.register_import import RegisterFormatError, RowResult, import_register, read_register, report_csv
+from pathways_sessions.register_import import (
+    PlannedSession,
+    RegisterFormatError,
+    RowResult,
+    Send,
+    import_register,
+    read_register,
+    report_csv,
+)
 
 import_cli = typer.Typer(help="Import records from partners' spreadsheets.", no_args_is_help=True)
 console = Console()
@@ -59,19 +68,38 @@ def attendance(
     raise typer.Exit(1 if rejected else 0)
 
 
-async def _send_all(programme_id: str, organisation: str, actor: str, sessions: list[Any]) -> list[RowResult]:
+async def _send_all(programme_id: str, organisation: str, actor: str, sessions: list[PlannedSession]) -> list[RowResult]:
     nc = await resolve_connection().connect("register-import")
     try:
-        async def send(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
-            body = {"idempotency_key": key, "organisation": organisation, "actor": actor, "data": data,
-                    "correlation_id": f"register-import-{uuid.uuid4().hex[:12]}"}
-            msg = await nc.request(command_subject(organisation, "sessions", command), json.dumps(body).encode(), timeout=30)
-            reply: dict[str, Any] = json.loads(msg.data)
-            return reply
+        rows = sum(len(s.rows) for s in sessions)
+        columns = (TextColumn("Importing sessions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[rows]:,} of " + f"{rows:,} rows"))
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("import", total=len(sessions), rows=0)
+            sent = 0
 
-        with Progress(TextColumn("Importing sessions"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
-            task = bar.add_task("import", total=len(sessions))
-            await import_register(programme_id, sessions, send, progress=lambda: bar.advance(task))
+            def advance(session: PlannedSession) -> None:  # sessions finish in any order
+                nonlocal sent
+                sent += len(session.rows)
+                bar.update(task, advance=1, rows=sent)
+
+            await import_register(programme_id, sessions, nats_sender(nc, organisation, actor), progress=advance)
     finally:
         await nc.close()
     return [row for s in sessions for row in s.rows]
+
+
+def nats_sender(nc: Client, organisation: str, actor: str, *, timeout: float = 30.0) -> Send:
+    """Each command as the partner's own system sends it: NATS request-reply on
+    pathways.cmd.<organisation>.sessions.<Command>. One correlation id for the whole import,
+    so its events can be found together."""
+    correlation = f"register-import-{uuid.uuid4().hex[:12]}"
+
+    async def send(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
+        body = {"idempotency_key": key, "organisation": organisation, "actor": actor, "data": data,
+                "correlation_id": correlation}
+        msg = await nc.request(command_subject(organisation, "sessions", command), json.dumps(body).encode(), timeout=timeout)
+        reply: dict[str, Any] = json.loads(msg.data)
+        return reply
+
+    return send

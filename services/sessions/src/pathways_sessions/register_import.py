@@ -9,15 +9,21 @@ recorded with everyone else."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
 REQUIRED = ("session_id", "date", "start_time", "activity", "site", "duration_minutes", "capacity", "participant_id")
+# Sessions in flight at once: enough for group commit to fill a batch while earlier ones are
+# answered, and within what a service decides at once (its intake takes 64).
+WINDOW = 64
+RETRIES = 5
 Send = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]  # (command, data, idempotency key) → reply
 
 
@@ -94,18 +100,50 @@ def _refuse(result: RowResult, message: str) -> RowResult:
 
 
 async def import_register(
-    programme_id: str, sessions: Iterable[PlannedSession], send: Send, progress: Callable[[], None] | None = None
+    programme_id: str, sessions: Iterable[PlannedSession], send: Send, progress: Callable[[PlannedSession], None] | None = None,
+    *, window: int = WINDOW,
 ) -> None:
-    """Send each session's commands and fill in every row's verdict."""
-    for session in sessions:
-        await _import_session(programme_id, session, send)
-        if progress:
-            progress()
+    """Send each session's commands and fill in every row's verdict.
+
+    Sessions go `window` at a time: each is its own aggregate, so their commands may be in
+    flight together, and the service's group commit stores the events of concurrent commands
+    in one atomic batch (one fsync) instead of one each. Within a session the order stays:
+    its ScheduleSession is answered before its RecordSessionDelivered is sent. Every session
+    appears once in `sessions` (read_register merges its rows), so no two concurrent commands
+    write one aggregate. If a send fails outright (no reply), the other sessions stop too and
+    the error is raised; their rows keep the verdicts they had reached."""
+    queue = iter(sessions)
+
+    async def worker() -> None:
+        for session in queue:  # one shared iterator: each session is taken by one worker
+            await _import_session(programme_id, session, send)
+            if progress:
+                progress(session)
+
+    try:
+        async with asyncio.TaskGroup() as group:  # the first failure cancels the other workers
+            for _ in range(max(1, window)):
+                group.create_task(worker())
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # what the callers report (no reply, no connection)
+
+
+async def _send(send: Send, command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
+    """One command, sent again (same key, so it cannot count twice) while the service says
+    it could not take it just now: with many in flight, a service's views may still be
+    catching up, and a row should not be refused for that."""
+    reply = await send(command, data, key)
+    for attempt in range(RETRIES):
+        if reply.get("status") != "rejected" or reply.get("code") != "unavailable":
+            break
+        await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        reply = await send(command, data, key)
+    return reply
 
 
 async def _import_session(programme_id: str, session: PlannedSession, send: Send) -> None:
     day, start, activity, site, minutes, capacity = session.fields
-    scheduled = await send("ScheduleSession", {
+    scheduled = await _send(send, "ScheduleSession", {
         "programme_id": programme_id, "session_id": session.session_id, "activity": activity, "site": site,
         "starts_at": datetime.combine(date.fromisoformat(day), time.fromisoformat(start)).isoformat() + "Z",
         "duration_minutes": minutes, "capacity": capacity,
@@ -118,7 +156,7 @@ async def _import_session(programme_id: str, session: PlannedSession, send: Send
     while pending:
         attendees = sorted(r.participant_id for r in pending)
         key = hashlib.sha256("\n".join(attendees).encode()).hexdigest()[:16]
-        reply = await send("RecordSessionDelivered", {
+        reply = await _send(send, "RecordSessionDelivered", {
             "programme_id": programme_id, "session_id": session.session_id, "attendees": attendees,
             "duration_minutes": minutes, "delivered_on": day,
         }, f"register/{programme_id}/{session.session_id}/delivered/{key}")

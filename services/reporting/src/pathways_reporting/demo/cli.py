@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 
 import nats.errors
 import typer
+from nats.aio.client import Client
 from pathways.access import TokenStore
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ids import is_valid_id
@@ -17,8 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pathways_reporting.demo.load import LoadReport, Outcome, load, nats_send
+from pathways_reporting.demo.load import CONCURRENCY, LoadReport, Outcome, load, nats_send
 from pathways_reporting.demo.plan import DemoPlan, Step, build_plan
+from pathways_reporting.demo.recorded import already_loaded, read_kept, roles, tokens_for, write_tokens
 
 demo_cli = typer.Typer(add_completion=False,
                        subcommand_metavar="")
@@ -31,7 +33,7 @@ def demo(
                              "ids and idempotency keys"),
     programme_id: str = typer.Option(None, "--programme-id", help="Load it under this programme id (default "
                                      "demo-bridges-<seed>); the made-up organisations are shared by every demo programme"),
-    concurrency: int = typer.Option(32, min=1, max=512, help="How many commands to have in flight at once"),
+    concurrency: int = typer.Option(CONCURRENCY, min=1, max=512, help="How many commands to have in flight at once"),
     scale: float = typer.Option(1.0, min=0.05, max=1.0, help="Fraction of the participants and weeks to load, for a "
                                 "smaller, quicker demo"),
 ) -> None:
@@ -46,23 +48,35 @@ def demo(
     if programme_id is not None and not is_valid_id(programme_id):
         raise typer.BadParameter("use 1-64 letters, digits, '-' or '_'", param_hint="--programme-id")
     plan = build_plan(seed, programme_id=programme_id, scale=scale)
-    console.print(f"Loading [bold]{plan.programme_id}[/bold]: {len(plan):,} commands in {len(plan.stages)} stages, "
-                  f"{len(plan.participants)} participants.")
     try:
-        report, tokens = asyncio.run(_load(plan, concurrency))
+        run = asyncio.run(_load(plan, concurrency))
     except (FileNotFoundError, OSError, TimeoutError, nats.errors.Error) as err:
         console.print(f"[red]Cannot reach the platform:[/red] {err}")
         raise typer.Exit(2) from None
-    _summarise(plan, report)
-    if tokens:
-        _hand_out(plan, tokens)
+    report = run.report
+    if report is None:
+        console.print(f"[bold]{plan.programme_id}[/bold] is already loaded ({len(plan):,} commands on record): "
+                      "nothing was sent.")
+    else:
+        _summarise(plan, report)
+    if run.tokens:
+        _hand_out(plan, run.tokens, run.issued)
+    if report is None:
+        raise typer.Exit(0)
     if report.failures and all(f.reply.get("code") == "unavailable" for f in report.failures) and not report.accepted:
         console.print("[red]The services did not answer.[/red] Is `pathways up` running?")
         raise typer.Exit(2)
     raise typer.Exit(1 if report.failures else 0)
 
 
-async def _load(plan: DemoPlan, concurrency: int) -> tuple[LoadReport, dict[str, str]]:
+@dataclass
+class DemoRun:
+    report: LoadReport | None  # None: the plan was already on record and nothing was sent
+    tokens: dict[str, str]  # empty when the load failed
+    issued: list[str]  # organisations given a new token by this run
+
+
+async def _load(plan: DemoPlan, concurrency: int) -> DemoRun:
     connection = resolve_connection()
     errors: list[Exception] = []
 
@@ -75,46 +89,53 @@ async def _load(plan: DemoPlan, concurrency: int) -> tuple[LoadReport, dict[str,
         why = f" ({errors[-1]})" if errors else ""
         raise ConnectionError(f"no NATS server answered at {connection.nats_url} within 10 s{why}") from None
     try:
-        recorded_up_to = await JetStreamEventStore(nc).last_sequence()
-        stage_of = {id(step): stage.name for stage in plan.stages for step in stage.steps}
-        columns = (TextColumn("{task.description:<72}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as bar:
-            task = bar.add_task(plan.stages[0].name, total=len(plan))
-
-            def advance(step: Step, _: Outcome) -> None:
-                bar.update(task, advance=1, description=stage_of[id(step)])
-
-            report = await load(plan, nats_send(nc, correlation_id=f"demo-{plan.programme_id}"), concurrency=concurrency,
-                                progress=advance, recorded_up_to=recorded_up_to)
-        if report.failures:
-            return report, {}
-        # Dashboard sign-in for the made-up organisations, so a newcomer can look at once.
-        store = TokenStore(nc)
-        tokens = {plan.commissioner: await store.issue(plan.commissioner, "commissioner"),
-                  plan.evaluator: await store.issue(plan.evaluator, "evaluator")}
-        for partner in plan.partners:
-            tokens[partner] = await store.issue(partner, "partner")
-        # And a made-up auditor, for `pathways audit …` (PATHWAYS_TOKEN).
-        tokens["demo-auditor"] = await store.issue("demo-auditor", "auditor")
-        return report, tokens
+        store = JetStreamEventStore(nc)
+        report = None
+        # `make run` runs the demo at every start: when the plan is on record, send nothing.
+        if not await already_loaded(store, plan):
+            report = await _send_plan(plan, nc, concurrency, recorded_up_to=await store.last_sequence())
+            if report.failures:
+                return DemoRun(report, {}, [])
+        # Dashboard sign-in for the made-up organisations, so a newcomer can look at once; the
+        # tokens of an earlier run are kept while they still sign in.
+        tokens, issued = await tokens_for(TokenStore(nc), roles(plan), read_kept(tokens_file()))
+        return DemoRun(report, tokens, issued)
     finally:
         await nc.close()
 
 
-def _hand_out(plan: DemoPlan, tokens: dict[str, str]) -> None:
+async def _send_plan(plan: DemoPlan, nc: Client, concurrency: int, recorded_up_to: int) -> LoadReport:
+    console.print(f"Loading [bold]{plan.programme_id}[/bold]: {len(plan):,} commands in {len(plan.stages)} stages, "
+                  f"{len(plan.participants)} participants.")
+    stage_of = {id(step): stage.name for stage in plan.stages for step in stage.steps}
+    columns = (TextColumn("{task.description:<72}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(plan.stages[0].name, total=len(plan))
+
+        def advance(step: Step, _: Outcome) -> None:
+            bar.update(task, advance=1, description=stage_of[id(step)])
+
+        return await load(plan, nats_send(nc, correlation_id=f"demo-{plan.programme_id}"), concurrency=concurrency,
+                          progress=advance, recorded_up_to=recorded_up_to)
+
+
+def tokens_file() -> Path:
+    return pathways_home() / "demo-tokens.json"
+
+
+def _hand_out(plan: DemoPlan, tokens: dict[str, str], issued: list[str]) -> None:
     """Write the demo organisations' tokens to an owner-only file and show the
-    commissioner's: made-up organisations, but tokens are secrets all the same."""
-    path = pathways_home() / "demo-tokens.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(tokens, handle, indent=2)
+    commissioner's. The file is rewritten only when a token in it is new."""
+    path = tokens_file()
+    if issued:
+        write_tokens(path, tokens)
     # connection.json, not the environment: only `pathways up` knows the services' addresses.
     where = connection_file()
     services = ConnectionInfo.read(where).services if where.exists() else {}
     dashboard = services.get("reporting", "the reporting service") + "/"
+    kept = f"{len(tokens) - len(issued)} kept from the last run, {len(issued)} new" if len(issued) < len(tokens) else "new"
     console.print(f"Dashboard: [bold]{dashboard}[/bold] — sign in as the commissioner with the token below "
-                  f"(partners' tokens are in {path}):")
+                  f"(partners' tokens are in {path}; {kept}):")
     console.print(tokens[plan.commissioner], markup=False, highlight=False)
 
 

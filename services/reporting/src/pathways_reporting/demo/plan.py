@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from pathways.commands import OPERATOR_ORGANISATION
+from pathways.ids import OPERATOR_ORGANISATION
 
 from pathways_reporting.demo.cast import (
     BY_CODE,
@@ -59,8 +59,18 @@ class Step:
 
 @dataclass(frozen=True)
 class Stage:
+    """Steps that may be sent once the stages named in `after` are done (by default the stage
+    before it). Stages that do not wait for each other run at the same time, so a long lane
+    (a contract account's charges) starts as soon as what it builds on is there."""
+
     name: str
     steps: list[Step]
+    after: tuple[str, ...] | None = None
+
+    def waits_for(self, before: Stage | None) -> tuple[str, ...]:
+        if self.after is not None:
+            return self.after
+        return (before.name,) if before is not None else ()
 
 
 @dataclass(frozen=True)
@@ -116,12 +126,17 @@ class _Builder:
         body = data if shared else {"programme_id": self.programme_id} | data
         return Step(org, context, command, _json(body), self.key(what, shared=shared), actor, lane)
 
-    def stage(self, name: str, steps: list[Step]) -> None:
-        self.stages.append(Stage(name, steps))
+    def stage(self, name: str, steps: list[Step], after: tuple[str, ...] | None = None) -> None:
+        self.stages.append(Stage(name, steps, after))
 
 
 def _json(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in data.items()}
+
+
+CONTRACTS, CO_PRODUCERS, ENROLMENTS = "Contracts", "Co-producers", "Enrolments"
+ACCOUNTS = "Co-producer pay, expenses and invoices"
+SESSIONS = "Sessions, outcomes and co-production"
 
 
 def coordinator(p: Partner) -> str:
@@ -136,7 +151,8 @@ def build_plan(seed: int = 2025, *, programme_id: str | None = None, scale: floa
     b = _Builder(seed, programme_id or f"demo-bridges-{seed}")
     _setup(b)
     people = _people(rng, max(12, round(PARTICIPANTS * scale)))
-    b.stage("Co-producers and enrolments", _co_producers(b, rng) + _enrolments(b, people))
+    b.stage(CO_PRODUCERS, _co_producers(b, rng))
+    b.stage(ENROLMENTS, _enrolments(b, people), after=(CONTRACTS,))
     _year(b, rng, people, every=max(1, round(1 / scale)))
     return DemoPlan(seed, b.programme_id, COMMISSIONER, EVALUATOR, tuple(p.org for p in PARTNERS),
                     tuple(p.pid for p in people), tuple(b.stages))
@@ -163,7 +179,7 @@ def _setup(b: _Builder) -> None:
         "aims": ["Supporting patients to connect with communities", "Improving patient agency and wellbeing",
                  "Co-production in in-patient care planning", "Cultural competency and staff development"],
     }, "programme", PLANNER)])
-    b.stage("Contracts", [b.step(COMMISSIONER, "registry", "CommissionPartner", {
+    b.stage(CONTRACTS, [b.step(COMMISSIONER, "registry", "CommissionPartner", {
         "contract_id": p.contract, "partner_id": p.org, "budget_pence": p.budget_pence,
         "activities": sorted({s.activity for s in p.streams}), "starts_on": p.starts_on, "ends_on": END,
     }, f"contract/{p.code}", PLANNER, "programme") for p in PARTNERS])
@@ -292,7 +308,7 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int) -> 
                 schedule.append(b.step(p.org, "sessions", "ScheduleSession", {
                     "session_id": sid, "activity": s.activity, "site": s.site, "starts_at": starts_at(day, s.at),
                     "duration_minutes": s.minutes, "capacity": s.capacity, "co_facilitators": [cp] if with_cp else [],
-                }, f"schedule/{sid}", lead))
+                }, f"schedule/{sid}", lead, f"session/{sid}"))
                 came = sorted(x.pid for x in here if rng.random() < x.engagement)
                 if len(came) > s.capacity:
                     came = sorted(rng.sample(came, s.capacity))
@@ -301,10 +317,11 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int) -> 
                     reason = rng.choice(CANCELLED[s.setting])
                 if reason:
                     deliver.append(b.step(p.org, "sessions", "CancelSession", {"session_id": sid, "reason": reason},
-                                          f"cancel/{sid}", lead))
+                                          f"cancel/{sid}", lead, f"session/{sid}"))
                     continue
                 deliver.append(b.step(p.org, "sessions", "RecordSessionDelivered", {
-                    "session_id": sid, "attendees": came, "duration_minutes": s.minutes}, f"deliver/{sid}", lead))
+                    "session_id": sid, "attendees": came, "duration_minutes": s.minutes}, f"deliver/{sid}", lead,
+                    f"session/{sid}"))
                 attended[p.code].update(came)
                 if with_cp:
                     involvement(p, cp, day, s.minutes + 30, f"Co-facilitating {s.activity} at {s.site}", "s")
@@ -336,22 +353,28 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int) -> 
             step = b.step(COMMISSIONER, "payments", "ApproveExpense", decided, f"approve/{claim}", FINANCE, f"account/{p.code}")
         charges[p.code].append((on + timedelta(days=5), 2, step))
     _invoices(b, rng, charges)
-    b.stage("Sessions scheduled", schedule)
-    # Each contract account is one long lane (every charge is decided on its history), so
-    # the accounts go first and everything independent of them runs beside.
+    # Each contract account is one long lane (every charge is decided on its history): the
+    # load's critical path. It builds only on the contracts and the co-producers, so it starts
+    # as soon as they are there and everything else runs beside it.
     accounts = [step for code in charges for _, _, step in sorted(charges[code], key=lambda c: c[:2])]
-    b.stage("Sessions delivered, co-producer pay, invoices, outcomes and co-production",
-            accounts + deliver + _outcomes(b, rng, people) + _evaluation(b, rng, people, attended))
-    b.stage("Payment runs and evaluation reports", [b.step(COMMISSIONER, "payments", "IssuePaymentRun", {
-        "run_id": f"demo-run-{label}", "up_to": end}, f"run/{label}", FINANCE, "payroll") for _, end, label in QUARTERS] + [
-        b.step(EVALUATOR, "evaluation", "PublishEvaluationReport", {
-            "report_id": f"demo-report-{tag}", "title": title, "period_start": START, "period_end": end,
-            "summary": f"An independent evaluation of the made-up Bridges to Independence programme ({title.lower()}).",
-            "findings": [f"{sum(1 for x in people if min(x.enrolled.values()) <= end)} people enrolled by {end:%d %B %Y}.",
-                         "Wellbeing (SWEMWBS) rose on average between baseline and follow-up.",
-                         "Co-production matured from consultation towards working in partnership."]},
-            f"report/{tag}", EVALUATION_LEAD) for tag, title, end in (("interim", "Interim report", date(2026, 3, 31)),
-                                                                     ("year-one", "Year one report", END))])
+    b.stage(ACCOUNTS, accounts, after=(CO_PRODUCERS,))
+    # A session's lane: scheduled, then delivered or cancelled. Attendance needs the
+    # enrolments, co-facilitators the co-producers; outcomes and assessments need the same.
+    b.stage(SESSIONS, schedule + deliver + _outcomes(b, rng, people) + _evaluation(b, rng, people, attended),
+            after=(CO_PRODUCERS, ENROLMENTS))
+    # A payment run pays what the accounts hold; the moves and withdrawals after it change
+    # who may attend, so they wait for every session.
+    runs = [b.step(COMMISSIONER, "payments", "IssuePaymentRun", {"run_id": f"demo-run-{label}", "up_to": end},
+                   f"run/{label}", FINANCE, "payroll") for _, end, label in QUARTERS]
+    reports = [b.step(EVALUATOR, "evaluation", "PublishEvaluationReport", {
+        "report_id": f"demo-report-{tag}", "title": title, "period_start": START, "period_end": end,
+        "summary": f"An independent evaluation of the made-up Bridges to Independence programme ({title.lower()}).",
+        "findings": [f"{sum(1 for x in people if min(x.enrolled.values()) <= end)} people enrolled by {end:%d %B %Y}.",
+                     "Wellbeing (SWEMWBS) rose on average between baseline and follow-up.",
+                     "Co-production matured from consultation towards working in partnership."]},
+        f"report/{tag}", EVALUATION_LEAD) for tag, title, end in (("interim", "Interim report", date(2026, 3, 31)),
+                                                                 ("year-one", "Year one report", END))]
+    b.stage("Payment runs and evaluation reports", runs + reports, after=(ACCOUNTS, SESSIONS))
     b.stage("Moves and withdrawals", endings(b, people))
 
 
