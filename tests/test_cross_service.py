@@ -151,7 +151,14 @@ async def test_a_view_runner_that_loses_its_consumer_recovers_and_rules_go_on_de
 ) -> None:
     s = await setup_programme(client)
     js = nats_client.jetstream()
-    names = [c.name for c in await js.consumers_info("PATHWAYS_EVENTS") if c.name.startswith("proj_sessions_directory_")]
+    # A runner far behind a long stream first catches up from history, then makes its consumer.
+    await sessions.caught_up()
+    names: list[str] = []
+    for _ in range(100):
+        names = [c.name for c in await js.consumers_info("PATHWAYS_EVENTS") if c.name.startswith("proj_sessions_directory_")]
+        if names:
+            break
+        await asyncio.sleep(0.1)
     assert names
     for name in names:  # as if the server dropped it (inactivity after a long partition)
         await js.delete_consumer("PATHWAYS_EVENTS", name)
