@@ -44,7 +44,8 @@ class Sender:
         reply: dict[str, Any] = json.loads(msg.data)
         return reply
 
-    async def accepted(self, org: str, context: str, command: str, data: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    async def accepted(self, org: str, context: str, command: str, data: dict[str, Any],
+                       key: str | None = None) -> dict[str, Any]:
         reply = await self.send(org, context, command, data, key)
         if reply["status"] != "accepted":
             raise RuntimeError(f"{command} was refused: {reply}")
@@ -72,7 +73,8 @@ async def setup_programme(sender: Sender, tag: str, partners: int = 1) -> tuple[
     for i, p in enumerate(partner_ids):
         await sender.accepted(commissioner, "registry", "CommissionPartner",
                               {"programme_id": programme, "contract_id": f"k{i}", "partner_id": p, "budget_pence": 10**8,
-                               "activities": ["yoga"], "starts_on": "2025-01-01", "ends_on": "2026-12-31"}, key=f"k-{programme}-{i}")
+                               "activities": ["yoga"], "starts_on": "2025-01-01", "ends_on": "2026-12-31"},
+                               key=f"k-{programme}-{i}")
     return programme, commissioner, partner_ids
 
 
@@ -86,7 +88,8 @@ def latencies(values: list[float]) -> dict[str, float]:
     return {"p50_ms": 1000 * statistics.median(ordered), "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))]}
 
 
-async def closed_loop(clients: int, count: int, one: Callable[[int], Awaitable[dict[str, Any]]]) -> tuple[float, list[float], int]:
+async def closed_loop(clients: int, count: int, one: Callable[[int], Awaitable[dict[str,
+                                                                                    Any]]]) -> tuple[float, list[float], int]:
     """`clients` loops, each sending its next command when the last is answered."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
@@ -148,7 +151,7 @@ async def raw_publishes(nc: Client, payload: bytes) -> list[Result]:
     for clients in (1, 10, 50):
         count = n(2000 if clients == 1 else 5000)
 
-        async def one(i: int) -> dict[str, Any]:
+        async def one(i: int, clients: int = clients) -> dict[str, Any]:
             await js.publish(f"bench.raw.c{clients}.a{i}", payload, headers={"Nats-Msg-Id": uuid.uuid4().hex})
             return {"status": "accepted"}
 
@@ -273,7 +276,7 @@ async def history(platform: Platform, nc: Client, sender: Sender, programme: str
         await wait_quiet(pids)
         consenting = size % 2 == 0  # after the enrolment (no consent), odd events record it
 
-        async def toggle(i: int) -> dict[str, Any]:
+        async def toggle(i: int, participant: str = participant) -> dict[str, Any]:
             nonlocal consenting
             command = "WithdrawConsent" if consenting else "RecordConsent"
             reply = await sender.send(partner, "registry", command,

@@ -146,14 +146,15 @@ def write_json(path: Path, body: object) -> None:
     path.write_text(json.dumps(body, indent=2))
 
 
-async def wait_quiet(pids: dict[str, int], *, idle_share: float = 0.08, window: float = 0.5, timeout: float = 120.0) -> float:
+async def wait_quiet(pids: dict[str, int], *, idle_share: float = 0.08, window: float = 0.5,
+                     give_up_after: float = 120.0) -> float:
     """Wait until the platform has caught up with what was just sent: every process under
     `idle_share` of a core for one window (projections done, checkpoints signed). Returns
-    the seconds waited; gives up quietly after `timeout`."""
+    the seconds waited; gives up quietly after `give_up_after` seconds."""
     import asyncio
 
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+    while time.monotonic() - started < give_up_after:
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         await asyncio.sleep(window)
         busiest = max((cpu_seconds(pid) - before[name]) / window for name, pid in pids.items()) if pids else 0.0

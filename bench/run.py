@@ -41,7 +41,8 @@ EXPECTED_KINDS = (
     "command path 1", "command path 10", "command path 50", "paced", "consulting",
     *(f"history {i}" for i in range(len(HISTORY_SIZES))),
     "register import", "import ratio", "demo load", "registry alone",
-    "framework faststream-default", "reporting load", "reporting replay", "reporting rebuild", "dashboard query", "dashboard page",
+    "framework faststream-default", "reporting load", "reporting replay", "reporting rebuild", "dashboard query",
+    "dashboard page",
     "ledger",
 )
 

@@ -141,7 +141,8 @@ async def setup_programme(client: CommandClient, budget_pence: int = 10_000_000)
         (s.partner_b, "Sound Studio Collective", "delivery_partner"),
         (s.evaluator, "Independent Evaluators Ltd", "evaluator"),
     ]:
-        reply = await client.send(OPERATOR_ORGANISATION, "RegisterOrganisation", {"organisation_id": org, "name": name, "kind": kind})
+        reply = await client.send(OPERATOR_ORGANISATION, "RegisterOrganisation", {"organisation_id": org, "name": name,
+                                                                                  "kind": kind})
         assert reply["status"] == "accepted", reply
     reply = await client.send(s.commissioner, "LaunchProgramme", {
         "programme_id": s.programme_id, "name": "Pathways to Independence (test)",

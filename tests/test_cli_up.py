@@ -32,8 +32,10 @@ def run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
 
 async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    up = subprocess.Popen([PATHWAYS, "up", "--demo"], env=os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A long-running process beside the event loop, not a command awaited: Popen does not block.
+    env = os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"}
+    up = subprocess.Popen([PATHWAYS, "up", "--demo"], env=env, stdout=subprocess.PIPE,  # noqa: ASYNC220
+                          stderr=subprocess.STDOUT, text=True)
     try:
         connection_json = home / "connection.json"
         deadline = time.monotonic() + 240  # the services start first (the demo loads after, while they run)

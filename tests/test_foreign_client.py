@@ -70,14 +70,19 @@ async def test_readme_example_validates_and_is_accepted_from_a_raw_socket(own_na
         client = CommandClient(nc)
         partner, programme = body["organisation"], body["data"]["programme_id"]
         for org, kind in [("commissioner-x", "commissioner"), (partner, "delivery_partner")]:
-            assert (await client.send(OPERATOR_ORGANISATION, "RegisterOrganisation", {"organisation_id": org, "name": org, "kind": kind}))["status"] == "accepted"
+            assert (await client.send(OPERATOR_ORGANISATION, "RegisterOrganisation", {"organisation_id": org, "name": org,
+                                                                                      "kind": kind}))["status"] == "accepted"
         await client.send("commissioner-x", "LaunchProgramme", {"programme_id": programme, "name": "P", "aims": ["a"],
-                                                                "starts_on": "2025-10-01", "ends_on": "2026-09-30", "budget_pence": 100000})
-        await client.send("commissioner-x", "CommissionPartner", {"programme_id": programme, "contract_id": "k1", "partner_id": partner,
-                                                                  "budget_pence": 1000, "activities": ["yoga"], "starts_on": "2025-10-01", "ends_on": "2026-09-30"})
+                                                                "starts_on": "2025-10-01", "ends_on": "2026-09-30",
+                                                                "budget_pence": 100000})
+        await client.send("commissioner-x", "CommissionPartner", {"programme_id": programme, "contract_id": "k1",
+                                                                  "partner_id": partner,
+                                                                  "budget_pence": 1000, "activities": ["yoga"],
+                                                                  "starts_on": "2025-10-01", "ends_on": "2026-09-30"})
         conn = own_nats_server.connection
         subject = f"pathways.cmd.{partner}.registry.EnrolParticipant"
-        raw = await asyncio.to_thread(raw_nats_request, conn.nats_url, conn.user or "", conn.password or "", subject, json.dumps(body).encode())
+        raw = await asyncio.to_thread(raw_nats_request, conn.nats_url, conn.user or "", conn.password or "", subject,
+                                      json.dumps(body).encode())
         reply = json.loads(raw)
         jsonschema.validate(reply, json.loads((tmp_path / "schemas" / "replies" / "Accepted.json").read_text()))
         assert reply["status"] == "accepted" and len(reply["event_ids"]) == 1

@@ -20,7 +20,8 @@ def test_ids_never_hold_subject_metacharacters() -> None:
 
 def test_subjects_round_trip() -> None:
     assert event_subject(None, "org", "registry", "agg") == "pathways.evt._.org.registry.agg"
-    assert parse_command_subject(command_subject("partner-a", "registry", "EnrolParticipant")) == ("partner-a", "registry", "EnrolParticipant")
+    assert parse_command_subject(command_subject("partner-a", "registry", "EnrolParticipant")) == ("partner-a", "registry",
+                                                                                                   "EnrolParticipant")
     with pytest.raises(ValueError):
         parse_command_subject("pathways.cmd.too.short")
 
@@ -47,7 +48,8 @@ def test_old_event_versions_are_upcast_on_read() -> None:
     assert version_of(v1) == 1
     decoded = registry.decode("pathways.demo.SessionDelivered", v1, {"hours": 1.5})
     assert decoded == SessionDelivered(minutes=90, site="unknown")
-    current = registry.decode("pathways.demo.SessionDelivered", registry.events["pathways.demo.SessionDelivered"].uri, {"minutes": 5, "site": "ward"})
+    current = registry.decode("pathways.demo.SessionDelivered", registry.events["pathways.demo.SessionDelivered"].uri,
+                              {"minutes": 5, "site": "ward"})
     assert current.minutes == 5  # type: ignore[attr-defined]
 
 
@@ -55,8 +57,8 @@ def test_a_read_model_made_by_an_earlier_version_is_rebuilt_not_broken(tmp_path:
     """A new version adds a column: its runner drops the old tables and starts from the first
     event, instead of failing on every insert."""
     from pathways.projection import Projection, read_position, write_position
-    from pathways.runner import ProjectionRunner
     from pathways.readmodels import make_engine
+    from pathways.runner import ProjectionRunner
     from sqlalchemy import Column, Integer, MetaData, String, Table
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")

@@ -33,7 +33,8 @@ async def rejected(client: CommandClient, org: str, command: str, data: dict[str
         assert word in reply["message"], (word, reply["message"])
 
 
-async def accepted(client: CommandClient, org: str, command: str, data: dict[str, Any], actor: str = "finance-officer") -> dict[str, Any]:
+async def accepted(client: CommandClient, org: str, command: str, data: dict[str, Any],
+                   actor: str = "finance-officer") -> dict[str, Any]:
     reply = await send(client, org, command, data, actor=actor)
     assert reply["status"] == "accepted", reply
     return reply
@@ -128,7 +129,8 @@ async def test_invoice_rules(registry: ServiceHost, payments: ServiceHost, clien
     await rejected(client, s.commissioner, "PayInvoice", pay, "rule_violation", "already paid")
 
 
-async def test_separation_of_duties_in_expense_approval(registry: ServiceHost, payments: ServiceHost, client: CommandClient) -> None:
+async def test_separation_of_duties_in_expense_approval(registry: ServiceHost, payments: ServiceHost,
+                                                        client: CommandClient) -> None:
     s = await setup_programme(client, budget_pence=4 * BUDGET)
     cp = await co_producer(client, s, s.commissioner, benefits=False)
     # A commissioner's officer claims on the partner's contract for a co-producer the commissioner engaged.

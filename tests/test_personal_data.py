@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import nats.js.errors
+import pytest
 from nats.aio.client import Client
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.verifier import VerifierKey
@@ -309,7 +309,8 @@ async def test_remaking_the_key_bucket_survives_an_interruption_at_any_step(
     try:
         originals = {f"prog.partner.pt-{i}": os.urandom(32) for i in range(20)}
         await old_bucket(nc, originals)
-        real_publish, real_delete, real_add = JetStreamContext.publish, JetStreamContext.delete_stream, JetStreamContext.add_stream
+        real_publish, real_delete = JetStreamContext.publish, JetStreamContext.delete_stream
+        real_add = JetStreamContext.add_stream
 
         async def publish(self: JetStreamContext, subject: str, *args: Any, **kwargs: Any) -> Any:
             if interrupted == "copy" and subject.startswith("$KVMIGRATE.") and subject.endswith("pt-7"):

@@ -43,10 +43,12 @@ async def write_traffic(client: CommandClient, rounds: int) -> None:
         partner = s.partner_a if i % 2 else s.partner_b
         await client.send(partner, "EnrolParticipant", enrolment(s.programme_id, p, setting="community" if i % 3 else "ward"))
         if i % 4 == 0:
-            await client.send(partner, "TransitionParticipant", {"programme_id": s.programme_id, "participant_id": p, "on": "2026-02-01",
+            await client.send(partner, "TransitionParticipant", {"programme_id": s.programme_id, "participant_id": p,
+                                                                 "on": "2026-02-01",
                                                                 "to_setting": "ward" if i % 3 else "community"})
         if i % 5 == 0:
-            await client.send(partner, "WithdrawParticipant", {"programme_id": s.programme_id, "participant_id": p, "on": "2026-03-01", "reason": "moved"})
+            await client.send(partner, "WithdrawParticipant", {"programme_id": s.programme_id, "participant_id": p,
+                                                               "on": "2026-03-01", "reason": "moved"})
 
 
 async def run_kill_nine_scenario(nats_server: NatsEndpoint, registry: ServiceHost, client: CommandClient,
@@ -118,11 +120,11 @@ async def test_rebuild_swaps_fresh_tables_in_and_keeps_the_figures(
     await registry.caught_up()
     runner = registry.runners[0]
     last = await JetStreamEventStore(nats_client).last_sequence()
-    while runner.position < last:
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(runner.reach(last), 30)
     before = dump(registry.engine, ROSTER)
     ticks: list[tuple[int, int]] = []
-    position = await rebuild(ROSTER, registry.engine, JetStreamEventStore(nats_client), progress=lambda d, t: ticks.append((d, t)))
+    position = await rebuild(ROSTER, registry.engine, JetStreamEventStore(nats_client), progress=lambda d,
+                             t: ticks.append((d, t)))
     assert position >= last
     assert ticks and ticks[-1][0] == ticks[-1][1]
     assert dump(registry.engine, ROSTER) == before
@@ -134,7 +136,8 @@ async def test_rebuild_swaps_fresh_tables_in_and_keeps_the_figures(
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_rebuild_twice_in_a_row(
-    database: str, registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path, request: pytest.FixtureRequest
+    database: str, registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     url = request.getfixturevalue("postgres") if database == "postgres" else f"sqlite:///{tmp_path / 'twice.db'}"
     await write_traffic(client, 3)

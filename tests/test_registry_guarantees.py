@@ -47,7 +47,8 @@ async def test_g1_two_concurrent_commands_on_one_aggregate_one_wins_one_conflict
 
     def body(reason: str) -> bytes:
         return json.dumps({"idempotency_key": unique("k"), "organisation": s.partner_a, "actor": "t",
-                           "data": {"programme_id": s.programme_id, "participant_id": p, "on": "2026-01-05", "reason": reason}}).encode()
+                           "data": {"programme_id": s.programme_id, "participant_id": p, "on": "2026-01-05",
+                                    "reason": reason}}).encode()
 
     replies = await asyncio.gather(
         intake.handle(s.partner_a, "WithdrawParticipant", body("moved away")),
@@ -68,7 +69,8 @@ async def test_g1_many_concurrent_commands_over_nats_exactly_one_wins(
     p = unique("participant")
     await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p))
     replies = await asyncio.gather(*(
-        client.send(s.partner_a, "WithdrawParticipant", {"programme_id": s.programme_id, "participant_id": p, "on": "2026-01-05", "reason": f"r{i}"})
+        client.send(s.partner_a, "WithdrawParticipant", {"programme_id": s.programme_id, "participant_id": p,
+                                                         "on": "2026-01-05", "reason": f"r{i}"})
         for i in range(20)
     ))
     accepted = [r for r in replies if r["status"] == "accepted"]
@@ -107,7 +109,8 @@ async def test_g4_bad_input_of_every_kind_is_rejected_appends_nothing_and_crashe
     registry: ServiceHost, client: CommandClient, nats_client: Client
 ) -> None:
     s = await setup_programme(client)
-    good = {"idempotency_key": unique("k"), "organisation": s.partner_a, "actor": "t", "data": enrolment(s.programme_id, unique("p"))}
+    good = {"idempotency_key": unique("k"), "organisation": s.partner_a, "actor": "t",
+            "data": enrolment(s.programme_id, unique("p"))}
     cases: list[tuple[str, str, str, bytes, str]] = [
         ("not JSON", s.partner_a, "EnrolParticipant", b"{this is not json", "invalid"),
         ("JSON but not an object", s.partner_a, "EnrolParticipant", b"[1, 2, 3]", "invalid"),
@@ -122,7 +125,8 @@ async def test_g4_bad_input_of_every_kind_is_rejected_appends_nothing_and_crashe
          json.dumps(good | {"organisation": s.evaluator}).encode(), "forbidden"),
         ("broken rule: not the commissioner", s.partner_a, "CommissionPartner",
          json.dumps(good | {"data": {"programme_id": s.programme_id, "contract_id": "c9", "partner_id": s.partner_a,
-                                     "budget_pence": 100, "activities": ["yoga"], "starts_on": "2025-10-01", "ends_on": "2026-01-01"}}).encode(),
+                                     "budget_pence": 100, "activities": ["yoga"], "starts_on": "2025-10-01",
+                                     "ends_on": "2026-01-01"}}).encode(),
          "forbidden"),
         ("unknown programme", s.partner_a, "EnrolParticipant",
          json.dumps(good | {"data": good["data"] | {"programme_id": unique("nope")}}).encode(), "not_found"),

@@ -15,8 +15,7 @@ from tests.conftest import CommandClient, enrolment, setup_programme, signed_in,
 async def roster(registry: ServiceHost, programme_id: str) -> httpx.Response:
     # The projection is asynchronous: wait until it has applied the last event.
     last = await JetStreamEventStore(registry.broker.connection).last_sequence()
-    while registry.runners[0].position < last:
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(registry.runners[0].reach(last), 30)
     async with await signed_in(registry, "operator", "operator") as http:
         return await http.get(f"/programmes/{programme_id}")
 
@@ -26,7 +25,8 @@ async def test_one_participant_with_two_partners_counts_once_programme_wide(regi
     shared, only_a, only_b = unique("p"), unique("p"), unique("p")
     for partner, p in [(s.partner_a, shared), (s.partner_b, shared), (s.partner_a, only_a), (s.partner_b, only_b)]:
         assert (await client.send(partner, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
-    await client.send(s.partner_b, "WithdrawParticipant", {"programme_id": s.programme_id, "participant_id": only_b, "on": "2026-01-10", "reason": "moved"})
+    await client.send(s.partner_b, "WithdrawParticipant", {"programme_id": s.programme_id, "participant_id": only_b,
+                                                           "on": "2026-01-10", "reason": "moved"})
     response = await roster(registry, s.programme_id)
     assert response.status_code == 200
     body = response.json()
@@ -52,7 +52,8 @@ async def test_openapi_is_published(registry: ServiceHost) -> None:
 
 async def test_commands_over_http_use_the_same_intake(registry: ServiceHost, client: CommandClient) -> None:
     s = await setup_programme(client)
-    body = {"idempotency_key": unique("k"), "organisation": s.partner_a, "actor": "t", "data": enrolment(s.programme_id, unique("p"))}
+    body = {"idempotency_key": unique("k"), "organisation": s.partner_a, "actor": "t",
+            "data": enrolment(s.programme_id, unique("p"))}
     async with await signed_in(registry, s.partner_a, "partner") as http:
         ok = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)
         again = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)
@@ -75,17 +76,20 @@ async def rejected(client: CommandClient, org: str, command: str, data: dict, co
 
 async def test_only_a_commissioner_launches(registry: ServiceHost, client: CommandClient) -> None:
     s = await setup_programme(client)
-    data = {"programme_id": unique("prog"), "name": "X", "aims": ["a"], "starts_on": "2025-01-01", "ends_on": "2025-12-31", "budget_pence": 100}
+    data = {"programme_id": unique("prog"), "name": "X", "aims": ["a"], "starts_on": "2025-01-01", "ends_on": "2025-12-31",
+            "budget_pence": 100}
     assert "commissioner" in await rejected(client, s.partner_a, "LaunchProgramme", data, "forbidden")
     assert "not registered" in await rejected(client, unique("stranger"), "LaunchProgramme", data, "forbidden")
-    assert "already in use" in await rejected(client, s.commissioner, "LaunchProgramme", data | {"programme_id": s.programme_id}, "rule_violation")
+    assert "already in use" in await rejected(client, s.commissioner, "LaunchProgramme",
+                                              data | {"programme_id": s.programme_id}, "rule_violation")
 
 
 async def test_only_the_operator_registers_organisations_and_only_once(registry: ServiceHost, client: CommandClient) -> None:
     s = await setup_programme(client)
     data = {"organisation_id": unique("org"), "name": "N", "kind": "funder"}
     assert "operator" in await rejected(client, s.commissioner, "RegisterOrganisation", data, "forbidden")
-    assert "already registered" in await rejected(client, OPERATOR_ORGANISATION, "RegisterOrganisation", data | {"organisation_id": s.partner_a}, "rule_violation")
+    assert "already registered" in await rejected(client, OPERATOR_ORGANISATION, "RegisterOrganisation",
+                                                  data | {"organisation_id": s.partner_a}, "rule_violation")
 
 
 async def test_commissioning_rules(registry: ServiceHost, client: CommandClient) -> None:
@@ -93,8 +97,10 @@ async def test_commissioning_rules(registry: ServiceHost, client: CommandClient)
     base = {"programme_id": s.programme_id, "contract_id": unique("k"), "partner_id": s.partner_a, "budget_pence": 100,
             "activities": ["yoga"], "starts_on": "2025-10-01", "ends_on": "2026-09-30"}
     await rejected(client, s.commissioner, "CommissionPartner", base | {"partner_id": s.evaluator}, "rule_violation")
-    assert "exceeds" in await rejected(client, s.commissioner, "CommissionPartner", base | {"budget_pence": 500_001}, "rule_violation")
-    assert "within the programme" in await rejected(client, s.commissioner, "CommissionPartner", base | {"ends_on": "2027-01-01"}, "rule_violation")
+    assert "exceeds" in await rejected(client, s.commissioner, "CommissionPartner", base | {"budget_pence": 500_001},
+                                       "rule_violation")
+    assert "within the programme" in await rejected(client, s.commissioner, "CommissionPartner",
+                                                    base | {"ends_on": "2027-01-01"}, "rule_violation")
     await rejected(client, s.commissioner, "CommissionPartner", base | {"contract_id": "contract-0"}, "rule_violation")
     await rejected(client, s.commissioner, "CommissionPartner", base | {"programme_id": unique("nope")}, "not_found")
 
@@ -102,7 +108,8 @@ async def test_commissioning_rules(registry: ServiceHost, client: CommandClient)
 async def test_enrolment_rules_and_lifecycle(registry: ServiceHost, client: CommandClient) -> None:
     s = await setup_programme(client)
     p = unique("p")
-    await rejected(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p, enrolled_on="2027-01-01"), "rule_violation")
+    await rejected(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p, enrolled_on="2027-01-01"),
+                   "rule_violation")
     await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p, consent_given=False))
     await rejected(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p), "rule_violation")
     act = {"programme_id": s.programme_id, "participant_id": p, "on": "2026-01-01"}
@@ -118,9 +125,11 @@ async def test_enrolment_rules_and_lifecycle(registry: ServiceHost, client: Comm
 
 async def test_co_producers_and_id_clashes(registry: ServiceHost, client: CommandClient) -> None:
     s = await setup_programme(client)
-    cp = {"programme_id": s.programme_id, "co_producer_id": unique("cp"), "role": "peer facilitator", "hourly_rate_pence": 1500, "receives_benefits": True}
+    cp = {"programme_id": s.programme_id, "co_producer_id": unique("cp"), "role": "peer facilitator", "hourly_rate_pence": 1500,
+          "receives_benefits": True}
     assert (await client.send(s.partner_a, "RegisterCoProducer", cp))["status"] == "accepted"
     await rejected(client, s.partner_a, "RegisterCoProducer", cp, "rule_violation")
     await rejected(client, s.evaluator, "RegisterCoProducer", cp | {"co_producer_id": unique("cp")}, "forbidden")
     # A participant id already used for a co-producer on the same subject is refused.
-    assert "already used" in await rejected(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id, cp["co_producer_id"]), "conflict")
+    assert "already used" in await rejected(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id,
+                                                                                               cp["co_producer_id"]), "conflict")

@@ -44,7 +44,8 @@ async def scheduled(client: CommandClient, s: ProgrammeSetup, **overrides: Any) 
 
 
 def delivered(data: dict[str, Any], attendees: list[str]) -> dict[str, Any]:
-    return {"programme_id": data["programme_id"], "session_id": data["session_id"], "attendees": attendees, "duration_minutes": 80}
+    return {"programme_id": data["programme_id"], "session_id": data["session_id"], "attendees": attendees,
+            "duration_minutes": 80}
 
 
 async def test_a_partner_schedules_and_delivers_for_its_consenting_participants(
@@ -107,22 +108,26 @@ async def test_attendance_rules(registry: ServiceHost, sessions: ServiceHost, cl
     assert (await client.send(s.partner_a, "WithdrawConsent", {"programme_id": s.programme_id, "participant_id": withdrew,
                                                                "on": "2026-01-10"}))["status"] == "accepted"
     # The withdrawal was acknowledged a moment ago; the very next command already sees it.
-    await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, [withdrew]), "rule_violation", "without consent")
+    await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, [withdrew]), "rule_violation",
+                   "without consent")
     left = await enrol(client, s, s.partner_a)
     assert (await client.send(s.partner_a, "WithdrawParticipant", {"programme_id": s.programme_id, "participant_id": left,
-                                                                   "on": "2026-01-10", "reason": "moved"}))["status"] == "accepted"
+                                                                   "on": "2026-01-10",
+                                                                   "reason": "moved"}))["status"] == "accepted"
     await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, [left]), "rule_violation", "withdrawn")
     crowd = [ok] + [await enrol(client, s, s.partner_a) for _ in range(3)]
     await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, crowd), "rule_violation", "capacity of 3")
     await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, [ok, ok]), "invalid", "only once")
-    await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(session(s), [ok]), "not_found", "no scheduled session")
+    await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(session(s), [ok]), "not_found",
+                   "no scheduled session")
     assert (await send(client, s.partner_a, "RecordSessionDelivered", delivered(data, [ok])))["status"] == "accepted"
     await rejected(client, s.partner_a, "RecordSessionDelivered", delivered(data, [ok]), "rule_violation", "already delivered")
     await rejected(client, s.partner_a, "CancelSession", {"programme_id": s.programme_id, "session_id": data["session_id"],
                                                           "reason": "rain"}, "rule_violation", "already delivered")
 
 
-async def test_a_cancelled_session_cannot_be_delivered(registry: ServiceHost, sessions: ServiceHost, client: CommandClient) -> None:
+async def test_a_cancelled_session_cannot_be_delivered(registry: ServiceHost, sessions: ServiceHost,
+                                                       client: CommandClient) -> None:
     s = await setup_programme(client)
     ok = await enrol(client, s, s.partner_a)
     data = await scheduled(client, s)

@@ -42,7 +42,8 @@ async def test_traceparent_connects_request_command_append_and_projection(
         if "projection registry_roster" in names:
             break
         await asyncio.sleep(0.05)
-    assert {"command EnrolParticipant", "eventstore.append"} <= names or {"command EnrolParticipant", "eventstore.group_commit"} <= names, names
+    assert {"command EnrolParticipant", "eventstore.append"} <= names or {"command EnrolParticipant",
+                                                                          "eventstore.group_commit"} <= names, names
     assert "projection registry_roster" in names
 
 

@@ -57,7 +57,8 @@ def test_periods(day: date, per: str, expected: tuple[date, date]) -> None:
     assert period_of(day, per) == expected
 
 
-@pytest.mark.parametrize(("minutes", "rate", "pence"), [(60, 1500, 1500), (1, 1234, 21), (95, 1234, 1954), (90, 1001, 1502), (7, 3, 0)])
+@pytest.mark.parametrize(("minutes", "rate", "pence"), [(60, 1500, 1500), (1, 1234, 21), (95, 1234, 1954), (90, 1001, 1502),
+                                                        (7, 3, 0)])
 def test_involvement_is_minutes_times_the_rate_rounded_half_up_to_the_penny(minutes: int, rate: int, pence: int) -> None:
     (recorded,) = events(decide.record_involvement(involvement(minutes), ctx(), ContractAccount(), reads(rate, benefits=False)))
     assert isinstance(recorded.amount_pence, int) and recorded.amount_pence == pence
@@ -69,7 +70,8 @@ def test_a_warning_for_each_limit_the_period_would_pass_and_none_below() -> None
     under = events(decide.record_involvement(involvement(50), ctx(), ContractAccount(), reads(earnings=earlier)))  # £12.50
     assert [type(x) for x in under] == [e.InvolvementRecorded]
     over_week = events(decide.record_involvement(involvement(60), ctx(), ContractAccount(), reads(earnings=earlier)))
-    assert [(w.limit_id, w.earnings_before_pence, w.earnings_after_pence) for w in over_week[1:]] == [("esa-2024", 17_000, 18_500)]
+    assert [(w.limit_id, w.earnings_before_pence,
+             w.earnings_after_pence) for w in over_week[1:]] == [("esa-2024", 17_000, 18_500)]
     both = events(decide.record_involvement(involvement(8 * 60), ctx(), ContractAccount(), reads(earnings=earlier)))
     assert sorted(w.limit_id for w in both[1:]) == ["esa-2024", "uc-2025"]
     # Earnings in last week or last month do not count toward this period.

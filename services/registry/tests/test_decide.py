@@ -27,25 +27,32 @@ async def send(i: CommandIntake, org: str, command: str, data: dict[str, Any], k
 
 async def programme(i: CommandIntake) -> None:
     for org, kind in [("council", "commissioner"), ("archers", "delivery_partner"), ("studio", "delivery_partner")]:
-        assert (await send(i, "operator", "RegisterOrganisation", {"organisation_id": org, "name": org.title(), "kind": kind}))["status"] == "accepted"
-    assert (await send(i, "council", "LaunchProgramme", {"programme_id": "p1", "name": "P", "aims": ["a"], "starts_on": "2025-10-01",
+        assert (await send(i, "operator", "RegisterOrganisation", {"organisation_id": org, "name": org.title(),
+                                                                   "kind": kind}))["status"] == "accepted"
+    assert (await send(i, "council", "LaunchProgramme", {"programme_id": "p1", "name": "P", "aims": ["a"],
+                                                         "starts_on": "2025-10-01",
                                                          "ends_on": "2026-09-30", "budget_pence": 1000}))["status"] == "accepted"
-    assert (await send(i, "council", "CommissionPartner", {"programme_id": "p1", "contract_id": "k1", "partner_id": "archers", "budget_pence": 600,
-                                                           "activities": ["soft archery"], "starts_on": "2025-10-01", "ends_on": "2026-09-30"}))["status"] == "accepted"
+    assert (await send(i, "council", "CommissionPartner", {"programme_id": "p1", "contract_id": "k1", "partner_id": "archers",
+                                                           "budget_pence": 600,
+                                                           "activities": ["soft archery"], "starts_on": "2025-10-01",
+                                                           "ends_on": "2026-09-30"}))["status"] == "accepted"
 
 
 async def test_budget_cannot_be_overcommitted() -> None:
     i = intake()
     await programme(i)
-    reply = await send(i, "council", "CommissionPartner", {"programme_id": "p1", "contract_id": "k2", "partner_id": "studio", "budget_pence": 401,
-                                                           "activities": ["music"], "starts_on": "2025-10-01", "ends_on": "2026-09-30"})
+    reply = await send(i, "council", "CommissionPartner", {"programme_id": "p1", "contract_id": "k2", "partner_id": "studio",
+                                                           "budget_pence": 401,
+                                                           "activities": ["music"], "starts_on": "2025-10-01",
+                                                           "ends_on": "2026-09-30"})
     assert reply["code"] == "rule_violation" and reply["details"][0]["remaining_pence"] == 400
 
 
 async def test_uncommissioned_partner_cannot_enrol_but_commissioned_one_can() -> None:
     i = intake()
     await programme(i)
-    data = {"programme_id": "p1", "participant_id": "P-1", "setting": "ward", "referral_source": "self", "consent_given": True, "enrolled_on": "2025-11-01"}
+    data = {"programme_id": "p1", "participant_id": "P-1", "setting": "ward", "referral_source": "self", "consent_given": True,
+            "enrolled_on": "2025-11-01"}
     assert (await send(i, "studio", "EnrolParticipant", data))["code"] == "forbidden"
     accepted = await send(i, "archers", "EnrolParticipant", data)
     assert accepted["status"] == "accepted" and accepted["sequence"] == 6
@@ -55,7 +62,8 @@ async def test_event_ids_follow_the_idempotency_key() -> None:
     a, b = intake(), intake()
     for i in (a, b):
         await programme(i)
-    data = {"programme_id": "p1", "participant_id": "P-1", "setting": "ward", "referral_source": "self", "consent_given": True, "enrolled_on": "2025-11-01"}
+    data = {"programme_id": "p1", "participant_id": "P-1", "setting": "ward", "referral_source": "self", "consent_given": True,
+            "enrolled_on": "2025-11-01"}
     ra = await send(a, "archers", "EnrolParticipant", data, key="k")
     rb = await send(b, "archers", "EnrolParticipant", data, key="k")
     assert ra["event_ids"] == rb["event_ids"]

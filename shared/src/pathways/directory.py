@@ -124,7 +124,8 @@ class Directory:
         )
         self.projection = Projection(
             name=f"{service}_directory",
-            tables=[self.organisations_table, self.programmes_table, self.contracts_table, self.enrolments_table, self.co_producers_table],
+            tables=[self.organisations_table, self.programmes_table, self.contracts_table, self.enrolments_table,
+                    self.co_producers_table],
             handlers={
                 REGISTRY + "OrganisationRegistered": self._organisation,
                 REGISTRY + "ProgrammeLaunched": self._programme,
@@ -141,7 +142,8 @@ class Directory:
 
     # --- projection: registry events → rows ------------------------------------------
     def _organisation(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
-        upsert(conn, t[self.organisations_table.name], {k: d[k] for k in ("organisation_id", "name", "kind")}, ["organisation_id"])
+        upsert(conn, t[self.organisations_table.name], {k: d[k] for k in ("organisation_id", "name", "kind")},
+               ["organisation_id"])
 
     def _programme(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         row = {k: d[k] for k in ("programme_id", "commissioner_id", "budget_pence")}
@@ -172,7 +174,8 @@ class Directory:
 
     # --- queries: rows → facts for the rules --------------------------------------------
     def organisation(self, conn: Connection, organisation_id: str) -> OrganisationFacts | None:
-        row = conn.execute(select(self.organisations_table).where(self.organisations_table.c.organisation_id == organisation_id)).first()
+        table = self.organisations_table
+        row = conn.execute(select(table).where(table.c.organisation_id == organisation_id)).first()
         return OrganisationFacts(**row._mapping) if row else None
 
     def programme(self, conn: Connection, programme_id: str) -> ProgrammeFacts | None:

@@ -96,7 +96,8 @@ async def make_erasable(nc: Client, bucket: Bucket) -> int | None:
     before are not erased by this.)"""
     js = nc.jetstream()
     old = await _info(js, bucket.stream)
-    copy_name, copy_subject, done_subject = f"{bucket.stream}_MIGRATING", f"$KVMIGRATE.{bucket.name}", f"$KVMIGRATED.{bucket.name}"
+    copy_name = f"{bucket.stream}_MIGRATING"
+    copy_subject, done_subject = f"$KVMIGRATE.{bucket.name}", f"$KVMIGRATED.{bucket.name}"
     copy = await _info(js, copy_name)
     if copy is not None and not await _has(js, copy_name, done_subject):
         await js.delete_stream(copy_name)

@@ -77,7 +77,8 @@ ORGANISATION, PROGRAMME, CONTRACT, ENROLMENT, CO_PRODUCER = (
 
 def _organisation(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
     assert isinstance(d, e.OrganisationRegistered)
-    upsert(conn, t[ORGANISATION.name], {"organisation_id": d.organisation_id, "name": d.name, "kind": d.kind}, ["organisation_id"])
+    upsert(conn, t[ORGANISATION.name], {"organisation_id": d.organisation_id, "name": d.name, "kind": d.kind},
+           ["organisation_id"])
 
 
 def _programme(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:

@@ -66,7 +66,8 @@ def _t(model: type[SQLModel]) -> Table:
 
 
 def _scheduled(conn: Rows, t: Tables, _: CloudEvent, d: e.SessionScheduled, __: int) -> None:
-    row = d.model_dump(include={"programme_id", "session_id", "partner_id", "activity", "site", "starts_at", "capacity", "duration_minutes"})
+    row = d.model_dump(include={"programme_id", "session_id", "partner_id", "activity", "site", "starts_at", "capacity",
+                                "duration_minutes"})
     upsert(conn, t["sessions_session"], row | {"status": "scheduled"}, ["programme_id", "session_id"])
 
 

@@ -248,7 +248,8 @@ def status() -> None:
     table = Table("Component", "Where", "State")
     try:
         messages, last = asyncio.run(stream_state())
-        table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url, f"[green]up[/green] — {messages} events, last sequence {last}")
+        table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url,
+                      f"[green]up[/green] — {messages} events, last sequence {last}")
     except Exception as err:  # any failure to reach it is the answer
         table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url, f"[red]unreachable[/red] ({err.__class__.__name__})")
     for name, base in connection.services.items():
@@ -308,7 +309,8 @@ def rebuild(
         until = await store.sequence_at(moment) if moment is not None else None
         if until is not None:
             console.print(f"History as of {moment:%Y-%m-%d %H:%M:%S} UTC: events 1 to {until}.")
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console) as progress:
             for name, service in services.items():
                 engine = make_engine(database_url or default_db(service=name))
                 for projection in service.all_projections:

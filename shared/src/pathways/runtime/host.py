@@ -174,7 +174,7 @@ class ServiceHost:
             )
             self._http = uvicorn.Server(config)
             self._tasks.append(asyncio.create_task(self._http.serve(), name="http"))
-            while not self._http.started:
+            while not self._http.started:  # noqa: ASYNC110 - uvicorn says it has started only by this flag
                 await asyncio.sleep(0.02)
         log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
 
@@ -201,9 +201,9 @@ class ServiceHost:
         self.engine.dispose()
         log.info("service stopped")
 
-    async def caught_up(self, timeout: float = 30) -> None:
-        """Every projection covers the stream as it stands now."""
-        await asyncio.wait_for(asyncio.gather(*(r.catch_up() for r in self.runners)), timeout)
+    async def caught_up(self, within: float = 30) -> None:
+        """Every projection covers the stream as it stands now (within `within` seconds)."""
+        await asyncio.wait_for(asyncio.gather(*(r.catch_up() for r in self.runners)), within)
 
     def sessions(self) -> Iterator[Session]:
         with Session(self.engine) as session:
