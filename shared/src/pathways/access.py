@@ -18,7 +18,6 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -30,9 +29,8 @@ from nats.js.kv import KeyValue
 from starlette.requests import Request
 
 from pathways.kvbucket import Bucket
+from pathways.roles import ROLES, Role
 
-Role = Literal["commissioner", "partner", "evaluator", "auditor", "operator"]
-ROLES: tuple[str, ...] = get_args(Role)
 BUCKET = "PATHWAYS_TOKENS"
 COOKIE = "pathways_token"
 TOKEN_PREFIX = "pwt_"

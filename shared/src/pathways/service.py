@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-import typer
 from fastapi import APIRouter, HTTPException, Request
 from nats.aio.client import Client
 from sqlalchemy import Engine
@@ -58,7 +57,6 @@ class ServiceDefinition:
     projections: Sequence[Projection] = ()  # read models, run by `serve --only projections`
     views: Sequence[Projection] = ()  # what the rules consult; run beside the intake
     api: Callable[[SessionDependency], APIRouter] | None = None
-    cli: Mapping[str, typer.Typer] = field(default_factory=dict)  # mounted as `pathways <key>`
     http_port: int = 8100  # preferred; a free one is taken when it is busy
     background: Sequence[BackgroundTask] = ()  # run where the projections run
 

@@ -7,7 +7,6 @@ from pathways.accountability import AUDIT_SCHEMAS
 from pathways.service import ServiceDefinition
 
 from pathways_audit import api
-from pathways_audit.cli import audit_cli
 from pathways_audit.ledger import LEDGER
 from pathways_audit.records import RECORDS
 from pathways_audit.signer import sign_checkpoints
@@ -20,7 +19,6 @@ service = ServiceDefinition(
     handlers={},
     projections=[LEDGER, RECORDS],
     api=api.router,
-    cli={"audit": audit_cli},
     http_port=8106,
     background=[sign_checkpoints],
 )

@@ -7,10 +7,10 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from pathways.asof import parse_as_of
-from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.signing import CheckpointSigner, generate_key
 from pathways.ledger.verifier import CheckpointError, ProofError, open_checkpoint, verify_bundle
 from rich.console import Console
@@ -19,9 +19,11 @@ from rich.table import Table
 
 from pathways_audit.client import KEY_HELP, TOKEN_HELP, URL_HELP, answer, err_console, fail, http, trusted_key, with_stream
 from pathways_audit.keys import DEFAULT_ORIGIN
-from pathways_audit.replay import history_as_of
-from pathways_audit.sources import HttpLedger
-from pathways_audit.verify import VerifyReport, verify_history
+
+if TYPE_CHECKING:  # the commands import what they run, so `pathways audit --help` is quick
+    from pathways.eventstore.jetstream import JetStreamEventStore
+
+    from pathways_audit.verify import VerifyReport
 
 audit_cli = typer.Typer(help="The tamper-evident ledger: verify, replay as of a date, prove.", no_args_is_help=True)
 console = Console()
@@ -44,6 +46,9 @@ def verify(
 ) -> None:
     """Recompute the ledger from every stored event, check every signed checkpoint, and
     name the first sequence where anything differs. Exit status 1 if anything does."""
+    from pathways_audit.sources import HttpLedger
+    from pathways_audit.verify import verify_history
+
     vkey = trusted_key(key)
     kept = []
     for path in checkpoint:
@@ -92,6 +97,8 @@ def replay(
         moment = parse_as_of(as_of)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--as-of") from None
+
+    from pathways_audit.replay import history_as_of
 
     async def run(store: JetStreamEventStore) -> int:
         out = output.open("w") if output else sys.stdout

@@ -7,14 +7,16 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import httpx
 import typer
-from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.verifier import CheckpointError, VerifierKey
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from rich.console import Console
+
+if TYPE_CHECKING:  # httpx and the event store are imported by the commands that use them, so `--help` is quick
+    import httpx
+    from pathways.eventstore.jetstream import JetStreamEventStore
 
 err_console = Console(stderr=True)
 T = TypeVar("T")
@@ -66,6 +68,8 @@ def auditor_token(token: str | None, *, required: bool = True) -> str | None:
 
 
 def http(url: str | None, token: str | None) -> httpx.AsyncClient:
+    import httpx
+
     bearer = auditor_token(token)
     return httpx.AsyncClient(base_url=audit_url(url), headers={"Authorization": f"Bearer {bearer}"}, timeout=120)
 
@@ -85,6 +89,8 @@ def with_stream(work: Callable[[JetStreamEventStore], Awaitable[T]]) -> T:
         connection = resolve_connection()
     except FileNotFoundError as err:
         raise fail(str(err)) from None
+
+    from pathways.eventstore.jetstream import JetStreamEventStore
 
     async def main() -> T:
         nc = await connection.connect("pathways-audit-cli", allow_reconnect=False, connect_timeout=5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathways.service import ServiceDefinition
 
-from pathways_payments import api, cli
+from pathways_payments import api
 from pathways_payments.domain.events import schemas
 from pathways_payments.handlers import CONTEXT, HANDLERS
 from pathways_payments.ledger import LEDGER
@@ -19,6 +19,5 @@ service = ServiceDefinition(
     # run beside the intake; the API reads them too.
     views=[DIRECTORY.projection, LEDGER],
     api=api.router,
-    cli={"payments": cli.payments_cli},
     http_port=8103,
 )

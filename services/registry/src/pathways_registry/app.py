@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathways.service import ServiceDefinition
 
-from pathways_registry import api, cli
+from pathways_registry import api
 from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
 from pathways_registry.identity import IDENTITY
@@ -18,7 +18,6 @@ service = ServiceDefinition(
     handlers=HANDLERS,
     projections=[ROSTER, IDENTITY],
     api=api.router,
-    cli={"programme": cli.programme_cli},
     http_port=8101,
     background=[shred_erased_keys],
 )

@@ -8,7 +8,6 @@ from pathways.schemas import SchemaRegistry
 from pathways.service import ServiceDefinition, SessionDependency
 
 from pathways_reporting import api, dashboard
-from pathways_reporting.demo.cli import demo_cli
 from pathways_reporting.readmodel import DIRECTORY, FACTS
 
 
@@ -27,6 +26,5 @@ service = ServiceDefinition(
     handlers={},
     projections=[DIRECTORY.projection, FACTS],
     api=routes,
-    cli={"demo": demo_cli},
     http_port=8105,
 )

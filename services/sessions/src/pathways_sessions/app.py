@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathways.service import ServiceDefinition
 
-from pathways_sessions import api, cli
+from pathways_sessions import api
 from pathways_sessions.domain.events import schemas
 from pathways_sessions.handlers import CONTEXT, HANDLERS
 from pathways_sessions.readmodel import DIRECTORY, SESSION_LOG
@@ -17,6 +17,5 @@ service = ServiceDefinition(
     projections=[SESSION_LOG],
     views=[DIRECTORY.projection],
     api=api.router,
-    cli={"import": cli.import_cli},
     http_port=8102,
 )

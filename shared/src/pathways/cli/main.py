@@ -6,7 +6,6 @@ services (and FastAPI, SQLAlchemy and the rest behind them) only when a command 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -20,19 +19,17 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from pathways.cli.org import org_cli
-from pathways.cli.tokens import tokens_cli
+from pathways.cli.lazy import KERNEL_LAZY, LazyGroup, service_commands
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 
 app = typer.Typer(
+    cls=LazyGroup,  # `tokens`, `org` and the services' commands are imported only when named
     help="Pathways: one trustworthy record for a multi-organisation health and social care programme.",
     no_args_is_help=True,
     add_completion=False,
 )
 schemas_cli = typer.Typer(help="Event and command schemas for partner systems.", no_args_is_help=True)
 app.add_typer(schemas_cli, name="schemas")
-app.add_typer(tokens_cli, name="tokens")
-app.add_typer(org_cli, name="org")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -44,6 +41,8 @@ def up(
     demo: bool = typer.Option(False, "--demo/--no-demo", help="Load the made-up demo programme (`pathways demo`) once ready"),
 ) -> None:
     """Start the embedded NATS server and every service; Ctrl-C stops everything cleanly."""
+    import asyncio  # here, not at the top: `--help` and other commands need not load it
+
     from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
     from pathways.service import discover
 
@@ -195,6 +194,8 @@ def serve(
     only: str = typer.Option("all", help="all, intake (commands and HTTP) or projections"),
 ) -> None:
     """Run one service in this process (what `up` and docker-compose start)."""
+    import asyncio  # here, not at the top: `--help` and other commands need not load it
+
     if only not in ("all", "intake", "projections"):
         err_console.print("[red]--only takes all, intake or projections[/red]")
         raise typer.Exit(2)
@@ -229,6 +230,8 @@ def serve(
 @app.command()
 def status() -> None:
     """Is Pathways running? The stream, and each service's health and projection positions."""
+    import asyncio  # here, not at the top: `--help` and other commands need not load it
+
     import httpx
 
     try:
@@ -282,6 +285,8 @@ def rebuild(
     ),
 ) -> None:
     """Rebuild read models from the whole stream into fresh tables, then swap them in."""
+    import asyncio  # here, not at the top: `--help` and other commands need not load it
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     from pathways.asof import parse_as_of
@@ -331,30 +336,17 @@ def rebuild(
     asyncio.run(main())
 
 
-def _kernel_commands() -> set[str]:
-    """The commands defined here, not by a service."""
-    names = {group.name for group in app.registered_groups if group.name}
-    for command in app.registered_commands:
-        if command.name:
-            names.add(command.name)
-        elif command.callback is not None:
-            names.add(typer.main.get_command_name(command.callback.__name__))
-    return names
-
-
 def main() -> None:
-    # Services add their own commands. Importing a service takes seconds, so a command of
-    # the kernel's own imports none, and a service's command only the services up to the one
-    # that has it; --help, no command or an unknown one see them all.
-    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
-    if command not in _kernel_commands():
-        from pathways.service import each_service
-
-        for service in each_service():
-            for name, sub in service.cli.items():
-                app.add_typer(sub, name=name)
-            if command is not None and command in service.cli:
-                break
+    # Services add their own commands (entry points in `pathways.commands`). They are only
+    # named here: a command's module is imported when that command runs or a help text
+    # lists it, so `pathways status` imports no service and `pathways audit` only audit's CLI.
+    kernel = {c.name or typer.main.get_command_name(c.callback.__name__) for c in app.registered_commands if c.callback}
+    kernel |= {group.name for group in app.registered_groups if group.name} | set(KERNEL_LAZY)
+    services = service_commands()
+    clash = sorted(kernel & set(services))
+    if clash:
+        raise SystemExit(f"A service's command has the name of a kernel command: {', '.join(clash)}")
+    LazyGroup.lazy = KERNEL_LAZY | services
     app()
 
 

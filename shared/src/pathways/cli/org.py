@@ -11,17 +11,18 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nats.errors
 import typer
-from nats.aio.client import Client
 from rich.console import Console
 from rich.table import Table
 
 from pathways.ids import OPERATOR_ORGANISATION, is_valid_id
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from pathways.subjects import COMMANDS_ROOT, command_subject
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
 org_cli = typer.Typer(help="Organisations: register them, issue, rotate and revoke their credentials.", no_args_is_help=True)
 console = Console()
@@ -41,6 +42,8 @@ def _connection() -> ConnectionInfo:
 async def _connect(connection: ConnectionInfo) -> Client:
     """A connection made right after a reload may meet the server mid-reload, when it
     refuses every user for an instant: try again briefly before giving up."""
+    import nats.errors
+
     for attempt in range(25):
         try:
             return await connection.connect("pathways-org", allow_reconnect=False, connect_timeout=5)

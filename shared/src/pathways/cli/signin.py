@@ -9,8 +9,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pathways.access import TokenStore
-from pathways.commands import OPERATOR_ORGANISATION
 from pathways.runtime.connection import ConnectionInfo
 
 
@@ -20,6 +18,10 @@ def operator_headers(connection: ConnectionInfo) -> Iterator[dict[str, str]]:
     if given:
         yield {"Authorization": f"Bearer {given}"}
         return
+
+    # Imported here: the service CLIs that use this must start fast for `--help`.
+    from pathways.access import TokenStore
+    from pathways.ids import OPERATOR_ORGANISATION
 
     async def with_store(work: str, token: str = "") -> str:
         nc = await connection.connect("pathways-cli-signin", allow_reconnect=False, connect_timeout=5)

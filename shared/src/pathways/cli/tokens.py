@@ -7,14 +7,17 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pathways.access import ROLES, TokenStore
+from pathways.roles import ROLES
 from pathways.runtime.connection import resolve_connection
+
+if TYPE_CHECKING:  # the token store imports nats-py and starlette: only a command that uses it loads them
+    from pathways.access import TokenStore
 
 tokens_cli = typer.Typer(help="HTTP bearer tokens for organisations (dashboards and read APIs).", no_args_is_help=True)
 console = Console()
@@ -27,6 +30,8 @@ def _with_store(work: Callable[[TokenStore], Awaitable[T]]) -> T:
     except FileNotFoundError as err:
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from None
+
+    from pathways.access import TokenStore
 
     async def main() -> T:
         nc = await connection.connect("pathways-tokens", allow_reconnect=False, connect_timeout=5)

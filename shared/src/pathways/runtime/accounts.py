@@ -27,7 +27,7 @@ from typing import Any
 
 import bcrypt
 
-from pathways.access import ROLES
+from pathways.roles import ROLES
 from pathways.ids import is_valid_id
 from pathways.subjects import COMMANDS_ROOT, SHREDDER_CONSUMER, STREAM_NAME
 

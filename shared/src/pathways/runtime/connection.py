@@ -7,10 +7,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nats
-from nats.aio.client import Client
+if TYPE_CHECKING:  # nats-py is imported when a connection is made: every CLI command reads this module
+    from nats.aio.client import Client
 
 
 def pathways_home() -> Path:
@@ -26,6 +26,8 @@ class ConnectionInfo:
     home: str | None = None
 
     async def connect(self, name: str = "pathways", **kwargs: Any) -> Client:
+        import nats
+
         return await nats.connect(
             self.nats_url,
             user=self.user,
