@@ -25,6 +25,7 @@ from pathways.readmodels import ProjectionPosition
 from pathways.rows import Rows, insert_if_absent, update, upsert
 from pathways.schemas import EventData, SchemaRegistry
 from pathways.subjects import EVENTS_ROOT
+from pathways.summaries import Summary, refresh_touched, watching
 
 log = get_logger("pathways.projection")
 REBUILD_SUFFIX = "__rebuild"
@@ -51,6 +52,7 @@ class Projection:
     schemas: SchemaRegistry = field(default_factory=SchemaRegistry)
     stored: ApplyStored | None = None  # called first with each batch's new messages
     rebuildable: bool = True  # False: a record of its own that `pathways rebuild` must not replace
+    summaries: Sequence[Summary] = ()  # tables of answers recomputed for the groups each batch touches
 
     def live_tables(self) -> dict[str, Table]:
         return {t.name: t for t in self.tables}
@@ -84,13 +86,15 @@ class Gap(Exception):
 
 def apply_batch(
     conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent],
-    *, passed: int | None = None,
+    *, passed: int | None = None, summarise: bool = True,
 ) -> int:
     """Apply events after the stored position; returns the new position. The caller owns
     the transaction, so rows and position commit together or not at all. `passed`: how far
     the caller's consumer has read; a stored position behind it means events in between
-    would be missed, so the caller must read again from the stored position."""
-    rows = Rows(conn)
+    would be missed, so the caller must read again from the stored position. `summarise`:
+    recompute the summaries of the groups the batch touched (a rebuild fills them once at the end)."""
+    summaries = projection.summaries if summarise else ()
+    rows = Rows(conn, watch=watching(summaries, tables))
     position = read_position(conn, position_name, for_update=True)
     if passed is not None and position < passed:
         raise Gap(f"{projection.name}: stored at {position}, but the consumer has passed {passed}")
@@ -133,6 +137,7 @@ def apply_batch(
         log.warning("skipped messages that are not its context's events", projection=projection.name, count=foreign,
                     up_to=last)
     rows.flush()
+    refresh_touched(rows, summaries, tables)
     if last > position:
         write_position(conn, position_name, last)
     return last
@@ -205,6 +210,7 @@ async def rebuild(
         position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch, end)
         if progress:
             progress(position, end)
+    await asyncio.to_thread(_fill_summaries, engine, projection, shadow)
     await asyncio.to_thread(_swap, engine, projection, shadow, position_name)
     return position
 
@@ -214,10 +220,17 @@ def _apply_in_txn(
     through: int | None = None,
 ) -> int:
     with engine.begin() as conn:
-        position = apply_batch(conn, projection, tables, position_name, events)
+        position = apply_batch(conn, projection, tables, position_name, events, summarise=False)
         if through is not None and projection.subjects is not None:
             position = cover(conn, projection, position_name, through, passed=0)
         return position
+
+
+def _fill_summaries(engine: Engine, projection: Projection, shadow: Tables) -> None:
+    with engine.begin() as conn:
+        rows = Rows(conn)
+        for summary in projection.summaries:
+            summary.fill(rows, shadow)
 
 
 def _copy_without_indexes(table: Table, meta: MetaData, name: str) -> Table:

@@ -11,7 +11,12 @@ Merging keeps the meaning of the writes in their order. Per row key:
 - an upsert or an update after an upsert is one upsert of the columns of both;
 - an update after an update is one update;
 - an insert-if-absent after an upsert or an insert-if-absent changes nothing;
+- an accumulate after an accumulate adds (or ORs) the values into one;
 - any other pair cannot be one statement, so what is pending is written first.
+
+A batch can also watch a table (`watch`): it then notes the groups (values of some of its
+columns) of every row it writes, before and after, so a summary of that table can be
+recomputed for those groups only (`pathways.summaries`).
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, bindparam
+from sqlalchemy import Connection, Dialect, Table, bindparam, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
-UPSERT, UPDATE, INSERT_IF_ABSENT = "upsert", "update", "insert_if_absent"
+UPSERT, UPDATE, INSERT_IF_ABSENT, ACCUMULATE = "upsert", "update", "insert_if_absent", "accumulate"
+WATCH_CHUNK = 5000  # row keys per lookup of a watched table's groups (SQLite and PostgreSQL take this many parameters)
 
 
 @dataclass(slots=True)
@@ -42,11 +48,13 @@ class Rows:
     Anything else a handler does with it (`execute`) first writes what is pending, so a
     read sees every earlier write of the batch."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, watch: Mapping[Table, tuple[str, ...]] | None = None) -> None:
         self.connection = conn
         self.dialect = conn.dialect
         self._pending: dict[Table, dict[tuple[Any, ...], _Write]] = {}
         self.statements = 0  # executions sent to the database: what a test counts
+        self._watch = dict(watch or {})
+        self.touched: dict[Table, set[tuple[Any, ...]]] = {}  # watched table -> groups its rows were or are in
 
     # -- what handlers call ----------------------------------------------------------
 
@@ -65,6 +73,9 @@ class Rows:
 
     def insert_if_absent(self, table: Table, values: Mapping[str, Any]) -> None:
         self._merge(table, _Write(INSERT_IF_ABSENT, dict(values)))
+
+    def accumulate(self, table: Table, values: Mapping[str, Any]) -> None:
+        self._merge(table, _Write(ACCUMULATE, dict(values)))
 
     def execute(self, statement: Any, parameters: Any = None) -> Any:
         self.flush()
@@ -86,6 +97,9 @@ class Rows:
             held.values.update(write.values)
         elif write.kind == INSERT_IF_ABSENT and held.kind in (UPSERT, INSERT_IF_ABSENT):
             pass
+        elif held.kind == ACCUMULATE and write.kind == ACCUMULATE and tuple(held.values) == tuple(write.values):
+            for column, how in _accumulated(table):
+                held.values[column] = _COMBINE[how](held.values[column], write.values[column])
         else:
             self.flush()
             self._pending.setdefault(table, {})[key] = write
@@ -93,6 +107,9 @@ class Rows:
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
         for table, rows in pending.items():
+            by = self._watch.get(table)
+            if by is not None:
+                self._note_groups(table, by, list(rows))  # the groups its rows leave
             groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
             for write in rows.values():
                 groups.setdefault((write.kind, tuple(write.values)), []).append(write.values)  # handlers build rows in one order
@@ -103,6 +120,17 @@ class Rows:
                     self._execute_through_sqlalchemy(kind, table, columns, values)
                 else:
                     self.connection.exec_driver_sql(prepared.sql, prepared.parameters(values))
+            if by is not None:
+                self._note_groups(table, by, list(rows))  # and the groups they join
+
+    def _note_groups(self, table: Table, by: tuple[str, ...], keys: list[Any]) -> None:
+        primary = _primary_key(table)
+        key = tuple_(*(table.c[k] for k in primary)) if len(primary) > 1 else table.c[primary[0]]
+        found = self.touched.setdefault(table, set())
+        for start in range(0, len(keys), WATCH_CHUNK):
+            self.statements += 1
+            query = select(*(table.c[b] for b in by)).distinct().where(key.in_(keys[start:start + WATCH_CHUNK]))
+            found.update(tuple(r) for r in self.connection.execute(query))
 
     def _execute_through_sqlalchemy(self, kind: str, table: Table, columns: tuple[str, ...],
                                     values: list[dict[str, Any]]) -> None:
@@ -128,7 +156,21 @@ def _key_of(table: Table) -> Callable[[dict[str, Any]], Any]:
     return operator.itemgetter(*_primary_key(table))
 
 
+_COMBINE: dict[str, Callable[[Any, Any], Any]] = {"sum": operator.add, "or": operator.or_}
+
+
+@functools.cache
+def _accumulated(table: Table) -> tuple[tuple[str, str], ...]:
+    """The columns an accumulate adds into, and how: `Table(..., info={"accumulate": {"n": "sum", "days": "or"}})`."""
+    spec: dict[str, str] = table.info.get("accumulate", {})
+    if not spec or any(how not in _COMBINE for how in spec.values()):
+        raise ValueError(f"{table.name}: accumulate needs info={{'accumulate': {{column: 'sum' | 'or'}}}}")
+    return tuple(spec.items())
+
+
 def _statement(dialect: str, kind: str, table: Table, columns: tuple[str, ...]) -> Any:
+    if kind == ACCUMULATE:
+        return _accumulate_statement(dialect, table, columns)
     if kind == UPSERT:
         return _upsert_statement(dialect, table, columns, _primary_key(table))
     if kind == INSERT_IF_ABSENT:
@@ -210,6 +252,14 @@ def _insert_if_absent_statement(dialect: str, table: Table, columns: tuple[str, 
 
 
 @functools.lru_cache(maxsize=1024)
+def _accumulate_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    updates = {c: table.c[c] + stmt.excluded[c] if how == "sum" else table.c[c].op("|")(stmt.excluded[c])
+               for c, how in _accumulated(table) if c in columns}
+    return stmt.on_conflict_do_update(index_elements=list(_primary_key(table)), set_=updates)
+
+
+@functools.lru_cache(maxsize=1024)
 def _update_statement(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
     where = (table.c[k] == bindparam(f"key_{k}") for k in keys)
     return table.update().where(*where).values({c: bindparam(f"new_{c}") for c in columns})
@@ -225,6 +275,13 @@ def upsert(rows: Rows, table: Table, values: Mapping[str, Any], keys: Sequence[s
 def insert_if_absent(rows: Rows, table: Table, values: Mapping[str, Any]) -> None:
     """Insert a row unless one with the same primary key is there: the first fact of its kind wins."""
     rows.insert_if_absent(table, values)
+
+
+def accumulate(rows: Rows, table: Table, values: Mapping[str, Any]) -> None:
+    """Add into a row of counters (or OR into a mask), inserting it if it is not there: a
+    summary a fact only ever adds to. Not idempotent by itself, as a sum is not; the
+    projection's position applies each event once."""
+    rows.accumulate(table, values)
 
 
 def update(rows: Rows, table: Table, keys: Mapping[str, Any], **values: Any) -> None:

@@ -224,8 +224,11 @@ class ProjectionRunner:
         with self.engine.begin() as conn:
             existing = inspect(conn)
             for projection in self.projections:
-                stale = [t for t in projection.tables if existing.has_table(t.name)
-                         and {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
+                present = [t for t in projection.tables if existing.has_table(t.name)]
+                stale = [t for t in present
+                         if {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
+                if present and len(present) < len(projection.tables):  # a table added since (a summary): fill it too
+                    stale += [t for t in projection.tables if t not in present]
                 if stale and not projection.rebuildable:
                     raise RuntimeError(f"{projection.name}: tables {[t.name for t in stale]} were made by another "
                                        "version and are a record of their own; migrate them, they are not rebuilt")

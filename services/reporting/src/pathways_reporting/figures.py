@@ -1,28 +1,24 @@
-"""The headline figures of a programme, and of one partner within it, computed from the
-reporting read model. Pure queries: the API, the dashboard and the exports all call
-these, so every view of a figure is the same figure."""
+"""The headline figures of a programme, and of one partner within it, read from the
+reporting read model's summaries (answers.py), never from its rows of facts: a page costs
+the same with a million facts as with a thousand. Pure queries: the API, the dashboard and
+the exports all call these, so every view of a figure is the same figure.
+
+Every figure honours the period (`from`, `to`) and the partner and activity filters, as
+DEFINITIONS says; the page shows those definitions beside the figures."""
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, Select, func, select, union_all
 
-from pathways_reporting.readmodel import (
-    ATTENDANCE,
-    CO_PRODUCER_PAYMENTS,
-    CO_PRODUCTION,
-    DEVELOPMENTS,
-    DIRECTORY,
-    OUTCOMES,
-    SESSIONS,
-    SPEND,
-)
+from pathways_reporting import answers as a
+from pathways_reporting.period import Period
+from pathways_reporting.readmodel import CO_PRODUCTION, DEVELOPMENTS, DIRECTORY
 
 # Below this many pairs a change in wellbeing is reported but flagged as indicative only.
 INDICATIVE_BELOW_PAIRS = 30
@@ -41,6 +37,36 @@ class Filters:
     def dated(self, column: Any) -> list[Any]:
         return [c for c in (column >= self.date_from if self.date_from else None,
                             column <= self.date_to if self.date_to else None) if c is not None]
+
+    def by_end(self, column: Any) -> list[Any]:
+        """On or before the period's last day."""
+        return [column <= self.date_to] if self.date_to else []
+
+    @property
+    def period(self) -> Period:
+        return Period.of(self.date_from, self.date_to)
+
+
+# What each figure counts in a period and under the filters (shown on the page).
+DEFINITIONS = {
+    "participants": "People enrolled on or before the period's last day, each counted once however many partners "
+                    "enrol them. With an activity chosen: people who attended a session of it in the period.",
+    "enrolments": "Enrolments made in the period (one person enrolled by two partners is two enrolments).",
+    "active": "Enrolments made by the period's last day and not withdrawn by then.",
+    "by_setting": "Enrolments made by the period's last day, by the setting (ward or community) at enrolment.",
+    "attended": "People who attended at least one session in the period.",
+    "sessions": "Sessions delivered in the period (by the day delivered); cancelled: sessions planned for a day in "
+                "the period and cancelled.",
+    "attendance_rate": "Attendances at sessions delivered in the period, per place they offered.",
+    "spend": "Involvement recorded, expenses approved and invoices submitted or paid, dated in the period. With an "
+             "activity chosen: the contracts commissioned for it.",
+    "outcomes": "Each person's first baseline paired with their latest follow-up in the period (both in the period), "
+                "with the same partner. With an activity chosen: people who attended a session of it.",
+    "co_production": "Each partner's latest assessment in the period. With an activity chosen: partners commissioned "
+                     "for it.",
+    "you_said_we_did": "Items proposed in the period, by their status now. With an activity chosen: items of partners "
+                       "commissioned for it.",
+}
 
 
 def programme_summary(conn: Connection, programme_id: str, f: Filters = Filters()) -> dict[str, Any] | None:
@@ -64,42 +90,69 @@ def programme_summary(conn: Connection, programme_id: str, f: Filters = Filters(
 
 
 def participants(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
-    """Unique people programme-wide: one participant enrolled with two partners counts once.
-    Counted by the database (never row by row here): a programme may hold a million facts."""
-    t = DIRECTORY.enrolments_table
-    where = [t.c.programme_id == programme_id] + ([t.c.partner_id == f.partner_id] if f.partner_id else [])
-    people = func.count(func.distinct(t.c.participant_id))
-    unique, active, enrolments = conn.execute(select(
-        people, func.count(func.distinct(case((t.c.active, t.c.participant_id)))), func.count()).where(*where)).one()
-    by_partner = conn.execute(select(t.c.partner_id, people).where(*where).group_by(t.c.partner_id)).all()
-    by_setting = conn.execute(select(t.c.setting, people).where(*where).group_by(t.c.setting)).all()
-    a = ATTENDANCE
-    attended = conn.execute(
-        select(func.count(func.distinct(a.c.participant_id))).where(*_attendance_where(programme_id, f))).scalar()
+    e, w = a.ENROLMENT_DAYS, a.WITHDRAWAL_DAYS
+    mine = [e.c.programme_id == programme_id, *_partner(e.c.partner_id, f)]
+    by_partner = {p: int(n) for p, n in conn.execute(
+        select(e.c.partner_id, func.sum(e.c.enrolled)).where(*mine, *f.by_end(e.c.day)).group_by(e.c.partner_id))}
+    by_setting = {k: int(n) for k, n in conn.execute(
+        select(e.c.setting, func.sum(e.c.enrolled)).where(*mine, *f.by_end(e.c.day)).group_by(e.c.setting))}
+    made = conn.execute(select(func.coalesce(func.sum(e.c.enrolled), 0)).where(*mine, *f.dated(e.c.day))).scalar()
+    withdrawn = conn.execute(select(func.coalesce(func.sum(w.c.withdrawn), 0)).where(
+        w.c.programme_id == programme_id, *_partner(w.c.partner_id, f), *f.by_end(w.c.day))).scalar()
+    attended = _attended(conn, programme_id, f)
+    if f.activity:
+        unique = attended
+    elif f.partner_id:
+        unique = sum(by_partner.values())  # one partner enrols a person once
+    else:
+        people = a.PEOPLE
+        unique = int(conn.execute(select(func.count()).select_from(people).where(
+            people.c.programme_id == programme_id, *f.by_end(people.c.first_enrolled_on))).scalar() or 0)
     return {
         "unique": int(unique),
-        "active": int(active),
-        "enrolments": int(enrolments),
-        "by_partner": {p: int(n) for p, n in sorted(by_partner)},
-        "by_setting": {k: int(n) for k, n in sorted(by_setting)},
-        "attended_at_least_once": int(attended or 0),
+        "active": sum(by_partner.values()) - int(withdrawn or 0),
+        "enrolments": int(made or 0),
+        "by_partner": dict(sorted(by_partner.items())),
+        "by_setting": dict(sorted(by_setting.items())),
+        "attended_at_least_once": attended,
     }
 
 
+def _attended(conn: Connection, programme_id: str, f: Filters) -> int:
+    t = a.ATTENDED
+    return int(conn.execute(select(func.count(func.distinct(t.c.participant_id))).where(
+        t.c.programme_id == programme_id, f.period.months_and_bits(t.c.month, t.c.days), *_partner(t.c.partner_id, f),
+        *_activity(t.c.activity, f))).scalar() or 0)
+
+
+def _in_period(f: Filters, whole: Select[Any], month: Any, part: Select[Any], day: Any) -> Select[Any] | None:
+    """The period's rows of a summary kept by month and by day: whole months from one table,
+    part-months from the other."""
+    months, days = f.period.month_condition(month), f.period.day_condition(day)
+    found = [q.where(c) for q, c in ((whole, months), (part, days)) if c is not None]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else union_all(*found)  # type: ignore[return-value]
+
+
 def sessions(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
-    s = SESSIONS
-    narrow = [s.c.programme_id == programme_id, *([s.c.partner_id == f.partner_id] if f.partner_id else []),
-              *([s.c.activity == f.activity] if f.activity else [])]
-    groups = (s.c.partner_id, s.c.activity, s.c.site, s.c.delivered_month)
-    delivered = conn.execute(
-        select(*groups, func.count(), func.sum(s.c.capacity), func.sum(s.c.attendance), func.sum(s.c.duration_minutes))
-        .where(*narrow, s.c.status == "delivered", *f.dated(s.c.delivered_on)).group_by(*groups)).all()
-    cancelled = conn.execute(select(func.count()).select_from(s).where(*narrow, s.c.status == "cancelled")).scalar()
+    def of(t: Any) -> Select[Any]:
+        return select(t.c.partner_id, t.c.activity, t.c.site, t.c.month, t.c.status,
+                      *(t.c[c] for c in a.SESSION_COUNTS)).where(
+            t.c.programme_id == programme_id, *_partner(t.c.partner_id, f), *_activity(t.c.activity, f))
+
+    m, d = a.SESSION_MONTHS, a.SESSION_DAYS
+    query = _in_period(f, of(m), m.c.month, of(d), d.c.day)
+    found = conn.execute(query).all() if query is not None else []
     by: dict[str, dict[str, int]] = {"partner": defaultdict(int), "activity": defaultdict(int), "site": defaultdict(int),
                                      "month": defaultdict(int)}
     monthly: dict[str, dict[str, dict[str, int]]] = {"partner": {}, "activity": {}}  # for the stacked chart
-    count = places = attendances = minutes = 0
-    for partner, activity, site, month, n, capacity, attendance, duration in delivered:
+    count = places = attendances = minutes = cancelled = 0
+    for partner, activity, site, month, status, n, capacity, attendance, duration in found:
+        if status == "cancelled":
+            cancelled += n
+        if status != "delivered":
+            continue
         count, places, attendances, minutes = count + n, places + capacity, attendances + attendance, minutes + duration
         for key, value in (("partner", partner), ("activity", activity), ("site", site), ("month", month)):
             by[key][value] += n
@@ -108,7 +161,7 @@ def sessions(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
             series[month] = series.get(month, 0) + n
     return {
         "delivered": count,
-        "cancelled": int(cancelled or 0),
+        "cancelled": cancelled,
         "attendances": int(attendances),
         "hours_delivered": round(minutes / 60, 1),
         "attendance_rate": round(attendances / places, 3) if places else None,  # attendances per place offered
@@ -122,24 +175,32 @@ def sessions(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
 
 
 def spend(conn: Connection, programme_id: str, budget_pence: int, f: Filters) -> dict[str, Any]:
-    t = SPEND
-    where = [t.c.programme_id == programme_id, t.c.status.in_(SPEND_STATUSES), *f.dated(t.c.on)]
-    where += [t.c.partner_id == f.partner_id] if f.partner_id else []
+    commissioned = [k for k in DIRECTORY.contracts(conn, programme_id, f.partner_id)
+                    if not f.activity or f.activity in k.activities]
+    chosen = {k.contract_id for k in commissioned}
+
+    def of(t: Any) -> Select[Any]:
+        return select(t.c.contract_id, t.c.kind, t.c.amount_pence).where(
+            t.c.programme_id == programme_id, t.c.status.in_(SPEND_STATUSES), *_partner(t.c.partner_id, f))
+
+    m, d = a.SPEND_MONTHS, a.SPEND_DAYS
+    query = _in_period(f, of(m), m.c.month, of(d), d.c.on)
     spent: dict[str, int] = defaultdict(int)
     by_kind: dict[str, int] = defaultdict(int)
-    for contract_id, kind, amount in conn.execute(
-            select(t.c.contract_id, t.c.kind, func.sum(t.c.amount_pence)).where(*where).group_by(t.c.contract_id, t.c.kind)):
-        spent[contract_id] += int(amount)
-        by_kind[kind] += int(amount)
+    for contract_id, kind, amount in conn.execute(query) if query is not None else []:
+        if contract_id in chosen:
+            spent[contract_id] += int(amount)
+            by_kind[kind] += int(amount)
     contracts = [
         {"contract_id": k.contract_id, "partner_id": k.partner_id, "budget_pence": k.budget_pence,
          "spent_pence": spent[k.contract_id], "remaining_pence": k.budget_pence - spent[k.contract_id]}
-        for k in DIRECTORY.contracts(conn, programme_id, f.partner_id)
+        for k in commissioned
     ]
-    p = CO_PRODUCER_PAYMENTS
+    p = a.PAYMENT_DAYS
+    partners = _partners_for(conn, programme_id, f)
     paid = conn.execute(select(func.coalesce(func.sum(p.c.amount_pence), 0)).where(
-        p.c.programme_id == programme_id, *f.dated(p.c.on),
-        *([p.c.partner_id == f.partner_id] if f.partner_id else []))).scalar()
+        p.c.programme_id == programme_id, *f.dated(p.c.on), *_partner(p.c.partner_id, f),
+        *([p.c.partner_id.in_(partners)] if partners is not None else []))).scalar()
     return {
         "programme_budget_pence": budget_pence,
         "spent_pence": sum(c["spent_pence"] for c in contracts),
@@ -150,50 +211,52 @@ def spend(conn: Connection, programme_id: str, budget_pence: int, f: Filters) ->
 
 
 def outcome_change(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
-    """Per instrument: each participant's baseline paired with their latest follow-up (with
-    the same partner), mean before and after, and a paired t-test."""
-    o = OUTCOMES
-    where = [o.c.programme_id == programme_id, *f.dated(o.c.measured_on)]
-    where += [o.c.partner_id == f.partner_id] if f.partner_id else []
-    baseline: dict[tuple[str, str, str], float] = {}
-    follow_up: dict[tuple[str, str, str], tuple[date, float]] = {}
-    columns = (o.c.instrument, o.c.partner_id, o.c.participant_id, o.c.timepoint, o.c.measured_on, o.c.metric_hundredths)
-    for r in conn.execute(select(*columns).where(*where)):
-        key = (r.instrument, r.partner_id, r.participant_id)
-        score = r.metric_hundredths / 100
-        if r.timepoint == "baseline":
-            baseline[key] = score
-        elif key not in follow_up or r.measured_on >= follow_up[key][0]:
-            follow_up[key] = (r.measured_on, score)
+    """Per instrument: each person's first baseline paired with their latest follow-up in the
+    period (with the same partner), mean before and after, and a paired t-test, from sums."""
+    p, b = a.PAIRS, a.BASELINE_DAYS
+    where = [p.c.programme_id == programme_id, *_partner(p.c.partner_id, f), *f.dated(p.c.follow_up_on)]
+    where += [p.c.baseline_on >= f.date_from] if f.date_from else []
+    nxt = p.c.next_follow_up_on
+    where += [(nxt.is_(None)) | (nxt > f.date_to)] if f.date_to else [nxt.is_(None)]
+    if f.activity:
+        t = a.ATTENDED
+        where.append(p.c.participant_id.in_(select(t.c.participant_id).where(
+            t.c.programme_id == programme_id, t.c.activity == f.activity)))
+    change = p.c.follow_up - p.c.baseline
+    sums = {r[0]: r[1:] for r in conn.execute(
+        select(p.c.instrument, func.count(), func.sum(p.c.baseline), func.sum(p.c.follow_up), func.sum(change),
+               func.sum(change * change)).where(*where).group_by(p.c.instrument))}
+    baselines = dict(conn.execute(select(b.c.instrument, func.sum(b.c.baselines)).where(
+        b.c.programme_id == programme_id, *_partner(b.c.partner_id, f), *f.dated(b.c.day)).group_by(b.c.instrument)).all())
     out: dict[str, Any] = {}
     for instrument in ("WEMWBS", "SWEMWBS"):
-        pairs = [(baseline[k], follow_up[k][1]) for k in baseline if k[0] == instrument and k in follow_up]
-        out[instrument] = paired_change(pairs) | {
-            "baselines": sum(1 for k in baseline if k[0] == instrument)}
+        n, before, after, diff, square = sums.get(instrument, (0, 0, 0, 0, 0))
+        out[instrument] = change_from_sums(int(n), int(before or 0), int(after or 0), int(diff or 0), int(square or 0)) | {
+            "baselines": int(baselines.get(instrument) or 0)}
     return out
 
 
-def paired_change(pairs: list[tuple[float, float]]) -> dict[str, Any]:
-    n = len(pairs)
+def change_from_sums(n: int, before: int, after: int, diff: int, square: int) -> dict[str, Any]:
+    """A paired t-test from the pairs' sums, in hundredths (exact integers): what
+    scipy.stats.ttest_rel gives for the pairs themselves."""
     if n == 0:
         return {"pairs": 0, "indicative": True}
-    before = [b for b, _ in pairs]
-    after = [a for _, a in pairs]
-    diffs = [a - b for b, a in pairs]
+    mean_change = diff / n / 100
     result: dict[str, Any] = {
         "pairs": n,
-        "mean_baseline": round(statistics.fmean(before), 2),
-        "mean_follow_up": round(statistics.fmean(after), 2),
-        "mean_change": round(statistics.fmean(diffs), 2),
+        "mean_baseline": round(before / n / 100, 2),
+        "mean_follow_up": round(after / n / 100, 2),
+        "mean_change": round(mean_change, 2),
         "indicative": n < INDICATIVE_BELOW_PAIRS,
         "t": None, "p_value": None,
     }
-    if n >= 2 and statistics.stdev(diffs) > 0:
+    spread = n * square - diff * diff  # n(n-1) times the variance of the changes, in hundredths squared
+    if n >= 2 and spread > 0:
         from scipy import stats  # here, not at the top: it takes seconds to import, and only this needs it
 
-        test = stats.ttest_rel(after, before)
-        result["t"] = round(float(test.statistic), 3)
-        result["p_value"] = round(float(test.pvalue), 4)
+        t = mean_change / (math.sqrt(spread / (n * (n - 1))) / 100 / math.sqrt(n))
+        result["t"] = round(t, 3)
+        result["p_value"] = round(float(2 * stats.t.sf(abs(t), n - 1)), 4)
     elif n >= 2:  # every change the same: no spread to test against
         result["t"] = math.copysign(math.inf, result["mean_change"]) if result["mean_change"] else None
     return result
@@ -201,9 +264,10 @@ def paired_change(pairs: list[tuple[float, float]]) -> dict[str, Any]:
 
 def co_production(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
     """Each partner's latest assessment: its maturity level, ladder rung and tokenism flags."""
-    c = CO_PRODUCTION
-    where = [c.c.programme_id == programme_id, *f.dated(c.c.assessed_on)]
-    where += [c.c.partner_id == f.partner_id] if f.partner_id else []
+    c = CO_PRODUCTION  # a few rows a quarter per partner: already the answer's grain
+    partners = _partners_for(conn, programme_id, f)
+    where = [c.c.programme_id == programme_id, *f.dated(c.c.assessed_on), *_partner(c.c.partner_id, f)]
+    where += [c.c.partner_id.in_(partners)] if partners is not None else []
     latest: dict[str, Any] = {}
     for r in conn.execute(select(c).where(*where).order_by(c.c.assessed_on, c.c.assessment_id)):
         latest[r.partner_id] = {"assessed_on": r.assessed_on.isoformat(), "level": r.level, "ladder_rung": r.ladder_rung,
@@ -212,19 +276,28 @@ def co_production(conn: Connection, programme_id: str, f: Filters) -> dict[str, 
 
 
 def developments(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
-    d = DEVELOPMENTS
-    where = [d.c.programme_id == programme_id] + ([d.c.proposed_by == f.partner_id] if f.partner_id else [])
+    d = DEVELOPMENTS  # one row per tracker item: already the answer's grain
+    partners = _partners_for(conn, programme_id, f)
+    where = [d.c.programme_id == programme_id, *_partner(d.c.proposed_by, f), *f.dated(d.c.proposed_on)]
+    where += [d.c.proposed_by.in_(partners)] if partners is not None else []
     items = [dict(r._mapping) for r in conn.execute(select(d).where(*where).order_by(d.c.development_id))]
     counts = {status: sum(1 for i in items if i["status"] == status) for status in ("red", "amber", "green")}
     return {"counts": counts, "items": items}
 
 
-def _attendance_where(programme_id: str, f: Filters) -> list[Any]:
-    a = ATTENDANCE
-    where = [a.c.programme_id == programme_id, *f.dated(a.c.attended_on)]
-    where += [a.c.partner_id == f.partner_id] if f.partner_id else []
-    where += [a.c.activity == f.activity] if f.activity else []
-    return where
+def _partner(column: Any, f: Filters) -> list[Any]:
+    return [column == f.partner_id] if f.partner_id else []
+
+
+def _activity(column: Any, f: Filters) -> list[Any]:
+    return [column == f.activity] if f.activity else []
+
+
+def _partners_for(conn: Connection, programme_id: str, f: Filters) -> set[str] | None:
+    """With an activity chosen, the partners commissioned for it; None: every partner."""
+    if not f.activity:
+        return None
+    return {k.partner_id for k in DIRECTORY.contracts(conn, programme_id, f.partner_id) if f.activity in k.activities}
 
 
 def _iso(day: date | None) -> str | None:

@@ -12,7 +12,10 @@ from typing import Any
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
 from pathways.projection import Projection, Rows, Tables, update, upsert
+from pathways.rows import accumulate, insert_if_absent
 from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+
+from pathways_reporting import answers
 
 DIRECTORY = Directory("reporting")
 meta = MetaData()
@@ -27,10 +30,10 @@ SESSIONS = Table(
     Column("delivered_on", Date), Column("attendance", Integer, nullable=False, default=0),
     Column("duration_minutes", Integer, nullable=False),
     Column("day", Date, nullable=False),  # the day it is listed under: delivered on, else planned for
-    Column("delivered_month", String(7)),  # "2026-01": lets SQL group by month the same way on SQLite and PostgreSQL
-    # Covers the dashboard's aggregate: the figures come from the index alone, not the rows.
-    Index("reporting_session_figures", "programme_id", "status", "delivered_on", "partner_id", "activity", "site",
-          "capacity", "attendance", "duration_minutes", "delivered_month"),
+    Column("month", answers.Month, nullable=False),  # the month of `day`
+    # The summaries of a day and of a month are recomputed from these (answers.py).
+    Index("reporting_session_by_day", "programme_id", "day"),
+    Index("reporting_session_by_month", "programme_id", "month"),
 )
 ATTENDANCE = Table(
     "reporting_attendance", meta,
@@ -46,6 +49,9 @@ SPEND = Table(
     Column("partner_id", Id, nullable=False, index=True), Column("co_producer_id", Id),
     Column("amount_pence", Integer, nullable=False), Column("on", Date, nullable=False),
     Column("status", String(16), nullable=False),  # recorded | claimed | approved | rejected | submitted | paid
+    Column("month", answers.Month, nullable=False),  # the month of `on`
+    Index("reporting_spend_by_day", "programme_id", "on"),
+    Index("reporting_spend_by_month", "programme_id", "month"),
 )
 CO_PRODUCER_PAYMENTS = Table(
     "reporting_co_producer_payment", meta,
@@ -73,6 +79,7 @@ DEVELOPMENTS = Table(
     Column("programme_id", Id, primary_key=True), Column("proposed_by", Id, primary_key=True),
     Column("development_id", Id, primary_key=True), Column("you_said", Text, nullable=False),
     Column("we_will", Text, nullable=False), Column("status", String(8), nullable=False), Column("we_did", Text),
+    Column("proposed_on", Date, nullable=False),  # the day it was recorded
 )
 
 # The catalogue: what exports and reports name (the directory keeps only what rules need).
@@ -117,18 +124,40 @@ def _commissioned(conn: Rows, t: Tables, event: CloudEvent, d: Data, __: int) ->
 def _scheduled(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "session_id", "partner_id", "activity", "site", "capacity", "duration_minutes")}
     starts_at = datetime.fromisoformat(d["starts_at"])
-    row |= {"starts_at": starts_at, "day": starts_at.date(), "status": "scheduled", "attendance": 0}
+    row |= {"starts_at": starts_at, "day": starts_at.date(), "month": _month(starts_at.date()), "status": "scheduled",
+            "attendance": 0}
     upsert(conn, t[SESSIONS.name], row, ["programme_id", "session_id"])
 
 
 def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     on = date.fromisoformat(d["delivered_on"])
     update(conn, t[SESSIONS.name], _session_key(d), status="delivered", delivered_on=on, attendance=len(d["attendees"]),
-           duration_minutes=d["duration_minutes"], day=on, delivered_month=on.strftime("%Y-%m"))
+           duration_minutes=d["duration_minutes"], day=on, month=_month(on))
+    came = 1 << (on.day - 1)
     for participant in d["attendees"]:
         row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
                "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"], "attended_on": on}
         upsert(conn, t[ATTENDANCE.name], row, ["programme_id", "session_id", "participant_id"])
+        accumulate(conn, t[answers.ATTENDED.name], {"programme_id": d["programme_id"], "participant_id": participant,
+                                                     "month": _month(on), "partner_id": d["partner_id"],
+                                                     "activity": d["activity"], "days": came})
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _enrolled(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    on = date.fromisoformat(d["enrolled_on"])
+    insert_if_absent(conn, t[answers.PEOPLE.name], {"programme_id": d["programme_id"], "participant_id": d["participant_id"],
+                                                     "first_enrolled_on": on})
+    accumulate(conn, t[answers.ENROLMENT_DAYS.name], {"programme_id": d["programme_id"], "partner_id": d["partner_id"],
+                                                       "setting": d["setting"], "day": on, "enrolled": 1})
+
+
+def _withdrawn(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+    accumulate(conn, t[answers.WITHDRAWAL_DAYS.name], {"programme_id": d["programme_id"], "partner_id": d["partner_id"],
+                                                        "day": date.fromisoformat(d["withdrawn_on"]), "withdrawn": 1})
 
 
 def _session_key(d: Data) -> dict[str, str]:
@@ -144,6 +173,7 @@ def _spend(kind: str, id_field: str, day_field: str, status: str) -> Any:
         row = {"programme_id": d["programme_id"], "contract_id": d["contract_id"], "kind": kind, "item_id": d[id_field],
                "partner_id": d["partner_id"], "co_producer_id": d.get("co_producer_id"), "amount_pence": d["amount_pence"],
                "on": date.fromisoformat(d[day_field]), "status": status}
+        row["month"] = _month(row["on"])
         upsert(conn, t[SPEND.name], row, ["programme_id", "contract_id", "kind", "item_id"])
 
     return apply
@@ -163,6 +193,8 @@ def _payment_run(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None
                "co_producer_id": line["co_producer_id"], "partner_id": line["partner_id"],
                "amount_pence": line["amount_pence"], "on": date.fromisoformat(line["on"])}
         upsert(conn, t[CO_PRODUCER_PAYMENTS.name], row, ["programme_id", "run_id", "item_id"])
+        accumulate(conn, t[answers.PAYMENT_DAYS.name], {"programme_id": d["programme_id"], "partner_id": line["partner_id"],
+                                                         "on": row["on"], "amount_pence": line["amount_pence"]})
 
 
 def _outcome(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
@@ -171,6 +203,10 @@ def _outcome(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     row |= {"measured_on": date.fromisoformat(d["measured_on"]),
             "metric_hundredths": int(Decimal(str(d["metric_score"])) * 100)}
     upsert(conn, t[OUTCOMES.name], row, ["programme_id", "partner_id", "participant_id", "measurement_id"])
+    if d["timepoint"] == "baseline":
+        accumulate(conn, t[answers.BASELINE_DAYS.name], {"programme_id": d["programme_id"], "partner_id": d["partner_id"],
+                                                          "instrument": d["instrument"], "day": row["measured_on"],
+                                                          "baselines": 1})
 
 
 def _assessed(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
@@ -179,8 +215,9 @@ def _assessed(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
            ["programme_id", "assessment_id"])
 
 
-def _proposed(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
+def _proposed(conn: Rows, t: Tables, event: CloudEvent, d: Data, __: int) -> None:
     row = {k: d[k] for k in ("programme_id", "proposed_by", "development_id", "you_said", "we_will", "status")}
+    row["proposed_on"] = event.time.date()
     upsert(conn, t[DEVELOPMENTS.name], row, ["programme_id", "proposed_by", "development_id"])
 
 
@@ -192,11 +229,14 @@ def _status_set(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
 FACTS = Projection(
     name="reporting_facts",
     tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
-            CO_PRODUCTION, DEVELOPMENTS],
+            CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES],
+    summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES),
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
         "pathways.registry.ProgrammeLaunched": _programme,
         "pathways.registry.PartnerCommissioned": _commissioned,
+        "pathways.registry.ParticipantEnrolled": _enrolled,
+        "pathways.registry.ParticipantWithdrawn": _withdrawn,
         "pathways.sessions.SessionScheduled": _scheduled,
         "pathways.sessions.SessionDelivered": _delivered,
         "pathways.sessions.SessionCancelled": _cancelled,

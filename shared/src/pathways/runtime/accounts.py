@@ -27,8 +27,8 @@ from typing import Any
 
 import bcrypt
 
-from pathways.roles import ROLES
 from pathways.ids import is_valid_id
+from pathways.roles import ROLES
 from pathways.subjects import COMMANDS_ROOT, SHREDDER_CONSUMER, STREAM_NAME
 
 ORG_USER_PREFIX = "org-"

@@ -1,0 +1,73 @@
+"""A dashboard period (`from`, `to`, either open) as the summaries read it: the whole months
+it covers, read from a month table, and the days of the months it covers only in part, read
+from a day table or a month's day bits. Together they are exactly the days of the period."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, false, or_
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _last_day(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _days_bits(first: int, last: int) -> int:
+    """Bits for days first..last of a month (bit d-1 is day d)."""
+    return ((1 << last) - 1) & ~((1 << (first - 1)) - 1)
+
+
+@dataclass(frozen=True)
+class Period:
+    """whole: (first month, last month) read whole, each end None when open, or None when no
+    whole month is in the period; parts: (first day, last day) of each month read in part."""
+
+    whole: tuple[str | None, str | None] | None
+    parts: tuple[tuple[date, date], ...]
+
+    @classmethod
+    def of(cls, date_from: date | None, date_to: date | None) -> Period:
+        if date_from and date_to and date_from > date_to:
+            return cls(None, ())
+        parts: list[tuple[date, date]] = []
+        first_whole: date | None = None
+        last_whole: date | None = None
+        if date_from is not None:
+            first_whole = date_from if date_from.day == 1 else _last_day(date_from) + timedelta(days=1)
+            if date_from.day != 1:
+                parts.append((date_from, min(_last_day(date_from), date_to or date.max)))
+        if date_to is not None:
+            last_whole = date_to if date_to == _last_day(date_to) else date_to.replace(day=1) - timedelta(days=1)
+            start = date_to.replace(day=1)
+            if date_to != _last_day(date_to) and not (parts and parts[0][0].replace(day=1) == start):
+                parts.append((max(start, date_from or date.min), date_to))
+        if first_whole and last_whole and first_whole > last_whole:
+            return cls(None, tuple(parts))
+        return cls((month_of(first_whole) if first_whole else None, month_of(last_whole) if last_whole else None),
+                   tuple(parts))
+
+    def month_condition(self, month: Any) -> Any | None:
+        """Rows of a month table in the period's whole months; None: it has none."""
+        if self.whole is None:
+            return None
+        first, last = self.whole
+        found = [c for c in (month >= first if first else None, month <= last if last else None) if c is not None]
+        return and_(*found) if found else month.is_not(None)
+
+    def day_condition(self, day: Any) -> Any | None:
+        """Rows of a day table in the months the period covers in part; None: it covers none."""
+        return or_(*(and_(day >= a, day <= b) for a, b in self.parts)) if self.parts else None
+
+    def months_and_bits(self, month: Any, days: Any) -> Any:
+        """A condition on a table with a month and a day-bits column: came on a day of the period."""
+        found = [and_(month == month_of(a), days.op("&")(_days_bits(a.day, b.day)) != 0) for a, b in self.parts]
+        whole = self.month_condition(month)
+        return or_(*([whole] if whole is not None else []), *found) if whole is not None or found else false()
