@@ -105,6 +105,13 @@ async def test_the_dashboard_in_headless_chromium(
     assert await figure(page, "sessions") == "0"
     await page.goto(f"{base}/dashboard/programmes/{s.programme_id}?activity=no-such-activity&partner={s.partner_b}")
     await shot(page, "filtered")
+    # A month before the programme started: every headline figure is zero, and the page says what each counts.
+    await page.goto(f"{base}/dashboard/programmes/{s.programme_id}?from=2024-01-01&to=2024-01-31")
+    assert await figure(page, "participants") == "0" and await figure(page, "sessions") == "0"
+    assert await figure(page, "spent") == "£0" and await figure(page, "tracker") == "0/0"
+    await page.click("details.definitions summary")
+    definition = await page.text_content("[data-definition=participants]") or ""
+    assert "enrolled on or before the period's last day" in definition
 
     # The printable report, printed by the browser.
     await page.goto(f"{base}/dashboard/programmes/{s.programme_id}/report")

@@ -8,7 +8,8 @@ day table, so a year costs about twelve rows per group, not a row per fact.
 - Attendance, enrolments, withdrawals, baselines and co-producer payments only ever add:
   they add into counters as they are applied. Who attended is one row per programme,
   participant, month, partner and activity, with the days of the month they came as bits
-  of an integer, so "people who came between the 10th and the 20th" is exact.
+  of an integer, so "people who came between the 10th and the 20th" is exact; and one row
+  per year with the months as bits, so whole months cost a row per person and year.
 - Wellbeing pairs: each follow-up with the person's first baseline and the day of their
   next follow-up, so "the latest follow-up in the period" is a condition on one row.
 """
@@ -64,6 +65,14 @@ ATTENDED = Table(
     Index("reporting_attended_by_month", "programme_id", "month", "participant_id", "days", "partner_id", "activity"),
     info={"accumulate": {"days": "or"}},
 )
+ATTENDED_YEARS = Table(  # the same, a row per year with the months as bits: a year's question reads one row a person
+    "reporting_attended_year", meta,
+    Column("programme_id", Id, primary_key=True), Column("participant_id", Id, primary_key=True),
+    Column("year", Integer, primary_key=True), Column("partner_id", Id, primary_key=True),
+    Column("activity", String(200), primary_key=True),
+    Column("months", Integer, nullable=False),  # bit m-1 set: came in month m
+    info={"accumulate": {"months": "or"}},
+)
 PEOPLE = Table(  # one row per person per programme: counted once however many partners enrol them
     "reporting_person", meta,
     Column("programme_id", Id, primary_key=True), Column("participant_id", Id, primary_key=True),
@@ -107,8 +116,8 @@ PAIRS = Table(
     Index("reporting_outcome_pair_by_day", "programme_id", "follow_up_on"),
 )
 
-TABLES = [SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS, ATTENDED, PEOPLE, ENROLMENT_DAYS, WITHDRAWAL_DAYS,
-          BASELINE_DAYS, PAYMENT_DAYS, PAIRS]
+TABLES = [SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS, ATTENDED, ATTENDED_YEARS, PEOPLE, ENROLMENT_DAYS,
+          WITHDRAWAL_DAYS, BASELINE_DAYS, PAYMENT_DAYS, PAIRS]
 
 
 def _sessions(grain: str) -> Any:

@@ -159,6 +159,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         "empty": not (summary["participants"]["enrolments"] or summary["sessions"]["delivered"]
                       or summary["sessions"]["cancelled"]),
         "charts": [(title, svg) for title, svg in drawn if svg],
+        "definitions": figures.DEFINITIONS,
         "tables": tables,
     }
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, union_all
+from sqlalchemy import Connection, Select, func, select, union, union_all
 
 from pathways_reporting import answers as a
 from pathways_reporting.period import Period
@@ -119,10 +119,18 @@ def participants(conn: Connection, programme_id: str, f: Filters) -> dict[str, A
 
 
 def _attended(conn: Connection, programme_id: str, f: Filters) -> int:
-    t = a.ATTENDED
-    return int(conn.execute(select(func.count(func.distinct(t.c.participant_id))).where(
-        t.c.programme_id == programme_id, f.period.months_and_bits(t.c.month, t.c.days), *_partner(t.c.partner_id, f),
-        *_activity(t.c.activity, f))).scalar() or 0)
+    """People who came in the period: whole months from the year rows, part-months from
+    the month rows, each person once (UNION)."""
+    found = []
+    for t, condition in ((a.ATTENDED_YEARS, f.period.year_condition(a.ATTENDED_YEARS.c.year, a.ATTENDED_YEARS.c.months)),
+                         (a.ATTENDED, f.period.part_bits_condition(a.ATTENDED.c.month, a.ATTENDED.c.days))):
+        if condition is not None:
+            found.append(select(t.c.participant_id).where(
+                t.c.programme_id == programme_id, condition, *_partner(t.c.partner_id, f), *_activity(t.c.activity, f)))
+    if not found:
+        return 0
+    people = (union(*found) if len(found) > 1 else found[0].distinct()).subquery()
+    return int(conn.execute(select(func.count()).select_from(people)).scalar() or 0)
 
 
 def _in_period(f: Filters, whole: Select[Any], month: Any, part: Select[Any], day: Any) -> Select[Any] | None:
@@ -172,6 +180,19 @@ def sessions(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
         "by_month_and_partner": dict(sorted(monthly["partner"].items())),
         "by_month_and_activity": dict(sorted(monthly["activity"].items())),
     }
+
+
+def session_count(conn: Connection, programme_id: str, f: Filters) -> int:
+    """Sessions listed in the period (delivered on, else planned for, a day in it), any status."""
+    def of(t: Any) -> Select[Any]:
+        return select(t.c.sessions).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f),
+                                          *_activity(t.c.activity, f))
+
+    m, d = a.SESSION_MONTHS, a.SESSION_DAYS
+    query = _in_period(f, of(m), m.c.month, of(d), d.c.day)
+    if query is None:
+        return 0
+    return int(conn.execute(select(func.coalesce(func.sum(query.subquery().c.sessions), 0))).scalar() or 0)
 
 
 def spend(conn: Connection, programme_id: str, budget_pence: int, f: Filters) -> dict[str, Any]:

@@ -66,6 +66,30 @@ class Period:
         """Rows of a day table in the months the period covers in part; None: it covers none."""
         return or_(*(and_(day >= a, day <= b) for a, b in self.parts)) if self.parts else None
 
+    def year_condition(self, year: Any, months: Any) -> Any | None:
+        """Rows of a year table with a month-bits column (bit m-1: month m) that fall in the
+        period's whole months; None: it has none."""
+        if self.whole is None:
+            return None
+        first, last = self.whole
+        fy, fm = (int(first[:4]), int(first[5:])) if first else (None, 1)
+        ly, lm = (int(last[:4]), int(last[5:])) if last else (None, 12)
+        if fy is not None and fy == ly:
+            return and_(year == fy, months.op("&")(_days_bits(fm, lm)) != 0)
+        found = []
+        if fy is not None:
+            found.append(and_(year == fy, months.op("&")(_days_bits(fm, 12)) != 0))
+        if ly is not None:
+            found.append(and_(year == ly, months.op("&")(_days_bits(1, lm)) != 0))
+        between = [c for c in (year > fy if fy is not None else None, year < ly if ly is not None else None) if c is not None]
+        found.append(and_(*between) if between else year.is_not(None))
+        return or_(*found)
+
+    def part_bits_condition(self, month: Any, days: Any) -> Any | None:
+        """Rows of a month table with a day-bits column that fall in the period's part-months."""
+        found = [and_(month == month_of(a), days.op("&")(_days_bits(a.day, b.day)) != 0) for a, b in self.parts]
+        return or_(*found) if found else None
+
     def months_and_bits(self, month: Any, days: Any) -> Any:
         """A condition on a table with a month and a day-bits column: came on a day of the period."""
         found = [and_(month == month_of(a), days.op("&")(_days_bits(a.day, b.day)) != 0) for a, b in self.parts]

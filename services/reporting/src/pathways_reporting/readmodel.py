@@ -66,6 +66,7 @@ OUTCOMES = Table(
     Column("instrument", String(8), nullable=False), Column("timepoint", String(16), nullable=False),
     Column("measured_on", Date, nullable=False), Column("raw_score", Integer, nullable=False),
     Column("metric_hundredths", Integer, nullable=False),  # exact: 21.54 is stored as 2154
+    Index("reporting_outcome_by_person", "programme_id", "participant_id", "measured_on", "measurement_id"),  # the table's order
 )
 CO_PRODUCTION = Table(
     "reporting_co_production", meta,
@@ -133,7 +134,7 @@ def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     on = date.fromisoformat(d["delivered_on"])
     update(conn, t[SESSIONS.name], _session_key(d), status="delivered", delivered_on=on, attendance=len(d["attendees"]),
            duration_minutes=d["duration_minutes"], day=on, month=_month(on))
-    came = 1 << (on.day - 1)
+    came, in_month = 1 << (on.day - 1), 1 << (on.month - 1)
     for participant in d["attendees"]:
         row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
                "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"], "attended_on": on}
@@ -141,6 +142,9 @@ def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
         accumulate(conn, t[answers.ATTENDED.name], {"programme_id": d["programme_id"], "participant_id": participant,
                                                      "month": _month(on), "partner_id": d["partner_id"],
                                                      "activity": d["activity"], "days": came})
+        accumulate(conn, t[answers.ATTENDED_YEARS.name], {"programme_id": d["programme_id"], "participant_id": participant,
+                                                           "year": on.year, "partner_id": d["partner_id"],
+                                                           "activity": d["activity"], "months": in_month})
 
 
 def _month(day: date) -> str:

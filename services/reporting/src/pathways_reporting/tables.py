@@ -8,14 +8,15 @@ pseudonymous ids.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Select, func, select
 
-from pathways_reporting.figures import SPEND_STATUSES, Filters
+from pathways_reporting import figures
+from pathways_reporting.figures import Filters
 from pathways_reporting.readmodel import (
     ATTENDANCE,
     CO_PRODUCER_PAYMENTS,
@@ -48,12 +49,16 @@ def _partner(column: Any, f: Filters) -> list[Any]:
     return [column == f.partner_id] if f.partner_id else []
 
 
-def _fetch(conn: Connection, query: Select[Any], limit: int | None) -> tuple[list[Any], int]:
+def _fetch(conn: Connection, query: Select[Any], limit: int | None,
+           total: Callable[[], int] | None = None) -> tuple[list[Any], int]:
     """The first `limit` rows (all without one) and how many there are in all: a page shows
-    a few hundred rows of a table that may hold a hundred thousand."""
+    a few hundred rows of a table that may hold a hundred thousand. `total`: the count from
+    a summary, where one has it."""
     rows = list(conn.execute(query.limit(limit) if limit is not None else query))
     if limit is None or len(rows) < limit:
         return rows, len(rows)
+    if total is not None:
+        return rows, total()
     return rows, int(conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar() or 0)
 
 
@@ -61,7 +66,8 @@ def session_log(conn: Connection, programme_id: str, f: Filters, limit: int | No
     s = SESSIONS
     where = [s.c.programme_id == programme_id, *_partner(s.c.partner_id, f), *f.dated(s.c.day)]
     where += [s.c.activity == f.activity] if f.activity else []
-    found, total = _fetch(conn, select(s).where(*where).order_by(s.c.starts_at, s.c.session_id), limit)
+    found, total = _fetch(conn, select(s).where(*where).order_by(s.c.starts_at, s.c.session_id), limit,
+                          lambda: figures.session_count(conn, programme_id, f))
     rows = [[r.day.isoformat(), r.session_id, r.partner_id, r.activity, r.site, r.status, r.capacity, r.attendance,
              round(r.attendance / r.capacity, 3) if r.status == "delivered" and r.capacity else None, r.duration_minutes]
             for r in found]
@@ -86,15 +92,11 @@ def participants(conn: Connection, programme_id: str, f: Filters, limit: int | N
 
 
 def contracts(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
-    s = SPEND
-    spent: dict[str, int] = defaultdict(int)
-    for contract_id, amount in conn.execute(select(s.c.contract_id, func.sum(s.c.amount_pence)).where(
-            s.c.programme_id == programme_id, s.c.status.in_(SPEND_STATUSES), *f.dated(s.c.on), *_partner(s.c.partner_id, f))
-            .group_by(s.c.contract_id)):
-        spent[contract_id] += int(amount)
-    rows = [[k.contract_id, k.partner_id, ", ".join(k.activities), k.starts_on.isoformat(), k.ends_on.isoformat(),
-             pounds(k.budget_pence), pounds(spent[k.contract_id]), pounds(k.budget_pence - spent[k.contract_id])]
-            for k in DIRECTORY.contracts(conn, programme_id, f.partner_id)]  # a handful: never more than a page
+    commissioned = {k.contract_id: k for k in DIRECTORY.contracts(conn, programme_id, f.partner_id)}
+    rows = [[c["contract_id"], c["partner_id"], ", ".join(commissioned[c["contract_id"]].activities),
+             commissioned[c["contract_id"]].starts_on.isoformat(), commissioned[c["contract_id"]].ends_on.isoformat(),
+             pounds(c["budget_pence"]), pounds(c["spent_pence"]), pounds(c["remaining_pence"])]
+            for c in figures.spend(conn, programme_id, 0, f)["contracts"]]  # a handful: never more than a page
     return TableData("Contracts: spend against budget", ["contract_id", "partner_id", "activities", "starts_on", "ends_on",
                                                          "budget_gbp", "spent_gbp", "remaining_gbp"], rows, len(rows))
 
