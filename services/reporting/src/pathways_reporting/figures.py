@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, union, union_all
+from sqlalchemy import Connection, Select, and_, case, func, select, union, union_all
 
 from pathways_reporting import answers as a
 from pathways_reporting.period import Period
@@ -91,12 +91,17 @@ def programme_summary(conn: Connection, programme_id: str, f: Filters = Filters(
 
 def participants(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
     e, w = a.ENROLMENT_DAYS, a.WITHDRAWAL_DAYS
-    mine = [e.c.programme_id == programme_id, *_partner(e.c.partner_id, f)]
-    by_partner = {p: int(n) for p, n in conn.execute(
-        select(e.c.partner_id, func.sum(e.c.enrolled)).where(*mine, *f.by_end(e.c.day)).group_by(e.c.partner_id))}
-    by_setting = {k: int(n) for k, n in conn.execute(
-        select(e.c.setting, func.sum(e.c.enrolled)).where(*mine, *f.by_end(e.c.day)).group_by(e.c.setting))}
-    made = conn.execute(select(func.coalesce(func.sum(e.c.enrolled), 0)).where(*mine, *f.dated(e.c.day))).scalar()
+    in_period = case((and_(*f.dated(e.c.day)), e.c.enrolled), else_=0) if f.date_from or f.date_to else e.c.enrolled
+    by_partner: dict[str, int] = defaultdict(int)
+    by_setting: dict[str, int] = defaultdict(int)
+    made = 0
+    for partner, setting, enrolled, in_it in conn.execute(  # one read, in the key's order
+            select(e.c.partner_id, e.c.setting, func.sum(e.c.enrolled), func.sum(in_period))
+            .where(e.c.programme_id == programme_id, *_partner(e.c.partner_id, f), *f.by_end(e.c.day))
+            .group_by(e.c.partner_id, e.c.setting)):
+        by_partner[partner] += int(enrolled)
+        by_setting[setting] += int(enrolled)
+        made += int(in_it)
     withdrawn = conn.execute(select(func.coalesce(func.sum(w.c.withdrawn), 0)).where(
         w.c.programme_id == programme_id, *_partner(w.c.partner_id, f), *f.by_end(w.c.day))).scalar()
     attended = _attended(conn, programme_id, f)
@@ -111,7 +116,7 @@ def participants(conn: Connection, programme_id: str, f: Filters) -> dict[str, A
     return {
         "unique": int(unique),
         "active": sum(by_partner.values()) - int(withdrawn or 0),
-        "enrolments": int(made or 0),
+        "enrolments": made,
         "by_partner": dict(sorted(by_partner.items())),
         "by_setting": dict(sorted(by_setting.items())),
         "attended_at_least_once": attended,
@@ -247,8 +252,11 @@ def outcome_change(conn: Connection, programme_id: str, f: Filters) -> dict[str,
     sums = {r[0]: r[1:] for r in conn.execute(
         select(p.c.instrument, func.count(), func.sum(p.c.baseline), func.sum(p.c.follow_up), func.sum(change),
                func.sum(change * change)).where(*where).group_by(p.c.instrument))}
-    baselines = dict(conn.execute(select(b.c.instrument, func.sum(b.c.baselines)).where(
-        b.c.programme_id == programme_id, *_partner(b.c.partner_id, f), *f.dated(b.c.day)).group_by(b.c.instrument)).all())
+    baselines: dict[str, int] = defaultdict(int)
+    for instrument, n in conn.execute(select(b.c.instrument, func.sum(b.c.baselines)).where(  # in the key's order
+            b.c.programme_id == programme_id, *_partner(b.c.partner_id, f), *f.dated(b.c.day))
+            .group_by(b.c.partner_id, b.c.instrument)):
+        baselines[instrument] += int(n)
     out: dict[str, Any] = {}
     for instrument in ("WEMWBS", "SWEMWBS"):
         n, before, after, diff, square = sums.get(instrument, (0, 0, 0, 0, 0))
