@@ -34,6 +34,7 @@ SESSIONS = Table(
     # The summaries of a day and of a month are recomputed from these (answers.py).
     Index("reporting_session_by_day", "programme_id", "day"),
     Index("reporting_session_by_month", "programme_id", "month"),
+    Index("reporting_session_in_order", "programme_id", "starts_at", "session_id"),  # the session log's order
 )
 ATTENDANCE = Table(
     "reporting_attendance", meta,
