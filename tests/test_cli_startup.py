@@ -52,13 +52,16 @@ def test_a_kernel_command_imports_no_service_and_no_heavy_framework(argv: tuple[
     assert roots(modules, HEAVY) == set()
 
 
-@pytest.mark.parametrize(("command", "service"), [("audit", "pathways_audit"), ("programme", "pathways_registry"),
-                                                  ("payments", "pathways_payments"), ("import", "pathways_sessions"),
-                                                  ("demo", "pathways_reporting")])
-def test_a_service_command_imports_its_own_cli_only(command: str, service: str) -> None:
+@pytest.mark.parametrize(("command", "service", "sub"), [
+    ("audit", "pathways_audit", "verify"), ("programme", "pathways_registry", "show"),
+    ("payments", "pathways_payments", "run-csv"), ("import", "pathways_sessions", "attendance"),
+    ("demo", "pathways_reporting", None)])
+def test_a_service_command_imports_its_own_cli_only(command: str, service: str, sub: str | None) -> None:
     code, modules, help_text = imported_by(command, "--help")
     assert code == 0
     assert "Usage" in help_text
+    if sub is not None:  # mounted as a group even when it has one command, as `add_typer` did
+        assert f" {sub} " in help_text
     assert roots(modules, SERVICES) <= roots(modules, (service,))
     assert f"{service}.app" not in modules  # the service itself (its handlers, API and projections) is not loaded
     assert roots(modules, ("sqlalchemy", "fastapi", "faststream", "scipy")) == set()

@@ -156,8 +156,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         "partners": sorted({c.partner_id for c in contracts}),
         "activities": sorted({a for c in contracts for a in c.activities}),
         "query": request.url.query,
-        "empty": not (summary["participants"]["enrolments"] or summary["sessions"]["delivered"]
-                      or summary["sessions"]["cancelled"]),
+        "empty": not figures.has_records(conn, scoped.programme_id, scoped.scope.partner_id),  # at all, not in the period
         "charts": [(title, svg) for title, svg in drawn if svg],
         "definitions": figures.DEFINITIONS,
         "tables": tables,

@@ -187,6 +187,18 @@ def sessions(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
     }
 
 
+def has_records(conn: Connection, programme_id: str, partner_id: str | None = None) -> bool:
+    """Has anyone been enrolled or any session planned (by this partner), whenever: a page
+    with nothing yet says so, where a period that holds nothing shows its zeros."""
+    e, s = a.ENROLMENT_DAYS, a.SESSION_MONTHS
+    for t in (e, s):
+        found = conn.execute(select(t.c.programme_id).where(
+            t.c.programme_id == programme_id, *([t.c.partner_id == partner_id] if partner_id else [])).limit(1)).first()
+        if found is not None:
+            return True
+    return False
+
+
 def session_count(conn: Connection, programme_id: str, f: Filters) -> int:
     """Sessions listed in the period (delivered on, else planned for, a day in it), any status."""
     def of(t: Any) -> Select[Any]:

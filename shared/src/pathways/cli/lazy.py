@@ -43,7 +43,8 @@ class LazyGroup(TyperGroup):
         found = super().get_command(ctx, cmd_name)
         if found is not None or cmd_name not in self.lazy:
             return found
-        command = typer.main.get_command(load(self.lazy[cmd_name]))
+        # A group even when the app has one command, as `add_typer` mounts it: `pathways payments run-csv`.
+        command = typer.main.get_group(load(self.lazy[cmd_name]))
         command.name = cmd_name
         self.add_command(command, cmd_name)
         return command
