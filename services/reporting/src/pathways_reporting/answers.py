@@ -5,11 +5,13 @@ day table, so a year costs about twelve rows per group, not a row per fact.
 
 - Sessions and spend change state (delivered, cancelled; approved, paid): their day and
   month tables are recomputed for the days and months a batch touched.
-- Attendance, enrolments, withdrawals, baselines and co-producer payments only ever add:
-  they add into counters as they are applied. Who attended is one row per programme,
-  participant, month, partner and activity, with the days of the month they came as bits
-  of an integer, so "people who came between the 10th and the 20th" is exact; and one row
-  per year with the months as bits, so whole months cost a row per person and year.
+- Who attended is one row per programme, participant, month, partner and activity, with
+  the days of the month they came as bits of an integer, so "people who came between the
+  10th and the 20th" is exact; and one row per year with the months as bits, so whole
+  months cost a row per person and year. Recomputed per person a batch touched (a sum of
+  distinct powers of two is their OR), so a rebuild computes them once, in SQL.
+- Enrolments, withdrawals, baselines and co-producer payments only ever add: they add into
+  counters as they are applied.
 - Wellbeing pairs: each follow-up with the person's first baseline and the day of their
   next follow-up, so "the latest follow-up in the period" is a condition on one row.
 """
@@ -65,7 +67,6 @@ ATTENDED = Table(
     Column("activity", String(200), primary_key=True),
     Column("days", Integer, nullable=False),  # bit d-1 set: came on day d of the month
     Index("reporting_attended_by_month", "programme_id", "month", "participant_id", "days", "partner_id", "activity"),
-    info={"accumulate": {"days": "or"}},
 )
 ATTENDED_YEARS = Table(  # the same, a row per year with the months as bits: a year's question reads one row a person
     "reporting_attended_year", meta,
@@ -73,7 +74,6 @@ ATTENDED_YEARS = Table(  # the same, a row per year with the months as bits: a y
     Column("year", Integer, primary_key=True), Column("partner_id", Id, primary_key=True),
     Column("activity", String(200), primary_key=True),
     Column("months", Integer, nullable=False),  # bit m-1 set: came in month m
-    info={"accumulate": {"months": "or"}},
 )
 PEOPLE = Table(  # one row per person per programme: counted once however many partners enrol them
     "reporting_person", meta,
@@ -164,11 +164,21 @@ def _pairs(f: Table) -> Select[Any]:
             .where(f.c.timepoint != "baseline"))
 
 
-def summaries(sessions: Table, spend: Table, outcomes: Table) -> list[Summary]:
+def _attended(grain: str, bit: str) -> Any:
+    def query(t: Table) -> Select[Any]:
+        keys = [t.c.programme_id, t.c.participant_id, t.c[grain], t.c.partner_id, t.c.activity]
+        return select(*keys, func.sum(t.c[bit].distinct())).group_by(*keys)  # distinct powers of two: their sum is their OR
+
+    return query
+
+
+def summaries(sessions: Table, spend: Table, outcomes: Table, attendance: Table) -> list[Summary]:
     return [
         Summary(SESSION_DAYS, sessions, ("programme_id", "day"), _sessions("day")),
         Summary(SESSION_MONTHS, sessions, ("programme_id", "month"), _sessions("month")),
         Summary(SPEND_DAYS, spend, ("programme_id", "on"), _spend("on")),
         Summary(SPEND_MONTHS, spend, ("programme_id", "month"), _spend("month")),
         Summary(PAIRS, outcomes, ("programme_id", "partner_id", "participant_id"), _pairs),
+        Summary(ATTENDED, attendance, ("programme_id", "participant_id"), _attended("month", "day_bit")),
+        Summary(ATTENDED_YEARS, attendance, ("programme_id", "participant_id"), _attended("year", "month_bit")),
     ]

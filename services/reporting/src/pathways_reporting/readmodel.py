@@ -41,6 +41,9 @@ ATTENDANCE = Table(
     Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
     Column("participant_id", Id, primary_key=True), Column("partner_id", Id, nullable=False, index=True),
     Column("activity", Text, nullable=False), Column("site", Text, nullable=False), Column("attended_on", Date, nullable=False),
+    # The day as the summaries of who came group it (answers.py): its month and year, and its bits.
+    Column("month", answers.Month, nullable=False), Column("year", Integer, nullable=False),
+    Column("day_bit", Integer, nullable=False), Column("month_bit", Integer, nullable=False),
     Index("reporting_attendance_people", "programme_id", "participant_id", "attended_on", "partner_id", "activity"),
 )
 SPEND = Table(
@@ -135,17 +138,12 @@ def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     on = date.fromisoformat(d["delivered_on"])
     update(conn, t[SESSIONS.name], _session_key(d), status="delivered", delivered_on=on, attendance=len(d["attendees"]),
            duration_minutes=d["duration_minutes"], day=on, month=_month(on))
-    came, in_month = 1 << (on.day - 1), 1 << (on.month - 1)
+    when = {"attended_on": on, "month": _month(on), "year": on.year, "day_bit": 1 << (on.day - 1),
+            "month_bit": 1 << (on.month - 1)}
     for participant in d["attendees"]:
         row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
-               "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"], "attended_on": on}
+               "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"]} | when
         upsert(conn, t[ATTENDANCE.name], row, ["programme_id", "session_id", "participant_id"])
-        accumulate(conn, t[answers.ATTENDED.name], {"programme_id": d["programme_id"], "participant_id": participant,
-                                                     "month": _month(on), "partner_id": d["partner_id"],
-                                                     "activity": d["activity"], "days": came})
-        accumulate(conn, t[answers.ATTENDED_YEARS.name], {"programme_id": d["programme_id"], "participant_id": participant,
-                                                           "year": on.year, "partner_id": d["partner_id"],
-                                                           "activity": d["activity"], "months": in_month})
 
 
 def _month(day: date) -> str:
@@ -235,7 +233,7 @@ FACTS = Projection(
     name="reporting_facts",
     tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
             CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES],
-    summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES),
+    summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES, ATTENDANCE),
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
         "pathways.registry.ProgrammeLaunched": _programme,
