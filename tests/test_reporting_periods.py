@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pathways.eventstore.memory import InMemoryEventStore
 from pathways.projection import apply_batch, dump, rebuild
 from pathways.readmodels import ProjectionPosition, make_engine
 from pathways_reporting import answers, figures, tables
+from pathways_reporting.period import Period
 from pathways_reporting.readmodel import DIRECTORY, FACTS
 from scipy import stats
 from sqlalchemy import Engine, event
@@ -115,7 +116,8 @@ class Truth:
             if name == "PartnerCommissioned":
                 t.contracts[d["contract_id"]] = (d["partner_id"], d["activities"])
             elif name == "ParticipantEnrolled":
-                t.first_enrolled.setdefault(d["participant_id"], day("enrolled_on"))
+                held = t.first_enrolled.get(d["participant_id"])
+                t.first_enrolled[d["participant_id"]] = min(held, day("enrolled_on")) if held else day("enrolled_on")
                 t.enrolments.append((d["partner_id"], d["participant_id"], d["setting"], day("enrolled_on")))
             elif name == "ParticipantWithdrawn":
                 t.withdrawals.append((d["partner_id"], day("withdrawn_on")))
@@ -161,15 +163,16 @@ class Truth:
         came = {p for s in self.sessions.values() if s["status"] == "delivered" and within(s["day"])
                 and partner_ok(s["partner"]) and f.activity in (None, s["activity"]) for p in s["came"]}
         enrolled = [e for e in self.enrolments if partner_ok(e[0]) and by_end(e[3])]
-        by_partner: dict[str, int] = defaultdict(int)
+        people_of: dict[str, set[str]] = defaultdict(set)
         by_setting: dict[str, int] = defaultdict(int)
-        for partner, _, setting, _ in enrolled:
-            by_partner[partner] += 1
+        for partner, person, setting, _ in enrolled:
+            people_of[partner].add(person)
             by_setting[setting] += 1
+        by_partner = {p: len(people) for p, people in people_of.items()}
         if f.activity:
             unique = len(came)
         elif f.partner_id:
-            unique = len(enrolled)
+            unique = len(people_of[f.partner_id])
         else:
             unique = sum(1 for d in self.first_enrolled.values() if by_end(d))
         delivered = [s for s in self.sessions.values() if s["status"] == "delivered" and within(s["day"])
@@ -343,3 +346,69 @@ def test_statements_per_batch_grow_with_the_tables_not_with_the_events(model: Mo
     bound = 2 + 3 * len(FACTS.tables) + 3 * len(FACTS.summaries)  # position; shapes of row per table; lookups and refreshes
     assert counts[8_000] <= bound, counts
     assert counts[8_000] <= counts[500] * 2, counts
+
+
+def _copy(template: StoredEvent, sequence: int, **data: Any) -> StoredEvent:
+    cloud = template.event
+    return StoredEvent(sequence, template.subject, cloud.model_copy(update={"id": f"e-{sequence}", "data": cloud.data | data})
+                       .to_bytes(), template.stored_at)
+
+
+def test_people_are_counted_once_when_enrolments_come_out_of_date_order_or_again_after_a_withdrawal(
+    model: Model, tmp_path: Path,
+) -> None:
+    """A later-recorded enrolment with an earlier date, and a person enrolled again by the
+    same partner after withdrawing: each person still counts once, from their earliest day."""
+    enrolled = next(e for e in model.events if e.event.type.endswith("ParticipantEnrolled"))
+    withdrawn = next(e for e in model.events if e.event.type.endswith("ParticipantWithdrawn"))
+    setup = [e for e in model.events[:enrolled.sequence] if not e.event.type.endswith(("ParticipantEnrolled",))]
+    a, b = sorted(p for p, _ in model.truth.contracts.values())[:2]
+    n = len(model.events)
+    crafted = [
+        _copy(enrolled, n + 1, participant_id="px-late", partner_id=a, enrolled_on="2025-03-10"),
+        _copy(enrolled, n + 2, participant_id="px-late", partner_id=b, enrolled_on="2025-02-01"),
+        _copy(enrolled, n + 3, participant_id="px-again", partner_id=a, enrolled_on="2025-01-20"),
+        _copy(withdrawn, n + 4, participant_id="px-again", partner_id=a, withdrawn_on="2025-02-01"),
+        _copy(enrolled, n + 5, participant_id="px-again", partner_id=a, enrolled_on="2025-03-01"),
+    ]
+    engine = make_engine(f"sqlite:///{tmp_path / 'crafted.db'}")
+    create(engine)
+    for projection in (DIRECTORY.projection, FACTS):
+        with engine.begin() as conn:
+            apply_batch(conn, projection, projection.live_tables(), projection.name, [*setup, *crafted])
+    with engine.connect() as conn:
+        feb = figures.participants(conn, PROGRAMME, figures.Filters(date_to=date(2025, 2, 28)))
+        assert feb["unique"] == 2 and feb["by_partner"] == {a: 1, b: 1}  # px-late counts from 1 February, with b
+        with_a = figures.participants(conn, PROGRAMME, figures.Filters(partner_id=a))
+        assert with_a["unique"] == 2 and with_a["enrolments"] == 3 and with_a["active"] == 2
+    engine.dispose()
+
+
+def _days_of(p: Period, lo: date, hi: date) -> set[date]:
+    """Every day from lo to hi that the period's whole months or part-months hold."""
+    out, day = set(), lo
+    while day <= hi:
+        month = f"{day.year:04d}-{day.month:02d}"
+        first, last = p.whole if p.whole is not None else ("9999-99", "0000-00")
+        whole = (first is None or month >= first) and (last is None or month <= last)
+        parts = [a <= day <= b for a, b in p.parts]
+        assert not (whole and any(parts)) and sum(parts) <= 1, (p, day)  # no day read twice
+        if whole or any(parts):
+            out.add(day)
+        day += timedelta(days=1)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.none() | st.dates(date(2023, 11, 1), date(2025, 3, 31)), end=st.none() | st.dates(date(2023, 11, 1),
+                                                                                                    date(2025, 3, 31)))
+def test_a_period_is_exactly_its_days_as_whole_months_and_part_months(start: date | None, end: date | None) -> None:
+    lo, hi = date(2023, 10, 1), date(2025, 4, 30)
+    want = {d for d in (lo + timedelta(days=i) for i in range((hi - lo).days + 1))
+            if (start is None or d >= start) and (end is None or d <= end)}
+    assert _days_of(Period.of(start, end), lo, hi) == want
+
+
+def test_the_calendar_s_first_and_last_months_are_periods_too() -> None:
+    assert Period.of(date(9999, 12, 15), None).parts == ((date(9999, 12, 15), date(9999, 12, 31)),)
+    assert Period.of(None, date(1, 1, 15)).parts == ((date(1, 1, 1), date(1, 1, 15)),)

@@ -96,3 +96,43 @@ def test_a_batch_leaves_the_rows_its_writes_leave_one_by_one(database: Engine, w
         assert rows.statements <= len(writes)  # merged, never more statements than writes
     finally:
         meta.drop_all(database)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=st.lists(st.tuples(st.sampled_from("ab"), st.none() | st.integers(1, 9), st.none() | st.integers(0, 30),
+                                 st.none() | st.dates(date(2025, 1, 1), date(2025, 12, 31)), st.booleans()),
+                       min_size=1, max_size=40))
+def test_accumulated_counters_are_what_the_writes_add_or_or_or_keep_least_in_one_batch_or_many(
+    database: Engine, writes: list[tuple[str, int | None, int | None, date | None, bool]],
+) -> None:
+    """Writes that carry some of the counters only, merged within a batch and across the
+    flushes a read forces: each counter ends as the sum, OR or least of what was written."""
+    meta = MetaData()
+    table = Table(f"acc_{uuid.uuid4().hex[:8]}", meta, Column("k", String(8), primary_key=True),
+                  Column("n", Integer), Column("bits", Integer), Column("first", Date),
+                  info={"accumulate": {"n": "sum", "bits": "or", "first": "min"}})
+    meta.create_all(database)
+    want: dict[str, dict[str, Any]] = {}
+    with database.begin() as conn:
+        rows = Rows(conn)
+        for key, n, bit, first, read_after in writes:
+            values: dict[str, Any] = {"k": key}
+            held = want.setdefault(key, {"n": None, "bits": None, "first": None})
+            for column, value, combine in (("n", n, lambda x, y: x + y), ("bits", 1 << bit if bit is not None else None,
+                                                                            lambda x, y: x | y), ("first", first, min)):
+                if value is not None:
+                    values[column] = value
+                    held[column] = value if held[column] is None else combine(held[column], value)
+            if len(values) == 1:
+                values["n"], held["n"] = 0, held["n"] or 0  # at least one counter per write
+            rows.accumulate(table, values)
+            if read_after:
+                rows.execute(select(table))  # a read writes what is pending first
+        rows.flush()
+    got = {r.k: {"n": r.n, "bits": r.bits, "first": r.first} for r in rows_of_table(database, table)}
+    assert got == want
+
+
+def rows_of_table(engine: Engine, table: Table) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(table)))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, select, tuple_
+from sqlalchemy import Connection, Dialect, Table, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
@@ -97,9 +97,13 @@ class Rows:
             held.values.update(write.values)
         elif write.kind == INSERT_IF_ABSENT and held.kind in (UPSERT, INSERT_IF_ABSENT):
             pass
-        elif held.kind == ACCUMULATE and write.kind == ACCUMULATE and tuple(held.values) == tuple(write.values):
-            for column, how in _accumulated(table):
-                held.values[column] = _COMBINE[how](held.values[column], write.values[column])
+        elif held.kind == ACCUMULATE and write.kind == ACCUMULATE:
+            spec = dict(_accumulated(table))
+            for column, value in write.values.items():  # a write may carry some of the counters only
+                if column in spec and column in held.values:
+                    held.values[column] = _COMBINE[spec[column]](held.values[column], value)
+                else:
+                    held.values[column] = value
         else:
             self.flush()
             self._pending.setdefault(table, {})[key] = write
@@ -156,12 +160,13 @@ def _key_of(table: Table) -> Callable[[dict[str, Any]], Any]:
     return operator.itemgetter(*_primary_key(table))
 
 
-_COMBINE: dict[str, Callable[[Any, Any], Any]] = {"sum": operator.add, "or": operator.or_}
+_COMBINE: dict[str, Callable[[Any, Any], Any]] = {"sum": operator.add, "or": operator.or_, "min": min}
 
 
 @functools.cache
 def _accumulated(table: Table) -> tuple[tuple[str, str], ...]:
-    """The columns an accumulate adds into, and how: `Table(..., info={"accumulate": {"n": "sum", "days": "or"}})`."""
+    """The columns an accumulate adds into, and how: `Table(..., info={"accumulate": {"n": "sum", "days": "or"}})`
+    ("min" keeps the least, e.g. the earliest day)."""
     spec: dict[str, str] = table.info.get("accumulate", {})
     if not spec or any(how not in _COMBINE for how in spec.values()):
         raise ValueError(f"{table.name}: accumulate needs info={{'accumulate': {{column: 'sum' | 'or'}}}}")
@@ -251,11 +256,19 @@ def _insert_if_absent_statement(dialect: str, table: Table, columns: tuple[str, 
     return stmt.on_conflict_do_nothing(index_elements=list(_primary_key(table)))
 
 
+def _combined(how: str, held: Any, new: Any) -> Any:
+    """A counter as stored (NULL when no write has carried it yet) combined with a new value."""
+    if how == "sum":
+        return func.coalesce(held, 0) + new
+    if how == "or":
+        return func.coalesce(held, 0).op("|")(new)
+    return case((or_(held.is_(None), new < held), new), else_=held)  # min, on SQLite and PostgreSQL alike
+
+
 @functools.lru_cache(maxsize=1024)
 def _accumulate_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Any:
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    updates = {c: table.c[c] + stmt.excluded[c] if how == "sum" else table.c[c].op("|")(stmt.excluded[c])
-               for c, how in _accumulated(table) if c in columns}
+    updates = {c: _combined(how, table.c[c], stmt.excluded[c]) for c, how in _accumulated(table) if c in columns}
     return stmt.on_conflict_do_update(index_elements=list(_primary_key(table)), set_=updates)
 
 

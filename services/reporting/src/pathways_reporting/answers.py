@@ -78,8 +78,15 @@ ATTENDED_YEARS = Table(  # the same, a row per year with the months as bits: a y
 PEOPLE = Table(  # one row per person per programme: counted once however many partners enrol them
     "reporting_person", meta,
     Column("programme_id", Id, primary_key=True), Column("participant_id", Id, primary_key=True),
-    Column("first_enrolled_on", Date, nullable=False),
+    Column("first_enrolled_on", Date, nullable=False),  # the earliest, in whatever order enrolments were recorded
     Index("reporting_person_by_day", "programme_id", "first_enrolled_on"),
+    info={"accumulate": {"first_enrolled_on": "min"}},
+)
+PARTNER_PEOPLE = Table(  # the same per partner: a person enrolled again after a withdrawal is one person
+    "reporting_partner_person", meta,
+    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
+    Column("participant_id", Id, primary_key=True), Column("first_enrolled_on", Date, nullable=False),
+    info={"accumulate": {"first_enrolled_on": "min"}},
 )
 ENROLMENT_DAYS = Table(
     "reporting_enrolment_day", meta,
@@ -118,7 +125,8 @@ PAIRS = Table(
     Index("reporting_outcome_pair_by_day", "programme_id", "follow_up_on"),
 )
 
-TABLES = [SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS, ATTENDED, ATTENDED_YEARS, PEOPLE, ENROLMENT_DAYS,
+TABLES = [SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS, ATTENDED, ATTENDED_YEARS, PEOPLE, PARTNER_PEOPLE,
+          ENROLMENT_DAYS,
           WITHDRAWAL_DAYS, BASELINE_DAYS, PAYMENT_DAYS, PAIRS]
 for _table in TABLES:
     _table.dialect_options["sqlite"]["with_rowid"] = False

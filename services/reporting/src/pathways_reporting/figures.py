@@ -90,32 +90,34 @@ def programme_summary(conn: Connection, programme_id: str, f: Filters = Filters(
 
 
 def participants(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
-    e, w = a.ENROLMENT_DAYS, a.WITHDRAWAL_DAYS
+    e, w, pp = a.ENROLMENT_DAYS, a.WITHDRAWAL_DAYS, a.PARTNER_PEOPLE
     in_period = case((and_(*f.dated(e.c.day)), e.c.enrolled), else_=0) if f.date_from or f.date_to else e.c.enrolled
-    by_partner: dict[str, int] = defaultdict(int)
     by_setting: dict[str, int] = defaultdict(int)
-    made = 0
-    for partner, setting, enrolled, in_it in conn.execute(  # one read, in the key's order
-            select(e.c.partner_id, e.c.setting, func.sum(e.c.enrolled), func.sum(in_period))
+    made = enrolments = 0
+    for setting, enrolled, in_it in conn.execute(  # one read, in the key's order
+            select(e.c.setting, func.sum(e.c.enrolled), func.sum(in_period))
             .where(e.c.programme_id == programme_id, *_partner(e.c.partner_id, f), *f.by_end(e.c.day))
             .group_by(e.c.partner_id, e.c.setting)):
-        by_partner[partner] += int(enrolled)
         by_setting[setting] += int(enrolled)
+        enrolments += int(enrolled)
         made += int(in_it)
+    by_partner = {p: int(n) for p, n in conn.execute(  # people, not enrolments: enrolled again is still one person
+        select(pp.c.partner_id, func.count()).where(pp.c.programme_id == programme_id, *_partner(pp.c.partner_id, f),
+                                                    *f.by_end(pp.c.first_enrolled_on)).group_by(pp.c.partner_id))}
     withdrawn = conn.execute(select(func.coalesce(func.sum(w.c.withdrawn), 0)).where(
         w.c.programme_id == programme_id, *_partner(w.c.partner_id, f), *f.by_end(w.c.day))).scalar()
     attended = _attended(conn, programme_id, f)
     if f.activity:
         unique = attended
     elif f.partner_id:
-        unique = sum(by_partner.values())  # one partner enrols a person once
+        unique = sum(by_partner.values())
     else:
         people = a.PEOPLE
         unique = int(conn.execute(select(func.count()).select_from(people).where(
             people.c.programme_id == programme_id, *f.by_end(people.c.first_enrolled_on))).scalar() or 0)
     return {
         "unique": int(unique),
-        "active": sum(by_partner.values()) - int(withdrawn or 0),
+        "active": enrolments - int(withdrawn or 0),
         "enrolments": made,
         "by_partner": dict(sorted(by_partner.items())),
         "by_setting": dict(sorted(by_setting.items())),

@@ -40,16 +40,27 @@ class Period:
         parts: list[tuple[date, date]] = []
         first_whole: date | None = None
         last_whole: date | None = None
+        no_whole = False
         if date_from is not None:
-            first_whole = date_from if date_from.day == 1 else _last_day(date_from) + timedelta(days=1)
+            if date_from.day == 1:
+                first_whole = date_from
+            elif _last_day(date_from) < date.max:
+                first_whole = _last_day(date_from) + timedelta(days=1)
+            else:  # the calendar's last month, in part: no whole month after it
+                no_whole = True
             if date_from.day != 1:
                 parts.append((date_from, min(_last_day(date_from), date_to or date.max)))
         if date_to is not None:
-            last_whole = date_to if date_to == _last_day(date_to) else date_to.replace(day=1) - timedelta(days=1)
+            if date_to == _last_day(date_to):
+                last_whole = date_to
+            elif date_to.replace(day=1) > date.min:
+                last_whole = date_to.replace(day=1) - timedelta(days=1)
+            else:  # the calendar's first month, in part: no whole month before it
+                no_whole = True
             start = date_to.replace(day=1)
             if date_to != _last_day(date_to) and not (parts and parts[0][0].replace(day=1) == start):
                 parts.append((max(start, date_from or date.min), date_to))
-        if first_whole and last_whole and first_whole > last_whole:
+        if no_whole or (first_whole and last_whole and first_whole > last_whole):
             return cls(None, tuple(parts))
         return cls((month_of(first_whole) if first_whole else None, month_of(last_whole) if last_whole else None),
                    tuple(parts))

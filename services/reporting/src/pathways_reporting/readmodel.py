@@ -12,7 +12,7 @@ from typing import Any
 from pathways.directory import Directory
 from pathways.envelope import CloudEvent
 from pathways.projection import Projection, Rows, Tables, update, upsert
-from pathways.rows import accumulate, insert_if_absent
+from pathways.rows import accumulate
 from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
 
 from pathways_reporting import answers
@@ -152,8 +152,9 @@ def _month(day: date) -> str:
 
 def _enrolled(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     on = date.fromisoformat(d["enrolled_on"])
-    insert_if_absent(conn, t[answers.PEOPLE.name], {"programme_id": d["programme_id"], "participant_id": d["participant_id"],
-                                                     "first_enrolled_on": on})
+    person = {"programme_id": d["programme_id"], "participant_id": d["participant_id"], "first_enrolled_on": on}
+    accumulate(conn, t[answers.PEOPLE.name], person)
+    accumulate(conn, t[answers.PARTNER_PEOPLE.name], person | {"partner_id": d["partner_id"]})
     accumulate(conn, t[answers.ENROLMENT_DAYS.name], {"programme_id": d["programme_id"], "partner_id": d["partner_id"],
                                                        "setting": d["setting"], "day": on, "enrolled": 1})
 
