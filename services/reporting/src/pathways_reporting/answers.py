@@ -88,32 +88,22 @@ PARTNER_PEOPLE = Table(  # the same per partner: a person enrolled again after a
     Column("participant_id", Id, primary_key=True), Column("first_enrolled_on", Date, nullable=False),
     info={"accumulate": {"first_enrolled_on": "min"}},
 )
-ENROLMENT_DAYS = Table(
-    "reporting_enrolment_day", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("setting", String(16), primary_key=True), Column("day", Date, primary_key=True),
-    Column("enrolled", Integer, nullable=False),
-    info={"accumulate": {"enrolled": "sum"}},
-)
-WITHDRAWAL_DAYS = Table(
-    "reporting_withdrawal_day", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("day", Date, primary_key=True), Column("withdrawn", Integer, nullable=False),
-    info={"accumulate": {"withdrawn": "sum"}},
-)
-BASELINE_DAYS = Table(
-    "reporting_baseline_day", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("instrument", String(8), primary_key=True), Column("day", Date, primary_key=True),
-    Column("baselines", Integer, nullable=False),
-    info={"accumulate": {"baselines": "sum"}},
-)
-PAYMENT_DAYS = Table(
-    "reporting_payment_day", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("on", Date, primary_key=True), Column("amount_pence", Integer, nullable=False),
-    info={"accumulate": {"amount_pence": "sum"}},
-)
+def _day_counter(name: str, counter: str, *keys: Column[Any]) -> Table:
+    """Per programme, partner, these keys and day: a count facts only ever add to."""
+    return Table(
+        name, meta,
+        Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True), *keys,
+        Column(counter, Integer, nullable=False),
+        info={"accumulate": {counter: "sum"}},
+    )
+
+
+ENROLMENT_DAYS = _day_counter("reporting_enrolment_day", "enrolled", Column("setting", String(16), primary_key=True),
+                              Column("day", Date, primary_key=True))
+WITHDRAWAL_DAYS = _day_counter("reporting_withdrawal_day", "withdrawn", Column("day", Date, primary_key=True))
+BASELINE_DAYS = _day_counter("reporting_baseline_day", "baselines", Column("instrument", String(8), primary_key=True),
+                             Column("day", Date, primary_key=True))
+PAYMENT_DAYS = _day_counter("reporting_payment_day", "amount_pence", Column("on", Date, primary_key=True))
 PAIRS = Table(
     "reporting_outcome_pair", meta,
     Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),

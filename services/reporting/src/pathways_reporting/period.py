@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, or_
+from sqlalchemy import and_, or_
 
 
 def month_of(day: date) -> str:
@@ -100,9 +100,3 @@ class Period:
         """Rows of a month table with a day-bits column that fall in the period's part-months."""
         found = [and_(month == month_of(a), days.op("&")(_days_bits(a.day, b.day)) != 0) for a, b in self.parts]
         return or_(*found) if found else None
-
-    def months_and_bits(self, month: Any, days: Any) -> Any:
-        """A condition on a table with a month and a day-bits column: came on a day of the period."""
-        found = [and_(month == month_of(a), days.op("&")(_days_bits(a.day, b.day)) != 0) for a, b in self.parts]
-        whole = self.month_condition(month)
-        return or_(*([whole] if whole is not None else []), *found) if whole is not None or found else false()
