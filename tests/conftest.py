@@ -18,6 +18,7 @@ import httpx
 import nats.errors
 import pytest
 from nats.aio.client import Client
+from pathways.batch_wire import BATCH, batch_body
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.eventstore.base import StoredEvent
 from pathways.eventstore.jetstream import JetStreamEventStore
@@ -61,6 +62,11 @@ class CommandClient:
             "idempotency_key": key or uuid.uuid4().hex, "organisation": org, "actor": "tester", "data": data,
         }
         return await self.raw(org, command, json.dumps(payload).encode(), context=context)
+
+    async def send_batch(self, org: str, commands: list[tuple[str, dict[str, Any], str]], *,
+                         context: str = "registry") -> dict[str, Any]:
+        """A command batch (pathways.batch) of (command, data, idempotency key)."""
+        return await self.raw(org, BATCH, batch_body(org, "tester", commands), context=context)
 
     async def raw(self, org: str, command: str, payload: bytes, *, context: str = "registry") -> dict[str, Any]:
         # "No responders" means no instance of the service is subscribed at this instant

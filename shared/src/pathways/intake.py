@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
 from pathways import telemetry
 from pathways.accountability import AuditTrail
-from pathways.aggregates import AggregateCache
+from pathways.aggregates import AggregateCache, Folded
 from pathways.commands import CommandContext, CommandEnvelope, CommandHandler, Load
 from pathways.envelope import CloudEvent, utcnow
 from pathways.eventstore.base import (
@@ -41,6 +43,54 @@ Appender = Callable[[AppendRequest], Any]  # an awaitable-returning append (stor
 TARGET = "\0target"  # the target's place among the loads: no handler names a read so
 
 
+@dataclass(frozen=True)
+class Asked:
+    """A command understood: its handler, envelope and validated data, who sent it, the
+    aggregate it writes and the ones it reads."""
+
+    handler: CommandHandler[Any]
+    envelope: CommandEnvelope
+    cmd: Any
+    ctx: CommandContext
+    target: Load[Any]
+    reads: dict[str, Load[Any]]
+
+    @property
+    def first_id(self) -> str:
+        return event_ids_for(self.ctx.organisation, self.ctx.command, self.envelope.idempotency_key, 1)[0]
+
+    def retry_answer(self, held: Folded) -> Accepted | None:
+        """If this command's events are already in the target's history, the same reply as
+        the first time."""
+        by_id = held.sequence_by_event_id
+        if self.first_id not in by_id:
+            return None
+        ids: list[str] = []
+        while True:
+            candidate = event_ids_for(self.ctx.organisation, self.ctx.command, self.envelope.idempotency_key, len(ids) + 1)[-1]
+            if candidate not in by_id:
+                break
+            ids.append(candidate)
+        return Accepted(event_ids=ids, sequence=by_id[ids[-1]])
+
+
+def unavailable() -> Rejected:
+    return Rejected(
+        code=RejectionCode.UNAVAILABLE,
+        message="The platform could not process this command just now. Nothing was recorded; "
+        "send it again with the same idempotency key.",
+    )
+
+
+def conflict(target: Load[Any]) -> Rejection:
+    return reject(
+        RejectionCode.CONFLICT,
+        f"Another command changed {target.aggregate.name} '{target.ref.aggregate_id}' "
+        "while this one was being decided. Nothing was recorded; read the current "
+        "state and send the command again if it still applies.",
+    )
+
+
 class CommandIntake:
     def __init__(
         self,
@@ -62,7 +112,7 @@ class CommandIntake:
         self.handlers = handlers
         self.store = store
         self.schemas = schemas
-        self._append = append or store.append
+        self.append: Appender = append or store.append
         self.views = views
         self._clock = clock
         self.loader = AggregateLoader(store, schemas, cache)
@@ -73,27 +123,70 @@ class CommandIntake:
         with telemetry.span(
             f"command {command}", parent=traceparent, context=self.context, organisation=sender
         ):
-            try:
-                reply: Reply = await self._handle(sender, command, raw)
-            except Rejection as rejection:
-                reply = rejection.reply()
-            except Exception:
-                log.exception("command failed", command=command, organisation=sender)
-                reply = Rejected(
-                    code=RejectionCode.UNAVAILABLE,
-                    message="The platform could not process this command just now. Nothing "
-                    "was recorded; send it again with the same idempotency key.",
-                )
+            reply = await self.answer(sender, command, raw)
             if isinstance(reply, Rejected):
-                # Never the body: it may hold personal data.
-                log.info("command rejected", command=command, organisation=sender, code=reply.code)
-                if self.trail is not None:
-                    # Who tried what and why it was refused, for the auditors; a rejected
-                    # command records no domain event.
-                    await self.trail.command_rejected(self.context, sender, command, raw, reply)
+                await self.refused(sender, command, raw, reply)
             return reply
 
+    async def answer(self, sender: str, command: str, raw: bytes) -> Reply:
+        """The command decided and, if accepted, stored: its reply (not yet recorded for
+        the auditors if it is a rejection)."""
+        try:
+            return await self._handle(sender, command, raw)
+        except Rejection as rejection:
+            return rejection.reply()
+        except Exception:
+            log.exception("command failed", command=command, organisation=sender)
+            return unavailable()
+
+    async def refused(self, sender: str, command: str, raw: bytes, reply: Rejected) -> None:
+        # Never the body: it may hold personal data.
+        log.info("command rejected", command=command, organisation=sender, code=reply.code)
+        if self.trail is not None:
+            # Who tried what and why it was refused, for the auditors; a rejected command
+            # records no domain event.
+            await self.trail.command_rejected(self.context, sender, command, raw, reply)
+
     async def _handle(self, sender: str, command: str, raw: bytes) -> Reply:
+        asked = self.understand(sender, command, json_object(raw))
+        loads = {TARGET: asked.target, **asked.reads}
+        folded, latest = await self.loader.load(loads, stream_position=asked.handler.consults is not None)
+        held = folded.pop(TARGET)
+        # A retry is answered from the target's history alone: the same answer as the first
+        # time, whatever the views say now (or if they cannot say anything just now).
+        retried = asked.retry_answer(held)
+        if retried is not None:
+            await self.after(asked)
+            return retried
+        # The views are brought up to where the stream stood as this command arrived.
+        facts = await self._consult(asked, latest.stream) if asked.handler.consults else {}
+        reads = {name: other.state for name, other in folded.items()} | dict(facts)
+        decision, events = await self.decide(asked, held.state, reads)
+        target = asked.target
+        request = AppendRequest(
+            [NewEvent.of(target.ref.subject, e) for e in events],
+            {target.ref.subject: held.last_sequence},
+        )
+        try:
+            result: AppendResult = await self.append(request)
+        except (ConcurrencyConflict, DuplicateInBatch):
+            # Either a concurrent retry of this very command got there first (then it is
+            # the same answer) or another command changed the aggregate since this one
+            # arrived (a conflict: it was decided on what is no longer the state).
+            retried = asked.retry_answer(await self.loader.refresh(target, held))
+            if retried is not None:
+                return retried
+            raise conflict(target) from None
+        if result.duplicate:
+            self.loader.forget(target)  # stored by an earlier attempt: what came after is not known here
+        else:
+            self.loader.appended(target, held, decision, [e.id for e in events], result.sequences)
+        await self.after(asked)
+        return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
+
+    def understand(self, sender: str, command: str, body: Any) -> Asked:
+        """The command as this context reads it, or a Rejection: one it does not know, a
+        body that does not match, a sender that is not the organisation it claims."""
         handler = self.handlers.get(command)
         if handler is None:
             raise reject(
@@ -101,7 +194,7 @@ class CommandIntake:
                 f"There is no {self.context} command '{command}'. Known commands: "
                 f"{', '.join(sorted(self.handlers))}.",
             )
-        envelope = _parse_envelope(raw)
+        envelope = _envelope(body)
         if envelope.organisation != sender:
             raise reject(
                 RejectionCode.FORBIDDEN,
@@ -112,82 +205,62 @@ class CommandIntake:
         try:
             cmd = handler.model.model_validate(envelope.data)
         except ValidationError as err:
-            raise _invalid(f"The data of {command} does not match its schema.", err) from None
+            raise invalid(f"The data of {command} does not match its schema.", err) from None
         ctx = CommandContext(sender, envelope.actor, command, self._clock())
-        target = handler.target(cmd, ctx)
-        loads = {TARGET: target, **(handler.reads(cmd, ctx) if handler.reads else {})}
-        folded, latest = await self.loader.load(loads, stream_position=handler.consults is not None)
-        held = folded.pop(TARGET)
-        first_id = event_ids_for(sender, command, envelope.idempotency_key, 1)[0]
-        # A retry is answered from the target's history alone: the same answer as the first
-        # time, whatever the views say now (or if they cannot say anything just now).
-        retried = _answer_for_retry(held.sequence_by_event_id, first_id, sender, command, envelope)
-        if retried is not None:
-            await self._after(handler, cmd, ctx)
-            return retried
-        # The views are brought up to where the stream stood as this command arrived.
-        facts = await self._consult(handler, cmd, ctx, latest.stream) if handler.consults else {}
-        reads = {name: other.state for name, other in folded.items()} | dict(facts)
-        state = held.state
+        return Asked(handler, envelope, cmd, ctx, handler.target(cmd, ctx),
+                     dict(handler.reads(cmd, ctx)) if handler.reads else {})
+
+    async def decide(self, asked: Asked, state: Any, reads: Mapping[str, Any]) -> tuple[Sequence[EventData], list[CloudEvent]]:
+        """The decision on `state` and its events as they will be stored, or a Rejection."""
+        handler, cmd = asked.handler, asked.cmd
         if handler.prepare is not None:
             # `decide` is pure, so it can be asked twice: first with the command as sent, so
             # that one it refuses costs no I/O (no person's key is made for a refused
             # enrolment), then with the prepared command, whose decision is the one stored.
-            refused = handler.decide(cmd, ctx, state, reads)
+            refused = handler.decide(cmd, asked.ctx, state, reads)
             if isinstance(refused, Rejection):
                 raise refused
-            cmd = await handler.prepare(cmd, ctx, self.person_keys)
-        decision = handler.decide(cmd, ctx, state, reads)
+            cmd = await handler.prepare(cmd, asked.ctx, self.person_keys)
+        decision = handler.decide(cmd, asked.ctx, state, reads)
         if isinstance(decision, Rejection):
             raise decision
-        events = self._envelopes(decision, target, ctx, envelope)
-        request = AppendRequest(
-            [NewEvent.of(target.ref.subject, e) for e in events],
-            {target.ref.subject: held.last_sequence},
-        )
-        try:
-            result: AppendResult = await self._append(request)
-        except (ConcurrencyConflict, DuplicateInBatch):
-            # Either a concurrent retry of this very command got there first (then it is
-            # the same answer) or another command changed the aggregate since this one
-            # arrived (a conflict: it was decided on what is no longer the state).
-            again = await self.loader.refresh(target, held)
-            retried = _answer_for_retry(again.sequence_by_event_id, first_id, sender, command, envelope)
-            if retried is not None:
-                return retried
-            raise reject(
-                RejectionCode.CONFLICT,
-                f"Another command changed {target.aggregate.name} '{target.ref.aggregate_id}' "
-                "while this one was being decided. Nothing was recorded; read the current "
-                "state and send the command again if it still applies.",
-            ) from None
-        if result.duplicate:
-            self.loader.forget(target)  # stored by an earlier attempt: what came after is not known here
-        else:
-            self.loader.appended(target, held, decision, [e.id for e in events], result.sequences)
-        await self._after(handler, cmd, ctx)
-        return Accepted(event_ids=[e.id for e in events], sequence=result.last_sequence)
+        return decision, self._envelopes(decision, asked.target, asked.ctx, asked.envelope)
 
-    async def _after(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext) -> None:
+    async def after(self, asked: Asked) -> None:
         """The follow-up of stored events. They are recorded whatever happens here, so a
         failure must not be answered as "nothing was recorded": the service finishes the
         follow-up from the stream (the registry's key shredder erases a key for every
         ParticipantDataErased), and a retry runs it again."""
-        if handler.after is None:
+        if asked.handler.after is None:
             return
         try:
-            await handler.after(cmd, ctx, self.person_keys)
+            await asked.handler.after(asked.cmd, asked.ctx, self.person_keys)
         except Exception:
             log.exception("a command's follow-up failed after its events were stored; it is completed from the stream",
-                          command=ctx.command, organisation=ctx.organisation)
+                          command=asked.ctx.command, organisation=asked.ctx.organisation)
 
-    async def _consult(self, handler: CommandHandler[Any], cmd: Any, ctx: CommandContext,
-                       stream_at: int | None) -> Mapping[str, Any]:
-        assert handler.consults is not None
+    async def _consult(self, asked: Asked, stream_at: int | None) -> Mapping[str, Any]:
+        (facts,) = await self.consult_views([asked], stream_at)
+        if isinstance(facts, Rejection):
+            raise facts
+        return facts
+
+    async def consult_views(self, asked: Sequence[Asked], stream_at: int | None) -> list[Mapping[str, Any] | Rejection]:
+        """What each command's rules consult, in one read of the views once they have
+        reached `stream_at`; a command whose consultation refuses it gets its Rejection."""
         if self.views is None:
-            raise RuntimeError(f"{handler.name} consults local views but {self.context} runs none")
-        consults = handler.consults
-        return await self.views.consult(lambda conn: consults(cmd, ctx, conn), stream_at)
+            raise RuntimeError(f"{self.context} has rules that consult local views but runs none")
+
+        def each(conn: Connection) -> list[Mapping[str, Any] | Rejection]:
+            out: list[Mapping[str, Any] | Rejection] = []
+            for a in asked:
+                try:
+                    out.append(a.handler.consults(a.cmd, a.ctx, conn) if a.handler.consults else {})
+                except Rejection as refused:
+                    out.append(refused)
+            return out
+
+        return await self.views.consult(each, stream_at)
 
     def _envelopes(
         self,
@@ -222,41 +295,32 @@ class CommandIntake:
         return out
 
 
-def _parse_envelope(raw: bytes) -> CommandEnvelope:
+def json_object(raw: bytes, what: str = "command") -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise reject(
-            RejectionCode.INVALID, f"The command is not valid JSON ({err.__class__.__name__}: {err})."
+            RejectionCode.INVALID, f"The {what} is not valid JSON ({err.__class__.__name__}: {err})."
         ) from None
+    if not isinstance(body, dict):
+        raise reject(RejectionCode.INVALID, f"The {what} must be a JSON object.")
+    return body
+
+
+def _envelope(body: Any) -> CommandEnvelope:
     if not isinstance(body, dict):
         raise reject(RejectionCode.INVALID, "The command must be a JSON object.")
     try:
         return CommandEnvelope.model_validate(body)
     except ValidationError as err:
-        raise _invalid(
+        raise invalid(
             "The command envelope needs idempotency_key, organisation, actor and data.", err
         ) from None
 
 
-def _invalid(message: str, err: ValidationError) -> Rejection:
+def invalid(message: str, err: ValidationError) -> Rejection:
     details = [
         {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in err.errors()
     ]
     summary = "; ".join(f"{d['field'] or '(body)'}: {d['problem']}" for d in details[:5])
     return Rejection(RejectionCode.INVALID, f"{message} {summary}", details)
-
-
-def _answer_for_retry(
-    by_id: dict[str, int], first_id: str, sender: str, command: str, envelope: CommandEnvelope
-) -> Accepted | None:
-    """If this command's events are already stored, the same reply as the first time."""
-    if first_id not in by_id:
-        return None
-    ids: list[str] = []
-    while True:
-        candidate = event_ids_for(sender, command, envelope.idempotency_key, len(ids) + 1)[-1]
-        if candidate not in by_id:
-            break
-        ids.append(candidate)
-    return Accepted(event_ids=ids, sequence=by_id[ids[-1]])

@@ -11,8 +11,8 @@ has caught up on what it missed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -20,7 +20,16 @@ from pathways.eventstore.base import EventStore
 from pathways.replies import RejectionCode, reject
 from pathways.runner import ProjectionRunner
 
-Query = Callable[[Connection], Mapping[str, Any]]
+T = TypeVar("T")
+_MEMO = "pathways.consultation"
+
+
+def consultation_memo(conn: Connection) -> dict[Any, Any]:
+    """Facts already read in this consultation (one command's, or one whole batch's), for
+    queries that would otherwise ask the views the same thing again: a batch of 200
+    sessions asks for the partner's contracts once. Emptied when the consultation ends."""
+    memo: dict[Any, Any] = conn.info.setdefault(_MEMO, {})
+    return memo
 
 
 class LocalViews:
@@ -39,7 +48,7 @@ class LocalViews:
         self.store = store
         self.catch_up_timeout = catch_up_timeout
 
-    async def consult(self, query: Query, stream_at: int | None = None) -> Mapping[str, Any]:
+    async def consult(self, query: Callable[[Connection], T], stream_at: int | None = None) -> T:
         """Run `query` once every view has reached `stream_at` (where the stream stood when
         the command arrived; asked of the store when not known)."""
         await self.catch_up(stream_at)
@@ -60,6 +69,9 @@ class LocalViews:
                 "the command again with the same idempotency key in a moment.",
             ) from None
 
-    def _run(self, query: Query) -> Mapping[str, Any]:
+    def _run(self, query: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:
-            return query(conn)
+            try:
+                return query(conn)
+            finally:
+                conn.info.pop(_MEMO, None)  # the pooled connection outlives the consultation

@@ -4,11 +4,12 @@ itself."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pathways.access import Caller, sender
+from pathways.batch import handle_batch
+from pathways.batch_wire import batch_body, replies_of
 from pathways.intake import CommandIntake
 from pathways.scope import Scope, scoped
 from pathways.service import SessionDependency, command_intake
@@ -16,7 +17,7 @@ from sqlmodel import Session
 
 from pathways_sessions import readmodel
 from pathways_sessions.readmodel import DIRECTORY, SessionPublic, ShowcaseRecord
-from pathways_sessions.register_import import RegisterFormatError, import_register, read_register
+from pathways_sessions.register_import import Command, RegisterFormatError, import_register, read_register
 
 
 def router(sessions: SessionDependency) -> APIRouter:
@@ -49,10 +50,9 @@ def router(sessions: SessionDependency) -> APIRouter:
         except RegisterFormatError as err:
             raise HTTPException(422, str(err)) from None
 
-        async def send(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
-            body = {"idempotency_key": key, "organisation": organisation, "actor": actor, "data": data}
-            reply = await intake.handle(organisation, command, json.dumps(body).encode())
-            return reply.model_dump(mode="json")
+        async def send(commands: list[Command]) -> list[dict[str, Any]]:
+            answer = await handle_batch(intake, organisation, batch_body(organisation, actor, commands))
+            return replies_of(answer.model_dump(mode="json"), len(commands))
 
         await import_register(programme_id, planned, send)
         rows = sorted([r for s in planned for r in s.rows] + refused, key=lambda r: r.line)

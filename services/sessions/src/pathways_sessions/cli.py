@@ -11,6 +11,7 @@ from typing import Any
 import nats.errors
 import typer
 from nats.aio.client import Client
+from pathways.batch_wire import BATCH, batch_body, replies_of
 from pathways.runtime.connection import resolve_connection
 from pathways.subjects import command_subject
 from rich.console import Console
@@ -18,10 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pathways_sessions.register_import import (
+    Command,
     PlannedSession,
     RegisterFormatError,
     RowResult,
-    Send,
+    SendBatch,
     import_register,
     read_register,
     report_csv,
@@ -89,17 +91,15 @@ async def _send_all(programme_id: str, organisation: str, actor: str, sessions: 
     return [row for s in sessions for row in s.rows]
 
 
-def nats_sender(nc: Client, organisation: str, actor: str, *, timeout: float = 30.0) -> Send:
-    """Each command as the partner's own system sends it: NATS request-reply on
-    pathways.cmd.<organisation>.sessions.<Command>. One correlation id for the whole import,
-    so its events can be found together."""
+def nats_sender(nc: Client, organisation: str, actor: str, *, timeout: float = 60.0) -> SendBatch:
+    """The commands as the partner's own system may send them: one NATS request of a
+    command batch on pathways.cmd.<organisation>.sessions.batch (see pathways.batch). One
+    correlation id for the whole import, so its events can be found together."""
     correlation = f"register-import-{uuid.uuid4().hex[:12]}"
 
-    async def send(command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
-        body = {"idempotency_key": key, "organisation": organisation, "actor": actor, "data": data,
-                "correlation_id": correlation}
-        msg = await nc.request(command_subject(organisation, "sessions", command), json.dumps(body).encode(), timeout=timeout)
-        reply: dict[str, Any] = json.loads(msg.data)
-        return reply
+    async def send(commands: list[Command]) -> list[dict[str, Any]]:
+        body = batch_body(organisation, actor, commands, correlation)
+        msg = await nc.request(command_subject(organisation, "sessions", BATCH), body, timeout=timeout)
+        return replies_of(json.loads(msg.data), len(commands))
 
     return send

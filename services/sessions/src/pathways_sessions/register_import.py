@@ -1,5 +1,6 @@
 """A partner's spreadsheet register (one row per person at a session) turned into
-ScheduleSession and RecordSessionDelivered commands, with a verdict for every row.
+ScheduleSession and RecordSessionDelivered commands, sent in command batches
+(pathways.batch), with a verdict for every row.
 
 Idempotency keys are derived from the programme, the session and who attended, so
 importing the same file again sends the same commands again and the platform answers
@@ -20,11 +21,13 @@ from datetime import date, datetime, time
 from typing import Any
 
 REQUIRED = ("session_id", "date", "start_time", "activity", "site", "duration_minutes", "capacity", "participant_id")
-# Sessions in flight at once: enough for group commit to fill a batch while earlier ones are
-# answered, and within what a service decides at once (its intake takes 64).
-WINDOW = 64
+# Sessions per batch (two commands each, within pathways.batch.MAX_COMMANDS), and batches in
+# flight at once: the service decides one while the one before is being stored.
+SESSIONS_PER_BATCH = 200
+WINDOW = 3
 RETRIES = 5
-Send = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]  # (command, data, idempotency key) → reply
+Command = tuple[str, dict[str, Any], str]  # (command, data, idempotency key)
+SendBatch = Callable[[list[Command]], Awaitable[list[dict[str, Any]]]]  # → a reply for each, in order
 
 
 class RegisterFormatError(ValueError):
@@ -100,25 +103,26 @@ def _refuse(result: RowResult, message: str) -> RowResult:
 
 
 async def import_register(
-    programme_id: str, sessions: Iterable[PlannedSession], send: Send, progress: Callable[[PlannedSession], None] | None = None,
-    *, window: int = WINDOW,
+    programme_id: str, sessions: Iterable[PlannedSession], send: SendBatch,
+    progress: Callable[[PlannedSession], None] | None = None, *, window: int = WINDOW,
+    per_batch: int = SESSIONS_PER_BATCH,
 ) -> None:
-    """Send each session's commands and fill in every row's verdict.
+    """Send the sessions' commands in batches and fill in every row's verdict.
 
-    Sessions go `window` at a time: each is its own aggregate, so their commands may be in
-    flight together, and the service's group commit stores the events of concurrent commands
-    in one atomic batch (one fsync) instead of one each. Within a session the order stays:
-    its ScheduleSession is answered before its RecordSessionDelivered is sent. Every session
-    appears once in `sessions` (read_register merges its rows), so no two concurrent commands
-    write one aggregate. If a send fails outright (no reply), the other sessions stop too and
+    A batch carries each of its sessions' ScheduleSession followed by its
+    RecordSessionDelivered: the service decides them in that order (the delivery sees the
+    session it scheduled) and stores the whole batch's events in one atomic append, so the
+    import runs at the store's batch speed rather than a round trip per command. `window`
+    batches are in flight at once (a service decides one while the last is stored). Every
+    session appears once in `sessions` (read_register merges its rows), so no two batches
+    write one aggregate. If a send fails outright (no reply), the other batches stop too and
     the error is raised; their rows keep the verdicts they had reached."""
-    queue = iter(sessions)
+    planned = list(sessions)
+    queue = iter([planned[i:i + per_batch] for i in range(0, len(planned), per_batch)])
 
     async def worker() -> None:
-        for session in queue:  # one shared iterator: each session is taken by one worker
-            await _import_session(programme_id, session, send)
-            if progress:
-                progress(session)
+        for group in queue:  # one shared iterator: each batch is taken by one worker
+            await _import_batch(programme_id, [_Progress(s) for s in group], send, progress)
 
     try:
         async with asyncio.TaskGroup() as group:  # the first failure cancels the other workers
@@ -128,51 +132,108 @@ async def import_register(
         raise failed.exceptions[0] from None  # what the callers report (no reply, no connection)
 
 
-async def _send(send: Send, command: str, data: dict[str, Any], key: str) -> dict[str, Any]:
-    """One command, sent again (same key, so it cannot count twice) while the service says
-    it could not take it just now: with many in flight, a service's views may still be
-    catching up, and a row should not be refused for that."""
-    reply = await send(command, data, key)
-    for attempt in range(RETRIES):
-        if reply.get("status") != "rejected" or reply.get("code") != "unavailable":
-            break
-        await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-        reply = await send(command, data, key)
-    return reply
+@dataclass
+class _Progress:
+    """Where one session's import stands between batches."""
+
+    session: PlannedSession
+    scheduled: bool = False
+    pending: list[RowResult] = field(default_factory=list)
+    busy: int = 0  # times the service said it could not take the session's command just now
+
+    def __post_init__(self) -> None:
+        self.pending = list(self.session.rows)
 
 
-async def _import_session(programme_id: str, session: PlannedSession, send: Send) -> None:
+async def _import_batch(programme_id: str, group: list[_Progress], send: SendBatch,
+                        progress: Callable[[PlannedSession], None] | None) -> None:
+    """Send the group's commands until every row has its verdict. A command the service
+    could not take just now (its views still catching up, with many in flight) is sent
+    again, with the same key so it cannot count twice; a delivery that names people who
+    cannot be recorded is sent again without them."""
+    while group:
+        commands: list[tuple[_Progress, Command]] = []
+        for p in group:
+            if not p.scheduled:
+                commands.append((p, _schedule(programme_id, p.session)))
+            commands.append((p, _delivered(programme_id, p.session, p.pending)))
+        replies = await send([c for _, c in commands])
+        answered = iter(zip(commands, replies, strict=True))
+        for (p, (command, _, _)), reply in answered:
+            if command == "ScheduleSession":
+                if not _schedule_answered(p, reply):
+                    next(answered)  # its delivery was decided on a session that is not scheduled
+                    continue
+            else:
+                _delivery_answered(p, reply)
+        done = [p for p in group if not p.pending]
+        for p in done:
+            if progress:
+                progress(p.session)
+        group = [p for p in group if p.pending]
+        if any(p.busy for p in group):
+            await asyncio.sleep(min(2.0, 0.05 * 2 ** max(p.busy for p in group)) * (0.5 + random.random()))
+
+
+def _schedule_answered(p: _Progress, reply: dict[str, Any]) -> bool:
+    """Whether the session is scheduled now (or was already)."""
+    if reply["status"] == "accepted" or _detail(reply, "reason") == "already_scheduled":
+        p.scheduled = True
+        return True
+    if _busy(p, reply):
+        return False
+    for row in p.pending:
+        _refuse(row, f"The session could not be scheduled: {reply['message']}")
+    p.pending = []
+    return False
+
+
+def _delivery_answered(p: _Progress, reply: dict[str, Any]) -> None:
+    if reply["status"] == "accepted":
+        for row in p.pending:
+            row.status, row.message = "accepted", f"Recorded at session '{p.session.session_id}'."
+        p.pending = []
+        return
+    if _busy(p, reply):
+        return
+    ineligible = set(_detail(reply, "ineligible") or [])
+    refused = [r for r in p.pending if r.participant_id in ineligible] if ineligible else p.pending
+    for row in refused:  # without ineligible people named, the session as a whole was refused
+        _refuse(row, reply["message"])
+    p.pending = [r for r in p.pending if r not in refused]
+
+
+def _busy(p: _Progress, reply: dict[str, Any]) -> bool:
+    """The service could not take the command just now: send it again, up to RETRIES times."""
+    if reply.get("code") != "unavailable":
+        return False
+    p.busy += 1
+    if p.busy <= RETRIES:
+        return True
+    for row in p.pending:
+        _refuse(row, reply["message"])
+    p.pending = []
+    return True
+
+
+def _schedule(programme_id: str, session: PlannedSession) -> Command:
     day, start, activity, site, minutes, capacity = session.fields
-    scheduled = await _send(send, "ScheduleSession", {
+    return ("ScheduleSession", {
         "programme_id": programme_id, "session_id": session.session_id, "activity": activity, "site": site,
         "starts_at": datetime.combine(date.fromisoformat(day), time.fromisoformat(start)).isoformat() + "Z",
         "duration_minutes": minutes, "capacity": capacity,
     }, f"register/{programme_id}/{session.session_id}/schedule")
-    if scheduled["status"] == "rejected" and _detail(scheduled, "reason") != "already_scheduled":
-        for row in session.rows:
-            _refuse(row, f"The session could not be scheduled: {scheduled['message']}")
-        return
-    pending = list(session.rows)
-    while pending:
-        attendees = sorted(r.participant_id for r in pending)
-        key = hashlib.sha256("\n".join(attendees).encode()).hexdigest()[:16]
-        reply = await _send(send, "RecordSessionDelivered", {
-            "programme_id": programme_id, "session_id": session.session_id, "attendees": attendees,
-            "duration_minutes": minutes, "delivered_on": day,
-        }, f"register/{programme_id}/{session.session_id}/delivered/{key}")
-        if reply["status"] == "accepted":
-            for row in pending:
-                row.status, row.message = "accepted", f"Recorded at session '{session.session_id}'."
-            return
-        ineligible = set(_detail(reply, "ineligible") or [])
-        if not ineligible:  # the session as a whole was refused (cancelled, over capacity, …)
-            for row in pending:
-                _refuse(row, reply["message"])
-            return
-        for row in pending:
-            if row.participant_id in ineligible:
-                _refuse(row, reply["message"])
-        pending = [r for r in pending if r.participant_id not in ineligible]
+
+
+def _delivered(programme_id: str, session: PlannedSession, rows: list[RowResult]) -> Command:
+    """Who is still to be recorded: keyed by them, so a delivery sent again without the
+    people it could not record is a command of its own."""
+    attendees = sorted(r.participant_id for r in rows)
+    key = hashlib.sha256("\n".join(attendees).encode()).hexdigest()[:16]
+    return ("RecordSessionDelivered", {
+        "programme_id": programme_id, "session_id": session.session_id, "attendees": attendees,
+        "duration_minutes": session.fields[4], "delivered_on": session.fields[0],
+    }, f"register/{programme_id}/{session.session_id}/delivered/{key}")
 
 
 def _detail(reply: dict[str, Any], key: str) -> Any:

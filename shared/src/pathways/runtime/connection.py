@@ -25,11 +25,16 @@ class ConnectionInfo:
     services: dict[str, str] = field(default_factory=dict)  # name -> HTTP base URL
     home: str | None = None
 
+    @property
+    def servers(self) -> list[str]:
+        """Every server's URL: `nats_url` may name a cluster's nodes, separated by commas."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
     async def connect(self, name: str = "pathways", **kwargs: Any) -> Client:
         import nats
 
         return await nats.connect(
-            self.nats_url,
+            self.servers,
             user=self.user,
             password=self.password,
             name=name,

@@ -20,12 +20,15 @@ from pathways import logging as plog
 from pathways import telemetry
 from pathways.access import Caller, FailedSignIns, TokenStore, sender
 from pathways.accountability import AuditTrail
+from pathways.batch import BatchReply, handle_batch
+from pathways.batch_wire import BATCH
 from pathways.eventstore.batching import GroupCommitter
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
 from pathways.intake import CommandIntake
 from pathways.personal import PersonKeys
 from pathways.projection import Projection
 from pathways.readmodels import make_engine
+from pathways.replies import Reply
 from pathways.runner import ProjectionRunner
 from pathways.runtime.connection import ConnectionInfo
 from pathways.service import BackgroundContext, ServiceDefinition
@@ -66,7 +69,7 @@ class ServiceHost:
         self.group_commit = group_commit
         self.workers = workers
         self.broker = NatsBroker(
-            connection.nats_url,
+            connection.servers,
             security=(
                 SASLPlaintext(username=connection.user, password=connection.password or "")
                 if connection.user
@@ -126,7 +129,11 @@ class ServiceHost:
                         command=command, organisation=sender)
             return
         traceparent = telemetry.traceparent_from_headers(raw.headers)
-        reply = await self.intake.handle(sender, command, raw.data, traceparent)
+        reply: Reply | BatchReply
+        if command == BATCH:
+            reply = await handle_batch(self.intake, sender, raw.data, traceparent)
+        else:
+            reply = await self.intake.handle(sender, command, raw.data, traceparent)
         try:
             await raw.respond(reply.model_dump_json().encode())
         except Exception:  # the connection went away: the sender resends with the same key
@@ -143,11 +150,13 @@ class ServiceHost:
         self.store = store
         self._committer = GroupCommitter(store) if self.group_commit else None
         self.trail = AuditTrail(self.service.name, self._committer.append if self._committer else store.append)
-        # One runner (one consumer, one transaction per batch) for every read model this
-        # process keeps: the views its rules consult and the projections it serves.
-        kept = [*(self.service.views if self.run_intake else ()), *(self.service.projections if self.run_projections else ())]
-        runner = self._start_runner(kept, nc) if kept else None
-        view_runners = [runner] if runner is not None and self.run_intake and self.service.views else []
+        # The views its rules consult have a runner (a consumer) of their own, apart from
+        # the projections it serves: a command waits for the views to reach where the stream
+        # stood, and must not wait for the projection of the commands before it (a bulk
+        # import's batches would otherwise go one projection behind the other).
+        view_runners = [self._start_runner(list(self.service.views), nc)] if self.run_intake and self.service.views else []
+        if self.run_projections and self.service.projections:
+            self._start_runner(list(self.service.projections), nc)
         self.intake = CommandIntake(
             self.service.name,
             self.service.handlers,
@@ -242,6 +251,10 @@ class ServiceHost:
             """The same command intake as NATS request-reply, over HTTP, signed in as the
             organisation the command comes from."""
             assert self.intake is not None
+            if command == BATCH:  # {"commands": [...]}: see pathways.batch
+                batch = await handle_batch(self.intake, organisation, await request.body())
+                status = 200 if isinstance(batch, BatchReply) else 422
+                return Response(batch.model_dump_json(), status_code=status, media_type="application/json")
             reply = await self.intake.handle(organisation, command, await request.body())
             status = 200 if reply.status == "accepted" else 422
             return Response(reply.model_dump_json(), status_code=status, media_type="application/json")
