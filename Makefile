@@ -19,7 +19,7 @@ setup: $(VENV)/.synced
 
 # The demo programme is loaded unless asked not to: make run DEMO=0
 run: setup
-	$(BIN)/pathways up $(if $(filter 0 no false,$(DEMO)),--no-demo,--demo)
+	$(BIN)/pathways up $(if $(NATS_PORT),--nats-port $(NATS_PORT)) $(if $(filter 0 no false,$(DEMO)),--no-demo,--demo)
 
 # Type checking (mypy strict on shared/ and services/) is part of the tests: it is fast
 # and catches what a test would only find at run time.

@@ -117,3 +117,12 @@ def test_each_service_connects_as_its_own_nats_user(compose: dict[str, Any]) -> 
         env = compose["services"][name]["environment"]
         assert env["PATHWAYS_NATS_USER"] == f"svc-{name}", name
         assert env["PATHWAYS_NATS_PASSWORD"].startswith(f"${{PATHWAYS_NATS_PASSWORD_{name.upper()}:?"), name
+
+
+def test_every_process_is_started_again_and_each_service_is_health_checked_on_its_own_port(compose: dict[str, Any]) -> None:
+    for name, svc in compose["services"].items():
+        assert svc.get("restart") == "unless-stopped", name
+        check = " ".join(svc["healthcheck"]["test"])
+        if "build" in svc:
+            port = svc["command"][svc["command"].index("--http-port") + 1]
+            assert f"http://127.0.0.1:{port}/healthz" in check, name

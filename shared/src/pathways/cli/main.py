@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -37,12 +38,16 @@ err_console = Console(stderr=True)
 @app.command()
 def up(
     home: Path = typer.Option(None, help="Where data lives (default $PATHWAYS_HOME or ./.pathways)"),
-    nats_port: int = typer.Option(4222, help="Preferred NATS port; a free one is used if it is busy"),
+    nats_port: int = typer.Option(None, envvar="NATS_PORT", help="NATS port (default: the one this home used last, else "
+                                  "4222; a free one is used if it is busy)"),
+    replicas: int = typer.Option(None, envvar="PATHWAYS_REPLICAS", help="Copies of the history and buckets the servers keep "
+                                 "(default: the cluster's size, at most 3)"),
     demo: bool = typer.Option(False, "--demo/--no-demo", help="Load the made-up demo programme (`pathways demo`) once ready"),
 ) -> None:
     """Start the embedded NATS server and every service; Ctrl-C stops everything cleanly."""
     import asyncio  # here, not at the top: `--help` and other commands need not load it
 
+    from pathways.cli.supervise import Child, Supervisor
     from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
     from pathways.service import discover
 
@@ -52,13 +57,22 @@ def up(
     services = discover()
     credentials = Credentials.load_or_create(home / "credentials.json")
     # Organisations added with `pathways org add` connect as themselves, with permissions.
-    server = EmbeddedNatsServer(home, port=nats_port, credentials=credentials, organisations=True, services=list(services))
+    # The port is kept in the home and taken again next time: credentials files written by
+    # `pathways org add` name it, and partner systems keep working across restarts.
+    port_file = home / "nats.port"
+    remembered = int(port_file.read_text()) if port_file.exists() and port_file.read_text().strip().isdigit() else None
+    wanted = nats_port or remembered or 4222
+    server = EmbeddedNatsServer(home, port=wanted, credentials=credentials, organisations=True, services=list(services))
+    if server.port != wanted:
+        err_console.print(f"[yellow]Port {wanted} is taken: NATS listens on {server.port} instead. Credentials files written "
+                          f"for port {wanted} need the new address.[/yellow]")
     console.print(f"Starting nats-server (JetStream, sync_interval: always) on port {server.port} …")
     server.start()
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    port_file.write_text(f"{server.port}\n")
+    supervisor = Supervisor(home, server)
     connection = ConnectionInfo(server.url, credentials.user, credentials.password, home=str(home))
     # The platform makes the stream and the buckets: services, connected as themselves, may not.
-    asyncio.run(_prepare_storage(connection))
+    asyncio.run(_prepare_storage(connection, replicas))
     try:
         env = os.environ | {
             "PATHWAYS_NATS_URL": server.url,
@@ -67,46 +81,40 @@ def up(
         }
         for name, service in services.items():
             port = free_port(service.http_port)
-            log = open(home / f"{name}.log", "ab")
             # Each service connects as itself, with only what a service may do.
             own = env | {"PATHWAYS_NATS_USER": f"svc-{name}", "PATHWAYS_NATS_PASSWORD": server.service_accounts[name]["password"]}
-            children[name] = subprocess.Popen(
-                [sys.executable, "-m", "pathways.cli.main", "serve", name, "--http-port", str(port)],
-                env=own, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            supervisor.start(name, Child([sys.executable, "-m", "pathways.cli.main", "serve", name, "--http-port", str(port)],
+                                         own, home / f"{name}.log"))
             connection.services[name] = f"http://127.0.0.1:{port}"
-        _wait_healthy(connection, children)
+        _wait_healthy(connection, {name: child.process for name, child in supervisor.children.items() if child.process})
         connection.write(connection_file(home))
         if demo:
             _load_demo(env)
         _print_ready(connection, home)
-        _supervise(children)
+        supervisor.watch()
     finally:
         # A second Ctrl-C or SIGTERM (timeout(1) and process managers send one to the whole
         # group) must not cut the shutdown short and orphan nats-server.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         console.print("Stopping services …")
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children.values():
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop()
         server.stop()
         with contextlib.suppress(FileNotFoundError):
             connection_file(home).unlink()
         console.print("Stopped. Data is kept in " + str(home))
 
 
-async def _prepare_storage(connection: ConnectionInfo) -> None:
+async def _prepare_storage(connection: ConnectionInfo, replicas: int | None) -> None:
     from pathways.runtime.storage import prepare_storage
 
     nc = await connection.connect("pathways-up", allow_reconnect=False, connect_timeout=10)
     try:
-        await prepare_storage(nc)
+        try:
+            await prepare_storage(nc, replicas)
+        except ValueError as err:  # more replicas than servers, say
+            err_console.print(f"[red]{err}[/red]")
+            raise typer.Exit(2) from None
     finally:
         await nc.close()
 
@@ -173,18 +181,6 @@ def _print_ready(connection: ConnectionInfo, home: Path) -> None:
     console.print(Panel("\n".join(lines), title="Pathways is running — Ctrl-C to stop", expand=False))
 
 
-def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    try:
-        while True:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    err_console.print(f"[red]The {name} service exited ({child.returncode}).[/red]")
-                    return
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        return
-
-
 @app.command()
 def serve(
     name: str = typer.Argument(..., help="The service to run, e.g. registry"),
@@ -240,29 +236,45 @@ def status() -> None:
         err_console.print(f"[yellow]{err}[/yellow]")
         raise typer.Exit(1) from None
 
-    async def stream_state() -> tuple[int, int]:
+    async def stream_state() -> tuple[int, int, int, list[Any]]:
+        from pathways.runtime.replicas import cluster_size, placement
+        from pathways.runtime.storage import STREAMS
+
         nc = await connection.connect("pathways-status", allow_reconnect=False, connect_timeout=3)
         try:
             info = await nc.jetstream().stream_info("PATHWAYS_EVENTS")
-            return int(info.state.messages), int(info.state.last_seq)
+            where = [await placement(nc, stream) for stream in STREAMS]
+            return int(info.state.messages), int(info.state.last_seq), cluster_size(nc), where
         finally:
             await nc.close()
 
     table = Table("Component", "Where", "State")
     try:
-        messages, last = asyncio.run(stream_state())
-        table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url,
-                      f"[green]up[/green] — {messages} events, last sequence {last}")
+        messages, last, servers, placements = asyncio.run(stream_state())
+        table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url, f"[green]up[/green] — {messages} events, last "
+                      f"sequence {last}; {servers} server{'s' if servers > 1 else ''}")
+        for p in placements:
+            state = f"R{p.replicas}" + (f", leader {p.leader}" if p.leader else "")
+            state += "".join(f", {name} {lag} behind" for name, lag in p.lagging.items())
+            state += "".join(f", [red]{name} offline[/red]" for name in p.offline)
+            if servers > 1 and p.replicas == 1:
+                state += " [red]— one copy on a cluster: losing its server loses it (pathways up --replicas 3)[/red]"
+            table.add_row(f"  {p.stream}", "", state)
     except Exception as err:  # any failure to reach it is the answer
         table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url, f"[red]unreachable[/red] ({err.__class__.__name__})")
+    restarts_file = Path(connection.home or ".") / "restarts.json"
+    restarts: dict[str, int] = json.loads(restarts_file.read_text()) if restarts_file.exists() else {}
+    if restarts.get("nats-server"):
+        table.add_row("  restarts", "", f"[yellow]nats-server started again {restarts['nats-server']} time(s)[/yellow]")
     for name, base in connection.services.items():
+        again = f" [yellow](restarted {restarts[name]}×)[/yellow]" if restarts.get(name) else ""
         try:
             with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
                 health = json.load(response)
             positions = ", ".join(f"{k} at {v}" for k, v in health["projections"].items()) or "no projections"
-            table.add_row(name, base, f"[green]up[/green] — {positions}")
+            table.add_row(name, base, f"[green]up[/green] — {positions}{again}")
         except (OSError, ValueError) as err:  # refused, timed out, an error status or not JSON
-            table.add_row(name, base, f"[red]down[/red] ({err.__class__.__name__})")
+            table.add_row(name, base, f"[red]down[/red] ({err.__class__.__name__}){again}")
     console.print(table)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,6 +90,7 @@ class ServiceHost:
         self.tokens: TokenStore | None = None
         self.trail: AuditTrail | None = None
         self.store: JetStreamEventStore | None = None
+        self.nc: Any = None  # the broker's NATS connection, once started
         self.runners: list[ProjectionRunner] = []
         self._committer: GroupCommitter | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -144,6 +146,7 @@ class ServiceHost:
         telemetry.configure(f"pathways-{self.service.name}")
         await self.broker.connect()
         nc = self.broker.connection
+        self.nc = nc
         await ensure_stream(nc)
         store = JetStreamEventStore(nc)
         self.tokens = TokenStore(nc)
@@ -245,6 +248,28 @@ class ServiceHost:
                 # How often a command found its aggregates current in memory (DESIGN §4 G10).
                 "aggregates": self.intake.loader.cache.report() if self.intake else None,
             }
+
+        @app.get("/healthz", tags=["operations"])
+        async def alive() -> dict[str, str]:
+            """The process serves: what a restart policy watches."""
+            return {"service": self.service.name, "status": "alive"}
+
+        @app.get("/readyz", tags=["operations"])
+        async def ready() -> Response:
+            """Connected to NATS and every read model caught up with the stream as it stands
+            (within two seconds): what a load balancer routes by."""
+            nc = self.nc
+            behind: list[str] = []
+            if nc is None or not nc.is_connected:
+                return Response('{"status": "not ready", "reason": "not connected to NATS"}', 503, media_type="application/json")
+            try:
+                await self.caught_up(within=2)
+            except Exception:  # not within the time, or the stream could not be asked
+                behind = [p.name for r in self.runners for p in r.projections]
+            if behind:
+                body = json.dumps({"status": "not ready", "reason": "catching up", "projections": behind})
+                return Response(body, 503, media_type="application/json")
+            return Response('{"status": "ready"}', 200, media_type="application/json")
 
         @app.post("/commands/{organisation}/{command}", tags=["commands"])
         async def send_command(organisation: str, command: str, request: Request, who: Caller = Depends(sender)) -> Response:
