@@ -71,7 +71,8 @@ async def test_a_batch_is_decided_in_order_stored_in_one_commit_and_sent_again_a
 
 
 async def test_a_request_that_is_no_batch_gets_one_rejection(registry: ServiceHost, client: CommandClient) -> None:
-    for body in (b"[]", b'{"commands": []}', b"not json", json.dumps({"commands": [{}] * (MAX_COMMANDS + 1)}).encode()):
+    too_deep = b"[" * 100_000  # json.loads raises RecursionError, not a decoding error
+    for body in (b"[]", b'{"commands": []}', b"not json", too_deep, json.dumps({"commands": [{}] * (MAX_COMMANDS + 1)}).encode()):
         reply = await client.raw("org-x", "batch", body)
         assert reply["status"] == "rejected" and reply["code"] == "invalid", reply
 
@@ -181,3 +182,21 @@ async def test_hostile_batches_get_one_reply_per_command_or_one_rejection_and_st
     else:
         assert answer.code == "invalid"
     assert await store.last_sequence() == before  # nothing valid enough to store, and no trail here
+
+
+def test_facts_read_outside_a_consultation_are_not_kept_on_the_pooled_connection(tmp_path: Any) -> None:
+    """A dashboard or API read of the directory must not leave facts on a pooled connection
+    for the next command's consultation to find (found by a review)."""
+    from pathways.readmodels import make_engine
+    from pathways_sessions.readmodel import DIRECTORY
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'memo.db'}")
+    DIRECTORY.contracts_table.metadata.create_all(engine)
+    with engine.connect() as conn:
+        assert DIRECTORY.contracts(conn, "prog", "partner") == []
+    with engine.begin() as conn:
+        conn.execute(DIRECTORY.contracts_table.insert().values(
+            programme_id="prog", contract_id="c1", partner_id="partner", budget_pence=1, activities='["yoga"]',
+            starts_on=__import__("datetime").date(2026, 1, 1), ends_on=__import__("datetime").date(2026, 12, 31)))
+    with engine.connect() as conn:
+        assert [c.contract_id for c in DIRECTORY.contracts(conn, "prog", "partner")] == ["c1"]

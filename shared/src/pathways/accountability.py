@@ -217,7 +217,7 @@ def _body_digest(raw: bytes, body: dict[str, Any]) -> str:
 def _loose_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read: recorded without it
         return {}
     return body if isinstance(body, dict) else {}
 

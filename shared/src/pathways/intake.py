@@ -298,9 +298,9 @@ class CommandIntake:
 def json_object(raw: bytes, what: str = "command") -> dict[str, Any]:
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, nested too deep, a number too long
         raise reject(
-            RejectionCode.INVALID, f"The {what} is not valid JSON ({err.__class__.__name__}: {err})."
+            RejectionCode.INVALID, f"The {what} is not valid JSON ({err.__class__.__name__}: {str(err)[:200]})."
         ) from None
     if not isinstance(body, dict):
         raise reject(RejectionCode.INVALID, f"The {what} must be a JSON object.")

@@ -28,7 +28,9 @@ def consultation_memo(conn: Connection) -> dict[Any, Any]:
     """Facts already read in this consultation (one command's, or one whole batch's), for
     queries that would otherwise ask the views the same thing again: a batch of 200
     sessions asks for the partner's contracts once. Emptied when the consultation ends."""
-    memo: dict[Any, Any] = conn.info.setdefault(_MEMO, {})
+    # Outside a consultation (an API read, a dashboard) nothing is kept: the pooled
+    # connection outlives the request, and facts kept on it would go stale.
+    memo: dict[Any, Any] = conn.info.get(_MEMO, {})
     return memo
 
 
@@ -71,6 +73,7 @@ class LocalViews:
 
     def _run(self, query: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:
+            conn.info[_MEMO] = {}
             try:
                 return query(conn)
             finally:
