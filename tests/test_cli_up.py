@@ -70,6 +70,9 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
 
         status = run(home, "status")
         assert status.returncode == 0 and "PATHWAYS_EVENTS" in status.stdout and "up" in status.stdout, status.stdout
+        # One server: one copy of each stream and bucket, with its leader, and no cluster warning.
+        assert "KV_PATHWAYS_PERSON_KEYS" in status.stdout and "R1, leader" in status.stdout, status.stdout
+        assert "one copy on a cluster" not in status.stdout
         shown = None
         for _ in range(50):
             shown = run(home, "programme", "show", s.programme_id, "--json")

@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ async def test_a_fresh_platform_on_three_nodes_keeps_three_copies_and_an_r1_stre
 
 
 async def test_kill_9_of_the_stream_leader_under_load_loses_nothing_and_writes_resume(
-    cluster: NatsCluster, cluster_client: Client, tmp_path: Path
+    cluster: NatsCluster, cluster_client: Client, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     await prepare_storage(cluster_client)
     endpoint = NatsEndpoint(cluster.connection, "cluster")
@@ -153,9 +153,10 @@ async def test_kill_9_of_the_stream_leader_under_load_loses_nothing_and_writes_r
     ids = [i for event_ids in acknowledged.values() for i in event_ids]
     lost = [i for i in ids if i not in stored]
     duplicates = [i for i, n in stored.items() if n > 1]
-    print(f"\ncluster: {KILLS} kills of the stream leader, {len(ids)} acknowledged, {len(lost)} lost, "
-          f"{len(duplicates)} duplicates, failover {', '.join(f'{s:.1f}' for s in failovers)} s")
-    assert len(ids) > 100 and lost == [] and duplicates == []
+    figures = {"kills": KILLS, "acknowledged": len(ids), "lost": len(lost), "duplicates": len(duplicates),
+               "failover_s": [round(s, 1) for s in failovers]}
+    record_property("cluster", figures)  # in the JUnit report: pytest --junitxml=cluster.xml
+    assert len(ids) > 100 and lost == [] and duplicates == [], figures
 
 
 async def test_personal_details_are_sealed_while_a_node_is_down(

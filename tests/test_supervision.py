@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats.errors
@@ -117,3 +118,24 @@ async def test_a_killed_service_and_a_killed_nats_server_are_started_again_and_t
     finally:
         again.send_signal(signal.SIGINT)
         assert again.wait(60) == 0
+
+
+async def test_a_service_says_it_is_alive_and_ready_once_connected_and_caught_up(registry: Any, nats_server: Any) -> None:
+    transport = httpx.ASGITransport(app=registry.http_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        alive = await http.get("/healthz")
+        ready = await http.get("/readyz")
+    assert alive.status_code == 200 and alive.json()["status"] == "alive"
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    # Its connection lost (a closed one in its place, so the fixture can still stop it):
+    # alive still, not ready.
+    lost = await nats_server.connection.connect("lost")
+    await lost.close()
+    serving, registry.nc = registry.nc, lost
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            assert (await http.get("/healthz")).status_code == 200
+            gone = await http.get("/readyz")
+    finally:
+        registry.nc = serving
+    assert gone.status_code == 503 and "not connected" in gone.json()["reason"]

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -55,7 +56,7 @@ class Asked:
     target: Load[Any]
     reads: dict[str, Load[Any]]
 
-    @property
+    @cached_property
     def first_id(self) -> str:
         return event_ids_for(self.ctx.organisation, self.ctx.command, self.envelope.idempotency_key, 1)[0]
 

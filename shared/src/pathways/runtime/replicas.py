@@ -37,9 +37,9 @@ def replicas_for(nc: Client, asked: int | None = None) -> int:
         except ValueError:
             raise ValueError(f"PATHWAYS_REPLICAS must be a whole number, not {os.environ['PATHWAYS_REPLICAS']!r}") from None
     wanted = asked if asked is not None else min(MAX_REPLICAS, size)
-    if not 1 <= wanted <= max(size, 1) or wanted > 5:
+    if not 1 <= wanted <= size:
         raise ValueError(f"{wanted} replicas asked for, but the cluster has {size} server{'s' if size > 1 else ''}: "
-                         f"use 1 to {min(size, 5)}.")
+                         f"use 1 to {size}.")
     return wanted
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pathways.runtime.connection import ConnectionInfo
-from pathways.runtime.natsserver import Credentials, free_port, nats_server_binary
+from pathways.runtime.natsserver import Credentials, _jetstream_ready, free_port, nats_server_binary
 
 
 @dataclass
@@ -96,11 +96,7 @@ class NatsCluster:
     def _ready(self, node: ClusterNode) -> bool:
         if node.process is None or node.process.poll() is not None:
             return False
-        try:
-            log = node.log_file.read_bytes()[node.log_offset:]
-        except OSError:
-            return False
-        return b"Server is ready" in log
+        return _jetstream_ready(node.log_file, node.log_offset)
 
     def kill(self, name: str) -> int:
         """kill -9 of the node named `name`; returns its number, to start it again."""
