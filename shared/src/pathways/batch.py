@@ -10,7 +10,10 @@ Each command is decided exactly as if it had been sent alone, in the batch's ord
 later command sees the state an earlier one in the same batch leaves (schedule a session,
 then record it delivered). What changes is the I/O around the decisions:
 - where every aggregate stands is asked once, and the views are read once, in one
-  transaction, at the stream position the batch arrived at;
+  transaction, at the stream position the batch arrived at. A command that needs what an
+  earlier one stores first (a programme read whoever owns it, just launched in the batch;
+  payment facts from a ledger the batch's own approvals change) starts a new round: what
+  is decided so far is stored, and the rest is read again after it;
 - the accepted commands' events go to the store in atomic batches of up to the server's
   limit, split only between commands, each carrying the expected sequence of every
   aggregate it writes. A command's events are stored all or none, as always; the batch as a
@@ -23,6 +26,7 @@ Idempotency is per command, as ever: a batch sent again is answered from history
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,9 +39,10 @@ from pathways.aggregates import Folded
 from pathways.batch_wire import BATCH, MAX_COMMANDS
 from pathways.eventstore.base import AppendRequest, ConcurrencyConflict, DuplicateInBatch, NewEvent
 from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES
-from pathways.intake import Asked, CommandIntake, invalid, json_object, unavailable
+from pathways.intake import Asked, CommandIntake, invalid, json_object, not_now, unavailable
 from pathways.logging import get_logger
 from pathways.replies import Accepted, Rejected, Rejection, RejectionCode, Reply, reject
+from pathways.subjects import subject_matches
 
 if TYPE_CHECKING:
     from pathways.commands import Load
@@ -91,9 +96,9 @@ async def handle_batch(intake: CommandIntake, sender: str, raw: bytes, tracepare
         except Exception:
             log.exception("a command batch failed", organisation=sender, commands=len(items))
         replies = [item.reply or unavailable() for item in items]  # what was not stored: send it again
-        for item, reply in zip(items, replies, strict=True):
-            if isinstance(reply, Rejected):
-                await intake.refused(sender, item.command or BATCH, item.raw, reply)
+        # Each refusal recorded for the auditors; together, so a slow store costs one wait, not one per command.
+        await asyncio.gather(*(intake.refused(sender, item.command or BATCH, item.raw, reply)
+                               for item, reply in zip(items, replies, strict=True) if isinstance(reply, Rejected)))
         return BatchReply(replies=replies)
 
 
@@ -113,42 +118,82 @@ def _items(raw: bytes) -> list[_Item]:
 
 
 async def _decide_and_store(intake: CommandIntake, sender: str, items: list[_Item]) -> None:
-    asked: list[tuple[_Item, Asked]] = []
+    asked: list[_Item] = []
     for item in items:
         if item.reply is None:
             try:
                 item.asked = intake.understand(sender, item.command, item.body)
-                asked.append((item, item.asked))
+                asked.append(item)
             except Rejection as refused:
                 item.reply = refused.reply()
-    loads = {_key(load): load for _, a in asked for load in (a.target, *a.reads.values())}
-    if not loads:
-        return
-    consulting = [(item, a) for item, a in asked if a.handler.consults is not None]
+            except Exception:
+                log.exception("a command of a batch could not be read", command=item.command, organisation=sender)
+                item.reply = unavailable()
+    while asked:
+        cut = _round_end(intake, asked)
+        try:
+            await _round(intake, sender, asked[:cut])
+        finally:
+            for item in asked[:cut]:
+                if item.same_as is not None and item.reply is None:
+                    item.reply = item.same_as.reply
+        asked = asked[cut:]
+
+
+def _round_end(intake: CommandIntake, asked: list[_Item]) -> int:
+    """How many of `asked` can be decided on one read of the store and the views: up to
+    the first command that would need what an earlier one in the round stores first.
+    - A read of an aggregate by id whoever owns it (a wildcard) that an earlier command
+      writes: the store must hold that write before the wildcard is read again.
+    - Facts from views that learn from this context's own events (the payments ledger),
+      after a command that may have stored such events: the views must have applied them."""
+    written: list[str] = []
+    for n, item in enumerate(asked):
+        a = item.asked
+        assert a is not None
+        if n and a.handler.consults is not None and intake.views is not None and intake.views.learn_from_own_events:
+            return n
+        wildcards = [load.ref.subject for load in (a.target, *a.reads.values()) if "*" in load.ref.subject]
+        if any(subject_matches(w, s) for w in wildcards for s in written):
+            return n
+        written.append(a.target.ref.subject)
+    return len(asked)
+
+
+async def _round(intake: CommandIntake, sender: str, asked: list[_Item]) -> None:
+    """Decide each command of the round in order on one read, then store the accepted ones."""
+    loads = {_key(load): load for item in asked if item.asked for load in (item.asked.target, *item.asked.reads.values())}
+    consulting = [item for item in asked if item.asked and item.asked.handler.consults is not None]
     try:
         folded, latest = await intake.loader.load(loads, stream_position=bool(consulting))
     except Rejection:  # an id taken by another kind of aggregate, say: each answered on its own
-        await _one_by_one(intake, sender, [item for item, _ in asked])
+        await _one_by_one(intake, sender, asked)
         return
     facts: dict[int, Mapping[str, Any] | Rejection] = {}
     if consulting:
         try:
-            found = await intake.consult_views([a for _, a in consulting], latest.stream)
+            found = await intake.consult_views([i.asked for i in consulting if i.asked], latest.stream)
         except Rejection as refused:  # the views could not catch up: every consulting command
             found = [refused] * len(consulting)
-        facts = {id(item): f for (item, _), f in zip(consulting, found, strict=True)}
+        except Exception:
+            log.exception("the views could not be consulted for a batch", organisation=sender)
+            found = [not_now()] * len(consulting)
+        facts = {id(item): f for item, f in zip(consulting, found, strict=True)}
     held = dict(folded)  # each aggregate as the next command in the batch will see it
     first: dict[str, _Item] = {}
-    for item, a in asked:
-        target = _key(a.target)
+    for item in asked:
+        a = item.asked
+        assert a is not None
         if a.first_id in first:
             item.same_as = first[a.first_id]
             continue
+        target = _key(a.target)
         retried = a.retry_answer(held[target])
-        consulted = facts.get(id(item), {})
         if retried is not None:
             item.reply = retried
+            await intake.after(a)
             continue
+        consulted = facts.get(id(item), {})
         if isinstance(consulted, Rejection):
             item.reply = consulted.reply()
             continue
@@ -158,38 +203,47 @@ async def _decide_and_store(intake: CommandIntake, sender: str, items: list[_Ite
         except Rejection as refused:
             item.reply = refused.reply()
             continue
+        except Exception:
+            log.exception("a command of a batch could not be decided", command=item.command, organisation=sender)
+            item.reply = unavailable()
+            continue
         item.before, item.decision, item.events = held[target], list(decision), events
         state = item.before.state
         for data in decision:
             state = a.target.aggregate.evolve(state, data)
         held[target] = Folded(state, item.before.last_sequence, item.before.sequence_by_event_id, True)
         first[a.first_id] = item
-    await _store(intake, sender, [item for item, _ in asked if item.events], {k: f.last_sequence for k, f in folded.items()})
-    for item, _ in asked:
-        if item.same_as is not None:
-            item.reply = item.same_as.reply
+    await _store(intake, sender, asked, {k: f.last_sequence for k, f in folded.items()})
 
 
-async def _store(intake: CommandIntake, sender: str, decided: list[_Item], last: dict[str, int]) -> None:
+async def _store(intake: CommandIntake, sender: str, asked: list[_Item], last: dict[str, int]) -> None:
     """The decided commands' events in atomic chunks of whole commands, each chunk carrying
     the expected sequence of every aggregate it writes (as the batch found it, or as the
     chunk before left it)."""
     chunks: list[list[_Item]] = [[]]
-    for item in decided:
+    for item in asked:
+        if not item.events:
+            continue
         if chunks[-1] and sum(len(i.events) for i in chunks[-1]) + len(item.events) > MAX_BATCH_MESSAGES:
             chunks.append([])
         chunks[-1].append(item)
-    for n, chunk in enumerate(chunks):
+    for chunk in chunks:
         targets = [(i, i.asked.target) for i in chunk if i.asked is not None]
         events = [NewEvent.of(t.ref.subject, e) for i, t in targets for e in i.events]
         expected = {t.ref.subject: last[_key(t)] for _, t in targets}
+        if not events:
+            return
         try:
             result = await intake.append(AppendRequest(events, expected))
         except (ConcurrencyConflict, DuplicateInBatch):
-            # Nothing of this chunk is stored, and the later chunks were decided on it: each
-            # of their commands goes the single-command way, which tells a retry (the same
-            # answer) from a conflict, or stores it.
-            await _one_by_one(intake, sender, [i for rest in chunks[n:] for i in rest])
+            # Nothing of this chunk is stored, and every later command of the round was
+            # decided on it (a refusal too: "already enrolled" by a command not stored). From
+            # the chunk's first command on, each goes the single-command way, which tells a
+            # retry (the same answer) from a conflict, or stores it.
+            rest = asked[asked.index(chunk[0]):]
+            for item in rest:
+                item.reply, item.same_as = None, None
+            await _one_by_one(intake, sender, rest)
             return
         sequences = iter(result.sequences)
         for item, target in targets:

@@ -76,11 +76,12 @@ class Asked:
 
 
 def unavailable() -> Rejected:
-    return Rejected(
-        code=RejectionCode.UNAVAILABLE,
-        message="The platform could not process this command just now. Nothing was recorded; "
-        "send it again with the same idempotency key.",
-    )
+    return not_now().reply()
+
+
+def not_now() -> Rejection:
+    return reject(RejectionCode.UNAVAILABLE, "The platform could not process this command just now. Nothing was "
+                  "recorded; send it again with the same idempotency key.")
 
 
 def conflict(target: Load[Any]) -> Rejection:
@@ -259,6 +260,9 @@ class CommandIntake:
                     out.append(a.handler.consults(a.cmd, a.ctx, conn) if a.handler.consults else {})
                 except Rejection as refused:
                     out.append(refused)
+                except Exception:  # this command cannot be decided just now; the others can
+                    log.exception("a command's views could not be consulted", command=a.ctx.command)
+                    out.append(not_now())
             return out
 
         return await self.views.consult(each, stream_at)

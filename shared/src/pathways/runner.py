@@ -149,6 +149,7 @@ class ProjectionRunner:
         self._awaited = asyncio.Event()
         self.batches = self.applied = 0  # transactions written, and the events in them
         self.caught_up_from_history = 0  # events applied before the live consumer started
+        self.reseeks = 0  # consumers made again because a stored position went back (a rebuild swapped in)
 
     @property
     def projection(self) -> Projection:
@@ -266,6 +267,7 @@ class ProjectionRunner:
                     await pull.start()
                     await self._consume(pull, stopping)
                 except Gap as gap:
+                    self.reseeks += 1
                     log.info("projection re-seeking", projection=self.name, reason=str(gap))
                 except Exception:
                     # A lost consumer, a timeout while NATS fails over, an event the handler
@@ -375,10 +377,14 @@ class ProjectionRunner:
         """One transaction for every projection. Each one's position moves to the end of
         what the consumer delivered (or looked through), read by it or not, so a rebuild
         swapped in behind that point is noticed (`Gap`) whichever projection it was."""
-        passed, through = self.position, max(events[-1].sequence if events else 0, looked)
+        through = max(events[-1].sequence if events else 0, looked)
         stored = dict(self._stored)
         with self.engine.begin() as conn:
             for p in self.projections:
+                # Behind what this runner itself last stored for it: swapped in by a rebuild.
+                # (Not behind `self.position`: that also moves, unstored, when the stream says
+                # nothing it reads came since, and re-seeking on that cost a consumer a time.)
+                passed = stored[p.name]
                 mine = self._mine(p, events)
                 position = apply_batch(conn, p, p.live_tables(), p.name, mine, passed=passed)
                 if p.subjects is not None and through > position:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from pathways.eventstore.base import EventStore
+from pathways.projection import Projection
 from pathways.replies import RejectionCode, reject
 from pathways.runner import ProjectionRunner
 
@@ -43,12 +44,20 @@ class LocalViews:
         store: EventStore,
         *,
         catch_up_timeout: float = 10.0,
+        views: Sequence[Projection] | None = None,
     ) -> None:
         self.context = context
         self.engine = engine
         self.runners = runners
         self.store = store
         self.catch_up_timeout = catch_up_timeout
+        views = views if views is not None else [p for r in runners for p in r.projections]
+        # Whether the views learn from this context's own events (the payments ledger does):
+        # then a command's facts depend on what the commands before it stored, which a batch
+        # must have stored before it consults the views again.
+        own = f"pathways.{context}."
+        self.learn_from_own_events = any(p.stored is not None or any(t.startswith(own) for t in p.handlers)
+                                         for p in views)
 
     async def consult(self, query: Callable[[Connection], T], stream_at: int | None = None) -> T:
         """Run `query` once every view has reached `stream_at` (where the stream stood when

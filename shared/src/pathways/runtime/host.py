@@ -166,7 +166,8 @@ class ServiceHost:
             store,
             self.service.schemas,
             append=self._committer.append if self._committer else None,
-            views=LocalViews(self.service.name, self.engine, view_runners, store) if view_runners else None,
+            views=LocalViews(self.service.name, self.engine, view_runners, store, views=self.service.views)
+            if view_runners else None,
             trail=self.trail,
             person_keys=PersonKeys(nc),
         )
