@@ -7,11 +7,8 @@ restarting any service (DESIGN §4 G8)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
-import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,6 @@ from typing import Any
 import nats.errors
 import pytest
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.replicas import Placement, cluster_size, placement
 from pathways.runtime.storage import STREAMS, prepare_storage
 from pathways.subjects import STREAM_NAME
@@ -28,6 +24,7 @@ from pathways.testing.servers import NatsEndpoint
 from pathways_registry.app import service as registry_service
 
 from tests.conftest import CommandClient, enrolment, running, setup_programme, unique
+from tests.load import PartnerSystems, lost_and_duplicated
 
 DEPLOY = Path(__file__).parents[1] / "deploy" / "nats"
 KILLS = int(os.environ.get("PATHWAYS_CLUSTER_KILLS", "2"))  # the slow variant: more
@@ -103,60 +100,29 @@ async def test_kill_9_of_the_stream_leader_under_load_loses_nothing_and_writes_r
     async with running(registry_service, endpoint, tmp_path) as registry:
         client = CommandClient(cluster_client)
         s = await setup_programme(client)
-        acknowledged: dict[str, list[str]] = {}  # idempotency key → event ids, as the replies gave them
-        last_ack = [time.monotonic()]
-        stop = asyncio.Event()
-
-        async def partner_system(n: int) -> None:
-            """Enrols people one after another; on a timeout or `unavailable` it sends the
-            same command again with the same key, as the README tells partners to."""
-            while not stop.is_set():
-                key = f"c{n}-{uuid.uuid4().hex[:8]}"
-                data = enrolment(s.programme_id, unique("p"))
-                while True:
-                    try:
-                        reply = await client.send(s.partner_a, "EnrolParticipant", data, key=key)
-                    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError):
-                        await asyncio.sleep(0.2)
-                        continue
-                    if reply["status"] == "accepted":
-                        acknowledged[key] = reply["event_ids"]
-                        last_ack[0] = time.monotonic()
-                        break
-                    assert reply["code"] == "unavailable", reply
-                    await asyncio.sleep(0.2)
-
-        clients = [asyncio.create_task(partner_system(n)) for n in range(20)]
+        partners = PartnerSystems(client, s.partner_a, s.programme_id)
+        partners.start(20)
         failovers = []
         try:
             for _ in range(KILLS):
                 await asyncio.sleep(1.5)
                 leader = (await led(cluster_client, STREAM_NAME)).leader
                 assert leader is not None
-                acked_before, killed_at = len(acknowledged), time.monotonic()
+                acked_before, killed_at = len(partners.acknowledged), time.monotonic()
                 number = cluster.kill(leader)
-                while len(acknowledged) <= acked_before + 20:  # writes resume with the leader dead
-                    assert time.monotonic() - killed_at < 60, "writes did not resume within 60 s of the kill"
-                    await asyncio.sleep(0.05)
-                failovers.append(last_ack[0] - killed_at)
+                await partners.acked_more(acked_before + 20, within=60)  # writes resume with the leader dead
+                failovers.append(partners.last_ack - killed_at)
                 cluster.start_node(number)
         finally:
-            stop.set()
-            failed = [r for r in await asyncio.wait_for(asyncio.gather(*clients, return_exceptions=True), 90) if r]
+            failed = await partners.stop()
         assert failed == []  # no client got an answer other than accepted or "unavailable, send again"
         assert registry.intake is not None  # the same service instance throughout: never restarted
 
     # An independent reader: the whole stream, read from the new leader.
-    store = JetStreamEventStore(cluster_client, timeout=30)
-    stored = Counter([json.loads(e.payload).get("id") async for e in store.read_all(1, await store.last_sequence())])
-    stored.pop(None, None)  # the bare messages the replicas test published
-    ids = [i for event_ids in acknowledged.values() for i in event_ids]
-    lost = [i for i in ids if i not in stored]
-    duplicates = [i for i, n in stored.items() if n > 1]
-    figures = {"kills": KILLS, "acknowledged": len(ids), "lost": len(lost), "duplicates": len(duplicates),
+    figures = {"kills": KILLS, **await lost_and_duplicated(cluster_client, partners.acknowledged),
                "failover_s": [round(s, 1) for s in failovers]}
     record_property("cluster", figures)  # in the JUnit report: pytest --junitxml=cluster.xml
-    assert len(ids) > 100 and lost == [] and duplicates == [], figures
+    assert figures["acknowledged"] > 100 and figures["lost"] == figures["duplicates"] == 0, figures
 
 
 async def test_personal_details_are_sealed_while_a_node_is_down(

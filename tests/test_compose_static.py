@@ -122,7 +122,30 @@ def test_each_service_connects_as_its_own_nats_user(compose: dict[str, Any]) -> 
 def test_every_process_is_started_again_and_each_service_is_health_checked_on_its_own_port(compose: dict[str, Any]) -> None:
     for name, svc in compose["services"].items():
         assert svc.get("restart") == "unless-stopped", name
+        if name == "otel-collector":  # distroless: no command to probe with; it serves its health itself
+            assert "13133:13133" in svc["ports"]
+            continue
         check = " ".join(svc["healthcheck"]["test"])
         if "build" in svc:
             port = svc["command"][svc["command"].index("--http-port") + 1]
             assert f"http://127.0.0.1:{port}/healthz" in check, name
+
+
+def test_the_collector_pipelines_are_complete_and_every_service_exports_to_it(compose: dict[str, Any]) -> None:
+    collector = compose["services"]["otel-collector"]
+    [mount] = [v for v in collector["volumes"] if "collector.yaml" in v]
+    source, target = mount.split(":")[:2]
+    assert f"--config={target}" in collector["command"]
+    config: dict[str, Any] = yaml.safe_load((ROOT / source).read_text())
+    for kind in ("receivers", "processors", "exporters"):
+        for pipeline, body in config["service"]["pipelines"].items():
+            missing = [c for c in body.get(kind, []) if c not in config[kind]]
+            assert not missing, (pipeline, kind, missing)
+    assert set(config["service"]["pipelines"]) >= {"traces", "metrics"}
+    assert config["service"]["extensions"] == list(config["extensions"])
+    http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    for name in discover():
+        env = compose["services"][name]["environment"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{http.rsplit(':', 1)[1]}", name
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"  # the one the services export
+        assert "otel-collector" not in compose["services"][name].get("depends_on", {})

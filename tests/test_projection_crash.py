@@ -111,6 +111,18 @@ async def test_g3_reporting_summaries_killed_with_sigkill_end_identical_to_a_reb
 
 
 @pytest.mark.postgres
+async def test_g3_reporting_summaries_killed_with_sigkill_end_identical_to_a_rebuild_postgres(
+    nats_server: NatsEndpoint, registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path,
+    fresh_postgres: str,
+) -> None:
+    """The batched projection with its summary tables, on PostgreSQL (multi-row upserts,
+    the position row locked in the same transaction)."""
+    from pathways_reporting.readmodel import FACTS
+
+    await run_kill_nine_scenario(nats_server, registry, client, nats_client, fresh_postgres, tmp_path, "reporting", FACTS)
+
+
+@pytest.mark.postgres
 async def test_g3_projection_killed_with_sigkill_ends_identical_to_a_rebuild_postgres(
     nats_server: NatsEndpoint, registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path, postgres: str
 ) -> None:

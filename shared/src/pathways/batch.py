@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from pathways import telemetry
+from pathways import metrics, telemetry
 from pathways.aggregates import Folded
 from pathways.batch_wire import BATCH, MAX_COMMANDS
 from pathways.eventstore.base import AppendRequest, ConcurrencyConflict, DuplicateInBatch, NewEvent
 from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES
-from pathways.intake import Asked, CommandIntake, invalid, json_object, not_now, unavailable
+from pathways.intake import Asked, CommandIntake, invalid, json_object, not_now, outcome, unavailable
 from pathways.logging import get_logger
 from pathways.replies import Accepted, Rejected, Rejection, RejectionCode, Reply, reject
 from pathways.subjects import subject_matches
@@ -84,6 +85,7 @@ def _key(load: Load[Any]) -> str:
 async def handle_batch(intake: CommandIntake, sender: str, raw: bytes, traceparent: str | None = None
                        ) -> BatchReply | Rejected:
     """Every command of the batch answered, or one rejection if the request is no batch."""
+    began = time.perf_counter()
     with telemetry.span("command batch", parent=traceparent, context=intake.context, organisation=sender) as span:
         try:
             items = _items(raw)
@@ -96,6 +98,9 @@ async def handle_batch(intake: CommandIntake, sender: str, raw: bytes, tracepare
         except Exception:
             log.exception("a command batch failed", organisation=sender, commands=len(items))
         replies = [item.reply or unavailable() for item in items]  # what was not stored: send it again
+        for item, reply in zip(items, replies, strict=True):
+            metrics.answered(intake.context, item.command if item.asked else "unknown", outcome(reply))
+        metrics.answered(intake.context, BATCH, "answered", time.perf_counter() - began)
         # Each refusal recorded for the auditors; together, so a slow store costs one wait, not one per command.
         await asyncio.gather(*(intake.refused(sender, item.command or BATCH, item.raw, reply)
                                for item, reply in zip(items, replies, strict=True) if isinstance(reply, Rejected)))

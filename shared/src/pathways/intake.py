@@ -5,6 +5,7 @@ reply. Transport-free: the faststream subscriber and the HTTP endpoint both call
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from pathways import telemetry
+from pathways import metrics, telemetry
 from pathways.accountability import AuditTrail
 from pathways.aggregates import AggregateCache, Folded
 from pathways.commands import CommandContext, CommandEnvelope, CommandHandler, Load
@@ -66,6 +67,7 @@ class Asked:
         by_id = held.sequence_by_event_id
         if self.first_id not in by_id:
             return None
+        metrics.commands_redelivered.add(1, {"pathways.command": self.ctx.command})
         ids: list[str] = []
         while True:
             candidate = event_ids_for(self.ctx.organisation, self.ctx.command, self.envelope.idempotency_key, len(ids) + 1)[-1]
@@ -73,6 +75,10 @@ class Asked:
                 break
             ids.append(candidate)
         return Accepted(event_ids=ids, sequence=by_id[ids[-1]])
+
+
+def outcome(reply: Reply) -> str:
+    return "accepted" if isinstance(reply, Accepted) else reply.code.value
 
 
 def unavailable() -> Rejected:
@@ -118,16 +124,20 @@ class CommandIntake:
         self.views = views
         self._clock = clock
         self.loader = AggregateLoader(store, schemas, cache)
+        metrics.watch_cache(context, self.loader.cache)
 
     async def handle(
         self, sender: str, command: str, raw: bytes, traceparent: str | None = None
     ) -> Reply:
+        began = time.perf_counter()
         with telemetry.span(
             f"command {command}", parent=traceparent, context=self.context, organisation=sender
         ):
             reply = await self.answer(sender, command, raw)
             if isinstance(reply, Rejected):
                 await self.refused(sender, command, raw, reply)
+            metrics.answered(self.context, command if command in self.handlers else "unknown", outcome(reply),
+                             time.perf_counter() - began)
             return reply
 
     async def answer(self, sender: str, command: str, raw: bytes) -> Reply:

@@ -28,9 +28,9 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine, inspect
 
-from pathways import telemetry
+from pathways import metrics, telemetry
 from pathways.eventstore.base import StoredEvent
-from pathways.eventstore.jetstream import JetStreamEventStore, stored_from_delivery
+from pathways.eventstore.jetstream import JetStreamEventStore, pending_after, stored_from_delivery
 from pathways.logging import get_logger
 from pathways.projection import Gap, Projection, apply_batch, cover, read_position, write_position
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
@@ -150,6 +150,7 @@ class ProjectionRunner:
         self.batches = self.applied = 0  # transactions written, and the events in them
         self.caught_up_from_history = 0  # events applied before the live consumer started
         self.reseeks = 0  # consumers made again because a stored position went back (a rebuild swapped in)
+        self.lag = metrics.watch_lag(p.name for p in self.projections)
 
     @property
     def projection(self) -> Projection:
@@ -293,13 +294,15 @@ class ProjectionRunner:
             return
         log.info("projection catching up from the stream's history", projection=self.name, behind=end - self.position)
         batch: list[StoredEvent] = []
-        async for stored in self.store.read_all(self.position + 1, end, self.subjects):
-            batch.append(stored)
-            if len(batch) >= BATCH:
-                await self._apply_history(batch, 0)
-                batch = []
-                if stop.is_set():
-                    return
+        # Closed on leaving early (a stop, a failed apply), so its reading consumer goes with it.
+        async with contextlib.aclosing(self.store.read_all(self.position + 1, end, self.subjects)) as history:
+            async for stored in history:
+                batch.append(stored)
+                if len(batch) >= BATCH:
+                    await self._apply_history(batch, 0)
+                    batch = []
+                    if stop.is_set():
+                        return
         await self._apply_history(batch, end)  # and what it does not read, up to `end`, is covered
 
     async def _apply_history(self, events: list[StoredEvent], looked: int) -> None:
@@ -352,10 +355,13 @@ class ProjectionRunner:
                 # Everything they read up to the last delivered message (or further, if the
                 # consumer said so) is applied.
                 self._advance(max(events[-1].sequence, looked))
+                self.lag.pending = 0 if looked else pending_after(messages[-1])
+                self.lag.newest_applied = events[-1].stored_at.timestamp()
             elif looked > self.position and self.subjects is not None:
                 # Idle: the consumer has looked further than anything it had to deliver.
                 self._stored = await asyncio.to_thread(self._apply, [], looked)
                 self._advance(looked)
+                self.lag.pending = 0
 
     def _spans(self, messages: list[Msg], events: list[StoredEvent]) -> list[Any]:
         """One span per projection and trace it applies events of: each command's trace
@@ -379,6 +385,7 @@ class ProjectionRunner:
         swapped in behind that point is noticed (`Gap`) whichever projection it was."""
         through = max(events[-1].sequence if events else 0, looked)
         stored = dict(self._stored)
+        applied: list[tuple[str, list[StoredEvent], int]] = []
         with self.engine.begin() as conn:
             for p in self.projections:
                 # Behind what this runner itself last stored for it: swapped in by a rebuild.
@@ -387,10 +394,23 @@ class ProjectionRunner:
                 passed = stored[p.name]
                 mine = self._mine(p, events)
                 position = apply_batch(conn, p, p.live_tables(), p.name, mine, passed=passed)
+                applied.append((p.name, mine, passed))
                 if p.subjects is not None and through > position:
                     position = cover(conn, p, p.name, through, passed=passed)
                 stored[p.name] = position
+        for counted in applied:  # once committed
+            _count(*counted)
         return stored
+
+def _count(projection: str, mine: list[StoredEvent], passed: int) -> None:
+    if not mine:
+        return
+    group = {**metrics.NATS, "messaging.consumer.group.name": projection, "messaging.destination.name": STREAM_NAME}
+    again = sum(1 for e in mine if e.sequence <= passed)  # read again after a restart or a re-seek
+    metrics.consumed.add(len(mine) - again, group)
+    if again:
+        metrics.redelivered.add(again, group)
+
 
 def _context_of(subject: str) -> str:
     tokens = subject.split(".")  # pathways.evt.<programme>.<organisation>.<context>.<aggregate>, or a pattern of it

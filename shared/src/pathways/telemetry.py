@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+log = structlog.get_logger("pathways.telemetry")
 _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("pathways")
 
@@ -59,20 +61,61 @@ def exporting() -> bool:
 
 
 def configure(service_name: str, exporter: SpanExporter | None = None) -> TracerProvider:
-    """Install a tracer provider once per process. Spans are exported to the console only
-    when PATHWAYS_TRACE_CONSOLE=1 (an OTLP collector is wired in deploy/)."""
+    """Install the tracer provider (and, where OTLP is configured, the meter provider) once
+    per process. Where the standard variables say (`OTEL_EXPORTER_OTLP_ENDPOINT`, or the
+    `..._TRACES_ENDPOINT` / `..._METRICS_ENDPOINT` of each signal, with `..._HEADERS`,
+    `..._TIMEOUT`, `OTEL_METRIC_EXPORT_INTERVAL`), traces and metrics go out by OTLP over
+    HTTP (`http/protobuf`) to a collector (`deploy/otel-collector.yaml`). Spans go to the
+    console when PATHWAYS_TRACE_CONSOLE=1. Otherwise nothing is exported and little is made."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         if exporter is not None:
             current.add_span_processor(BatchSpanProcessor(exporter))
         return current
-    provider = PathwaysTracerProvider(Resource.create({"service.name": service_name}))
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name})
+    provider = PathwaysTracerProvider(resource)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    elif os.environ.get("PATHWAYS_TRACE_CONSOLE") == "1":
+    if _otlp("TRACES"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if os.environ.get("PATHWAYS_TRACE_CONSOLE") == "1":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
+    if _otlp("METRICS"):
+        from opentelemetry import metrics
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        metrics.set_meter_provider(MeterProvider([PeriodicExportingMetricReader(OTLPMetricExporter())], resource))
     return provider
+
+
+def _otlp(signal: str) -> bool:
+    """Is OTLP export of this signal asked for, by the standard variables?"""
+    if os.environ.get(f"OTEL_{signal}_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")):
+        return False
+    protocol = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if protocol not in (None, "", "http/protobuf"):
+        # gRPC would bring grpcio for no gain here; the collector takes both.
+        log.warning("only OTLP over http/protobuf is exported; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+                    protocol=protocol)
+        return False
+    return True
+
+
+def shutdown() -> None:
+    """Export what is still buffered (a stopping service's last spans and metrics)."""
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+        if isinstance(provider, TracerProvider | MeterProvider):
+            provider.shutdown()
 
 
 @contextmanager

@@ -220,7 +220,12 @@ def serve(
             loop.add_signal_handler(sig, stop.set)
         await host.run_until_stopped(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        from pathways import telemetry
+
+        telemetry.shutdown()  # the last spans and metrics out to the collector
 
 
 @app.command()

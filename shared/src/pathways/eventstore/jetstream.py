@@ -14,7 +14,7 @@ import contextlib
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +31,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from pathways import telemetry
+from pathways import metrics, telemetry
 from pathways.eventstore.base import (
     AppendRequest,
     AppendResult,
@@ -49,6 +49,7 @@ WRONG_LAST_SEQUENCE = 10071
 BATCH_WRONG_LAST_SEQUENCE = 10164
 BATCH_DUPLICATE_MSG_ID = 10201
 MAX_BATCH_MESSAGES = 1000  # the server's limit per atomic batch
+SENT_TO = {**metrics.NATS, "messaging.operation.name": "publish", "messaging.destination.name": STREAM_NAME}
 
 DUPLICATE_WINDOW_SECONDS = 24 * 3600.0
 READ_AHEAD = 4096  # messages buffered ahead of a whole-stream reader
@@ -104,8 +105,12 @@ class JetStreamEventStore:
         with telemetry.span("eventstore.append", events=len(request.events)):
             messages = _messages(request)
             if len(messages) == 1:
-                return await self._publish_one(*messages[0])
-            return await self.publish_batch(messages)
+                result = await self._publish_one(*messages[0])
+            else:
+                result = await self.publish_batch(messages)
+            metrics.sent.add(len(messages), SENT_TO)
+            metrics.append_batch.record(len(messages), SENT_TO)
+            return result
 
     async def _publish_one(self, subject: str, payload: bytes, headers: dict[str, str]) -> AppendResult:
         try:
@@ -157,7 +162,7 @@ class JetStreamEventStore:
 
     async def read_all(
         self, from_sequence: int = 1, until: int | None = None, subjects: Sequence[str] | None = None
-    ) -> AsyncIterator[StoredEvent]:
+    ) -> AsyncGenerator[StoredEvent, None]:
         """Every event from `from_sequence` to `until` (default: the last one stored when
         the read began), in stream order; with `subjects`, only those on them. Stops early if
         the stream holds no more (events at the end deleted): the caller sees the last
@@ -344,3 +349,14 @@ def stored_from_delivery(msg: Msg) -> StoredEvent:
 
 
 __all__ = ["JetStreamEventStore", "NewEvent", "ensure_stream", "stream_config"]
+
+
+def pending_after(msg: Msg) -> int:
+    """How many messages the consumer holds after this delivered one: the last token of its
+    reply subject (the forms `stored_from_delivery` reads)."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[8])
+    if len(tokens) >= 11:
+        return int(tokens[10])
+    return 0
