@@ -200,3 +200,17 @@ def test_facts_read_outside_a_consultation_are_not_kept_on_the_pooled_connection
             starts_on=__import__("datetime").date(2026, 1, 1), ends_on=__import__("datetime").date(2026, 12, 31)))
     with engine.connect() as conn:
         assert [c.contract_id for c in DIRECTORY.contracts(conn, "prog", "partner")] == ["c1"]
+
+
+async def test_half_a_character_is_refused_as_invalid_not_left_unavailable(registry: ServiceHost, client: CommandClient) -> None:
+    """JSON may escape a lone surrogate ("\\ud800"), which no stored text can hold: refused for
+    what it is, on its own and in a batch, rather than failing at the append every time it is sent."""
+    s = await setup_programme(client)
+    data = enrolment(s.programme_id, unique("p"), setting="\ud800")
+    body = json.dumps({"idempotency_key": "half", "organisation": s.partner_a, "actor": "t", "data": data}).encode()
+    assert b"\\ud800" in body
+    alone = await client.raw(s.partner_a, "EnrolParticipant", body)
+    item = {"command": "EnrolParticipant", "idempotency_key": "half", "organisation": s.partner_a, "actor": "t", "data": data}
+    batched = await client.raw(s.partner_a, "batch", json.dumps({"commands": [item]}).encode())
+    assert (alone["status"], alone["code"]) == ("rejected", "invalid"), alone
+    assert batched["status"] == "rejected" and batched["code"] == "invalid", batched

@@ -18,7 +18,8 @@ from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Engine, Integer, M
 from sqlalchemy.dialects import postgresql, sqlite
 
 KEYS = st.sampled_from(["a", "b", "c"])
-TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=12)  # PostgreSQL text holds no NUL
+# PostgreSQL text holds no NUL; no stored event holds a lone surrogate (the intake refuses one).
+TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12)
 VALUES = {
     "label": st.one_of(st.none(), TEXT),
     "amount": st.one_of(st.none(), st.integers(-(2**31) + 1, 2**31 - 1)),

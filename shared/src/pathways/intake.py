@@ -5,6 +5,7 @@ reply. Transport-free: the faststream subscriber and the HTTP endpoint both call
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -310,6 +311,9 @@ class CommandIntake:
         return out
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def json_object(raw: bytes, what: str = "command") -> dict[str, Any]:
     try:
         body = json.loads(raw)
@@ -319,6 +323,12 @@ def json_object(raw: bytes, what: str = "command") -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise reject(RejectionCode.INVALID, f"The {what} must be a JSON object.")
+    if _SURROGATE.search(raw):  # rare: "\ud83d\ude00" is an escaped emoji, a half of one is no character
+        try:
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise reject(RejectionCode.INVALID, f"The {what} holds a \\u escape of half a character (a lone "
+                         "surrogate), which no text can hold.") from None
     return body
 
 

@@ -26,13 +26,14 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
 from pathways import metrics, telemetry
 from pathways.eventstore.base import StoredEvent
 from pathways.eventstore.jetstream import JetStreamEventStore, pending_after, stored_from_delivery
 from pathways.logging import get_logger
-from pathways.projection import Gap, Projection, apply_batch, cover, read_position, write_position
+from pathways.projection import Gap, Projection, apply_batch, cover, read_position
+from pathways.readmodel_tables import WRITER_HEARTBEAT, AnotherVersionWrites, beat, prepare_tables
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
 log = get_logger("pathways.runner")
@@ -151,6 +152,7 @@ class ProjectionRunner:
         self.caught_up_from_history = 0  # events applied before the live consumer started
         self.reseeks = 0  # consumers made again because a stored position went back (a rebuild swapped in)
         self.lag = metrics.watch_lag(p.name for p in self.projections)
+        self._beaten = 0.0  # when it last said it writes these tables (time.monotonic)
 
     @property
     def projection(self) -> Projection:
@@ -220,28 +222,11 @@ class ProjectionRunner:
     # -- running it ----------------------------------------------------------------
 
     def create_tables(self) -> None:
-        """Create the read models' tables. Tables an earlier version made with other
-        columns are dropped and the projection starts again from the first event: a read
-        model is derived from the stream, so a new version simply rebuilds it."""
+        """Create the read models' tables, or rebuild those an earlier version made
+        (pathways.readmodel_tables); AnotherVersionWrites while that version still writes them."""
         with self.engine.begin() as conn:
-            existing = inspect(conn)
-            for projection in self.projections:
-                present = [t for t in projection.tables if existing.has_table(t.name)]
-                stale = [t for t in present
-                         if {c["name"] for c in existing.get_columns(t.name)} != {c.name for c in t.columns}]
-                if present and len(present) < len(projection.tables):  # a table added since (a summary): fill it too
-                    stale += [t for t in projection.tables if t not in present]
-                if stale and not projection.rebuildable:
-                    raise RuntimeError(f"{projection.name}: tables {[t.name for t in stale]} were made by another "
-                                       "version and are a record of their own; migrate them, they are not rebuilt")
-                if stale:
-                    log.warning("read model made by an earlier version; rebuilding it from the stream",
-                                projection=projection.name, tables=[t.name for t in stale])
-                    for table in projection.tables:
-                        table.drop(conn, checkfirst=True)
-                    write_position(conn, projection.name, 0)
-                for table in projection.tables:
-                    table.create(conn, checkfirst=True)
+            prepare_tables(conn, self.projections)
+        self._beaten = time.monotonic()
 
     def stored_positions(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -251,10 +236,18 @@ class ProjectionRunner:
         return min(self.stored_positions().values())
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self.create_tables)
         js = self.nc.jetstream()
         stopping = asyncio.ensure_future(stop.wait())
         try:
+            while True:
+                try:
+                    await asyncio.to_thread(self.create_tables)
+                    break
+                except AnotherVersionWrites as busy:  # not ready meanwhile: /readyz says so
+                    log.error("read model in use by another version", projection=self.name, reason=str(busy))
+                    await asyncio.wait((stopping,), timeout=WRITER_HEARTBEAT)
+                    if stop.is_set():
+                        return
             while not stop.is_set():
                 # Unguessable: users who may make consumers of their own (auditors) cannot list others'.
                 consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:16]}"
@@ -398,6 +391,9 @@ class ProjectionRunner:
                 if p.subjects is not None and through > position:
                     position = cover(conn, p, p.name, through, passed=passed)
                 stored[p.name] = position
+            if time.monotonic() - self._beaten >= WRITER_HEARTBEAT:  # still the writer of these tables
+                beat(conn, self.projections)
+                self._beaten = time.monotonic()
         for counted in applied:  # once committed
             _count(*counted)
         return stored

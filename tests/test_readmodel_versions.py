@@ -1,0 +1,69 @@
+"""Two versions of a service on one read-model database (a rolling upgrade): the newer one
+does not tear down tables the older one is still writing, the older one does not tear down
+the newer one's, and once the other has gone quiet the tables are taken over and rebuilt
+once. Without the guard they would be dropped back and forth for as long as both ran."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+from pathways.projection import Projection, read_position, write_position
+from pathways.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, prepare_tables
+from pathways.readmodels import make_engine
+from pathways.runner import ProjectionRunner
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, inspect, select
+
+
+def version(columns: list[str]) -> Projection:
+    table = Table("attendance_by_partner", MetaData(), Column("partner", String, primary_key=True),
+                  *(Column(c, Integer) for c in columns))
+    return Projection("sessions_attendance", [table], {})
+
+
+OLD, NEW = version(["sessions"]), version(["sessions", "attendances"])
+
+
+def columns(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {c["name"] for c in inspect(conn).get_columns("attendance_by_partner")}
+
+
+def test_neither_version_drops_the_tables_the_other_is_writing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    with engine.begin() as conn:
+        prepare_tables(conn, [OLD], now=1000.0)
+        conn.execute(insert(OLD.tables[0]).values(partner="archery-together", sessions=12))
+        write_position(conn, OLD.name, 40)
+    with pytest.raises(AnotherVersionWrites), engine.begin() as conn:  # the old one beat 5 s ago
+        prepare_tables(conn, [NEW], now=1005.0)
+    assert columns(engine) == {"partner", "sessions"}
+    with engine.begin() as conn:  # the old one restarting keeps its tables and rows
+        prepare_tables(conn, [OLD], now=1010.0)
+        assert conn.execute(select(OLD.tables[0].c.sessions)).scalar() == 12
+        assert read_position(conn, OLD.name) == 40
+    with engine.begin() as conn:  # quiet for longer than the timeout: taken over, rebuilt from the start
+        prepare_tables(conn, [NEW], now=1010.0 + WRITER_TIMEOUT + 1)
+        assert read_position(conn, NEW.name) == 0
+    assert columns(engine) == {"partner", "sessions", "attendances"}
+    with pytest.raises(AnotherVersionWrites), engine.begin() as conn:  # and the old one leaves the new one's alone
+        prepare_tables(conn, [OLD], now=1010.0 + WRITER_TIMEOUT + 2)
+    assert columns(engine) == {"partner", "sessions", "attendances"}
+
+
+async def test_a_runner_waits_while_another_version_writes_instead_of_rebuilding(
+    nats_client: Client, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    with engine.begin() as conn:
+        prepare_tables(conn, [OLD])  # the old version, beating now
+    newer = ProjectionRunner(NEW, engine, nats_client)
+    stop = asyncio.Event()
+    running = asyncio.create_task(newer.run(stop))
+    await asyncio.sleep(1.0)
+    assert not running.done()  # waiting, not crashed
+    assert columns(engine) == {"partner", "sessions"} and newer.position == 0
+    stop.set()
+    await asyncio.wait_for(running, 15)
