@@ -169,3 +169,48 @@ async def test_a_retry_in_a_batch_runs_the_commands_follow_up_again(
         replies = (await client.send_batch(s.partner_a, commands))["replies"]
         assert [r["status"] for r in replies] == ["accepted", "accepted"], replies
     assert followed.count("EraseParticipantData") == 2
+
+
+async def test_two_kinds_of_aggregate_on_one_id_in_a_batch_as_if_sent_alone(
+    registry: ServiceHost, client: CommandClient
+) -> None:
+    """A participant and a co-producer live on subjects of the same shape, so one id can be
+    both: sent alone, the second is refused as the id is taken; in a batch too, and never
+    both stored on one subject."""
+    worlds = (await setup_programme(client), await setup_programme(client))
+
+    def commands(s: ProgrammeSetup) -> Sent:
+        shared = unique("id")
+        return [("EnrolParticipant", enrolment(s.programme_id, shared), uuid.uuid4().hex),
+                ("RegisterCoProducer", {"programme_id": s.programme_id, "co_producer_id": shared,
+                                        "role": "lived experience adviser", "hourly_rate_pence": 1500,
+                                        "receives_benefits": False}, uuid.uuid4().hex)]
+
+    seen = await same_as_alone(client, lambda s: s.partner_a, worlds, commands, "registry")
+    assert [status for status, _, _ in seen] == ["accepted", "rejected"]
+
+
+async def test_a_store_failure_unsettles_every_later_answer_of_the_batch(
+    registry: ServiceHost, client: CommandClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails for its own reasons (not a conflict): the refusal decided after the
+    unstored enrolment ("already enrolled") does not stand; both are told to send again, and
+    the resend gets the answers the commands deserve."""
+    s = await setup_programme(client)
+    person = unique("p")
+    real = registry.intake.append
+    failures = iter([RuntimeError("the store went away")])
+
+    async def append(request: Any) -> Any:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return await real(request)
+
+    monkeypatch.setattr(registry.intake, "append", append)
+    commands: Sent = [("EnrolParticipant", enrolment(s.programme_id, person), uuid.uuid4().hex),
+                      ("EnrolParticipant", enrolment(s.programme_id, person), uuid.uuid4().hex)]
+    first = (await client.send_batch(s.partner_a, commands))["replies"]
+    assert [(r["status"], r.get("code")) for r in first] == [("rejected", "unavailable")] * 2
+    again = (await client.send_batch(s.partner_a, commands))["replies"]
+    assert [r["status"] for r in again] == ["accepted", "rejected"], again

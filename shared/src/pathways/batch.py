@@ -151,17 +151,22 @@ def _round_end(intake: CommandIntake, asked: list[_Item]) -> int:
     - A read of an aggregate by id whoever owns it (a wildcard) that an earlier command
       writes: the store must hold that write before the wildcard is read again.
     - Facts from views that learn from this context's own events (the payments ledger),
-      after a command that may have stored such events: the views must have applied them."""
-    written: list[str] = []
+      after a command that may have stored such events: the views must have applied them.
+    - An aggregate whose subject an earlier command writes as another kind of aggregate (ids
+      of two kinds in one context can collide): the store must say the id is taken."""
+    written: dict[str, str] = {}  # subject -> the kind of aggregate written there
     for n, item in enumerate(asked):
         a = item.asked
         assert a is not None
         if n and a.handler.consults is not None and intake.views is not None and intake.views.learn_from_own_events:
             return n
-        wildcards = [load.ref.subject for load in (a.target, *a.reads.values()) if "*" in load.ref.subject]
+        loads = (a.target, *a.reads.values())
+        wildcards = [load.ref.subject for load in loads if "*" in load.ref.subject]
         if any(subject_matches(w, s) for w in wildcards for s in written):
             return n
-        written.append(a.target.ref.subject)
+        if any(written.get(load.ref.subject, load.aggregate.name) != load.aggregate.name for load in loads):
+            return n
+        written[a.target.ref.subject] = a.target.aggregate.name
     return len(asked)
 
 
@@ -250,6 +255,13 @@ async def _store(intake: CommandIntake, sender: str, asked: list[_Item], last: d
                 item.reply, item.same_as = None, None
             await _one_by_one(intake, sender, rest)
             return
+        except BaseException:
+            # The store failed for its own reasons: this chunk may or may not be stored, and every
+            # later answer of the round (a refusal too) was decided on it. None of them stands: each
+            # is told to send again, and a resend is answered as a retry or decided afresh.
+            for item in asked[asked.index(chunk[0]):]:
+                item.reply, item.same_as = None, None
+            raise
         sequences = iter(result.sequences)
         for item, target in targets:
             assert item.before is not None and item.asked is not None
