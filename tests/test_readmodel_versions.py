@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 from pathways.projection import Projection, read_position, write_position
-from pathways.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, prepare_tables
+from pathways.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, ProjectionWriter, beat, prepare_tables, shape
 from pathways.readmodels import make_engine
 from pathways.runner import ProjectionRunner
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, inspect, select
@@ -67,3 +67,34 @@ async def test_a_runner_waits_while_another_version_writes_instead_of_rebuilding
     assert columns(engine) == {"partner", "sessions"} and newer.position == 0
     stop.set()
     await asyncio.wait_for(running, 15)
+
+
+def test_an_older_version_beating_after_the_takeover_does_not_claim_the_tables_back(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    with engine.begin() as conn:
+        prepare_tables(conn, [OLD], now=1000.0)
+    with engine.begin() as conn:  # the old one went quiet; the new one took the tables over
+        prepare_tables(conn, [NEW], now=1000.0 + WRITER_TIMEOUT + 1)
+    with engine.begin() as conn:  # the old one wakes up and beats once more before its writes fail
+        beat(conn, [OLD], now=1000.0 + WRITER_TIMEOUT + 5)
+    with pytest.raises(AnotherVersionWrites), engine.begin() as conn:  # restarted, it leaves the new one's alone
+        prepare_tables(conn, [OLD], now=1000.0 + WRITER_TIMEOUT + 6)
+    assert columns(engine) == {"partner", "sessions", "attendances"}
+    with engine.connect() as conn:
+        assert conn.execute(select(ProjectionWriter.shape)).scalar() == shape(NEW)  # type: ignore[call-overload]
+
+
+def test_no_table_is_dropped_when_any_projection_of_the_runner_must_wait(tmp_path: Path) -> None:
+    """Two projections in one runner: the first may be rebuilt, the second is another live
+    version's. Nothing is dropped (SQLite commits DDL at once, so a late refusal would not undo it)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    other = Table("showcase_by_partner", MetaData(), Column("partner", String, primary_key=True),
+                  Column("showcases", Integer))
+    other_new = Table("showcase_by_partner", MetaData(), Column("partner", String, primary_key=True),
+                      Column("showcases", Integer), Column("visitors", Integer))
+    with engine.begin() as conn:
+        prepare_tables(conn, [OLD], now=1000.0)  # quiet long ago
+        prepare_tables(conn, [Projection("sessions_showcases", [other], {})], now=2000.0)  # beating now
+    with pytest.raises(AnotherVersionWrites), engine.begin() as conn:
+        prepare_tables(conn, [NEW, Projection("sessions_showcases", [other_new], {})], now=2005.0)
+    assert columns(engine) == {"partner", "sessions"}
