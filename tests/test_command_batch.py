@@ -214,3 +214,17 @@ async def test_half_a_character_is_refused_as_invalid_not_left_unavailable(regis
     batched = await client.raw(s.partner_a, "batch", json.dumps({"commands": [item]}).encode())
     assert (alone["status"], alone["code"]) == ("rejected", "invalid"), alone
     assert batched["status"] == "rejected" and batched["code"] == "invalid", batched
+
+
+async def test_text_that_is_not_utf8_is_refused_as_invalid(registry: ServiceHost, client: CommandClient) -> None:
+    """The same half character sent raw (the bytes of a surrogate in "UTF-8") and a whole
+    command in UTF-16: both refused as invalid, not stored nor left failing at the append."""
+    s = await setup_programme(client)
+    data = enrolment(s.programme_id, unique("p"), setting="SURROGATE")
+    text = json.dumps({"idempotency_key": unique("raw"), "organisation": s.partner_a, "actor": "t", "data": data})
+    raw_surrogate = text.encode().replace(b"SURROGATE", b"\xed\xa0\x80")
+    utf16 = text.replace("SURROGATE", "ward").encode("utf-16")
+    for body in (raw_surrogate, utf16):
+        reply = await client.raw(s.partner_a, "EnrolParticipant", body)
+        assert (reply["status"], reply["code"]) == ("rejected", "invalid"), reply
+        assert "not valid JSON" in reply["message"]

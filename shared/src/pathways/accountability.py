@@ -216,8 +216,8 @@ def _body_digest(raw: bytes, body: dict[str, Any]) -> str:
 
 def _loose_body(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # not JSON, or nested too deep to read: recorded without it
+        body = json.loads(raw.decode("utf-8"))  # strictly, as the intake reads it
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep to read: recorded without it
         return {}
     return body if isinstance(body, dict) else {}
 

@@ -316,8 +316,10 @@ _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def json_object(raw: bytes, what: str = "command") -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, nested too deep, a number too long
+        # Decoded strictly here: json.loads of bytes would also take UTF-16 and UTF-32, and UTF-8
+        # with raw surrogate bytes in it, none of which a store of UTF-8 text can hold.
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, nested too deep, a number too long
         raise reject(
             RejectionCode.INVALID, f"The {what} is not valid JSON ({err.__class__.__name__}: {str(err)[:200]})."
         ) from None
