@@ -279,14 +279,20 @@ async def test_a_runner_far_behind_with_several_filters_catches_up_from_history_
     engine = make_engine(f"sqlite:///{tmp_path / 'behind.db'}")
     runner = runner_module.ProjectionRunner([ROSTER, SESSION_LOG], engine, nats_client)
     assert runner.subjects is not None and len(runner.subjects) == 2
+    monkeypatch.setattr(runner_module, "BATCH", 2)  # several history batches
+    lags: list[int] = []  # the lag reported as each batch is applied
+    apply = runner._apply
+    runner._apply = lambda events, looked: (lags.append(runner.lag.pending), apply(events, looked))[1]  # type: ignore[method-assign]
     stop = asyncio.Event()
     running = asyncio.create_task(runner.run(stop))
     try:
         await asyncio.wait_for(runner.catch_up(), 120)
         assert runner.caught_up_from_history > 0
+        assert max(lags) > 0, lags  # behind while reading the history, not reported as caught up
         late = unique("late")
         await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, late))  # delivered live
         await asyncio.wait_for(runner.catch_up(), 60)
+        assert runner.lag.pending == 0
     finally:
         stop.set()
         await running

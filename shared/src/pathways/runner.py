@@ -292,18 +292,22 @@ class ProjectionRunner:
             async for stored in history:
                 batch.append(stored)
                 if len(batch) >= BATCH:
-                    await self._apply_history(batch, 0)
+                    await self._apply_history(batch, 0, end)
                     batch = []
                     if stop.is_set():
                         return
-        await self._apply_history(batch, end)  # and what it does not read, up to `end`, is covered
+        await self._apply_history(batch, end, end)  # and what it does not read, up to `end`, is covered
 
-    async def _apply_history(self, events: list[StoredEvent], looked: int) -> None:
+    async def _apply_history(self, events: list[StoredEvent], looked: int, end: int) -> None:
         self._stored = await asyncio.to_thread(self._apply, events, looked)
         self.batches += 1
         self.applied += len(events)
         self.caught_up_from_history += len(events)
         self._advance(max(events[-1].sequence if events else 0, looked))
+        # Behind by at most what the stream holds past here (some of it this runner does not read).
+        self.lag.pending = max(0, end - self.position)
+        if events:
+            self.lag.newest_applied = events[-1].stored_at.timestamp()
 
     async def _subscribe(self, js: Any, consumer: str, start: int) -> None:
         # The stored position, not a consumer's cursor, is the truth: each run gets its own
