@@ -166,3 +166,21 @@ async def test_traces_and_metrics_reach_an_otlp_receiver_across_two_services(
     sizes = metric("pathways-registry", "pathways.append.batch.size")
     assert sum(count for _, count in sizes) >= 9, sizes  # an append per accepted command, at least
     assert metric("pathways-registry", "pathways.aggregate_cache.lookups")
+
+
+@pytest.mark.parametrize(("variables", "exports"), [
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"}, False),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"}, False),
+    ({}, False),
+])
+def test_export_is_asked_for_by_the_standard_variables(
+    variables: dict[str, str], exports: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathways import telemetry
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert telemetry._otlp("TRACES") is exports

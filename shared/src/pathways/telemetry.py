@@ -95,6 +95,8 @@ def configure(service_name: str, exporter: SpanExporter | None = None) -> Tracer
 
 def _otlp(signal: str) -> bool:
     """Is OTLP export of this signal asked for, by the standard variables?"""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
     if os.environ.get(f"OTEL_{signal}_EXPORTER", "otlp").strip().lower() == "none":
         return False
     if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")):
