@@ -43,12 +43,15 @@ def up(
     replicas: int = typer.Option(None, envvar="PATHWAYS_REPLICAS", help="Copies of the history and buckets the servers keep "
                                  "(default: the cluster's size, at most 3)"),
     demo: bool = typer.Option(False, "--demo/--no-demo", help="Load the made-up demo programme (`pathways demo`) once ready"),
+    nodes: int = typer.Option(1, envvar="PATHWAYS_NODES", help="nats-servers to run here as one cluster (3: every stream "
+                              "and bucket kept three times, R3); node 1 listens on the NATS port"),
 ) -> None:
-    """Start the embedded NATS server and every service; Ctrl-C stops everything cleanly."""
+    """Start the embedded NATS server (or a cluster of them) and every service; Ctrl-C stops everything cleanly."""
     import asyncio  # here, not at the top: `--help` and other commands need not load it
 
+    from pathways.cli.nodes import make_servers, remember_ports, remembered_ports, start_servers, url_of, wait_formed
     from pathways.cli.supervise import Child, Supervisor
-    from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer, free_port
+    from pathways.runtime.natsserver import Credentials, free_port
     from pathways.service import discover
 
     home = (home or pathways_home()).resolve()
@@ -57,32 +60,42 @@ def up(
     services = discover()
     credentials = Credentials.load_or_create(home / "credentials.json")
     # Organisations added with `pathways org add` connect as themselves, with permissions.
-    # The port is kept in the home and taken again next time: credentials files written by
-    # `pathways org add` name it, and partner systems keep working across restarts.
-    port_file = home / "nats.port"
-    remembered = int(port_file.read_text()) if port_file.exists() and port_file.read_text().strip().isdigit() else None
-    wanted = nats_port or remembered or 4222
-    server = EmbeddedNatsServer(home, port=wanted, credentials=credentials, organisations=True, services=list(services))
-    if server.port != wanted:
-        err_console.print(f"[yellow]Port {wanted} is taken: NATS listens on {server.port} instead. Credentials files written "
-                          f"for port {wanted} need the new address.[/yellow]")
-    console.print(f"Starting nats-server (JetStream, sync_interval: always) on port {server.port} …")
-    server.start()
-    port_file.write_text(f"{server.port}\n")
-    supervisor = Supervisor(home, server)
-    connection = ConnectionInfo(server.url, credentials.user, credentials.password, home=str(home))
+    # The ports are kept in the home and taken again next time: credentials files written by
+    # `pathways org add` name them, and partner systems keep working across restarts.
+    try:
+        servers = make_servers(home, nodes, nats_port, credentials, list(services))
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    remembered = remembered_ports(home)
+    asked = [nats_port or (remembered[0] if remembered else 4222), *remembered[1:nodes]]
+    for server, wanted in zip(servers, asked, strict=False):
+        if server.port != wanted:
+            err_console.print(f"[yellow]Port {wanted} is taken: NATS listens on {server.port} instead. Credentials files "
+                              f"written for port {wanted} need the new address.[/yellow]")
+    ports = ", ".join(str(s.port) for s in servers)
+    console.print(f"Starting {'nats-server' if nodes == 1 else f'a cluster of {nodes} nats-servers'} "
+                  f"(JetStream, sync_interval: always) on port{'s' if nodes > 1 else ''} {ports} …")
+    start_servers(servers)
+    remember_ports(home, servers)
+    supervisor = Supervisor(home, servers)
+    server_url = url_of(servers)
+    connection = ConnectionInfo(server_url, credentials.user, credentials.password, home=str(home))
+    if nodes > 1:
+        asyncio.run(wait_formed(connection, nodes))
     # The platform makes the stream and the buckets: services, connected as themselves, may not.
     asyncio.run(_prepare_storage(connection, replicas))
     try:
         env = os.environ | {
-            "PATHWAYS_NATS_URL": server.url,
+            "PATHWAYS_NATS_URL": server_url,
             "PATHWAYS_NATS_USER": credentials.user,
             "PATHWAYS_NATS_PASSWORD": credentials.password,
         }
         for name, service in services.items():
             port = free_port(service.http_port)
             # Each service connects as itself, with only what a service may do.
-            own = env | {"PATHWAYS_NATS_USER": f"svc-{name}", "PATHWAYS_NATS_PASSWORD": server.service_accounts[name]["password"]}
+            account = servers[0].service_accounts[name]
+            own = env | {"PATHWAYS_NATS_USER": f"svc-{name}", "PATHWAYS_NATS_PASSWORD": account["password"]}
             supervisor.start(name, Child([sys.executable, "-m", "pathways.cli.main", "serve", name, "--http-port", str(port)],
                                          own, home / f"{name}.log"))
             connection.services[name] = f"http://127.0.0.1:{port}"
@@ -99,22 +112,36 @@ def up(
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         console.print("Stopping services …")
         supervisor.stop()
-        server.stop()
+        for server in servers:
+            server.stop()
         with contextlib.suppress(FileNotFoundError):
             connection_file(home).unlink()
         console.print("Stopped. Data is kept in " + str(home))
 
 
 async def _prepare_storage(connection: ConnectionInfo, replicas: int | None) -> None:
+    import asyncio
+
+    from nats.js.errors import APIError
+
     from pathways.runtime.storage import prepare_storage
 
     nc = await connection.connect("pathways-up", allow_reconnect=False, connect_timeout=10)
+    deadline = time.monotonic() + 60
     try:
-        try:
-            await prepare_storage(nc, replicas)
-        except ValueError as err:  # more replicas than servers, say
-            err_console.print(f"[red]{err}[/red]")
-            raise typer.Exit(2) from None
+        while True:
+            try:
+                await prepare_storage(nc, replicas)
+                return
+            except ValueError as err:  # more replicas than servers, say
+                err_console.print(f"[red]{err}[/red]")
+                raise typer.Exit(2) from None
+            except APIError as err:
+                # A cluster just formed: its meta leader may not count every peer yet ("no
+                # suitable peers for placement", 10005) or be elected (503). It will, shortly.
+                if (err.err_code != 10005 and err.code != 503) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await nc.close()
 
@@ -269,8 +296,9 @@ def status() -> None:
         table.add_row("NATS / PATHWAYS_EVENTS", connection.nats_url, f"[red]unreachable[/red] ({err.__class__.__name__})")
     restarts_file = Path(connection.home or ".") / "restarts.json"
     restarts: dict[str, int] = json.loads(restarts_file.read_text()) if restarts_file.exists() else {}
-    if restarts.get("nats-server"):
-        table.add_row("  restarts", "", f"[yellow]nats-server started again {restarts['nats-server']} time(s)[/yellow]")
+    for name, times in restarts.items():
+        if name.startswith("nats-server"):
+            table.add_row("  restarts", "", f"[yellow]{name} started again {times} time(s)[/yellow]")
     for name, base in connection.services.items():
         again = f" [yellow](restarted {restarts[name]}×)[/yellow]" if restarts.get(name) else ""
         try:

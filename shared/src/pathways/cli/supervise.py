@@ -42,7 +42,7 @@ class Child:
 @dataclass
 class Supervisor:
     home: Path
-    server: EmbeddedNatsServer
+    servers: list[EmbeddedNatsServer]
     children: dict[str, Child] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
 
@@ -57,10 +57,11 @@ class Supervisor:
     def check(self) -> None:
         """One look at every process: start again what has died and is due."""
         now = time.monotonic()
-        if self.server.process is not None and self.server.process.poll() is not None:
-            console.print(f"[red]nats-server exited ({self.server.process.returncode}); starting it again.[/red]")
-            self.server.start()
-            self._count("nats-server")
+        for server in self.servers:
+            if server.process is not None and server.process.poll() is not None:
+                console.print(f"[red]nats-server {server.name} exited ({server.process.returncode}); starting it again.[/red]")
+                server.start()
+                self._count("nats-server" if len(self.servers) == 1 else f"nats-server {server.name}")
         for name, child in self.children.items():
             process = child.process
             if process is None or process.poll() is None:

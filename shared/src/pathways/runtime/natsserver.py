@@ -96,8 +96,28 @@ def server_config(*, port: int, store_dir: Path, credentials: Credentials | None
     )
 
 
+@dataclass(frozen=True)
+class Routes:
+    """How the embedded servers of one home find each other as a cluster (`pathways up
+    --nodes 3`): the port this node listens on for routes, and its peers' route ports."""
+
+    own: int
+    peers: tuple[int, ...]
+    name: str = "pathways"
+
+    def config(self) -> str:
+        routes = ", ".join(f"nats-route://127.0.0.1:{port}" for port in self.peers)
+        return f"cluster {{\n  name: {json.dumps(self.name)}\n  listen: 127.0.0.1:{self.own}\n  routes: [{routes}]\n}}\n"
+
+
+def node_suffix(node: int) -> str:
+    """Node 1 keeps the names a single server has always had; node n's files end in -n."""
+    return "" if node == 1 else f"-{node}"
+
+
 class EmbeddedNatsServer:
-    """Starts and stops one nats-server process with its own store and config."""
+    """Starts and stops one nats-server process with its own store and config: alone, or as
+    node `node` of a cluster of embedded servers sharing one home (and its authorization)."""
 
     def __init__(
         self,
@@ -109,6 +129,8 @@ class EmbeddedNatsServer:
         log_file: Path | None = None,
         organisations: bool = False,
         services: list[str] | None = None,
+        node: int = 1,
+        routes: Routes | None = None,
     ) -> None:
         """`organisations`: besides the platform's user, let in the organisations of
         $home/organisations.json, each with its own permissions (pathways.runtime.accounts),
@@ -121,17 +143,26 @@ class EmbeddedNatsServer:
         self.home = home
         self.port = free_port(port)
         self.credentials = credentials
-        self.name = name
-        self.store_dir = home / "jetstream"
-        self.config_path = home / "nats-server.conf"
-        self.log_file = log_file or home / "nats-server.log"
+        suffix = node_suffix(node)
+        self.name = name + suffix  # a cluster's servers need names of their own
+        self.routes = routes
+        self.store_dir = home / f"jetstream{suffix}"
+        self.config_path = home / f"nats-server{suffix}.conf"
+        self.log_file = log_file or home / f"nats-server{suffix}.log"
+        self.pid_file = home / f"nats-server{suffix}.pid"
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process; `wait_ready` waits for it (a cluster's nodes are launched together)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.store_dir.mkdir(parents=True, exist_ok=True)
         authorization = None
@@ -142,21 +173,25 @@ class EmbeddedNatsServer:
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(server_config(port=self.port, store_dir=self.store_dir, credentials=self.credentials, name=self.name,
-                                       authorization_file=authorization))
-        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        log = open(self.log_file, "ab")
-        self.process = subprocess.Popen(
-            [str(nats_server_binary()), "-c", str(self.config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in a terminal goes to us; we stop it cleanly
-        )
-        (self.home / PID_FILE).write_text(str(self.process.pid))
+                                       authorization_file=authorization,
+                                       extra=self.routes.config() if self.routes is not None else ""))
+        self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(nats_server_binary()), "-c", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in a terminal goes to us; we stop it cleanly
+            )
+        self.pid_file.write_text(str(self.process.pid))
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"nats-server exited at start; see {self.log_file}")
-            if _ready(self.port) and _jetstream_ready(self.log_file, offset):
+            if _ready(self.port) and _jetstream_ready(self.log_file, self._log_offset):
                 return
             time.sleep(0.05)
         raise TimeoutError(f"nats-server did not become ready in {timeout}s; see {self.log_file}")
@@ -169,7 +204,7 @@ class EmbeddedNatsServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         with contextlib.suppress(FileNotFoundError):
-            (self.home / PID_FILE).unlink()
+            self.pid_file.unlink()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -188,8 +223,8 @@ class EmbeddedNatsServer:
 
 def reload_running_server(home: Path) -> bool:
     """From another process (`pathways org …`): rewrite the authorization file under `home`
-    and have the server `pathways up` runs there reload it; False if there is none (a
-    deployment's server: reload it with `nats-server --signal reload`; or the next start)."""
+    and have the server `pathways up` runs there (every node of it) reload it; False if there
+    is none (a deployment's server: reload it with `nats-server --signal reload`; or the next start)."""
     credentials_path = home / "credentials.json"
     if credentials_path.exists():
         credentials = Credentials.load_or_create(credentials_path)
@@ -197,29 +232,33 @@ def reload_running_server(home: Path) -> bool:
     else:  # a deployment's server: its platform user comes from its environment
         write_authorization(home, None, None)
         return False
-    try:
-        pid = int((home / PID_FILE).read_text())
-    except (FileNotFoundError, ValueError):
-        return False
-    if not _serves(pid, home):
-        return False  # a PID file left by a server that did not stop cleanly: never signal a stranger
-    try:
-        _reload_and_wait(pid, home / "nats-server.log")
-    except ProcessLookupError:
-        return False
-    return True
+    reloaded = False
+    for pid_file in sorted(home.glob("nats-server*.pid")):
+        suffix = pid_file.name.removeprefix("nats-server").removesuffix(".pid")
+        try:
+            pid = int(pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            continue
+        if not _serves(pid, home / f"nats-server{suffix}.conf"):
+            continue  # a PID file left by a server that did not stop cleanly: never signal a stranger
+        try:
+            _reload_and_wait(pid, home / f"nats-server{suffix}.log")
+        except ProcessLookupError:
+            continue
+        reloaded = True
+    return reloaded
 
 
-def _serves(pid: int, home: Path) -> bool:
-    """Is `pid` the nats-server started with this home's configuration? (A PID file can
-    outlive its server, and the number be reused by an unrelated process.)"""
+def _serves(pid: int, config: Path) -> bool:
+    """Is `pid` the nats-server started with this configuration? (A PID file can outlive
+    its server, and the number be reused by an unrelated process.)"""
     if not Path("/proc/self").exists():  # no procfs (macOS): the PID file is all there is to go on
         return True
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return str(home / "nats-server.conf").encode() in command
+    return str(config).encode() in command
 
 
 def _reload_and_wait(pid: int, log_file: Path, timeout: float = 5.0) -> None:
