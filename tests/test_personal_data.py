@@ -348,6 +348,43 @@ async def test_remaking_the_key_bucket_survives_an_interruption_at_any_step(
         await nc.close()
 
 
+async def test_remaking_the_key_bucket_copies_every_key_even_when_a_listing_comes_back_short(
+    own_nats_server: NatsEndpoint, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """nats-py lists a bucket's keys through a watcher, which can end early on a busy server.
+    The copy must not trust such a listing: a short one, marked complete, would lose the keys
+    it missed when the old stream is deleted. Here every listing misses most keys, and a key
+    written twice and one deleted show the copy takes each key's latest state."""
+    from nats.js.kv import KeyValue
+    from pathways.personal import BUCKET
+
+    nc = await own_nats_server.connection.connect("bucket-upgrade-test")
+    try:
+        originals = {f"prog.partner.pt-{i}": os.urandom(32) for i in range(30)}
+        await old_bucket(nc, originals)
+        old = await nc.jetstream().key_value(BUCKET)
+        originals["prog.partner.pt-3"] = os.urandom(32)
+        await old.put("prog.partner.pt-3", base64.b64encode(originals["prog.partner.pt-3"]))
+        await old.delete("prog.partner.pt-4")
+        del originals["prog.partner.pt-4"]
+        real_keys = KeyValue.keys
+
+        async def short_listing(self: KeyValue, **kwargs: Any) -> list[str]:
+            return (await real_keys(self, **kwargs))[:2]
+
+        monkeypatch.setattr(KeyValue, "keys", short_listing)
+        keys = PersonKeys(nc)
+        await keys.ensure_bucket()
+        assert not (await nc.jetstream().stream_info(f"KV_{BUCKET}")).config.deny_delete
+        for name, key in originals.items():
+            programme, partner, participant = name.split(".")
+            assert await keys.existing(EnrolmentRef(programme, partner, participant)) == key, name
+        with pytest.raises(nats.js.errors.KeyNotFoundError):
+            await (await nc.jetstream().key_value(BUCKET)).get("prog.partner.pt-4")
+    finally:
+        await nc.close()
+
+
 async def test_erasing_twice_at_once_and_erasing_in_a_bucket_not_yet_remade(
     own_nats_server: NatsEndpoint, capfd: pytest.CaptureFixture[str],
 ) -> None:

@@ -52,6 +52,15 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str, within: flo
         await asyncio.sleep(0.2)
 
 
+async def accepts_an_enrolment(client: CommandClient, s: Any) -> bool:
+    """One enrolment sent: accepted (False while the platform cannot answer yet)."""
+    try:
+        reply = await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, unique("p")))
+    except (nats.errors.Error, TimeoutError):
+        return False
+    return bool(reply["status"] == "accepted")
+
+
 def start_up(home: Path) -> subprocess.Popen[str]:
     env = os.environ | {"PATHWAYS_HOME": str(home), "COLUMNS": "200"}
     env.pop("NATS_PORT", None)
@@ -95,14 +104,8 @@ async def test_a_killed_service_and_a_killed_nats_server_are_started_again_and_t
 
         os.kill(before["nats-server"], signal.SIGKILL)
 
-        async def commands_again() -> bool:
-            try:
-                reply = await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, unique("p")))
-            except (nats.errors.Error, TimeoutError):
-                return False
-            return reply["status"] == "accepted"
-
-        await until(commands_again, "commands are accepted again after nats-server was killed", within=90)
+        await until(lambda: accepts_an_enrolment(client, s), "commands are accepted again after nats-server was killed",
+                    within=90)
         assert started_by(up)["nats-server"] != before["nats-server"]
         assert "nats-server started again 1" in status(home)
         await nc.close()

@@ -22,7 +22,7 @@ from pathways.subjects import STREAM_NAME
 
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
 from tests.test_cluster import led
-from tests.test_supervision import PATHWAYS, children, status, until
+from tests.test_supervision import PATHWAYS, accepts_an_enrolment, children, status, until
 
 
 def nats_servers_of(up: subprocess.Popen[str], home: Path) -> dict[str, int]:
@@ -74,14 +74,8 @@ async def test_a_fresh_up_on_three_nodes_makes_r3_and_survives_the_loss_of_the_l
         assert leader in before, (leader, before)
         os.kill(before[leader], signal.SIGKILL)
 
-        async def commands_again() -> bool:
-            try:
-                reply = await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, unique("p")))
-            except (nats.errors.Error, TimeoutError):
-                return False
-            return reply["status"] == "accepted"
-
-        await until(commands_again, "commands are accepted with the leader's node killed", within=90)
+        await until(lambda: accepts_an_enrolment(client, s), "commands are accepted with the leader's node killed",
+                    within=90)
         await until(lambda: asyncio.sleep(0, nats_servers_of(up, home).get(leader) not in (None, before[leader])),
                     "the killed node is started again", within=60)
         assert f"{leader} started again 1" in status(home)

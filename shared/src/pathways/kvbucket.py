@@ -114,15 +114,8 @@ async def make_erasable(nc: Client, bucket: Bucket) -> int | None:
             await js.update_stream(old.config)
             copy = await js.add_stream(StreamConfig(name=copy_name, subjects=[f"{copy_subject}.>", done_subject],
                                                     storage=StorageType.FILE, num_replicas=replicas))
-            sealed_kv = await js.key_value(bucket.name)
-            try:
-                names = await sealed_kv.keys()
-            except nats.js.errors.NoKeysError:
-                names = []
-            for name in names:
-                entry = await sealed_kv.get(name)
-                if entry.value:
-                    await js.publish(f"{copy_subject}.{name}", entry.value, stream=copy_name)
+            for name, value in (await _values_by_sequence(js, bucket)).items():
+                await js.publish(f"{copy_subject}.{name}", value, stream=copy_name)
             await js.publish(done_subject, b"", stream=copy_name)
         await js.delete_stream(bucket.stream)
     if await _info(js, bucket.stream) is None:
@@ -140,6 +133,33 @@ async def make_erasable(nc: Client, bucket: Bucket) -> int | None:
             await kv.create(msg.subject[len(copy_subject) + 1:], msg.data or b"")
     await js.delete_stream(copy_name)
     return moved
+
+
+async def _values_by_sequence(js: JetStreamContext, bucket: Bucket) -> dict[str, bytes]:
+    """Every live value of the (sealed) bucket, read from its stream message by message.
+
+    Not nats-py's `keys()`: that lists through a watcher that can end before it has seen
+    every key when the server is slow to answer, and a short listing marked complete would
+    lose the keys it missed once the old stream is deleted. Reading each sequence from the
+    first to the last cannot stop short; a later message for a key (or its delete marker)
+    replaces an earlier one."""
+    prefix = f"$KV.{bucket.name}."
+    state = (await js.stream_info(bucket.stream)).state
+    values: dict[str, bytes] = {}
+    for seq in range(max(state.first_seq, 1), state.last_seq + 1):
+        try:
+            msg = await js.get_msg(bucket.stream, seq)
+        except nats.js.errors.NotFoundError:  # replaced or deleted: no message at this sequence
+            continue
+        if msg.subject is None or not msg.subject.startswith(prefix):
+            continue
+        name = msg.subject[len(prefix):]
+        operation = (msg.headers or {}).get("KV-Operation")
+        if operation in ("DEL", "PURGE") or not msg.data:
+            values.pop(name, None)
+        else:
+            values[name] = msg.data
+    return values
 
 
 async def _info(js: JetStreamContext, stream: str) -> StreamInfo | None:
