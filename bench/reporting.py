@@ -544,12 +544,13 @@ async def rebuild_in_child(conn: ConnectionInfo, db: Path, home: Path) -> dict[s
 
 def dashboard_queries(db: Path) -> list[Result]:
     """Each query as the dashboard makes it (a table page holds ROW_LIMIT rows), then the
-    whole page through dashboard._page itself, short of rendering the template."""
+    whole page through dashboard._page itself, short of rendering the template: as seen
+    again (its charts' drawings kept, pathways_reporting.charts) and at first sight."""
     from types import SimpleNamespace
 
     from pathways.access import Caller
     from pathways.readmodels import make_engine
-    from pathways_reporting import figures
+    from pathways_reporting import charts, figures
     from pathways_reporting.api import open_scope
     from pathways_reporting.dashboard import ROW_LIMIT, _page
     from pathways_reporting.readmodel import ATTENDANCE, DIRECTORY, OUTCOMES, SESSIONS, SPEND
@@ -578,7 +579,12 @@ def dashboard_queries(db: Path) -> list[Result]:
         ]
         queries += [(f"table {key} (a page of {ROW_LIMIT})", lambda build=build: build(conn, programme, none, limit=ROW_LIMIT))
                     for key, build in TABLES.items()]
+        def afresh(scope: Any) -> Any:
+            charts.forget_drawings()
+            return _page(request, scope)
+
         queries += [("dashboard page, commissioner view", lambda: _page(request, commissioner)),
+                    ("dashboard page, commissioner view, charts drawn afresh", lambda: afresh(commissioner)),
                     (f"dashboard page, partner view ({partner})", lambda: _page(request, partner_scope))]
         for name, query in queries:
             rows = _rows(query())

@@ -1,0 +1,69 @@
+"""The dashboard's charts are drawn once per set of figures they show: seen again, a page
+draws nothing; a changed figure is drawn afresh (never a stale chart)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pathways_reporting import charts
+
+
+def summary() -> dict[str, Any]:
+    return {
+        "sessions": {"by_month": {"2026-01": 3, "2026-02": 5},
+                     "by_month_and_partner": {"Bassline Studios": {"2026-01": 2, "2026-02": 5},
+                                              "Open Door Arts": {"2026-01": 1}}},
+        "spend": {"contracts": [{"partner_id": "bassline", "contract_id": "c-1", "spent_pence": 125_000,
+                                 "remaining_pence": 75_000}]},
+        "outcomes": {"WEMWBS": {"pairs": 4, "mean_baseline": 41.5, "mean_follow_up": 47.25}},
+        "co_production": {"bassline": {"level": 2}},
+        "participants": {"by_setting": {"ward": 6, "community": 3}},
+    }
+
+
+def draw_all(s: dict[str, Any]) -> list[str | None]:
+    return [charts.sessions_by_month(s, "partner"), charts.spend_against_budget(s), charts.wellbeing_change(s),
+            charts.co_production_maturity(s), charts.participants_by_setting(s)]
+
+
+def drawn() -> int:
+    return sum(d.cache_info().misses for d in charts.DRAWINGS)
+
+
+def test_a_page_seen_again_draws_nothing_and_a_changed_figure_is_drawn_afresh() -> None:
+    charts.forget_drawings()
+    first = draw_all(summary())
+    assert all(svg and svg.startswith("<svg") for svg in first)
+    assert drawn() == 5
+    assert draw_all(summary()) == first and drawn() == 5  # the same figures, built anew: nothing drawn
+    for change, index in (
+        (lambda s: s["sessions"]["by_month_and_partner"]["Open Door Arts"].__setitem__("2026-02", 4), 0),
+        (lambda s: s["spend"]["contracts"][0].__setitem__("spent_pence", 130_000), 1),
+        (lambda s: s["outcomes"]["WEMWBS"].__setitem__("mean_follow_up", 48.0), 2),
+        (lambda s: s["co_production"]["bassline"].__setitem__("level", 3), 3),
+        (lambda s: s["participants"]["by_setting"].__setitem__("ward", 7), 4),
+    ):
+        changed = copy.deepcopy(summary())
+        change(changed)
+        before = drawn()
+        again = draw_all(changed)
+        assert drawn() == before + 1, f"chart {index}: one changed figure, one chart drawn"
+        assert again[index] != first[index], f"chart {index} shows the change"
+        assert again[:index] + again[index + 1:] == first[:index] + first[index + 1:]
+
+
+def test_charts_without_figures_are_left_out() -> None:
+    empty = {"sessions": {"by_month": {}, "by_month_and_partner": {}}, "spend": {"contracts": []},
+             "outcomes": {"WEMWBS": {"pairs": 0, "mean_baseline": None, "mean_follow_up": None}},
+             "co_production": {}, "participants": {"by_setting": {}}}
+    assert draw_all(empty) == [None] * 5
+
+
+def test_the_drawings_kept_are_bounded() -> None:
+    charts.forget_drawings()
+    s = summary()
+    for n in range(charts.CHARTS_KEPT + 10):
+        s["participants"]["by_setting"]["ward"] = n
+        charts.participants_by_setting(s)
+    assert charts._participants_by_setting.cache_info().currsize == charts.CHARTS_KEPT
