@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -302,3 +303,72 @@ async def test_a_runner_far_behind_with_several_filters_catches_up_from_history_
     for projection in (ROSTER, SESSION_LOG):
         await rebuild(projection, clean, store, until=last)
         assert dump(engine, projection) == dump(clean, projection)
+
+
+# --- the rebuild reads ahead while it writes ----------------------------------------------
+
+
+async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_failed_one_leaves_the_live_tables(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rebuild reads the next batch while the last is written: with batches of 7 over 60
+    events every row is there and the position is the last event's; a batch that fails to
+    apply fails the rebuild (not skipped while the reading goes on), and the read model
+    keeps the figures it had."""
+    import pathways.projection as projection_module
+    from pathways.eventstore.memory import InMemoryEventStore
+    from pathways.projection import dump, rebuild
+
+    s = await setup_programme(client)
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    subject = f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"
+    template = (await JetStreamEventStore(nats_client).read_subject(subject))[0]
+    store = InMemoryEventStore()
+    store._events = enrolled_events(template, 60, 1)
+    engine = make_engine(f"sqlite:///{tmp_path / 'ahead.db'}")
+    applied: list[int] = []  # first sequence of each batch, in the order they are written
+    read_ahead, writing, most_at_once = [], [0], [0]
+    real_apply, real_read = projection_module._apply_in_txn, store.read_all
+    read = [0]  # the furthest sequence the rebuild has been given
+
+    async def reading(*args: Any, **kwargs: Any) -> Any:
+        async for stored in real_read(*args, **kwargs):
+            read[0] = stored.sequence
+            yield stored
+
+    def watched(engine: Any, projection: Any, tables: Any, name: str, events: list[StoredEvent], *rest: Any) -> int:
+        writing[0] += 1
+        most_at_once[0] = max(most_at_once[0], writing[0])
+        try:
+            if events:
+                applied.append(events[0].sequence)
+                time.sleep(0.05)  # a slow write: the reading goes on meanwhile
+                read_ahead.append(read[0] > events[-1].sequence)
+            return real_apply(engine, projection, tables, name, events, *rest)
+        finally:
+            writing[0] -= 1
+
+    monkeypatch.setattr(store, "read_all", reading)
+    monkeypatch.setattr(projection_module, "_apply_in_txn", watched)
+    assert await rebuild(ROSTER, engine, store, batch_size=7) == 60
+    assert applied == sorted(applied) and len(applied) == 9  # 8 full batches and the rest, in order
+    assert most_at_once[0] == 1  # one batch in the database's hands at a time
+    assert sum(read_ahead) >= 7, read_ahead  # the next batch was read while each full one was written
+    with engine.connect() as conn:
+        assert len(conn.execute(ENROLMENT.select()).all()) == 60
+    before = dump(engine, ROSTER)
+
+    store._events = enrolled_events(template, 60, 1)[:30]  # a rebuild that should end with 30 rows, but fails
+    failing_from = 15
+
+    def failing(engine: Any, projection: Any, tables: Any, name: str, events: list[StoredEvent], *rest: Any) -> int:
+        if events and events[0].sequence >= failing_from:
+            raise RuntimeError("the database refused the batch (injected)")
+        return real_apply(engine, projection, tables, name, events, *rest)
+
+    monkeypatch.setattr(projection_module, "_apply_in_txn", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        await rebuild(ROSTER, engine, store, batch_size=7)
+    assert dump(engine, ROSTER) == before  # readers still see the complete old figures
+    engine.dispose()

@@ -198,14 +198,25 @@ async def rebuild(
         end = await store.last_sequence() if until is None else min(until, await store.last_sequence())
         if end <= position:
             break
+        # Reading the next batch goes on while the last one is written (in a thread; SQLite
+        # lets go of the GIL while it stores): one batch in the database's hands at a time,
+        # so they are applied in order, and at most two are held in memory.
+        applying: asyncio.Future[int] | None = None
         batch: list[StoredEvent] = []
-        async for stored in store.read_all(position + 1, end, projection.subjects):
-            batch.append(stored)
-            if len(batch) >= batch_size:
-                position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch)
-                batch = []
-                if progress:
-                    progress(position, end)
+        try:
+            async for stored in store.read_all(position + 1, end, projection.subjects):
+                batch.append(stored)
+                if len(batch) >= batch_size:
+                    if applying is not None:
+                        position = await applying
+                        if progress:
+                            progress(position, end)
+                    applying = asyncio.ensure_future(
+                        asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch))
+                    batch = []
+        finally:
+            if applying is not None:  # a thread cannot be cancelled: let it finish (or fail) first
+                position = await applying
         # What it does not read, up to `end`, is covered too.
         position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch, end)
         if progress:
