@@ -225,3 +225,26 @@ async def test_replay_and_verify_over_http_for_an_auditor(platform: AuditedPlatf
     assert {json.loads(line)["event"]["organisation"] for line in mine[:-1]} == {s.partner_a}
     assert report["ok"] and report["ledger_compared"] and report["events"] >= last and report["checkpoints"] >= 1
     assert bad.status_code == 422
+
+
+HOSTILE_NUMBERS = ["9223372036854775808", "18446744073709551616", str(2**53), "-1", "1e3", "0x10", "9" * 400, ""]
+
+
+async def test_numbers_past_what_the_database_holds_are_refused_as_bad_input_never_a_server_error(
+    platform: AuditedPlatform,
+) -> None:
+    """2^63 and more reached SQLite and came back as a 500 (OverflowError): every numeric
+    query parameter of the audit API is bounded, so a hostile number is a 422."""
+    await some_history(platform, people=1)
+    await signed_up_to(platform, await platform.store.last_sequence())
+    async with platform.http() as auditor:
+        assert (await auditor.get("/audit/ledger/leaves", params={"start": str(2**53 - 1)})).status_code == 200
+        for value in HOSTILE_NUMBERS:
+            for path, name in [("/audit/checkpoints", "limit"), ("/audit/ledger/leaves", "start"),
+                               ("/audit/ledger/leaves", "count"), ("/audit/proofs/inclusion/1", "tree_size"),
+                               ("/audit/rejections", "limit")]:
+                answer = await auditor.get(path, params={name: value})
+                assert answer.status_code == 422, (path, name, value, answer.status_code, answer.text[:200])
+            refused = await auditor.post("/audit/proofs/consistency", params={"tree_size": value}, content="x",
+                                         headers={"content-type": "text/plain"})
+            assert refused.status_code == 422, (value, refused.status_code)

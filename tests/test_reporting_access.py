@@ -198,3 +198,23 @@ async def test_signing_in_to_the_dashboard(
         out = await browser.post("/logout")
         assert out.status_code == 303
         assert (await browser.get("/dashboard")).status_code == 303
+
+
+async def test_hostile_numbers_and_days_in_a_query_are_bad_input_never_a_server_error(
+    reporting: ServiceHost, programme: tuple[ProgrammeSetup, dict[str, str], dict[str, str]],
+) -> None:
+    """`?limit=` of 2^63 reached SQLite as a 500, and `?to=0` was read as 1970-01-01 (a Unix
+    time): a limit is bounded and a day is YYYY-MM-DD only, on the API and the dashboard."""
+    s, _, tokens = programme
+    base = f"/programmes/{s.programme_id}"
+    async with http(reporting, tokens["commissioner"]) as commissioner:
+        for value in ["9223372036854775808", "18446744073709551616", "1000001", "0", "-1", "1e3", "9" * 400]:
+            answer = await commissioner.get(f"{base}/tables/sessions", params={"limit": value})
+            assert answer.status_code == 422, (value, answer.status_code)
+        for day in ["0", "1", "20260131", "2026-W05-1", "2026-1-5", "1e9", "2026-02-30", "9" * 40]:
+            for params in ({"to": day}, {"from": day}):
+                assert (await commissioner.get(f"{base}/summary", params=params)).status_code == 422, params
+                assert (await commissioner.get(f"{base}/tables/sessions", params=params)).status_code == 422, params
+                page = await commissioner.get(f"/dashboard/programmes/{s.programme_id}", params=params)
+                assert page.status_code == 422, (params, page.status_code)
+        assert (await commissioner.get(f"{base}/summary", params={"to": "2026-01-31"})).status_code == 200

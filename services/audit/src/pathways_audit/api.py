@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pathways.access import Caller, caller
 from pathways.asof import parse_as_of
+from pathways.bounds import MAX_ROWS, MAX_SEQUENCE
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.signing import CheckpointSigner
 from pathways.service import SessionDependency
@@ -74,7 +75,7 @@ def router(sessions: SessionDependency) -> APIRouter:
         return str(ledger_key().vkey) + "\n"
 
     @api.get("/checkpoints")
-    def checkpoints(limit: int = Query(20, ge=0, description="How many, newest first; 0 for all"),
+    def checkpoints(limit: int = Query(20, ge=0, le=MAX_ROWS, description="How many, newest first; 0 for all"),
                     session: Session = Depends(sessions)) -> list[dict[str, Any]]:
         query = select(records.CHECKPOINTS).order_by(records.CHECKPOINTS.c.tree_size.desc())
         return _rows(session.connection().execute(query.limit(limit) if limit else query))
@@ -88,14 +89,14 @@ def router(sessions: SessionDependency) -> APIRouter:
         return str(row.note)
 
     @api.get("/ledger/leaves", response_class=Response)
-    def leaves(start: int = Query(0, ge=0), count: int = Query(4096, ge=1, le=MAX_LEAVES),
+    def leaves(start: int = Query(0, ge=0, le=MAX_SEQUENCE), count: int = Query(4096, ge=1, le=MAX_LEAVES),
                session: Session = Depends(sessions)) -> Response:
         """Leaf hashes from leaf `start` (stream sequence start + 1), 32 bytes each."""
         body = b"".join(ledger.leaf_hashes(session.connection(), start, count))
         return Response(body, media_type="application/octet-stream")
 
     @api.get("/proofs/inclusion/{event}")
-    async def prove(request: Request, event: str, tree_size: int | None = Query(None, ge=1),
+    async def prove(request: Request, event: str, tree_size: int | None = Query(None, ge=1, le=MAX_SEQUENCE),
                     session: Session = Depends(sessions)) -> dict[str, Any]:
         """That an event (by id, or by stream sequence) is in the signed log."""
         try:
@@ -110,7 +111,8 @@ def router(sessions: SessionDependency) -> APIRouter:
 
     @api.post("/proofs/consistency")
     def consistent(old_checkpoint: str = Body(..., media_type="text/plain", description="The signed checkpoint you kept"),
-                   tree_size: int | None = Query(None, ge=1), session: Session = Depends(sessions)) -> dict[str, Any]:
+                   tree_size: int | None = Query(None, ge=1, le=MAX_SEQUENCE),
+                   session: Session = Depends(sessions)) -> dict[str, Any]:
         """That the log your old checkpoint describes is a prefix of the log now."""
         try:
             return proofs.consistency(session.connection(), old_checkpoint, ledger_key().vkey, tree_size)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pathways.access import Caller, caller
 from pathways.accountability import record_reads_in_worker
+from pathways.bounds import MAX_ROWS, Day
 from pathways.service import SessionDependency
 from sqlalchemy import Connection
 from sqlmodel import Session
@@ -62,8 +62,8 @@ def scoped_request(sessions: SessionDependency) -> Callable[..., Iterator[Scoped
 
     def dependency(
         programme_id: str,
-        date_from: date | None = Query(None, alias="from", description="First day to count (inclusive)"),
-        date_to: date | None = Query(None, alias="to", description="Last day to count (inclusive)"),
+        date_from: Day | None = Query(None, alias="from", description="First day to count (inclusive)"),
+        date_to: Day | None = Query(None, alias="to", description="Last day to count (inclusive)"),
         partner_id: str | None = Query(None, alias="partner", description="Only this delivery partner"),
         activity: str | None = Query(None, description="Only sessions of this activity"),
         who: Caller = Depends(caller),
@@ -117,7 +117,8 @@ def router(sessions: SessionDependency) -> APIRouter:
 
     @api.get("/programmes/{programme_id}/tables/{table}")
     def table(http: Request, table: str, request: Scoped = Depends(scoped),
-              limit: int | None = Query(None, ge=1, description="Only the first rows; `total` still counts them all"),
+              limit: int | None = Query(None, ge=1, le=MAX_ROWS,
+                                        description="Only the first rows; `total` still counts them all"),
               ) -> dict[str, Any]:
         """One table as JSON: its title, column names, rows and how many rows there are."""
         data = request.table(table, limit)

@@ -18,7 +18,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pathways.access import COOKIE, Caller, caller, check_token
+from pathways.bounds import Day
 from pathways.service import SessionDependency
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -121,12 +123,17 @@ def _scoped(request: Request, session: Session, who: Caller) -> Scoped:
     """The API's scope rules, applied to a page's query string (empty form fields mean "any")."""
     q = request.query_params
     try:
-        day_from = date.fromisoformat(q["from"]) if q.get("from") else None
-        day_to = date.fromisoformat(q["to"]) if q.get("to") else None
-    except ValueError:
+        day_from = _day(q.get("from"))
+        day_to = _day(q.get("to"))
+    except (ValueError, ValidationError):
         raise HTTPException(422, "Dates are written YYYY-MM-DD.") from None
     asked = figures.Filters(day_from, day_to, q.get("partner") or None, q.get("activity") or None)
     return open_scope(session.connection(), who, request.path_params["programme_id"], asked)
+
+
+def _day(value: str | None) -> date | None:
+    """A form's day, YYYY-MM-DD only (fromisoformat also takes 20260331 and week dates)."""
+    return TypeAdapter(Day).validate_python(value) if value else None
 
 
 def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict[str, Any]:
