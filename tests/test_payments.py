@@ -147,6 +147,34 @@ async def test_separation_of_duties_in_expense_approval(registry: ServiceHost, p
                    "already approved", actor="sam.manager")
 
 
+SPELLINGS_OF_ONE_PERSON = [
+    "Finance@C", "FINANCE@C", " finance@c ", "finance@c\t", "ｆｉｎａｎｃｅ＠ｃ",  # full width: NFKC
+    "fin\u200bance@c", "\u200dfinance@c\u2060", "finance\u00adfinance"[:7] + "@c",  # zero-width, joiners, soft hyphen
+]
+
+
+async def test_approving_ones_own_claim_is_refused_however_the_name_is_spelt(
+    registry: ServiceHost, payments: ServiceHost, client: CommandClient,
+) -> None:
+    """The commissioner claimed as `finance@c` and approved as `Finance@C`, and the
+    approval was accepted: actors are now one canonical spelling (pathways.actors)."""
+    s = await setup_programme(client, budget_pence=4 * BUDGET)
+    cp = await co_producer(client, s, s.commissioner, benefits=False)
+    own = claim(s, cp, 2500, partner_id=s.partner_a)
+    await accepted(client, s.commissioner, "ClaimExpense", own, actor="finance@c")
+    for spelling in SPELLINGS_OF_ONE_PERSON:
+        await rejected(client, s.commissioner, "ApproveExpense", decision(s, own), "forbidden", "separation of duties",
+                       actor=spelling)
+        await rejected(client, s.commissioner, "RejectExpense", decision(s, own) | {"reason": "x"}, "forbidden",
+                       actor=spelling)
+    for unnamed in ["   ", "\u200b", "\u200b \u2060", "finance\x00@c", "finance\x1b[2J@c"]:
+        await rejected(client, s.commissioner, "ApproveExpense", decision(s, own), "invalid", actor=unnamed)
+    await accepted(client, s.commissioner, "ApproveExpense", decision(s, own), actor="Sam.Manager")
+    claimed = [e for e in await JetStreamEventStore(client.nc).read_subject(
+        f"pathways.evt.{s.programme_id}.>") if e.event.type.endswith("ExpenseApproved")]
+    assert [e.event.data["approver_actor"] for e in claimed] == ["sam.manager"]  # stored as its one spelling
+
+
 async def test_a_hundred_concurrent_approvals_of_one_claim_give_exactly_one_approval(
     registry: ServiceHost, payments: ServiceHost, client: CommandClient, nats_client: Client
 ) -> None:

@@ -25,6 +25,7 @@ from fastapi import HTTPException, Request
 from pydantic import Field
 
 from pathways.access import Caller
+from pathways.actors import MAX_ACTOR, canonical_actor
 from pathways.envelope import CloudEvent, utcnow
 from pathways.eventstore.base import AppendRequest, NewEvent
 from pathways.ids import is_valid_id
@@ -144,7 +145,8 @@ class AuditTrail:
             aggregate=REJECTIONS_AGGREGATE,
             programme=_safe_id(data.get("programme_id")) or NO_PROGRAMME,
             organisation=_safe_id(sender) or UNKNOWN,
-            actor=str(body.get("actor"))[:128] if isinstance(body.get("actor"), str) else UNKNOWN,
+            # As the intake would have read it, so an auditor finds one person under one name.
+            actor=(canonical_actor(body["actor"])[:MAX_ACTOR] or UNKNOWN) if isinstance(body.get("actor"), str) else UNKNOWN,
             correlation=body.get("correlation_id") if isinstance(body.get("correlation_id"), str) else None,
             event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"pathways-rejected/{context}/{sender}/{command}/{digest}/{reply.code}")),
         )

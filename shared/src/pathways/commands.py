@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
+from pathways.actors import Actor
 from pathways.ids import OPERATOR_ORGANISATION as OPERATOR_ORGANISATION  # defined with the ids; the rules use it from here
 from pathways.ids import Id
 from pathways.personal import PersonKeys
@@ -31,7 +32,7 @@ class CommandEnvelope(BaseModel):
 
     idempotency_key: str = Field(min_length=1, max_length=128)
     organisation: Id
-    actor: str = Field(min_length=1, max_length=128)
+    actor: Actor  # canonical: however it was typed, one person is one actor (pathways.actors)
     correlation_id: str | None = Field(default=None, max_length=128)
     data: dict[str, Any]
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from pathways.actors import canonical_actor
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
 from pathways.directory import ContractFacts, CoProducerFacts, ProgrammeFacts
 from pathways.replies import Rejection, RejectionCode, reject
@@ -178,7 +179,9 @@ def _check_claim_decision(
     if contract is None or contract.partner_id != cmd.partner_id or claim is None:
         return reject(RejectionCode.NOT_FOUND, f"There is no claim '{cmd.claim_id}' on contract '{cmd.contract_id}' "
                       f"of '{cmd.partner_id}'.")
-    if (claim.claimant_organisation, claim.claimant_actor) == (ctx.organisation, ctx.actor):
+    # Actors are compared as one spelling: claims stored before envelopes canonicalised the
+    # actor hold it as typed (`Finance@C` and `finance@c` are one person).
+    if (claim.claimant_organisation, canonical_actor(claim.claimant_actor)) == (ctx.organisation, canonical_actor(ctx.actor)):
         return reject(RejectionCode.FORBIDDEN, f"'{ctx.actor}' made claim '{cmd.claim_id}' and cannot {verb} it: "
                       "someone else must (separation of duties).")
     if claim.status != "claimed":
