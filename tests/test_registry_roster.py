@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 from pathways.commands import OPERATOR_ORGANISATION
@@ -57,7 +58,13 @@ async def test_commands_over_http_use_the_same_intake(registry: ServiceHost, cli
     async with await signed_in(registry, s.partner_a, "partner") as http:
         ok = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)
         again = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)
-        bad = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", content=b"nope")
+        bad = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", content=b"nope",
+                              headers={"content-type": "application/json; charset=utf-8"})
+        # What a cross-site form can send without the browser asking first: refused unread.
+        for media in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""):
+            refused = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", content=json.dumps(body | {
+                "idempotency_key": unique("k")}).encode(), headers={"content-type": media})
+            assert refused.status_code == 415, (media, refused.status_code)
         as_b = await http.post(f"/commands/{s.partner_b}/EnrolParticipant", json=body | {"organisation": s.partner_b})
     assert ok.status_code == 200 and ok.json()["status"] == "accepted" and again.json() == ok.json()
     assert bad.status_code == 422 and bad.json()["code"] == "invalid"

@@ -191,19 +191,22 @@ async def test_g4_bad_input_appends_nothing_crashes_nothing_and_explains_itself(
     assert reply["status"] == "accepted" and reply["sequence"] > before
 
 
+JSON = {"content-type": "application/json"}
+
+
 async def test_the_same_commands_work_over_http(service: ServiceHost, client: CommandClient, nats_client: Client) -> None:
 
     sc = await scenario_for(service, client)
     org, command, data = sc.retried
     async with await signed_in(service, org, "partner") as http:
-        response = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"))
+        response = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"), headers=JSON)
         assert response.status_code == 200 and response.json()["status"] == "accepted", response.text
         event_id = response.json()["event_ids"][0]
-        again = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"))
+        again = await http.post(f"/commands/{org}/{command}", content=body(org, data, "over-http"), headers=JSON)
         assert again.json() == response.json()
     (bad_org, bad_command, bad_data), code = sc.broken_rule
     async with await signed_in(service, bad_org, "partner") as http:
-        refused = await http.post(f"/commands/{bad_org}/{bad_command}", content=body(bad_org, bad_data))
+        refused = await http.post(f"/commands/{bad_org}/{bad_command}", content=body(bad_org, bad_data), headers=JSON)
         assert refused.status_code == 422 and refused.json()["code"] == code
     found = [e async for e in JetStreamEventStore(nats_client).read_all(response.json()["sequence"], response.json()["sequence"])]
     assert found[0].event.id == event_id

@@ -122,12 +122,18 @@ def _http_error(status: int, detail: str, headers: dict[str, str] | None = None)
     return HTTPException(status, detail, headers=headers)
 
 
-def bearer_token(request: Request) -> str | None:
+def header_token(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`: what a partner system sends."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.cookies.get(COOKIE)
+    return None
+
+
+def bearer_token(request: Request) -> str | None:
+    """The header's token, or the dashboard's sign-in cookie: what reads accept."""
+    return header_token(request) or request.cookies.get(COOKIE)
 
 
 class FailedSignIns:
@@ -203,7 +209,10 @@ async def check_token(request: Request, token: str | None) -> Caller | None:
 async def caller(request: Request) -> Caller:
     """FastAPI dependency: the authenticated caller, or 401 (429 after repeated failures).
     The host puts the token store on `app.state.tokens`."""
-    token = bearer_token(request)
+    return await _signed_in(request, bearer_token(request))
+
+
+async def _signed_in(request: Request, token: str | None) -> Caller:
     found = await check_token(request, token)
     if not token:
         raise _http_error(401, "Sign in: send 'Authorization: Bearer <token>'.", headers={"WWW-Authenticate": "Bearer"})
@@ -214,8 +223,17 @@ async def caller(request: Request) -> Caller:
 
 async def sender(organisation: str, request: Request) -> Caller:
     """FastAPI dependency for routes that send commands as `organisation` (a path or query
-    parameter): the token must belong to that organisation, and auditors send nothing."""
-    who = await caller(request)
+    parameter): the token must belong to that organisation, and auditors send nothing.
+
+    Only the Authorization header signs a command, never the dashboard's cookie. A page on
+    any other site (or another port of the same host: SameSite does not tell ports apart)
+    can make a browser post a form with the cookie attached, but it cannot add a header:
+    so no page can send a command as whoever is signed in to the dashboard (CSRF)."""
+    token = header_token(request)
+    if token is None and request.cookies.get(COOKIE):
+        raise _http_error(401, "Commands are signed with 'Authorization: Bearer <token>'; the dashboard's sign-in "
+                               "cookie does not send commands.", headers={"WWW-Authenticate": "Bearer"})
+    who = await _signed_in(request, token)
     if who.organisation_id != organisation:
         raise _http_error(403, f"This token belongs to '{who.organisation_id}'; it cannot send commands as '{organisation}'.")
     if who.role == "auditor":

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.security import SASLPlaintext
 from nats.aio.msg import Msg
@@ -275,8 +275,12 @@ class ServiceHost:
         @app.post("/commands/{organisation}/{command}", tags=["commands"])
         async def send_command(organisation: str, command: str, request: Request, who: Caller = Depends(sender)) -> Response:
             """The same command intake as NATS request-reply, over HTTP, signed in as the
-            organisation the command comes from."""
+            organisation the command comes from (the Authorization header only)."""
             assert self.intake is not None
+            # JSON only: a browser sends a cross-site form as text/plain, urlencoded or
+            # multipart without asking first; it must ask before sending application/json.
+            if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
+                raise HTTPException(415, "A command is JSON: send it with 'Content-Type: application/json'.")
             if command == BATCH:  # {"commands": [...]}: see pathways.batch
                 batch = await handle_batch(self.intake, organisation, await request.body())
                 status = 200 if isinstance(batch, BatchReply) else 422
