@@ -98,3 +98,29 @@ async def test_a_page_on_another_port_cannot_send_a_command_as_the_signed_in_par
             sent = await partner_system.post(commands, content=body[:cut] + "=" + body[cut:],
                                              headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
         assert sent.status_code == 200 and sent.json()["status"] == "accepted", sent.text
+
+
+async def test_the_dashboard_runs_under_its_policy_and_no_other_page_can_frame_it(
+    registry: ServiceHost, served: tuple[ServiceHost, str], client: CommandClient, nats_client: Client,
+    browser: Browser, attacker: tuple[str, dict[str, bytes]],
+) -> None:
+    """Nothing on the page is blocked by its Content-Security-Policy (the charts draw), and a
+    page on another port that frames it (clickjacking) gets an empty frame."""
+    _, dashboard = served
+    s = await setup_programme(client)
+    page, _ = await sign_in(browser, dashboard, await TokenStore(nats_client).issue(s.commissioner, "commissioner"))
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    await page.goto(f"{dashboard}/dashboard/programmes/{s.programme_id}")
+    assert "Commissioner view" in (await page.text_content("main") or "")
+    assert blocked == []
+    base, pages = attacker
+    pages["/frame"] = f'<!doctype html><iframe id="f" src="{dashboard}/dashboard/programmes/{s.programme_id}"></iframe>'.encode()
+    await page.goto(f"{base}/frame")
+    await page.wait_for_timeout(500)
+    framed = [f for f in page.frames if f != page.main_frame]
+    assert framed, "the frame element is there"
+    for frame in framed:
+        assert "Commissioner view" not in await frame.content(), frame.url
+    assert any("frame-ancestors" in b or "X-Frame-Options" in b for b in blocked) or all(
+        f.url in ("about:blank", "chrome-error://chromewebdata/") for f in framed), [f.url for f in framed]

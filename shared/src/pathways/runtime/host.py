@@ -32,6 +32,7 @@ from pathways.readmodels import make_engine
 from pathways.replies import Reply
 from pathways.runner import ProjectionRunner
 from pathways.runtime.connection import ConnectionInfo
+from pathways.runtime.headers import SecurityHeaders
 from pathways.service import BackgroundContext, ServiceDefinition
 from pathways.subjects import command_wildcard, parse_command_subject
 from pathways.views import LocalViews
@@ -239,6 +240,7 @@ class ServiceHost:
         app.state.audit_trail = self.trail
         app.state.person_keys = self.intake.person_keys if self.intake else None  # identities, for the roles allowed
         app.state.store = self.store
+        app.add_middleware(SecurityHeaders)  # CSP, no framing, nosniff, no referrer, no-store (runtime/headers.py)
 
         @app.get("/health", tags=["operations"])
         async def health() -> dict[str, Any]:
