@@ -96,6 +96,31 @@ async def test_guessing_tokens_is_bounded_per_address(registry: ServiceHost) -> 
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     assert "pwt_guess" not in refused.text  # a token is never echoed back
     async with from_address("203.0.113.7", valid) as same_place:
-        assert (await same_place.get("/organisations")).status_code == 429  # even a good token, for now
+        # A valid token from the guesser's address still signs in: ten bad tokens cannot
+        # lock out everyone sharing an address (every local user behind `pathways up`).
+        assert (await same_place.get("/organisations")).status_code == 200
+    async with from_address("203.0.113.7", "pwt_guess-12") as guesser:
+        assert (await guesser.get("/organisations")).status_code == 429  # while the guesses go on refused
     async with from_address("198.51.100.2", valid) as elsewhere:
         assert (await elsewhere.get("/organisations")).status_code == 200
+
+
+def test_a_guesser_who_keeps_on_stays_refused_and_holds_no_more_than_the_limit(monkeypatch: Any) -> None:
+    import pathways.access as access
+
+    clock = [1000.0]
+    monkeypatch.setattr(access.time, "monotonic", lambda: clock[0])
+    limiter = access.FailedSignIns(limit=10, window=60.0)
+    refused = 0
+    for _ in range(600):  # one bad token every second for ten minutes
+        try:
+            limiter.check("203.0.113.7")
+        except Exception as err:
+            assert getattr(err, "status_code", None) == 429
+            refused += 1
+        limiter.failed("203.0.113.7")
+        clock[0] += 1.0
+    assert refused == 590  # the first ten answered, every later one refused
+    assert len(limiter._failures["203.0.113.7"]) == 10
+    clock[0] += 61.0
+    limiter.check("203.0.113.7")  # a minute of quiet, and the address may try again

@@ -138,13 +138,15 @@ def bearer_token(request: Request) -> str | None:
 
 class FailedSignIns:
     """Guessing tokens is bounded: after `limit` failed sign-ins from one address within
-    `window` seconds, that address is refused (429) until the window has passed, valid
-    token or not. (A token is 256 random bits; this keeps a guesser from even trying.)
+    `window` seconds, every further failure from it is answered 429 until the window has
+    passed (and counted, so a guesser who keeps on stays refused).
 
-    Refusing valid tokens too is deliberate: if a throttled address could still try, each
-    try would still say whether the guess was right. The price is that a partner sharing
-    an address (NAT) with a guesser waits out the window. Each service process counts on
-    its own, so the platform as a whole allows at most `limit` per process per window."""
+    A valid token is always let through, throttled address or not. Behind `pathways up`
+    every local user is 127.0.0.1, and behind a NAT every user of a site shares one
+    address: refusing valid tokens there would let anyone lock everyone out with ten bad
+    tokens. What a guesser still learns is that a guess was right, which a 256-bit random
+    token makes a chance of 2^-256 per guess; the limit is there to keep guesses few and
+    cheap to refuse, not to hide that answer. Each service process counts on its own."""
 
     MAX_ADDRESSES = 10_000
 
@@ -174,7 +176,8 @@ class FailedSignIns:
     def failed(self, address: str) -> None:
         now = time.monotonic()
         self._recent(address, now)
-        self._failures.setdefault(address, deque()).append(now)
+        # The last `limit` failures are all a refusal needs: a guesser cannot grow the table.
+        self._failures.setdefault(address, deque(maxlen=self.limit)).append(now)
         self._failures.move_to_end(address)
         # Forget addresses whose latest failure is older than the window, then, if every
         # one left is recent, the longest quiet: the table cannot grow without end.
@@ -199,10 +202,12 @@ async def check_token(request: Request, token: str | None) -> Caller | None:
     failures: FailedSignIns | None = getattr(request.app.state, "failed_sign_ins", None)
     if store is None or failures is None:
         raise _http_error(503, "Authentication is not available on this instance.")
-    failures.check(address)
     found = await store.caller(token) if token else None
     if found is None and token:
-        failures.failed(address)
+        try:
+            failures.check(address)  # only a failure is refused: never a valid token for others' failures
+        finally:
+            failures.failed(address)
     return found
 
 
