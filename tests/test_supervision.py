@@ -75,6 +75,10 @@ def status(home: Path) -> str:
 
 async def test_a_killed_service_and_a_killed_nats_server_are_started_again_and_the_port_is_kept(tmp_path: Path) -> None:
     home = tmp_path / "home"
+    home.mkdir(mode=0o755)  # as an earlier version left it: anyone on the machine could read it
+    (home / "reporting.db").write_bytes(b"")
+    (home / "reporting.db").chmod(0o644)
+    home.chmod(0o755)
     up = start_up(home)
     try:
         await until(lambda: asyncio.sleep(0, (home / "connection.json").exists()), "pathways up is ready", within=240)
@@ -82,6 +86,11 @@ async def test_a_killed_service_and_a_killed_nats_server_are_started_again_and_t
         nc = await connection.connect("supervision-test")
         client = CommandClient(nc)
         s = await setup_programme(client)
+        # The home and everything in it (databases, logs, the nats store) are the owner's alone.
+        readable = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in [home, *home.rglob("*")]
+                    if not p.is_symlink() and p.stat().st_mode & 0o077}
+        assert readable == {}, readable
+        assert {p.name for p in home.glob("*.db")} >= {"registry.db", "reporting.db"} and any(home.glob("*.log"))
         before = started_by(up)
 
         os.kill(before["payments"], signal.SIGKILL)

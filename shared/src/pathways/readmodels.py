@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import Field, SQLModel, create_engine
 
+from pathways.runtime.home import keep_private
+
 
 class ProjectionPosition(SQLModel, table=True):
     """The last stream sequence a projection applied, written in the same transaction as
@@ -26,7 +28,7 @@ def database_url(home: Path | None = None, service: str = "readmodels") -> str:
     if url:
         return url
     base = home or Path(os.environ.get("PATHWAYS_HOME", ".pathways"))
-    base.mkdir(parents=True, exist_ok=True)
+    keep_private(base, recursive=False)  # read models of health data: the owner's alone (runtime/home.py)
     return f"sqlite:///{(base / f'{service}.db').resolve()}"
 
 

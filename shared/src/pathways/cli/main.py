@@ -51,11 +51,13 @@ def up(
 
     from pathways.cli.nodes import make_servers, remember_ports, remembered_ports, start_servers, url_of, wait_formed
     from pathways.cli.supervise import Child, Supervisor
+    from pathways.runtime.home import keep_private
     from pathways.runtime.natsserver import Credentials, free_port
     from pathways.service import discover
 
     home = (home or pathways_home()).resolve()
     os.environ["PATHWAYS_HOME"] = str(home)
+    keep_private(home)  # 0700, and every file made in it 0600 (logs, databases, the store)
     _stop_on_signals()
     services = discover()
     credentials = Credentials.load_or_create(home / "credentials.json")
