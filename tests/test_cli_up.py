@@ -45,6 +45,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
             await asyncio.sleep(0.2)
         assert oct(connection_json.stat().st_mode & 0o777) == "0o600"
         connection = ConnectionInfo.read(connection_json)
+        assert "platform's own" in json.loads(connection_json.read_text())["about"]  # not a partner's credentials
         assert connection.user and connection.password
         assert set(connection.services) == {"registry", "sessions", "payments", "evaluation", "reporting", "audit"}
         assert "sync_interval: always" in (home / "nats-server.conf").read_text()

@@ -17,6 +17,12 @@ def pathways_home() -> Path:
     return Path(os.environ.get("PATHWAYS_HOME", ".pathways")).resolve()
 
 
+# What connection.json says of itself: a partner who finds it must not build on it.
+PLATFORM_ONLY = ("The platform's own NATS user, which every permission lets through: for the platform's processes and "
+                 "its operator's `pathways` commands only. Never give it to a partner system; each organisation connects "
+                 "with its own credentials (`pathways org add ID --role ... -o creds.json`).")
+
+
 @dataclass
 class ConnectionInfo:
     nats_url: str
@@ -53,12 +59,14 @@ class ConnectionInfo:
         # Owner-only: it holds credentials.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2)
+            json.dump({"about": PLATFORM_ONLY} | asdict(self), handle, indent=2)
         tmp.replace(path)
 
     @classmethod
     def read(cls, path: Path) -> ConnectionInfo:
-        return cls(**json.loads(path.read_text()))
+        body = json.loads(path.read_text())
+        body.pop("about", None)
+        return cls(**body)
 
 
 def connection_file(home: Path | None = None) -> Path:
