@@ -114,6 +114,15 @@ async def test_the_same_register_can_be_uploaded_over_http(
         assert (await appended_since(nats_client, last))[0] == []  # nothing new but the refusal's record
         wrong = await http.post("/imports/attendance", params=params, content="a,b\n1,2\n", headers={"content-type": "text/csv"})
         assert wrong.status_code == 422 and "no column" in wrong.json()["detail"]
+        # A field past the csv module's limit was a 500 (_csv.Error): a bad file is a 422.
+        huge_field = register.splitlines()[0] + "\n" + f"{session},2026-02-02,11:00,{'x' * 200_000},Studio,60,4,{p1}\n"
+        refused = await http.post("/imports/attendance", params=params, content=huge_field, headers={"content-type": "text/csv"})
+        assert refused.status_code == 422 and "CSV" in refused.json()["detail"], refused.text[:200]
+        # Past the upload limit (30 MiB was read whole, then a 500): 413, unread.
+        from pathways.runtime.bodylimit import MAX_UPLOAD
+        too_big = await http.post("/imports/attendance", params=params, content=b"x" * (MAX_UPLOAD + 1),
+                                  headers={"content-type": "text/csv"})
+        assert too_big.status_code == 413
 
 
 async def test_a_register_goes_as_command_batches_each_session_in_order_stored_in_atomic_batches(

@@ -38,9 +38,10 @@ from pydantic import BaseModel, Field, ValidationError
 from pathways import metrics, telemetry
 from pathways.aggregates import Folded
 from pathways.batch_wire import BATCH, MAX_COMMANDS
+from pathways.bodies import json_object
 from pathways.eventstore.base import AppendRequest, ConcurrencyConflict, DuplicateInBatch, NewEvent
 from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES
-from pathways.intake import Asked, CommandIntake, invalid, json_object, not_now, outcome, unavailable
+from pathways.intake import Asked, CommandIntake, invalid, not_now, outcome, unavailable
 from pathways.logging import get_logger
 from pathways.replies import Accepted, Rejected, Rejection, RejectionCode, Reply, reject
 from pathways.subjects import subject_matches

@@ -4,8 +4,6 @@ reply. Transport-free: the faststream subscriber and the HTTP endpoint both call
 
 from __future__ import annotations
 
-import json
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +18,7 @@ from sqlalchemy import Connection
 from pathways import metrics, telemetry
 from pathways.accountability import AuditTrail
 from pathways.aggregates import AggregateCache, Folded
+from pathways.bodies import json_object
 from pathways.commands import CommandContext, CommandEnvelope, CommandHandler, Load
 from pathways.envelope import CloudEvent, utcnow
 from pathways.eventstore.base import (
@@ -309,29 +308,6 @@ class CommandIntake:
                 )
             )
         return out
-
-
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def json_object(raw: bytes, what: str = "command") -> dict[str, Any]:
-    try:
-        # Decoded strictly here: json.loads of bytes would also take UTF-16 and UTF-32, and UTF-8
-        # with raw surrogate bytes in it, none of which a store of UTF-8 text can hold.
-        body = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, nested too deep, a number too long
-        raise reject(
-            RejectionCode.INVALID, f"The {what} is not valid JSON ({err.__class__.__name__}: {str(err)[:200]})."
-        ) from None
-    if not isinstance(body, dict):
-        raise reject(RejectionCode.INVALID, f"The {what} must be a JSON object.")
-    if _SURROGATE.search(raw):  # rare: "\ud83d\ude00" is an escaped emoji, a half of one is no character
-        try:
-            json.dumps(body, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise reject(RejectionCode.INVALID, f"The {what} holds a \\u escape of half a character (a lone "
-                         "surrogate), which no text can hold.") from None
-    return body
 
 
 def _envelope(body: Any) -> CommandEnvelope:

@@ -52,6 +52,13 @@ class PlannedSession:
 
 def read_register(text: str) -> tuple[list[PlannedSession], list[RowResult]]:
     """Parse and check the file. Returns the sessions to send and the rows already refused."""
+    try:
+        return _read_register(text)
+    except csv.Error as err:  # a field past the csv module's limit, a NUL byte, an unclosed quote at the end
+        raise RegisterFormatError(f"The register is not a CSV file the platform can read: {err}.") from None
+
+
+def _read_register(text: str) -> tuple[list[PlannedSession], list[RowResult]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # a spreadsheet's byte-order mark
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]

@@ -31,6 +31,7 @@ from pathways.projection import Projection
 from pathways.readmodels import make_engine
 from pathways.replies import Reply
 from pathways.runner import ProjectionRunner
+from pathways.runtime.bodylimit import BodyLimit
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.headers import SecurityHeaders
 from pathways.service import BackgroundContext, ServiceDefinition
@@ -240,6 +241,7 @@ class ServiceHost:
         app.state.audit_trail = self.trail
         app.state.person_keys = self.intake.person_keys if self.intake else None  # identities, for the roles allowed
         app.state.store = self.store
+        app.add_middleware(BodyLimit)  # 413 past a route's limit, read no further (runtime/bodylimit.py)
         app.add_middleware(SecurityHeaders)  # CSP, no framing, nosniff, no referrer, no-store (runtime/headers.py)
 
         @app.get("/health", tags=["operations"])
@@ -288,7 +290,8 @@ class ServiceHost:
                 status = 200 if isinstance(batch, BatchReply) else 422
                 return Response(batch.model_dump_json(), status_code=status, media_type="application/json")
             reply = await self.intake.handle(organisation, command, await request.body())
-            status = 200 if reply.status == "accepted" else 422
+            # 503 when the platform could not decide (send it again), 422 when the command was refused.
+            status = 200 if reply.status == "accepted" else 503 if reply.code == "unavailable" else 422
             return Response(reply.model_dump_json(), status_code=status, media_type="application/json")
 
         if self.service.api is not None:
