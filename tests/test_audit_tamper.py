@@ -376,3 +376,20 @@ async def test_events_really_deleted_from_a_stream_are_found_in_place_and_at_the
     assert report.first_bad_sequence == middle, report.problems
     assert "gap" in kinds_at(report, middle)
     assert "truncated" in {p.kind for p in report.problems}, report.problems
+
+
+async def test_one_event_dropped_from_the_middle_is_named_at_its_sequence_alone(
+    platform: AuditedPlatform, tmp_path: Path
+) -> None:
+    """What the server does with an event whose bytes were flipped on disk: it drops it. The
+    report named the gap right, but its headline was the intact event before it (a signed
+    checkpoint's "somewhere after" the last good one), and it added a false "truncated"."""
+    history = await build_history(platform)
+    middle = history.enrolment_of("pt-6")
+    async with tampered_copy(tmp_path / "copy-one-dropped", history, unchanged, deletable=True) as copy:
+        await copy._js.delete_msg("PATHWAYS_EVENTS", middle)
+        reports = [await verify_history(copy, platform.vkey, ledger=ledger_of(platform), kept=history.kept),
+                   await verify_history(copy, platform.vkey, kept=history.kept)]
+    for report in reports:
+        assert report.first_bad_sequence == middle, report.problems
+        assert [(p.sequence, p.kind) for p in report.problems] == [(middle, "gap")], report.problems

@@ -154,15 +154,19 @@ async def verify_history(
         if progress is not None and sequence % 4096 == 0:
             progress(sequence, end)
     size = tree.size
+    last_seen = expected - 1  # the stream's last sequence read: past `size` when sequences in between are gone
+    gaps = [p.sequence for p in report.problems if p.kind == "gap" and p.sequence is not None]
     report.events = size
     report.root = base64.b64encode(tree.root(size)).decode()
     if progress is not None:
         progress(size, end)
 
-    if first_difference is None and ledger_size > size:
-        report.problems.append(Problem(size + 1, "truncated", (
-            f"the audit service's ledger recorded {ledger_size} events but the stream holds {size}: events from "
-            f"sequence {size + 1} were removed")))
+    # Truncated is about the end: a stream whose last sequence is behind what the ledger
+    # recorded. A hole in the middle (a gap, named above) leaves fewer events but no short end.
+    if first_difference is None and ledger_size > last_seen:
+        report.problems.append(Problem(last_seen + 1, "truncated", (
+            f"the audit service's ledger recorded {ledger_size} events but the stream ends at sequence {last_seen}: "
+            f"events from sequence {last_seen + 1} were removed")))
     sources = ([(f"checkpoint published at sequence {s}", s, note) for s, note in published]
                + [(f"checkpoint kept by the audit service (published at {s})", s, note) for s, note in ledger_checkpoints]
                + [(origin, None, note) for origin, note in kept])
@@ -175,7 +179,7 @@ async def verify_history(
     for where, published_at, note in sources:
         if note not in opened:
             report.checkpoints += 1
-            opened[note] = _judge(report, tree, size, where, published_at, note, vkey, good_sizes, bad)
+            opened[note] = _judge(report, tree, last_seen, where, published_at, note, vkey, good_sizes, bad)
         checkpoint = opened[note]
         if checkpoint is None:
             if published_at is not None and not any(p.sequence == published_at for p in report.problems):
@@ -184,12 +188,12 @@ async def verify_history(
             report.problems.append(Problem(published_at, "moved", (
                 f"{where} is signed over {checkpoint.size} events but stands at sequence {published_at}: "
                 "events stored before it were removed")))
-    _locate(report, first_difference, good_sizes, bad)
+    _locate(report, first_difference, good_sizes, bad, gaps)
     report.problems.sort(key=lambda p: (p.sequence is None, p.sequence or 0))
     return report
 
 
-def _judge(report: VerifyReport, tree: _Tree, size: int, where: str, published_at: int | None, note: str,
+def _judge(report: VerifyReport, tree: _Tree, last_seen: int, where: str, published_at: int | None, note: str,
            vkey: VerifierKey, good_sizes: list[int], bad: list[tuple[int, str]]) -> Checkpoint | None:
     """Check one checkpoint's signature and root; the opened checkpoint, or None if forged."""
     try:
@@ -197,9 +201,10 @@ def _judge(report: VerifyReport, tree: _Tree, size: int, where: str, published_a
     except CheckpointError as err:
         report.problems.append(Problem(published_at, "checkpoint-forged", f"{where}: {err}"))
         return None
-    if checkpoint.size > size:
-        report.problems.append(Problem(size + 1, "truncated", f"{where} was signed over {checkpoint.size} events but the "
-                                       f"stream holds {size}: events from sequence {size + 1} were removed"))
+    if checkpoint.size > last_seen:
+        report.problems.append(Problem(last_seen + 1, "truncated", f"{where} was signed over {checkpoint.size} events "
+                                       f"but the stream ends at sequence {last_seen}: events from sequence "
+                                       f"{last_seen + 1} were removed"))
     elif tree.root(checkpoint.size) != checkpoint.root:
         bad.append((checkpoint.size, where))
     else:
@@ -207,11 +212,18 @@ def _judge(report: VerifyReport, tree: _Tree, size: int, where: str, published_a
     return checkpoint
 
 
-def _locate(report: VerifyReport, first_difference: int | None, good_sizes: list[int], bad: list[tuple[int, str]]) -> None:
+def _locate(report: VerifyReport, first_difference: int | None, good_sizes: list[int], bad: list[tuple[int, str]],
+            gaps: list[int]) -> None:
     """Turn the two kinds of evidence into located problems."""
     for checkpoint_size, where in sorted(bad):
         if first_difference is not None and first_difference <= checkpoint_size:
             continue  # explained by the exact difference below
+        if any(gap <= checkpoint_size for gap in gaps):
+            # A sequence it covers is missing (named exactly, as a gap): its tree cannot match,
+            # and naming "an event between" the last good checkpoint and it would point before
+            # the gap, at events that are intact. (Without the ledger, a change after a gap is
+            # then seen as the gap alone.)
+            continue
         after = max(s for s in good_sizes if s < checkpoint_size) if any(s < checkpoint_size for s in good_sizes) else 0
         report.problems.append(Problem(after + 1, "checkpoint-mismatch", (
             f"the stream does not match the {where} (size {checkpoint_size}): an event between sequence {after + 1} "
