@@ -33,15 +33,15 @@ def readme_example() -> dict[str, Any]:
     return body
 
 
-def raw_nats_request(url: str, user: str, password: str, subject: str, payload: bytes) -> bytes:
+def raw_nats_request(url: str, user: str, password: str, subject: str, payload: bytes, inbox: str) -> bytes:
     host, port = url.removeprefix("nats://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         stream = sock.makefile("rb")
         assert stream.readline().startswith(b"INFO ")
         connect = {"verbose": False, "pedantic": False, "user": user, "pass": password, "protocol": 1, "lang": "raw"}
         sock.sendall(f"CONNECT {json.dumps(connect)}\r\n".encode())
-        sock.sendall(b"SUB _INBOX.foreign 1\r\n")
-        sock.sendall(f"PUB {subject} _INBOX.foreign {len(payload)}\r\n".encode() + payload + b"\r\nPING\r\n")
+        sock.sendall(f"SUB {inbox} 1\r\n".encode())
+        sock.sendall(f"PUB {subject} {inbox} {len(payload)}\r\n".encode() + payload + b"\r\nPING\r\n")
         while True:
             line = stream.readline()
             if line.startswith(b"PING"):
@@ -81,8 +81,9 @@ async def test_readme_example_validates_and_is_accepted_from_a_raw_socket(own_na
                                                                   "starts_on": "2025-10-01", "ends_on": "2026-09-30"})
         conn = own_nats_server.connection
         subject = f"pathways.cmd.{partner}.registry.EnrolParticipant"
+        # A reply comes back only on the sender's own inboxes, `_INBOX.<organisation>.…` (README).
         raw = await asyncio.to_thread(raw_nats_request, conn.nats_url, conn.user or "", conn.password or "", subject,
-                                      json.dumps(body).encode())
+                                      json.dumps(body).encode(), f"_INBOX.{partner}.foreign")
         reply = json.loads(raw)
         jsonschema.validate(reply, json.loads((tmp_path / "schemas" / "replies" / "Accepted.json").read_text()))
         assert reply["status"] == "accepted" and len(reply["event_ids"]) == 1

@@ -123,6 +123,47 @@ async def registry(secured: Secured, tmp_path: Path) -> AsyncIterator[None]:
         yield
 
 
+async def test_a_reply_cannot_be_aimed_at_another_organisations_inbox(secured: Secured, registry: None) -> None:
+    """A named B's inbox as its command's reply subject, and B received the reply. Now the
+    service answers only on the sender's own inboxes: B hears nothing, and the refusal is
+    recorded for the auditors."""
+    a, b = await connect_as(secured, "org-a"), await connect_as(secured, "org-b")
+    creds = secured.server.credentials
+    assert creds is not None
+    platform = await ConnectionInfo(secured.server.url, creds.user, creds.password).connect("reply-test")
+    try:
+        heard: list[bytes] = []
+
+        async def hear(msg: Any) -> None:
+            heard.append(msg.data)
+
+        await b.nc.subscribe(f"{inbox_prefix('org-b')}.>", cb=hear)
+        store = JetStreamEventStore(platform)
+        before = await store.last_sequence()
+        for aimed_at in (f"{inbox_prefix('org-b')}.stolen", "$KV.PATHWAYS_TOKENS.x", "_INBOX.org-b"):
+            await a.nc.publish(OWN_SUBJECT, command("org-a"), reply=aimed_at)
+        await a.nc.flush()
+
+        async def recorded() -> list[Any]:
+            return [e async for e in store.read_all(before + 1, await store.last_sequence())]
+
+        for _ in range(100):
+            if len(await recorded()) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        refusals = [e.event.data for e in await recorded() if e.event.type == "pathways.audit.CommandRejected"]
+        assert len(refusals) == 3 and all(r["code"] == "forbidden" and "own inbox" in r["message"]
+                                          for r in refusals), refusals
+        await asyncio.sleep(0.5)
+        assert heard == []
+        # A's own inbox is answered as before.
+        reply = json.loads((await a.nc.request(OWN_SUBJECT, command("org-a"), timeout=10)).data)
+        assert reply["code"] == "not_found"
+    finally:
+        for nc in (a.nc, b.nc, platform):
+            await nc.close()
+
+
 async def test_an_organisation_commands_only_as_itself_and_hears_only_its_own_replies(secured: Secured, registry: None) -> None:
     a = await connect_as(secured, "org-a")
     try:

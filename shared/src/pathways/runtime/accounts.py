@@ -6,7 +6,9 @@ so an organisation's system cannot act for another whatever it sends.
   bcrypt hash (in $PATHWAYS_HOME/organisations.json and in the server's config):
   - it may publish commands only on `pathways.cmd.<its id>.>`;
   - it receives replies only on its own inboxes, `_INBOX.<its id>.>` (its client connects
-    with that inbox prefix), so it cannot read another organisation's replies;
+    with that inbox prefix), so it cannot read another organisation's replies, and the
+    services answer a command only there (`may_be_answered_at`), so it cannot have one
+    sent to another organisation either;
   - an auditor sends no commands; it may read PATHWAYS_EVENTS (consumers of its own, Direct
     Get), never write to it. It cannot list consumers or hear the server's advisories, so
     it cannot name the services' consumers, which have random names; the one the platform
@@ -59,6 +61,18 @@ def nats_user(organisation_id: str) -> str:
 def inbox_prefix(organisation_id: str) -> str:
     """Where an organisation's client receives its replies (nats-py: connect(inbox_prefix=…))."""
     return f"_INBOX.{organisation_id}"
+
+
+# The platform's own clients' inboxes (the operator's CLI, the demo loader). No organisation
+# id can be this token ('~' is not in an id), so no organisation can be answered there.
+PLATFORM_INBOX = "_INBOX.~platform"
+
+
+def may_be_answered_at(sender: str, reply: str) -> bool:
+    """A command's reply goes only to the sender's own inboxes (or the platform's): a sender
+    that names another organisation's inbox would have the service send it that reply (the
+    service may publish to every inbox; the organisation may not read another's)."""
+    return reply.startswith((f"{inbox_prefix(sender)}.", f"{PLATFORM_INBOX}."))
 
 
 # Consumers with fixed names: no organisation may pull from, change or delete them.

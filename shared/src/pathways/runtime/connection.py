@@ -39,6 +39,11 @@ class ConnectionInfo:
     async def connect(self, name: str = "pathways", **kwargs: Any) -> Client:
         import nats
 
+        from pathways.runtime.accounts import PLATFORM_INBOX, SERVICE_USER_PREFIX
+
+        # Replies come back where the connecting user may hear them and a service will answer.
+        own = f"_INBOX.{self.user}" if self.user and self.user.startswith(SERVICE_USER_PREFIX) else PLATFORM_INBOX
+        kwargs.setdefault("inbox_prefix", own)
         return await nats.connect(
             self.servers,
             user=self.user,

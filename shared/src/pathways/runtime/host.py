@@ -29,8 +29,9 @@ from pathways.intake import CommandIntake
 from pathways.personal import PersonKeys
 from pathways.projection import Projection
 from pathways.readmodels import make_engine
-from pathways.replies import Reply
+from pathways.replies import RejectionCode, Reply, reject
 from pathways.runner import ProjectionRunner
+from pathways.runtime.accounts import may_be_answered_at
 from pathways.runtime.bodylimit import BodyLimit
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.headers import SecurityHeaders
@@ -126,11 +127,15 @@ class ServiceHost:
     async def _decide(self, raw: Msg) -> None:
         assert self.intake is not None
         sender, _, command = parse_command_subject(raw.subject)
-        if not (raw.reply or "").startswith("_INBOX."):
-            # The reply goes out with this service's rights: a sender must not be able
-            # to aim it at a key-value bucket or an event subject.
-            log.warning("command whose reply subject is not an inbox: refused, not answered",
+        if not may_be_answered_at(sender, raw.reply or ""):
+            # The reply goes out with this service's rights: a sender must not be able to aim
+            # it at a key-value bucket, an event subject or another organisation's inbox.
+            # Refused unanswered (there is nowhere it may go), and recorded for the auditors.
+            log.warning("command whose reply subject is not the sender's inbox: refused, not answered",
                         command=command, organisation=sender)
+            await self.intake.refused(sender, command, raw.data, reject(
+                RejectionCode.FORBIDDEN, "A command is answered only on the sender's own inbox "
+                f"(_INBOX.{sender}.…): its reply subject named somewhere else.").reply())
             return
         traceparent = telemetry.traceparent_from_headers(raw.headers)
         reply: Reply | BatchReply
