@@ -358,3 +358,84 @@ async def test_no_one_can_aim_a_services_reply_or_rights_at_storage(secured: Sec
         await eventually(lambda: len([e for e in errors if "permissions violation" in e]) >= 5)
     finally:
         await sessions.close()
+
+
+def forged(kind: str, subject_aggregate: str, source: str, data: dict[str, Any]) -> bytes:
+    from pathways.envelope import CloudEvent, utcnow
+    from pathways.schemas import schema_uri
+
+    context, name = kind.split(".")[1:]
+    return CloudEvent(id=os.urandom(16).hex(), source=source, type=kind, subject=subject_aggregate, time=utcnow(),
+                      dataschema=schema_uri("event", context, name, 1), programme="prog-f", organisation="org-b", actor="x", correlationid="c", causationid="c",
+                      data=data).to_bytes()
+
+
+async def test_a_service_cannot_forge_another_contexts_facts_or_another_services_audit_records(
+    secured: Secured, tmp_path: Path,
+) -> None:
+    """The sessions service's user published an evaluation event on a sessions subject, and
+    evaluation and reporting applied it (a green "you said, we did" item for B); it also
+    wrote a "B read X" record the auditors believed. Now: such an event is quarantined by
+    every read model (not applied, counted), and a service writes audit records only on its
+    own aggregate, which the audit service checks against the record."""
+    from pathways.accountability import ParticipantRecordsRead, audit_event, written_by
+    from pathways.projection import apply_batch
+    from pathways.readmodels import make_engine
+    from pathways_audit.records import READS, RECORDS
+    from pathways_evaluation.readmodel import EVALUATION_RECORD
+    from pathways_reporting.readmodel import FACTS
+
+    errors: list[str] = []
+
+    async def error(err: Exception) -> None:
+        errors.append(str(err).lower())
+
+    endpoint = secured.service_endpoint("sessions").connection
+    sessions = await nats.connect(endpoint.nats_url, user=endpoint.user, password=endpoint.password, error_cb=error,
+                                  inbox_prefix="_INBOX.svc-sessions", allow_reconnect=False)
+    platform = await secured.endpoint.connection.connect("check")
+    try:
+        js, store = sessions.jetstream(), JetStreamEventStore(platform)
+        before = await store.last_sequence()
+        item = {"programme_id": "prog-f", "development_id": "d1", "proposed_by": "org-b", "you_said": "x",
+                "raised_by": "participants", "we_will": "y"}
+        # An evaluation fact on the sessions context's subject (sessions may publish there), and
+        # one on its own subject that claims to come from evaluation.
+        await js.publish("pathways.evt.prog-f.org-b.sessions.d1",
+                         forged("pathways.evaluation.DevelopmentProposed", "d1", "/pathways/evaluation", item))
+        await js.publish("pathways.evt.prog-f.org-b.sessions.d2",
+                         forged("pathways.evaluation.DevelopmentProposed", "d2", "/pathways/sessions", item))
+        # Audit records: only on its own aggregate; one there that names another service is not believed.
+        def read_record(service: str, aggregate: str) -> bytes:
+            new = audit_event(ParticipantRecordsRead(service=service, resource="GET /x", role="partner",
+                                                     participant_ids=["pt-x"]), aggregate=aggregate, programme="prog-f",
+                              organisation="org-b", actor="org-b")
+            return new.payload or new.event.to_bytes()
+
+        for aggregate in ("reads", written_by("reads", "reporting")):
+            await sessions.publish(f"pathways.evt.prog-f.org-b.audit.{aggregate}", read_record("reporting", aggregate))
+        await sessions.flush()
+        await eventually(lambda: sum("permissions violation" in e and ".audit.reads" in e for e in errors) >= 2)
+        await js.publish(f"pathways.evt.prog-f.org-b.audit.{written_by('reads', 'sessions')}",
+                         read_record("reporting", written_by("reads", "sessions")))  # stored, but it names reporting
+        await js.publish(f"pathways.evt.prog-f.org-b.audit.{written_by('reads', 'sessions')}",
+                         read_record("sessions", written_by("reads", "sessions")))  # a real record of its own reads
+        stored = [e async for e in store.read_all(before + 1, await store.last_sequence())]
+        assert len(stored) == 4, [e.subject for e in stored]
+        for projection in (EVALUATION_RECORD, FACTS, RECORDS):
+            engine = make_engine(f"sqlite:///{tmp_path / projection.name}.db")
+            for table in projection.tables:
+                table.create(engine, checkfirst=True)
+            quarantined: list[int] = []
+            with engine.begin() as conn:
+                apply_batch(conn, projection, projection.live_tables(), projection.name, stored, quarantine=quarantined)
+            rows = {t.name: len(engine.connect().execute(t.select()).all()) for t in projection.tables}
+            if projection is RECORDS:
+                assert rows[READS.name] == 1, rows  # only the record from the service it names
+            else:
+                assert sum(rows.values()) == 0, (projection.name, rows)
+                assert quarantined == [stored[0].sequence, stored[1].sequence], (projection.name, quarantined)
+            engine.dispose()
+    finally:
+        await sessions.close()
+        await platform.close()

@@ -86,6 +86,14 @@ READS_AGGREGATE = "reads"
 CHECKPOINTS_AGGREGATE = "checkpoints"
 
 
+def written_by(kind: str, service: str) -> str:
+    """The aggregate a service's audit records of `kind` go on ("reads-reporting"): each
+    service may publish only on its own (pathways.runtime.accounts), so the subject says
+    which service wrote a record, and the audit service believes a record only from the
+    service it names (a forged "B read X" from another service is not B's read)."""
+    return f"{kind}-{service}"
+
+
 def audit_event(data: EventData, *, aggregate: str, programme: str, organisation: str, actor: str,
                 correlation: str | None = None, event_id: str | None = None) -> NewEvent:
     """One audit event ready to append (its subject and envelope)."""
@@ -142,7 +150,7 @@ class AuditTrail:
                 idempotency_key=key[:128] if isinstance(key, str) else None,
                 body_sha256=digest,
             ),
-            aggregate=REJECTIONS_AGGREGATE,
+            aggregate=written_by(REJECTIONS_AGGREGATE, self.service),
             programme=_safe_id(data.get("programme_id")) or NO_PROGRAMME,
             organisation=_safe_id(sender) or UNKNOWN,
             # As the intake would have read it, so an auditor finds one person under one name.
@@ -172,7 +180,7 @@ class AuditTrail:
                     service=self.service, resource=resource, query=dict(query), role=caller.role,
                     participant_ids=chunk, part=n, parts=len(chunks),
                 ),
-                aggregate=READS_AGGREGATE,
+                aggregate=written_by(READS_AGGREGATE, self.service),
                 programme=programme if is_valid_id(programme) else NO_PROGRAMME,
                 organisation=caller.organisation_id,
                 actor=caller.organisation_id,

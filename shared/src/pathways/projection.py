@@ -79,6 +79,19 @@ def _context_of_subject(subject: str) -> str:
     return tokens[4] if len(tokens) == 6 else ""
 
 
+def from_its_owner(cloud: CloudEvent, subject: str) -> bool:
+    """A fact is applied only from its owner (DESIGN §4 G9): its type, its source and the
+    subject it is stored on all name one context, and its aggregate is the subject's. Each
+    service may publish only on its own context's subjects (pathways.runtime.accounts), so
+    an event of another context's type, or claiming another source, is a forgery or a bug,
+    not that context's fact."""
+    tokens = subject.split(".")
+    if len(tokens) != 6:
+        return False
+    context = tokens[4]
+    return _context_of_type(cloud.type) == context and cloud.source == f"/pathways/{context}" and cloud.subject == tokens[5]
+
+
 class Gap(Exception):
     """The stored position is behind what the consumer has already passed (a rebuild was
     swapped in), or a projection that reads every message missed one."""
@@ -86,13 +99,15 @@ class Gap(Exception):
 
 def apply_batch(
     conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent],
-    *, passed: int | None = None, summarise: bool = True,
+    *, passed: int | None = None, summarise: bool = True, quarantine: list[int] | None = None,
 ) -> int:
     """Apply events after the stored position; returns the new position. The caller owns
     the transaction, so rows and position commit together or not at all. `passed`: how far
     the caller's consumer has read; a stored position behind it means events in between
     would be missed, so the caller must read again from the stored position. `summarise`:
-    recompute the summaries of the groups the batch touched (a rebuild fills them once at the end)."""
+    recompute the summaries of the groups the batch touched (a rebuild fills them once at the end).
+    `quarantine`: where the sequences of events not applied because they are not from their
+    owner are noted."""
     summaries = projection.summaries if summarise else ()
     rows = Rows(conn, watch=watching(summaries, tables))
     position = read_position(conn, position_name, for_update=True)
@@ -122,10 +137,10 @@ def apply_batch(
         handler = projection.handlers.get(cloud.type)
         if handler is None:
             continue
-        if _context_of_type(cloud.type) != _context_of_subject(stored.subject):
-            # A fact is applied only from its owner: an event of one context on another
-            # context's subject is not that context's fact (DESIGN §4 G9).
+        if not from_its_owner(cloud, stored.subject):
             foreign += 1
+            if quarantine is not None:  # the runner keeps count, for /health and `pathways status`
+                quarantine.append(stored.sequence)
             continue
         data: EventData | dict[str, Any] = (
             projection.schemas.decode(cloud.type, cloud.dataschema, cloud.data)

@@ -151,6 +151,10 @@ class ProjectionRunner:
         self.batches = self.applied = 0  # transactions written, and the events in them
         self.caught_up_from_history = 0  # events applied before the live consumer started
         self.reseeks = 0  # consumers made again because a stored position went back (a rebuild swapped in)
+        # Events not applied because they are not from their owner (projection.from_its_owner):
+        # how many, and the latest sequences, for /health and `pathways status`.
+        self.quarantined = 0
+        self.quarantined_at: deque[int] = deque(maxlen=20)
         self.lag = metrics.watch_lag(p.name for p in self.projections)
         self._beaten = 0.0  # when it last said it writes these tables (time.monotonic)
 
@@ -383,6 +387,7 @@ class ProjectionRunner:
         through = max(events[-1].sequence if events else 0, looked)
         stored = dict(self._stored)
         applied: list[tuple[str, list[StoredEvent], int]] = []
+        refused: list[int] = []
         with self.engine.begin() as conn:
             for p in self.projections:
                 # Behind what this runner itself last stored for it: swapped in by a rebuild.
@@ -390,7 +395,7 @@ class ProjectionRunner:
                 # nothing it reads came since, and re-seeking on that cost a consumer a time.)
                 passed = stored[p.name]
                 mine = self._mine(p, events)
-                position = apply_batch(conn, p, p.live_tables(), p.name, mine, passed=passed)
+                position = apply_batch(conn, p, p.live_tables(), p.name, mine, passed=passed, quarantine=refused)
                 applied.append((p.name, mine, passed))
                 if p.subjects is not None and through > position:
                     position = cover(conn, p, p.name, through, passed=passed)
@@ -400,7 +405,18 @@ class ProjectionRunner:
                 self._beaten = time.monotonic()
         for counted in applied:  # once committed
             _count(*counted)
+        self._note_quarantined(refused)
         return stored
+
+    def _note_quarantined(self, sequences: list[int]) -> None:
+        for sequence in sorted(set(sequences)):
+            if not self.quarantined_at or sequence > self.quarantined_at[-1]:  # a batch applied again counts once
+                self.quarantined += 1
+                self.quarantined_at.append(sequence)
+        if sequences:
+            metrics.quarantined.add(len(sequences), {"messaging.consumer.group.name": self.name})
+            log.error("events not from their owner were not applied (quarantined)", projection=self.name,
+                      sequences=sorted(set(sequences))[:20])
 
 def _count(projection: str, mine: list[StoredEvent], passed: int) -> None:
     if not mine:

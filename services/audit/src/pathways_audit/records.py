@@ -11,7 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pathways.accountability import CHECKPOINTS_AGGREGATE, CheckpointSigned, CommandRejected, ParticipantRecordsRead
+from pathways.accountability import (
+    CHECKPOINTS_AGGREGATE,
+    READS_AGGREGATE,
+    REJECTIONS_AGGREGATE,
+    CheckpointSigned,
+    CommandRejected,
+    ParticipantRecordsRead,
+    written_by,
+)
 from pathways.commands import OPERATOR_ORGANISATION
 from pathways.envelope import CloudEvent
 from pathways.ledger.verifier import CheckpointError, open_checkpoint
@@ -90,9 +98,19 @@ def _checkpoint(conn: Rows, t: Tables, e: CloudEvent, data: Any, seq: int) -> No
     })
 
 
+def _from_its_writer(e: CloudEvent, kind: str, writer: str, seq: int) -> bool:
+    """A record on the aggregate of the service it names (or on the one shared aggregate of
+    records written before each service had its own)."""
+    if e.subject in (written_by(kind, writer), kind):
+        return True
+    log.warning("skipped an audit record written on another service's aggregate", sequence=seq, aggregate=e.subject,
+                names=writer)
+    return False
+
+
 def _read(conn: Rows, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
     d = _valid(ParticipantRecordsRead, e, data, seq)
-    if d is None:
+    if d is None or not _from_its_writer(e, READS_AGGREGATE, d.service, seq):
         return
     for pid in sorted(set(d.participant_ids)):
         insert_if_absent(conn, t[READS.name], {
@@ -104,7 +122,7 @@ def _read(conn: Rows, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
 
 def _rejected(conn: Rows, t: Tables, e: CloudEvent, data: Any, seq: int) -> None:
     d = _valid(CommandRejected, e, data, seq)
-    if d is None:
+    if d is None or not _from_its_writer(e, REJECTIONS_AGGREGATE, d.context, seq):
         return
     upsert(conn, t[REJECTIONS.name], {
         "sequence": seq, "organisation_id": e.organisation, "actor": e.actor, "programme_id": e.programme,

@@ -307,7 +307,10 @@ def status() -> None:
             with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
                 health = json.load(response)
             positions = ", ".join(f"{k} at {v}" for k, v in health["projections"].items()) or "no projections"
-            table.add_row(name, base, f"[green]up[/green] — {positions}{again}")
+            refused = "".join(f" [red]— {q['events']} event(s) not from their owner quarantined by {runner} (latest at "
+                              f"sequence {q['latest_sequences'][-1]})[/red]"
+                              for runner, q in (health.get("quarantined") or {}).items())
+            table.add_row(name, base, f"[green]up[/green] — {positions}{again}{refused}")
         except (OSError, ValueError) as err:  # refused, timed out, an error status or not JSON
             table.add_row(name, base, f"[red]down[/red] ({err.__class__.__name__}){again}")
     console.print(table)

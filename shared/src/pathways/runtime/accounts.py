@@ -104,7 +104,9 @@ def service_permissions(service: str) -> dict[str, Any]:
     and hears only its own inbox. Only the registry reaches participants' keys."""
     stream = STREAM_NAME
     publish = [
-        f"pathways.evt.*.*.{service}.>", "pathways.evt.*.*.audit.>",
+        # Its own context's facts, and audit records on its own aggregates only (accountability.written_by).
+        f"pathways.evt.*.*.{service}.>", f"pathways.evt.*.*.audit.reads-{service}",
+        f"pathways.evt.*.*.audit.rejections-{service}",
         "$JS.API.INFO", f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>",
         f"$JS.API.CONSUMER.CREATE.{stream}.>", f"$JS.API.CONSUMER.INFO.{stream}.>", f"$JS.API.CONSUMER.DELETE.{stream}.>",
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>", f"$JS.ACK.{stream}.>",
