@@ -366,7 +366,8 @@ def forged(kind: str, subject_aggregate: str, source: str, data: dict[str, Any])
 
     context, name = kind.split(".")[1:]
     return CloudEvent(id=os.urandom(16).hex(), source=source, type=kind, subject=subject_aggregate, time=utcnow(),
-                      dataschema=schema_uri("event", context, name, 1), programme="prog-f", organisation="org-b", actor="x", correlationid="c", causationid="c",
+                      dataschema=schema_uri("event", context, name, 1), programme="prog-f", organisation="org-b", actor="x",
+                      correlationid="c", causationid="c",
                       data=data).to_bytes()
 
 
