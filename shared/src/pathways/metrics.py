@@ -48,6 +48,8 @@ append_batch = _meter.create_histogram(
     explicit_bucket_boundaries_advisory=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
 consumed = _meter.create_counter("messaging.client.consumed.messages", unit="{message}",
                                  description="Events applied by a projection")
+stalled = _meter.create_counter("pathways.projection.stalled", unit="{stop}",
+                                description="Read models stopped: the stream is not the one they were built from")
 quarantined = _meter.create_counter("pathways.projection.quarantined", unit="{message}",
                                     description="Events not applied: not from the context that owns them")
 redelivered = _meter.create_counter("pathways.projection.redelivered", unit="{message}",

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from pathways.envelope import CloudEvent
 from pathways.eventstore.base import EventStore, StoredEvent
 from pathways.logging import get_logger
-from pathways.readmodels import ProjectionPosition
+from pathways.readmodels import ProjectionAnchor, ProjectionPosition
 from pathways.rows import Rows, insert_if_absent, update, upsert
 from pathways.schemas import EventData, SchemaRegistry
 from pathways.subjects import EVENTS_ROOT
@@ -126,9 +126,11 @@ def apply_batch(
     if projection.stored is not None and fresh:
         projection.stored(rows, tables, fresh)
     foreign = 0
+    anchor: tuple[int, str] | None = None
     for stored in fresh:
         try:
             cloud = stored.event
+            anchor = (stored.sequence, cloud.id)
         except ValueError:
             # Not a Pathways event (something else published on the stream): no read
             # model is built from it, and it must not stop every view behind it.
@@ -155,6 +157,8 @@ def apply_batch(
     refresh_touched(rows, summaries, tables)
     if last > position:
         write_position(conn, position_name, last)
+    if anchor is not None:
+        write_anchor(conn, position_name, *anchor)
     return last
 
 
@@ -177,6 +181,20 @@ def read_position(conn: Connection, name: str, *, for_update: bool = False) -> i
         query = query.with_for_update()
     value = conn.execute(query).scalar()
     return int(value) if value is not None else 0
+
+
+def write_anchor(conn: Connection, name: str, sequence: int, event_id: str) -> None:
+    table = ProjectionAnchor.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(name=name, sequence=sequence, event_id=event_id)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"sequence": sequence, "event_id": event_id}))
+
+
+def read_anchor(conn: Connection, name: str) -> tuple[int, str] | None:
+    """The last event `name` applied, (sequence, id), if it has applied one."""
+    table = ProjectionAnchor.__table__  # type: ignore[attr-defined]
+    row = conn.execute(select(table.c.sequence, table.c.event_id).where(table.c.name == name)).first()
+    return (int(row[0]), str(row[1])) if row is not None and row[0] else None
 
 
 def write_position(conn: Connection, name: str, position: int) -> None:
@@ -208,6 +226,8 @@ async def rebuild(
             table.drop(conn, checkfirst=True)
             table.create(conn)
         write_position(conn, position_name, 0)
+        anchors = ProjectionAnchor.__table__  # type: ignore[attr-defined]
+        conn.execute(anchors.delete().where(anchors.c.name == position_name))  # a failed rebuild's, if any
     position = 0
     while True:
         end = await store.last_sequence() if until is None else min(until, await store.last_sequence())
@@ -281,11 +301,12 @@ def _swap(engine: Engine, projection: Projection, shadow: Tables, position_name:
             for index in live.indexes:
                 index.create(conn)
         write_position(conn, projection.name, position)
-        conn.execute(
-            ProjectionPosition.__table__.delete().where(  # type: ignore[attr-defined]
-                ProjectionPosition.__table__.c.name == position_name  # type: ignore[attr-defined]
-            )
-        )
+        anchor = read_anchor(conn, position_name)
+        if anchor is not None:  # the rebuilt tables' last event, for the stream check (pathways.stream_check)
+            write_anchor(conn, projection.name, *anchor)
+        for tracking in (ProjectionPosition, ProjectionAnchor):
+            table = tracking.__table__  # type: ignore[union-attr]
+            conn.execute(table.delete().where(table.c.name == position_name))
 
 
 def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ...]]]:

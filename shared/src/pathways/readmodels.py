@@ -23,6 +23,19 @@ class ProjectionPosition(SQLModel, table=True):
     position: int = 0
 
 
+class ProjectionAnchor(SQLModel, table=True):
+    """The last event a projection applied, by its sequence and its id, written with its
+    rows: what tells a read model that the stream it reads is not the one it was built
+    from (restored from a backup, or made again), whose sequences now hold other events
+    (pathways.stream_check)."""
+
+    __tablename__ = "projection_anchor"
+
+    name: str = Field(primary_key=True, max_length=120)
+    sequence: int = 0
+    event_id: str = Field(default="", max_length=64)
+
+
 def database_url(home: Path | None = None, service: str = "readmodels") -> str:
     url = os.environ.get("PATHWAYS_DATABASE_URL")
     if url:
@@ -44,7 +57,8 @@ def make_engine(url: str) -> Engine:
         # Only projections write here, each with its position in the same transaction, so
         # what is lost is replayed. (synchronous_commit=off cannot corrupt the database.)
         engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c synchronous_commit=off"})
-    ProjectionPosition.metadata.create_all(engine, tables=[ProjectionPosition.__table__])  # type: ignore[attr-defined]
+    ProjectionPosition.metadata.create_all(engine, tables=[ProjectionPosition.__table__,  # type: ignore[attr-defined]
+                                                           ProjectionAnchor.__table__])  # type: ignore[attr-defined]
     return engine
 
 

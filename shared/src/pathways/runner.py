@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections import deque
@@ -32,16 +31,14 @@ from pathways import metrics, telemetry
 from pathways.eventstore.base import StoredEvent
 from pathways.eventstore.jetstream import JetStreamEventStore, pending_after, stored_from_delivery
 from pathways.logging import get_logger
-from pathways.projection import Gap, Projection, apply_batch, cover, read_position
+from pathways.projection import Gap, Projection, apply_batch, cover, read_anchor, read_position
+from pathways.pull import BATCH, Pull
 from pathways.readmodel_tables import WRITER_HEARTBEAT, AnotherVersionWrites, beat, prepare_tables
+from pathways.stream_check import replaced
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
 log = get_logger("pathways.runner")
 
-BATCH = 1000  # messages asked for per pull request, and applied per transaction at most
-EXPIRES = 5.0  # seconds a pull request waits for messages
-HEARTBEAT = 0.5  # seconds between the server's heartbeats while nothing is delivered
-SILENCE = 4 * HEARTBEAT + 1.0  # no word from the server for this long: the consumer is gone
 # While nobody waits for it, a runner lets a few more events arrive before it writes: one
 # transaction (and one hop to a worker thread) then serves many events instead of one.
 LINGER = 0.02
@@ -50,80 +47,7 @@ LINGER_BELOW = 200
 # the store's one-filter reader (nats-server delivers history to a consumer with several
 # filters at a fraction of its speed when the stream holds many subjects: nats-server#5040).
 CATCH_UP_FROM = 5_000
-
-
-class ConsumerLost(Exception):
-    """The server stopped answering the consumer's pull requests (restart, failover)."""
-
-
-class _Pull:
-    """One consumer's pull requests, answered into a buffer in arrival order: messages, and
-    the stream sequence each idle heartbeat says the consumer has looked through."""
-
-    def __init__(self, nc: Client, consumer: str) -> None:
-        self._nc = nc
-        self._subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{consumer}"
-        self._inbox = nc.new_inbox()
-        self.buffer: deque[Msg | int] = deque()
-        self._arrived = asyncio.Event()
-        self._open = False
-        self._expected = 0  # messages still owed to the open request
-        self.failed: str | None = None
-        self.heard = time.monotonic()
-        self._sub: Any = None
-
-    async def start(self) -> None:
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._deliver)
-        await self._ask()
-
-    async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._sub.unsubscribe()
-
-    async def _ask(self) -> None:
-        self._open, self._expected = True, BATCH
-        body = {"batch": BATCH, "expires": int(EXPIRES * 1e9), "idle_heartbeat": int(HEARTBEAT * 1e9)}
-        await self._nc.publish(self._subject, json.dumps(body).encode(), reply=self._inbox)
-
-    async def _deliver(self, msg: Msg) -> None:
-        self.heard = time.monotonic()
-        headers = msg.headers
-        status = headers.get("Status") if headers else None
-        if status is None:
-            self.buffer.append(msg)
-            self._expected -= 1
-            if self._expected <= 0:
-                self._open = False
-        elif status == "100":
-            looked = headers.get("Nats-Last-Stream") if headers else None
-            if looked:
-                self.buffer.append(int(looked))
-        elif status in ("404", "408"):
-            self._open = False
-        else:  # 409: the consumer was deleted, leadership changed, a limit was passed
-            self.failed = f"{status} {headers.get('Description', '') if headers else ''}".strip()
-        self._arrived.set()
-
-    async def next(self, stopping: asyncio.Future[Any]) -> bool:
-        """Wait until something is buffered; False once `stopping` is done."""
-        while not self.buffer:
-            if self.failed:
-                raise ConsumerLost(f"the server ended the consumer's pull: {self.failed}")
-            if not self._open:
-                await self._ask()
-            if time.monotonic() - self.heard > SILENCE:
-                raise ConsumerLost(f"no word from the consumer for {SILENCE:.0f} s")
-            self._arrived.clear()
-            waiting = asyncio.ensure_future(self._arrived.wait())
-            try:
-                await asyncio.wait((waiting, stopping), timeout=HEARTBEAT, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiting.cancel()
-            if stopping.done():
-                return False
-        if not self._open:
-            await self._ask()
-        return True
+STALL_RECHECK = 2.0  # seconds between looks at a stalled read model (has it been rebuilt?)
 
 
 class ProjectionRunner:
@@ -153,6 +77,9 @@ class ProjectionRunner:
         self.reseeks = 0  # consumers made again because a stored position went back (a rebuild swapped in)
         # Events not applied because they are not from their owner (projection.from_its_owner):
         # how many, and the latest sequences, for /health and `pathways status`.
+        # Why it has stopped reading, when the stream is not the one its read models were built
+        # from (pathways.stream_check): until `pathways rebuild` repairs them.
+        self.stalled: str | None = None
         self.quarantined = 0
         self.quarantined_at: deque[int] = deque(maxlen=20)
         self.lag = metrics.watch_lag(p.name for p in self.projections)
@@ -218,6 +145,8 @@ class ProjectionRunner:
             self._due = max(self._due, min(later))
 
     def _advance(self, position: int) -> None:
+        if self.stalled is not None:
+            return  # what it holds is not the stream's: no waiter may take it as caught up
         if position > self.position:
             self.position = position
             self._changed.set()
@@ -255,13 +184,18 @@ class ProjectionRunner:
             while not stop.is_set():
                 # Unguessable: users who may make consumers of their own (auditors) cannot list others'.
                 consumer = f"proj_{self.projection.name}_{uuid.uuid4().hex[:16]}"
-                pull: _Pull | None = None
+                pull: Pull | None = None
                 try:
                     self._stored = await asyncio.to_thread(self.stored_positions)
+                    problem = await self._stream_replaced()
+                    if problem is not None:
+                        await self._stall(problem, stopping)
+                        continue
+                    self.stalled = None
                     self.position = min(self._stored.values())
                     await self._catch_up_from_history(stop)
                     await self._subscribe(js, consumer, self.position + 1)
-                    pull = _Pull(self.nc, consumer)
+                    pull = Pull(self.nc, consumer)
                     await pull.start()
                     await self._consume(pull, stopping)
                 except Gap as gap:
@@ -280,6 +214,30 @@ class ProjectionRunner:
                         await js.delete_consumer(STREAM_NAME, consumer)
         finally:
             stopping.cancel()
+
+    async def _stream_replaced(self) -> str | None:
+        if not isinstance(self.store, JetStreamEventStore):
+            return None
+        anchors = await asyncio.to_thread(self._anchors)
+        last = await self.store.last_sequence()
+        for p in self.projections:
+            problem = await replaced(self.store, p.name, self._stored[p.name], anchors[p.name], last)
+            if problem is not None:
+                return problem
+        return None
+
+    def _anchors(self) -> dict[str, tuple[int, str] | None]:
+        with self.engine.connect() as conn:
+            return {p.name: read_anchor(conn, p.name) for p in self.projections}
+
+    async def _stall(self, problem: str, stopping: asyncio.Future[Any]) -> None:
+        """Read nothing, and move no waiter on, until the read model is rebuilt; look again now and then."""
+        if self.stalled != problem:
+            log.error("read model stopped: the stream is not the one it was built from; `pathways rebuild` repairs it",
+                      projection=self.name, reason=problem)
+            metrics.stalled.add(1, {"messaging.consumer.group.name": self.name})
+        self.stalled = problem
+        await asyncio.wait((stopping,), timeout=STALL_RECHECK)
 
     async def _catch_up_from_history(self, stop: asyncio.Event) -> None:
         """Far behind, with several filters: apply the history read through one filter
@@ -326,7 +284,7 @@ class ProjectionRunner:
             ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True,
         ))
 
-    async def _consume(self, pull: _Pull, stopping: asyncio.Future[Any]) -> None:
+    async def _consume(self, pull: Pull, stopping: asyncio.Future[Any]) -> None:
         while await pull.next(stopping):
             if len(pull.buffer) < LINGER_BELOW and not self._awaited.is_set():
                 awaited = asyncio.ensure_future(self._awaited.wait())

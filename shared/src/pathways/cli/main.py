@@ -310,7 +310,9 @@ def status() -> None:
             refused = "".join(f" [red]— {q['events']} event(s) not from their owner quarantined by {runner} (latest at "
                               f"sequence {q['latest_sequences'][-1]})[/red]"
                               for runner, q in (health.get("quarantined") or {}).items())
-            table.add_row(name, base, f"[green]up[/green] — {positions}{again}{refused}")
+            stalled = "".join(f" [red]— {runner} STOPPED: {why}; run `pathways rebuild {name}`[/red]"
+                              for runner, why in (health.get("stalled") or {}).items())
+            table.add_row(name, base, f"[green]up[/green] — {positions}{again}{refused}{stalled}")
         except (OSError, ValueError) as err:  # refused, timed out, an error status or not JSON
             table.add_row(name, base, f"[red]down[/red] ({err.__class__.__name__}){again}")
     console.print(table)

@@ -257,6 +257,8 @@ class ServiceHost:
                 "batches": {r.name: {"transactions": r.batches, "events": r.applied} for r in self.runners},
                 # How often a command found its aggregates current in memory (DESIGN §4 G10).
                 "aggregates": self.intake.loader.cache.report() if self.intake else None,
+                # Read models that stopped reading: the stream is not the one they were built from.
+                "stalled": {r.name: r.stalled for r in self.runners if r.stalled},
                 # Events not applied because another context wrote them (a forgery or a bug).
                 "quarantined": {r.name: {"events": r.quarantined, "latest_sequences": list(r.quarantined_at)}
                                 for r in self.runners if r.quarantined},
