@@ -31,6 +31,16 @@ def envelope(actor: str) -> CommandEnvelope:
     return CommandEnvelope.model_validate({"idempotency_key": "k", "organisation": "org-a", "actor": actor, "data": {}})
 
 
+def test_invisible_characters_of_every_kind_are_not_part_of_a_name() -> None:
+    """(found by a review) the combining grapheme joiner, variation selectors, Hangul fillers
+    and the blank Braille pattern show nothing; and what an invisible character separated
+    composes, so the canonical spelling is its own."""
+    for hidden in ["\u034f", "\ufe0f", "\u3164", "\uffa0", "\u2800", "\u180b", "\U000e0100", "\u200b\u034f"]:
+        assert canonical_actor(f"fin{hidden}ance@c") == "finance@c", repr(hidden)
+    once = canonical_actor("jose\u200d\u0301@c")
+    assert once == canonical_actor(once) == canonical_actor("josé@c")
+
+
 def test_the_envelope_keeps_the_canonical_spelling_and_refuses_names_that_are_not_one() -> None:
     assert envelope(" Finance@Harbourside ").actor == "finance@harbourside"
     for bad in ["", "   ", "\u200b\u200d", "alex\x00", "alex\x1b[2J", "x" * 129]:

@@ -248,3 +248,6 @@ async def test_numbers_past_what_the_database_holds_are_refused_as_bad_input_nev
             refused = await auditor.post("/audit/proofs/consistency", params={"tree_size": value}, content="x",
                                          headers={"content-type": "text/plain"})
             assert refused.status_code == 422, (value, refused.status_code)
+        for event in ["99999999999999999999", "²", "9" * 400, str(2**53)]:  # a path parameter too (found by a review)
+            answer = await auditor.get(f"/audit/proofs/inclusion/{event}")
+            assert answer.status_code == 404, (event, answer.status_code)

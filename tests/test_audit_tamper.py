@@ -390,6 +390,24 @@ async def test_one_event_dropped_from_the_middle_is_named_at_its_sequence_alone(
         await copy._js.delete_msg("PATHWAYS_EVENTS", middle)
         reports = [await verify_history(copy, platform.vkey, ledger=ledger_of(platform), kept=history.kept),
                    await verify_history(copy, platform.vkey, kept=history.kept)]
-    for report in reports:
-        assert report.first_bad_sequence == middle, report.problems
-        assert [(p.sequence, p.kind) for p in report.problems] == [(middle, "gap")], report.problems
+    with_ledger, without = reports
+    assert with_ledger.first_bad_sequence == without.first_bad_sequence == middle
+    assert [(p.sequence, p.kind) for p in with_ledger.problems] == [(middle, "gap")], with_ledger.problems
+    # Without the ledger the checkpoints cannot rule out a change before the gap: said, not located.
+    assert [(p.sequence, p.kind) for p in without.problems if p.sequence is not None] == [(middle, "gap")]
+    assert {p.kind for p in without.problems if p.sequence is None} <= {"checkpoint-mismatch"}
+
+
+async def test_a_change_before_a_gap_is_still_found_without_the_ledger(platform: AuditedPlatform, tmp_path: Path) -> None:
+    """(found by a review) a gap must not hide a changed event before it: the checkpoints
+    covering both still say the stream differs, and where it differs at the earliest."""
+    history = await build_history(platform)
+    changed, dropped = history.enrolment_of("pt-2"), history.enrolment_of("pt-6")
+    assert changed < dropped
+    async with tampered_copy(tmp_path / "copy-change-and-gap", history, flip_byte(changed, b'"pt-2"', at=4),
+                             deletable=True) as copy:
+        await copy._js.delete_msg("PATHWAYS_EVENTS", dropped)
+        report = await verify_history(copy, platform.vkey, kept=history.kept)
+    assert not report.ok
+    assert report.first_bad_sequence is not None and report.first_bad_sequence <= changed, report.problems
+    assert any(p.kind == "checkpoint-mismatch" for p in report.problems), report.problems

@@ -111,6 +111,13 @@ async def test_the_dashboard_runs_under_its_policy_and_no_other_page_can_frame_i
     page, _ = await sign_in(browser, dashboard, await TokenStore(nats_client).issue(s.commissioner, "commissioner"))
     blocked: list[str] = []
     page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    # Every violation the page meets, as the browser reports it to the page itself.
+    await page.add_init_script("window.__violations = []; document.addEventListener('securitypolicyviolation', "
+                               "e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));")
+    for path in (f"/dashboard/programmes/{s.programme_id}", f"/dashboard/programmes/{s.programme_id}/report"):
+        await page.goto(f"{dashboard}{path}")
+        await page.wait_for_load_state("load")
+        assert await page.evaluate("window.__violations") == [], path
     await page.goto(f"{dashboard}/dashboard/programmes/{s.programme_id}")
     assert "Commissioner view" in (await page.text_content("main") or "")
     assert blocked == []

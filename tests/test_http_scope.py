@@ -80,28 +80,44 @@ async def test_no_service_gives_one_partner_anothers_rows(
 
 
 async def test_guessing_tokens_is_bounded_per_address(registry: ServiceHost) -> None:
+    """Ten bad tokens from an address throttle it: further tokens from it are refused unread
+    (no lookup, so a guess tells nothing), except one that signed in within the window, so
+    the people already working from that address (all of `pathways up`'s users share one)
+    are not locked out by a guesser."""
     assert registry.tokens is not None
-    valid = await registry.tokens.issue(unique("partner"), "partner")
+    signed_in_before = await registry.tokens.issue(unique("partner"), "partner")
+    first_used_later = await registry.tokens.issue(unique("partner"), "partner")
     app = registry.http_app()
+    lookups: list[str] = []
+    real_caller = registry.tokens.caller
+
+    async def counted(token: str) -> Any:
+        lookups.append(token)
+        return await real_caller(token)
+
+    registry.tokens.caller = counted  # type: ignore[method-assign]
 
     def from_address(address: str, token: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)), base_url="http://t",
                                  headers={"Authorization": f"Bearer {token}"})
 
+    async with from_address("203.0.113.7", signed_in_before) as colleague:
+        assert (await colleague.get("/organisations")).status_code == 200
     for attempt in range(10):
         async with from_address("203.0.113.7", f"pwt_guess-{attempt}") as guesser:
             assert (await guesser.get("/organisations")).status_code == 401
-    async with from_address("203.0.113.7", "pwt_guess-11") as guesser:
-        refused = await guesser.get("/organisations")
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    looked_up = len(lookups)
+    for attempt in range(10, 60):
+        async with from_address("203.0.113.7", f"pwt_guess-{attempt}") as guesser:
+            refused = await guesser.get("/organisations")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert len(lookups) == looked_up  # fifty guesses, not one of them looked up
     assert "pwt_guess" not in refused.text  # a token is never echoed back
-    async with from_address("203.0.113.7", valid) as same_place:
-        # A valid token from the guesser's address still signs in: ten bad tokens cannot
-        # lock out everyone sharing an address (every local user behind `pathways up`).
-        assert (await same_place.get("/organisations")).status_code == 200
-    async with from_address("203.0.113.7", "pwt_guess-12") as guesser:
-        assert (await guesser.get("/organisations")).status_code == 429  # while the guesses go on refused
-    async with from_address("198.51.100.2", valid) as elsewhere:
+    async with from_address("203.0.113.7", signed_in_before) as colleague:
+        assert (await colleague.get("/organisations")).status_code == 200  # already signed in: carries on
+    async with from_address("203.0.113.7", first_used_later) as newcomer:
+        assert (await newcomer.get("/organisations")).status_code == 429  # first seen while throttled: waits
+    async with from_address("198.51.100.2", first_used_later) as elsewhere:
         assert (await elsewhere.get("/organisations")).status_code == 200
 
 

@@ -97,3 +97,15 @@ def test_a_stale_pid_file_never_gets_a_stranger_signalled(tmp_path: Path) -> Non
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_no_organisation_may_take_an_id_whose_inbox_is_a_services(tmp_path: Path) -> None:
+    """(found by a review) an organisation `svc-registry` would connect with the inbox prefix
+    `_INBOX.svc-registry`, the registry service's own, and could hear its replies."""
+    from pathways.runtime.accounts import OrganisationRegister
+
+    register = OrganisationRegister(tmp_path)
+    for taken in ("svc-registry", "svc-anything"):
+        with pytest.raises(ValueError, match="services"):
+            register.issue(taken, "partner")
+    assert register.issue("service-users-trust", "partner")  # a name that merely starts alike is fine

@@ -149,7 +149,7 @@ async def test_separation_of_duties_in_expense_approval(registry: ServiceHost, p
 
 SPELLINGS_OF_ONE_PERSON = [
     "Finance@C", "FINANCE@C", " finance@c ", "finance@c\t", "ｆｉｎａｎｃｅ＠ｃ",  # full width: NFKC
-    "fin\u200bance@c", "\u200dfinance@c\u2060", "finance\u00adfinance"[:7] + "@c",  # zero-width, joiners, soft hyphen
+    "fin\u200bance@c", "\u200dfinance@c\u2060", "fin\u00adance@c", "fin\u034fance@c", "finance@c\ufe0f",  # invisible
 ]
 
 

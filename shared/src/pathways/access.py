@@ -137,21 +137,24 @@ def bearer_token(request: Request) -> str | None:
 
 
 class FailedSignIns:
-    """Guessing tokens is bounded: after `limit` failed sign-ins from one address within
-    `window` seconds, every further failure from it is answered 429 until the window has
-    passed (and counted, so a guesser who keeps on stays refused).
+    """Guessing tokens is bounded, without letting a guesser lock others out.
 
-    A valid token is always let through, throttled address or not. Behind `pathways up`
-    every local user is 127.0.0.1, and behind a NAT every user of a site shares one
-    address: refusing valid tokens there would let anyone lock everyone out with ten bad
-    tokens. What a guesser still learns is that a guess was right, which a 256-bit random
-    token makes a chance of 2^-256 per guess; the limit is there to keep guesses few and
-    cheap to refuse, not to hide that answer. Each service process counts on its own."""
+    After `limit` failed sign-ins from one address within `window` seconds, that address is
+    throttled until the window has passed (and while the guesses go on): a token from it is
+    answered 429 *without being looked up*, so a guesser learns nothing from its guesses and
+    costs the platform nothing for them, unless it is a token that signed in successfully
+    within the last `window` seconds on this process (kept as SHA-256 digests, at most
+    MAX_KNOWN). Behind `pathways up` every local user is 127.0.0.1, and behind a NAT a whole
+    site shares one address: the people already signed in carry on, and only a token first
+    used while its address is throttled waits the window out. Each service process counts on
+    its own."""
 
+    MAX_KNOWN = 10_000
     MAX_ADDRESSES = 10_000
 
     def __init__(self, limit: int = 10, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
+        self._known: OrderedDict[bytes, float] = OrderedDict()  # digest of a token that signed in -> when
         # Ordered by each address's latest failure, oldest first: forgetting is O(1) each.
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
@@ -172,6 +175,18 @@ class FailedSignIns:
             wait = int(failures[0] + self.window - now) + 1
             raise _http_error(429, f"Too many failed sign-ins from this address; try again in {wait} s.",
                               headers={"Retry-After": str(wait)})
+
+    def known(self, token: str) -> bool:
+        """Did this token sign in successfully within the window?"""
+        when = self._known.get(hashlib.sha256(token.encode()).digest())
+        return when is not None and when >= time.monotonic() - self.window
+
+    def succeeded(self, token: str) -> None:
+        digest = hashlib.sha256(token.encode()).digest()
+        self._known[digest] = time.monotonic()
+        self._known.move_to_end(digest)
+        while len(self._known) > self.MAX_KNOWN:
+            self._known.popitem(last=False)
 
     def failed(self, address: str) -> None:
         now = time.monotonic()
@@ -202,12 +217,17 @@ async def check_token(request: Request, token: str | None) -> Caller | None:
     failures: FailedSignIns | None = getattr(request.app.state, "failed_sign_ins", None)
     if store is None or failures is None:
         raise _http_error(503, "Authentication is not available on this instance.")
+    if token and not failures.known(token):
+        try:
+            failures.check(address)  # throttled: refused unread, unless it signed in just now
+        except Exception:
+            failures.failed(address)  # a guesser who keeps on stays refused
+            raise
     found = await store.caller(token) if token else None
     if found is None and token:
-        try:
-            failures.check(address)  # only a failure is refused: never a valid token for others' failures
-        finally:
-            failures.failed(address)
+        failures.failed(address)
+    elif found is not None and token:
+        failures.succeeded(token)
     return found
 
 

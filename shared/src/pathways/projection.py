@@ -243,7 +243,7 @@ async def rebuild(
                 batch.append(stored)
                 if len(batch) >= batch_size:
                     if applying is not None:
-                        position = await applying
+                        position = await asyncio.shield(applying)  # a cancel here leaves it to the finally
                         if progress:
                             progress(position, end)
                     applying = asyncio.ensure_future(
@@ -251,7 +251,7 @@ async def rebuild(
                     batch = []
         finally:
             if applying is not None:  # a thread cannot be cancelled: let it finish (or fail) first
-                position = await applying
+                position = await asyncio.shield(applying) if not applying.done() else applying.result()
         # What it does not read, up to `end`, is covered too.
         position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch, end)
         if progress:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pathways.bounds import MAX_SEQUENCE
 from pathways.eventstore.base import StoredEvent
 from pathways.ledger.merkle import Frontier, NodeReader, perfect_subtrees
 from pathways.ledger.verifier import leaf_hash
@@ -127,7 +128,9 @@ def uncheckpointed(conn: Connection, signed_size: int) -> bool:
 
 def entry_for(conn: Connection, event: str) -> Any:
     """The ledger entry of an event id, or of a stream sequence given as digits."""
-    if event.isdigit():
+    if event.isascii() and event.isdigit():  # "²" is a digit to Python, and 20 nines pass SQLite's integers
+        if int(event) > MAX_SEQUENCE:
+            return None
         return conn.execute(select(ENTRIES).where(ENTRIES.c.sequence == int(event))).first()
     return conn.execute(select(ENTRIES).where(ENTRIES.c.event_id == event).order_by(ENTRIES.c.sequence).limit(1)).first()
 

@@ -188,7 +188,7 @@ async def verify_history(
             report.problems.append(Problem(published_at, "moved", (
                 f"{where} is signed over {checkpoint.size} events but stands at sequence {published_at}: "
                 "events stored before it were removed")))
-    _locate(report, first_difference, good_sizes, bad, gaps)
+    _locate(report, first_difference, good_sizes, bad, gaps, ledger_compared_to=ledger_size if ledger else 0)
     report.problems.sort(key=lambda p: (p.sequence is None, p.sequence or 0))
     return report
 
@@ -205,24 +205,31 @@ def _judge(report: VerifyReport, tree: _Tree, last_seen: int, where: str, publis
         report.problems.append(Problem(last_seen + 1, "truncated", f"{where} was signed over {checkpoint.size} events "
                                        f"but the stream ends at sequence {last_seen}: events from sequence "
                                        f"{last_seen + 1} were removed"))
-    elif tree.root(checkpoint.size) != checkpoint.root:
-        bad.append((checkpoint.size, where))
+    elif checkpoint.size > tree.size or tree.root(checkpoint.size) != checkpoint.root:
+        bad.append((checkpoint.size, where))  # (fewer events than its size: a gap inside it, no root to compare)
     else:
         good_sizes.append(checkpoint.size)
     return checkpoint
 
 
 def _locate(report: VerifyReport, first_difference: int | None, good_sizes: list[int], bad: list[tuple[int, str]],
-            gaps: list[int]) -> None:
+            gaps: list[int], *, ledger_compared_to: int) -> None:
     """Turn the two kinds of evidence into located problems."""
     for checkpoint_size, where in sorted(bad):
         if first_difference is not None and first_difference <= checkpoint_size:
             continue  # explained by the exact difference below
-        if any(gap <= checkpoint_size for gap in gaps):
-            # A sequence it covers is missing (named exactly, as a gap): its tree cannot match,
-            # and naming "an event between" the last good checkpoint and it would point before
-            # the gap, at events that are intact. (Without the ledger, a change after a gap is
-            # then seen as the gap alone.)
+        covered_gaps = [gap for gap in gaps if gap <= checkpoint_size]
+        if covered_gaps and ledger_compared_to >= checkpoint_size:
+            # A sequence it covers is missing (named exactly, as a gap), and the ledger matched
+            # every event it does hold: the gap is the whole of the difference.
+            continue
+        if covered_gaps:
+            # Without the ledger the gap may not be all: an event before it may have changed too.
+            # Said, but not located, so the headline stays the sequence known to be bad.
+            report.problems.append(Problem(None, "checkpoint-mismatch", (
+                f"the stream does not match the {where} (size {checkpoint_size}); the gap at sequence "
+                f"{covered_gaps[0]} explains it if nothing else changed, which only the audit service's ledger "
+                "can tell")))
             continue
         after = max(s for s in good_sizes if s < checkpoint_size) if any(s < checkpoint_size for s in good_sizes) else 0
         report.problems.append(Problem(after + 1, "checkpoint-mismatch", (

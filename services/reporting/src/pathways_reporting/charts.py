@@ -12,6 +12,7 @@ changes what a chart shows changes its key, so nothing stale is shown."""
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import pygal
@@ -33,9 +34,14 @@ def _config(**extra: Any) -> dict[str, Any]:
             "legend_at_bottom": True, "print_values": False, "margin": 12} | extra
 
 
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
+
+
 def _render(chart: Any) -> str:
     svg: str = chart.render(is_unicode=True)
-    return svg
+    # pygal writes its tooltip settings into every drawing as an inline script, even with no
+    # script to read them: the pages run none (their Content-Security-Policy forbids it).
+    return _SCRIPT.sub("", svg)
 
 
 def sessions_by_month(summary: dict[str, Any], series_by: str) -> str | None:

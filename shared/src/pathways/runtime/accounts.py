@@ -191,6 +191,9 @@ class OrganisationRegister:
             raise ValueError(f"'{organisation_id}' is not a valid organisation id ([A-Za-z0-9_-]+)")
         if organisation_id == "operator":
             raise ValueError("'operator' is the platform itself; it uses the platform's own credentials")
+        if organisation_id.startswith(SERVICE_USER_PREFIX):
+            # Its inbox, _INBOX.<id>, would be a service's own (_INBOX.svc-<service>): it could hear its replies.
+            raise ValueError(f"'{organisation_id}': ids starting '{SERVICE_USER_PREFIX}' are the platform's services'")
         if role not in ROLES or role == "operator":
             raise ValueError(f"Unknown role '{role}'; an organisation is one of "
                              f"{', '.join(r for r in ROLES if r != 'operator')}.")
