@@ -160,8 +160,9 @@ async def test_outcome_rules(
 ) -> None:
     s = await setup_programme(client)
     person = await enrol(client, s, s.partner_a)
-    await rejected(client, s.evaluator, "RecordOutcome", outcome(s, person), "forbidden",
-                   "not commissioned")
+    await rejected(client, s.evaluator, "RecordOutcome", outcome(s, person), "not_found",
+                   "no programme")  # not commissioned for it: as a stranger is told (tests/test_strangers.py)
+    await rejected(client, s.commissioner, "RecordOutcome", outcome(s, person), "forbidden", "not commissioned")
     elsewhere = await enrol(client, s, s.partner_b)
     await rejected(client, s.partner_a, "RecordOutcome", outcome(s, elsewhere), "rule_violation",
                    "not enrolled with", elsewhere)
@@ -221,8 +222,7 @@ async def test_feedback_rules(
     first = feedback(s)
     await accepted(client, s.partner_a, "SubmitFeedback", first)
     await accepted(client, s.commissioner, "SubmitFeedback", feedback(s, respondent="staff"))
-    await rejected(client, s.evaluator, "SubmitFeedback", feedback(s), "forbidden",
-                   "neither commissioned", "nor its commissioner")
+    await rejected(client, s.evaluator, "SubmitFeedback", feedback(s), "not_found", "no programme")
     await rejected(client, s.partner_a, "SubmitFeedback", first, "rule_violation",
                    "already recorded")
     await rejected(client, s.partner_a, "SubmitFeedback", feedback(s, rating=6), "invalid",
@@ -289,7 +289,7 @@ async def test_you_said_we_did_tracker(
     item = {"programme_id": s.programme_id, "development_id": unique("d"),
             "you_said": "Sessions clash with ward rounds.", "raised_by": "participants",
             "we_will": "Move sessions to the afternoon."}
-    await rejected(client, s.evaluator, "ProposeDevelopment", item, "forbidden")
+    await rejected(client, s.evaluator, "ProposeDevelopment", item, "not_found")
     await accepted(client, s.partner_a, "ProposeDevelopment", item)
     await rejected(client, s.partner_a, "ProposeDevelopment", item, "rule_violation",
                    "already on the tracker")

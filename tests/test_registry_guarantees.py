@@ -122,7 +122,7 @@ async def test_g4_bad_input_of_every_kind_is_rejected_appends_nothing_and_crashe
         ("unknown command", s.partner_a, "DeleteEverything", json.dumps(good).encode(), "invalid"),
         ("org in body differs from subject", s.partner_b, "EnrolParticipant", json.dumps(good).encode(), "forbidden"),
         ("broken rule: partner not commissioned", s.evaluator, "EnrolParticipant",
-         json.dumps(good | {"organisation": s.evaluator}).encode(), "forbidden"),
+         json.dumps(good | {"organisation": s.evaluator}).encode(), "not_found"),  # as a stranger is told
         ("broken rule: not the commissioner", s.partner_a, "CommissionPartner",
          json.dumps(good | {"data": {"programme_id": s.programme_id, "contract_id": "c9", "partner_id": s.partner_a,
                                      "budget_pence": 100, "activities": ["yoga"], "starts_on": "2025-10-01",

@@ -136,7 +136,8 @@ async def test_co_producers_and_id_clashes(registry: ServiceHost, client: Comman
           "receives_benefits": True}
     assert (await client.send(s.partner_a, "RegisterCoProducer", cp))["status"] == "accepted"
     await rejected(client, s.partner_a, "RegisterCoProducer", cp, "rule_violation")
-    await rejected(client, s.evaluator, "RegisterCoProducer", cp | {"co_producer_id": unique("cp")}, "forbidden")
+    # Neither its commissioner nor commissioned for it: told what a stranger is told (tests/test_strangers.py).
+    await rejected(client, s.evaluator, "RegisterCoProducer", cp | {"co_producer_id": unique("cp")}, "not_found")
     # A participant id already used for a co-producer on the same subject is refused.
     assert "already used" in await rejected(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id,
                                                                                                cp["co_producer_id"]), "conflict")

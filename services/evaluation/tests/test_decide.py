@@ -93,7 +93,7 @@ def test_a_baseline_is_scored_by_the_platform() -> None:
 
 
 def test_only_a_commissioned_partner_records_outcomes() -> None:
-    rejected(record(outcome(), OutcomeRecord(), contracts=[]), "forbidden", "not commissioned")
+    rejected(record(outcome(), OutcomeRecord(), contracts=[]), "not_found", "no programme")
 
 
 def test_only_enrolled_consenting_active_participants() -> None:
@@ -151,7 +151,7 @@ def feedback(org: str, state: Recorded, contracts: list[ContractFacts]) -> Decis
 def test_feedback_from_a_partner_or_the_commissioner_once() -> None:
     assert only(feedback("archers", Recorded(), [CONTRACT])).partner_id == "archers"
     assert only(feedback("council", Recorded(), [])).partner_id == "council"
-    rejected(feedback("stranger", Recorded(), []), "forbidden", "nor its commissioner")
+    rejected(feedback("stranger", Recorded(), []), "not_found", "no programme")
     rejected(
         feedback("archers", Recorded(True, "archers"), [CONTRACT]), "rule_violation", "already"
     )
@@ -178,6 +178,7 @@ def assess(org: str, cmd: c.AssessCoProduction, **reads: Any) -> Decision:
         "programme": PROGRAMME,
         "sender": {"evaluators": EVALUATOR, "archers": PARTNER}.get(org),
         "partner_contracts": [CONTRACT],
+        "contracts": [CONTRACT] if org == "archers" else [],  # the sender's own (archers holds one)
         "existing": Recorded(),
     } | reads
     return decide.assess_co_production(cmd, ctx(org), Recorded(), facts)
@@ -244,7 +245,7 @@ def set_status(state: Development, status: str, we_did: str | None = None) -> De
 def test_the_tracker_starts_red_and_green_needs_what_was_done() -> None:
     proposed = only(propose("archers", Development(), [CONTRACT]))
     assert (proposed.status, proposed.proposed_by) == ("red", "archers")
-    rejected(propose("stranger", Development(), []), "forbidden")
+    rejected(propose("stranger", Development(), []), "not_found")
     state = fold(DEVELOPMENT, [proposed])
     rejected(propose("archers", state, [CONTRACT]), "rule_violation", "already on the tracker")
     rejected(set_status(Development(), "amber"), "not_found", "no development 'd1'")
@@ -273,6 +274,7 @@ def report(org: str, state: Recorded = Recorded(), **overrides: Any) -> Decision
     reads = {
         "programme": overrides.get("programme", PROGRAMME),
         "sender": {"evaluators": EVALUATOR, "archers": PARTNER}.get(org),
+        "contracts": [CONTRACT] if org == "archers" else [],  # the sender's own (archers holds one)
         "existing": overrides.get("existing", Recorded()),
     }
     return decide.publish_report(cmd, ctx(org), state, reads)

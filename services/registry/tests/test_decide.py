@@ -53,7 +53,7 @@ async def test_uncommissioned_partner_cannot_enrol_but_commissioned_one_can() ->
     await programme(i)
     data = {"programme_id": "p1", "participant_id": "P-1", "setting": "ward", "referral_source": "self", "consent_given": True,
             "enrolled_on": "2025-11-01"}
-    assert (await send(i, "studio", "EnrolParticipant", data))["code"] == "forbidden"
+    assert (await send(i, "studio", "EnrolParticipant", data))["code"] == "not_found"  # not commissioned: a stranger
     accepted = await send(i, "archers", "EnrolParticipant", data)
     assert accepted["status"] == "accepted" and accepted["sequence"] == 6
 

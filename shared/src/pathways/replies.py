@@ -53,3 +53,11 @@ class Rejection(Exception):
 
 def reject(code: RejectionCode, message: str, **detail: Any) -> Rejection:
     return Rejection(code, message, [detail] if detail else None)
+
+
+def no_such_programme(programme_id: str) -> Rejection:
+    """What a sender is told of a programme that does not exist, and of one it has no part in
+    (not its commissioner, not commissioned for it): the same words, as HTTP answers both
+    404. A commissioner must not learn that another's programme exists, nor who runs it, by
+    sending commands at its id."""
+    return reject(RejectionCode.NOT_FOUND, f"There is no programme '{programme_id}' that you take part in.")

@@ -61,6 +61,8 @@ def _evaluator_or_commissioner(cmd: Any, ctx: CommandContext, conn: Connection) 
     return {
         "programme": DIRECTORY.programme(conn, cmd.programme_id),
         "sender": DIRECTORY.organisation(conn, ctx.organisation),
+        # only for a refusal: forbidden to a partner of the programme, not found to a stranger
+        "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
     }
 
 
@@ -70,6 +72,7 @@ HANDLERS = handlers_by_name(
         target=_owned(OUTCOME_RECORD, "participant_id"),
         consults=lambda cmd, ctx, conn: {
             "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
+            "programme": DIRECTORY.programme(conn, cmd.programme_id),
             "enrolments": DIRECTORY.enrolments(
                 conn, cmd.programme_id, ctx.organisation, [cmd.participant_id]
             ),

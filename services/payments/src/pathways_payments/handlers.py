@@ -35,6 +35,16 @@ def _programme_and_contract(cmd: Any, ctx: CommandContext, conn: Any) -> dict[st
     }
 
 
+def _takes_part(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
+    """Whether the sender is commissioned for the programme: a commissioner's command from
+    anyone else is refused as forbidden to a partner of it, and as not found to a stranger."""
+    return {"takes_part": bool(DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation))}
+
+
+def _commissioners_decision(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
+    return _programme_and_contract(cmd, ctx, conn) | _takes_part(cmd, ctx, conn)
+
+
 def _charge_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
     return _programme_and_contract(cmd, ctx, conn) | {
         "co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, [cmd.co_producer_id]),
@@ -53,14 +63,14 @@ HANDLERS = handlers_by_name(
         decide=decide.record_involvement,
     ),
     CommandHandler(c.ClaimExpense, target=_own_account, consults=_charge_facts, decide=decide.claim_expense),
-    CommandHandler(c.ApproveExpense, target=_partner_account, consults=_programme_and_contract, decide=decide.approve_expense),
-    CommandHandler(c.RejectExpense, target=_partner_account, consults=_programme_and_contract, decide=decide.reject_expense),
+    CommandHandler(c.ApproveExpense, target=_partner_account, consults=_commissioners_decision, decide=decide.approve_expense),
+    CommandHandler(c.RejectExpense, target=_partner_account, consults=_commissioners_decision, decide=decide.reject_expense),
     CommandHandler(c.SubmitInvoice, target=_own_account, consults=_programme_and_contract, decide=decide.submit_invoice),
-    CommandHandler(c.PayInvoice, target=_partner_account, consults=_programme_and_contract, decide=decide.pay_invoice),
+    CommandHandler(c.PayInvoice, target=_partner_account, consults=_commissioners_decision, decide=decide.pay_invoice),
     CommandHandler(
         c.IssuePaymentRun,
         target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, "payroll"), PAYROLL),
-        consults=lambda cmd, ctx, conn: {
+        consults=lambda cmd, ctx, conn: _takes_part(cmd, ctx, conn) | {
             "programme": DIRECTORY.programme(conn, cmd.programme_id),
             "payable": ledger.payable(conn, cmd.programme_id, cmd.up_to),
         },

@@ -15,7 +15,7 @@ from pathways.directory import (
     ProgrammeFacts,
     ineligible,
 )
-from pathways.replies import RejectionCode, reject
+from pathways.replies import RejectionCode, no_such_programme, reject
 
 from pathways_evaluation.domain import commands as c
 from pathways_evaluation.domain import events as e
@@ -30,6 +30,9 @@ def record_outcome(
 ) -> Decision:
     contracts: list[ContractFacts] = reads["contracts"]
     if not contracts:
+        programme: ProgrammeFacts | None = reads.get("programme")
+        if programme is None or programme.commissioner_id != ctx.organisation:
+            return no_such_programme(cmd.programme_id)  # a stranger learns nothing of it
         return _not_commissioned(ctx.organisation, cmd.programme_id, "record outcomes")
     enrolments: dict[str, EnrolmentFacts] = reads["enrolments"]
     refused = ineligible([cmd.participant_id], enrolments)
@@ -222,12 +225,14 @@ def _check_evaluator_or_commissioner(
 ) -> Decision | None:
     programme: ProgrammeFacts | None = reads["programme"]
     if programme is None:
-        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{programme_id}'.")
+        return no_such_programme(programme_id)
     sender: OrganisationFacts | None = reads["sender"]
     if programme.commissioner_id == organisation or (
         sender is not None and sender.kind == "evaluator"
     ):
         return None
+    if not reads.get("contracts"):
+        return no_such_programme(programme_id)  # neither evaluator, nor its commissioner, nor commissioned for it
     return reject(
         RejectionCode.FORBIDDEN,
         f"Only an evaluator or the commissioner of programme '{programme_id}' can {action}; "
@@ -244,8 +249,5 @@ def _not_commissioned(organisation: str, programme_id: str, action: str) -> Deci
 
 
 def _not_taking_part(organisation: str, programme_id: str, action: str) -> Decision:
-    return reject(
-        RejectionCode.FORBIDDEN,
-        f"Organisation '{organisation}' is neither commissioned for programme '{programme_id}' "
-        f"nor its commissioner, so it cannot {action} there.",
-    )
+    # Neither commissioned for it nor its commissioner: told what HTTP tells it (404).
+    return no_such_programme(programme_id)

@@ -11,7 +11,7 @@ from typing import Any
 from pathways.actors import canonical_actor
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
 from pathways.directory import ContractFacts, CoProducerFacts, ProgrammeFacts
-from pathways.replies import Rejection, RejectionCode, reject
+from pathways.replies import Rejection, RejectionCode, no_such_programme, reject
 
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import events as e
@@ -118,7 +118,7 @@ def submit_invoice(cmd: c.SubmitInvoice, ctx: CommandContext, account: ContractA
 
 
 def pay_invoice(cmd: c.PayInvoice, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
-    refusal = _check_commissioner(ctx, reads["programme"], cmd.programme_id, "pay invoices")
+    refusal = _check_commissioner(ctx, reads, cmd.programme_id, "pay invoices")
     if refusal is not None:
         return refusal
     invoice = account.invoices.get(cmd.invoice_id)
@@ -130,7 +130,7 @@ def pay_invoice(cmd: c.PayInvoice, ctx: CommandContext, account: ContractAccount
 
 
 def issue_payment_run(cmd: c.IssuePaymentRun, ctx: CommandContext, payroll: Payroll, reads: Reads) -> Decision:
-    refusal = _check_commissioner(ctx, reads["programme"], cmd.programme_id, "issue payment runs")
+    refusal = _check_commissioner(ctx, reads, cmd.programme_id, "issue payment runs")
     if refusal is not None:
         return refusal
     if cmd.run_id in payroll.run_ids:
@@ -171,7 +171,7 @@ def _check_partner_charge(
 def _check_claim_decision(
     cmd: c.ApproveExpense | c.RejectExpense, ctx: CommandContext, account: ContractAccount, reads: Reads, verb: str
 ) -> Rejection | None:
-    refusal = _check_commissioner(ctx, reads["programme"], cmd.programme_id, f"{verb} expenses")
+    refusal = _check_commissioner(ctx, reads, cmd.programme_id, f"{verb} expenses")
     if refusal is not None:
         return refusal
     contract: ContractFacts | None = reads["contract"]
@@ -189,12 +189,14 @@ def _check_claim_decision(
     return None
 
 
-def _check_commissioner(ctx: CommandContext, programme: ProgrammeFacts | None, programme_id: str, what: str) -> Rejection | None:
+def _check_commissioner(ctx: CommandContext, reads: Reads, programme_id: str, what: str) -> Rejection | None:
+    programme: ProgrammeFacts | None = reads["programme"]
     if programme is None:
-        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{programme_id}'.")
+        return no_such_programme(programme_id)
     if ctx.organisation != programme.commissioner_id:
-        return reject(RejectionCode.FORBIDDEN, f"Only the programme's commissioner ('{programme.commissioner_id}') "
-                      f"may {what} in '{programme_id}'.")
+        if not reads.get("takes_part"):
+            return no_such_programme(programme_id)  # a stranger learns nothing of it, nor who runs it
+        return reject(RejectionCode.FORBIDDEN, f"Only the programme's commissioner may {what} in '{programme_id}'.")
     return None
 
 

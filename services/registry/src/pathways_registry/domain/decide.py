@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
-from pathways.replies import RejectionCode, reject
+from pathways.replies import RejectionCode, no_such_programme, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e
@@ -50,13 +50,12 @@ def launch_programme(cmd: c.LaunchProgramme, ctx: CommandContext, programme: Pro
 def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
     anywhere: Programme = reads["programme_anywhere"]
     if not anywhere.launched:
-        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{cmd.programme_id}'.")
+        return no_such_programme(cmd.programme_id)
     if anywhere.commissioner_id != ctx.organisation:
-        return reject(
-            RejectionCode.FORBIDDEN,
-            f"Only the programme's commissioner ('{anywhere.commissioner_id}') commissions "
-            f"partners for '{cmd.programme_id}'.",
-        )
+        if not anywhere.contracts_of(ctx.organisation):
+            return no_such_programme(cmd.programme_id)  # a stranger learns nothing of it
+        return reject(RejectionCode.FORBIDDEN, f"Only the programme's commissioner commissions partners for "
+                      f"'{cmd.programme_id}'.")
     partner: Organisation = reads["partner"]
     if not partner.registered or partner.kind != "delivery_partner":
         return reject(
@@ -164,13 +163,9 @@ def withdraw_participant(cmd: c.WithdrawParticipant, ctx: CommandContext, enrolm
 def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_producer: CoProducer, reads: Reads) -> Decision:
     programme: Programme = reads["programme"]
     if not programme.launched:
-        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{cmd.programme_id}'.")
+        return no_such_programme(cmd.programme_id)
     if ctx.organisation != programme.commissioner_id and not programme.contracts_of(ctx.organisation):
-        return reject(
-            RejectionCode.FORBIDDEN,
-            f"Organisation '{ctx.organisation}' is neither the commissioner of nor commissioned for "
-            f"'{cmd.programme_id}'.",
-        )
+        return no_such_programme(cmd.programme_id)  # neither its commissioner nor commissioned for it
     if co_producer.registered:
         return reject(RejectionCode.RULE_VIOLATION, f"Co-producer '{cmd.co_producer_id}' is already registered.")
     return [e.CoProducerRegistered(engaged_by=ctx.organisation, **cmd.model_dump())]
@@ -178,8 +173,10 @@ def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_prod
 
 def _check_commissioned(programme: Programme, programme_id: str, partner: str) -> Decision | None:
     if not programme.launched:
-        return reject(RejectionCode.NOT_FOUND, f"There is no programme '{programme_id}'.")
+        return no_such_programme(programme_id)
     if not programme.contracts_of(partner):
+        if partner != programme.commissioner_id:
+            return no_such_programme(programme_id)  # a stranger learns nothing of it
         return reject(
             RejectionCode.FORBIDDEN,
             f"Organisation '{partner}' is not commissioned for programme '{programme_id}', so it cannot "
