@@ -201,10 +201,26 @@ async def test_an_auditor_reads_the_stream_but_cannot_send_or_write(secured: Sec
     await a.nc.close()
     auditor = await connect_as(secured, "audit-co")
     try:
-        store = JetStreamEventStore(auditor.nc)
+        store = JetStreamEventStore(auditor.nc, by_direct_get=True)  # as `pathways audit` reads it
         last = await store.last_sequence()
         assert last >= 1 and [e.sequence async for e in store.read_all(1, last)] == list(range(1, last + 1))
+        assert [e.sequence async for e in store.read_all(2, last, ["pathways.evt.*.*.audit.*"])] == [
+            e.sequence async for e in store.read_all(2, last) if ".audit." in e.subject]
         assert (await store.get(1)) is not None
+        # No consumer of its own, pull or push: a push consumer's deliver subject could be anything
+        # (a bucket, a command subject), and the server's permissions cannot see it.
+        ajs = auditor.nc.jetstream(timeout=1)
+        for config in (ConsumerConfig(name="aud-push", deliver_subject="$KV.PATHWAYS_TOKENS.x", ack_policy=AckPolicy.NONE),
+                       ConsumerConfig(name="aud-pull", ack_policy=AckPolicy.NONE)):
+            with pytest.raises(nats.errors.TimeoutError):
+                await ajs.add_consumer(STREAM_NAME, config=config)
+        await eventually(lambda: auditor.violated("publish", f"$js.api.consumer.create.{STREAM_NAME}"))
+        platform = await secured.endpoint.connection.connect("check")
+        try:
+            names = [c.name async for c in _consumers(platform)]
+            assert not {"aud-push", "aud-pull"} & set(names), names
+        finally:
+            await platform.close()
         with pytest.raises(nats.errors.TimeoutError):
             await auditor.nc.request("pathways.cmd.audit-co.registry.EnrolParticipant", command("audit-co"), timeout=2)
         await auditor.nc.publish("pathways.evt._.audit-co.audit.x", b"{}")
@@ -214,6 +230,11 @@ async def test_an_auditor_reads_the_stream_but_cannot_send_or_write(secured: Sec
         assert await store.last_sequence() == last
     finally:
         await auditor.nc.close()
+
+
+async def _consumers(nc: Client) -> Any:
+    for info in await nc.jetstream().consumers_info(STREAM_NAME):
+        yield info
 
 
 async def test_an_auditor_cannot_touch_the_registrys_key_shredder(secured: Secured, registry: None) -> None:

@@ -95,7 +95,8 @@ def with_stream(work: Callable[[JetStreamEventStore], Awaitable[T]]) -> T:
     async def main() -> T:
         nc = await connection.connect("pathways-audit-cli", allow_reconnect=False, connect_timeout=5)
         try:
-            return await work(JetStreamEventStore(nc, timeout=30))
+            # By Direct Get: an auditor's NATS user may create no consumer (pathways.runtime.accounts).
+            return await work(JetStreamEventStore(nc, timeout=30, by_direct_get=True))
         finally:
             await nc.close()
 

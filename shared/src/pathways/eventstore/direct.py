@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from pathways.subjects import STREAM_NAME
 DIRECT_GET = f"$JS.API.DIRECT.GET.{STREAM_NAME}"
 BATCH = 256  # messages per Direct Get request when reading one aggregate
 LATEST_BATCH = 64  # subjects answered per "last of each" request
+RANGE_BATCH = 512  # messages per Direct Get request when reading a range of the stream
 
 
 class DirectGetError(RuntimeError):
@@ -131,6 +132,22 @@ class DirectGets:
             if len(answer.messages) < BATCH or pending == 0:
                 return events
             next_seq = events[-1].sequence + 1
+
+    async def range(self, start: int, end: int, subject: str) -> AsyncIterator[StoredEvent]:
+        """Every message on `subject` (a wildcard too) from `start` to `end`, in order, in
+        batches: a reader that needs no consumer of its own (an auditor's NATS user may
+        create none: a consumer's config could name any subject to deliver to)."""
+        next_seq = start
+        while next_seq <= end:
+            answer = await self.ask({"seq": next_seq, "next_by_subj": subject, "batch": RANGE_BATCH}, batched=True)
+            if not answer.messages:
+                return
+            for msg in answer.messages:
+                stored = stored_from_direct(msg)
+                if stored.sequence > end:
+                    return
+                yield stored
+            next_seq = stored.sequence + 1
 
     async def latest(self, subjects: Sequence[str]) -> Latest:
         """The last sequence of each subject (wildcards name every subject they match), in

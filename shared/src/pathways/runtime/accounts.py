@@ -9,8 +9,8 @@ so an organisation's system cannot act for another whatever it sends.
     with that inbox prefix), so it cannot read another organisation's replies, and the
     services answer a command only there (`may_be_answered_at`), so it cannot have one
     sent to another organisation either;
-  - an auditor sends no commands; it may read PATHWAYS_EVENTS (consumers of its own, Direct
-    Get), never write to it. It cannot list consumers or hear the server's advisories, so
+  - an auditor sends no commands; it may read PATHWAYS_EVENTS (batched Direct Get, no
+    consumers of its own), never write to it. It cannot list consumers or hear the server's advisories, so
     it cannot name the services' consumers, which have random names; the one the platform
     names (the registry's key shredder) is denied to it outright.
 - Adding, rotating or revoking an organisation rewrites the included authorization file
@@ -41,14 +41,13 @@ SERVICES_FILE = "service-credentials.json"
 AUTHORIZATION_HEADER = ("# Written by `pathways org add|credentials|revoke|services` from the organisations it has\n"
                         "# registered: edit it with those commands, not by hand. Passwords are bcrypt hashes.\n")
 
-# What an auditor's client needs to read the stream, and nothing that writes.
+# What an auditor's client needs to read the stream (batched Direct Get), and nothing that
+# writes. No consumer: a consumer's config names the subject it delivers to, which the
+# server's permissions cannot see, so an auditor could have the stream delivered onto a
+# key-value bucket or a command subject.
 _STREAM_READING = [
     "$JS.API.INFO",
     f"$JS.API.STREAM.INFO.{STREAM_NAME}",
-    f"$JS.API.CONSUMER.CREATE.{STREAM_NAME}.>",
-    f"$JS.API.CONSUMER.INFO.{STREAM_NAME}.>",
-    f"$JS.API.CONSUMER.DELETE.{STREAM_NAME}.>",
-    f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.>",
     f"$JS.API.DIRECT.GET.{STREAM_NAME}",
     f"$JS.API.DIRECT.GET.{STREAM_NAME}.>",
 ]
