@@ -202,6 +202,9 @@ def write_position(conn: Connection, name: str, position: int) -> None:
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).values(name=name, position=position)
     conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
+    if position == 0:  # starting again from the first event: the last one applied is no one's now
+        anchors = ProjectionAnchor.__table__  # type: ignore[attr-defined]
+        conn.execute(anchors.delete().where(anchors.c.name == name))
 
 
 async def rebuild(
@@ -225,9 +228,7 @@ async def rebuild(
         for table in shadow.values():
             table.drop(conn, checkfirst=True)
             table.create(conn)
-        write_position(conn, position_name, 0)
-        anchors = ProjectionAnchor.__table__  # type: ignore[attr-defined]
-        conn.execute(anchors.delete().where(anchors.c.name == position_name))  # a failed rebuild's, if any
+        write_position(conn, position_name, 0)  # (and a failed rebuild's anchor goes with its position)
     position = 0
     while True:
         end = await store.last_sequence() if until is None else min(until, await store.last_sequence())

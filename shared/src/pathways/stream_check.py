@@ -26,8 +26,8 @@ async def replaced(store: JetStreamEventStore, name: str, position: int, anchor:
     if position > last:
         return (f"{name} stands at sequence {position} but the stream ends at {last}: the stream was truncated, "
                 "restored or made again since this read model was built")
-    if anchor is None:
-        return None
+    if anchor is None or position == 0:
+        return None  # nothing applied (a read model reset by hand keeps no meaningful anchor)
     sequence, event_id = anchor
     stored = await store.get(sequence)
     if stored is None:
