@@ -389,22 +389,3 @@ def _count(projection: str, mine: list[StoredEvent], passed: int) -> None:
 def _context_of(subject: str) -> str:
     tokens = subject.split(".")  # pathways.evt.<programme>.<organisation>.<context>.<aggregate>, or a pattern of it
     return tokens[4] if len(tokens) == 6 else ""
-
-
-async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], idle_after: float = 0.5) -> list[Any] | None:
-    """The next messages of a nats-py pull subscription, or None once `stopping` is done: a
-    stopping service need not wait for an idle fetch to time out. Raises the fetch's
-    timeout when nothing came."""
-    fetching = asyncio.ensure_future(sub.fetch(size, timeout=idle_after))
-    try:
-        await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        fetching.cancel()
-        raise
-    if not fetching.done():
-        fetching.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await fetching  # finished before the subscription is closed
-        return None
-    msgs: list[Any] = fetching.result()
-    return msgs

@@ -20,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pathways.eventstore.jetstream import stored_from_delivery
 from pathways.logging import get_logger
 from pathways.personal import EnrolmentRef, PersonKeys
-from pathways.runner import fetch_or_stop
+from pathways.pull import fetch_or_stop
 from pathways.service import BackgroundContext
 from pathways.subjects import EVENTS_ROOT, SHREDDER_CONSUMER, STREAM_NAME
 
