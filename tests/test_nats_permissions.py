@@ -207,6 +207,13 @@ async def test_an_auditor_reads_the_stream_but_cannot_send_or_write(secured: Sec
         assert [e.sequence async for e in store.read_all(2, last, ["pathways.evt.*.*.audit.*"])] == [
             e.sequence async for e in store.read_all(2, last) if ".audit." in e.subject]
         assert (await store.get(1)) is not None
+        # As `pathways audit` connects it (PATHWAYS_NATS_USER=org-audit-co): its own inbox, by default.
+        via = await ConnectionInfo(secured.server.url, nats_user("audit-co"), secured.passwords["audit-co"]).connect("cli")
+        try:
+            cli_store = JetStreamEventStore(via, by_direct_get=True)
+            assert [e.sequence async for e in cli_store.read_all(1, last)] == list(range(1, last + 1))
+        finally:
+            await via.close()
         # No consumer of its own, pull or push: a push consumer's deliver subject could be anything
         # (a bucket, a command subject), and the server's permissions cannot see it.
         ajs = auditor.nc.jetstream(timeout=1)

@@ -39,10 +39,14 @@ class ConnectionInfo:
     async def connect(self, name: str = "pathways", **kwargs: Any) -> Client:
         import nats
 
-        from pathways.runtime.accounts import PLATFORM_INBOX, SERVICE_USER_PREFIX
+        from pathways.runtime.accounts import ORG_USER_PREFIX, PLATFORM_INBOX, SERVICE_USER_PREFIX, inbox_prefix
 
-        # Replies come back where the connecting user may hear them and a service will answer.
-        own = f"_INBOX.{self.user}" if self.user and self.user.startswith(SERVICE_USER_PREFIX) else PLATFORM_INBOX
+        # Replies come back where the connecting user may hear them and a service will answer:
+        # a service's own inbox, an organisation's own (`org-<id>`: _INBOX.<id>), or the platform's.
+        user = self.user or ""
+        own = (f"_INBOX.{user}" if user.startswith(SERVICE_USER_PREFIX)
+               else inbox_prefix(user.removeprefix(ORG_USER_PREFIX)) if user.startswith(ORG_USER_PREFIX)
+               else PLATFORM_INBOX)
         kwargs.setdefault("inbox_prefix", own)
         return await nats.connect(
             self.servers,
