@@ -24,9 +24,10 @@ setup: $(VENV)/.synced
 run: setup
 	$(BIN)/pathways up $(if $(NATS_PORT),--nats-port $(NATS_PORT)) $(if $(filter 0 no false,$(DEMO)),--no-demo,--demo)
 
-# Type checking (mypy strict on shared/ and services/) is part of the tests: it is fast
-# and catches what a test would only find at run time.
+# Lint (ruff, 0 findings) and type checking (mypy strict on shared/ and services/) are part
+# of the tests: they are fast and catch what a test would only find at run time.
 test: setup
+	$(BIN)/ruff check shared services tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -48,7 +48,7 @@ async def test_openapi_is_published(registry: ServiceHost) -> None:
     transport = httpx.ASGITransport(app=registry.http_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
         spec = (await http.get("/openapi.json")).json()
-    assert "/programmes/{programme_id}" in spec["paths"] and "/commands/{organisation}/{command}" in spec["paths"]
+    assert "/programmes/{programme_id}" in spec["paths"] and "/commands/{organisation}/EnrolParticipant" in spec["paths"]
 
 
 async def test_commands_over_http_use_the_same_intake(registry: ServiceHost, client: CommandClient) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Response, Security
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.security import SASLPlaintext
 from nats.aio.msg import Msg
@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from pathways import logging as plog
 from pathways import telemetry
-from pathways.access import Caller, FailedSignIns, TokenStore, sender
+from pathways.access import FailedSignIns, TokenStore
 from pathways.accountability import AuditTrail
 from pathways.batch import BatchReply, handle_batch
 from pathways.batch_wire import BATCH
@@ -33,6 +33,7 @@ from pathways.replies import RejectionCode, Reply, reject
 from pathways.runner import ProjectionRunner
 from pathways.runtime.accounts import may_be_answered_at
 from pathways.runtime.bodylimit import BodyLimit
+from pathways.runtime.commands_http import BEARER, commands_router
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.headers import SecurityHeaders
 from pathways.service import BackgroundContext, ServiceDefinition
@@ -286,26 +287,11 @@ class ServiceHost:
                 return Response(body, 503, media_type="application/json")
             return Response('{"status": "ready"}', 200, media_type="application/json")
 
-        @app.post("/commands/{organisation}/{command}", tags=["commands"])
-        async def send_command(organisation: str, command: str, request: Request, who: Caller = Depends(sender)) -> Response:
-            """The same command intake as NATS request-reply, over HTTP, signed in as the
-            organisation the command comes from (the Authorization header only)."""
-            assert self.intake is not None
-            # JSON only: a browser sends a cross-site form as text/plain, urlencoded or
-            # multipart without asking first; it must ask before sending application/json.
-            if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
-                raise HTTPException(415, "A command is JSON: send it with 'Content-Type: application/json'.")
-            if command == BATCH:  # {"commands": [...]}: see pathways.batch
-                batch = await handle_batch(self.intake, organisation, await request.body())
-                status = 200 if isinstance(batch, BatchReply) else 422
-                return Response(batch.model_dump_json(), status_code=status, media_type="application/json")
-            reply = await self.intake.handle(organisation, command, await request.body())
-            # 503 when the platform could not decide (send it again), 422 when the command was refused.
-            status = 200 if reply.status == "accepted" else 503 if reply.code == "unavailable" else 422
-            return Response(reply.model_dump_json(), status_code=status, media_type="application/json")
-
+        commands = commands_router(self.service.handlers)  # none on a read-only service (runtime/commands_http.py)
+        if commands is not None:
+            app.include_router(commands)
         if self.service.api is not None:
-            app.include_router(self.service.api(self.sessions))
+            app.include_router(self.service.api(self.sessions), dependencies=[Security(BEARER)])
         return app
 
     async def run_until_stopped(self, stop: asyncio.Event) -> None:

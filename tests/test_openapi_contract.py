@@ -1,0 +1,66 @@
+"""The HTTP contract a partner can try from /docs: a bearer scheme behind the Authorize
+button, one documented route per command with the command's own body schema and every
+reply it can get, and no /commands on a service that takes none."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+from pathways.runtime.host import ServiceHost
+
+from tests.conftest import CommandClient, setup_programme, signed_in, unique
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+async def spec_of(host: ServiceHost) -> dict[str, Any]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://svc") as http:
+        answer = await http.get("/openapi.json")
+    assert answer.status_code == 200
+    spec: dict[str, Any] = answer.json()
+    return spec
+
+
+async def test_every_command_is_a_documented_route_with_its_body_and_its_replies(
+    registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost,
+    reporting: ServiceHost,
+) -> None:
+    for host in (registry, sessions, payments, evaluation):
+        spec = await spec_of(host)
+        schemes = spec["components"]["securitySchemes"]
+        assert any(s["type"] == "http" and s["scheme"] == "bearer" for s in schemes.values()), schemes
+        for name, handler in host.service.handlers.items():
+            route = spec["paths"][f"/commands/{{organisation}}/{name}"]["post"]
+            assert set(route["responses"]) >= {"200", "401", "403", "413", "415", "422", "503"}, (name, route["responses"])
+            assert route["security"], name
+            body = route["requestBody"]["content"]["application/json"]["schema"]
+            assert body["required"] == ["idempotency_key", "organisation", "actor", "data"]
+            fields = set(handler.model.model_fields)
+            data = body["properties"]["data"]
+            referenced = body["$defs"][data["$ref"].rsplit("/", 1)[1]] if "$ref" in data else data
+            assert set(referenced["properties"]) == fields, name
+        assert "/commands/{organisation}/batch" in spec["paths"]
+        reads = [op for path, ops in spec["paths"].items() if path.startswith("/programmes") for op in ops.values()]
+        assert reads and all(op.get("security") for op in reads), host.service.name
+    assert not [p for p in (await spec_of(reporting))["paths"] if p.startswith("/commands")]  # it takes no commands
+
+
+async def test_the_readme_example_is_the_documented_body_and_is_accepted_over_http(
+    registry: ServiceHost, client: CommandClient,
+) -> None:
+    example = json.loads(re.search(r"```json\n(.*?)```", README.read_text(), re.S).group(1))  # type: ignore[union-attr]
+    schema = (await spec_of(registry))["paths"]["/commands/{organisation}/EnrolParticipant"]["post"]["requestBody"]
+    jsonschema.validate(example, schema["content"]["application/json"]["schema"])
+    s = await setup_programme(client)
+    body = example | {"organisation": s.partner_a, "idempotency_key": unique("k"),
+                      "data": example["data"] | {"programme_id": s.programme_id, "participant_id": unique("P")}}
+    async with await signed_in(registry, s.partner_a, "partner") as http:
+        accepted = await http.post(f"/commands/{s.partner_a}/EnrolParticipant", json=body)
+        unknown = await http.post(f"/commands/{s.partner_a}/DeleteEverything", json=body)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    assert unknown.status_code == 422 and unknown.json()["code"] == "invalid" and "EnrolParticipant" in unknown.json()["message"]
