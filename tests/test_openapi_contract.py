@@ -64,3 +64,24 @@ async def test_the_readme_example_is_the_documented_body_and_is_accepted_over_ht
         unknown = await http.post(f"/commands/{s.partner_a}/DeleteEverything", json=body)
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
     assert unknown.status_code == 422 and unknown.json()["code"] == "invalid" and "EnrolParticipant" in unknown.json()["message"]
+
+
+async def test_a_422_is_sent_as_the_list_of_problems_it_is_documented_as(
+    registry: ServiceHost, sessions: ServiceHost, reporting: ServiceHost, client: CommandClient,
+) -> None:
+    """Two 422s were documented as FastAPI's list of problems and sent as a string: a bad
+    register upload, and `from` after `to`."""
+    s = await setup_programme(client)
+    answers = []
+    async with await signed_in(sessions, s.partner_a, "partner") as http:
+        answers.append((sessions, "/imports/attendance", await http.post(
+            "/imports/attendance", params={"programme": s.programme_id}, content="a,b\n1,2\n",
+            headers={"content-type": "text/csv"})))
+    async with await signed_in(reporting, s.commissioner, "commissioner") as http:
+        answers.append((reporting, "/programmes/{programme_id}/summary", await http.get(
+            f"/programmes/{s.programme_id}/summary", params={"from": "2026-02-01", "to": "2026-01-01"})))
+    for host, path, answer in answers:
+        spec = await spec_of(host)
+        documented = next(iter(spec["paths"][path].values()))["responses"]["422"]["content"]["application/json"]["schema"]
+        assert answer.status_code == 422, answer.text
+        jsonschema.validate(answer.json(), documented | {"components": spec["components"]})

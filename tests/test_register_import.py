@@ -113,11 +113,11 @@ async def test_the_same_register_can_be_uploaded_over_http(
         assert again.json() == body
         assert (await appended_since(nats_client, last))[0] == []  # nothing new but the refusal's record
         wrong = await http.post("/imports/attendance", params=params, content="a,b\n1,2\n", headers={"content-type": "text/csv"})
-        assert wrong.status_code == 422 and "no column" in wrong.json()["detail"]
+        assert wrong.status_code == 422 and "no column" in wrong.json()["detail"][0]["msg"]
         # A field past the csv module's limit was a 500 (_csv.Error): a bad file is a 422.
         huge_field = register.splitlines()[0] + "\n" + f"{session},2026-02-02,11:00,{'x' * 200_000},Studio,60,4,{p1}\n"
         refused = await http.post("/imports/attendance", params=params, content=huge_field, headers={"content-type": "text/csv"})
-        assert refused.status_code == 422 and "CSV" in refused.json()["detail"], refused.text[:200]
+        assert refused.status_code == 422 and "CSV" in refused.json()["detail"][0]["msg"], refused.text[:200]
         # Past the upload limit (30 MiB was read whole, then a 500): 413, unread.
         from pathways.runtime.bodylimit import MAX_UPLOAD
         too_big = await http.post("/imports/attendance", params=params, content=b"x" * (MAX_UPLOAD + 1),

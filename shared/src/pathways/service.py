@@ -39,6 +39,21 @@ class BackgroundContext:
 BackgroundTask = Callable[[BackgroundContext], Coroutine[Any, Any, None]]
 
 
+def unprocessable(message: str, *where: str) -> HTTPException:
+    """A 422 shaped as FastAPI documents every 422 (`HTTPValidationError`: a list of
+    problems, each with where, what and a type), so a client reads one shape whichever
+    check refused the request."""
+    return HTTPException(422, [{"loc": list(where), "msg": message, "type": "value_error"}])
+
+
+# What a read route of a service can answer besides its result (and FastAPI's own 422).
+READ_REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token (Authorization: Bearer, or the dashboard's cookie), or one that is not valid"},
+    403: {"description": "The caller's role may not read this, or a partner asked for another partner's rows"},
+    404: {"description": "No such programme (or record) that the caller can see"},
+}
+
+
 def command_intake(request: Request) -> CommandIntake:
     """FastAPI dependency: the service's command intake, for endpoints that turn an
     upload into commands."""

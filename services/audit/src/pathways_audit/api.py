@@ -16,7 +16,7 @@ from pathways.asof import parse_as_of
 from pathways.bounds import MAX_ROWS, MAX_SEQUENCE
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.ledger.signing import CheckpointSigner
-from pathways.service import SessionDependency
+from pathways.service import SessionDependency, unprocessable
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
@@ -136,7 +136,7 @@ def router(sessions: SessionDependency) -> APIRouter:
         try:
             moment = parse_as_of(as_of)
         except ValueError as err:
-            raise HTTPException(422, str(err)) from None
+            raise unprocessable(str(err), "query", "as_of") from None
         store = _store(request)
 
         async def lines() -> AsyncIterator[bytes]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pathways.access import Caller, caller
 from pathways.accountability import record_reads_in_worker
 from pathways.bounds import MAX_ROWS, Day
-from pathways.service import SessionDependency
+from pathways.service import SessionDependency, unprocessable
 from sqlalchemy import Connection
 from sqlmodel import Session
 
@@ -77,7 +77,7 @@ def scoped_request(sessions: SessionDependency) -> Callable[..., Iterator[Scoped
 def open_scope(conn: Connection, who: Caller, programme_id: str, asked: figures.Filters) -> Scoped:
     """Check what the caller may see of the programme and narrow the filters they asked for."""
     if asked.date_from and asked.date_to and asked.date_from > asked.date_to:
-        raise HTTPException(422, "'from' must not be after 'to'.")
+        raise unprocessable("'from' must not be after 'to'.", "query", "from")
     scope = programme_scope(conn, who, programme_id, asked.partner_id or None)
     return Scoped(conn, scope, figures.Filters(asked.date_from, asked.date_to, scope.partner_id, asked.activity or None))
 

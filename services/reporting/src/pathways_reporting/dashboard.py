@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pathways.access import COOKIE, Caller, caller, check_token
 from pathways.bounds import Day
-from pathways.service import SessionDependency
+from pathways.service import SessionDependency, unprocessable
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
@@ -126,7 +126,7 @@ def _scoped(request: Request, session: Session, who: Caller) -> Scoped:
         day_from = _day(q.get("from"))
         day_to = _day(q.get("to"))
     except (ValueError, ValidationError):
-        raise HTTPException(422, "Dates are written YYYY-MM-DD.") from None
+        raise unprocessable("Dates are written YYYY-MM-DD.", "query") from None
     asked = figures.Filters(day_from, day_to, q.get("partner") or None, q.get("activity") or None)
     return open_scope(session.connection(), who, request.path_params["programme_id"], asked)
 

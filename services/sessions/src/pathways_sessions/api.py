@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, Query
 from pathways.access import Caller, sender
 from pathways.batch import handle_batch
 from pathways.batch_wire import batch_body, replies_of
 from pathways.intake import CommandIntake
 from pathways.scope import Scope, scoped
-from pathways.service import SessionDependency, command_intake
+from pathways.service import SessionDependency, command_intake, unprocessable
 from sqlmodel import Session
 
 from pathways_sessions import readmodel
@@ -48,7 +48,7 @@ def router(sessions: SessionDependency) -> APIRouter:
         try:
             planned, refused = read_register(register)
         except RegisterFormatError as err:
-            raise HTTPException(422, str(err)) from None
+            raise unprocessable(str(err), "body") from None
 
         async def send(commands: list[Command]) -> list[dict[str, Any]]:
             answer = await handle_batch(intake, organisation, batch_body(organisation, actor, commands))

@@ -36,7 +36,7 @@ from pathways.runtime.bodylimit import BodyLimit
 from pathways.runtime.commands_http import BEARER, commands_router
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.headers import SecurityHeaders
-from pathways.service import BackgroundContext, ServiceDefinition
+from pathways.service import READ_REFUSALS, BackgroundContext, ServiceDefinition
 from pathways.subjects import command_wildcard, parse_command_subject
 from pathways.views import LocalViews
 
@@ -291,7 +291,7 @@ class ServiceHost:
         if commands is not None:
             app.include_router(commands)
         if self.service.api is not None:
-            app.include_router(self.service.api(self.sessions), dependencies=[Security(BEARER)])
+            app.include_router(self.service.api(self.sessions), dependencies=[Security(BEARER)], responses=READ_REFUSALS)
         return app
 
     async def run_until_stopped(self, stop: asyncio.Event) -> None:
