@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from pathways.commands import CommandContext, Decision
-from pathways.directory import ContractFacts, EnrolmentFacts, OrganisationFacts, ProgrammeFacts
+from pathways.facts import ContractFacts, EnrolmentFacts, OrganisationFacts, ProgrammeFacts
 from pathways.replies import Rejection
 from pathways.schemas import EventData
 from pathways_evaluation.domain import commands as c

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from pathways.commands import CommandContext, Decision
-from pathways.directory import ContractFacts, CoProducerFacts, ProgrammeFacts
+from pathways.facts import ContractFacts, CoProducerFacts, ProgrammeFacts
 from pathways.replies import Rejection
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import decide

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pathways.commands import CommandContext, Decision
-from pathways.directory import ContractFacts, EnrolmentFacts, ineligible
+from pathways.facts import ContractFacts, EnrolmentFacts, ineligible
 from pathways.replies import Rejection
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import decide

@@ -7,18 +7,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from pathways.actors import Actor
 from pathways.ids import OPERATOR_ORGANISATION as OPERATOR_ORGANISATION  # defined with the ids; the rules use it from here
 from pathways.ids import Id
-from pathways.personal import PersonKeys
 from pathways.replies import Rejection
 from pathways.schemas import CommandData, EventData
 from pathways.subjects import AggregateRef
+
+if TYPE_CHECKING:  # for the handler's hooks only: a domain's decide imports no database or NATS code
+    from sqlalchemy import Connection
+
+    from pathways.personal import PersonKeys
 
 S = TypeVar("S")
 

@@ -20,7 +20,8 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from pathways.access import Caller, caller
-from pathways.directory import Directory, ProgrammeFacts
+from pathways.directory import Directory
+from pathways.facts import ProgrammeFacts
 from pathways.service import SessionDependency
 
 WHOLE_PROGRAMME_ROLES = ("evaluator", "auditor", "operator")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathways import scope
 from pathways.access import Caller
-from pathways.directory import ProgrammeFacts
+from pathways.facts import ProgrammeFacts
 from pathways.scope import Scope
 from sqlalchemy import Connection, select
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pathways.commands import CommandContext, Decision
-from pathways.directory import (
+from pathways.facts import (
     ContractFacts,
     EnrolmentFacts,
     OrganisationFacts,

@@ -10,7 +10,7 @@ from typing import Any
 
 from pathways.actors import canonical_actor
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
-from pathways.directory import ContractFacts, CoProducerFacts, ProgrammeFacts
+from pathways.facts import ContractFacts, CoProducerFacts, ProgrammeFacts
 from pathways.replies import Rejection, RejectionCode, no_such_programme, reject
 
 from pathways_payments.domain import commands as c

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from pathways.ids import Id
-from pathways.personal import PersonalDetails, SealedDetails
+from pathways.personal_details import PersonalDetails, SealedDetails
 from pathways.schemas import CommandData
 from pydantic import Field, StringConstraints, model_validator
 

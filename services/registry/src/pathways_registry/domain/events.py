@@ -6,7 +6,7 @@ from datetime import date
 from typing import Literal
 
 from pathways.ids import Id
-from pathways.personal import SealedDetails
+from pathways.personal_details import SealedDetails
 from pathways.schemas import EventData, SchemaRegistry
 from pydantic import Field
 

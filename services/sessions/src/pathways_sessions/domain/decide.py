@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from pathways.commands import CommandContext, Decision
-from pathways.directory import ContractFacts, CoProducerFacts, EnrolmentFacts, ineligible
+from pathways.facts import ContractFacts, CoProducerFacts, EnrolmentFacts, ineligible
 from pathways.replies import RejectionCode, reject
 
 from pathways_sessions.domain import commands as c
