@@ -30,3 +30,29 @@ def test_a_domain_imports_no_database_nats_cryptography_or_web_code(service: str
     found = json.loads(done.stdout)
     assert {"commands", "events", "decide"} <= set(found["modules"]), found["modules"]
     assert not set(FORBIDDEN) & set(found["loaded"]), sorted(set(FORBIDDEN) & set(found["loaded"]))
+
+
+def test_every_projection_handles_only_event_types_that_exist_and_every_emitted_event_has_a_schema() -> None:
+    """A handler keyed by a misspelt type would never run; an event class a service can
+    emit without a schema would fail at its first append. Both are caught here, not in
+    production."""
+    import inspect
+
+    from pathways.accountability import AUDIT_SCHEMAS
+    from pathways.schemas import EventData
+    from pathways.service import all_schemas, discover
+
+    services = discover()
+    known = set(all_schemas(services).events) | set(AUDIT_SCHEMAS.events)
+    for service in services.values():
+        for projection in service.all_projections:
+            unknown = set(projection.handlers) - known
+            assert not unknown, (service.name, projection.name, sorted(unknown))
+        domain = __import__(f"pathways_{service.name}.domain.events", fromlist=["events"]) if service.handlers else None
+        if domain is None:
+            continue
+        emitted = [cls for _, cls in inspect.getmembers(domain, inspect.isclass)
+                   if issubclass(cls, EventData) and cls is not EventData and cls.__module__ == domain.__name__]
+        assert emitted, service.name
+        for cls in emitted:
+            assert f"pathways.{service.name}.{cls.__name__}" in service.schemas.events, (service.name, cls.__name__)
