@@ -468,3 +468,40 @@ async def test_a_service_cannot_forge_another_contexts_facts_or_another_services
     finally:
         await sessions.close()
         await platform.close()
+
+
+async def test_an_organisation_follows_its_own_facts_and_none_of_anothers(secured: Secured) -> None:
+    """Partner A pulls the events on its own subjects from the consumer the platform made
+    for it, acknowledges them (they do not come again), and gets none of B's; it can neither
+    pull from B's consumer nor make a consumer of its own."""
+    from pathways.runtime.follow import ensure_following, follow_consumer
+
+    platform = await secured.endpoint.connection.connect("follow-setup")
+    a = await connect_as(secured, "org-a")
+    try:
+        assert set(await ensure_following(platform, ["org-a", "org-b"])) == {"org-a", "org-b"}
+        assert await ensure_following(platform, ["org-a"]) == []  # made once
+        pjs = platform.jetstream()
+        mine = ["pathways.evt.p1.org-a.registry.pt-1", "pathways.evt.p1.org-a.payments.contract-0"]
+        for subject in [*mine, "pathways.evt.p1.org-b.registry.pt-2", "pathways.evt.p2.org-b.payments.contract-1"]:
+            await pjs.publish(subject, b'{"made": "up"}', headers={"Nats-Msg-Id": os.urandom(8).hex()})
+        ajs = a.nc.jetstream(timeout=5)
+        own = await ajs.pull_subscribe_bind(follow_consumer("org-a"), stream=STREAM_NAME)
+        got = await own.fetch(10, timeout=3)
+        assert [m.subject for m in got] == mine
+        for msg in got:
+            await msg.ack()
+        with pytest.raises(nats.errors.TimeoutError):
+            await own.fetch(1, timeout=1)  # acknowledged: not delivered again
+        theirs = await ajs.pull_subscribe_bind(follow_consumer("org-b"), stream=STREAM_NAME)
+        with pytest.raises(nats.errors.TimeoutError):
+            await theirs.fetch(1, timeout=1)
+        with pytest.raises(nats.errors.TimeoutError):
+            await ajs.add_consumer(STREAM_NAME, config=ConsumerConfig(name="mine-too", filter_subject="pathways.evt.>"))
+        await eventually(lambda: a.violated("publish", f"$js.api.consumer.msg.next.{STREAM_NAME}.follow-org-b")
+                         and a.violated("publish", f"$js.api.consumer.create.{STREAM_NAME}"))
+        b_info = await pjs.consumer_info(STREAM_NAME, follow_consumer("org-b"))
+        assert b_info.num_pending == 2 and b_info.num_ack_pending == 0  # B's events untouched, waiting for B
+    finally:
+        await a.nc.close()
+        await platform.close()

@@ -97,6 +97,16 @@ async def test_add_rotate_and_revoke_an_organisation_without_a_restart(operator:
         reply = json.loads((await partner.request("pathways.cmd.harbour-arts.registry.EnrolParticipant",
                                                   command("harbour-arts"), timeout=10)).data)
         assert reply["code"] == "not_found"  # it reaches the registry as itself (there is no such programme)
+        # It follows its own facts from the consumer `org add` made for it, named in its file.
+        follow = creds["follow"]
+        await platform.jetstream().publish("pathways.evt.prog-x.harbour-arts.registry.pt-9", b'{"made": "up"}',
+                                           headers={"Nats-Msg-Id": "follow-check"})
+        own = await partner.jetstream(timeout=5).pull_subscribe_bind(follow["consumer"], stream=follow["stream"])
+        followed = [m.subject for m in await own.fetch(20, timeout=5)]
+        # Everything on its own subjects, in order: its registration, the record of its refused
+        # command, what was just stored; nothing of anyone else's.
+        assert followed[-1] == "pathways.evt.prog-x.harbour-arts.registry.pt-9", followed
+        assert all(subject.split(".")[3] == "harbour-arts" for subject in followed), followed
         with pytest.raises(nats.errors.TimeoutError):
             await partner.request("pathways.cmd.operator.registry.RegisterOrganisation", command("operator"), timeout=2)
         again = await operator.org("add", "harbour-arts", "--role", "partner", "-o", "again.json")

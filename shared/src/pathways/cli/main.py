@@ -84,7 +84,7 @@ def up(
     if nodes > 1:
         asyncio.run(wait_formed(connection, nodes))
     # The platform makes the stream and the buckets: services, connected as themselves, may not.
-    asyncio.run(_prepare_storage(connection, replicas))
+    asyncio.run(_prepare_storage(connection, replicas, home))
     try:
         env = os.environ | {
             "PATHWAYS_NATS_URL": server_url,
@@ -119,11 +119,13 @@ def up(
         console.print("Stopped. Data is kept in " + str(home))
 
 
-async def _prepare_storage(connection: ConnectionInfo, replicas: int | None) -> None:
+async def _prepare_storage(connection: ConnectionInfo, replicas: int | None, home: Path) -> None:
     import asyncio
 
     from nats.js.errors import APIError
 
+    from pathways.runtime.accounts import OrganisationRegister
+    from pathways.runtime.follow import ensure_following
     from pathways.runtime.storage import prepare_storage
 
     nc = await connection.connect("pathways-up", allow_reconnect=False, connect_timeout=10)
@@ -132,6 +134,9 @@ async def _prepare_storage(connection: ConnectionInfo, replicas: int | None) -> 
         while True:
             try:
                 await prepare_storage(nc, replicas)
+                # Each registered organisation's own consumer of its facts (an auditor reads by Direct Get).
+                await ensure_following(nc, [a.organisation_id for a in OrganisationRegister(home).load().values()
+                                            if a.role != "auditor"])
                 return
             except ValueError as err:  # more replicas than servers, say
                 err_console.print(f"[red]{err}[/red]")

@@ -72,9 +72,12 @@ async def _register(connection: ConnectionInfo, organisation_id: str, name: str,
 
 async def _token(connection: ConnectionInfo, organisation_id: str, role: str, *, replace: bool) -> str:
     from pathways.access import TokenStore
+    from pathways.runtime.follow import ensure_following
 
     nc = await _connect(connection)
     try:
+        if role != "auditor":  # the consumer of its own facts it may pull from (pathways.runtime.follow)
+            await ensure_following(nc, [organisation_id])
         store = TokenStore(nc)
         if replace:
             await store.revoke(organisation_id)
@@ -85,6 +88,8 @@ async def _token(connection: ConnectionInfo, organisation_id: str, role: str, *,
 
 def _credentials(connection: ConnectionInfo, organisation_id: str, role: str, password: str, token: str) -> dict[str, Any]:
     from pathways.runtime.accounts import inbox_prefix, nats_user
+    from pathways.runtime.follow import follow_consumer, followed_subject
+    from pathways.subjects import STREAM_NAME
 
     services = ConnectionInfo.read(connection_file()).services if connection_file().exists() else connection.services
     return {
@@ -93,6 +98,9 @@ def _credentials(connection: ConnectionInfo, organisation_id: str, role: str, pa
         "nats": {"url": connection.nats_url, "user": nats_user(organisation_id), "password": password,
                  "inbox_prefix": inbox_prefix(organisation_id)},
         "commands": f"{COMMANDS_ROOT}.{organisation_id}.<service>.<CommandName>" if role != "auditor" else None,
+        # Its own facts, pulled from the consumer the platform made for it (pathways.runtime.follow).
+        "follow": {"stream": STREAM_NAME, "consumer": follow_consumer(organisation_id),
+                   "subjects": followed_subject(organisation_id)} if role != "auditor" else None,
         "http": {"token": token, "services": services},
     }
 
