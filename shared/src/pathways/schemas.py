@@ -199,7 +199,8 @@ def event_envelope_schema(schema: EventSchema) -> dict[str, Any]:
 
 
 def export_schemas(registry: SchemaRegistry, directory: Path) -> list[Path]:
-    """Write every command and event schema as a JSON Schema file; returns the files."""
+    """Write every command and event schema as a JSON Schema file, and the AsyncAPI 3.0
+    document of the NATS contract (`asyncapi.json`); returns the files."""
     written: list[Path] = []
     for cmd in sorted(registry.commands.values(), key=lambda s: (s.context, s.name)):
         path = directory / "commands" / f"{cmd.context}.{cmd.name}.v{cmd.version}.json"
@@ -212,6 +213,9 @@ def export_schemas(registry: SchemaRegistry, directory: Path) -> list[Path]:
     for model in (Accepted, Rejected):
         path = directory / "replies" / f"{model.__name__}.json"
         written.append(_write_json(path, model.model_json_schema()))
+    from pathways.asyncapi import asyncapi_document  # the same commands and events, as channels
+
+    written.append(_write_json(directory / "asyncapi.json", asyncapi_document(registry)))
     return written
 
 
