@@ -109,3 +109,23 @@ def test_no_organisation_may_take_an_id_whose_inbox_is_a_services(tmp_path: Path
         with pytest.raises(ValueError, match="services"):
             register.issue(taken, "partner")
     assert register.issue("service-users-trust", "partner")  # a name that merely starts alike is fine
+
+
+def test_a_service_declares_what_its_nats_user_needs_and_the_kernel_names_none() -> None:
+    """The bucket of people's keys and the key shredder were the registry's by name in the
+    kernel (KEY_KEEPERS, SHREDDER_CONSUMER); now each service declares them (NatsNeeds)."""
+    from pathways.runtime.accounts import NatsNeeds, needs_of, service_permissions
+
+    needs = needs_of(["registry", "sessions", "no-such-service"])
+    assert needs["registry"].keeps_person_keys and needs["registry"].own_consumers == ("registry_key_shredder",)
+    assert needs["sessions"] == NatsNeeds() and needs["no-such-service"] == NatsNeeds()
+    keeper = service_permissions("x", NatsNeeds(keeps_person_keys=True, own_consumers=("x_fixed",)), {"x_fixed", "y_fixed"})
+    other = service_permissions("y", NatsNeeds(own_consumers=("y_fixed",)), {"x_fixed", "y_fixed"})
+    assert "$KV.PATHWAYS_PERSON_KEYS.>" in keeper["publish"]["allow"]
+    assert not any("PERSON_KEYS" in subject for subject in other["publish"]["allow"])
+    assert any("x_fixed" in s for s in other["publish"]["deny"]) and not any("y_fixed" in s for s in other["publish"]["deny"])
+    assert any("y_fixed" in s for s in keeper["publish"]["deny"]) and not any("x_fixed" in s for s in keeper["publish"]["deny"])
+    import pathways.runtime.accounts as accounts
+    import pathways.subjects as subjects
+
+    assert not hasattr(accounts, "KEY_KEEPERS") and not hasattr(subjects, "SHREDDER_CONSUMER")

@@ -25,8 +25,9 @@ from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer
 from pathways.runtime.storage import prepare_storage
 from pathways.service import discover
-from pathways.subjects import SHREDDER_CONSUMER, STREAM_NAME
+from pathways.subjects import STREAM_NAME
 from pathways.testing.servers import NatsEndpoint
+from pathways_registry.shredder import CONSUMER as SHREDDER_CONSUMER
 
 from tests.conftest import running
 

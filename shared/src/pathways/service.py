@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -19,6 +19,7 @@ from pathways.commands import CommandHandler
 from pathways.eventstore.base import EventStore
 from pathways.intake import CommandIntake
 from pathways.projection import Projection
+from pathways.runtime.accounts import NatsNeeds
 from pathways.schemas import SchemaRegistry
 
 SessionDependency = Callable[[], Iterator[Session]]
@@ -74,6 +75,7 @@ class ServiceDefinition:
     api: Callable[[SessionDependency], APIRouter] | None = None
     http_port: int = 8100  # preferred; a free one is taken when it is busy
     background: Sequence[BackgroundTask] = ()  # run where the projections run
+    nats: NatsNeeds = field(default_factory=NatsNeeds)  # what its NATS user needs beyond every service's rights
 
     @property
     def all_projections(self) -> tuple[Projection, ...]:

@@ -10,9 +10,6 @@ from pathways.ids import is_valid_id
 STREAM_NAME = "PATHWAYS_EVENTS"
 EVENTS_ROOT = "pathways.evt"
 COMMANDS_ROOT = "pathways.cmd"
-# The registry's durable consumer that erases the key of every stored erasure: named here
-# because the server's permissions (pathways.runtime.accounts) keep everyone else from it.
-SHREDDER_CONSUMER = "registry_key_shredder"
 NO_PROGRAMME = "_"
 ANY_ORGANISATION = "*"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathways.runtime.accounts import NatsNeeds
 from pathways.service import ServiceDefinition
 
 from pathways_registry import api
@@ -9,6 +10,7 @@ from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
 from pathways_registry.identity import IDENTITY
 from pathways_registry.readmodel import ROSTER
+from pathways_registry.shredder import CONSUMER as SHREDDER
 from pathways_registry.shredder import shred_erased_keys
 
 service = ServiceDefinition(
@@ -20,4 +22,6 @@ service = ServiceDefinition(
     api=api.router,
     http_port=8101,
     background=[shred_erased_keys],
+    # It seals, opens and erases people's keys, and its key shredder is its own alone.
+    nats=NatsNeeds(keeps_person_keys=True, own_consumers=(SHREDDER,)),
 )

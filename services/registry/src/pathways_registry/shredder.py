@@ -22,14 +22,15 @@ from pathways.logging import get_logger
 from pathways.personal import EnrolmentRef, PersonKeys
 from pathways.pull import fetch_or_stop
 from pathways.service import BackgroundContext
-from pathways.subjects import EVENTS_ROOT, SHREDDER_CONSUMER, STREAM_NAME
+from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
 from pathways_registry.domain import events as e
 from pathways_registry.handlers import CONTEXT
 
 log = get_logger("pathways.registry.shredder")
 
-CONSUMER = SHREDDER_CONSUMER
+# A fixed name, declared in the registry's NatsNeeds: the server keeps every other user from it.
+CONSUMER = "registry_key_shredder"
 ERASED = "pathways.registry.ParticipantDataErased"
 BATCH = 256
 

@@ -12,8 +12,7 @@ so an organisation's system cannot act for another whatever it sends.
     sent to another organisation either;
   - an auditor sends no commands; it may read PATHWAYS_EVENTS (batched Direct Get, no
     consumers of its own), never write to it. It cannot list consumers or hear the server's advisories, so
-    it cannot name the services' consumers, which have random names; the one the platform
-    names (the registry's key shredder) is denied to it outright.
+    it cannot name the services' consumers, which have random names; it creates none.
 - Adding, rotating or revoking an organisation rewrites the included authorization file
   and tells the running server to reload it: no restart, and a revoked organisation's
   open connections are closed by the server at once."""
@@ -23,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ import bcrypt
 from pathways.ids import is_valid_id
 from pathways.roles import ROLES
 from pathways.runtime.follow import following_permissions
-from pathways.subjects import COMMANDS_ROOT, SHREDDER_CONSUMER, STREAM_NAME
+from pathways.subjects import COMMANDS_ROOT, STREAM_NAME
 
 ORG_USER_PREFIX = "org-"
 SERVICE_USER_PREFIX = "svc-"
@@ -76,35 +76,56 @@ def may_be_answered_at(sender: str, reply: str) -> bool:
     return reply.startswith((f"{inbox_prefix(sender)}.", f"{PLATFORM_INBOX}."))
 
 
-# Consumers with fixed names: no organisation may pull from, change or delete them.
-_PLATFORM_CONSUMERS = [subject for name in (SHREDDER_CONSUMER,) for subject in (
-    f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}", f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}.>",
-    f"$JS.API.CONSUMER.*.*.{STREAM_NAME}.{name}",  # MSG.NEXT, DURABLE.CREATE, LEADER.STEPDOWN
-    f"$JS.ACK.{STREAM_NAME}.{name}.>")]  # a forged acknowledgement would make it skip an erasure
+@dataclass(frozen=True)
+class NatsNeeds:
+    """What a service's NATS user needs beyond what every service has, declared by the
+    service itself (`ServiceDefinition.nats`), so the platform's kernel names no service."""
+
+    keeps_person_keys: bool = False  # reaches PATHWAYS_PERSON_KEYS (seals, opens and erases people's keys)
+    own_consumers: tuple[str, ...] = ()  # durable consumers with fixed names that only it may use
+
+
+def _fixed_consumer_subjects(names: Iterable[str]) -> list[str]:
+    """Every API subject that pulls from, changes or deletes these consumers, or acknowledges
+    their deliveries (a forged acknowledgement would make the key shredder skip an erasure)."""
+    return [subject for name in sorted(names) for subject in (
+        f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}", f"$JS.API.CONSUMER.*.{STREAM_NAME}.{name}.>",
+        f"$JS.API.CONSUMER.*.*.{STREAM_NAME}.{name}",  # MSG.NEXT, DURABLE.CREATE, LEADER.STEPDOWN
+        f"$JS.ACK.{STREAM_NAME}.{name}.>")]
+
+
+def needs_of(services: Iterable[str]) -> dict[str, NatsNeeds]:
+    """Each named service's declared needs (a name no installed service has needs nothing)."""
+    from pathways.service import find_service  # here: only the server's configuration needs the services
+
+    out = {}
+    for name in services:
+        service = find_service(name)
+        out[name] = service.nats if service is not None else NatsNeeds()
+    return out
 
 
 def permissions(organisation_id: str, role: str) -> dict[str, Any]:
     replies = [f"{inbox_prefix(organisation_id)}.>"]
     if role == "auditor":
-        return {"publish": {"allow": _STREAM_READING, "deny": _PLATFORM_CONSUMERS}, "subscribe": {"allow": replies}}
+        return {"publish": {"allow": _STREAM_READING}, "subscribe": {"allow": replies}}
     # Its commands, and pulling its own facts from the consumer the platform made for it.
     own = [f"{COMMANDS_ROOT}.{organisation_id}.>", *following_permissions(organisation_id)]
     return {"publish": {"allow": own}, "subscribe": {"allow": replies}}
-
-
-# Which services keep participants' keys (pathways.personal): only they may reach that bucket.
-KEY_KEEPERS = ("registry",)
 
 
 def service_inbox(service: str) -> str:
     return f"_INBOX.svc-{service}"
 
 
-def service_permissions(service: str) -> dict[str, Any]:
+def service_permissions(service: str, needs: NatsNeeds | None = None,
+                        others_consumers: Iterable[str] = ()) -> dict[str, Any]:
     """A service appends its own context's events and audit records, reads the stream and
     the token bucket, answers requests and takes its own commands. It creates nothing (the
     platform makes the stream and buckets), sends no commands, takes no other service's,
-    and hears only its own inbox. Only the registry reaches participants' keys."""
+    and hears only its own inbox. What more it needs it declares (`NatsNeeds`): the bucket
+    of people's keys, and consumers of fixed names that no one else may touch."""
+    needs = needs or NatsNeeds()
     stream = STREAM_NAME
     publish = [
         # Its own context's facts, and audit records on its own aggregates only (accountability.written_by).
@@ -117,13 +138,13 @@ def service_permissions(service: str) -> dict[str, Any]:
         "$JS.API.DIRECT.GET.KV_PATHWAYS_TOKENS.>",
         "_INBOX.>",  # replies to whoever asked (the host answers inboxes only)
     ]
-    if service in KEY_KEEPERS:
+    if needs.keeps_person_keys:
         publish += ["$KV.PATHWAYS_PERSON_KEYS.>", "$JS.API.STREAM.INFO.KV_PATHWAYS_PERSON_KEYS",
                     "$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", "$JS.API.DIRECT.GET.KV_PATHWAYS_PERSON_KEYS.>",
                     # erasure overwrites the key's message on disk (pathways.kvbucket)
                     "$JS.API.STREAM.MSG.DELETE.KV_PATHWAYS_PERSON_KEYS"]
-    # Only the registry runs the key shredder: no other service may pull from or alter it.
-    deny = [] if service in KEY_KEEPERS else _PLATFORM_CONSUMERS
+    # Another service's consumers of fixed names (the registry's key shredder): not this one's to touch.
+    deny = _fixed_consumer_subjects(set(others_consumers) - set(needs.own_consumers))
     return {"publish": {"allow": publish, "deny": deny}, "subscribe": {"allow": [f"{COMMANDS_ROOT}.*.{service}.*",
                                                                     f"{service_inbox(service)}.>"]}}
 
@@ -223,10 +244,13 @@ def authorization_config(
     Without the platform's credentials (a deployment's server reads them from its
     environment) the block names $PATHWAYS_NATS_USER and $PATHWAYS_NATS_PASSWORD."""
     services = services or {}
+    needs = needs_of(services)
+    fixed = {consumer for n in needs.values() for consumer in n.own_consumers}
     users = [json.dumps({"user": nats_user(org.organisation_id), "password": org.password_bcrypt,
                          "permissions": permissions(org.organisation_id, org.role)}) for org in organisations.values()]
     users += [json.dumps({"user": SERVICE_USER_PREFIX + name, "password": account["bcrypt"],
-                          "permissions": service_permissions(name)}) for name, account in sorted(services.items())]
+                          "permissions": service_permissions(name, needs[name], fixed)})
+              for name, account in sorted(services.items())]
     if platform_user is not None and platform_password is not None:
         # Like every other user, only its hash is in the server's configuration.
         hashed = bcrypt.hashpw(platform_password.encode(), bcrypt.gensalt(rounds=11)).decode()
