@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from pathways.runtime.accounts import inbox_prefix, nats_user
-from pathways.runtime.follow import ensure_following, follow_consumer, followed_subject
-from pathways.subjects import STREAM_NAME
+from pathways.runtime.follow import delivered_to, ensure_following, follow_consumer, followed_subject
 
 from tests.test_nats_permissions import Secured, secured
 
@@ -34,7 +33,7 @@ def creds_file(s: Secured, org: str, where: Path) -> Path:
     path = where / f"{org}.json"
     path.write_text(json.dumps({
         "nats": {"url": s.server.url, "user": nats_user(org), "password": s.passwords[org], "inbox_prefix": inbox_prefix(org)},
-        "follow": {"stream": STREAM_NAME, "consumer": follow_consumer(org), "subjects": followed_subject(org)}}))
+        "follow": {"subscribe": delivered_to(org), "consumer": follow_consumer(org), "events_on": followed_subject(org)}}))
     return path
 
 

@@ -472,10 +472,11 @@ async def test_a_service_cannot_forge_another_contexts_facts_or_another_services
 
 
 async def test_an_organisation_follows_its_own_facts_and_none_of_anothers(secured: Secured) -> None:
-    """Partner A pulls the events on its own subjects from the consumer the platform made
-    for it, acknowledges them (they do not come again), and gets none of B's; it can neither
-    pull from B's consumer nor make a consumer of its own."""
-    from pathways.runtime.follow import ensure_following, follow_consumer
+    """Partner A's own events arrive on A's inbox from the consumer the platform made for it,
+    in order, and none of B's; A can pull from no consumer, make none, nor ask JetStream
+    anything: a request to the server names where it answers, and an answer on a bucket's
+    subject is stored in that bucket (a pull answered onto $KV.PATHWAYS_TOKENS wrote there)."""
+    from pathways.runtime.follow import delivered_to, ensure_following, follow_consumer
 
     platform = await secured.endpoint.connection.connect("follow-setup")
     a = await connect_as(secured, "org-a")
@@ -486,23 +487,29 @@ async def test_an_organisation_follows_its_own_facts_and_none_of_anothers(secure
         mine = ["pathways.evt.p1.org-a.registry.pt-1", "pathways.evt.p1.org-a.payments.contract-0"]
         for subject in [*mine, "pathways.evt.p1.org-b.registry.pt-2", "pathways.evt.p2.org-b.payments.contract-1"]:
             await pjs.publish(subject, b'{"made": "up"}', headers={"Nats-Msg-Id": os.urandom(8).hex()})
-        ajs = a.nc.jetstream(timeout=5)
-        own = await ajs.pull_subscribe_bind(follow_consumer("org-a"), stream=STREAM_NAME)
-        got = await own.fetch(10, timeout=3)
-        assert [m.subject for m in got] == mine
-        for msg in got:
-            await msg.ack()
-        with pytest.raises(nats.errors.TimeoutError):
-            await own.fetch(1, timeout=1)  # acknowledged: not delivered again
-        theirs = await ajs.pull_subscribe_bind(follow_consumer("org-b"), stream=STREAM_NAME)
-        with pytest.raises(nats.errors.TimeoutError):
-            await theirs.fetch(1, timeout=1)
+        got: list[str] = []
+
+        async def heard(msg: Any) -> None:
+            got.append(msg.subject)
+
+        await a.nc.subscribe(delivered_to("org-a"), cb=heard)
+        await eventually(lambda: len(got) == 2)
+        await asyncio.sleep(0.5)
+        assert got == mine
+        await a.nc.subscribe(delivered_to("org-b"), cb=heard)  # B's inbox: refused by the server
+        tokens_before = (await pjs.stream_info("KV_PATHWAYS_TOKENS")).state.messages
+        ajs = a.nc.jetstream(timeout=1)
+        for name in (follow_consumer("org-a"), follow_consumer("org-b")):
+            await a.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{name}", b'{"batch": 1}',
+                               reply="$KV.PATHWAYS_TOKENS.forged")
         with pytest.raises(nats.errors.TimeoutError):
             await ajs.add_consumer(STREAM_NAME, config=ConsumerConfig(name="mine-too", filter_subject="pathways.evt.>"))
-        await eventually(lambda: a.violated("publish", f"$js.api.consumer.msg.next.{STREAM_NAME}.follow-org-b")
+        await a.nc.flush()
+        await eventually(lambda: a.violated("subscription", "_inbox.org-b.follow")
+                         and a.violated("publish", f"$js.api.consumer.msg.next.{STREAM_NAME}.follow-org-a")
                          and a.violated("publish", f"$js.api.consumer.create.{STREAM_NAME}"))
-        b_info = await pjs.consumer_info(STREAM_NAME, follow_consumer("org-b"))
-        assert b_info.num_pending == 2 and b_info.num_ack_pending == 0  # B's events untouched, waiting for B
+        assert (await pjs.stream_info("KV_PATHWAYS_TOKENS")).state.messages == tokens_before  # nothing written there
+        assert got == mine
     finally:
         await a.nc.close()
         await platform.close()

@@ -88,8 +88,7 @@ async def _token(connection: ConnectionInfo, organisation_id: str, role: str, *,
 
 def _credentials(connection: ConnectionInfo, organisation_id: str, role: str, password: str, token: str) -> dict[str, Any]:
     from pathways.runtime.accounts import inbox_prefix, nats_user
-    from pathways.runtime.follow import follow_consumer, followed_subject
-    from pathways.subjects import STREAM_NAME
+    from pathways.runtime.follow import delivered_to, follow_consumer, followed_subject
 
     services = ConnectionInfo.read(connection_file()).services if connection_file().exists() else connection.services
     return {
@@ -99,8 +98,8 @@ def _credentials(connection: ConnectionInfo, organisation_id: str, role: str, pa
                  "inbox_prefix": inbox_prefix(organisation_id)},
         "commands": f"{COMMANDS_ROOT}.{organisation_id}.<service>.<CommandName>" if role != "auditor" else None,
         # Its own facts, pulled from the consumer the platform made for it (pathways.runtime.follow).
-        "follow": {"stream": STREAM_NAME, "consumer": follow_consumer(organisation_id),
-                   "subjects": followed_subject(organisation_id)} if role != "auditor" else None,
+        "follow": {"subscribe": delivered_to(organisation_id), "consumer": follow_consumer(organisation_id),
+                   "events_on": followed_subject(organisation_id)} if role != "auditor" else None,
         "http": {"token": token, "services": services},
     }
 

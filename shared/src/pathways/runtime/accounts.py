@@ -4,8 +4,8 @@ so an organisation's system cannot act for another whatever it sends.
 - The platform's own user (services, the operator's CLI) may do everything.
 - Each organisation has a user of its own, `org-<id>`, whose password is kept only as a
   bcrypt hash (in $PATHWAYS_HOME/organisations.json and in the server's config):
-  - it may publish commands only on `pathways.cmd.<its id>.>`, and pull the events on its
-    own subjects from the one consumer the platform made for it (pathways.runtime.follow);
+  - it may publish commands only on `pathways.cmd.<its id>.>`; the events on its own
+    subjects arrive on its inbox from the consumer the platform made for it (pathways.runtime.follow);
   - it receives replies only on its own inboxes, `_INBOX.<its id>.>` (its client connects
     with that inbox prefix), so it cannot read another organisation's replies, and the
     services answer a command only there (`may_be_answered_at`), so it cannot have one
@@ -32,7 +32,6 @@ import bcrypt
 
 from pathways.ids import is_valid_id
 from pathways.roles import ROLES
-from pathways.runtime.follow import following_permissions
 from pathways.subjects import COMMANDS_ROOT, STREAM_NAME
 
 ORG_USER_PREFIX = "org-"
@@ -109,9 +108,8 @@ def permissions(organisation_id: str, role: str) -> dict[str, Any]:
     replies = [f"{inbox_prefix(organisation_id)}.>"]
     if role == "auditor":
         return {"publish": {"allow": _STREAM_READING}, "subscribe": {"allow": replies}}
-    # Its commands, and pulling its own facts from the consumer the platform made for it.
-    own = [f"{COMMANDS_ROOT}.{organisation_id}.>", *following_permissions(organisation_id)]
-    return {"publish": {"allow": own}, "subscribe": {"allow": replies}}
+    # Its commands only: its own facts arrive on its inbox (pathways.runtime.follow), asked for by nothing.
+    return {"publish": {"allow": [f"{COMMANDS_ROOT}.{organisation_id}.>"]}, "subscribe": {"allow": replies}}
 
 
 def service_inbox(service: str) -> str:

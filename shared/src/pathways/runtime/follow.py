@@ -1,14 +1,17 @@
-"""An organisation follows its own facts: a durable pull consumer per organisation,
+"""An organisation follows its own facts: a durable consumer per organisation,
 `follow-<id>`, of the events on its own subjects (`pathways.evt.*.<id>.>`: its enrolments,
-sessions, claims and their approvals, invoices, earnings warnings about its co-producers,
-its outcomes and tracker items), made by the platform, never by the organisation.
+sessions, claims and their approvals, invoices, the records of its own refused commands),
+made by the platform, never by the organisation, and delivering to the organisation's own
+inbox, `_INBOX.<id>.follow`, which only it may subscribe to.
 
-The organisation may only pull from its own consumer and acknowledge what it got
-(pathways.runtime.accounts): it can create no consumer, so it can neither widen the filter
-nor name a subject for the server to deliver to (which the server's permissions could not
-see), and it cannot read another organisation's. Acknowledged events are not delivered
-again; an unacknowledged one comes back after ACK_WAIT, so a partner system that crashes
-mid-batch loses nothing."""
+The organisation sends nothing to JetStream at all: it subscribes to that subject, and the
+consumer moves on as it delivers (while nobody listens it waits, so a partner system that
+was offline resumes where it left off; what was in flight when it crashed is not sent
+again). Why no pull and no acknowledgement: any JetStream request an organisation may make
+(a pull, an acknowledgement with a reply, a consumer's info) lets it name the subject the
+server answers on, and the server's answer on `$KV.<bucket>.<key>` is stored in that bucket
+(found while building this: a pull answered onto `$KV.PATHWAYS_TOKENS.…` wrote the event
+there). An organisation that only subscribes to its own inbox can name nothing."""
 
 from __future__ import annotations
 
@@ -18,10 +21,8 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from pathways.runtime.accounts import inbox_prefix
 from pathways.subjects import EVENTS_ROOT, STREAM_NAME
-
-ACK_WAIT = 30.0  # seconds before an event fetched and not acknowledged is delivered again
-MAX_ACK_PENDING = 1000  # events out and not yet acknowledged, at most
 
 
 def follow_consumer(organisation_id: str) -> str:
@@ -30,6 +31,11 @@ def follow_consumer(organisation_id: str) -> str:
 
 def followed_subject(organisation_id: str) -> str:
     return f"{EVENTS_ROOT}.*.{organisation_id}.>"
+
+
+def delivered_to(organisation_id: str) -> str:
+    """Where the organisation's consumer delivers: under its own inbox prefix."""
+    return f"{inbox_prefix(organisation_id)}.follow"
 
 
 async def ensure_following(nc: Client, organisation_ids: Iterable[str]) -> list[str]:
@@ -45,14 +51,7 @@ async def ensure_following(nc: Client, organisation_ids: Iterable[str]) -> list[
             pass
         await js.add_consumer(STREAM_NAME, config=ConsumerConfig(
             durable_name=name, name=name, filter_subject=followed_subject(organisation_id),
-            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
-            max_ack_pending=MAX_ACK_PENDING))
+            deliver_subject=delivered_to(organisation_id), deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE))
         made.append(organisation_id)
     return made
-
-
-def following_permissions(organisation_id: str) -> list[str]:
-    """What an organisation's user may publish to pull from its own consumer and acknowledge."""
-    name = follow_consumer(organisation_id)
-    return [f"$JS.API.CONSUMER.INFO.{STREAM_NAME}.{name}", f"$JS.API.CONSUMER.MSG.NEXT.{STREAM_NAME}.{name}",
-            f"$JS.ACK.{STREAM_NAME}.{name}.>"]
