@@ -513,3 +513,28 @@ async def test_an_organisation_follows_its_own_facts_and_none_of_anothers(secure
     finally:
         await a.nc.close()
         await platform.close()
+
+
+async def test_a_reply_aimed_at_a_persons_key_cannot_overwrite_it(secured: Secured) -> None:
+    """(found this stop) any request to the server names the subject it answers on, and an
+    answer on `$KV.PATHWAYS_PERSON_KEYS.<key>` is stored in that bucket: an auditor's Direct
+    Get aimed there replaced a person's key with an event's bytes, destroying their details
+    for good. A key is now written once (the bucket refuses a second write per key)."""
+    from pathways.personal import BUCKET, PersonKeys
+
+    platform = await secured.endpoint.connection.connect("keys-check")
+    auditor = await connect_as(secured, "audit-co")
+    try:
+        await PersonKeys(platform).ensure_bucket()
+        js = platform.jetstream()
+        await js.publish("pathways.evt.p1.org-a.registry.pt-1", b'{"made": "up"}', headers={"Nats-Msg-Id": "kv-1"})
+        kv = await js.key_value(BUCKET)
+        await kv.create("p1.org-a.pt-1", b"the person's key")
+        await auditor.nc.publish(f"$JS.API.DIRECT.GET.{STREAM_NAME}", b'{"seq": 1}', reply=f"$KV.{BUCKET}.p1.org-a.pt-1")
+        await auditor.nc.flush()
+        await asyncio.sleep(1.0)
+        assert (await kv.get("p1.org-a.pt-1")).value == b"the person's key"
+        assert (await js.stream_info(f"KV_{BUCKET}")).state.messages == 1
+    finally:
+        await auditor.nc.close()
+        await platform.close()

@@ -79,6 +79,10 @@ def erasable_stream(bucket: str, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=f"KV_{bucket}", subjects=[f"$KV.{bucket}.>"], allow_direct=True, allow_rollup_hdrs=True,
         deny_delete=False, deny_purge=False, discard=DiscardPolicy.NEW, duplicate_window=120.0, max_msgs_per_subject=1,
+        # A key's value is never replaced: a second write to a key is refused by the server.
+        # Whoever can make the server publish onto `$KV.<bucket>.<key>` (an answer to a request
+        # whose reply subject names it) cannot overwrite a person's key with other bytes.
+        discard_new_per_subject=True,
         max_consumers=-1, max_msgs=-1, max_bytes=-1, storage=StorageType.FILE, num_replicas=replicas,
     )
 
@@ -106,6 +110,9 @@ async def make_erasable(nc: Client, bucket: Bucket) -> int | None:
         await bucket.open()
         return None
     if old is not None and not old.config.deny_delete and copy is None:
+        if not old.config.discard_new_per_subject:  # made erasable before keys were refused a second write
+            old.config.discard_new_per_subject = True
+            await js.update_stream(old.config)
         return None
     replicas = (old or copy).config.num_replicas or 1  # type: ignore[union-attr]
     if old is not None and old.config.deny_delete:
