@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pathways.ids import event_ids_for, is_valid_id
 from pathways.schemas import EventData, SchemaRegistry, version_of
 from pathways.subjects import command_subject, event_subject, parse_command_subject
+
+from tests.conftest import unique
 
 
 def test_ids_never_hold_subject_metacharacters() -> None:
@@ -129,3 +132,21 @@ def test_a_service_declares_what_its_nats_user_needs_and_the_kernel_names_none()
     import pathways.subjects as subjects
 
     assert not hasattr(accounts, "KEY_KEEPERS") and not hasattr(subjects, "SHREDDER_CONSUMER")
+
+
+async def test_an_entry_in_the_token_bucket_that_is_not_a_token_signs_no_one_in_and_breaks_no_listing(
+    nats_client: Any,
+) -> None:
+    """A request's answer can be made to land on `$KV.PATHWAYS_TOKENS.<key>` (its reply
+    subject names the key): such an entry is not a token record."""
+    from pathways.access import TokenStore, token_hash
+
+    store = TokenStore(nats_client)
+    real = await store.issue(unique("org"), "partner")
+    kv = await nats_client.jetstream().key_value("PATHWAYS_TOKENS")
+    junks = [b'{"specversion": "1.0", "data": {}}', b"not json", b"[1]", b'{"organisation_id": "x", "role": "god"}']
+    for n, junk in enumerate(junks):
+        await kv.put(token_hash(f"pwt_junk-{n}"), junk)
+        assert await store.caller(f"pwt_junk-{n}") is None
+    assert any(r["role"] == "partner" for r in await store.listing())  # the listing still lists the real ones
+    assert (await store.caller(real)) is not None

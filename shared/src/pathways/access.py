@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import nats.js.errors
 from nats.aio.client import Client
@@ -70,10 +71,8 @@ class TokenStore:
             entry = await (await self._bucket()).get(token_hash(token))
         except nats.js.errors.KeyNotFoundError:  # also raised for a deleted (revoked) key
             return None
-        if not entry.value:
-            return None
-        record = json.loads(entry.value)
-        return Caller(record["organisation_id"], record["role"])
+        record = _token_record(entry.value)
+        return Caller(record["organisation_id"], record["role"]) if record is not None else None
 
     async def forget(self, token: str) -> None:
         """Revoke one token (a short-lived one the operator's CLI issued itself)."""
@@ -109,9 +108,23 @@ class TokenStore:
                 entry = await kv.get(key)
             except nats.js.errors.KeyNotFoundError:
                 continue
-            if entry.value:
-                found.append((key, json.loads(entry.value)))
+            record = _token_record(entry.value)
+            if record is not None:
+                found.append((key, record))
         return found
+
+
+def _token_record(value: bytes | None) -> dict[str, Any] | None:
+    """A token's record, or None for anything else found in the bucket: a request's answer
+    can be made to land on `$KV.PATHWAYS_TOKENS.<key>` (its reply subject names it), and such
+    an entry must sign no one in and break no listing."""
+    try:
+        record = json.loads(value or b"")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("organisation_id"), str) or record.get("role") not in ROLES:
+        return None
+    return record
 
 
 def _http_error(status: int, detail: str, headers: dict[str, str] | None = None) -> Exception:
