@@ -5,7 +5,7 @@ envelopes with wrong-typed data: each one gets a reply whose code is in the docu
 set (never `unavailable`: a body cannot make the platform fail), nothing but the record
 of the refusal is appended, and every service still answers afterwards.
 
-About 1,000 cases by default; the `slow` variant sends 10,000."""
+About 1,000 cases by default; the `slow` variant sends 10,000. The counts go into the JUnit report."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ async def fuzz(hosts: dict[str, ServiceHost], nc: Client, cases: int) -> Tally:
     return tally
 
 
-async def run_fuzz(hosts: dict[str, ServiceHost], client: CommandClient, nc: Client, cases: int) -> None:
+async def run_fuzz(hosts: dict[str, ServiceHost], client: CommandClient, nc: Client, cases: int) -> dict[str, Any]:
     store = JetStreamEventStore(nc)
     before = await store.last_sequence()
     tally = await fuzz(hosts, nc, cases)
@@ -131,7 +131,6 @@ async def run_fuzz(hosts: dict[str, ServiceHost], client: CommandClient, nc: Cli
     assert tally.cases >= cases * 0.9, tally.cases
     assert [e.subject for e in appended if ".audit." not in e.subject] == []  # refusals recorded, no fact stored
     assert {e.event.type for e in appended} <= {"pathways.audit.CommandRejected"}, {e.event.type for e in appended}
-    print(f"fuzz: {tally.cases} cases, codes {dict(tally.codes)}, {len(appended)} refusals recorded")
     assert tally.codes["invalid"] > cases // 4  # the bodies were read and refused, not waved through
     # Every service still answers, and a real command is still accepted.
     s = await setup_programme(client)
@@ -139,20 +138,14 @@ async def run_fuzz(hosts: dict[str, ServiceHost], client: CommandClient, nc: Cli
     assert after["status"] == "accepted"
     for context in hosts:
         assert (await client.raw(ORG, "NoSuchCommand", b"{}", context=context))["code"] == "invalid"
+    return {"fuzz_cases": tally.cases, "fuzz_codes": json.dumps(dict(tally.codes)), "fuzz_refusals_recorded": len(appended)}
 
 
+@pytest.mark.parametrize("cases", [1_000, pytest.param(10_000, marks=pytest.mark.slow, id="10000-slow")])
 async def test_hostile_bodies_on_every_command_route_get_a_documented_reply(
     registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost,
-    client: CommandClient, nats_client: Client,
+    client: CommandClient, nats_client: Client, record_property: Any, cases: int,
 ) -> None:
     hosts = {"registry": registry, "sessions": sessions, "payments": payments, "evaluation": evaluation}
-    await run_fuzz(hosts, client, nats_client, 1_000)
-
-
-@pytest.mark.slow
-async def test_ten_thousand_hostile_bodies_get_a_documented_reply(
-    registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost,
-    client: CommandClient, nats_client: Client,
-) -> None:
-    hosts = {"registry": registry, "sessions": sessions, "payments": payments, "evaluation": evaluation}
-    await run_fuzz(hosts, client, nats_client, 10_000)
+    for name, value in (await run_fuzz(hosts, client, nats_client, cases)).items():
+        record_property(name, value)  # the figures go into the JUnit report

@@ -110,6 +110,19 @@ def command(org: str, programme: str = "no-such-programme") -> bytes:
         "consent_given": True, "enrolled_on": "2025-11-03"}}).encode()
 
 
+async def connect_as_service(secured: Secured, name: str) -> tuple[Client, list[str]]:
+    """A service's own NATS user, as `pathways up` connects it, with the server's refusals collected."""
+    errors: list[str] = []
+
+    async def error(err: Exception) -> None:
+        errors.append(str(err).lower())
+
+    endpoint = secured.service_endpoint(name).connection
+    nc = await nats.connect(endpoint.nats_url, user=endpoint.user, password=endpoint.password, error_cb=error,
+                            inbox_prefix=f"_INBOX.svc-{name}", allow_reconnect=False)
+    return nc, errors
+
+
 async def eventually(condition: Any, seconds: float = 10) -> None:
     for _ in range(int(seconds / 0.05)):
         if condition():
@@ -369,14 +382,7 @@ async def test_no_one_can_aim_a_services_reply_or_rights_at_storage(secured: Sec
     finally:
         await platform.close()
 
-    errors: list[str] = []
-
-    async def error(err: Exception) -> None:
-        errors.append(str(err).lower())
-
-    endpoint = secured.service_endpoint("sessions").connection
-    sessions = await nats.connect(endpoint.nats_url, user=endpoint.user, password=endpoint.password, error_cb=error,
-                                  inbox_prefix="_INBOX.svc-sessions", allow_reconnect=False)
+    sessions, errors = await connect_as_service(secured, "sessions")
     try:
         await sessions.publish("$KV.PATHWAYS_TOKENS.forged", b'{"organisation_id":"x","role":"operator"}')
         await sessions.publish("$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", b"{}")
@@ -415,14 +421,7 @@ async def test_a_service_cannot_forge_another_contexts_facts_or_another_services
     from pathways_evaluation.readmodel import EVALUATION_RECORD
     from pathways_reporting.readmodel import FACTS
 
-    errors: list[str] = []
-
-    async def error(err: Exception) -> None:
-        errors.append(str(err).lower())
-
-    endpoint = secured.service_endpoint("sessions").connection
-    sessions = await nats.connect(endpoint.nats_url, user=endpoint.user, password=endpoint.password, error_cb=error,
-                                  inbox_prefix="_INBOX.svc-sessions", allow_reconnect=False)
+    sessions, errors = await connect_as_service(secured, "sessions")
     platform = await secured.endpoint.connection.connect("check")
     try:
         js, store = sessions.jetstream(), JetStreamEventStore(platform)

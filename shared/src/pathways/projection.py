@@ -74,11 +74,6 @@ def _context_of_type(event_type: str) -> str:
     return event_type.split(".")[1]  # pathways.<context>.<Event>
 
 
-def _context_of_subject(subject: str) -> str:
-    tokens = subject.split(".")  # pathways.evt.<programme>.<organisation>.<context>.<aggregate>
-    return tokens[4] if len(tokens) == 6 else ""
-
-
 def from_its_owner(cloud: CloudEvent, subject: str) -> bool:
     """A fact is applied only from its owner (DESIGN §4 G9): its type, its source and the
     subject it is stored on all name one context, and its aggregate is the subject's. Each

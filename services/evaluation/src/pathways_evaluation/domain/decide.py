@@ -88,7 +88,7 @@ def submit_feedback(
     cmd: c.SubmitFeedback, ctx: CommandContext, feedback: Recorded, reads: Reads
 ) -> Decision:
     if not _takes_part(ctx.organisation, reads):
-        return _not_taking_part(ctx.organisation, cmd.programme_id, "submit feedback")
+        return no_such_programme(cmd.programme_id)  # neither commissioned for it nor its commissioner
     if feedback.exists:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -135,7 +135,7 @@ def propose_development(
     cmd: c.ProposeDevelopment, ctx: CommandContext, development: Development, reads: Reads
 ) -> Decision:
     if not _takes_part(ctx.organisation, reads):
-        return _not_taking_part(ctx.organisation, cmd.programme_id, "propose developments")
+        return no_such_programme(cmd.programme_id)  # neither commissioned for it nor its commissioner
     if development.proposed:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -248,6 +248,3 @@ def _not_commissioned(organisation: str, programme_id: str, action: str) -> Deci
     )
 
 
-def _not_taking_part(organisation: str, programme_id: str, action: str) -> Decision:
-    # Neither commissioned for it nor its commissioner: told what HTTP tells it (404).
-    return no_such_programme(programme_id)
