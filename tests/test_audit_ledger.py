@@ -193,7 +193,7 @@ async def test_only_auditors_may_use_the_audit_api(platform: AuditedPlatform) ->
     tokens = TokenStore(platform.nc)
     paths = ["/audit/ledger", "/audit/public-key", "/audit/checkpoints", "/audit/checkpoints/latest", "/audit/ledger/leaves",
              "/audit/proofs/inclusion/1", "/audit/verify", "/audit/replay?as_of=2030-01-01",
-             "/audit/participants/pt-0/reads", "/audit/rejections"]
+             "/audit/participants/pt-0/reads", "/audit/rejections", "/audit/stream", "/audit/stream/last"]
     async with platform.http() as auditor:
         for path in paths:
             assert (await auditor.get(path)).status_code == 200, path
@@ -227,6 +227,30 @@ async def test_replay_and_verify_over_http_for_an_auditor(platform: AuditedPlatf
     assert bad.status_code == 422
 
 
+async def test_an_auditor_reads_the_stream_byte_for_byte_through_the_audit_service(platform: AuditedPlatform) -> None:
+    """Auditors ask JetStream nothing (pathways.runtime.accounts): `pathways audit verify`
+    reads the stream from GET /audit/stream, a page at a time. Every message comes back as
+    stored (sequence, subject, time, the exact bytes the ledger hashes), across page
+    boundaries, and the history verifies from it against the ledger."""
+    from pathways.ledger.verifier import VerifierKey
+    from pathways_audit.sources import HttpLedger, HttpStream
+    from pathways_audit.verify import verify_history
+
+    await some_history(platform, people=3)
+    last = await platform.store.last_sequence()
+    await signed_up_to(platform, last)
+    stored = [e async for e in platform.store.read_all(1, last)]
+    async with platform.http() as auditor:
+        stream = HttpStream(auditor)
+        stream.PAGE = 7  # several pages, and one cut short at the end
+        assert await stream.last_sequence() >= last
+        assert [e async for e in stream.read_all(1, last)] == stored
+        assert [e.sequence async for e in stream.read_all(last - 2, last)] == [last - 2, last - 1, last]
+        vkey = VerifierKey.parse((await auditor.get("/audit/public-key")).text.strip())
+        report = await verify_history(stream, vkey, ledger=HttpLedger(auditor))
+    assert report.ok and report.ledger_compared and report.events >= last, report.to_dict()
+
+
 HOSTILE_NUMBERS = ["9223372036854775808", "18446744073709551616", str(2**53), "-1", "1e3", "0x10", "9" * 400, ""]
 
 
@@ -239,10 +263,12 @@ async def test_numbers_past_what_the_database_holds_are_refused_as_bad_input_nev
     await signed_up_to(platform, await platform.store.last_sequence())
     async with platform.http() as auditor:
         assert (await auditor.get("/audit/ledger/leaves", params={"start": str(2**53 - 1)})).status_code == 200
+        past_the_end = await auditor.get("/audit/stream", params={"start": str(2**53 - 1)})
+        assert past_the_end.status_code == 200 and past_the_end.content == b""
         for value in HOSTILE_NUMBERS:
             for path, name in [("/audit/checkpoints", "limit"), ("/audit/ledger/leaves", "start"),
                                ("/audit/ledger/leaves", "count"), ("/audit/proofs/inclusion/1", "tree_size"),
-                               ("/audit/rejections", "limit")]:
+                               ("/audit/rejections", "limit"), ("/audit/stream", "start"), ("/audit/stream", "count")]:
                 answer = await auditor.get(path, params={name: value})
                 assert answer.status_code == 422, (path, name, value, answer.status_code, answer.text[:200])
             refused = await auditor.post("/audit/proofs/consistency", params={"tree_size": value}, content="x",

@@ -209,48 +209,62 @@ async def test_an_organisation_commands_only_as_itself_and_hears_only_its_own_re
         await platform.close()
 
 
-async def test_an_auditor_reads_the_stream_but_cannot_send_or_write(secured: Secured, registry: None) -> None:
+async def test_an_auditor_asks_nats_nothing(secured: Secured, registry: None) -> None:
+    """An auditor reads the stream through the audit service (`pathways audit --via service`),
+    not from JetStream: a JetStream request names the subject its answer is published on, and
+    the server's permissions check only the subject it is sent to. With Direct Get (what an
+    auditor had until this stop) a request answered on `$KV.<bucket>.<new key>` created that
+    entry: a key under a future enrolment's name, or a junk token record. Now every JetStream
+    request of an auditor's is refused, and nothing lands in a bucket."""
+    from pathways.personal import BUCKET, PersonKeys
+
     a = await connect_as(secured, "org-a")
     await a.nc.request("pathways.cmd.org-a.registry.EnrolParticipant", command("org-a"), timeout=10)  # something to read
     await a.nc.close()
+    platform = await secured.endpoint.connection.connect("check")
+    pjs = platform.jetstream()
+    await PersonKeys(platform).ensure_bucket()
+    keys_before = (await pjs.stream_info(f"KV_{BUCKET}")).state.messages
+    tokens_before = (await pjs.stream_info("KV_PATHWAYS_TOKENS")).state.messages
+    last = (await pjs.stream_info(STREAM_NAME)).state.last_seq
     auditor = await connect_as(secured, "audit-co")
     try:
-        store = JetStreamEventStore(auditor.nc, by_direct_get=True)  # as `pathways audit` reads it
-        last = await store.last_sequence()
-        assert last >= 1 and [e.sequence async for e in store.read_all(1, last)] == list(range(1, last + 1))
-        assert [e.sequence async for e in store.read_all(2, last, ["pathways.evt.*.*.audit.*"])] == [
-            e.sequence async for e in store.read_all(2, last) if ".audit." in e.subject]
-        assert (await store.get(1)) is not None
-        # As `pathways audit` connects it (PATHWAYS_NATS_USER=org-audit-co): its own inbox, by default.
-        via = await ConnectionInfo(secured.server.url, nats_user("audit-co"), secured.passwords["audit-co"]).connect("cli")
-        try:
-            cli_store = JetStreamEventStore(via, by_direct_get=True)
-            assert [e.sequence async for e in cli_store.read_all(1, last)] == list(range(1, last + 1))
-        finally:
-            await via.close()
-        # No consumer of its own, pull or push: a push consumer's deliver subject could be anything
-        # (a bucket, a command subject), and the server's permissions cannot see it.
+        # The answers aimed at new entries of the two buckets: before this stop, each created one.
+        await auditor.nc.publish(f"$JS.API.DIRECT.GET.{STREAM_NAME}", b'{"seq": 1}',
+                                 reply=f"$KV.{BUCKET}.p1.org-a.pt-not-yet-enrolled")
+        await auditor.nc.publish(f"$JS.API.DIRECT.GET.{STREAM_NAME}.pathways.evt.>", b"",
+                                 reply="$KV.PATHWAYS_TOKENS.forged")
+        await auditor.nc.flush()
+        await asyncio.sleep(0.5)
+        assert (await pjs.stream_info(f"KV_{BUCKET}")).state.messages == keys_before
+        assert (await pjs.stream_info("KV_PATHWAYS_TOKENS")).state.messages == tokens_before
+        with pytest.raises(TimeoutError):
+            await JetStreamEventStore(auditor.nc, timeout=1, by_direct_get=True).get(1)
+        with pytest.raises(nats.errors.TimeoutError):
+            await auditor.nc.jetstream(timeout=1).stream_info(STREAM_NAME)
         ajs = auditor.nc.jetstream(timeout=1)
         for config in (ConsumerConfig(name="aud-push", deliver_subject="$KV.PATHWAYS_TOKENS.x", ack_policy=AckPolicy.NONE),
                        ConsumerConfig(name="aud-pull", ack_policy=AckPolicy.NONE)):
             with pytest.raises(nats.errors.TimeoutError):
                 await ajs.add_consumer(STREAM_NAME, config=config)
-        await eventually(lambda: auditor.violated("publish", f"$js.api.consumer.create.{STREAM_NAME}"))
-        platform = await secured.endpoint.connection.connect("check")
-        try:
-            names = [c.name async for c in _consumers(platform)]
-            assert not {"aud-push", "aud-pull"} & set(names), names
-        finally:
-            await platform.close()
         with pytest.raises(nats.errors.TimeoutError):
             await auditor.nc.request("pathways.cmd.audit-co.registry.EnrolParticipant", command("audit-co"), timeout=2)
         await auditor.nc.publish("pathways.evt._.audit-co.audit.x", b"{}")
         await auditor.nc.publish("$JS.API.STREAM.DELETE.PATHWAYS_EVENTS", b"")
+        await auditor.nc.publish(f"$KV.{BUCKET}.p1.org-a.pt-direct", b"a key")
+        await auditor.nc.flush()
         await eventually(lambda: all(auditor.violated("publish", subject) for subject in (
-            "pathways.cmd.audit-co", "pathways.evt._.audit-co", "$js.api.stream.delete")))
-        assert await store.last_sequence() == last
+            f"$js.api.direct.get.{STREAM_NAME}".lower(), f"$js.api.stream.info.{STREAM_NAME}".lower(),
+            f"$js.api.consumer.create.{STREAM_NAME}".lower(), "pathways.cmd.audit-co", "pathways.evt._.audit-co",
+            "$js.api.stream.delete", f"$kv.{BUCKET}".lower())))
+        await asyncio.sleep(0.5)
+        assert (await pjs.stream_info(f"KV_{BUCKET}")).state.messages == keys_before
+        assert (await pjs.stream_info("KV_PATHWAYS_TOKENS")).state.messages == tokens_before
+        assert (await pjs.stream_info(STREAM_NAME)).state.last_seq == last
+        assert not {"aud-push", "aud-pull"} & {c.name async for c in _consumers(platform)}
     finally:
         await auditor.nc.close()
+        await platform.close()
 
 
 async def _consumers(nc: Client) -> Any:

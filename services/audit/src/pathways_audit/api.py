@@ -5,6 +5,7 @@ auditor's token (403 for any other role, 401 without one)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,7 @@ from pathways_audit.sources import DatabaseLedger
 from pathways_audit.verify import verify_history
 
 MAX_LEAVES = 65536
+MAX_STORED = 4096  # events per page of /audit/stream: about 4 MB of JSON at the largest events
 
 
 async def auditor(who: Caller = Depends(caller)) -> Caller:
@@ -94,6 +96,30 @@ def router(sessions: SessionDependency) -> APIRouter:
         """Leaf hashes from leaf `start` (stream sequence start + 1), 32 bytes each."""
         body = b"".join(ledger.leaf_hashes(session.connection(), start, count))
         return Response(body, media_type="application/octet-stream")
+
+    @api.get("/stream/last")
+    async def stream_last(request: Request) -> dict[str, int]:
+        """The stream's last sequence: where a verification from /audit/stream ends."""
+        return {"last_sequence": await _store(request).last_sequence()}
+
+    @api.get("/stream")
+    async def stream(request: Request, start: int = Query(1, ge=1, le=MAX_SEQUENCE),
+                     count: int = Query(1024, ge=1, le=MAX_STORED)) -> StreamingResponse:
+        """The stream's messages exactly as stored, from sequence `start`, at most `count`,
+        one JSON object per line (`payload_base64`: the bytes the ledger hashes). This is how
+        an auditor reads the stream: auditors ask JetStream nothing themselves, because a
+        JetStream request names the subject its answer is published on, and an answer
+        published on a key-value subject is stored in that bucket (pathways.runtime.accounts)."""
+        store = _store(request)
+        until = min(start + count - 1, await store.last_sequence())
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for stored in store.read_all(start, until):
+                yield json.dumps({"sequence": stored.sequence, "subject": stored.subject,
+                                  "stored_at": stored.stored_at.isoformat(),
+                                  "payload_base64": base64.b64encode(stored.payload).decode()}).encode() + b"\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     @api.get("/proofs/inclusion/{event}")
     async def prove(request: Request, event: str, tree_size: int | None = Query(None, ge=1, le=MAX_SEQUENCE),

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pathways.asof import parse_as_of
@@ -17,7 +18,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pathways_audit.client import KEY_HELP, TOKEN_HELP, URL_HELP, answer, err_console, fail, http, trusted_key, with_stream
+from pathways_audit.client import (
+    KEY_HELP,
+    TOKEN_HELP,
+    URL_HELP,
+    VIA_HELP,
+    answer,
+    err_console,
+    fail,
+    http,
+    reads_via_service,
+    trusted_key,
+    with_stream,
+)
 from pathways_audit.keys import DEFAULT_ORIGIN
 
 if TYPE_CHECKING:  # the commands import what they run, so `pathways audit --help` is quick
@@ -42,31 +55,33 @@ def verify(
                                 "which locates a difference exactly (needs --token)"),
     url: str = typer.Option(None, help=URL_HELP),
     token: str = typer.Option(None, help=TOKEN_HELP),
+    via: str = typer.Option(None, help=VIA_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Recompute the ledger from every stored event, check every signed checkpoint, and
     name the first sequence where anything differs. Exit status 1 if anything does."""
-    from pathways_audit.sources import HttpLedger
-    from pathways_audit.verify import verify_history
+    from pathways_audit.sources import HttpLedger, HttpStream
+    from pathways_audit.verify import StreamReader, verify_history
 
     vkey = trusted_key(key)
     kept = []
     for path in checkpoint:
         kept.append((str(path), path.read_text()))
 
-    async def run(store: JetStreamEventStore) -> VerifyReport:
+    async def run(store: StreamReader | None) -> VerifyReport:
         with _progress() as progress:
             task = progress.add_task("Recomputing the ledger", total=None)
 
             def report(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            if not ledger:
+            if not ledger and store is not None:
                 return await verify_history(store, vkey, kept=kept, progress=report)
             async with http(url, token) as client:
-                return await verify_history(store, vkey, ledger=HttpLedger(client), kept=kept, progress=report)
+                return await verify_history(store or HttpStream(client), vkey, ledger=HttpLedger(client) if ledger else None,
+                                            kept=kept, progress=report)
 
-    result = with_stream(run)
+    result = asyncio.run(run(None)) if reads_via_service(via, token) else with_stream(run)
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
     elif result.ok:
@@ -89,6 +104,9 @@ def replay(
     organisation: str = typer.Option(None, help="Only events recorded by this organisation"),
     output_format: str = typer.Option("jsonl", "--format", help="jsonl (one event per line) or table"),
     output: Path = typer.Option(None, "-o", "--output", help="Write here instead of the terminal"),
+    url: str = typer.Option(None, help=URL_HELP),
+    token: str = typer.Option(None, help=TOKEN_HELP),
+    via: str = typer.Option(None, help=VIA_HELP),
 ) -> None:
     """The history exactly as it stood at a moment, from the stream itself."""
     if output_format not in ("jsonl", "table"):
@@ -98,25 +116,21 @@ def replay(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--as-of") from None
 
-    from pathways_audit.replay import history_as_of
-
-    async def run(store: JetStreamEventStore) -> int:
+    async def write(records: AsyncIterator[dict[str, Any]], progress: Progress) -> int:
         out = output.open("w") if output else sys.stdout
         table = Table("Seq", "Stored at", "Type", "Programme", "Organisation", "Subject", "Actor")
         count = 0
         try:
-            with _progress() as progress:
-                task = progress.add_task(f"History as of {moment:%Y-%m-%d %H:%M:%S} UTC", total=None)
-                async for record in history_as_of(store, moment, programme=programme, organisation=organisation,
-                                                  progress=lambda d, t: progress.update(task, completed=d, total=t)):
-                    count += 1
-                    if output_format == "jsonl":
-                        out.write(json.dumps(record, sort_keys=True) + "\n")
-                    else:
-                        e = record.get("event") or {}
-                        table.add_row(str(record["sequence"]), record["stored_at"][:19], str(e.get("type", "(not an event)")),
-                                      str(e.get("programme", "")), str(e.get("organisation", "")), str(e.get("subject", "")),
-                                      str(e.get("actor", "")))
+            progress.add_task(f"History as of {moment:%Y-%m-%d %H:%M:%S} UTC", total=None)
+            async for record in records:
+                count += 1
+                if output_format == "jsonl":
+                    out.write(json.dumps(record, sort_keys=True) + "\n")
+                else:
+                    e = record.get("event") or {}
+                    table.add_row(str(record["sequence"]), record["stored_at"][:19], str(e.get("type", "(not an event)")),
+                                  str(e.get("programme", "")), str(e.get("organisation", "")), str(e.get("subject", "")),
+                                  str(e.get("actor", "")))
             if output_format == "table":
                 Console(file=out, width=200).print(table)
         finally:
@@ -124,7 +138,36 @@ def replay(
                 out.close()
         return count
 
-    count = with_stream(run)
+    async def from_stream(store: JetStreamEventStore) -> int:
+        from pathways_audit.replay import history_as_of
+
+        with _progress() as progress:
+            return await write(history_as_of(store, moment, programme=programme, organisation=organisation), progress)
+
+    async def from_service() -> int:
+        params = {"as_of": moment.isoformat()} | {k: v for k, v in (("programme", programme),
+                                                                      ("organisation", organisation)) if v}
+        async with http(url, token) as client, client.stream("GET", "/audit/replay", params=params) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                answer(response)
+            ended: list[bool] = []
+
+            async def records() -> AsyncIterator[dict[str, Any]]:
+                async for line in response.aiter_lines():
+                    record = json.loads(line)
+                    if record.get("end") is True:
+                        ended.append(True)
+                        return
+                    yield record
+
+            with _progress() as progress:
+                count = await write(records(), progress)
+            if not ended:
+                raise fail("The audit service's answer was cut short: the history written is incomplete.", 1)
+            return count
+
+    count = asyncio.run(from_service()) if reads_via_service(via, token) else with_stream(from_stream)
     err_console.print(f"{count} events as of {moment.isoformat()}" + (f" written to {output}" if output else ""))
 
 

@@ -84,6 +84,20 @@ def answer(response: httpx.Response) -> httpx.Response:
     return response
 
 
+VIA_HELP = ("Where to read the stream from: 'service' (the audit service, with an auditor's token; "
+            "auditors ask NATS nothing) or 'stream' (JetStream itself, with the platform's own credentials). "
+            "Default: the service when a token is given, else the stream")
+
+
+def reads_via_service(via: str | None, token: str | None) -> bool:
+    """Whether the stream is read through the audit service (an auditor) or from JetStream (the operator)."""
+    if via not in (None, "service", "stream"):
+        raise fail("--via takes service or stream")
+    if via is None:
+        return auditor_token(token, required=False) is not None
+    return via == "service"
+
+
 def with_stream(work: Callable[[JetStreamEventStore], Awaitable[T]]) -> T:
     try:
         connection = resolve_connection()
@@ -95,7 +109,7 @@ def with_stream(work: Callable[[JetStreamEventStore], Awaitable[T]]) -> T:
     async def main() -> T:
         nc = await connection.connect("pathways-audit-cli", allow_reconnect=False, connect_timeout=5)
         try:
-            # By Direct Get: an auditor's NATS user may create no consumer (pathways.runtime.accounts).
+            # By Direct Get: nothing is created on the server to read it.
             return await work(JetStreamEventStore(nc, timeout=30, by_direct_get=True))
         finally:
             await nc.close()

@@ -1,11 +1,18 @@
 """Where `verify` reads the audit service's ledger from: its database (inside the
-service, or an operator with the database URL) or its HTTP API (an auditor with a token)."""
+service, or an operator with the database URL) or its HTTP API (an auditor with a token);
+and where an auditor reads the stream from: the audit service's HTTP API, since auditors
+ask JetStream nothing themselves (pathways.runtime.accounts says why)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
 
 import httpx
+from pathways.eventstore.base import StoredEvent
 from sqlalchemy import Engine
 
 from pathways_audit import ledger, records
@@ -58,3 +65,34 @@ class HttpLedger:
         response = await self.client.get("/audit/checkpoints", params={"limit": 0})
         response.raise_for_status()
         return [(int(c["sequence"]), str(c["note"])) for c in reversed(response.json())]
+
+
+class HttpStream:
+    """The stream's messages, exactly as stored, over the auditor-only HTTP API, a page at
+    a time: what `verify_history` needs of a store (`last_sequence`, `read_all`)."""
+
+    PAGE = 4096
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def last_sequence(self) -> int:
+        response = await self.client.get("/audit/stream/last")
+        response.raise_for_status()
+        return int(response.json()["last_sequence"])
+
+    async def read_all(self, from_sequence: int = 1, until: int | None = None) -> AsyncIterator[StoredEvent]:
+        end = until if until is not None else await self.last_sequence()
+        start = max(from_sequence, 1)
+        while start <= end:
+            response = await self.client.get("/audit/stream", params={"start": start, "count": min(self.PAGE, end - start + 1)})
+            response.raise_for_status()
+            last = start - 1
+            for line in response.content.splitlines():
+                row = json.loads(line)
+                last = int(row["sequence"])
+                yield StoredEvent(last, str(row["subject"]), base64.b64decode(row["payload_base64"]),
+                                  datetime.fromisoformat(row["stored_at"]))
+            if last < start:  # nothing more stored (events at the end deleted): the caller sees where it stopped
+                return
+            start = last + 1

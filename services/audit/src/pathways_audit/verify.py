@@ -19,11 +19,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pathways.eventstore.base import EventStore
+from pathways.eventstore.base import StoredEvent
 from pathways.ledger.merkle import root_at
 from pathways.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint
 
@@ -111,8 +111,16 @@ _LEAF, _NODE = b"\x00", b"\x01"
 CHECKPOINTS_SUFFIX = ".audit.checkpoints"
 
 
+class StreamReader(Protocol):
+    """What verification reads of the stream: a store itself, or the audit service's copy of it."""
+
+    async def last_sequence(self) -> int: ...
+
+    def read_all(self, from_sequence: int = 1, until: int | None = None) -> AsyncIterator[StoredEvent]: ...
+
+
 async def verify_history(
-    store: EventStore,
+    store: StreamReader,
     vkey: VerifierKey,
     *,
     ledger: LedgerSource | None = None,

@@ -10,9 +10,12 @@ so an organisation's system cannot act for another whatever it sends.
     with that inbox prefix), so it cannot read another organisation's replies, and the
     services answer a command only there (`may_be_answered_at`), so it cannot have one
     sent to another organisation either;
-  - an auditor sends no commands; it may read PATHWAYS_EVENTS (batched Direct Get, no
-    consumers of its own), never write to it. It cannot list consumers or hear the server's advisories, so
-    it cannot name the services' consumers, which have random names; it creates none.
+  - an auditor publishes nothing at all: it reads the stream through the audit service
+    (`pathways audit … --via service`, GET /audit/stream), not from JetStream. A JetStream
+    request names the subject its answer is published on, the server's permissions check
+    only the subject a request is sent to, and an answer published on `$KV.<bucket>.<key>`
+    is stored in that bucket: with Direct Get alone an auditor could create entries in the
+    bucket of people's keys (under a future enrolment's name) or of tokens.
 - Adding, rotating or revoking an organisation rewrites the included authorization file
   and tells the running server to reload it: no restart, and a revoked organisation's
   open connections are closed by the server at once."""
@@ -41,18 +44,6 @@ REGISTER_FILE = "organisations.json"
 SERVICES_FILE = "service-credentials.json"
 AUTHORIZATION_HEADER = ("# Written by `pathways org add|credentials|revoke|services` from the organisations it has\n"
                         "# registered: edit it with those commands, not by hand. Passwords are bcrypt hashes.\n")
-
-# What an auditor's client needs to read the stream (batched Direct Get), and nothing that
-# writes. No consumer: a consumer's config names the subject it delivers to, which the
-# server's permissions cannot see, so an auditor could have the stream delivered onto a
-# key-value bucket or a command subject.
-_STREAM_READING = [
-    "$JS.API.INFO",
-    f"$JS.API.STREAM.INFO.{STREAM_NAME}",
-    f"$JS.API.DIRECT.GET.{STREAM_NAME}",
-    f"$JS.API.DIRECT.GET.{STREAM_NAME}.>",
-]
-
 
 def nats_user(organisation_id: str) -> str:
     return ORG_USER_PREFIX + organisation_id
@@ -107,7 +98,7 @@ def needs_of(services: Iterable[str]) -> dict[str, NatsNeeds]:
 def permissions(organisation_id: str, role: str) -> dict[str, Any]:
     replies = [f"{inbox_prefix(organisation_id)}.>"]
     if role == "auditor":
-        return {"publish": {"allow": _STREAM_READING}, "subscribe": {"allow": replies}}
+        return {"publish": {"deny": [">"]}, "subscribe": {"allow": replies}}
     # Its commands only: its own facts arrive on its inbox (pathways.runtime.follow), asked for by nothing.
     return {"publish": {"allow": [f"{COMMANDS_ROOT}.{organisation_id}.>"]}, "subscribe": {"allow": replies}}
 
