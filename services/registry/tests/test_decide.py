@@ -82,3 +82,82 @@ async def test_an_erased_participant_is_not_enrolled_again_under_the_same_id() -
     again = await send(i, "archers", "EnrolParticipant", data, key="again")
     assert again["code"] == "rule_violation" and "new pseudonymous id" in again["message"]
     assert (await send(i, "archers", "EnrolParticipant", data | {"participant_id": "P-2"}))["status"] == "accepted"
+
+
+def _referral(**overrides: Any) -> dict[str, Any]:
+    return {"programme_id": "p1", "referral_id": "r-1", "participant_id": "P-7", "referrer": "clinical_team",
+            "referring_organisation": "Forensic service clinical team", "referred_on": "2025-10-20"} | overrides
+
+
+async def test_a_referral_is_accepted_then_taken_up_by_an_enrolment_that_names_it() -> None:
+    i = intake()
+    await programme(i)
+    assert (await send(i, "archers", "ReferParticipant", _referral()))["status"] == "accepted"
+    again = await send(i, "archers", "ReferParticipant", _referral(referral_id="r-2"))
+    assert again["code"] == "rule_violation" and "already has referral 'r-1' (referred)" in again["message"]
+    enrol = {"programme_id": "p1", "participant_id": "P-7", "setting": "ward", "referral_source": "clinical_team",
+             "consent_given": True, "enrolled_on": "2025-11-01", "referral_id": "r-1"}
+    not_yet = await send(i, "archers", "EnrolParticipant", enrol)
+    assert not_yet["code"] == "rule_violation" and "accept it before enrolling" in not_yet["message"]
+    action = {"programme_id": "p1", "participant_id": "P-7", "referral_id": "r-1"}
+    early = await send(i, "archers", "AcceptReferral", action | {"on": "2025-10-19"})
+    assert early["code"] == "rule_violation" and "before the referral" in early["message"]
+    assert (await send(i, "archers", "AcceptReferral", action | {"on": "2025-10-22"}))["status"] == "accepted"
+    twice = await send(i, "archers", "AcceptReferral", action | {"on": "2025-10-23"}, key="second")
+    assert twice["code"] == "rule_violation" and "already accepted" in twice["message"]
+    wrong = await send(i, "archers", "EnrolParticipant", enrol | {"referral_id": "r-9"})
+    assert wrong["code"] == "rule_violation" and wrong["details"][0]["field"] == "referral_id"
+    before = await send(i, "archers", "EnrolParticipant", enrol | {"enrolled_on": "2025-10-19"})
+    assert before["code"] == "rule_violation"  # before the referral (and before the contract): refused either way
+    enrolled = await send(i, "archers", "EnrolParticipant", enrol)
+    assert enrolled["status"] == "accepted"
+    events = [json.loads(e.payload) for e in i.store._events]  # type: ignore[attr-defined]
+    assert events[-1]["type"] == "pathways.registry.ParticipantEnrolled" and events[-1]["data"]["referral_id"] == "r-1"
+    taken = await send(i, "archers", "DeclineReferral", action | {"on": "2025-11-02", "reason": "no_capacity"})
+    assert taken["code"] == "rule_violation" and "already enrolled" in taken["message"]
+
+
+async def test_a_declined_referral_cannot_be_enrolled_from_and_the_person_may_be_referred_again() -> None:
+    i = intake()
+    await programme(i)
+    stranger = await send(i, "studio", "ReferParticipant", _referral())
+    assert stranger["code"] == "not_found"  # not commissioned: learns nothing of the programme
+    outside = await send(i, "archers", "ReferParticipant", _referral(referred_on="2026-10-01"))
+    assert outside["code"] == "rule_violation" and outside["details"][0]["field"] == "referred_on"
+    assert (await send(i, "archers", "ReferParticipant", _referral()))["status"] == "accepted"
+    action = {"programme_id": "p1", "participant_id": "P-7", "referral_id": "r-1", "on": "2025-10-25"}
+    nobody = await send(i, "archers", "DeclineReferral", action | {"participant_id": "P-8", "reason": "not_eligible"})
+    assert nobody["code"] == "not_found"
+    declined = await send(i, "archers", "DeclineReferral", action | {"reason": "person_declined", "note": "Not this year"})
+    assert declined["status"] == "accepted"
+    enrol = {"programme_id": "p1", "participant_id": "P-7", "setting": "ward", "referral_source": "clinical_team",
+             "consent_given": True, "enrolled_on": "2025-11-01", "referral_id": "r-1"}
+    refused = await send(i, "archers", "EnrolParticipant", enrol)
+    assert refused["code"] == "rule_violation" and "was declined" in refused["message"]
+    assert (await send(i, "archers", "ReferParticipant", _referral(referral_id="r-2", referred_on="2026-01-05")))[
+        "status"] == "accepted"
+    bad_reason = await send(i, "archers", "DeclineReferral", action | {"referral_id": "r-2", "reason": "busy"})
+    assert bad_reason["code"] == "invalid"
+
+
+async def test_completion_records_where_they_moved_on_and_ends_the_enrolment() -> None:
+    i = intake()
+    await programme(i)
+    data = {"programme_id": "p1", "participant_id": "P-3", "setting": "ward", "referral_source": "self",
+            "consent_given": True, "enrolled_on": "2025-11-01"}
+    assert (await send(i, "archers", "EnrolParticipant", data))["status"] == "accepted"
+    action = {"programme_id": "p1", "participant_id": "P-3", "on": "2026-03-01"}
+    assert (await send(i, "archers", "CompleteParticipation", action | {"move_on": "moon"}))["code"] == "invalid"
+    assert (await send(i, "archers", "CompleteParticipation", action | {"move_on": "volunteering"}))["status"] == "accepted"
+    after = await send(i, "archers", "TransitionParticipant", action | {"to_setting": "community"})
+    assert after["code"] == "rule_violation" and "completed" in after["message"]
+    withdraw = await send(i, "archers", "WithdrawParticipant", action | {"reason": "left"})
+    assert withdraw["code"] == "rule_violation"
+    assert (await send(i, "archers", "EnrolParticipant", data | {"enrolled_on": "2026-04-01"}))["status"] == "accepted"
+    left = await send(i, "archers", "WithdrawParticipant", action | {"on": "2026-05-01", "reason": "readmitted to hospital",
+                                                                     "move_on": "readmitted"})
+    assert left["status"] == "accepted"
+    events = [json.loads(e.payload) for e in i.store._events]  # type: ignore[attr-defined]
+    assert [e["data"].get("move_on") for e in events if e["type"].endswith(("ParticipantCompleted",
+                                                                             "ParticipantWithdrawn"))] == [
+        "volunteering", "readmitted"]

@@ -12,7 +12,7 @@ from pathways.replies import RejectionCode, reject
 from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
 
 from pathways_registry.domain import commands as c
-from pathways_registry.domain import decide
+from pathways_registry.domain import decide, journey
 from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME
 
 CONTEXT = "registry"
@@ -97,6 +97,12 @@ HANDLERS = handlers_by_name(
     CommandHandler(c.WithdrawConsent, target=_enrolment_target, decide=decide.withdraw_consent),
     CommandHandler(c.TransitionParticipant, target=_enrolment_target, decide=decide.transition_participant),
     CommandHandler(c.WithdrawParticipant, target=_enrolment_target, decide=decide.withdraw_participant),
+    CommandHandler(c.ReferParticipant, target=_enrolment_target,
+                   reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+                   decide=journey.refer_participant),
+    CommandHandler(c.AcceptReferral, target=_enrolment_target, decide=journey.accept_referral),
+    CommandHandler(c.DeclineReferral, target=_enrolment_target, decide=journey.decline_referral),
+    CommandHandler(c.CompleteParticipation, target=_enrolment_target, decide=journey.complete_participation),
     CommandHandler(
         c.RegisterCoProducer,
         target=lambda cmd, ctx: Load(

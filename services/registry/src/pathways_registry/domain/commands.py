@@ -10,7 +10,15 @@ from pathways.personal_details import PersonalDetails, SealedDetails
 from pathways.schemas import CommandData
 from pydantic import Field, StringConstraints, model_validator
 
-from pathways_registry.domain.events import OrganisationKind, ReferralSource, Setting, schemas
+from pathways_registry.domain.events import (
+    DeclineReason,
+    MoveOn,
+    OrganisationKind,
+    ReferralSource,
+    Referrer,
+    Setting,
+    schemas,
+)
 
 command = schemas.command("registry")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -78,6 +86,41 @@ class EnrolParticipant(CommandData):
     personal: PersonalDetails | None = Field(None, description="Name, date of birth, contact, NHS number: never "
                                              "stored in the clear")
     sealed_personal: SealedDetails | None = Field(None, description="Set by the platform, never by a sender")
+    referral_id: Id | None = Field(None, description="The accepted referral (ReferParticipant) this enrolment takes up")
+
+
+@command
+class ReferParticipant(CommandData):
+    """Record a referral the sending partner received: who referred the person (by
+    pseudonymous id) and when. The partner then accepts or declines it."""
+
+    programme_id: Id
+    referral_id: Id
+    participant_id: Id = Field(description="Pseudonymous id; never a name or NHS number")
+    referrer: Referrer
+    referring_organisation: Text | None = Field(None, description="The referring team or organisation, e.g. the host "
+                                                "Trust's forensic clinical team: never a person's name")
+    referred_on: date
+
+
+class _ReferralAction(CommandData):
+    programme_id: Id
+    participant_id: Id
+    referral_id: Id
+    on: date
+
+
+@command
+class AcceptReferral(_ReferralAction):
+    """Accept a referral: the person waits for a place until enrolled with this referral_id."""
+
+
+@command
+class DeclineReferral(_ReferralAction):
+    """Decline a referral, with the reason (counted on the dashboard) and an optional note."""
+
+    reason: DeclineReason
+    note: Text | None = None
 
 
 class _ParticipantAction(CommandData):
@@ -115,6 +158,14 @@ class WithdrawParticipant(_ParticipantAction):
     """Withdraw a participant from the sending partner's activities."""
 
     reason: Text
+    move_on: MoveOn | None = Field(None, description="Where they went on to, when known")
+
+
+@command
+class CompleteParticipation(_ParticipantAction):
+    """Record that a participant completed their time with the partner, and where they moved on to."""
+
+    move_on: MoveOn
 
 
 @command

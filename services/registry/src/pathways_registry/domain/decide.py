@@ -102,11 +102,15 @@ def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: E
             RejectionCode.RULE_VIOLATION,
             f"Participant '{cmd.participant_id}''s details were erased; enrol them under a new pseudonymous id.",
         )
-    if enrolment.enrolled and not enrolment.withdrawn:
+    if enrolment.enrolled and not enrolment.ended:
         return reject(
             RejectionCode.RULE_VIOLATION,
             f"Participant '{cmd.participant_id}' is already enrolled with '{ctx.organisation}'.",
         )
+    if cmd.referral_id is not None:
+        refusal = _check_referral_taken_up(cmd, enrolment)
+        if refusal is not None:
+            return refusal
     return [e.ParticipantEnrolled(partner_id=ctx.organisation, personal=cmd.sealed_personal,
                                   **cmd.model_dump(exclude={"personal", "sealed_personal"}))]
 
@@ -157,7 +161,7 @@ def withdraw_participant(cmd: c.WithdrawParticipant, ctx: CommandContext, enrolm
     refusal = _check_active(enrolment, cmd, ctx)
     if refusal is not None:
         return refusal
-    return [e.ParticipantWithdrawn(**_ids(cmd, ctx), reason=cmd.reason, withdrawn_on=cmd.on)]
+    return [e.ParticipantWithdrawn(**_ids(cmd, ctx), reason=cmd.reason, withdrawn_on=cmd.on, move_on=cmd.move_on)]
 
 
 def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_producer: CoProducer, reads: Reads) -> Decision:
@@ -192,8 +196,26 @@ def _check_active(enrolment: Enrolment, cmd: c._ParticipantAction, ctx: CommandC
             f"Participant '{cmd.participant_id}' is not enrolled with '{ctx.organisation}' in "
             f"'{cmd.programme_id}'.",
         )
-    if enrolment.withdrawn:
-        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has been withdrawn.")
+    if enrolment.ended:
+        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has "
+                      f"{'been withdrawn' if enrolment.withdrawn else 'completed'}; enrol them again first.")
+    return None
+
+
+def _check_referral_taken_up(cmd: c.EnrolParticipant, enrolment: Enrolment) -> Decision | None:
+    """An enrolment that names a referral takes up that person's accepted referral with this partner."""
+    if enrolment.referral_id != cmd.referral_id or enrolment.referral_status in ("", "enrolled"):
+        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' has no open referral "
+                      f"'{cmd.referral_id}' with this partner.", field="referral_id")
+    if enrolment.referral_status == "declined":
+        return reject(RejectionCode.RULE_VIOLATION, f"Referral '{cmd.referral_id}' was declined: record a new "
+                      "referral to enrol from.", field="referral_id")
+    if enrolment.referral_status != "accepted":
+        return reject(RejectionCode.RULE_VIOLATION, f"Referral '{cmd.referral_id}' is not accepted yet: accept it "
+                      "before enrolling from it.", field="referral_id")
+    if cmd.enrolled_on < enrolment.referred_on:
+        return reject(RejectionCode.RULE_VIOLATION, f"The enrolment date {cmd.enrolled_on} is before the referral "
+                      f"({enrolment.referred_on}).", field="enrolled_on")
     return None
 
 

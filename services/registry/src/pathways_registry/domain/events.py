@@ -19,6 +19,13 @@ ReferralSource = Literal[
     "self", "clinical_team", "ward_staff", "community_services", "family_or_carer", "other"
 ]
 Pence = int
+# Who referred a person (DESIGN §3): the host NHS Trust's teams, the commissioner, a partner, or the person.
+Referrer = Literal["clinical_team", "ward_staff", "commissioner", "delivery_partner", "community_services",
+                   "self", "family_or_carer", "other"]
+DeclineReason = Literal["not_eligible", "person_declined", "no_capacity", "needs_better_met_elsewhere",
+                        "not_well_enough", "other"]
+# Where a person went on to when their time on the programme ended.
+MoveOn = Literal["community_living", "education", "employment", "volunteering", "readmitted", "other"]
 
 
 @event
@@ -70,6 +77,42 @@ class ParticipantEnrolled(EventData):
     consent_given: bool
     enrolled_on: date
     personal: SealedDetails | None = None  # ciphertext only; erased when the person's key is deleted
+    referral_id: Id | None = None  # the accepted referral this enrolment came from, if any
+
+
+@event
+class ParticipantReferred(EventData):
+    """A person (by pseudonymous id) was referred to a partner, who recorded the referral."""
+
+    programme_id: Id
+    referral_id: Id
+    participant_id: Id
+    partner_id: Id
+    referrer: Referrer
+    referring_organisation: str | None = None  # e.g. the host Trust's forensic team: an organisation, never a person
+    referred_on: date
+
+
+@event
+class ReferralAccepted(EventData):
+    """The partner accepted the referral: the person waits for a place until enrolled."""
+
+    programme_id: Id
+    referral_id: Id
+    participant_id: Id
+    partner_id: Id
+    accepted_on: date
+
+
+@event
+class ReferralDeclined(EventData):
+    programme_id: Id
+    referral_id: Id
+    participant_id: Id
+    partner_id: Id
+    reason: DeclineReason
+    note: str | None = None
+    declined_on: date
 
 
 @event
@@ -117,6 +160,18 @@ class ParticipantWithdrawn(EventData):
     partner_id: Id
     reason: str
     withdrawn_on: date
+    move_on: MoveOn | None = None  # where they went on to, when known
+
+
+@event
+class ParticipantCompleted(EventData):
+    """A participant completed their time with the partner, and where they moved on to."""
+
+    programme_id: Id
+    participant_id: Id
+    partner_id: Id
+    move_on: MoveOn
+    completed_on: date
 
 
 @event

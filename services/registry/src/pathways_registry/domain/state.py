@@ -13,12 +13,16 @@ from pathways_registry.domain.events import (
     ConsentWithdrawn,
     CoProducerRegistered,
     OrganisationRegistered,
+    ParticipantCompleted,
     ParticipantDataErased,
     ParticipantEnrolled,
+    ParticipantReferred,
     ParticipantTransitioned,
     ParticipantWithdrawn,
     PartnerCommissioned,
     ProgrammeLaunched,
+    ReferralAccepted,
+    ReferralDeclined,
 )
 
 
@@ -77,18 +81,41 @@ def _evolve_programme(state: Programme, event: EventData) -> Programme:
 
 @dataclass(frozen=True)
 class Enrolment:
-    """One participant's enrolment with one partner in one programme."""
+    """One person's journey with one partner in one programme: referred, accepted
+    (waiting) or declined, enrolled, then withdrawn or completed. One stream per person
+    and partner, so a referral and the enrolment that takes it up are decided together."""
 
     enrolled: bool = False
     setting: str = ""
     consent: bool = False
     withdrawn: bool = False
     erased: bool = False
+    completed: bool = False
+    referral_id: str = ""  # the latest referral
+    referral_status: str = ""  # "" (none) | referred | accepted | declined | enrolled
+    referred_on: date = date.min
+
+    @property
+    def referral_open(self) -> bool:
+        return self.referral_status in ("referred", "accepted")
+
+    @property
+    def ended(self) -> bool:
+        """Withdrawn or completed: nothing more is recorded on it until they are enrolled again."""
+        return self.withdrawn or self.completed
 
 
 def _evolve_enrolment(state: Enrolment, event: EventData) -> Enrolment:
     if isinstance(event, ParticipantEnrolled):
-        return Enrolment(True, event.setting, event.consent_given, False)
+        taken_up = event.referral_id is not None and event.referral_id == state.referral_id
+        return Enrolment(True, event.setting, event.consent_given, referral_id=state.referral_id,
+                         referral_status="enrolled" if taken_up else state.referral_status, referred_on=state.referred_on)
+    if isinstance(event, ParticipantReferred):
+        return replace(state, referral_id=event.referral_id, referral_status="referred", referred_on=event.referred_on)
+    if isinstance(event, ReferralAccepted):
+        return replace(state, referral_status="accepted")
+    if isinstance(event, ReferralDeclined):
+        return replace(state, referral_status="declined")
     if isinstance(event, ConsentRecorded):
         return replace(state, consent=True)
     if isinstance(event, ConsentWithdrawn):
@@ -97,6 +124,8 @@ def _evolve_enrolment(state: Enrolment, event: EventData) -> Enrolment:
         return replace(state, setting=event.to_setting)
     if isinstance(event, ParticipantWithdrawn):
         return replace(state, withdrawn=True)
+    if isinstance(event, ParticipantCompleted):
+        return replace(state, completed=True)
     if isinstance(event, ParticipantDataErased):
         return replace(state, erased=True)
     return state
@@ -120,6 +149,7 @@ ENROLMENT = AggregateType(
     Enrolment(),
     _evolve_enrolment,
     (ParticipantEnrolled, ConsentRecorded, ConsentWithdrawn, ParticipantTransitioned, ParticipantWithdrawn,
-     ParticipantDataErased),
+     ParticipantDataErased, ParticipantCompleted, ParticipantReferred, ReferralAccepted, ReferralDeclined),
 )
+
 CO_PRODUCER = AggregateType("co-producer", CoProducer(), _evolve_co_producer, (CoProducerRegistered,))
