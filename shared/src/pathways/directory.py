@@ -101,6 +101,7 @@ class Directory:
                 REGISTRY + "ConsentRecorded": self._enrolment_change(consent=True),
                 REGISTRY + "ConsentWithdrawn": self._enrolment_change(consent=False),
                 REGISTRY + "ParticipantWithdrawn": self._enrolment_change(active=False),
+                REGISTRY + "ParticipantCompleted": self._enrolment_change(active=False),
                 REGISTRY + "ParticipantTransitioned": self._transitioned,
                 REGISTRY + "ParticipantDataErased": self._enrolment_change(erased=True),
                 REGISTRY + "CoProducerRegistered": self._co_producer,

@@ -75,7 +75,7 @@ class Ineligible:
         if self.not_enrolled:
             parts.append(f"not enrolled with '{partner_id}': {', '.join(self.not_enrolled)}")
         if self.withdrawn:
-            parts.append(f"withdrawn from the programme: {', '.join(self.withdrawn)}")
+            parts.append(f"withdrawn or completed: {', '.join(self.withdrawn)}")
         if self.without_consent:
             parts.append(f"without consent on record: {', '.join(self.without_consent)}")
         return "; ".join(parts)

@@ -70,6 +70,8 @@ DEFINITIONS = {
 
 
 def programme_summary(conn: Connection, programme_id: str, f: Filters = Filters()) -> dict[str, Any] | None:
+    from pathways_reporting.journey_figures import journey  # it builds on this module's filters
+
     programme = DIRECTORY.programme(conn, programme_id)
     if programme is None:
         return None
@@ -86,6 +88,7 @@ def programme_summary(conn: Connection, programme_id: str, f: Filters = Filters(
         "outcomes": outcome_change(conn, programme_id, f),
         "co_production": co_production(conn, programme_id, f),
         "you_said_we_did": developments(conn, programme_id, f),
+        "journey": journey(conn, programme_id, f),
     }
 
 

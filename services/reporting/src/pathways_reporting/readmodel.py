@@ -15,7 +15,7 @@ from pathways.projection import Projection, Rows, Tables, update, upsert
 from pathways.rows import accumulate
 from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
 
-from pathways_reporting import answers
+from pathways_reporting import answers, journey
 
 DIRECTORY = Directory("reporting")
 meta = MetaData()
@@ -144,6 +144,7 @@ def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
         row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
                "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"]} | when
         upsert(conn, t[ATTENDANCE.name], row, ["programme_id", "session_id", "participant_id"])
+    journey.delivered(conn, t, _, d, __)
 
 
 def _month(day: date) -> str:
@@ -157,11 +158,13 @@ def _enrolled(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     accumulate(conn, t[answers.PARTNER_PEOPLE.name], person | {"partner_id": d["partner_id"]})
     accumulate(conn, t[answers.ENROLMENT_DAYS.name], {"programme_id": d["programme_id"], "partner_id": d["partner_id"],
                                                        "setting": d["setting"], "day": on, "enrolled": 1})
+    journey.enrolled(conn, t, _, d, __)
 
 
 def _withdrawn(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     accumulate(conn, t[answers.WITHDRAWAL_DAYS.name], {"programme_id": d["programme_id"], "partner_id": d["partner_id"],
                                                         "day": date.fromisoformat(d["withdrawn_on"]), "withdrawn": 1})
+    journey.withdrawn_with_move_on(conn, t, _, d, __)
 
 
 def _session_key(d: Data) -> dict[str, str]:
@@ -233,7 +236,7 @@ def _status_set(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
 FACTS = Projection(
     name="reporting_facts",
     tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
-            CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES],
+            CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES, *journey.TABLES],
     summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES, ATTENDANCE),
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
@@ -241,6 +244,11 @@ FACTS = Projection(
         "pathways.registry.PartnerCommissioned": _commissioned,
         "pathways.registry.ParticipantEnrolled": _enrolled,
         "pathways.registry.ParticipantWithdrawn": _withdrawn,
+        "pathways.registry.ParticipantReferred": journey.referred,
+        "pathways.registry.ReferralAccepted": journey.accepted,
+        "pathways.registry.ReferralDeclined": journey.declined,
+        "pathways.registry.ParticipantTransitioned": journey.transitioned,
+        "pathways.registry.ParticipantCompleted": journey.completed,
         "pathways.sessions.SessionScheduled": _scheduled,
         "pathways.sessions.SessionDelivered": _delivered,
         "pathways.sessions.SessionCancelled": _cancelled,

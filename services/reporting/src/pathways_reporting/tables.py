@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Select, func, select
 from pathways_reporting import figures
 from pathways_reporting.figures import Filters
 from pathways_reporting.readmodel import (
-    ATTENDANCE,
     CO_PRODUCER_PAYMENTS,
     CO_PRODUCTION,
     DEVELOPMENTS,
@@ -76,19 +75,34 @@ def session_log(conn: Connection, programme_id: str, f: Filters, limit: int | No
 
 
 def participants(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
-    t, a = DIRECTORY.enrolments_table, ATTENDANCE
+    """One row per enrolment (a person enrolled by two partners is two rows), with their
+    attendance in the period: attended, absences excused and not, and the rate."""
+    from pathways_reporting.journey_figures import attendance_of  # it builds on the figures' filters
+
+    t = DIRECTORY.enrolments_table
     found, total = _fetch(conn, select(t).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f))
                           .order_by(t.c.partner_id, t.c.participant_id), limit)
-    shown = [] if limit is None else [a.c.participant_id.in_({r.participant_id for r in found})]  # only the page's people
-    attended = {(r[0], r[1]): r[2] for r in conn.execute(
-        select(a.c.partner_id, a.c.participant_id, func.count())
-        .where(a.c.programme_id == programme_id, *shown, *f.dated(a.c.attended_on), *_partner(a.c.partner_id, f),
-               *([a.c.activity == f.activity] if f.activity else []))
-        .group_by(a.c.partner_id, a.c.participant_id))}
-    rows = [[r.participant_id, r.partner_id, r.setting, r.active, r.consent, attended.get((r.partner_id, r.participant_id), 0),
-             r.erased] for r in found]
-    return TableData("Participants (pseudonymous)", ["participant_id", "partner_id", "setting", "active", "consent",
-                                                     "sessions_attended", "details_erased"], rows, total)
+    seen = attendance_of(conn, programme_id, f, [(r.partner_id, r.participant_id) for r in found])  # the page's people only
+    none: dict[str, Any] = {"present": 0, "excused": 0, "unexcused": 0, "rate": None, "in_a_row": 0}
+    rows = []
+    for r in found:
+        a = seen.get((r.partner_id, r.participant_id), none)
+        rows.append([r.participant_id, r.partner_id, r.setting, r.active, r.consent, a["present"], a["excused"],
+                     a["unexcused"], a["rate"], a["in_a_row"], r.erased])
+    return TableData("Enrolments (pseudonymous): one row per person and partner",
+                     ["participant_id", "partner_id", "setting", "active", "consent", "sessions_attended", "absent_excused",
+                      "absent_unexcused", "attendance_rate", "unexcused_in_a_row", "details_erased"], rows, total)
+
+
+def missed_sessions(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
+    from pathways_reporting.journey_figures import MISSED_IN_A_ROW, missed_in_a_row
+
+    found = missed_in_a_row(conn, programme_id, f)
+    rows = [[m["participant_id"], m["partner_id"], m["unexcused_in_a_row"], m["last_recorded_on"], m["attendance_rate"]]
+            for m in found]
+    return TableData(f"Missed {MISSED_IN_A_ROW} or more sessions in a row without a reason",
+                     ["participant_id", "partner_id", "unexcused_in_a_row", "last_recorded_on", "attendance_rate"],
+                     rows[:limit] if limit is not None else rows, len(rows))
 
 
 def contracts(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
@@ -155,6 +169,7 @@ class TableQuery(Protocol):
 TABLES: dict[str, TableQuery] = {
     "sessions": session_log,
     "participants": participants,
+    "missed-sessions": missed_sessions,
     "contracts": contracts,
     "claims": claims,
     "co-producer-payments": co_producer_payments,

@@ -33,7 +33,8 @@ HANDLERS = handlers_by_name(
         c.RecordSessionDelivered,
         target=_session,
         consults=lambda cmd, ctx, conn: {
-            "enrolments": DIRECTORY.enrolments(conn, cmd.programme_id, ctx.organisation, cmd.attendees),
+            "enrolments": DIRECTORY.enrolments(conn, cmd.programme_id, ctx.organisation,
+                                               [*cmd.attendees, *(a.participant_id for a in cmd.absences)]),
         },
         decide=decide.record_delivered,
     ),

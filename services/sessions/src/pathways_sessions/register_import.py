@@ -21,6 +21,9 @@ from datetime import date, datetime, time
 from typing import Any
 
 REQUIRED = ("session_id", "date", "start_time", "activity", "site", "duration_minutes", "capacity", "participant_id")
+# Optional (a register without them imports as before: everyone listed attended).
+ATTENDANCE = ("present", "excused", "unexcused")  # the `attendance` column; empty means present
+OPTIONAL = ("attendance", "absence_reason")
 # Sessions per batch (two commands each, within pathways.batch.MAX_COMMANDS), and batches in
 # flight at once: the service decides one while the one before is being stored.
 SESSIONS_PER_BATCH = 200
@@ -41,6 +44,8 @@ class RowResult:
     participant_id: str
     status: str = "pending"  # accepted | rejected
     message: str = ""
+    attendance: str = "present"  # present | excused | unexcused
+    reason: str = ""  # why they were absent, if given
 
 
 @dataclass
@@ -68,9 +73,11 @@ def _read_register(text: str) -> tuple[list[PlannedSession], list[RowResult]]:
     refused: list[RowResult] = []
     for number, raw in enumerate(reader, start=2):  # line 1 is the header
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
-        result = RowResult(number, row["session_id"], row["participant_id"])
+        result = RowResult(number, row["session_id"], row["participant_id"], attendance=row.get("attendance", "").lower()
+                           or "present", reason=row.get("absence_reason", ""))
         try:
             values = _session_fields(row)
+            _attendance_of(result)
         except ValueError as err:
             refused.append(_refuse(result, str(err)))
             continue
@@ -102,6 +109,15 @@ def _session_fields(row: dict[str, str]) -> tuple[str, str, str, str, int, int]:
     except ValueError:
         raise ValueError("duration_minutes and capacity must be whole numbers.") from None
     return day.isoformat(), start.isoformat("minutes"), row["activity"], row["site"], minutes, capacity
+
+
+def _attendance_of(row: RowResult) -> None:
+    if row.attendance not in ATTENDANCE:
+        raise ValueError(f"'{row.attendance}' is not an attendance: write present, excused or unexcused (or leave it empty).")
+    if row.reason and row.attendance == "present":
+        raise ValueError("An absence reason is given for someone marked present.")
+    if len(row.reason) > 200:
+        raise ValueError("The absence reason is longer than 200 characters: a few words, never clinical detail.")
 
 
 def _refuse(result: RowResult, message: str) -> RowResult:
@@ -198,7 +214,8 @@ def _schedule_answered(p: _Progress, reply: dict[str, Any]) -> bool:
 def _delivery_answered(p: _Progress, reply: dict[str, Any]) -> None:
     if reply["status"] == "accepted":
         for row in p.pending:
-            row.status, row.message = "accepted", f"Recorded at session '{p.session.session_id}'."
+            row.status, row.message = "accepted", (f"Recorded at session '{p.session.session_id}'." if row.attendance == "present"
+                                                   else f"Recorded as {row.attendance} absent from '{p.session.session_id}'.")
         p.pending = []
         return
     if _busy(p, reply):
@@ -235,12 +252,17 @@ def _schedule(programme_id: str, session: PlannedSession) -> Command:
 def _delivered(programme_id: str, session: PlannedSession, rows: list[RowResult]) -> Command:
     """Who is still to be recorded: keyed by them, so a delivery sent again without the
     people it could not record is a command of its own."""
-    attendees = sorted(r.participant_id for r in rows)
-    key = hashlib.sha256("\n".join(attendees).encode()).hexdigest()[:16]
+    attendees = sorted(r.participant_id for r in rows if r.attendance == "present")
+    absences = [{"participant_id": r.participant_id, "kind": r.attendance} | ({"reason": r.reason} if r.reason else {})
+                for r in sorted(rows, key=lambda r: r.participant_id) if r.attendance != "present"]
+    # A register without absences keys its delivery as it always has, so a file imported
+    # before absences existed is recognised as the same commands when imported again.
+    keyed = attendees + [f"{a['participant_id']}:{a['kind']}:{a.get('reason', '')}" for a in absences]
+    key = hashlib.sha256("\n".join(keyed).encode()).hexdigest()[:16]
     return ("RecordSessionDelivered", {
         "programme_id": programme_id, "session_id": session.session_id, "attendees": attendees,
         "duration_minutes": session.fields[4], "delivered_on": session.fields[0],
-    }, f"register/{programme_id}/{session.session_id}/delivered/{key}")
+    } | ({"absences": absences} if absences else {}), f"register/{programme_id}/{session.session_id}/delivered/{key}")
 
 
 def _detail(reply: dict[str, Any], key: str) -> Any:

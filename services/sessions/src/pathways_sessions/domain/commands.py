@@ -9,7 +9,7 @@ from pathways.ids import Id
 from pathways.schemas import CommandData
 from pydantic import AfterValidator, Field, StringConstraints
 
-from pathways_sessions.domain.events import schemas
+from pathways_sessions.domain.events import AbsenceKind, schemas
 
 command = schemas.command("sessions")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -38,15 +38,29 @@ class ScheduleSession(CommandData):
     co_facilitators: DistinctIds = Field(default_factory=list, max_length=20)
 
 
+class AbsenceGiven(CommandData):
+    participant_id: Id
+    kind: AbsenceKind = Field(description="excused: they let the partner know, or could not come (unwell, on leave, "
+                              "a ward review); unexcused: they did not come and no reason is known")
+    reason: Text | None = Field(None, description="Why, in a few words (never clinical detail)")
+
+
+def _absent_once(absences: list[AbsenceGiven]) -> list[AbsenceGiven]:
+    _distinct([a.participant_id for a in absences])
+    return absences
+
+
 @command
 class RecordSessionDelivered(CommandData):
-    """Record that a scheduled session took place, with who attended."""
+    """Record that a scheduled session took place, with who attended and who was expected
+    but absent (excused or not)."""
 
     programme_id: Id
     session_id: Id
     attendees: DistinctIds = Field(max_length=1000)
     duration_minutes: int = Field(gt=0, le=24 * 60)
     delivered_on: date | None = Field(default=None, description="Defaults to the scheduled day")
+    absences: Annotated[list[AbsenceGiven], AfterValidator(_absent_once)] = Field(default_factory=list, max_length=1000)
 
 
 @command

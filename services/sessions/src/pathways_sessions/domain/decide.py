@@ -62,15 +62,21 @@ def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session
     # Who may be recorded is checked before the session's own state, so a register
     # imported twice meets the same refusal (naming the same people) both times.
     enrolments: dict[str, EnrolmentFacts] = reads["enrolments"]
-    refused = ineligible(cmd.attendees, enrolments)
+    absent = [a.participant_id for a in cmd.absences]
+    refused = ineligible([*cmd.attendees, *absent], enrolments)
     if refused:
         return reject(
             RejectionCode.RULE_VIOLATION,
             f"Attendance can only be recorded for participants enrolled with '{ctx.organisation}' who "
             f"consent; {refused.explain(ctx.organisation)}.",
-            field="attendees",
+            field="absences" if set(refused.not_enrolled + refused.withdrawn + refused.without_consent).isdisjoint(
+                cmd.attendees) else "attendees",
             ineligible=sorted({*refused.not_enrolled, *refused.withdrawn, *refused.without_consent}),
         )
+    both = sorted(set(absent) & set(cmd.attendees))
+    if both:
+        return reject(RejectionCode.INVALID, f"Recorded as both attending and absent: {', '.join(both)}.",
+                      field="absences")
     refusal = _check_open(session, cmd.session_id, "record as delivered")
     if refusal is not None:
         return refusal
@@ -99,6 +105,7 @@ def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session
             delivered_on=delivered_on,
             attendees=cmd.attendees,
             duration_minutes=cmd.duration_minutes,
+            absences=[e.Absence(**a.model_dump()) for a in cmd.absences],
         )
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pathways.ids import Id
 from pathways.schemas import EventData, SchemaRegistry
@@ -28,9 +29,21 @@ class SessionScheduled(EventData):
     co_facilitators: list[Id]
 
 
+AbsenceKind = Literal["excused", "unexcused"]
+
+
+class Absence(EventData):
+    """Someone expected at a session who did not come: excused (they let the partner know,
+    or were unwell, on leave or in a ward review) or not, and why if known."""
+
+    participant_id: Id
+    kind: AbsenceKind
+    reason: str | None = None
+
+
 @event
 class SessionDelivered(EventData):
-    """A session took place; attendees are pseudonymous participant ids."""
+    """A session took place; attendees (and absentees) are pseudonymous participant ids."""
 
     programme_id: Id
     session_id: Id
@@ -40,6 +53,7 @@ class SessionDelivered(EventData):
     delivered_on: date
     attendees: list[Id]
     duration_minutes: int = Field(gt=0)
+    absences: list[Absence] = Field(default_factory=list)
 
 
 @event

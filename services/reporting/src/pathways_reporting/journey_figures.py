@@ -1,0 +1,143 @@
+"""The journey's figures (referred → enrolled → attended → moved into the community →
+moved on) and attendance as people record it, from the tables journey.py keeps. Like
+every figure, each honours the period and the partner and activity filters, as
+DEFINITIONS says; the page shows the definitions beside the figures."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, literal, select, union_all
+
+from pathways_reporting import answers as a
+from pathways_reporting.figures import Filters, _partner, _partners_for
+from pathways_reporting.journey import ABSENCES, JOURNEYS, MOVE_ON_DAYS, REFERRALS, TRANSITION_DAYS
+from pathways_reporting.readmodel import ATTENDANCE
+
+MISSED_IN_A_ROW = 3  # unexcused absences running, at a person's latest sessions, that a partner is shown
+
+DEFINITIONS = {
+    "funnel": "Referred: referrals received in the period. The rest follow the people enrolled in the period: of them, "
+              "who attended at least once, moved from the ward into the community, and moved on (completed or left "
+              "for community living, education, employment, volunteering or other; not a readmission), each by the "
+              "period's last day. With an activity chosen: people who attended a session of it.",
+    "referrals": "Referrals received in the period, by where they stand now; declined: declined in the period, by reason.",
+    "days_to_first_session": "Median days from referral to first session, for people referred and enrolled whose first "
+                             "session was in the period.",
+    "transitions": "Moves from ward to community in the period, and the median days from enrolment to that move.",
+    "move_on": "People who completed or left in the period, by where they moved on to.",
+}
+
+
+def journey(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
+    partners = _partners_for(conn, programme_id, f)
+
+    def chosen(column: Any) -> list[Any]:
+        return [*_partner(column, f), *([column.in_(partners)] if partners is not None else [])]
+
+    r, j, t, m = REFERRALS, JOURNEYS, TRANSITION_DAYS, MOVE_ON_DAYS
+    by_status: dict[str, int] = defaultdict(int)
+    for status, n in conn.execute(select(r.c.status, func.count()).where(
+            r.c.programme_id == programme_id, *chosen(r.c.partner_id), *f.dated(r.c.referred_on)).group_by(r.c.status)):
+        by_status[status] = int(n)
+    declined = {reason: int(n) for reason, n in conn.execute(
+        select(r.c.decline_reason, func.count()).where(r.c.programme_id == programme_id, r.c.status == "declined",
+                                                       *chosen(r.c.partner_id), *f.dated(r.c.decided_on))
+        .group_by(r.c.decline_reason).order_by(r.c.decline_reason))}
+
+    def by_end(column: Any) -> Any:
+        return func.coalesce(func.sum(case((and_(column.is_not(None), *f.by_end(column)), 1), else_=0)), 0)
+
+    cohort = [j.c.programme_id == programme_id, j.c.enrolled_on.is_not(None), *chosen(j.c.partner_id),
+              *f.dated(j.c.enrolled_on)]
+    if f.activity:
+        came = a.ATTENDED
+        cohort.append(j.c.participant_id.in_(select(came.c.participant_id).where(
+            came.c.programme_id == programme_id, came.c.activity == f.activity, *_partner(came.c.partner_id, f),
+            *([came.c.month <= f"{f.date_to:%Y-%m}"] if f.date_to else []))))
+    enrolled, attended, transitioned, moved_on = conn.execute(select(
+        func.count(), by_end(j.c.first_session_on), by_end(j.c.transitioned_on), by_end(j.c.moved_on_on)).where(*cohort)).one()
+
+    moves = conn.execute(select(func.coalesce(func.sum(t.c.transitions), 0)).where(
+        t.c.programme_id == programme_id, t.c.to_setting == "community", *chosen(t.c.partner_id), *f.dated(t.c.day))).scalar()
+    to_transition = [(moved - start).days for start, moved in conn.execute(select(j.c.enrolled_on, j.c.transitioned_on).where(
+        j.c.programme_id == programme_id, j.c.enrolled_on.is_not(None), j.c.transitioned_on.is_not(None),
+        *chosen(j.c.partner_id), *f.dated(j.c.transitioned_on)))]
+    to_first = [(first - referred).days for referred, first in conn.execute(
+        select(r.c.referred_on, j.c.first_session_on).select_from(r.join(j, and_(
+            j.c.programme_id == r.c.programme_id, j.c.partner_id == r.c.partner_id, j.c.participant_id == r.c.participant_id)))
+        .where(r.c.programme_id == programme_id, r.c.status == "enrolled", j.c.first_session_on.is_not(None),
+               *chosen(r.c.partner_id), *f.dated(j.c.first_session_on)))]
+    move_on: dict[str, int] = defaultdict(int)
+    for outcome, n in conn.execute(select(m.c.outcome, func.sum(m.c.people)).where(
+            m.c.programme_id == programme_id, *chosen(m.c.partner_id), *f.dated(m.c.day)).group_by(m.c.outcome)):
+        move_on[outcome] += int(n)
+    referred = sum(by_status.values())
+    return {
+        "funnel": {"referred": referred, "enrolled": int(enrolled), "attended": int(attended),
+                   "transitioned": int(transitioned), "moved_on": int(moved_on)},
+        "referrals": {"received": referred, "waiting": by_status["accepted"], "not_yet_decided": by_status["referred"],
+                      "enrolled": by_status["enrolled"], "declined": by_status["declined"],
+                      "declined_in_period_by_reason": declined},
+        "days_to_first_session": _median(to_first),
+        "transitions": {"to_community": int(moves or 0), "median_days_from_enrolment": _median(to_transition)},
+        "move_on": dict(sorted(move_on.items())),
+    }
+
+
+def _median(days: list[int]) -> dict[str, Any]:
+    return {"median": statistics.median(days) if days else None, "people": len(days)}
+
+
+def attendance_of(conn: Connection, programme_id: str, f: Filters,
+                  people: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """For these (partner, participant): sessions attended, excused and unexcused absences in
+    the period, the attendance rate (attended of those expected), and the unexcused absences
+    running at their latest sessions."""
+    wanted = set(people)
+    if not wanted:
+        return {}
+    partners = sorted({p for p, _ in wanted})
+    ids = sorted({pid for _, pid in wanted})
+    at, ab = ATTENDANCE, ABSENCES
+    came = select(at.c.partner_id, at.c.participant_id, at.c.attended_on.label("on"), at.c.session_id,
+                  literal("present").label("kind")).where(
+        at.c.programme_id == programme_id, at.c.partner_id.in_(partners), at.c.participant_id.in_(ids),
+        *f.dated(at.c.attended_on), *([at.c.activity == f.activity] if f.activity else []))
+    missed = select(ab.c.partner_id, ab.c.participant_id, ab.c.on, ab.c.session_id, ab.c.kind).where(
+        ab.c.programme_id == programme_id, ab.c.partner_id.in_(partners), ab.c.participant_id.in_(ids), *f.dated(ab.c.on))
+    records = union_all(came, missed).subquery()
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for partner, participant, on, _, kind in conn.execute(select(records).order_by(
+            records.c.partner_id, records.c.participant_id, records.c.on, records.c.session_id)):
+        if (partner, participant) not in wanted:
+            continue
+        seen = out.setdefault((partner, participant), {"present": 0, "excused": 0, "unexcused": 0, "in_a_row": 0,
+                                                       "last_on": None})
+        seen[kind] += 1
+        seen["in_a_row"] = seen["in_a_row"] + 1 if kind == "unexcused" else (seen["in_a_row"] if kind == "excused" else 0)
+        seen["last_on"] = on
+    for seen in out.values():
+        expected = seen["present"] + seen["excused"] + seen["unexcused"]
+        seen["rate"] = round(seen["present"] / expected, 3) if expected else None
+        seen["last_on"] = seen["last_on"].isoformat() if isinstance(seen["last_on"], date) else seen["last_on"]
+    return out
+
+
+def missed_in_a_row(conn: Connection, programme_id: str, f: Filters, at_least: int = MISSED_IN_A_ROW) -> list[dict[str, Any]]:
+    """People whose latest sessions in the period are `at_least` unexcused absences running
+    (an excused absence neither breaks nor extends the run): often the first sign that
+    someone is struggling. Only people with that many unexcused absences are looked at."""
+    ab = ABSENCES
+    candidates = [(p, pid) for p, pid in conn.execute(
+        select(ab.c.partner_id, ab.c.participant_id).where(
+            ab.c.programme_id == programme_id, ab.c.kind == "unexcused", *_partner(ab.c.partner_id, f), *f.dated(ab.c.on))
+        .group_by(ab.c.partner_id, ab.c.participant_id).having(func.count() >= at_least))]
+    found = attendance_of(conn, programme_id, f, candidates)
+    return [{"participant_id": pid, "partner_id": partner, "unexcused_in_a_row": seen["in_a_row"],
+             "last_recorded_on": seen["last_on"], "attendance_rate": seen["rate"]}
+            for (partner, pid), seen in sorted(found.items()) if seen["in_a_row"] >= at_least]

@@ -1,0 +1,138 @@
+"""A person's journey, referral to move-on, and attendance as partners record it: a small
+made-up programme sent through the registry and sessions services over NATS, and every
+journey figure checked against counts made by hand, for the whole programme, for each of
+two quarters, and for one partner; the list of people missing sessions in a row; and the
+per-person attendance rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from nats.aio.client import Client
+from pathways.access import TokenStore
+from pathways.runtime.host import ServiceHost
+
+from tests.conftest import CommandClient, enrolment, setup_programme, unique
+from tests.test_reporting import caught_up, ok, reporting, summary  # noqa: F401 (reporting: a fixture)
+
+Q1 = {"from": "2025-10-01", "to": "2025-12-31"}
+Q2 = {"from": "2026-01-01", "to": "2026-03-31"}
+
+
+async def journeys(client: CommandClient) -> tuple[Any, dict[str, str]]:
+    s = await setup_programme(client)
+    g, a, b = s.programme_id, s.partner_a, s.partner_b
+    p = {k: unique(k) for k in ("P1", "P2", "P3", "P4", "P5", "P6", "P7")}
+
+    async def refer(partner: str, person: str, ref: str, on: str, referrer: str) -> None:
+        await ok(client, partner, "ReferParticipant", {"programme_id": g, "referral_id": ref, "participant_id": p[person],
+                                                       "referrer": referrer, "referred_on": on})
+
+    async def decide(partner: str, person: str, ref: str, command: str, on: str, **more: str) -> None:
+        await ok(client, partner, command, {"programme_id": g, "participant_id": p[person], "referral_id": ref, "on": on}
+                 | more)
+
+    async def enrol(partner: str, person: str, on: str, ref: str | None = None) -> None:
+        await ok(client, partner, "EnrolParticipant", enrolment(g, p[person], enrolled_on=on)
+                 | ({"referral_id": ref} if ref else {}))
+
+    await refer(a, "P1", "r1", "2025-10-06", "clinical_team")
+    await decide(a, "P1", "r1", "AcceptReferral", "2025-10-08")
+    await enrol(a, "P1", "2025-10-13", "r1")
+    await refer(a, "P2", "r2", "2025-10-10", "ward_staff")
+    await decide(a, "P2", "r2", "DeclineReferral", "2025-10-12", reason="not_eligible")
+    await refer(a, "P3", "r3", "2025-11-03", "self")
+    await decide(a, "P3", "r3", "AcceptReferral", "2025-11-05")  # waits: never enrolled
+    await refer(a, "P4", "r4", "2026-01-05", "commissioner")
+    await decide(a, "P4", "r4", "DeclineReferral", "2026-01-07", reason="no_capacity")
+    await enrol(a, "P5", "2025-11-10")  # enrolled directly, no referral
+    await refer(a, "P6", "r5", "2026-01-06", "family_or_carer")
+    await decide(a, "P6", "r5", "AcceptReferral", "2026-01-07")
+    await enrol(a, "P6", "2026-01-08", "r5")
+    await refer(b, "P7", "r6", "2025-12-01", "clinical_team")
+    await decide(b, "P7", "r6", "AcceptReferral", "2025-12-02")
+    await enrol(b, "P7", "2025-12-03", "r6")  # never attends
+
+    async def session(day: str, attendees: list[str], absences: list[tuple[str, str, str | None]]) -> None:
+        sid = unique("s")
+        await ok(client, a, "ScheduleSession", {"programme_id": g, "session_id": sid, "activity": "soft archery",
+                                                "site": "Ward 3", "starts_at": f"{day}T10:00:00Z", "duration_minutes": 60,
+                                                "capacity": 8}, "sessions")
+        await ok(client, a, "RecordSessionDelivered", {
+            "programme_id": g, "session_id": sid, "attendees": [p[x] for x in attendees], "duration_minutes": 60,
+            "absences": [{"participant_id": p[x], "kind": kind} | ({"reason": why} if why else {})
+                         for x, kind, why in absences]}, "sessions")
+
+    await session("2025-10-20", ["P1"], [])
+    await session("2025-11-17", ["P1", "P5"], [])
+    await session("2026-01-12", ["P1", "P6"], [("P5", "unexcused", None)])
+    await session("2026-01-19", ["P1"], [("P5", "unexcused", None), ("P6", "excused", "ward review")])
+    await session("2026-01-26", ["P1", "P6"], [("P5", "unexcused", "did not say")])
+    await ok(client, a, "TransitionParticipant", {"programme_id": g, "participant_id": p["P1"], "on": "2026-01-15",
+                                                  "to_setting": "community"})
+    await ok(client, a, "CompleteParticipation", {"programme_id": g, "participant_id": p["P1"], "on": "2026-03-20",
+                                                  "move_on": "volunteering"})
+    await ok(client, a, "WithdrawParticipant", {"programme_id": g, "participant_id": p["P6"], "on": "2026-02-20",
+                                                "reason": "Back on the ward", "move_on": "readmitted"})
+    return s, p
+
+
+async def test_the_journey_from_referral_to_move_on_counted_by_hand(
+    registry: ServiceHost, sessions: ServiceHost, reporting: ServiceHost, client: CommandClient, nats_client: Client,
+) -> None:
+    s, p = await journeys(client)
+    await caught_up(reporting, nats_client)
+    token = await TokenStore(nats_client).issue(s.commissioner, "commissioner")
+
+    whole = (await summary(reporting, s.programme_id, token))["journey"]
+    assert whole == {
+        # referred: r1-r6; enrolled: P1, P5, P6, P7; came: P1, P5, P6; moved in: P1; moved on: P1 (a readmission is not)
+        "funnel": {"referred": 6, "enrolled": 4, "attended": 3, "transitioned": 1, "moved_on": 1},
+        "referrals": {"received": 6, "waiting": 1, "not_yet_decided": 0, "enrolled": 3, "declined": 2,
+                      "declined_in_period_by_reason": {"no_capacity": 1, "not_eligible": 1}},
+        "days_to_first_session": {"median": 10, "people": 2},  # P1: 6 Oct → 20 Oct = 14; P6: 6 Jan → 12 Jan = 6
+        "transitions": {"to_community": 1, "median_days_from_enrolment": {"median": 94, "people": 1}},  # 13 Oct → 15 Jan
+        "move_on": {"readmitted": 1, "volunteering": 1},
+    }
+    q1 = (await summary(reporting, s.programme_id, token, **Q1))["journey"]
+    assert q1 == {
+        "funnel": {"referred": 4, "enrolled": 3, "attended": 2, "transitioned": 0, "moved_on": 0},  # P1, P5, P7 enrolled
+        "referrals": {"received": 4, "waiting": 1, "not_yet_decided": 0, "enrolled": 2, "declined": 1,
+                      "declined_in_period_by_reason": {"not_eligible": 1}},
+        "days_to_first_session": {"median": 14, "people": 1},
+        "transitions": {"to_community": 0, "median_days_from_enrolment": {"median": None, "people": 0}},
+        "move_on": {},
+    }
+    q2 = (await summary(reporting, s.programme_id, token, **Q2))["journey"]
+    assert q2 == {
+        "funnel": {"referred": 2, "enrolled": 1, "attended": 1, "transitioned": 0, "moved_on": 0},  # P6 only
+        "referrals": {"received": 2, "waiting": 0, "not_yet_decided": 0, "enrolled": 1, "declined": 1,
+                      "declined_in_period_by_reason": {"no_capacity": 1}},
+        "days_to_first_session": {"median": 6, "people": 1},
+        "transitions": {"to_community": 1, "median_days_from_enrolment": {"median": 94, "people": 1}},
+        "move_on": {"readmitted": 1, "volunteering": 1},
+    }
+    only_b = (await summary(reporting, s.programme_id, token, partner=s.partner_b))["journey"]
+    assert only_b["funnel"] == {"referred": 1, "enrolled": 1, "attended": 0, "transitioned": 0, "moved_on": 0}
+    assert only_b["move_on"] == {} and only_b["days_to_first_session"] == {"median": None, "people": 0}
+
+    # Attendance as recorded: the partner sees P5's run of unexcused absences, and each person's rate.
+    partner = await TokenStore(nats_client).issue(s.partner_a, "partner")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=reporting.http_app()), base_url="http://reporting",
+                                 headers={"Authorization": f"Bearer {partner}"}) as http:
+
+        async def table(name: str, **params: str) -> list[dict[str, Any]]:
+            found = (await http.get(f"/programmes/{s.programme_id}/tables/{name}", params=params)).json()
+            return [dict(zip(found["columns"], row, strict=True)) for row in found["rows"]]
+
+        missed, in_q1, in_q2 = await table("missed-sessions"), await table("missed-sessions", **Q1), await table(
+            "missed-sessions", **Q2)
+        people = await table("participants")
+    assert [(r["participant_id"], r["unexcused_in_a_row"], r["attendance_rate"]) for r in missed] == [
+        (p["P5"], 3, 0.25)]  # present once, then three unexcused
+    assert [(r["participant_id"], r["attendance_rate"]) for r in in_q2] == [(p["P5"], 0.0)]
+    assert in_q1 == []
+    rates = {r["participant_id"]: (r["sessions_attended"], r["absent_excused"], r["absent_unexcused"], r["attendance_rate"])
+             for r in people}
+    assert rates == {p["P1"]: (5, 0, 0, 1.0), p["P5"]: (1, 0, 3, 0.25), p["P6"]: (2, 1, 0, 0.667)}
