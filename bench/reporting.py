@@ -236,7 +236,7 @@ class Programme:
         yield self.env("registry", "ParticipantEnrolled", self.pid, p.org, participant, p.org, today,
                        {"programme_id": self.pid, "participant_id": participant, "partner_id": p.org, "setting": setting,
                         "referral_source": rng.choice(REFERRALS[setting]), "consent_given": consent,
-                        "enrolled_on": today.isoformat(), "personal": None},
+                        "enrolled_on": today.isoformat(), "personal": None, "referral_id": None},
                        at="09:30:00")
         if setting == "ward":
             p.on_ward.append(participant)
@@ -292,7 +292,7 @@ class Programme:
         participant = p.pool.pop()
         yield self.env("registry", "ParticipantWithdrawn", self.pid, p.org, participant, p.org, today,
                        {"programme_id": self.pid, "participant_id": participant, "partner_id": p.org, "reason": "moved away",
-                        "withdrawn_on": today.isoformat()})
+                        "withdrawn_on": today.isoformat(), "moved_on_to": None})
 
     def _schedule(self, d: int, today: date) -> Iterator[Message]:
         rng, p = self.rng, self.rng.choice(self.partners)
@@ -317,7 +317,8 @@ class Programme:
         attendees = rng.sample(recent, min(len(recent), rng.randrange(capacity // 2, capacity + 1)))
         yield self.env("sessions", "SessionDelivered", self.pid, p.org, session, p.org, today,
                        {"programme_id": self.pid, "session_id": session, "partner_id": p.org, "activity": activity, "site": site,
-                        "delivered_on": today.isoformat(), "attendees": attendees, "duration_minutes": minutes}, at="17:00:00")
+                        "delivered_on": today.isoformat(), "attendees": attendees, "duration_minutes": minutes,
+                        "absences": []}, at="17:00:00")
 
     def _involvement(self, today: date) -> Iterator[Message]:
         rng, p = self.rng, self.rng.choice(self.partners)

@@ -14,7 +14,7 @@ from pathways.access import TokenStore
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
-from tests.test_reporting import caught_up, ok, reporting, summary  # noqa: F401 (reporting: a fixture)
+from tests.test_reporting import caught_up, ok, summary
 
 Q1 = {"from": "2025-10-01", "to": "2025-12-31"}
 Q2 = {"from": "2026-01-01", "to": "2026-03-31"}
@@ -72,15 +72,17 @@ async def journeys(client: CommandClient) -> tuple[Any, dict[str, str]]:
     await ok(client, a, "TransitionParticipant", {"programme_id": g, "participant_id": p["P1"], "on": "2026-01-15",
                                                   "to_setting": "community"})
     await ok(client, a, "CompleteParticipation", {"programme_id": g, "participant_id": p["P1"], "on": "2026-03-20",
-                                                  "move_on": "volunteering"})
+                                                  "moved_on_to": "volunteering"})
     await ok(client, a, "WithdrawParticipant", {"programme_id": g, "participant_id": p["P6"], "on": "2026-02-20",
-                                                "reason": "Back on the ward", "move_on": "readmitted"})
+                                                "reason": "Back on the ward", "moved_on_to": "readmitted"})
     return s, p
 
 
 async def test_the_journey_from_referral_to_move_on_counted_by_hand(
-    registry: ServiceHost, sessions: ServiceHost, reporting: ServiceHost, client: CommandClient, nats_client: Client,
+    registry: ServiceHost, sessions: ServiceHost, reporting_on_both_databases: ServiceHost, client: CommandClient,
+    nats_client: Client,
 ) -> None:
+    reporting = reporting_on_both_databases
     s, p = await journeys(client)
     await caught_up(reporting, nats_client)
     token = await TokenStore(nats_client).issue(s.commissioner, "commissioner")
@@ -93,7 +95,7 @@ async def test_the_journey_from_referral_to_move_on_counted_by_hand(
                       "declined_in_period_by_reason": {"no_capacity": 1, "not_eligible": 1}},
         "days_to_first_session": {"median": 10, "people": 2},  # P1: 6 Oct → 20 Oct = 14; P6: 6 Jan → 12 Jan = 6
         "transitions": {"to_community": 1, "median_days_from_enrolment": {"median": 94, "people": 1}},  # 13 Oct → 15 Jan
-        "move_on": {"readmitted": 1, "volunteering": 1},
+        "moved_on_to": {"readmitted": 1, "volunteering": 1},
     }
     q1 = (await summary(reporting, s.programme_id, token, **Q1))["journey"]
     assert q1 == {
@@ -102,7 +104,7 @@ async def test_the_journey_from_referral_to_move_on_counted_by_hand(
                       "declined_in_period_by_reason": {"not_eligible": 1}},
         "days_to_first_session": {"median": 14, "people": 1},
         "transitions": {"to_community": 0, "median_days_from_enrolment": {"median": None, "people": 0}},
-        "move_on": {},
+        "moved_on_to": {},
     }
     q2 = (await summary(reporting, s.programme_id, token, **Q2))["journey"]
     assert q2 == {
@@ -111,11 +113,11 @@ async def test_the_journey_from_referral_to_move_on_counted_by_hand(
                       "declined_in_period_by_reason": {"no_capacity": 1}},
         "days_to_first_session": {"median": 6, "people": 1},
         "transitions": {"to_community": 1, "median_days_from_enrolment": {"median": 94, "people": 1}},
-        "move_on": {"readmitted": 1, "volunteering": 1},
+        "moved_on_to": {"readmitted": 1, "volunteering": 1},
     }
     only_b = (await summary(reporting, s.programme_id, token, partner=s.partner_b))["journey"]
     assert only_b["funnel"] == {"referred": 1, "enrolled": 1, "attended": 0, "transitioned": 0, "moved_on": 0}
-    assert only_b["move_on"] == {} and only_b["days_to_first_session"] == {"median": None, "people": 0}
+    assert only_b["moved_on_to"] == {} and only_b["days_to_first_session"] == {"median": None, "people": 0}
 
     # Attendance as recorded: the partner sees P5's run of unexcused absences, and each person's rate.
     partner = await TokenStore(nats_client).issue(s.partner_a, "partner")

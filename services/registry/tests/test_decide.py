@@ -147,17 +147,17 @@ async def test_completion_records_where_they_moved_on_and_ends_the_enrolment() -
             "consent_given": True, "enrolled_on": "2025-11-01"}
     assert (await send(i, "archers", "EnrolParticipant", data))["status"] == "accepted"
     action = {"programme_id": "p1", "participant_id": "P-3", "on": "2026-03-01"}
-    assert (await send(i, "archers", "CompleteParticipation", action | {"move_on": "moon"}))["code"] == "invalid"
-    assert (await send(i, "archers", "CompleteParticipation", action | {"move_on": "volunteering"}))["status"] == "accepted"
+    assert (await send(i, "archers", "CompleteParticipation", action | {"moved_on_to": "moon"}))["code"] == "invalid"
+    assert (await send(i, "archers", "CompleteParticipation", action | {"moved_on_to": "volunteering"}))["status"] == "accepted"
     after = await send(i, "archers", "TransitionParticipant", action | {"to_setting": "community"})
     assert after["code"] == "rule_violation" and "completed" in after["message"]
     withdraw = await send(i, "archers", "WithdrawParticipant", action | {"reason": "left"})
     assert withdraw["code"] == "rule_violation"
     assert (await send(i, "archers", "EnrolParticipant", data | {"enrolled_on": "2026-04-01"}))["status"] == "accepted"
     left = await send(i, "archers", "WithdrawParticipant", action | {"on": "2026-05-01", "reason": "readmitted to hospital",
-                                                                     "move_on": "readmitted"})
+                                                                     "moved_on_to": "readmitted"})
     assert left["status"] == "accepted"
     events = [json.loads(e.payload) for e in i.store._events]  # type: ignore[attr-defined]
-    assert [e["data"].get("move_on") for e in events if e["type"].endswith(("ParticipantCompleted",
+    assert [e["data"].get("moved_on_to") for e in events if e["type"].endswith(("ParticipantCompleted",
                                                                              "ParticipantWithdrawn"))] == [
         "volunteering", "readmitted"]

@@ -109,7 +109,7 @@ def transitioned(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None
 
 def _ended(ending: str, day_field: str) -> Any:
     def apply(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
-        outcome = d.get("move_on")
+        outcome = d.get("moved_on_to")
         if outcome is None:  # withdrawn, where to not known
             return
         on = date.fromisoformat(d[day_field])

@@ -29,7 +29,7 @@ DEFINITIONS = {
     "days_to_first_session": "Median days from referral to first session, for people referred and enrolled whose first "
                              "session was in the period.",
     "transitions": "Moves from ward to community in the period, and the median days from enrolment to that move.",
-    "move_on": "People who completed or left in the period, by where they moved on to.",
+    "moved_on_to": "People who completed or left in the period, by where they moved on to.",
 }
 
 
@@ -85,7 +85,7 @@ def journey(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
                       "declined_in_period_by_reason": declined},
         "days_to_first_session": _median(to_first),
         "transitions": {"to_community": int(moves or 0), "median_days_from_enrolment": _median(to_transition)},
-        "move_on": dict(sorted(move_on.items())),
+        "moved_on_to": dict(sorted(move_on.items())),
     }
 
 

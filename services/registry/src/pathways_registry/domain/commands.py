@@ -158,14 +158,14 @@ class WithdrawParticipant(_ParticipantAction):
     """Withdraw a participant from the sending partner's activities."""
 
     reason: Text
-    move_on: MoveOn | None = Field(None, description="Where they went on to, when known")
+    moved_on_to: MoveOn | None = Field(None, description="Where they went on to, when known")
 
 
 @command
 class CompleteParticipation(_ParticipantAction):
     """Record that a participant completed their time with the partner, and where they moved on to."""
 
-    move_on: MoveOn
+    moved_on_to: MoveOn
 
 
 @command

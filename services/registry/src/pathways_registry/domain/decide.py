@@ -161,7 +161,7 @@ def withdraw_participant(cmd: c.WithdrawParticipant, ctx: CommandContext, enrolm
     refusal = _check_active(enrolment, cmd, ctx)
     if refusal is not None:
         return refusal
-    return [e.ParticipantWithdrawn(**_ids(cmd, ctx), reason=cmd.reason, withdrawn_on=cmd.on, move_on=cmd.move_on)]
+    return [e.ParticipantWithdrawn(**_ids(cmd, ctx), reason=cmd.reason, withdrawn_on=cmd.on, moved_on_to=cmd.moved_on_to)]
 
 
 def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_producer: CoProducer, reads: Reads) -> Decision:

@@ -160,7 +160,7 @@ class ParticipantWithdrawn(EventData):
     partner_id: Id
     reason: str
     withdrawn_on: date
-    move_on: MoveOn | None = None  # where they went on to, when known
+    moved_on_to: MoveOn | None = None  # where they went on to, when known
 
 
 @event
@@ -170,7 +170,7 @@ class ParticipantCompleted(EventData):
     programme_id: Id
     participant_id: Id
     partner_id: Id
-    move_on: MoveOn
+    moved_on_to: MoveOn
     completed_on: date
 
 

@@ -54,7 +54,7 @@ def complete_participation(cmd: c.CompleteParticipation, ctx: CommandContext, pe
     if refusal is not None:
         return refusal
     return [e.ParticipantCompleted(programme_id=cmd.programme_id, participant_id=cmd.participant_id,
-                                   partner_id=ctx.organisation, move_on=cmd.move_on, completed_on=cmd.on)]
+                                   partner_id=ctx.organisation, moved_on_to=cmd.moved_on_to, completed_on=cmd.on)]
 
 
 def _check_open(cmd: c.AcceptReferral | c.DeclineReferral, person: Enrolment, allowed: tuple[str, ...]) -> Decision | None:

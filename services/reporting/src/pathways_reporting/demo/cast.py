@@ -110,3 +110,8 @@ SHOWCASES = (("music", "Willow Ward music night", date(2026, 3, 19), "Willow War
 COMMENTS = ("I look forward to this every week.", "It helps me feel calmer.", "I learnt something new.",
             "Staff listened to what we wanted.", "Sessions are too short.", "I'd like to bring a friend.")
 
+
+
+def coordinator(p: Partner) -> str:
+    """The made-up staff member who records a partner's enrolments and referrals."""
+    return f"demo-{p.code}-coordinator"

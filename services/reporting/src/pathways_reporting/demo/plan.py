@@ -17,6 +17,7 @@ from typing import Any
 
 from pathways.ids import OPERATOR_ORGANISATION
 
+from pathways_reporting.demo import journey
 from pathways_reporting.demo.cast import (
     BY_CODE,
     CANCELLED,
@@ -40,6 +41,7 @@ from pathways_reporting.demo.cast import (
     START,
     TOKENISM,
     Partner,
+    coordinator,
 )
 
 
@@ -103,13 +105,14 @@ class Person:
     moved_on: date | None = None  # ward -> community
     withdrawn: dict[str, date] = field(default_factory=dict)
     consent_withdrawn_on: date | None = None
+    completed: dict[str, date] = field(default_factory=dict)  # partner code -> day (demo.journey)
 
     def setting(self, day: date) -> str:
         return "ward" if self.ward and (self.moved_on is None or day < self.moved_on) else "community"
 
     def can_attend(self, code: str, day: date) -> bool:
         return code in self.enrolled and self.consent_on[code] <= day < min(
-            self.withdrawn.get(code, FAR), self.consent_withdrawn_on or FAR)
+            self.withdrawn.get(code, FAR), self.completed.get(code, FAR), self.consent_withdrawn_on or FAR)
 
 
 class _Builder:
@@ -139,21 +142,19 @@ ACCOUNTS = "Co-producer pay, expenses and invoices"
 SESSIONS = "Sessions, outcomes and co-production"
 
 
-def coordinator(p: Partner) -> str:
-    return f"demo-{p.code}-coordinator"
-
-
 def build_plan(seed: int = 2025, *, programme_id: str | None = None, scale: float = 1.0) -> DemoPlan:
     """The whole programme. `scale` (0 < scale <= 1) thins participants and weeks for quick runs."""
     if not 0 < scale <= 1:
         raise ValueError("scale must be in (0, 1]")
-    rng = random.Random(seed)
+    rng, journeys = random.Random(seed), journey.stream(seed)
     b = _Builder(seed, programme_id or f"demo-bridges-{seed}")
     _setup(b)
     people = _people(rng, max(12, round(PARTICIPANTS * scale)))
+    journey.plan_completions(people, journeys)
     b.stage(CO_PRODUCERS, _co_producers(b, rng))
-    b.stage(ENROLMENTS, _enrolments(b, people), after=(CONTRACTS,))
-    _year(b, rng, people, every=max(1, round(1 / scale)))
+    b.stage(ENROLMENTS, _enrolments(b, people, journeys) + journey.not_enrolled(b, journeys, max(3, round(30 * scale))),
+            after=(CONTRACTS,))
+    _year(b, rng, people, every=max(1, round(1 / scale)), journeys=journeys)
     return DemoPlan(seed, b.programme_id, COMMISSIONER, EVALUATOR, tuple(p.org for p in PARTNERS),
                     tuple(p.pid for p in people), tuple(b.stages))
 
@@ -224,16 +225,18 @@ def _people(rng: random.Random, n: int) -> list[Person]:
     return people
 
 
-def _enrolments(b: _Builder, people: list[Person]) -> list[Step]:
+def _enrolments(b: _Builder, people: list[Person], journeys: random.Random) -> list[Step]:
     steps = []
     for person in people:
         for code, on in person.enrolled.items():
             p, lane = BY_CODE[code], f"enrolment/{code}/{person.pid}"
+            referred, referral_id = journey.referral(b, journeys, person, code, on, person.setting(on), lane)
+            steps += referred
             steps.append(b.step(p.org, "registry", "EnrolParticipant", {
                 "participant_id": person.pid, "setting": person.setting(on), "enrolled_on": on,
                 "referral_source": REFERRALS[person.setting(on)][int(person.pid[-3:]) % 2],
                 "consent_given": person.consent_on[code] == on,
-            }, f"enrol/{code}/{person.pid}", coordinator(p), lane))
+            } | ({"referral_id": referral_id} if referral_id else {}), f"enrol/{code}/{person.pid}", coordinator(p), lane))
             if person.consent_on[code] != on:
                 steps.append(b.step(p.org, "registry", "RecordConsent", {"participant_id": person.pid,
                                     "on": person.consent_on[code]}, f"consent/{code}/{person.pid}", coordinator(p), lane))
@@ -250,11 +253,12 @@ def endings(b: _Builder, people: list[Person]) -> list[Step]:
             if person.moved_on and on < person.moved_on < left and person.setting(on) == "ward":
                 steps.append(b.step(p.org, "registry", "TransitionParticipant", enrolment | {
                     "on": person.moved_on, "to_setting": "community"}, f"move/{code}/{person.pid}", coordinator(p), lane))
+            withdrawal = None
             if left != FAR:
                 reason = ("Moved out of the area", "Chose to stop taking part", "Transferred to another hospital")[
                     int(person.pid[-3:]) % 3]
-                steps.append(b.step(p.org, "registry", "WithdrawParticipant", enrolment | {"on": left, "reason": reason},
-                                    f"withdraw/{code}/{person.pid}", coordinator(p), lane))
+                withdrawal = enrolment | {"on": left, "reason": reason}
+            steps += journey.ending(b, person, code, lane, withdrawal)
             if person.consent_withdrawn_on and person.consent_on[code] < person.consent_withdrawn_on < left:
                 steps.append(b.step(p.org, "registry", "WithdrawConsent", enrolment | {"on": person.consent_withdrawn_on},
                                     f"withdraw-consent/{code}/{person.pid}", coordinator(p), lane))
@@ -282,7 +286,7 @@ def answers(raw: int, rng: random.Random) -> list[int]:
     return items
 
 
-def _year(b: _Builder, rng: random.Random, people: list[Person], every: int) -> None:
+def _year(b: _Builder, rng: random.Random, people: list[Person], every: int, journeys: random.Random) -> None:
     schedule: list[Step] = []
     deliver: list[Step] = []
     charges: dict[str, list[tuple[date, int, Step]]] = {p.code: [] for p in PARTNERS}
@@ -319,9 +323,10 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int) -> 
                     deliver.append(b.step(p.org, "sessions", "CancelSession", {"session_id": sid, "reason": reason},
                                           f"cancel/{sid}", lead, f"session/{sid}"))
                     continue
+                missed = journey.absences(journeys, [x for x in here if x.pid not in came])
                 deliver.append(b.step(p.org, "sessions", "RecordSessionDelivered", {
-                    "session_id": sid, "attendees": came, "duration_minutes": s.minutes}, f"deliver/{sid}", lead,
-                    f"session/{sid}"))
+                    "session_id": sid, "attendees": came, "duration_minutes": s.minutes}
+                    | ({"absences": missed} if missed else {}), f"deliver/{sid}", lead, f"session/{sid}"))
                 attended[p.code].update(came)
                 if with_cp:
                     involvement(p, cp, day, s.minutes + 30, f"Co-facilitating {s.activity} at {s.site}", "s")
@@ -375,7 +380,7 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int) -> 
         f"report/{tag}", EVALUATION_LEAD) for tag, title, end in (("interim", "Interim report", date(2026, 3, 31)),
                                                                  ("year-one", "Year one report", END))]
     b.stage("Payment runs and evaluation reports", runs + reports, after=(ACCOUNTS, SESSIONS))
-    b.stage("Moves and withdrawals", endings(b, people))
+    b.stage("Moves, completions and withdrawals", endings(b, people))
 
 
 def _invoices(b: _Builder, rng: random.Random, charges: dict[str, list[tuple[date, int, Step]]]) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pathways.ids import Id
 from pathways.schemas import EventData, SchemaRegistry
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 schemas = SchemaRegistry()
 event = schemas.event("sessions")
@@ -32,9 +32,11 @@ class SessionScheduled(EventData):
 AbsenceKind = Literal["excused", "unexcused"]
 
 
-class Absence(EventData):
+class Absence(BaseModel):
     """Someone expected at a session who did not come: excused (they let the partner know,
     or were unwell, on leave or in a ward review) or not, and why if known."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # as every event's data
 
     participant_id: Id
     kind: AbsenceKind
