@@ -77,8 +77,8 @@ async def test_the_dashboard_in_headless_chromium(
     assert await figure(page, "participants") == "4" and await figure(page, "sessions") == "3"
     # Every chart is drawn, with visible size and marks in it.
     charts = page.locator("figure.chart svg")
-    assert await charts.count() == 5
-    for i in range(5):
+    assert await charts.count() == 6  # the journey, sessions, spend, wellbeing, co-production, settings
+    for i in range(6):
         box = await charts.nth(i).bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 150
         assert await charts.nth(i).locator(".series rect, .series path").count() > 0
@@ -130,6 +130,47 @@ async def test_the_dashboard_in_headless_chromium(
     assert await figure(partner_page, "participants") == "3" and await figure(partner_page, "sessions") == "2"
     assert p["p4"] not in (await partner_page.content())
     await shot(partner_page, "partner")
+
+
+async def test_the_journey_on_the_page_filtered_by_partner_and_period(
+    registry: ServiceHost, sessions: ServiceHost, served: tuple[ServiceHost, str], client: CommandClient,
+    nats_client: Client, browser: Browser,
+) -> None:
+    """The funnel and its figures as Chromium shows them (the counts are test_journey's, made
+    by hand), narrowed by partner and by quarter; and the partner's list of people who
+    missed three sessions in a row."""
+    from tests.test_journey import journeys
+
+    host, base = served
+    s, p = await journeys(client)
+    await caught_up(host, nats_client)
+    store = TokenStore(nats_client)
+    page, fetched = await sign_in(browser, base, await store.issue(s.commissioner, "commissioner"))
+
+    async def funnel() -> list[str]:
+        return [await figure(page, name) for name in ("referred", "enrolled", "attended", "transitioned", "moved-on")]
+
+    assert await funnel() == ["6", "4", "3", "1", "1"]
+    assert await figure(page, "days-to-first-session") == "10" and await figure(page, "declined") == "2"
+    chart = page.locator("figure.chart[aria-label='The journey'] svg")
+    assert await chart.locator(".series rect").count() == 5
+    await shot(page, "journey-commissioner")
+    await page.fill("input[name=from]", "2025-10-01")
+    await page.fill("input[name=to]", "2025-12-31")
+    await page.click("text=Apply")
+    await page.wait_for_load_state()
+    assert await funnel() == ["4", "3", "2", "0", "0"]
+    await page.goto(f"{base}/dashboard/programmes/{s.programme_id}?from=2026-01-01&to=2026-03-31")
+    assert await funnel() == ["2", "1", "1", "0", "0"]
+    await page.goto(f"{base}/dashboard/programmes/{s.programme_id}?partner={s.partner_b}")
+    assert await funnel() == ["1", "1", "0", "0", "0"]
+    await shot(page, "journey-partner-b")
+
+    partner_page, _ = await sign_in(browser, base, await store.issue(s.partner_a, "partner"))
+    missed = partner_page.locator("table[data-table=missed-sessions] tbody tr")
+    assert await missed.count() == 1 and p["P5"] in (await missed.text_content() or "")
+    await shot(partner_page, "journey-partner-a")
+    assert all(url.startswith(base) for url in fetched)
 
 
 async def test_the_empty_state(

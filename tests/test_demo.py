@@ -84,6 +84,16 @@ def test_the_programme_has_the_shape_the_issue_describes(plan: DemoPlan) -> None
     statuses = [s.data["status"] for s in steps_of(plan, "SetDevelopmentStatus")]
     assert "amber" in statuses and "green" in statuses and counts["ProposeDevelopment"] > statuses.count("amber")
     assert {s.data["partner_id"] for s in steps_of(plan, "AssessCoProduction")} == set(plan.partners)
+    # The journey (issue 17): most enrolments take up a referral, some referrals are declined and some wait;
+    # partners record absences, with and without a reason; people complete and say where they moved on to.
+    enrolments = steps_of(plan, "EnrolParticipant")
+    assert 0.6 < sum("referral_id" in s.data for s in enrolments) / len(enrolments) < 0.95
+    assert counts["DeclineReferral"] >= 10 and counts["AcceptReferral"] > sum("referral_id" in s.data for s in enrolments)
+    absences = [a for s in steps_of(plan, "RecordSessionDelivered") for a in s.data.get("absences", [])]
+    assert {a["kind"] for a in absences} == {"excused", "unexcused"} and all("reason" in a for a in absences
+                                                                             if a["kind"] == "excused")
+    completed = steps_of(plan, "CompleteParticipation")
+    assert len(completed) >= 10 and {s.data["moved_on_to"] for s in completed} >= {"community_living", "volunteering"}
 
 
 def test_money_stays_within_budgets_and_duties_stay_separate(plan: DemoPlan) -> None:

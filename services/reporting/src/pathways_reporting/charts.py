@@ -133,7 +133,27 @@ def _participants_by_setting(by_setting: tuple[tuple[str, int], ...]) -> str:
     return _render(chart)
 
 
-DRAWINGS = (_sessions_by_month, _spend_against_budget, _wellbeing_change, _co_production_maturity, _participants_by_setting)
+FUNNEL_STAGES = (("referred", "Referred"), ("enrolled", "Enrolled"), ("attended", "Attended at least once"),
+                 ("transitioned", "Moved into the community"), ("moved_on", "Moved on"))
+
+
+def journey_funnel(summary: dict[str, Any]) -> str | None:
+    funnel = summary["journey"]["funnel"]
+    return _journey_funnel(tuple((label, funnel[key]) for key, label in FUNNEL_STAGES)) if any(funnel.values()) else None
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _journey_funnel(stages: tuple[tuple[str, int], ...]) -> str:
+    chart = pygal.HorizontalBar(**_config(title="The journey: referred, then the people enrolled in the period",
+                                          print_values=True, show_legend=False, height=300,
+                                          value_formatter=lambda v: f"{v:.0f}"))
+    chart.x_labels = [label for label, _ in reversed(stages)]  # pygal draws the first label at the bottom
+    chart.add("People", [count for _, count in reversed(stages)])
+    return _render(chart)
+
+
+DRAWINGS = (_journey_funnel,
+            _sessions_by_month, _spend_against_budget, _wellbeing_change, _co_production_maturity, _participants_by_setting)
 
 
 def forget_drawings() -> None:

@@ -24,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
 
-from pathways_reporting import charts, figures
+from pathways_reporting import charts, figures, journey_figures
 from pathways_reporting.api import Scoped, open_scope
 from pathways_reporting.readmodel import DIRECTORY, PROGRAMMES
 from pathways_reporting.scope import visible_programmes
@@ -145,6 +145,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
     name = conn.execute(select(PROGRAMMES.c.name).where(PROGRAMMES.c.programme_id == scoped.programme_id)).scalar()
     partner_view = scoped.scope.partner_view
     drawn = [
+        ("The journey", charts.journey_funnel(summary)),
         ("Sessions per month", charts.sessions_by_month(summary, "activity" if partner_view else "partner")),
         ("Spend against budget", charts.spend_against_budget(summary)),
         ("Wellbeing change", charts.wellbeing_change(summary)),
@@ -165,7 +166,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         "query": request.url.query,
         "empty": not figures.has_records(conn, scoped.programme_id, scoped.scope.partner_id),  # at all, not in the period
         "charts": [(title, svg) for title, svg in drawn if svg],
-        "definitions": figures.DEFINITIONS,
+        "definitions": figures.DEFINITIONS | journey_figures.DEFINITIONS,
         "tables": tables,
     }
 
