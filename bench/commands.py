@@ -264,7 +264,7 @@ async def history(platform: Platform, nc: Client, sender: Sender, programme: str
                              date(2025, 6, 1),
                              {"programme_id": programme, "participant_id": participant, "partner_id": partner,
                               "setting": "ward", "referral_source": "self", "consent_given": False,
-                              "enrolled_on": "2025-06-01", "personal": None})]
+                              "enrolled_on": "2025-06-01", "personal": None, "referral_id": None})]
         for i in range(1, size):
             name, field = ("ConsentRecorded", "recorded_on") if i % 2 else ("ConsentWithdrawn", "withdrawn_on")
             messages.append(envelope("registry", name, programme, partner, participant, partner,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import StreamConfig
 from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream, stream_config
@@ -411,3 +412,28 @@ async def test_a_change_before_a_gap_is_still_found_without_the_ledger(platform:
     assert not report.ok
     assert report.first_bad_sequence is not None and report.first_bad_sequence <= changed, report.problems
     assert any(p.kind == "checkpoint-mismatch" for p in report.problems), report.problems
+
+
+async def test_through_the_audit_service_runs_of_deleted_events_longer_than_a_page_are_named(
+    platform: AuditedPlatform, tmp_path: Path
+) -> None:
+    """What an auditor reads (GET /audit/stream, a page at a time): a page whose events were
+    all deleted comes back empty. The first HttpStream took that for the end of the stream,
+    and verified the events before the gap as the whole history; the read goes on now."""
+    from pathways_audit.sources import HttpStream
+
+    history = await build_history(platform)
+    async with tampered_copy(tmp_path / "copy-paged", history, unchanged, deletable=True) as copy:
+        for sequence in (1, 2, 3, 4, 6, 7, 8, 9):  # at the front and in the middle, each longer than a page
+            await copy._js.delete_msg("PATHWAYS_EVENTS", sequence)
+        app = platform.audit.http_app()
+        app.state.store = copy  # the audit service reading the tampered stream
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit",
+                                     headers={"Authorization": f"Bearer {platform.auditor_token}"}) as auditor:
+            stream = HttpStream(auditor)
+            stream.PAGE = 3
+            last = await copy.last_sequence()
+            assert [e async for e in stream.read_all(1, last)] == [e async for e in copy.read_all(1, last)]
+            report = await verify_history(stream, platform.vkey, kept=history.kept)
+    assert [p.sequence for p in report.problems if p.kind == "gap"] == [1, 6], report.problems
+    assert report.first_bad_sequence == 1

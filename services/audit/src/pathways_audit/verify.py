@@ -196,6 +196,12 @@ async def verify_history(
             report.problems.append(Problem(published_at, "moved", (
                 f"{where} is signed over {checkpoint.size} events but stands at sequence {published_at}: "
                 "events stored before it were removed")))
+    if last_seen < end and not any(p.kind == "truncated" for p in report.problems):
+        # The stream says it holds up to `end`, and nothing after `last_seen` could be read:
+        # the last events were deleted (with no ledger or kept checkpoint reaching past them).
+        report.problems.append(Problem(last_seen + 1, "truncated", (
+            f"the stream's last sequence is {end} but it holds nothing after sequence {last_seen}: events from "
+            f"sequence {last_seen + 1} were removed")))
     _locate(report, first_difference, good_sizes, bad, gaps, ledger_compared_to=ledger_size if ledger else 0)
     report.problems.sort(key=lambda p: (p.sequence is None, p.sequence or 0))
     return report
