@@ -138,3 +138,71 @@ async def test_the_journey_from_referral_to_move_on_counted_by_hand(
     rates = {r["participant_id"]: (r["sessions_attended"], r["absent_excused"], r["absent_unexcused"], r["attendance_rate"])
              for r in people}
     assert rates == {p["P1"]: (5, 0, 0, 1.0), p["P5"]: (1, 0, 3, 0.25), p["P6"]: (2, 1, 0, 0.667)}
+
+
+async def test_runs_of_absences_follow_the_hour_sessions_were_held_and_the_activity_chosen(
+    registry: ServiceHost, sessions: ServiceHost, reporting_on_both_databases: ServiceHost, client: CommandClient,
+    nats_client: Client,
+) -> None:
+    """(found by a review) absences ignored the activity filter, two sessions on one day were
+    ordered by their ids rather than their hours, the activity's cohort matched a person at
+    any partner, and a completion left the enrolment "active"."""
+    reporting = reporting_on_both_databases
+    s = await setup_programme(client)
+    g, a, b = s.programme_id, s.partner_a, s.partner_b
+    m, t, x = unique("M"), unique("T"), unique("X")
+    for partner, person in ((a, m), (a, t), (a, x), (b, x)):
+        await ok(client, partner, "EnrolParticipant", enrolment(g, person, enrolled_on="2025-10-01"))
+    r = unique("R")  # referred, enrolled, came, left; referred and enrolled again: two referrals, one first session
+
+    async def referred(ref: str, on: str, enrolled_on: str) -> None:
+        await ok(client, a, "ReferParticipant", {"programme_id": g, "referral_id": ref, "participant_id": r,
+                                                 "referrer": "self", "referred_on": on})
+        await ok(client, a, "AcceptReferral", {"programme_id": g, "participant_id": r, "referral_id": ref, "on": on})
+        await ok(client, a, "EnrolParticipant", enrolment(g, r, enrolled_on=enrolled_on, referral_id=ref))
+
+    await referred("r-a", "2025-10-01", "2025-10-02")
+
+    async def session(partner: str, sid: str, activity: str, at: str, came: list[str], unexcused: list[str]) -> None:
+        await ok(client, partner, "ScheduleSession", {"programme_id": g, "session_id": sid, "activity": activity,
+                                                      "site": "Ward 3", "starts_at": at, "duration_minutes": 60,
+                                                      "capacity": 8}, "sessions")
+        await ok(client, partner, "RecordSessionDelivered", {
+            "programme_id": g, "session_id": sid, "attendees": came, "duration_minutes": 60,
+            "absences": [{"participant_id": p, "kind": "unexcused"} for p in unexcused]}, "sessions")
+
+    await session(a, unique("s"), "soft archery", "2025-10-06T10:00:00Z", [m, r], [])
+    await ok(client, a, "WithdrawParticipant", {"programme_id": g, "participant_id": r, "on": "2025-10-07",
+                                                "reason": "Moved wards"})
+    await referred("r-b", "2025-10-20", "2025-11-01")
+    for day in ("13", "20", "27"):
+        await session(a, unique("s"), "music production", f"2025-10-{day}T10:00:00Z", [], [m])
+    await session(b, unique("s"), "soft archery", "2025-10-08T10:00:00Z", [x], [])
+    await session(a, unique("s"), "soft archery", "2025-11-03T10:00:00Z", [], [t])
+    await session(a, unique("s"), "soft archery", "2025-11-10T10:00:00Z", [], [t])
+    await session(a, unique("zz"), "soft archery", "2025-11-17T09:00:00Z", [t], [])  # the morning: an id sorting last
+    await session(a, unique("aa"), "soft archery", "2025-11-17T18:00:00Z", [], [t])  # the evening: an id sorting first
+    await session(a, unique("s"), "soft archery", "2025-11-24T10:00:00Z", [], [t])
+    await session(a, unique("s"), "soft archery", "2025-12-01T10:00:00Z", [], [t])
+    await ok(client, b, "CompleteParticipation", {"programme_id": g, "participant_id": x, "on": "2025-12-05",
+                                                  "moved_on_to": "employment"})
+    await caught_up(reporting, nats_client)
+    store = TokenStore(nats_client)
+    token = await store.issue(s.commissioner, "commissioner")
+    partner = await store.issue(a, "partner")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=reporting.http_app()), base_url="http://reporting",
+                                 headers={"Authorization": f"Bearer {partner}"}) as http:
+        async def missed(**params: str) -> dict[str, tuple[int, float]]:
+            found = (await http.get(f"/programmes/{g}/tables/missed-sessions", params=params)).json()
+            return {row[0]: (row[2], row[4]) for row in found["rows"]}
+
+        assert await missed() == {m: (3, 0.25), t: (3, 0.167)}  # T: absent at 18:00 after coming at 09:00, then twice more
+        assert await missed(activity="soft archery") == {t: (3, 0.167)}  # M came to the archery; the music is not counted
+    whole = await summary(reporting, g, token)
+    assert whole["participants"]["active"] == 4  # six enrolments (R's twice); R's first withdrawn, X's with B completed
+    # R's first session follows the referral its first enrolment took up (5 days), not the later one (-14 days).
+    assert whole["journey"]["days_to_first_session"] == {"median": 5, "people": 1}
+    archery = await summary(reporting, g, token, activity="soft archery")
+    assert archery["journey"]["funnel"]["enrolled"] == 4  # M, T and R with partner A, X with partner B
+    a_archery = await summary(reporting, g, token, activity="soft archery", partner=a)
+    assert a_archery["journey"]["funnel"]["enrolled"] == 3  # X came to archery at partner B, not at A

@@ -13,9 +13,11 @@ from pathways.intake import CommandIntake
 from pathways_registry.app import service
 
 
-def intake() -> CommandIntake:
-    return CommandIntake("registry", service.handlers, InMemoryEventStore(), service.schemas,
-                         clock=lambda: datetime(2025, 11, 1, tzinfo=UTC))
+def intake(now: datetime = datetime(2025, 11, 1, tzinfo=UTC)) -> CommandIntake:
+    return CommandIntake("registry", service.handlers, InMemoryEventStore(), service.schemas, clock=lambda: now)
+
+
+LATER = datetime(2026, 6, 1, tzinfo=UTC)  # "today" for the journeys: referrals, decisions and completions are not in the future
 
 
 async def send(i: CommandIntake, org: str, command: str, data: dict[str, Any], key: str | None = None) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def _referral(**overrides: Any) -> dict[str, Any]:
 
 
 async def test_a_referral_is_accepted_then_taken_up_by_an_enrolment_that_names_it() -> None:
-    i = intake()
+    i = intake(LATER)
     await programme(i)
     assert (await send(i, "archers", "ReferParticipant", _referral()))["status"] == "accepted"
     again = await send(i, "archers", "ReferParticipant", _referral(referral_id="r-2"))
@@ -118,7 +120,7 @@ async def test_a_referral_is_accepted_then_taken_up_by_an_enrolment_that_names_i
 
 
 async def test_a_declined_referral_cannot_be_enrolled_from_and_the_person_may_be_referred_again() -> None:
-    i = intake()
+    i = intake(LATER)
     await programme(i)
     stranger = await send(i, "studio", "ReferParticipant", _referral())
     assert stranger["code"] == "not_found"  # not commissioned: learns nothing of the programme
@@ -141,7 +143,7 @@ async def test_a_declined_referral_cannot_be_enrolled_from_and_the_person_may_be
 
 
 async def test_completion_records_where_they_moved_on_and_ends_the_enrolment() -> None:
-    i = intake()
+    i = intake(LATER)
     await programme(i)
     data = {"programme_id": "p1", "participant_id": "P-3", "setting": "ward", "referral_source": "self",
             "consent_given": True, "enrolled_on": "2025-11-01"}
@@ -161,3 +163,34 @@ async def test_completion_records_where_they_moved_on_and_ends_the_enrolment() -
     assert [e["data"].get("moved_on_to") for e in events if e["type"].endswith(("ParticipantCompleted",
                                                                              "ParticipantWithdrawn"))] == [
         "volunteering", "readmitted"]
+
+
+async def test_a_referral_is_decided_only_while_the_person_waits_and_each_id_is_used_once() -> None:
+    """(found by a review) a referral could be accepted or declined after the person was
+    enrolled, an enrolment could leave an open referral "waiting" for ever, a referral id
+    could be used again (reporting overwrote the first), and dates could lie in the future
+    or before the enrolment."""
+    i = intake(LATER)
+    await programme(i)
+    assert (await send(i, "archers", "ReferParticipant", _referral()))["status"] == "accepted"
+    enrol = {"programme_id": "p1", "participant_id": "P-7", "setting": "ward", "referral_source": "clinical_team",
+             "consent_given": True, "enrolled_on": "2025-11-01"}
+    unnamed = await send(i, "archers", "EnrolParticipant", enrol)
+    assert unnamed["code"] == "rule_violation" and "enrol with referral_id 'r-1'" in unnamed["message"]
+    action = {"programme_id": "p1", "participant_id": "P-7", "referral_id": "r-1"}
+    future = await send(i, "archers", "AcceptReferral", action | {"on": "2026-06-02"})
+    assert future["code"] == "rule_violation" and "future" in future["message"]
+    assert (await send(i, "archers", "AcceptReferral", action | {"on": "2025-10-22"}))["status"] == "accepted"
+    assert (await send(i, "archers", "EnrolParticipant", enrol | {"referral_id": "r-1"}))["status"] == "accepted"
+    late = await send(i, "archers", "DeclineReferral", action | {"on": "2025-11-02", "reason": "no_capacity"})
+    assert late["code"] == "rule_violation" and "already enrolled" in late["message"]
+    done = {"programme_id": "p1", "participant_id": "P-7", "moved_on_to": "education"}
+    before = await send(i, "archers", "CompleteParticipation", done | {"on": "2025-10-31"})
+    assert before["code"] == "rule_violation" and before["details"][0]["field"] == "on"
+    assert (await send(i, "archers", "CompleteParticipation", done | {"on": "2026-03-01"}))["status"] == "accepted"
+    reused = await send(i, "archers", "ReferParticipant", _referral(referred_on="2026-04-01"))
+    assert reused["code"] == "rule_violation" and "was used before" in reused["message"]
+    ahead = await send(i, "archers", "ReferParticipant", _referral(referral_id="r-2", referred_on="2026-07-01"))
+    assert ahead["code"] == "rule_violation" and ahead["details"][0]["field"] == "referred_on"
+    assert (await send(i, "archers", "ReferParticipant", _referral(referral_id="r-2", referred_on="2026-04-01")))[
+        "status"] == "accepted"

@@ -52,7 +52,7 @@ DEFINITIONS = {
     "participants": "People enrolled on or before the period's last day, each counted once however many partners "
                     "enrol them. With an activity chosen: people who attended a session of it in the period.",
     "enrolments": "Enrolments made in the period (one person enrolled by two partners is two enrolments).",
-    "active": "Enrolments made by the period's last day and not withdrawn by then.",
+    "active": "Enrolments made by the period's last day and not withdrawn or completed by then.",
     "by_setting": "Enrolments made by the period's last day, by the setting (ward or community) at enrolment.",
     "attended": "People who attended at least one session in the period.",
     "sessions": "Sessions delivered in the period (by the day delivered); cancelled: sessions planned for a day in "

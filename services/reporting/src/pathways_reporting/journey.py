@@ -59,7 +59,8 @@ ABSENCES = Table(
     "reporting_absence", meta,
     Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
     Column("participant_id", Id, primary_key=True), Column("partner_id", Id, nullable=False),
-    Column("kind", String(16), nullable=False), Column("reason", Text), Column("on", Date, nullable=False),
+    Column("activity", Text, nullable=False), Column("kind", String(16), nullable=False), Column("reason", Text),
+    Column("on", Date, nullable=False),
     Index("reporting_absence_by_partner", "programme_id", "partner_id", "participant_id", "on"),
 )
 TABLES = [REFERRALS, JOURNEYS, TRANSITION_DAYS, MOVE_ON_DAYS, ABSENCES]
@@ -134,5 +135,6 @@ def delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     for absence in d.get("absences") or ():
         upsert(conn, t[ABSENCES.name], {"programme_id": d["programme_id"], "session_id": d["session_id"],
                                         "participant_id": absence["participant_id"], "partner_id": d["partner_id"],
-                                        "kind": absence["kind"], "reason": absence.get("reason"), "on": on},
+                                        "activity": d["activity"], "kind": absence["kind"], "reason": absence.get("reason"),
+                                        "on": on},
                ["programme_id", "session_id", "participant_id"])

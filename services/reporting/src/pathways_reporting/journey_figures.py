@@ -11,23 +11,24 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select, union_all
+from sqlalchemy import Connection, and_, case, func, literal, select, tuple_, union_all
 
 from pathways_reporting import answers as a
 from pathways_reporting.figures import Filters, _partner, _partners_for
 from pathways_reporting.journey import ABSENCES, JOURNEYS, MOVE_ON_DAYS, REFERRALS, TRANSITION_DAYS
-from pathways_reporting.readmodel import ATTENDANCE
+from pathways_reporting.readmodel import ATTENDANCE, SESSIONS
 
 MISSED_IN_A_ROW = 3  # unexcused absences running, at a person's latest sessions, that a partner is shown
 
 DEFINITIONS = {
-    "funnel": "Referred: referrals received in the period. The rest follow the people enrolled in the period: of them, "
+    "funnel": "Referred: referrals received in the period. The rest follow the people first enrolled with a partner in "
+              "the period (enrolled again after leaving, they count at their first enrolment): of them, "
               "who attended at least once, moved from the ward into the community, and moved on (completed or left "
               "for community living, education, employment, volunteering or other; not a readmission), each by the "
               "period's last day. With an activity chosen: people who attended a session of it.",
     "referrals": "Referrals received in the period, by where they stand now; declined: declined in the period, by reason.",
-    "days_to_first_session": "Median days from referral to first session, for people referred and enrolled whose first "
-                             "session was in the period.",
+    "days_to_first_session": "Median days from referral to first session, for people whose first enrolment with a partner "
+                             "took up a referral and whose first session was in the period.",
     "transitions": "Moves from ward to community in the period, and the median days from enrolment to that move.",
     "moved_on_to": "People who completed or left in the period, by where they moved on to.",
 }
@@ -54,9 +55,9 @@ def journey(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
 
     cohort = [j.c.programme_id == programme_id, j.c.enrolled_on.is_not(None), *chosen(j.c.partner_id),
               *f.dated(j.c.enrolled_on)]
-    if f.activity:
+    if f.activity:  # people who came to the activity, with the partner they are enrolled with
         came = a.ATTENDED
-        cohort.append(j.c.participant_id.in_(select(came.c.participant_id).where(
+        cohort.append(tuple_(j.c.partner_id, j.c.participant_id).in_(select(came.c.partner_id, came.c.participant_id).where(
             came.c.programme_id == programme_id, came.c.activity == f.activity, *_partner(came.c.partner_id, f),
             *([came.c.month <= f"{f.date_to:%Y-%m}"] if f.date_to else []))))
     enrolled, attended, transitioned, moved_on = conn.execute(select(
@@ -69,7 +70,8 @@ def journey(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
         *chosen(j.c.partner_id), *f.dated(j.c.transitioned_on)))]
     to_first = [(first - referred).days for referred, first in conn.execute(
         select(r.c.referred_on, j.c.first_session_on).select_from(r.join(j, and_(
-            j.c.programme_id == r.c.programme_id, j.c.partner_id == r.c.partner_id, j.c.participant_id == r.c.participant_id)))
+            j.c.programme_id == r.c.programme_id, j.c.partner_id == r.c.partner_id, j.c.participant_id == r.c.participant_id,
+            j.c.enrolled_on == r.c.enrolled_on)))  # the referral the first enrolment took up: its first session is after it
         .where(r.c.programme_id == programme_id, r.c.status == "enrolled", j.c.first_session_on.is_not(None),
                *chosen(r.c.partner_id), *f.dated(j.c.first_session_on)))]
     move_on: dict[str, int] = defaultdict(int)
@@ -103,17 +105,20 @@ def attendance_of(conn: Connection, programme_id: str, f: Filters,
         return {}
     partners = sorted({p for p, _ in wanted})
     ids = sorted({pid for _, pid in wanted})
-    at, ab = ATTENDANCE, ABSENCES
-    came = select(at.c.partner_id, at.c.participant_id, at.c.attended_on.label("on"), at.c.session_id,
-                  literal("present").label("kind")).where(
+    at, ab, sessions = ATTENDANCE, ABSENCES, SESSIONS
+    came = select(at.c.partner_id, at.c.participant_id, at.c.session_id, literal("present").label("kind")).where(
         at.c.programme_id == programme_id, at.c.partner_id.in_(partners), at.c.participant_id.in_(ids),
         *f.dated(at.c.attended_on), *([at.c.activity == f.activity] if f.activity else []))
-    missed = select(ab.c.partner_id, ab.c.participant_id, ab.c.on, ab.c.session_id, ab.c.kind).where(
-        ab.c.programme_id == programme_id, ab.c.partner_id.in_(partners), ab.c.participant_id.in_(ids), *f.dated(ab.c.on))
+    missed = select(ab.c.partner_id, ab.c.participant_id, ab.c.session_id, ab.c.kind).where(
+        ab.c.programme_id == programme_id, ab.c.partner_id.in_(partners), ab.c.participant_id.in_(ids), *f.dated(ab.c.on),
+        *([ab.c.activity == f.activity] if f.activity else []))
     records = union_all(came, missed).subquery()
+    # In the order the sessions were held: the day they were delivered, then the hour they started.
+    held = select(records.c.partner_id, records.c.participant_id, sessions.c.day, records.c.kind).select_from(
+        records.join(sessions, and_(sessions.c.programme_id == programme_id, sessions.c.session_id == records.c.session_id)))
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for partner, participant, on, _, kind in conn.execute(select(records).order_by(
-            records.c.partner_id, records.c.participant_id, records.c.on, records.c.session_id)):
+    for partner, participant, on, kind in conn.execute(held.order_by(
+            records.c.partner_id, records.c.participant_id, sessions.c.day, sessions.c.starts_at, sessions.c.session_id)):
         if (partner, participant) not in wanted:
             continue
         seen = out.setdefault((partner, participant), {"present": 0, "excused": 0, "unexcused": 0, "in_a_row": 0,
@@ -135,7 +140,8 @@ def missed_in_a_row(conn: Connection, programme_id: str, f: Filters, at_least: i
     ab = ABSENCES
     candidates = [(p, pid) for p, pid in conn.execute(
         select(ab.c.partner_id, ab.c.participant_id).where(
-            ab.c.programme_id == programme_id, ab.c.kind == "unexcused", *_partner(ab.c.partner_id, f), *f.dated(ab.c.on))
+            ab.c.programme_id == programme_id, ab.c.kind == "unexcused", *_partner(ab.c.partner_id, f), *f.dated(ab.c.on),
+            *([ab.c.activity == f.activity] if f.activity else []))
         .group_by(ab.c.partner_id, ab.c.participant_id).having(func.count() >= at_least))]
     found = attendance_of(conn, programme_id, f, candidates)
     return [{"participant_id": pid, "partner_id": partner, "unexcused_in_a_row": seen["in_a_row"],

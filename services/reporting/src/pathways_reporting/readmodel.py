@@ -167,6 +167,13 @@ def _withdrawn(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     journey.withdrawn_with_move_on(conn, t, _, d, __)
 
 
+def _completed(conn: Rows, t: Tables, event: CloudEvent, d: Data, sequence: int) -> None:
+    """A completion ends the enrolment as a withdrawal does (the "active" figure counts neither)."""
+    accumulate(conn, t[answers.WITHDRAWAL_DAYS.name], {"programme_id": d["programme_id"], "partner_id": d["partner_id"],
+                                                        "day": date.fromisoformat(d["completed_on"]), "withdrawn": 1})
+    journey.completed(conn, t, event, d, sequence)
+
+
 def _session_key(d: Data) -> dict[str, str]:
     return {"programme_id": d["programme_id"], "session_id": d["session_id"]}
 
@@ -248,7 +255,7 @@ FACTS = Projection(
         "pathways.registry.ReferralAccepted": journey.accepted,
         "pathways.registry.ReferralDeclined": journey.declined,
         "pathways.registry.ParticipantTransitioned": journey.transitioned,
-        "pathways.registry.ParticipantCompleted": journey.completed,
+        "pathways.registry.ParticipantCompleted": _completed,
         "pathways.sessions.SessionScheduled": _scheduled,
         "pathways.sessions.SessionDelivered": _delivered,
         "pathways.sessions.SessionCancelled": _cancelled,

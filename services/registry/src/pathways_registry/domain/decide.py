@@ -111,6 +111,11 @@ def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: E
         refusal = _check_referral_taken_up(cmd, enrolment)
         if refusal is not None:
             return refusal
+    elif enrolment.referral_open:
+        # Enrolled without naming it, the referral would stay "waiting" in every figure.
+        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.participant_id}' has referral '{enrolment.referral_id}' "
+                      f"({enrolment.referral_status}) with '{ctx.organisation}': enrol with referral_id "
+                      f"'{enrolment.referral_id}', or decline it first.", field="referral_id")
     return [e.ParticipantEnrolled(partner_id=ctx.organisation, personal=cmd.sealed_personal,
                                   **cmd.model_dump(exclude={"personal", "sealed_personal"}))]
 

@@ -94,6 +94,8 @@ class Enrolment:
     referral_id: str = ""  # the latest referral
     referral_status: str = ""  # "" (none) | referred | accepted | declined | enrolled
     referred_on: date = date.min
+    referrals: tuple[str, ...] = ()  # every referral id used for this person and partner: never used again
+    enrolled_on: date = date.min  # the latest enrolment
 
     @property
     def referral_open(self) -> bool:
@@ -109,9 +111,11 @@ def _evolve_enrolment(state: Enrolment, event: EventData) -> Enrolment:
     if isinstance(event, ParticipantEnrolled):
         taken_up = event.referral_id is not None and event.referral_id == state.referral_id
         return Enrolment(True, event.setting, event.consent_given, referral_id=state.referral_id,
-                         referral_status="enrolled" if taken_up else state.referral_status, referred_on=state.referred_on)
+                         referral_status="enrolled" if taken_up else state.referral_status, referred_on=state.referred_on,
+                         referrals=state.referrals, enrolled_on=event.enrolled_on)
     if isinstance(event, ParticipantReferred):
-        return replace(state, referral_id=event.referral_id, referral_status="referred", referred_on=event.referred_on)
+        return replace(state, referral_id=event.referral_id, referral_status="referred", referred_on=event.referred_on,
+                       referrals=(*state.referrals, event.referral_id))
     if isinstance(event, ReferralAccepted):
         return replace(state, referral_status="accepted")
     if isinstance(event, ReferralDeclined):
