@@ -29,7 +29,16 @@ from pathways.testing.servers import NatsEndpoint
 from pathways_audit.sources import DatabaseLedger
 from pathways_audit.verify import verify_history
 
-from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, signed_in, unique
+from tests.conftest import (
+    CommandClient,
+    ProgrammeSetup,
+    appended_since,
+    enrolment,
+    running,
+    setup_programme,
+    signed_in,
+    unique,
+)
 from tests.test_reporting import caught_up
 
 # Made-up people: nothing here belongs to anyone.
@@ -414,3 +423,27 @@ async def test_erasing_twice_at_once_and_erasing_in_a_bucket_not_yet_remade(
         assert "stream denies deletes" in captured.out + captured.err
     finally:
         await nc.close()
+
+
+async def test_an_entry_under_a_persons_key_name_that_the_platform_did_not_make_seals_nothing(platform: Platform) -> None:
+    """Before auditors were kept out of JetStream, a Direct Get answered on
+    `$KV.PATHWAYS_PERSON_KEYS.<a future enrolment's key name>` left an event's bytes there,
+    and the registry would have taken them for the person's key. Now such an entry is not a
+    key: the enrolment with details is refused with a reason, nothing is appended, and the
+    same person without details, or under a new id, is enrolled."""
+    from pathways.personal import BUCKET, EnrolmentRef, PersonKeys
+
+    p, s = platform, platform.s
+    await PersonKeys(p.nc).ensure_bucket()
+    planted = EnrolmentRef(s.programme_id, s.partner_a, "pt-planted")
+    kv = await p.nc.jetstream().key_value(BUCKET)
+    await kv.create(planted.key_name, b'{"specversion":"1.0","type":"an event, not a key"}')
+    before = await JetStreamEventStore(p.nc).last_sequence()
+    refused = await p.client.send(s.partner_a, "EnrolParticipant",
+                                  enrolment(s.programme_id, "pt-planted") | {"personal": PEOPLE["pt-osric"]})
+    assert refused["code"] == "rule_violation" and "not made by the platform" in refused["message"], refused
+    domain, _ = await appended_since(p.nc, before)
+    assert domain == []
+    elsewhere = await p.client.send(s.partner_a, "EnrolParticipant",
+                                    enrolment(s.programme_id, "pt-planted-2") | {"personal": PEOPLE["pt-osric"]})
+    assert elsewhere["status"] == "accepted", elsewhere

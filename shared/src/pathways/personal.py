@@ -41,6 +41,12 @@ class DetailsErased(Exception):
     """The person's key was deleted: their details cannot be opened by anyone."""
 
 
+class NotAKey(Exception):
+    """The entry under a person's key name is not a key the platform made (an AES-256 key,
+    base64): it was written some other way, such as a JetStream answer aimed at the bucket
+    before auditors were kept out of JetStream. Nothing is sealed with it: its writer may know it."""
+
+
 @dataclass(frozen=True)
 class EnrolmentRef:
     """Whose details a key seals: a participant as enrolled by one partner in one programme."""
@@ -124,7 +130,13 @@ class PersonKeys:
             raise DetailsErased(f"{enrolment.participant_id}'s details are erased or were never recorded") from None
         if not entry.value:
             raise DetailsErased(f"{enrolment.participant_id}'s details are erased")
-        return base64.b64decode(entry.value)
+        try:
+            key = base64.b64decode(entry.value, validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise NotAKey(f"the entry under {enrolment.participant_id}'s key name is not a key the platform made")
+        return key
 
     async def erase(self, enrolment: EnrolmentRef) -> bool:
         """Delete the enrolment's key for good, overwriting it on disk, and the key of the

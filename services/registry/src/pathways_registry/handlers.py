@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
-from pathways.personal import EnrolmentRef, PersonKeys, seal
+from pathways.personal import EnrolmentRef, NotAKey, PersonKeys, seal
 from pathways.replies import RejectionCode, reject
 from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
 
@@ -48,7 +48,13 @@ async def _seal_personal(cmd: c.EnrolParticipant, ctx: CommandContext, keys: Per
     if keys is None:
         raise RuntimeError("personal details were sent but this registry has no key store")
     enrolment = EnrolmentRef(cmd.programme_id, ctx.organisation, cmd.participant_id)
-    sealed = seal(await keys.key_for(enrolment), enrolment, cmd.personal)
+    try:
+        key = await keys.key_for(enrolment)
+    except NotAKey:
+        raise reject(RejectionCode.RULE_VIOLATION, f"Personal details cannot be recorded for '{cmd.participant_id}': the "
+                     "entry under their key name was not made by the platform. Enrol them under a new pseudonymous id, "
+                     "and tell the platform's operator.", field="participant_id") from None
+    sealed = seal(key, enrolment, cmd.personal)
     return cmd.model_copy(update={"personal": None, "sealed_personal": sealed})
 
 

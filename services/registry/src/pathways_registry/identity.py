@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pathways.access import Caller, caller
 from pathways.accountability import record_reads
 from pathways.envelope import CloudEvent
-from pathways.personal import DetailsErased, EnrolmentRef, PersonKeys, SealedDetails, unseal
+from pathways.personal import DetailsErased, EnrolmentRef, NotAKey, PersonKeys, SealedDetails, unseal
 from pathways.projection import Projection, Rows, Tables, update, upsert
 from pathways.schemas import EventData
 from pathways.service import SessionDependency
@@ -83,7 +83,7 @@ def router(sessions: SessionDependency) -> APIRouter:
             sealed = SealedDetails.model_validate_json(row.sealed)
             try:
                 key = await keys.existing(enrolment, sealed)
-            except DetailsErased:
+            except (DetailsErased, NotAKey):  # nothing was sealed with a key the platform did not make
                 continue
             details = unseal(key, enrolment, sealed)
             records.append({"partner_id": row.partner_id, **details.model_dump(mode="json")})
