@@ -76,3 +76,25 @@ def test_the_drawings_kept_are_bounded() -> None:
         s["participants"]["by_setting"]["ward"] = n
         charts.participants_by_setting(s)
     assert charts._participants_by_setting.cache_info().currsize == charts.CHARTS_KEPT
+
+
+def axis_labels(svg: str | None) -> list[str]:
+    """The tick labels of a drawing's axes, as a reader sees them."""
+    return re.findall(r'<g class="guides">.*?<text[^>]*>([^<]*)</text>', svg or "", re.S)
+
+
+def test_axes_read_as_whole_counts_levels_and_pounds_and_partners_by_name() -> None:
+    """(issue 17) the money axis was cut to "£1…", sessions and levels had 0.2 ticks, and
+    charts named partners by id."""
+    charts.forget_drawings()
+    s = summary()
+    names = {"bassline": "Bassline Studios CIC (demo)"}
+    sessions = axis_labels(charts.sessions_by_month(s, "partner"))
+    assert sessions and all(re.fullmatch(r"\d+", label) for label in sessions if label and not label.startswith("20")), sessions
+    levels = axis_labels(charts.co_production_maturity(s, names))
+    assert {"0", "1", "2", "3"} <= set(levels) and not any("." in label for label in levels), levels
+    money = axis_labels(charts.spend_against_budget(s, names))
+    pounds = [label for label in money if label.startswith("£")]
+    assert pounds and all(re.fullmatch(r"£\d+(\.\d)?[km]?", label) for label in pounds), money
+    assert "Bassline Studios CIC (demo) / c-1" in (charts.spend_against_budget(s, names) or "")
+    assert "Bassline Studios CIC (demo)" in (charts.co_production_maturity(s, names) or "")

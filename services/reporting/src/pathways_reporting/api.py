@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from pathways_reporting import exports, figures, giving360
 from pathways_reporting.scope import Scope, programme_scope, visible_programmes
-from pathways_reporting.tables import TABLES, TableData
+from pathways_reporting.tables import TABLES, TableData, with_names
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FILTER_PARAMS = ("from", "to", "partner", "activity", "limit")  # what a read of records is recorded with
@@ -40,7 +40,7 @@ class Scoped:
     def table(self, name: str, limit: int | None = None) -> TableData:
         if name not in TABLES:
             raise HTTPException(404, f"There is no table '{name}'. Tables: {', '.join(TABLES)}.")
-        return TABLES[name](self.conn, self.programme_id, self.filters, limit=limit)
+        return with_names(self.conn, TABLES[name](self.conn, self.programme_id, self.filters, limit=limit))
 
     def given(self, request: Request, *tables: TableData) -> None:
         """Before tables leave the service: record which participants' records they hold,

@@ -44,38 +44,48 @@ def _render(chart: Any) -> str:
     return _SCRIPT.sub("", svg)
 
 
-def sessions_by_month(summary: dict[str, Any], series_by: str) -> str | None:
+def sessions_by_month(summary: dict[str, Any], series_by: str, names: dict[str, str] | None = None) -> str | None:
     """Delivered sessions per month, stacked by partner (commissioner) or activity (partner)."""
     sessions = summary["sessions"]
     months = tuple(sessions["by_month"])
     if not months:
         return None
-    series = tuple((name, tuple(counts.get(m, 0) for m in months))
+    named = names if series_by == "partner" and names else {}
+    series = tuple((named.get(name, name), tuple(counts.get(m, 0) for m in months))
                    for name, counts in sessions[f"by_month_and_{series_by}"].items())
     return _sessions_by_month(months, series)
 
 
+def _whole_numbers(top: int) -> list[int]:
+    """Axis ticks for a count: whole numbers only (pygal would mark 0.2 of a session)."""
+    step = max(1, -(-top // 8))
+    return list(range(0, top + step, step))
+
+
 @functools.lru_cache(maxsize=CHARTS_KEPT)
 def _sessions_by_month(months: tuple[str, ...], series: tuple[tuple[str, tuple[int, ...]], ...]) -> str:
-    chart = pygal.StackedBar(**_config(title="Sessions delivered per month", x_label_rotation=30))
+    top = max((sum(counts[i] for _, counts in series) for i in range(len(months))), default=0)
+    chart = pygal.StackedBar(**_config(title="Sessions delivered per month", x_label_rotation=30,
+                                       y_labels=_whole_numbers(top)))
     chart.x_labels = list(months)
     for name, counts in series:
         chart.add(name, list(counts))
     return _render(chart)
 
 
-def spend_against_budget(summary: dict[str, Any]) -> str | None:
+def spend_against_budget(summary: dict[str, Any], names: dict[str, str] | None = None) -> str | None:
     contracts = summary["spend"]["contracts"]
     if not contracts:
         return None
-    return _spend_against_budget(tuple((f"{c['partner_id']} / {c['contract_id']}", c["spent_pence"], c["remaining_pence"])
-                                       for c in contracts))
+    names = names or {}
+    return _spend_against_budget(tuple((f"{names.get(c['partner_id'], c['partner_id'])} / {c['contract_id']}",
+                                        c["spent_pence"], c["remaining_pence"]) for c in contracts))
 
 
 @functools.lru_cache(maxsize=CHARTS_KEPT)
 def _spend_against_budget(contracts: tuple[tuple[str, int, int], ...]) -> str:
     chart = pygal.HorizontalStackedBar(**_config(title="Spend against each contract's budget",
-                                                 value_formatter=_short_pounds))
+                                                 value_formatter=_short_pounds, truncate_label=-1))
     chart.x_labels = [label for label, _, _ in contracts]
     chart.add("Spent", [spent / 100 for _, spent, _ in contracts])
     chart.add("Remaining", [max(remaining, 0) / 100 for _, _, remaining in contracts])
@@ -83,10 +93,10 @@ def _spend_against_budget(contracts: tuple[tuple[str, int, int], ...]) -> str:
 
 
 def _short_pounds(value: float) -> str:
-    """Axis labels that fit: £935k rather than £935,005.90."""
+    """Axis labels that fit, whole: £935k rather than £935,005.90 (or pygal's cut "£1…")."""
     if value >= 1_000_000:
         return f"£{value / 1_000_000:.1f}m"
-    return f"£{value / 1000:,.0f}k" if value >= 10_000 else f"£{value:,.0f}"
+    return f"£{value / 1000:,.0f}k" if value >= 1000 else f"£{value:,.0f}"
 
 
 def wellbeing_change(summary: dict[str, Any]) -> str | None:
@@ -106,15 +116,15 @@ def _wellbeing_change(measured: tuple[tuple[str, float, float], ...]) -> str:
     return _render(chart)
 
 
-def co_production_maturity(summary: dict[str, Any]) -> str | None:
-    latest = summary["co_production"]
-    return _co_production_maturity(tuple((name, a["level"]) for name, a in latest.items())) if latest else None
+def co_production_maturity(summary: dict[str, Any], names: dict[str, str] | None = None) -> str | None:
+    latest, names = summary["co_production"], names or {}
+    return _co_production_maturity(tuple((names.get(p, p), a["level"]) for p, a in latest.items())) if latest else None
 
 
 @functools.lru_cache(maxsize=CHARTS_KEPT)
 def _co_production_maturity(levels: tuple[tuple[str, int], ...]) -> str:
     chart = pygal.Bar(**_config(title="Co-production maturity: latest level per partner (1–3)", range=(0, 3),
-                                print_values=True, show_legend=False))
+                                y_labels=[0, 1, 2, 3], print_values=True, show_legend=False))
     chart.x_labels = [name for name, _ in levels]
     chart.add("Level", [level for _, level in levels])
     return _render(chart)

@@ -28,13 +28,15 @@ from pathways_reporting import charts, figures, journey_figures
 from pathways_reporting.api import Scoped, open_scope
 from pathways_reporting.readmodel import DIRECTORY, PROGRAMMES
 from pathways_reporting.scope import visible_programmes
-from pathways_reporting.tables import TABLES
+from pathways_reporting.tables import TABLES, organisation_names, with_names
 
 ROW_LIMIT = 200  # rows shown per table on a page; the exports hold them all
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals["money"] = lambda pence: f"£{pence / 100:,.2f}"
 templates.env.globals["pounds"] = lambda pence: f"£{pence / 100:,.0f}"  # headline cards: whole pounds
 templates.env.globals["percent"] = lambda share: "–" if share is None else f"{share:.0%}"
+# A p-value as a reader takes it: "p < 0.001" where rounding would print "p = 0.0".
+templates.env.globals["p_value"] = lambda p: "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 async def page_caller(request: Request) -> Caller | None:
@@ -140,22 +142,26 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
     conn, f = scoped.conn, scoped.filters
     summary = figures.programme_summary(conn, scoped.programme_id, f)
     assert summary is not None
-    tables = [(key, build(conn, scoped.programme_id, f, limit=ROW_LIMIT)) for key, build in TABLES.items() if with_tables]
+    names = organisation_names(conn)
+    tables = [(key, with_names(conn, build(conn, scoped.programme_id, f, limit=ROW_LIMIT)))
+              for key, build in TABLES.items() if with_tables]
     contracts = DIRECTORY.contracts(conn, scoped.programme_id, scoped.scope.partner_id)
     name = conn.execute(select(PROGRAMMES.c.name).where(PROGRAMMES.c.programme_id == scoped.programme_id)).scalar()
     partner_view = scoped.scope.partner_view
     drawn = [
         ("The journey", charts.journey_funnel(summary)),
-        ("Sessions per month", charts.sessions_by_month(summary, "activity" if partner_view else "partner")),
-        ("Spend against budget", charts.spend_against_budget(summary)),
+        ("Sessions per month", charts.sessions_by_month(summary, "activity" if partner_view else "partner", names)),
+        ("Spend against budget", charts.spend_against_budget(summary, names)),
         ("Wellbeing change", charts.wellbeing_change(summary)),
-        ("Co-production maturity", charts.co_production_maturity(summary)),
+        ("Co-production maturity", charts.co_production_maturity(summary, names)),
         ("Participants by setting", charts.participants_by_setting(summary)),
     ]
     return {
         "caller": scoped.scope.caller,
         "name": name or scoped.programme_id,
-        "view_title": f"Partner view: {scoped.scope.partner_id}" if partner_view else "Commissioner view",
+        "view_title": f"Partner view: {names.get(str(scoped.scope.partner_id), scoped.scope.partner_id)}" if partner_view
+                      else "Commissioner view",
+        "names": names,
         "partner_view": partner_view,
         "s": summary,
         "budget_pence": sum(c.budget_pence for c in contracts) if partner_view else scoped.scope.programme.budget_pence,

@@ -22,6 +22,7 @@ from pathways_reporting.readmodel import (
     CO_PRODUCTION,
     DEVELOPMENTS,
     DIRECTORY,
+    ORGANISATIONS,
     OUTCOMES,
     SESSIONS,
     SPEND,
@@ -160,6 +161,22 @@ def you_said_we_did(conn: Connection, programme_id: str, f: Filters, limit: int 
                           .order_by(d.c.proposed_by, d.c.development_id), limit)
     rows = [[r.development_id, r.proposed_by, r.you_said, r.we_will, r.status, r.we_did] for r in found]
     return TableData("You said, we did", ["development_id", "partner_id", "you_said", "we_will", "status", "we_did"], rows, total)
+
+
+def organisation_names(conn: Connection) -> dict[str, str]:
+    """Every organisation's name by id (a few dozen rows): what people read beside the ids."""
+    o = ORGANISATIONS
+    return {r.organisation_id: r.name for r in conn.execute(select(o.c.organisation_id, o.c.name))}
+
+
+def with_names(conn: Connection, data: TableData) -> TableData:
+    """The organisation's name beside each partner id: people read names, systems keep ids."""
+    if "partner_id" not in data.columns:
+        return data
+    at = data.columns.index("partner_id") + 1
+    names = organisation_names(conn)
+    rows = [[*row[:at], names.get(str(row[at - 1]), ""), *row[at:]] for row in data.rows]
+    return TableData(data.title, [*data.columns[:at], "partner", *data.columns[at:]], rows, data.total)
 
 
 class TableQuery(Protocol):
