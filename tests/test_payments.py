@@ -191,41 +191,67 @@ async def test_a_hundred_concurrent_approvals_of_one_claim_give_exactly_one_appr
     assert len(approvals) == 1
 
 
-async def test_a_warning_when_earnings_in_a_period_would_pass_the_configured_limit(
-    registry: ServiceHost, payments: ServiceHost, client: CommandClient, nats_client: Client
+async def test_the_safeguard_counts_earnings_when_paid_in_the_claimants_period_across_programmes(
+    registry: ServiceHost, payments: ServiceHost, client: CommandClient
 ) -> None:
-    s = await setup_programme(client, budget_pence=4 * BUDGET)
-    uc = {"limit_id": unique("uc-2025-26"), "scheme": "Universal Credit work allowance (with housing costs)",
-          "amount_pence": 41_100, "per": "month", "valid_from": "2025-04-06", "valid_until": "2026-04-05"}
-    await rejected(client, s.commissioner, "SetEarningsLimit", uc, "forbidden", "operator")
-    await accepted(client, OPERATOR_ORGANISATION, "SetEarningsLimit", uc)
-    on_benefits = await co_producer(client, s, s.partner_a, benefits=True)
-    not_on_benefits = await co_producer(client, s, s.partner_a, benefits=False)
-    # £405 in March 2026 (27 h at £15): under £411, no warning.
-    for day in ("2026-03-02", "2026-03-09", "2026-03-16"):
-        await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 9 * 60, on=day))
-        await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, not_on_benefits, 9 * 60, on=day))
-    # Limits are platform-wide and other tests (the demo) set theirs on the same server:
-    # count the warnings against this test's limit only.
-    async def warnings() -> list[Any]:
-        return [h.event for h in await account_history(nats_client, s)
-                if h.event.type.endswith("EarningsLimitWarning") and h.event.data["limit_id"] == uc["limit_id"]]
+    """(issue 17) One made-up co-producer on Universal Credit, paid by two programmes: time
+    worked in March and paid on 3 April counts in the assessment period that holds 3 April
+    (from their start day, the 15th: 15 March to 14 April), with what the other programme
+    paid on 20 March. The commissioner is told before approving, with the period and the
+    amounts; approved even so, the warning is recorded and the partner sees it too."""
+    s, other = await setup_programme(client, budget_pence=4 * BUDGET), await setup_programme(client, budget_pence=4 * BUDGET)
+    limit = {"limit_id": unique("uc-single"), "scheme": "UC work allowance (no housing costs, test)", "amount_pence": 68_400,
+             "per": "assessment_period", "valid_from": "2025-04-06", "valid_until": "2026-04-05",
+             "benefit": "universal_credit_without_housing_costs"}
+    await rejected(client, s.commissioner, "SetEarningsLimit", limit, "forbidden", "operator")
+    await accepted(client, OPERATOR_ORGANISATION, "SetEarningsLimit", limit)
+    cp = unique("cp")
+    for programme in (s, other):
+        reply = await client.send(programme.partner_a, "RegisterCoProducer", {
+            "programme_id": programme.programme_id, "co_producer_id": cp, "role": "peer researcher",
+            "hourly_rate_pence": 1500, "receives_benefits": True})
+        assert reply["status"] == "accepted", reply
+    benefits = {"programme_id": s.programme_id, "co_producer_id": cp, "benefits": ["universal_credit_without_housing_costs"]}
+    await rejected(client, s.partner_a, "RecordCoProducerBenefits", benefits, "rule_violation", "assessment period")
+    await rejected(client, s.partner_b, "RecordCoProducerBenefits", benefits | {"assessment_period_starts_on": "2025-11-15"},
+                   "rule_violation", "not a co-producer you engaged")
+    await accepted(client, s.partner_a, "RecordCoProducerBenefits", benefits | {"assessment_period_starts_on": "2025-11-15"})
 
-    assert await warnings() == []
-    # One more hour takes the month to £420: warned, and still recorded.
-    reply = await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 60, on="2026-03-30"))
-    [warning] = await warnings()
-    assert warning.id in reply["event_ids"]
-    assert {k: warning.data[k] for k in ("co_producer_id", "limit_pence", "earnings_before_pence", "earnings_after_pence",
-                                         "period_start", "period_end")} == {
-        "co_producer_id": on_benefits, "limit_pence": 41_100, "earnings_before_pence": 40_500,
-        "earnings_after_pence": 42_000, "period_start": "2026-03-01", "period_end": "2026-03-31"}
-    # The same hour for someone not on benefits, and a new month: no warning.
-    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, not_on_benefits, 60, on="2026-03-30"))
-    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 60, on="2026-04-01"))
-    # The limit ended on 5 April 2026: a big month after it warns about nothing.
-    await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, on_benefits, 24 * 60 - 1, on="2026-05-04"))
-    assert len(await warnings()) == 1
+    for day in ("2026-03-02", "2026-03-03"):  # £300
+        await accepted(client, other.partner_a, "RecordInvolvement", involvement(other, cp, 10 * 60, on=day))
+    await accepted(client, other.commissioner, "IssuePaymentRun", {"programme_id": other.programme_id, "run_id": unique("run"),
+                                                                   "up_to": "2026-03-31", "paid_on": "2026-03-20"})
+    for day in ("2026-03-25", "2026-03-26"):  # £390, worked in March
+        await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 13 * 60, on=day))
+    run = {"programme_id": s.programme_id, "run_id": unique("run"), "up_to": "2026-03-31", "paid_on": "2026-04-03"}
+    reply = await send(client, s.commissioner, "IssuePaymentRun", run)
+    assert reply["status"] == "rejected" and reply["details"][0]["reason"] == "over_earnings_limit", reply
+    assert "from 15 March 2026 to 14 April 2026 to £690.00" in reply["message"], reply["message"]
+    ours = [b for b in reply["details"][0]["over_limits"] if b["limit_id"] == limit["limit_id"]]
+    assert ours == [{"co_producer_id": cp, "limit_id": limit["limit_id"], "scheme": limit["scheme"],
+                     "period_start": "2026-03-15", "period_end": "2026-04-14", "limit_pence": 68_400,
+                     "earnings_before_pence": 30_000, "earnings_after_pence": 69_000}]
+    # The same, before anything is sent: the commissioner's preview, and the partner's for its own co-producer.
+    for org, role in ((s.commissioner, "commissioner"), (s.partner_a, "partner")):
+        async with await signed_in(payments, org, role) as http:
+            preview = (await http.get(f"/programmes/{s.programme_id}/payment-runs/preview",
+                                      params={"up_to": "2026-03-31", "paid_on": "2026-04-03"})).json()
+        assert [b["earnings_after_pence"] for b in preview["over_limits"] if b["limit_id"] == limit["limit_id"]] == [69_000]
+    async with await signed_in(payments, s.partner_b, "partner") as http:
+        theirs = (await http.get(f"/programmes/{s.programme_id}/payment-runs/preview", params={"up_to": "2026-03-31"})).json()
+    assert theirs["lines"] == 0 and theirs["over_limits"] == []  # not their co-producer
+
+    await accepted(client, s.commissioner, "IssuePaymentRun", run | {"confirm_over_limits": [cp]})
+    for org, role in ((s.commissioner, "commissioner"), (s.partner_a, "partner"), (s.partner_b, "partner")):
+        async with await signed_in(payments, org, role) as http:
+            for _ in range(100):
+                seen = (await http.get(f"/programmes/{s.programme_id}/earnings-warnings")).json()
+                if seen or org == s.partner_b:
+                    break
+                await asyncio.sleep(0.05)
+        mine = [w for w in seen if w["scheme"] == limit["scheme"]]
+        assert [(w["co_producer_id"], w["run_id"], w["earnings_after_pence"]) for w in mine] == (
+            [] if org == s.partner_b else [(cp, run["run_id"], 69_000)]), (role, seen)
 
 
 async def test_payment_runs_pay_each_item_once_and_export_csv(

@@ -14,25 +14,31 @@ from pathways_payments.domain import commands as c
 from pathways_payments.domain import decide
 from pathways_payments.domain import events as e
 from pathways_payments.domain.periods import period_of
-from pathways_payments.domain.state import CONTRACT_ACCOUNT, ContractAccount, EarningsLimit, EarningsLimits
+from pathways_payments.domain.safeguard import Claimant
+from pathways_payments.domain.state import (
+    CONTRACT_ACCOUNT,
+    BenefitsRecord,
+    ContractAccount,
+    EarningsLimit,
+    EarningsLimits,
+    Payroll,
+)
 
 PROGRAMME = ProgrammeFacts("p1", "council", date(2025, 10, 1), date(2026, 9, 30), 1_000_000)
 CONTRACT = ContractFacts("p1", "k1", "archers", 50_000, ("soft archery",), date(2025, 10, 1), date(2026, 9, 30))
-UC = EarningsLimit("uc-2025", "UC work allowance", 41_100, "month", date(2025, 4, 6), date(2026, 4, 5))
-ESA = EarningsLimit("esa-2024", "ESA permitted work", 18_350, "week", date(2024, 4, 8), None)
+UC_SINGLE = EarningsLimit("uc-single", "UC work allowance (no housing costs)", 68_400, "assessment_period",
+                          date(2025, 4, 6), date(2026, 4, 5), "universal_credit_without_housing_costs")
+ESA_WEEK = EarningsLimit("esa-2025", "ESA permitted work", 18_350, "week", date(2025, 4, 7), None,
+                         "employment_and_support_allowance")
 
 
 def ctx(org: str = "archers", actor: str = "ana") -> CommandContext:
     return CommandContext(org, actor, "test", datetime(2026, 3, 1, tzinfo=UTC))
 
 
-def reads(rate: int = 1500, benefits: bool = True, earnings: list[tuple[date, int]] | None = None,
-          limits: tuple[EarningsLimit, ...] = (UC, ESA)) -> dict[str, Any]:
-    return {
-        "programme": PROGRAMME, "contract": CONTRACT,
-        "co_producers": {"cp1": CoProducerFacts("cp1", "archers", "adviser", rate, benefits)},
-        "earnings": earnings or [], "limits": EarningsLimits({lim.limit_id: lim for lim in limits}),
-    }
+def reads(rate: int = 1500, benefits: bool = True) -> dict[str, Any]:
+    return {"programme": PROGRAMME, "contract": CONTRACT,
+            "co_producers": {"cp1": CoProducerFacts("cp1", "archers", "adviser", rate, benefits)}}
 
 
 def involvement(minutes: int, on: date = date(2026, 3, 11)) -> c.RecordInvolvement:
@@ -64,29 +70,100 @@ def test_involvement_is_minutes_times_the_rate_rounded_half_up_to_the_penny(minu
     assert isinstance(recorded.amount_pence, int) and recorded.amount_pence == pence
 
 
-def test_a_warning_for_each_limit_the_period_would_pass_and_none_below() -> None:
-    # £170 already this week (ESA limit £183.50/week), £300 this month (UC £411/month).
-    earlier = [(date(2026, 3, 10), 17_000), (date(2026, 3, 2), 13_000)]
-    under = events(decide.record_involvement(involvement(50), ctx(), ContractAccount(), reads(earnings=earlier)))  # £12.50
-    assert [type(x) for x in under] == [e.InvolvementRecorded]
-    over_week = events(decide.record_involvement(involvement(60), ctx(), ContractAccount(), reads(earnings=earlier)))
-    assert [(w.limit_id, w.earnings_before_pence,
-             w.earnings_after_pence) for w in over_week[1:]] == [("esa-2024", 17_000, 18_500)]
-    both = events(decide.record_involvement(involvement(8 * 60), ctx(), ContractAccount(), reads(earnings=earlier)))
-    assert sorted(w.limit_id for w in both[1:]) == ["esa-2024", "uc-2025"]
-    # Earnings in last week or last month do not count toward this period.
-    old = [(date(2026, 3, 8), 17_000), (date(2026, 2, 27), 40_000)]
-    assert len(events(decide.record_involvement(involvement(60), ctx(), ContractAccount(), reads(earnings=old)))) == 1
+def run(up_to: date = date(2026, 3, 31), paid_on: date | None = date(2026, 4, 3),
+        confirm: tuple[str, ...] = ()) -> c.IssuePaymentRun:
+    return c.IssuePaymentRun(programme_id="p1", run_id="r1", up_to=up_to, paid_on=paid_on, confirm_over_limits=list(confirm))
+
+
+def line(pence: int, on: date = date(2026, 3, 20), kind: str = "involvement", cp: str = "cp1") -> e.PaymentLine:
+    return e.PaymentLine(item_id=f"{kind}/k1/{cp}-{on}-{pence}", kind=kind, co_producer_id=cp, contract_id="k1",  # type: ignore[arg-type]
+                         partner_id="archers", on=on, amount_pence=pence)
+
+
+def run_reads(due: list[e.PaymentLine], paid: list[tuple[date, int]], *claimants: Claimant,
+              limits: tuple[EarningsLimit, ...] = (UC_SINGLE, ESA_WEEK)) -> dict[str, Any]:
+    return {"programme": PROGRAMME, "payable": due, "claimants": {x.co_producer_id: x for x in claimants},
+            "paid": {"cp1": paid}, "limits": EarningsLimits({lim.limit_id: lim for lim in limits})}
+
+
+def test_earnings_count_when_paid_in_the_claimants_own_assessment_period_before_the_run_is_approved() -> None:
+    """Worked in March, paid on 3 April: counted in the assessment period that holds 3 April
+    (from the 15th: 15 March to 14 April), with what was paid on 20 March in another
+    programme; refused with the period and amounts until the commissioner confirms it."""
+    claimant = Claimant("cp1", ("universal_credit_without_housing_costs",), date(2025, 11, 15))
+    due = [line(20_000), line(5_000, kind="expense")]  # the expense is repaid, not earned
+    paid_elsewhere = [(date(2026, 3, 20), 50_000), (date(2026, 3, 10), 90_000)]  # the 10th: the period before
+    refused = decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid_elsewhere, claimant))
+    assert isinstance(refused, Rejection) and refused.details is not None
+    assert "from 15 March 2026 to 14 April 2026 to £700.00, past the UC work allowance (no housing costs) limit of £684.00" \
+        in refused.message, refused.message
+    assert refused.details[0]["over_limits"] == [{
+        "co_producer_id": "cp1", "limit_id": "uc-single", "scheme": "UC work allowance (no housing costs)",
+        "period_start": "2026-03-15", "period_end": "2026-04-14", "limit_pence": 68_400, "earnings_before_pence": 50_000,
+        "earnings_after_pence": 70_000}]
+    run_issued, warning = events(decide.issue_payment_run(run(confirm=("cp1",)), ctx("council", "sam"), Payroll(),
+                                                          run_reads(due, paid_elsewhere, claimant)))
+    assert isinstance(run_issued, e.PaymentRunIssued) and run_issued.paid_on == date(2026, 4, 3)
+    assert isinstance(warning, e.EarningsLimitWarning) and (warning.partner_id, warning.run_id) == ("archers", "r1")
+    # Paid on 15 April instead: a new assessment period, with nothing paid in it yet.
+    later = events(decide.issue_payment_run(run(paid_on=date(2026, 4, 15)), ctx("council", "sam"), Payroll(),
+                                            run_reads(due, paid_elsewhere, claimant)))
+    assert [type(x) for x in later] == [e.PaymentRunIssued]
+
+
+def test_a_limit_protects_only_the_claimants_of_its_benefit() -> None:
+    due, paid = [line(20_000)], [(date(2026, 4, 1), 17_000)]
+    on_esa = Claimant("cp1", ("employment_and_support_allowance",))
+    refused = decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid, on_esa))
+    assert isinstance(refused, Rejection) and "ESA permitted work" in refused.message and "UC" not in refused.message
+    carer = Claimant("cp1", ("carers_allowance",))
+    assert [type(x) for x in events(decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(),
+                                                               run_reads(due, paid, carer)))] == [e.PaymentRunIssued]
+    nobody = events(decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid)))
+    assert [type(x) for x in nobody] == [e.PaymentRunIssued]  # not on benefits: nothing to protect
+    anyone = EarningsLimit("old", "a limit set before benefits were recorded", 10_000, "month", date(2025, 4, 6), None)
+    flagged = Claimant("cp1", ("unspecified",))
+    refused = decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid, flagged, limits=(anyone,)))
+    assert isinstance(refused, Rejection) and "a limit set before benefits" in refused.message
 
 
 def test_a_limit_outside_its_validity_does_not_apply() -> None:
-    april = [(date(2026, 4, 1), 41_000)]
-    before_end = events(decide.record_involvement(involvement(60, on=date(2026, 4, 5)), ctx(), ContractAccount(),
-                                                  reads(earnings=april, limits=(UC,))))
-    assert len(before_end) == 2  # 5 April: the 2025/26 allowance still applies
-    after_end = events(decide.record_involvement(involvement(60, on=date(2026, 4, 6)), ctx(), ContractAccount(),
-                                                 reads(earnings=april, limits=(UC,))))
-    assert len(after_end) == 1  # it ended on 5 April 2026 and no later limit is configured
+    claimant = Claimant("cp1", ("universal_credit_without_housing_costs",), date(2025, 11, 15))
+    due, paid = [line(70_000)], []
+    before_end = decide.issue_payment_run(run(paid_on=date(2026, 4, 5)), ctx("council", "sam"), Payroll(),
+                                          run_reads(due, paid, claimant, limits=(UC_SINGLE,)))
+    assert isinstance(before_end, Rejection)  # 5 April: the 2025/26 allowance still applies
+    after_end = decide.issue_payment_run(run(paid_on=date(2026, 4, 6)), ctx("council", "sam"), Payroll(),
+                                         run_reads(due, paid, claimant, limits=(UC_SINGLE,)))
+    assert not isinstance(after_end, Rejection)  # it ended on 5 April 2026 and no later limit is configured
+
+
+@pytest.mark.parametrize(("day", "starts_on", "expected"), [
+    (date(2026, 4, 3), date(2025, 11, 15), (date(2026, 3, 15), date(2026, 4, 14))),
+    (date(2026, 4, 15), date(2025, 11, 15), (date(2026, 4, 15), date(2026, 5, 14))),
+    (date(2026, 1, 5), date(2025, 11, 15), (date(2025, 12, 15), date(2026, 1, 14))),  # across a new year
+    (date(2026, 2, 28), date(2025, 10, 31), (date(2026, 2, 28), date(2026, 3, 30))),  # the 31st: February's last day
+    (date(2026, 3, 31), date(2025, 10, 31), (date(2026, 3, 31), date(2026, 4, 29))),
+    (date(2026, 3, 9), None, (date(2026, 3, 1), date(2026, 3, 31))),  # no start day: the calendar month
+])
+def test_assessment_periods_run_a_month_from_the_claimants_own_day(day: date, starts_on: date | None,
+                                                                   expected: tuple[date, date]) -> None:
+    assert period_of(day, "assessment_period", starts_on) == expected
+
+
+def test_benefits_are_recorded_by_whoever_engaged_the_co_producer_and_universal_credit_needs_its_start_day() -> None:
+    facts = {"programme": PROGRAMME, "takes_part": True,
+             "co_producers": {"cp1": CoProducerFacts("cp1", "archers", "adviser", 1500, True)}}
+    uc = c.RecordCoProducerBenefits(programme_id="p1", co_producer_id="cp1",
+                                    benefits=["universal_credit_with_housing_costs"])
+    refused = decide.record_co_producer_benefits(uc, ctx(), BenefitsRecord(), facts)
+    assert isinstance(refused, Rejection) and refused.details and refused.details[0]["field"] == "assessment_period_starts_on"
+    dated = uc.model_copy(update={"assessment_period_starts_on": date(2025, 11, 15)})
+    (recorded,) = events(decide.record_co_producer_benefits(dated, ctx(), BenefitsRecord(), facts))
+    assert recorded.recorded_by == "archers"
+    other = decide.record_co_producer_benefits(dated, ctx("studio"), BenefitsRecord(), facts)
+    assert isinstance(other, Rejection)  # not who engaged them, nor the commissioner
+    assert not isinstance(decide.record_co_producer_benefits(dated, ctx("council"), BenefitsRecord(), facts), Rejection)
 
 
 def fold(*history: Any) -> ContractAccount:

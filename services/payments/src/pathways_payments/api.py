@@ -1,19 +1,24 @@
 """The payments HTTP read API: claims, involvement, invoices, payment runs (with the
 finance CSV) and earnings-limit warnings, published with OpenAPI. Every route is signed
-in and scoped (pathways.scope): a partner sees its own claims, involvement and invoices;
-payment runs and benefits warnings are the commissioner's (and auditors'); evaluators
-have no business here."""
+in and scoped (pathways.scope): a partner sees its own claims, involvement and invoices,
+and the benefits warnings of the co-producers it engaged; payment runs are the
+commissioner's (and auditors'); evaluators have no business here. Before approving a run
+the commissioner (and each partner, for its co-producers) can see what it would pay and
+which earnings limits it would pass (GET .../payment-runs/preview)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
+from pathways.bounds import Day
 from pathways.scope import Scope, scoped
 from pathways.service import SessionDependency
 from sqlmodel import Session
 
 from pathways_payments import ledger
+from pathways_payments.domain.decide import over_limits
 from pathways_payments.ledger import Claim, Invoice, Involvement, LimitWarning, PaymentRun, PaymentRunLine
 from pathways_payments.views import DIRECTORY
 
@@ -36,8 +41,26 @@ def router(sessions: SessionDependency) -> APIRouter:
         return ledger.rows(session.connection(), Invoice, s.programme_id, partner_id=s.partner_id)
 
     @api.get("/earnings-warnings", response_model=list[LimitWarning])
-    def warnings(s: Scope = Depends(commissioners), session: Session = Depends(sessions)) -> Any:
-        return ledger.rows(session.connection(), LimitWarning, s.programme_id)
+    def warnings(s: Scope = Depends(partners_rows), session: Session = Depends(sessions)) -> Any:
+        """Payment runs approved past a co-producer's earnings limit (a partner: its own co-producers')."""
+        return ledger.rows(session.connection(), LimitWarning, s.programme_id, partner_id=s.partner_id)
+
+    @api.get("/payment-runs/preview")
+    def preview(up_to: Day, paid_on: Day | None = None, s: Scope = Depends(partners_rows),
+                session: Session = Depends(sessions)) -> dict[str, Any]:
+        """What a payment run up to `up_to`, paid on `paid_on` (default today), would pay, and
+        each earnings limit it would take a co-producer past: the warning before approval."""
+        conn = session.connection()
+        due = [line for line in ledger.payable(conn, s.programme_id, up_to)
+               if s.partner_id is None or line.partner_id == s.partner_id]
+        day = paid_on or date.today()
+        payees = sorted({line.co_producer_id for line in due if line.kind == "involvement"})
+        reads = {"claimants": ledger.claimants(conn, DIRECTORY.co_producers(conn, s.programme_id, payees)),
+                 "paid": ledger.paid_earnings(conn, payees, day), "limits": ledger.limits(conn)}
+        found = over_limits(due, day, reads)
+        return {"up_to": up_to.isoformat(), "paid_on": day.isoformat(), "lines": len(due),
+                "total_pence": sum(line.amount_pence for line in due),
+                "over_limits": [b.detail() | {"warning": b.explain()} for b in found]}
 
     @api.get("/payment-runs", response_model=list[PaymentRun])
     def runs(s: Scope = Depends(commissioners), session: Session = Depends(sessions)) -> Any:

@@ -12,7 +12,7 @@ from pathways.subjects import NO_PROGRAMME, AggregateRef
 from pathways_payments import ledger
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import decide
-from pathways_payments.domain.state import CONTRACT_ACCOUNT, EARNINGS_LIMITS, PAYROLL
+from pathways_payments.domain.state import CO_PRODUCER_BENEFITS, CONTRACT_ACCOUNT, EARNINGS_LIMITS, PAYROLL
 from pathways_payments.views import DIRECTORY
 
 CONTEXT = "payments"
@@ -51,16 +51,31 @@ def _charge_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
     }
 
 
+def _payment_run_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
+    """What is due, and for the safeguard: who of the payees receives benefits, and what each
+    was paid around the pay day in every programme."""
+    due = ledger.payable(conn, cmd.programme_id, cmd.up_to)
+    payees = sorted({line.co_producer_id for line in due if line.kind == "involvement"})
+    return _takes_part(cmd, ctx, conn) | {
+        "programme": DIRECTORY.programme(conn, cmd.programme_id),
+        "payable": due,
+        "claimants": ledger.claimants(conn, DIRECTORY.co_producers(conn, cmd.programme_id, payees)),
+        "paid": ledger.paid_earnings(conn, payees, cmd.paid_on or ctx.now.date()),
+    }
+
+
 HANDLERS = handlers_by_name(
     CommandHandler(c.SetEarningsLimit, target=lambda cmd, ctx: LIMITS, decide=decide.set_earnings_limit),
+    CommandHandler(c.RecordInvolvement, target=_own_account, consults=_charge_facts, decide=decide.record_involvement),
     CommandHandler(
-        c.RecordInvolvement,
-        target=_own_account,
-        reads=lambda cmd, ctx: {"limits": LIMITS},
-        consults=lambda cmd, ctx, conn: _charge_facts(cmd, ctx, conn) | {
-            "earnings": ledger.earnings_around(conn, cmd.programme_id, cmd.co_producer_id, cmd.worked_on),
+        c.RecordCoProducerBenefits,
+        target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, cmd.co_producer_id),
+                                     CO_PRODUCER_BENEFITS),
+        consults=lambda cmd, ctx, conn: _takes_part(cmd, ctx, conn) | {
+            "programme": DIRECTORY.programme(conn, cmd.programme_id),
+            "co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, [cmd.co_producer_id]),
         },
-        decide=decide.record_involvement,
+        decide=decide.record_co_producer_benefits,
     ),
     CommandHandler(c.ClaimExpense, target=_own_account, consults=_charge_facts, decide=decide.claim_expense),
     CommandHandler(c.ApproveExpense, target=_partner_account, consults=_commissioners_decision, decide=decide.approve_expense),
@@ -70,10 +85,8 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.IssuePaymentRun,
         target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, "payroll"), PAYROLL),
-        consults=lambda cmd, ctx, conn: _takes_part(cmd, ctx, conn) | {
-            "programme": DIRECTORY.programme(conn, cmd.programme_id),
-            "payable": ledger.payable(conn, cmd.programme_id, cmd.up_to),
-        },
+        reads=lambda cmd, ctx: {"limits": LIMITS},
+        consults=_payment_run_facts,
         decide=decide.issue_payment_run,
     ),
 )

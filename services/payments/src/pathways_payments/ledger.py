@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from pathways.envelope import CloudEvent
+from pathways.facts import CoProducerFacts
 from pathways.projection import Projection, Rows, Tables, update, upsert
 from sqlalchemy import Connection, Table, select
 from sqlmodel import Field, SQLModel
 
 from pathways_payments.domain import events as e
+from pathways_payments.domain.safeguard import ON_BENEFITS, Claimant
+from pathways_payments.domain.state import EarningsLimit, EarningsLimits
 
 
 class Involvement(SQLModel, table=True):
@@ -67,6 +71,7 @@ class PaymentRun(SQLModel, table=True):
     up_to: date
     total_pence: int
     lines: int
+    paid_on: date | None = None
 
 
 class PaymentRunLine(SQLModel, table=True):
@@ -80,6 +85,28 @@ class PaymentRunLine(SQLModel, table=True):
     partner_id: str
     on: date
     amount_pence: int
+    paid_on: date | None = Field(default=None, index=True)  # what benefits count: the day the run paid it
+
+
+class CoProducerBenefits(SQLModel, table=True):
+    """Each co-producer's benefits as last recorded (one row a person, whatever the programme)."""
+
+    __tablename__ = "payments_co_producer_benefits"
+    co_producer_id: str = Field(primary_key=True)
+    benefits: str  # JSON list
+    assessment_period_starts_on: date | None = None
+    recorded_in: str  # the programme it was recorded in
+
+
+class EarningsLimitRow(SQLModel, table=True):
+    __tablename__ = "payments_earnings_limit"
+    limit_id: str = Field(primary_key=True)
+    scheme: str
+    amount_pence: int
+    per: str
+    valid_from: date
+    valid_until: date | None = None
+    benefit: str | None = None
 
 
 class LimitWarning(SQLModel, table=True):
@@ -92,6 +119,8 @@ class LimitWarning(SQLModel, table=True):
     period_end: date
     limit_pence: int
     earnings_after_pence: int
+    partner_id: str | None = None
+    run_id: str | None = None
 
 
 def table(model: type[SQLModel]) -> Table:
@@ -127,13 +156,14 @@ def _invoice_paid(conn: Rows, t: Tables, _: CloudEvent, d: e.InvoicePaid, __: in
                                          "invoice_id": d.invoice_id}, status="paid", paid_on=d.paid_on)
 
 
-def _run(conn: Rows, t: Tables, _: CloudEvent, d: e.PaymentRunIssued, __: int) -> None:
+def _run(conn: Rows, t: Tables, event: CloudEvent, d: e.PaymentRunIssued, __: int) -> None:
+    paid_on = d.paid_on or event.time.date()  # runs recorded before pay days: paid the day they were issued
     run = {"programme_id": d.programme_id, "run_id": d.run_id, "up_to": d.up_to, "total_pence": d.total_pence,
-           "lines": len(d.lines)}
+           "lines": len(d.lines), "paid_on": paid_on}
     upsert(conn, t["payments_run"], run, ["programme_id", "run_id"])
     for line in d.lines:
-        upsert(conn, t["payments_run_line"], {"programme_id": d.programme_id, "run_id": d.run_id, **line.model_dump()},
-               ["programme_id", "run_id", "item_id"])
+        upsert(conn, t["payments_run_line"], {"programme_id": d.programme_id, "run_id": d.run_id, **line.model_dump(),
+                                              "paid_on": paid_on}, ["programme_id", "run_id", "item_id"])
         kind, contract_id, item = line.item_id.split("/", 2)
         paid, key = ("payments_involvement", "involvement_id") if kind == "involvement" else ("payments_claim", "claim_id")
         update(conn, t[paid], {"programme_id": d.programme_id, "contract_id": contract_id, key: item}, paid_in_run=d.run_id)
@@ -141,13 +171,24 @@ def _run(conn: Rows, t: Tables, _: CloudEvent, d: e.PaymentRunIssued, __: int) -
 
 def _warning(conn: Rows, t: Tables, _: CloudEvent, d: e.EarningsLimitWarning, sequence: int) -> None:
     row = d.model_dump(include={"programme_id", "co_producer_id", "scheme", "period_start", "period_end", "limit_pence",
-                                "earnings_after_pence"})
+                                "earnings_after_pence", "partner_id", "run_id"})
     upsert(conn, t["payments_limit_warning"], row | {"sequence": sequence}, ["sequence"])
+
+
+def _benefits(conn: Rows, t: Tables, _: CloudEvent, d: e.CoProducerBenefitsRecorded, __: int) -> None:
+    upsert(conn, t["payments_co_producer_benefits"], {
+        "co_producer_id": d.co_producer_id, "benefits": json.dumps(sorted(d.benefits)),
+        "assessment_period_starts_on": d.assessment_period_starts_on, "recorded_in": d.programme_id}, ["co_producer_id"])
+
+
+def _limit(conn: Rows, t: Tables, _: CloudEvent, d: e.EarningsLimitSet, __: int) -> None:
+    upsert(conn, t["payments_earnings_limit"], d.model_dump(), ["limit_id"])
 
 
 LEDGER = Projection(
     name="payments_ledger",
-    tables=[table(m) for m in (Involvement, Claim, Invoice, PaymentRun, PaymentRunLine, LimitWarning)],
+    tables=[table(m) for m in (Involvement, Claim, Invoice, PaymentRun, PaymentRunLine, LimitWarning, CoProducerBenefits,
+                               EarningsLimitRow)],
     handlers={
         "pathways.payments.InvolvementRecorded": _involvement,
         "pathways.payments.ExpenseClaimed": _claimed,
@@ -157,22 +198,49 @@ LEDGER = Projection(
         "pathways.payments.InvoicePaid": _invoice_paid,
         "pathways.payments.PaymentRunIssued": _run,
         "pathways.payments.EarningsLimitWarning": _warning,
+        "pathways.payments.CoProducerBenefitsRecorded": _benefits,
+        "pathways.payments.EarningsLimitSet": _limit,
     },
     schemas=e.schemas,
 )
 
 
 # --- what the rules consult ----------------------------------------------------------
-def earnings_around(conn: Connection, programme_id: str, co_producer_id: str, day: date) -> list[tuple[date, int]]:
-    """A co-producer's paid time within any week or month that contains `day`."""
-    t = table(Involvement)
-    rows = conn.execute(
-        select(t.c.worked_on, t.c.amount_pence).where(
-            t.c.programme_id == programme_id, t.c.co_producer_id == co_producer_id,
-            t.c.worked_on >= day - timedelta(days=31), t.c.worked_on <= day + timedelta(days=31),
-        )
-    )
-    return [(r.worked_on, r.amount_pence) for r in rows]
+def paid_earnings(conn: Connection, co_producer_ids: Sequence[str], around: date) -> dict[str, list[tuple[date, int]]]:
+    """What each co-producer was paid for their time, by pay day, within any period that can
+    hold `around` (a week, a month, an assessment period), in every programme."""
+    t, found = table(PaymentRunLine), defaultdict(list)
+    if not co_producer_ids:
+        return {}
+    for r in conn.execute(select(t.c.co_producer_id, t.c.paid_on, t.c.amount_pence).where(
+            t.c.co_producer_id.in_(list(co_producer_ids)), t.c.kind == "involvement",
+            t.c.paid_on >= around - timedelta(days=32), t.c.paid_on <= around + timedelta(days=32))):
+        found[r.co_producer_id].append((r.paid_on, r.amount_pence))
+    return dict(found)
+
+
+def claimants(conn: Connection, facts: dict[str, CoProducerFacts]) -> dict[str, Claimant]:
+    """The co-producers (of those given) who receive benefits, with which: as last recorded,
+    else "on benefits" as registered (limits of no named benefit protect them)."""
+    t = table(CoProducerBenefits)
+    recorded = {r.co_producer_id: r for r in conn.execute(select(t).where(t.c.co_producer_id.in_(list(facts))))}
+    out = {}
+    for co_producer_id, fact in facts.items():
+        row = recorded.get(co_producer_id)
+        if row is not None:
+            benefits = tuple(json.loads(row.benefits))
+            if benefits:
+                out[co_producer_id] = Claimant(co_producer_id, benefits, row.assessment_period_starts_on)
+        elif fact.receives_benefits:
+            out[co_producer_id] = Claimant(co_producer_id, (ON_BENEFITS,))
+    return out
+
+
+def limits(conn: Connection) -> EarningsLimits:
+    """The configured limits as the ledger holds them (for what people read; rules fold the aggregate)."""
+    t = table(EarningsLimitRow)
+    return EarningsLimits({r.limit_id: EarningsLimit(r.limit_id, r.scheme, r.amount_pence, r.per, r.valid_from,
+                                                     r.valid_until, r.benefit) for r in conn.execute(select(t))})
 
 
 def payable(conn: Connection, programme_id: str, up_to: date) -> list[e.PaymentLine]:

@@ -9,7 +9,7 @@ from pathways.ids import Id
 from pathways.schemas import CommandData
 from pydantic import Field, StringConstraints, model_validator
 
-from pathways_payments.domain.events import ExpenseCategory, LimitPeriod, schemas
+from pathways_payments.domain.events import Benefit, ExpenseCategory, LimitPeriod, schemas
 
 command = schemas.command("payments")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -26,6 +26,8 @@ class SetEarningsLimit(CommandData):
     per: LimitPeriod
     valid_from: date
     valid_until: date | None = None
+    benefit: Benefit | None = Field(None, description="The benefit whose claimants this limit protects; without one it "
+                                    "applies to everyone recorded as receiving benefits")
 
     @model_validator(mode="after")
     def _period(self) -> SetEarningsLimit:
@@ -113,9 +115,28 @@ class PayInvoice(CommandData):
 
 
 @command
+class RecordCoProducerBenefits(CommandData):
+    """Record which benefits a co-producer receives (an empty list: none), and the day their
+    Universal Credit assessment periods start from (the commissioner or the partner that
+    engaged them). The latest record counts, in every programme that pays them."""
+
+    programme_id: Id
+    co_producer_id: Id
+    benefits: list[Benefit] = Field(max_length=4)
+    assessment_period_starts_on: date | None = Field(None, description="Universal Credit: the first day of their "
+                                                     "first assessment period (each one runs a month from that day)")
+
+
+@command
 class IssuePaymentRun(CommandData):
-    """Pay co-producers everything approved and recorded up to a date (the commissioner)."""
+    """Pay co-producers everything approved and recorded up to a date (the commissioner).
+    If the run would take a co-producer on benefits past an earnings limit, it is refused
+    with the periods and amounts, until it is sent again naming them in confirm_over_limits."""
 
     programme_id: Id
     run_id: Id
     up_to: date
+    paid_on: date | None = Field(None, description="The day the money reaches people (default: today): benefits "
+                                 "count earnings by the day they are paid")
+    confirm_over_limits: list[Id] = Field(default_factory=list, max_length=500,
+                                          description="Co-producers you were warned about and still mean to pay")

@@ -4,7 +4,7 @@ earlier payments from its own ledger view."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -15,8 +15,8 @@ from pathways.replies import Rejection, RejectionCode, no_such_programme, reject
 
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import events as e
-from pathways_payments.domain.periods import period_of
-from pathways_payments.domain.state import ContractAccount, EarningsLimits, Payroll
+from pathways_payments.domain import safeguard
+from pathways_payments.domain.state import BenefitsRecord, ContractAccount, EarningsLimits, Payroll
 
 Reads = Mapping[str, Any]
 
@@ -46,31 +46,30 @@ def record_involvement(cmd: c.RecordInvolvement, ctx: CommandContext, account: C
     budget_refusal = _check_budget(reads["contract"], account, amount, f"{cmd.minutes} minutes of involvement")
     if budget_refusal is not None:
         return budget_refusal
-    recorded = e.InvolvementRecorded(
-        hourly_rate_pence=co_producer.hourly_rate_pence, amount_pence=amount,
-        **cmd.model_dump() | {"partner_id": holder(cmd, ctx)},
-    )
-    if not co_producer.receives_benefits:
-        return [recorded]
-    return [recorded, *_limit_warnings(cmd, amount, reads["limits"], reads["earnings"])]
+    # Earnings count when they are paid, not when the time is worked: the safeguard is at
+    # the payment run (issue_payment_run), before the commissioner approves it.
+    return [e.InvolvementRecorded(hourly_rate_pence=co_producer.hourly_rate_pence, amount_pence=amount,
+                                  **cmd.model_dump() | {"partner_id": holder(cmd, ctx)})]
 
 
-def _limit_warnings(
-    cmd: c.RecordInvolvement, amount: int, limits: EarningsLimits, earnings: Sequence[tuple[date, int]]
-) -> list[e.EarningsLimitWarning]:
-    warnings = []
-    for limit in sorted(limits.on(cmd.worked_on), key=lambda lim: lim.limit_id):
-        start, end = period_of(cmd.worked_on, limit.per)
-        before = sum(pence for day, pence in earnings if start <= day <= end)
-        if before + amount > limit.amount_pence:
-            warnings.append(
-                e.EarningsLimitWarning(
-                    programme_id=cmd.programme_id, co_producer_id=cmd.co_producer_id, limit_id=limit.limit_id,
-                    scheme=limit.scheme, period_start=start, period_end=end, limit_pence=limit.amount_pence,
-                    earnings_before_pence=before, earnings_after_pence=before + amount,
-                )
-            )
-    return warnings
+def record_co_producer_benefits(cmd: c.RecordCoProducerBenefits, ctx: CommandContext, _: BenefitsRecord,
+                                reads: Reads) -> Decision:
+    programme: ProgrammeFacts | None = reads["programme"]
+    co_producer: CoProducerFacts | None = reads["co_producers"].get(cmd.co_producer_id)
+    if programme is None or (ctx.organisation != programme.commissioner_id and not reads["takes_part"]):
+        return no_such_programme(cmd.programme_id)
+    if co_producer is None or ctx.organisation not in (co_producer.engaged_by, programme.commissioner_id):
+        return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.co_producer_id}' is not a co-producer you engaged in "
+                      f"'{cmd.programme_id}' (the commissioner or the engaging partner records their benefits).",
+                      field="co_producer_id")
+    if len(set(cmd.benefits)) != len(cmd.benefits):
+        return reject(RejectionCode.INVALID, "Each benefit may be listed once.", field="benefits")
+    universal_credit = any(b.startswith("universal_credit") for b in cmd.benefits)
+    if universal_credit and cmd.assessment_period_starts_on is None:
+        return reject(RejectionCode.RULE_VIOLATION, "Universal Credit counts earnings in the claimant's own assessment "
+                      "periods: give the day their first one started (assessment_period_starts_on).",
+                      field="assessment_period_starts_on")
+    return [e.CoProducerBenefitsRecorded(recorded_by=ctx.organisation, **cmd.model_dump())]
 
 
 def claim_expense(cmd: c.ClaimExpense, ctx: CommandContext, account: ContractAccount, reads: Reads) -> Decision:
@@ -139,7 +138,37 @@ def issue_payment_run(cmd: c.IssuePaymentRun, ctx: CommandContext, payroll: Payr
     if not due:
         return reject(RejectionCode.RULE_VIOLATION, f"Nothing approved or recorded up to {cmd.up_to} is waiting to "
                       "be paid.")
-    return [e.PaymentRunIssued(lines=due, total_pence=sum(line.amount_pence for line in due), **cmd.model_dump())]
+    paid_on = cmd.paid_on or ctx.now.date()
+    found = over_limits(due, paid_on, reads)
+    unconfirmed = [b for b in found if b.co_producer_id not in cmd.confirm_over_limits]
+    if unconfirmed:
+        return reject(RejectionCode.RULE_VIOLATION, "This payment run is not issued: "
+                      + "; ".join(b.explain() for b in unconfirmed) + ". Talk to them first; to pay it even so, send it "
+                      "again naming them in confirm_over_limits.", reason="over_earnings_limit",
+                      over_limits=[b.detail() for b in unconfirmed])
+    engaged_by = {line.co_producer_id: line.partner_id for line in due}
+    run = e.PaymentRunIssued(lines=due, total_pence=sum(line.amount_pence for line in due), paid_on=paid_on,
+                             **cmd.model_dump(exclude={"paid_on", "confirm_over_limits"}))
+    return [run, *(e.EarningsLimitWarning(
+        programme_id=cmd.programme_id, co_producer_id=b.co_producer_id, limit_id=b.limit.limit_id, scheme=b.limit.scheme,
+        period_start=b.period_start, period_end=b.period_end, limit_pence=b.limit.amount_pence,
+        earnings_before_pence=b.earnings_before_pence, earnings_after_pence=b.earnings_after_pence,
+        partner_id=engaged_by[b.co_producer_id], run_id=cmd.run_id) for b in found)]
+
+
+def over_limits(due: list[e.PaymentLine], paid_on: date, reads: Reads) -> list[safeguard.Breach]:
+    """The limits this run would pass: its involvement is earnings (expenses repaid are not)."""
+    paying: dict[str, int] = {}
+    for line in due:
+        if line.kind == "involvement":
+            paying[line.co_producer_id] = paying.get(line.co_producer_id, 0) + line.amount_pence
+    claimants: dict[str, safeguard.Claimant] = reads["claimants"]
+    found = []
+    for co_producer_id, pence in sorted(paying.items()):
+        claimant = claimants.get(co_producer_id)
+        if claimant is not None:
+            found += safeguard.breaches(claimant, paid_on, pence, reads["paid"].get(co_producer_id, []), reads["limits"])
+    return found
 
 
 def holder(cmd: c.RecordInvolvement | c.ClaimExpense, ctx: CommandContext) -> str:

@@ -14,7 +14,11 @@ event = schemas.event("payments")
 
 Pence = int
 ExpenseCategory = Literal["travel", "subsistence", "childcare", "materials", "other"]
-LimitPeriod = Literal["week", "month"]
+# "assessment_period": Universal Credit's month, which runs from the claimant's own start day.
+LimitPeriod = Literal["week", "month", "assessment_period"]
+# The benefits whose earnings rules the platform knows: a limit applies only to people on its benefit.
+Benefit = Literal["universal_credit_with_housing_costs", "universal_credit_without_housing_costs",
+                  "employment_and_support_allowance", "carers_allowance"]
 
 
 @event
@@ -28,6 +32,20 @@ class EarningsLimitSet(EventData):
     per: LimitPeriod
     valid_from: date
     valid_until: date | None
+    benefit: Benefit | None = None  # None (limits set before benefits were recorded): anyone on benefits
+
+
+@event
+class CoProducerBenefitsRecorded(EventData):
+    """The benefits a co-producer receives (none, one or several) and, for Universal Credit,
+    the day their assessment periods start from. One record per person, whatever the
+    programme: earnings are counted across every programme they are paid by."""
+
+    programme_id: Id
+    co_producer_id: Id
+    benefits: list[Benefit]
+    assessment_period_starts_on: date | None = None
+    recorded_by: Id
 
 
 @event
@@ -48,8 +66,9 @@ class InvolvementRecorded(EventData):
 
 @event
 class EarningsLimitWarning(EventData):
-    """A co-producer's earnings in a period now pass a benefits earnings limit: the
-    programme should talk to them before booking more paid time."""
+    """A co-producer's earnings paid in a period pass a benefits earnings limit: the
+    commissioner was told before approving the payment run and approved it (earlier
+    versions warned when the time was recorded, by the day worked)."""
 
     programme_id: Id
     co_producer_id: Id
@@ -60,6 +79,8 @@ class EarningsLimitWarning(EventData):
     limit_pence: Pence
     earnings_before_pence: Pence
     earnings_after_pence: Pence
+    partner_id: Id | None = None  # who engaged the co-producer: shown the warning too
+    run_id: Id | None = None  # the payment run that paid past the limit
 
 
 @event
@@ -146,3 +167,4 @@ class PaymentRunIssued(EventData):
     up_to: date
     lines: list[PaymentLine]
     total_pence: Pence
+    paid_on: date | None = None  # the day the money is paid: what benefits count (runs before it: the day issued)

@@ -72,6 +72,7 @@ class EarningsLimit:
     per: str
     valid_from: date
     valid_until: date | None
+    benefit: str | None = None  # whose claimants it protects; None: everyone on benefits
 
     def applies_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
@@ -114,4 +115,13 @@ CONTRACT_ACCOUNT = AggregateType(
      e.InvoiceSubmitted, e.InvoicePaid),
 )
 EARNINGS_LIMITS = AggregateType("earnings limits", EarningsLimits(), _evolve_limits, (e.EarningsLimitSet,))
-PAYROLL = AggregateType("payroll", Payroll(), _evolve_payroll, (e.PaymentRunIssued,))
+PAYROLL = AggregateType("payroll", Payroll(), _evolve_payroll, (e.PaymentRunIssued, e.EarningsLimitWarning))
+
+
+@dataclass(frozen=True)
+class BenefitsRecord:
+    recorded: bool = False
+
+
+CO_PRODUCER_BENEFITS = AggregateType("co-producer's benefits", BenefitsRecord(),
+                                     lambda state, event: BenefitsRecord(True), (e.CoProducerBenefitsRecorded,))

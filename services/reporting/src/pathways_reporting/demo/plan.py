@@ -17,7 +17,7 @@ from typing import Any
 
 from pathways.ids import OPERATOR_ORGANISATION
 
-from pathways_reporting.demo import journey
+from pathways_reporting.demo import benefits, journey
 from pathways_reporting.demo.cast import (
     BY_CODE,
     CANCELLED,
@@ -169,11 +169,8 @@ def _setup(b: _Builder) -> None:
             "organisation_id": org, "name": name, "kind": kind,
             **({"charity_number": charity} if charity else {}), **({"company_number": company} if company else {}),
         }, f"organisation/{org}", operator, shared=True) for org, name, kind, charity, company in orgs),
-        # Universal Credit work allowance 2025/26 (with housing costs): configuration, not code.
-        b.step(OPERATOR_ORGANISATION, "payments", "SetEarningsLimit", {
-            "limit_id": "demo-uc-work-allowance-2025-26", "scheme": "Universal Credit work allowance (with housing costs)",
-            "amount_pence": 41_100, "per": "month", "valid_from": date(2025, 4, 7), "valid_until": date(2026, 4, 5),
-        }, "earnings-limit/demo-uc-work-allowance-2025-26", operator, shared=True),
+        # The benefits' earnings limits of 2025/26: configuration, not code (demo.benefits).
+        *benefits.limit_steps(b, operator),
     ])
     b.stage("Programme", [b.step(COMMISSIONER, "registry", "LaunchProgramme", {
         "name": "Bridges to Independence (demo)", "starts_on": START, "ends_on": END, "budget_pence": 120_000_000,
@@ -362,15 +359,21 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int, jou
     # load's critical path. It builds only on the contracts and the co-producers, so it starts
     # as soon as they are there and everything else runs beside it.
     accounts = [step for code in charges for _, _, step in sorted(charges[code], key=lambda c: c[:2])]
-    b.stage(ACCOUNTS, accounts, after=(CO_PRODUCERS,))
+    registered = [s for stage in b.stages if stage.name == CO_PRODUCERS for s in stage.steps]
+    on_benefits = [s.data["co_producer_id"] for s in registered if s.data["receives_benefits"]]
+    rate = {s.data["co_producer_id"]: s.data["hourly_rate_pence"] for s in registered}
+    b.stage(ACCOUNTS, accounts + benefits.benefit_steps(b, benefits.engaging_partners(), on_benefits),
+            after=(CO_PRODUCERS,))
     # A session's lane: scheduled, then delivered or cancelled. Attendance needs the
     # enrolments, co-facilitators the co-producers; outcomes and assessments need the same.
     b.stage(SESSIONS, schedule + deliver + _outcomes(b, rng, people) + _evaluation(b, rng, people, attended),
             after=(CO_PRODUCERS, ENROLMENTS))
     # A payment run pays what the accounts hold; the moves and withdrawals after it change
     # who may attend, so they wait for every session.
-    runs = [b.step(COMMISSIONER, "payments", "IssuePaymentRun", {"run_id": f"demo-run-{label}", "up_to": end},
-                   f"run/{label}", FINANCE, "payroll") for _, end, label in QUARTERS]
+    paid_time = [(s.data["co_producer_id"], date.fromisoformat(s.data["worked_on"]),
+                  (s.data["minutes"] * rate[s.data["co_producer_id"]] + 30) // 60)
+                 for s in accounts if s.command == "RecordInvolvement"]
+    runs = benefits.payment_runs(b, paid_time, on_benefits)
     reports = [b.step(EVALUATOR, "evaluation", "PublishEvaluationReport", {
         "report_id": f"demo-report-{tag}", "title": title, "period_start": START, "period_end": end,
         "summary": f"An independent evaluation of the made-up Bridges to Independence programme ({title.lower()}).",
