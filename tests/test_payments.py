@@ -220,7 +220,10 @@ async def test_the_safeguard_counts_earnings_when_paid_in_the_claimants_period_a
     for day in ("2026-03-02", "2026-03-03"):  # £300
         await accepted(client, other.partner_a, "RecordInvolvement", involvement(other, cp, 10 * 60, on=day))
     await accepted(client, other.commissioner, "IssuePaymentRun", {"programme_id": other.programme_id, "run_id": unique("run"),
-                                                                   "up_to": "2026-03-31", "paid_on": "2026-03-20"})
+                                                                   "up_to": "2026-03-15", "paid_on": "2026-03-20"})
+    # The other programme records no benefits for its "cp": that does not undo this programme's record.
+    await accepted(client, other.partner_a, "RecordCoProducerBenefits", {"programme_id": other.programme_id,
+                                                                         "co_producer_id": cp, "benefits": []})
     for day in ("2026-03-25", "2026-03-26"):  # £390, worked in March
         await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 13 * 60, on=day))
     run = {"programme_id": s.programme_id, "run_id": unique("run"), "up_to": "2026-03-31", "paid_on": "2026-04-03"}

@@ -32,8 +32,13 @@ ESA_WEEK = EarningsLimit("esa-2025", "ESA permitted work", 18_350, "week", date(
                          "employment_and_support_allowance")
 
 
-def ctx(org: str = "archers", actor: str = "ana") -> CommandContext:
-    return CommandContext(org, actor, "test", datetime(2026, 3, 1, tzinfo=UTC))
+def ctx(org: str = "archers", actor: str = "ana", now: datetime = datetime(2026, 3, 1, tzinfo=UTC)) -> CommandContext:
+    return CommandContext(org, actor, "test", now)
+
+
+def finance() -> CommandContext:
+    """The commissioner's finance officer, on a day after the runs' pay days."""
+    return ctx("council", "sam", datetime(2026, 4, 20, tzinfo=UTC))
 
 
 def reads(rate: int = 1500, benefits: bool = True) -> dict[str, Any]:
@@ -93,7 +98,7 @@ def test_earnings_count_when_paid_in_the_claimants_own_assessment_period_before_
     claimant = Claimant("cp1", ("universal_credit_without_housing_costs",), date(2025, 11, 15))
     due = [line(20_000), line(5_000, kind="expense")]  # the expense is repaid, not earned
     paid_elsewhere = [(date(2026, 3, 20), 50_000), (date(2026, 3, 10), 90_000)]  # the 10th: the period before
-    refused = decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid_elsewhere, claimant))
+    refused = decide.issue_payment_run(run(), finance(), Payroll(), run_reads(due, paid_elsewhere, claimant))
     assert isinstance(refused, Rejection) and refused.details is not None
     assert "from 15 March 2026 to 14 April 2026 to £700.00, past the UC work allowance (no housing costs) limit of £684.00" \
         in refused.message, refused.message
@@ -101,12 +106,12 @@ def test_earnings_count_when_paid_in_the_claimants_own_assessment_period_before_
         "co_producer_id": "cp1", "limit_id": "uc-single", "scheme": "UC work allowance (no housing costs)",
         "period_start": "2026-03-15", "period_end": "2026-04-14", "limit_pence": 68_400, "earnings_before_pence": 50_000,
         "earnings_after_pence": 70_000}]
-    run_issued, warning = events(decide.issue_payment_run(run(confirm=("cp1",)), ctx("council", "sam"), Payroll(),
+    run_issued, warning = events(decide.issue_payment_run(run(confirm=("cp1",)), finance(), Payroll(),
                                                           run_reads(due, paid_elsewhere, claimant)))
     assert isinstance(run_issued, e.PaymentRunIssued) and run_issued.paid_on == date(2026, 4, 3)
     assert isinstance(warning, e.EarningsLimitWarning) and (warning.partner_id, warning.run_id) == ("archers", "r1")
     # Paid on 15 April instead: a new assessment period, with nothing paid in it yet.
-    later = events(decide.issue_payment_run(run(paid_on=date(2026, 4, 15)), ctx("council", "sam"), Payroll(),
+    later = events(decide.issue_payment_run(run(paid_on=date(2026, 4, 15)), finance(), Payroll(),
                                             run_reads(due, paid_elsewhere, claimant)))
     assert [type(x) for x in later] == [e.PaymentRunIssued]
 
@@ -114,26 +119,45 @@ def test_earnings_count_when_paid_in_the_claimants_own_assessment_period_before_
 def test_a_limit_protects_only_the_claimants_of_its_benefit() -> None:
     due, paid = [line(20_000)], [(date(2026, 4, 1), 17_000)]
     on_esa = Claimant("cp1", ("employment_and_support_allowance",))
-    refused = decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid, on_esa))
+    refused = decide.issue_payment_run(run(), finance(), Payroll(), run_reads(due, paid, on_esa))
     assert isinstance(refused, Rejection) and "ESA permitted work" in refused.message and "UC" not in refused.message
     carer = Claimant("cp1", ("carers_allowance",))
-    assert [type(x) for x in events(decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(),
+    assert [type(x) for x in events(decide.issue_payment_run(run(), finance(), Payroll(),
                                                                run_reads(due, paid, carer)))] == [e.PaymentRunIssued]
-    nobody = events(decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid)))
+    nobody = events(decide.issue_payment_run(run(), finance(), Payroll(), run_reads(due, paid)))
     assert [type(x) for x in nobody] == [e.PaymentRunIssued]  # not on benefits: nothing to protect
     anyone = EarningsLimit("old", "a limit set before benefits were recorded", 10_000, "month", date(2025, 4, 6), None)
     flagged = Claimant("cp1", ("unspecified",))
-    refused = decide.issue_payment_run(run(), ctx("council", "sam"), Payroll(), run_reads(due, paid, flagged, limits=(anyone,)))
+    refused = decide.issue_payment_run(run(), finance(), Payroll(), run_reads(due, paid, flagged, limits=(anyone,)))
     assert isinstance(refused, Rejection) and "a limit set before benefits" in refused.message
+    # Registered as on benefits, which ones not yet recorded: every limit protects them (a review
+    # found the named limits left them unprotected).
+    refused = decide.issue_payment_run(run(), finance(), Payroll(), run_reads(due, paid, flagged))
+    assert isinstance(refused, Rejection) and "ESA permitted work" in refused.message  # a named benefit's limit
+
+
+def test_a_pay_day_is_after_the_work_and_a_confirmation_answers_a_warning() -> None:
+    """(found by a review) a pay day before the work, or years away where no limit applies,
+    let a run past every limit; naming everyone in confirm_over_limits ahead of any warning
+    skipped it; a person paid on two partners' contracts was told to one partner only."""
+    claimant = Claimant("cp1", ("universal_credit_without_housing_costs",), date(2025, 11, 15))
+    due = [line(40_000), line(40_000, on=date(2026, 3, 21)).model_copy(update={"partner_id": "studio"})]
+    for paid_on in (date(2026, 3, 30), date(2099, 1, 1)):
+        early = decide.issue_payment_run(run(paid_on=paid_on), finance(), Payroll(), run_reads(due, [], claimant))
+        assert isinstance(early, Rejection) and early.details and early.details[0]["field"] == "paid_on", paid_on
+    ahead = decide.issue_payment_run(run(confirm=("cp1", "cp9")), finance(), Payroll(), run_reads(due, [], claimant))
+    assert isinstance(ahead, Rejection) and "cp9" in ahead.message and "cp1," not in ahead.message
+    issued = events(decide.issue_payment_run(run(confirm=("cp1",)), finance(), Payroll(), run_reads(due, [], claimant)))
+    assert sorted(w.partner_id for w in issued[1:]) == ["archers", "studio"]  # £800 together: both partners told
 
 
 def test_a_limit_outside_its_validity_does_not_apply() -> None:
     claimant = Claimant("cp1", ("universal_credit_without_housing_costs",), date(2025, 11, 15))
     due, paid = [line(70_000)], []
-    before_end = decide.issue_payment_run(run(paid_on=date(2026, 4, 5)), ctx("council", "sam"), Payroll(),
+    before_end = decide.issue_payment_run(run(paid_on=date(2026, 4, 5)), finance(), Payroll(),
                                           run_reads(due, paid, claimant, limits=(UC_SINGLE,)))
     assert isinstance(before_end, Rejection)  # 5 April: the 2025/26 allowance still applies
-    after_end = decide.issue_payment_run(run(paid_on=date(2026, 4, 6)), ctx("council", "sam"), Payroll(),
+    after_end = decide.issue_payment_run(run(paid_on=date(2026, 4, 6)), finance(), Payroll(),
                                          run_reads(due, paid, claimant, limits=(UC_SINGLE,)))
     assert not isinstance(after_end, Rejection)  # it ended on 5 April 2026 and no later limit is configured
 

@@ -8,7 +8,7 @@ which earnings limits it would pass (GET .../payment-runs/preview)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
@@ -51,15 +51,18 @@ def router(sessions: SessionDependency) -> APIRouter:
         """What a payment run up to `up_to`, paid on `paid_on` (default today), would pay, and
         each earnings limit it would take a co-producer past: the warning before approval."""
         conn = session.connection()
-        due = [line for line in ledger.payable(conn, s.programme_id, up_to)
-               if s.partner_id is None or line.partner_id == s.partner_id]
-        day = paid_on or date.today()
-        payees = sorted({line.co_producer_id for line in due if line.kind == "involvement"})
-        reads = {"claimants": ledger.claimants(conn, DIRECTORY.co_producers(conn, s.programme_id, payees)),
+        every = ledger.payable(conn, s.programme_id, up_to)
+        mine = [line for line in every if s.partner_id is None or line.partner_id == s.partner_id]
+        day = paid_on or datetime.now(UTC).date()  # today as the run counts it
+        payees = sorted({line.co_producer_id for line in every if line.kind == "involvement"})
+        reads = {"claimants": ledger.claimants(conn, s.programme_id, DIRECTORY.co_producers(conn, s.programme_id, payees)),
                  "paid": ledger.paid_earnings(conn, payees, day), "limits": ledger.limits(conn)}
-        found = over_limits(due, day, reads)
-        return {"up_to": up_to.isoformat(), "paid_on": day.isoformat(), "lines": len(due),
-                "total_pence": sum(line.amount_pence for line in due),
+        # The whole run decides a limit (a person paid on two contracts); a partner is shown
+        # the breaches of the co-producers its own contract pays.
+        mine_paid = {line.co_producer_id for line in mine if line.kind == "involvement"}
+        found = [b for b in over_limits(every, day, reads) if b.co_producer_id in mine_paid]
+        return {"up_to": up_to.isoformat(), "paid_on": day.isoformat(), "lines": len(mine),
+                "total_pence": sum(line.amount_pence for line in mine),
                 "over_limits": [b.detail() | {"warning": b.explain()} for b in found]}
 
     @api.get("/payment-runs", response_model=list[PaymentRun])

@@ -4,6 +4,7 @@ partner may read it); the commissioner's approvals are written there too."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pathways.commands import OPERATOR_ORGANISATION, CommandContext, CommandHandler, Load, handlers_by_name
@@ -51,6 +52,13 @@ def _charge_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
     }
 
 
+def _benefits_id(co_producer_id: str) -> str:
+    """The benefits record's own aggregate id: never the payroll's or a contract account's
+    (a co-producer may be called "payroll", or by a contract's id)."""
+    named = f"benefits-{co_producer_id}"
+    return named if len(named) <= 64 else f"benefits-{hashlib.sha256(co_producer_id.encode()).hexdigest()[:40]}"
+
+
 def _payment_run_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
     """What is due, and for the safeguard: who of the payees receives benefits, and what each
     was paid around the pay day in every programme."""
@@ -59,7 +67,7 @@ def _payment_run_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, An
     return _takes_part(cmd, ctx, conn) | {
         "programme": DIRECTORY.programme(conn, cmd.programme_id),
         "payable": due,
-        "claimants": ledger.claimants(conn, DIRECTORY.co_producers(conn, cmd.programme_id, payees)),
+        "claimants": ledger.claimants(conn, cmd.programme_id, DIRECTORY.co_producers(conn, cmd.programme_id, payees)),
         "paid": ledger.paid_earnings(conn, payees, cmd.paid_on or ctx.now.date()),
     }
 
@@ -69,8 +77,8 @@ HANDLERS = handlers_by_name(
     CommandHandler(c.RecordInvolvement, target=_own_account, consults=_charge_facts, decide=decide.record_involvement),
     CommandHandler(
         c.RecordCoProducerBenefits,
-        target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, cmd.co_producer_id),
-                                     CO_PRODUCER_BENEFITS),
+        target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation,
+                                                  _benefits_id(cmd.co_producer_id)), CO_PRODUCER_BENEFITS),
         consults=lambda cmd, ctx, conn: _takes_part(cmd, ctx, conn) | {
             "programme": DIRECTORY.programme(conn, cmd.programme_id),
             "co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, [cmd.co_producer_id]),

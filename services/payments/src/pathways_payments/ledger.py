@@ -89,13 +89,15 @@ class PaymentRunLine(SQLModel, table=True):
 
 
 class CoProducerBenefits(SQLModel, table=True):
-    """Each co-producer's benefits as last recorded (one row a person, whatever the programme)."""
+    """Each co-producer's benefits as last recorded in each programme that pays them. Ids
+    are pseudonymous and chosen by whoever registers the person, so one programme's record
+    never overwrites another's: the safeguard protects them by every record (claimants)."""
 
     __tablename__ = "payments_co_producer_benefits"
     co_producer_id: str = Field(primary_key=True)
+    programme_id: str = Field(primary_key=True)
     benefits: str  # JSON list
     assessment_period_starts_on: date | None = None
-    recorded_in: str  # the programme it was recorded in
 
 
 class EarningsLimitRow(SQLModel, table=True):
@@ -177,8 +179,8 @@ def _warning(conn: Rows, t: Tables, _: CloudEvent, d: e.EarningsLimitWarning, se
 
 def _benefits(conn: Rows, t: Tables, _: CloudEvent, d: e.CoProducerBenefitsRecorded, __: int) -> None:
     upsert(conn, t["payments_co_producer_benefits"], {
-        "co_producer_id": d.co_producer_id, "benefits": json.dumps(sorted(d.benefits)),
-        "assessment_period_starts_on": d.assessment_period_starts_on, "recorded_in": d.programme_id}, ["co_producer_id"])
+        "co_producer_id": d.co_producer_id, "programme_id": d.programme_id, "benefits": json.dumps(sorted(d.benefits)),
+        "assessment_period_starts_on": d.assessment_period_starts_on}, ["co_producer_id", "programme_id"])
 
 
 def _limit(conn: Rows, t: Tables, _: CloudEvent, d: e.EarningsLimitSet, __: int) -> None:
@@ -219,20 +221,26 @@ def paid_earnings(conn: Connection, co_producer_ids: Sequence[str], around: date
     return dict(found)
 
 
-def claimants(conn: Connection, facts: dict[str, CoProducerFacts]) -> dict[str, Claimant]:
-    """The co-producers (of those given) who receive benefits, with which: as last recorded,
-    else "on benefits" as registered (limits of no named benefit protect them)."""
+def claimants(conn: Connection, programme_id: str, facts: dict[str, CoProducerFacts]) -> dict[str, Claimant]:
+    """The co-producers (of those given, registered in `programme_id`) who receive benefits,
+    with which: every benefit any programme recorded for them (one programme recording none
+    does not undo another's record), their assessment period as this programme recorded it
+    (else as another did); registered as on benefits with nothing recorded: "on benefits",
+    which every limit protects."""
     t = table(CoProducerBenefits)
-    recorded = {r.co_producer_id: r for r in conn.execute(select(t).where(t.c.co_producer_id.in_(list(facts))))}
+    records: dict[str, list[Any]] = defaultdict(list)
+    for r in conn.execute(select(t).where(t.c.co_producer_id.in_(list(facts))).order_by(t.c.programme_id)):
+        records[r.co_producer_id].append(r)
     out = {}
     for co_producer_id, fact in facts.items():
-        row = recorded.get(co_producer_id)
-        if row is not None:
-            benefits = tuple(json.loads(row.benefits))
-            if benefits:
-                out[co_producer_id] = Claimant(co_producer_id, benefits, row.assessment_period_starts_on)
-        elif fact.receives_benefits:
-            out[co_producer_id] = Claimant(co_producer_id, (ON_BENEFITS,))
+        found = records.get(co_producer_id, [])
+        benefits = tuple(sorted({b for r in found for b in json.loads(r.benefits)}))
+        here = [r for r in found if r.programme_id == programme_id]
+        if not benefits and not here and fact.receives_benefits:
+            benefits = (ON_BENEFITS,)
+        if benefits:
+            starts = [r.assessment_period_starts_on for r in here + found if r.assessment_period_starts_on is not None]
+            out[co_producer_id] = Claimant(co_producer_id, benefits, starts[0] if starts else None)
     return out
 
 

@@ -5,7 +5,7 @@ earlier payments from its own ledger view."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pathways.actors import canonical_actor
@@ -139,21 +139,31 @@ def issue_payment_run(cmd: c.IssuePaymentRun, ctx: CommandContext, payroll: Payr
         return reject(RejectionCode.RULE_VIOLATION, f"Nothing approved or recorded up to {cmd.up_to} is waiting to "
                       "be paid.")
     paid_on = cmd.paid_on or ctx.now.date()
+    # The pay day decides which period earnings count in: not before the work it pays for,
+    # nor so far ahead that no limit yet applies (a month's notice at most).
+    if not cmd.up_to <= paid_on <= ctx.now.date() + timedelta(days=31):
+        return reject(RejectionCode.RULE_VIOLATION, f"A run paying for work up to {cmd.up_to} cannot be paid on {paid_on}: "
+                      "the pay day is on or after up_to and within a month from today.", field="paid_on")
     found = over_limits(due, paid_on, reads)
+    needless = sorted(set(cmd.confirm_over_limits) - {b.co_producer_id for b in found})
+    if needless:  # a confirmation is an answer to a warning, never given ahead of one
+        return reject(RejectionCode.RULE_VIOLATION, f"confirm_over_limits names {', '.join(needless)}, whom this run "
+                      "takes past no earnings limit: confirm only those you were warned about.", field="confirm_over_limits")
     unconfirmed = [b for b in found if b.co_producer_id not in cmd.confirm_over_limits]
     if unconfirmed:
         return reject(RejectionCode.RULE_VIOLATION, "This payment run is not issued: "
                       + "; ".join(b.explain() for b in unconfirmed) + ". Talk to them first; to pay it even so, send it "
                       "again naming them in confirm_over_limits.", reason="over_earnings_limit",
                       over_limits=[b.detail() for b in unconfirmed])
-    engaged_by = {line.co_producer_id: line.partner_id for line in due}
     run = e.PaymentRunIssued(lines=due, total_pence=sum(line.amount_pence for line in due), paid_on=paid_on,
                              **cmd.model_dump(exclude={"paid_on", "confirm_over_limits"}))
+    # One warning for each partner whose contract pays the person in this run: each is told.
+    paying = sorted({(line.co_producer_id, line.partner_id) for line in due if line.kind == "involvement"})
     return [run, *(e.EarningsLimitWarning(
         programme_id=cmd.programme_id, co_producer_id=b.co_producer_id, limit_id=b.limit.limit_id, scheme=b.limit.scheme,
         period_start=b.period_start, period_end=b.period_end, limit_pence=b.limit.amount_pence,
         earnings_before_pence=b.earnings_before_pence, earnings_after_pence=b.earnings_after_pence,
-        partner_id=engaged_by[b.co_producer_id], run_id=cmd.run_id) for b in found)]
+        partner_id=partner, run_id=cmd.run_id) for b in found for cp, partner in paying if cp == b.co_producer_id)]
 
 
 def over_limits(due: list[e.PaymentLine], paid_on: date, reads: Reads) -> list[safeguard.Breach]:

@@ -27,8 +27,12 @@ class Claimant:
 
     def protected_by(self, limit: EarningsLimit) -> bool:
         """A limit of a named benefit protects only its claimants; one without (set before
-        benefits were recorded) protects everyone on benefits."""
-        return limit.benefit in self.benefits if limit.benefit is not None else bool(self.benefits)
+        benefits were recorded) protects everyone on benefits. Someone registered as on
+        benefits whose benefits are not recorded yet is protected by every limit: not
+        knowing which they receive must not leave them unprotected."""
+        if ON_BENEFITS in self.benefits or limit.benefit is None:
+            return bool(self.benefits)
+        return limit.benefit in self.benefits
 
 
 @dataclass(frozen=True)
