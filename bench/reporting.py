@@ -363,7 +363,7 @@ class Programme:
             chunk = lines[start:start + LINES_PER_RUN]
             yield self.env("payments", "PaymentRunIssued", self.pid, self.commissioner, "payroll", self.commissioner, today,
                            {"programme_id": self.pid, "run_id": self._id("run"), "up_to": today.isoformat(), "lines": chunk,
-                            "total_pence": sum(line["amount_pence"] for line in chunk)})
+                            "total_pence": sum(line["amount_pence"] for line in chunk), "paid_on": None})
 
     def _invoice(self, d: int, p: Partner, today: date) -> Iterator[Message]:
         invoice, amount = self._id("inv"), self.budget // PARTNERS // 30

@@ -125,7 +125,7 @@ async def test_the_dashboard_in_headless_chromium(
 
     # A partner's view: its own figures, no partner picker.
     partner_page, _ = await sign_in(browser, base, await store.issue(s.partner_a, "partner"))
-    assert f"Partner view: {s.partner_a}" in (await partner_page.text_content("main") or "")
+    assert "Partner view: Archery Together CIC" in (await partner_page.text_content("main") or "")  # by name
     assert await partner_page.locator("select[name=partner]").count() == 0
     assert await figure(partner_page, "participants") == "3" and await figure(partner_page, "sessions") == "2"
     assert p["p4"] not in (await partner_page.content())
@@ -143,9 +143,18 @@ async def test_the_journey_on_the_page_filtered_by_partner_and_period(
 
     host, base = served
     s, p = await journeys(client)
+    for target_id, indicator, n, contract in (("referrals", "referrals", 6, None), ("a-people", "participants", 4, "contract-0")):
+        reply = await client.send(s.commissioner, "SetTarget", {
+            "programme_id": s.programme_id, "target_id": target_id, "indicator": indicator, "target": n,
+            "period_start": "2025-10-01", "period_end": "2026-09-30"} | ({"contract_id": contract} if contract else {}))
+        assert reply["status"] == "accepted", reply
     await caught_up(host, nats_client)
     store = TokenStore(nats_client)
     page, fetched = await sign_in(browser, base, await store.issue(s.commissioner, "commissioner"))
+    statuses = {await row.get_attribute("data-target"): await row.locator("[data-status]").get_attribute("data-status")
+                for row in await page.locator("table[data-table=targets] tbody tr").all()}
+    assert statuses == {"referrals": "met", "a-people": "not met"}, statuses
+    assert "Archery Together CIC" in (await page.text_content("table[data-table=targets]") or "")  # by name, not id
 
     async def funnel() -> list[str]:
         return [await figure(page, name) for name in ("referred", "enrolled", "attended", "transitioned", "moved-on")]
@@ -165,6 +174,13 @@ async def test_the_journey_on_the_page_filtered_by_partner_and_period(
     await page.goto(f"{base}/dashboard/programmes/{s.programme_id}?partner={s.partner_b}")
     assert await funnel() == ["1", "1", "0", "0", "0"]
     await shot(page, "journey-partner-b")
+
+    await page.goto(f"{base}/dashboard/programmes/{s.programme_id}/report")
+    journey_text = " ".join((await page.text_content("#journey") or "").split())
+    assert journey_text.startswith("6 referred; of the 4 people enrolled in the period, 3 attended at least once"), journey_text
+    assert await page.locator("#targets tr").count() == 3  # a heading row and two targets
+    assert "No feedback from people taking part" in (await page.text_content("#service-user-perspective") or "")
+    await shot(page, "journey-report")
 
     partner_page, _ = await sign_in(browser, base, await store.issue(s.partner_a, "partner"))
     missed = partner_page.locator("table[data-table=missed-sessions] tbody tr")

@@ -207,3 +207,48 @@ async def test_runs_of_absences_follow_the_hour_sessions_were_held_and_the_activ
     assert archery["journey"]["funnel"]["enrolled"] == 4  # M, T and R with partner A, X with partner B
     a_archery = await summary(reporting, g, token, activity="soft archery", partner=a)
     assert a_archery["journey"]["funnel"]["enrolled"] == 3  # X came to archery at partner B, not at A
+
+
+async def test_targets_show_progress_by_the_rule_for_the_programme_and_a_partner(
+    registry: ServiceHost, sessions: ServiceHost, reporting_on_both_databases: ServiceHost, client: CommandClient,
+    nats_client: Client,
+) -> None:
+    """Targets set by the commissioner over the journeys above, each figure counted by hand;
+    every period is over (today is after the programme): met or not met. (The pace of a
+    period still running is services/reporting/tests/test_targets.py's.)"""
+    reporting = reporting_on_both_databases
+    s, _ = await journeys(client)
+    g = s.programme_id
+
+    async def target(target_id: str, indicator: str, n: int, start: str, end: str, contract: str | None = None) -> None:
+        await ok(client, s.commissioner, "SetTarget", {"programme_id": g, "target_id": target_id, "indicator": indicator,
+                                                        "target": n, "period_start": start, "period_end": end}
+                 | ({"contract_id": contract} if contract else {}))
+
+    await target("referrals", "referrals", 6, "2025-10-01", "2026-09-30")  # 6 referrals: met
+    await target("a-people", "participants", 4, "2025-10-01", "2026-09-30", "contract-0")  # P1, P5, P6: not met
+    await target("a-sessions-q4", "sessions", 10, "2025-10-01", "2025-12-31", "contract-0")  # 2 in the quarter: not met
+    await target("moves", "transitions", 1, "2026-01-01", "2026-03-31")  # P1 on 15 January: met
+    await target("b-sessions", "sessions", 1, "2025-10-01", "2026-09-30", "contract-1")  # partner B ran none: not met
+    await caught_up(reporting, nats_client)
+    store = TokenStore(nats_client)
+    for org, role, expected in (
+        (s.commissioner, "commissioner", {"referrals": (6, "met"), "a-people": (3, "not met"),
+                                          "a-sessions-q4": (2, "not met"), "moves": (1, "met"), "b-sessions": (0, "not met")}),
+        (s.partner_a, "partner", {"referrals": (6, "met"), "a-people": (3, "not met"), "a-sessions-q4": (2, "not met"),
+                                  "moves": (1, "met")}),  # its own and the programme's, never partner B's
+    ):
+        token = await store.issue(org, role)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=reporting.http_app()), base_url="http://reporting",
+                                     headers={"Authorization": f"Bearer {token}"}) as http:
+            got = (await http.get(f"/programmes/{g}/targets")).json()
+        assert {t["target_id"]: (t["actual"], t["status"]) for t in got} == expected, (role, got)
+    revised = {"programme_id": g, "target_id": "a-people", "indicator": "participants", "target": 3,
+               "period_start": "2025-10-01", "period_end": "2026-09-30", "contract_id": "contract-0"}
+    await ok(client, s.commissioner, "SetTarget", revised)  # revised under the same id: now met
+    await caught_up(reporting, nats_client)
+    token = await store.issue(s.commissioner, "commissioner")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=reporting.http_app()), base_url="http://reporting",
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        got = {t["target_id"]: t["status"] for t in (await http.get(f"/programmes/{g}/targets")).json()}
+    assert got["a-people"] == "met" and len(got) == 5

@@ -194,3 +194,22 @@ async def test_a_referral_is_decided_only_while_the_person_waits_and_each_id_is_
     assert ahead["code"] == "rule_violation" and ahead["details"][0]["field"] == "referred_on"
     assert (await send(i, "archers", "ReferParticipant", _referral(referral_id="r-2", referred_on="2026-04-01")))[
         "status"] == "accepted"
+
+
+async def test_targets_are_the_commissioners_within_the_programme_or_the_contract() -> None:
+    i = intake(LATER)
+    await programme(i)
+    target = {"programme_id": "p1", "target_id": "t1", "indicator": "sessions", "target": 40,
+              "period_start": "2025-10-01", "period_end": "2025-12-31", "contract_id": "k1"}
+    assert (await send(i, "archers", "SetTarget", target))["code"] == "forbidden"  # a partner of it
+    assert (await send(i, "studio", "SetTarget", target))["code"] == "not_found"  # a stranger
+    assert (await send(i, "council", "SetTarget", target | {"contract_id": "k9"}))["details"][0]["field"] == "contract_id"
+    outside = await send(i, "council", "SetTarget", target | {"period_end": "2026-10-31"})
+    assert outside["code"] == "rule_violation" and "within the contract" in outside["message"]
+    assert (await send(i, "council", "SetTarget", target | {"indicator": "smiles"}))["code"] == "invalid"
+    assert (await send(i, "council", "SetTarget", target))["status"] == "accepted"
+    revised = await send(i, "council", "SetTarget", target | {"target": 36}, key="revised")
+    assert revised["status"] == "accepted"
+    events = [json.loads(e.payload) for e in i.store._events]  # type: ignore[attr-defined]
+    assert [(e["data"]["target"], e["data"]["partner_id"]) for e in events if e["type"].endswith("TargetSet")] == [
+        (40, "archers"), (36, "archers")]

@@ -12,7 +12,7 @@ from pathways.replies import RejectionCode, reject
 from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
 
 from pathways_registry.domain import commands as c
-from pathways_registry.domain import decide, journey
+from pathways_registry.domain import decide, journey, targets
 from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME
 
 CONTEXT = "registry"
@@ -89,6 +89,12 @@ HANDLERS = handlers_by_name(
             "partner": organisation(cmd.partner_id),
         },
         decide=decide.commission_partner,
+    ),
+    CommandHandler(
+        c.SetTarget,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        reads=lambda cmd, ctx: {"programme_anywhere": programme_anywhere(cmd.programme_id)},
+        decide=targets.set_target,
     ),
     CommandHandler(
         c.EnrolParticipant,

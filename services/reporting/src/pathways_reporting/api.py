@@ -17,7 +17,7 @@ from pathways.service import SessionDependency, unprocessable
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from pathways_reporting import exports, figures, giving360
+from pathways_reporting import exports, figures, giving360, story, targets
 from pathways_reporting.scope import Scope, programme_scope, visible_programmes
 from pathways_reporting.tables import TABLES, TableData, with_names
 
@@ -124,6 +124,17 @@ def router(sessions: SessionDependency) -> APIRouter:
         data = request.table(table, limit)
         request.given(http, data)
         return {"title": data.title, "columns": data.columns, "rows": data.rows, "total": data.total}
+
+    @api.get("/programmes/{programme_id}/targets")
+    def target_progress(request: Scoped = Depends(scoped)) -> list[dict[str, Any]]:
+        """Each target of the programme (a partner: its own and the programme's): the figure
+        so far and its status, by the rule in `pathways_reporting.targets`."""
+        return targets.progress(request.conn, request.programme_id, request.scope.partner_id)
+
+    @api.get("/programmes/{programme_id}/story")
+    def programme_story(request: Scoped = Depends(scoped)) -> dict[str, Any]:
+        """Showcases, what people taking part said, and the evaluator's published reports, in the period."""
+        return story.story(request.conn, request.programme_id, request.filters)
 
     @api.get("/programmes/{programme_id}/360giving.json")
     def three_sixty_giving(request: Scoped = Depends(scoped)) -> dict[str, Any]:

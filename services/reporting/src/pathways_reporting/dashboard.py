@@ -24,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
 
-from pathways_reporting import charts, figures, journey_figures
+from pathways_reporting import charts, figures, journey_figures, story, targets
 from pathways_reporting.api import Scoped, open_scope
 from pathways_reporting.readmodel import DIRECTORY, PROGRAMMES
 from pathways_reporting.scope import visible_programmes
@@ -104,7 +104,8 @@ def router(sessions: SessionDependency) -> APIRouter:
                session: Session = Depends(sessions)) -> Response:
         if who is None:
             return _sign_in()
-        page = _page(request, _scoped(request, session, who), with_tables=False)  # the report prints figures and charts
+        scoped = _scoped(request, session, who)
+        page = _page(request, scoped, with_tables=False)  # the report prints figures and charts
         s = page["s"]
         aims = session.connection().execute(select(PROGRAMMES.c.aims).where(PROGRAMMES.c.programme_id == programme_id)).scalar()
         page |= {
@@ -115,6 +116,7 @@ def router(sessions: SessionDependency) -> APIRouter:
             "settings": ", ".join(f"{n} {k}" for k, n in s["participants"]["by_setting"].items()),
             "activities": list(s["sessions"]["by_activity"]),
             "mature": sum(1 for a in s["co_production"].values() if a["level"] == 3),
+            "story": story.story(scoped.conn, programme_id, scoped.filters),
         }
         return templates.TemplateResponse(request, "report.html", page)
 
@@ -172,7 +174,8 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         "query": request.url.query,
         "empty": not figures.has_records(conn, scoped.programme_id, scoped.scope.partner_id),  # at all, not in the period
         "charts": [(title, svg) for title, svg in drawn if svg],
-        "definitions": figures.DEFINITIONS | journey_figures.DEFINITIONS,
+        "definitions": figures.DEFINITIONS | journey_figures.DEFINITIONS | {"targets": targets.RULE},
+        "targets": targets.progress(conn, scoped.programme_id, scoped.scope.partner_id),
         "tables": tables,
     }
 

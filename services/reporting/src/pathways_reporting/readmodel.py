@@ -15,7 +15,7 @@ from pathways.projection import Projection, Rows, Tables, update, upsert
 from pathways.rows import accumulate
 from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
 
-from pathways_reporting import answers, journey
+from pathways_reporting import answers, journey, story, targets
 
 DIRECTORY = Directory("reporting")
 meta = MetaData()
@@ -243,7 +243,7 @@ def _status_set(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
 FACTS = Projection(
     name="reporting_facts",
     tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
-            CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES, *journey.TABLES],
+            CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES, *journey.TABLES, *targets.TABLES, *story.TABLES],
     summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES, ATTENDANCE),
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
@@ -256,6 +256,10 @@ FACTS = Projection(
         "pathways.registry.ReferralDeclined": journey.declined,
         "pathways.registry.ParticipantTransitioned": journey.transitioned,
         "pathways.registry.ParticipantCompleted": _completed,
+        "pathways.registry.TargetSet": targets.target_set,
+        "pathways.sessions.ShowcaseHeld": story.showcase_held,
+        "pathways.evaluation.FeedbackSubmitted": story.feedback_submitted,
+        "pathways.evaluation.EvaluationReportPublished": story.report_published,
         "pathways.sessions.SessionScheduled": _scheduled,
         "pathways.sessions.SessionDelivered": _delivered,
         "pathways.sessions.SessionCancelled": _cancelled,

@@ -17,6 +17,7 @@ from pathways_registry.domain.events import (
     ReferralSource,
     Referrer,
     Setting,
+    TargetIndicator,
     schemas,
 )
 
@@ -177,3 +178,24 @@ class RegisterCoProducer(CommandData):
     role: Text
     hourly_rate_pence: int = Field(gt=0)
     receives_benefits: bool
+
+
+@command
+class SetTarget(CommandData):
+    """Set, or revise under the same id, what the programme or one contract is to reach in a
+    period (the programme's commissioner): the dashboard shows progress against it."""
+
+    programme_id: Id
+    target_id: Id
+    indicator: TargetIndicator
+    target: int = Field(gt=0, le=1_000_000)
+    period_start: date
+    period_end: date
+    contract_id: Id | None = Field(None, description="A contract's target (its partner's); without one, the programme's")
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> SetTarget:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end must not be before period_start")
+        return self

@@ -24,6 +24,9 @@ Referrer = Literal["clinical_team", "ward_staff", "commissioner", "delivery_part
                    "self", "family_or_carer", "other"]
 DeclineReason = Literal["not_eligible", "person_declined", "no_capacity", "needs_better_met_elsewhere",
                         "not_well_enough", "other"]
+# What a target counts: each the dashboard's headline figure of that name (pathways_reporting.targets).
+TargetIndicator = Literal["participants", "enrolments", "sessions", "hours", "attendances", "referrals", "transitions",
+                          "moved_on", "wellbeing_pairs"]
 # Where a person went on to when their time on the programme ended.
 MoveOn = Literal["community_living", "education", "employment", "volunteering", "readmitted", "other"]
 
@@ -184,3 +187,19 @@ class CoProducerRegistered(EventData):
     role: str
     hourly_rate_pence: Pence = Field(gt=0)
     receives_benefits: bool
+
+
+@event
+class TargetSet(EventData):
+    """The commissioner set (or revised, under the same id) a target for the programme, or
+    for one contract, in a period."""
+
+    programme_id: Id
+    target_id: Id
+    indicator: TargetIndicator
+    target: int = Field(gt=0)
+    period_start: date
+    period_end: date
+    contract_id: Id | None = None  # with it, the target of that contract's partner
+    partner_id: Id | None = None
+    note: str | None = None

@@ -23,6 +23,7 @@ from pathways_registry.domain.events import (
     ProgrammeLaunched,
     ReferralAccepted,
     ReferralDeclined,
+    TargetSet,
 )
 
 
@@ -146,7 +147,7 @@ def _evolve_co_producer(state: CoProducer, event: EventData) -> CoProducer:
 
 ORGANISATION = AggregateType("organisation", Organisation(), _evolve_organisation, (OrganisationRegistered,))
 PROGRAMME = AggregateType(
-    "programme", Programme(), _evolve_programme, (ProgrammeLaunched, PartnerCommissioned)
+    "programme", Programme(), _evolve_programme, (ProgrammeLaunched, PartnerCommissioned, TargetSet)
 )
 ENROLMENT = AggregateType(
     "participant enrolment",

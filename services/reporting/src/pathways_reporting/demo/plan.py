@@ -17,7 +17,7 @@ from typing import Any
 
 from pathways.ids import OPERATOR_ORGANISATION
 
-from pathways_reporting.demo import benefits, journey
+from pathways_reporting.demo import benefits, journey, targets
 from pathways_reporting.demo.cast import (
     BY_CODE,
     CANCELLED,
@@ -155,6 +155,9 @@ def build_plan(seed: int = 2025, *, programme_id: str | None = None, scale: floa
     b.stage(ENROLMENTS, _enrolments(b, people, journeys) + journey.not_enrolled(b, journeys, max(3, round(30 * scale))),
             after=(CONTRACTS,))
     _year(b, rng, people, every=max(1, round(1 / scale)), journeys=journeys)
+    # The targets follow the contracts on the programme's lane; set from the plan's own counts.
+    contracts = next(stage for stage in b.stages if stage.name == CONTRACTS)
+    contracts.steps.extend(targets.target_steps(b, [s for stage in b.stages for s in stage.steps], len(people)))
     return DemoPlan(seed, b.programme_id, COMMISSIONER, EVALUATOR, tuple(p.org for p in PARTNERS),
                     tuple(p.pid for p in people), tuple(b.stages))
 

@@ -1,0 +1,95 @@
+"""The programme's story beyond the counts, as the printable report tells it: showcases of
+participants' work, what people taking part said (the report's service user perspective,
+beside the "you said, we did" tracker), and the evaluator's published reports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from pathways.envelope import CloudEvent
+from pathways.projection import Rows, Tables, upsert
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, func, select
+
+if TYPE_CHECKING:  # the read model (which holds this module's tables) is imported before the figures
+    from sqlalchemy import Connection
+
+    from pathways_reporting.figures import Filters
+
+meta = MetaData()
+Id = String(64)
+QUOTED = 6  # comments quoted in a report: the latest, each in the person's own words
+
+SHOWCASES = Table(
+    "reporting_showcase", meta,
+    Column("programme_id", Id, primary_key=True), Column("showcase_id", Id, primary_key=True),
+    Column("partner_id", Id, nullable=False), Column("title", Text, nullable=False), Column("held_on", Date, nullable=False),
+    Column("venue", Text, nullable=False), Column("audience", Integer, nullable=False),
+    Column("featured", Integer, nullable=False),  # how many participants' work was shown (never who)
+)
+FEEDBACK = Table(
+    "reporting_feedback", meta,
+    Column("programme_id", Id, primary_key=True), Column("feedback_id", Id, primary_key=True),
+    Column("partner_id", Id, nullable=False), Column("respondent", String(32), nullable=False),
+    Column("activity", Text), Column("rating", Integer, nullable=False), Column("comment", Text, nullable=False),
+    Column("given_on", Date, nullable=False),  # the day it was recorded
+)
+REPORTS = Table(
+    "reporting_evaluation_report", meta,
+    Column("programme_id", Id, primary_key=True), Column("report_id", Id, primary_key=True),
+    Column("published_by", Id, nullable=False), Column("title", Text, nullable=False),
+    Column("period_start", Date, nullable=False), Column("period_end", Date, nullable=False),
+    Column("summary", Text, nullable=False), Column("findings", Text, nullable=False),  # JSON list
+    Column("published_on", Date, nullable=False),
+)
+TABLES = [SHOWCASES, FEEDBACK, REPORTS]
+
+
+def showcase_held(conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
+    row = {k: d[k] for k in ("programme_id", "showcase_id", "partner_id", "title", "venue", "audience")}
+    upsert(conn, t[SHOWCASES.name], row | {"held_on": date.fromisoformat(d["held_on"]),
+                                           "featured": len(d.get("featured_participants") or [])},
+           ["programme_id", "showcase_id"])
+
+
+def feedback_submitted(conn: Rows, t: Tables, event: CloudEvent, d: dict[str, Any], __: int) -> None:
+    row = {k: d.get(k) for k in ("programme_id", "feedback_id", "partner_id", "respondent", "activity", "rating", "comment")}
+    upsert(conn, t[FEEDBACK.name], row | {"given_on": event.time.date()}, ["programme_id", "feedback_id"])
+
+
+def report_published(conn: Rows, t: Tables, event: CloudEvent, d: dict[str, Any], __: int) -> None:
+    row = {k: d[k] for k in ("programme_id", "report_id", "published_by", "title", "summary")}
+    row |= {"period_start": date.fromisoformat(d["period_start"]), "period_end": date.fromisoformat(d["period_end"]),
+            "findings": json.dumps(d.get("findings") or []), "published_on": event.time.date()}
+    upsert(conn, t[REPORTS.name], row, ["programme_id", "report_id"])
+
+
+def story(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
+    """Showcases held, feedback given and reports published in the period (a partner's own,
+    with a partner chosen; the evaluator's reports are the programme's)."""
+    s, fb, r = SHOWCASES, FEEDBACK, REPORTS
+
+    def _partner(column: Any, f: Filters) -> list[Any]:
+        return [column == f.partner_id] if f.partner_id else []
+
+    showcases = [dict(row._mapping) for row in conn.execute(
+        select(s).where(s.c.programme_id == programme_id, *_partner(s.c.partner_id, f), *f.dated(s.c.held_on))
+        .order_by(s.c.held_on, s.c.showcase_id))]
+    where = [fb.c.programme_id == programme_id, *_partner(fb.c.partner_id, f), *f.dated(fb.c.given_on)]
+    if f.activity:
+        where.append(fb.c.activity == f.activity)
+    count, mean = conn.execute(select(func.count(), func.avg(fb.c.rating)).where(*where)).one()
+    by_rating = {int(rating): int(n) for rating, n in conn.execute(
+        select(fb.c.rating, func.count()).where(*where).group_by(fb.c.rating).order_by(fb.c.rating))}
+    quoted = [{"comment": row.comment, "rating": row.rating, "respondent": row.respondent, "given_on": row.given_on.isoformat()}
+              for row in conn.execute(select(fb).where(*where).order_by(fb.c.given_on.desc(), fb.c.feedback_id)
+                                      .limit(QUOTED))]
+    reports = [{"report_id": row.report_id, "title": row.title, "period_start": row.period_start.isoformat(),
+                "period_end": row.period_end.isoformat(), "summary": row.summary, "findings": json.loads(row.findings),
+                "published_on": row.published_on.isoformat()}
+               for row in conn.execute(select(r).where(r.c.programme_id == programme_id, *f.dated(r.c.published_on))
+                                       .order_by(r.c.published_on, r.c.report_id))]
+    return {"showcases": showcases, "feedback": {"responses": int(count), "mean_rating": round(float(mean), 2) if count else None,
+                                                 "by_rating": by_rating, "quoted": quoted},
+            "evaluation_reports": reports}
