@@ -46,11 +46,12 @@ def router(sessions: SessionDependency) -> APIRouter:
         return ledger.rows(session.connection(), LimitWarning, s.programme_id, partner_id=s.partner_id)
 
     @api.get("/payment-runs/preview")
-    def preview(up_to: Day, paid_on: Day | None = None, s: Scope = Depends(partners_rows),
+    def preview(up_to: Day | None = None, paid_on: Day | None = None, s: Scope = Depends(partners_rows),
                 session: Session = Depends(sessions)) -> dict[str, Any]:
-        """What a payment run up to `up_to`, paid on `paid_on` (default today), would pay, and
-        each earnings limit it would take a co-producer past: the warning before approval."""
+        """What a payment run up to `up_to`, paid on `paid_on` (each by default today), would
+        pay, and each earnings limit it would take a co-producer past: the warning before approval."""
         conn = session.connection()
+        up_to = up_to or datetime.now(UTC).date()
         every = ledger.payable(conn, s.programme_id, up_to)
         mine = [line for line in every if s.partner_id is None or line.partner_id == s.partner_id]
         day = paid_on or datetime.now(UTC).date()  # today as the run counts it
