@@ -201,3 +201,37 @@ async def test_the_empty_state(
     assert await page.locator("#empty-state").is_visible()
     assert await page.locator("figure.chart").count() == 0
     await shot(page, "empty")
+
+
+async def test_a_commissioner_sees_its_programmes_side_by_side(
+    registry: ServiceHost, served: tuple[ServiceHost, str], client: CommandClient, nats_client: Client, browser: Browser,
+) -> None:
+    """Year one beside year two: the programme list shows each programme's headline figures."""
+    from tests.conftest import enrolment, setup_programme, unique
+
+    host, base = served
+    s = await setup_programme(client)
+    year_two = unique("prog")
+    for command, data in (
+        ("LaunchProgramme", {"programme_id": year_two, "name": "Pathways to Independence: year two (test)",
+                             "aims": ["Moving on"], "starts_on": "2026-10-01", "ends_on": "2027-09-30",
+                             "budget_pence": 5_000_000}),
+        ("CommissionPartner", {"programme_id": year_two, "contract_id": "contract-y2", "partner_id": s.partner_a,
+                               "budget_pence": 1_000_000, "activities": ["soft archery"], "starts_on": "2026-10-01",
+                               "ends_on": "2027-09-30"}),
+    ):
+        assert (await client.send(s.commissioner, command, data))["status"] == "accepted"
+    for programme, people, on in ((s.programme_id, 3, "2025-11-03"), (year_two, 2, "2026-10-05")):
+        for i in range(people):
+            reply = await client.send(s.partner_a, "EnrolParticipant", enrolment(programme, unique(f"pt{i}"), enrolled_on=on))
+            assert reply["status"] == "accepted", reply
+    await caught_up(host, nats_client)
+    page, _ = await sign_in(browser, base, await TokenStore(nats_client).issue(s.commissioner, "commissioner"))
+    assert page.url == f"{base}/dashboard"
+    columns = await page.locator("table[data-table=side-by-side] th").all()
+    heads = [" ".join((await h.text_content() or "").split()) for h in columns]
+    assert heads[1].startswith("Pathways to Independence (test)") and heads[2].startswith("Pathways to Independence: year two")
+    cells = [(await c.text_content() or "").strip()
+             for c in await page.locator("tr[data-figure-row=participants] td").all()]
+    assert cells[1:] == ["3", "2"], cells
+    await shot(page, "programmes-side-by-side")

@@ -84,10 +84,16 @@ def router(sessions: SessionDependency) -> APIRouter:
     def programmes(request: Request, who: Caller | None = Depends(page_caller), session: Session = Depends(sessions)) -> Response:
         if who is None:
             return _sign_in()
-        found = visible_programmes(session.connection(), who)
+        conn = session.connection()
+        found = sorted(visible_programmes(conn, who), key=lambda p: (p["starts_on"], p["programme_id"]))
         if len(found) == 1:
             return RedirectResponse(f"/dashboard/programmes/{found[0]['programme_id']}", status_code=303)
-        return templates.TemplateResponse(request, "programmes.html", {"caller": who, "programmes": found})
+        # Side by side (year one beside year two): each programme's headline figures as this caller sees them.
+        own = who.organisation_id if who.role == "partner" else None
+        side = [(p, figures.programme_summary(conn, p["programme_id"], figures.Filters(partner_id=own)),
+                 targets.progress(conn, p["programme_id"], own)) for p in found]
+        return templates.TemplateResponse(request, "programmes.html", {"caller": who, "programmes": found, "side": side,
+                                                                      "names": organisation_names(conn)})
 
     @pages.get("/dashboard/programmes/{programme_id}", response_class=HTMLResponse)
     def programme(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),
