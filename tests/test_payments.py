@@ -195,13 +195,15 @@ async def test_the_safeguard_counts_earnings_when_paid_in_the_claimants_period_a
     registry: ServiceHost, payments: ServiceHost, client: CommandClient
 ) -> None:
     """(issue 17) One made-up co-producer on Universal Credit, paid by two programmes: time
-    worked in March and paid on 3 April counts in the assessment period that holds 3 April
+    worked in March and paid on 1 April counts in the assessment period that holds 1 April
     (from their start day, the 15th: 15 March to 14 April), with what the other programme
     paid on 20 March. The commissioner is told before approving, with the period and the
     amounts; approved even so, the warning is recorded and the partner sees it too."""
     s, other = await setup_programme(client, budget_pence=4 * BUDGET), await setup_programme(client, budget_pence=4 * BUDGET)
-    limit = {"limit_id": unique("uc-single"), "scheme": "UC work allowance (no housing costs, test)", "amount_pence": 68_400,
-             "per": "assessment_period", "valid_from": "2025-04-06", "valid_until": "2026-04-05",
+    # Limits are platform-wide: valid only around this test's pay days, never on the 3rd (the demo's, on the same server).
+    limit_id = unique("uc-single")
+    limit = {"limit_id": limit_id, "scheme": f"UC work allowance (no housing costs, {limit_id})", "amount_pence": 68_400,
+             "per": "assessment_period", "valid_from": "2026-03-16", "valid_until": "2026-04-01",
              "benefit": "universal_credit_without_housing_costs"}
     await rejected(client, s.commissioner, "SetEarningsLimit", limit, "forbidden", "operator")
     await accepted(client, OPERATOR_ORGANISATION, "SetEarningsLimit", limit)
@@ -226,7 +228,7 @@ async def test_the_safeguard_counts_earnings_when_paid_in_the_claimants_period_a
                                                                          "co_producer_id": cp, "benefits": []})
     for day in ("2026-03-25", "2026-03-26"):  # £390, worked in March
         await accepted(client, s.partner_a, "RecordInvolvement", involvement(s, cp, 13 * 60, on=day))
-    run = {"programme_id": s.programme_id, "run_id": unique("run"), "up_to": "2026-03-31", "paid_on": "2026-04-03"}
+    run = {"programme_id": s.programme_id, "run_id": unique("run"), "up_to": "2026-03-31", "paid_on": "2026-04-01"}
     reply = await send(client, s.commissioner, "IssuePaymentRun", run)
     assert reply["status"] == "rejected" and reply["details"][0]["reason"] == "over_earnings_limit", reply
     assert "from 15 March 2026 to 14 April 2026 to £690.00" in reply["message"], reply["message"]
@@ -238,7 +240,7 @@ async def test_the_safeguard_counts_earnings_when_paid_in_the_claimants_period_a
     for org, role in ((s.commissioner, "commissioner"), (s.partner_a, "partner")):
         async with await signed_in(payments, org, role) as http:
             preview = (await http.get(f"/programmes/{s.programme_id}/payment-runs/preview",
-                                      params={"up_to": "2026-03-31", "paid_on": "2026-04-03"})).json()
+                                      params={"up_to": "2026-03-31", "paid_on": "2026-04-01"})).json()
         assert [b["earnings_after_pence"] for b in preview["over_limits"] if b["limit_id"] == limit["limit_id"]] == [69_000]
     async with await signed_in(payments, s.partner_b, "partner") as http:
         theirs = (await http.get(f"/programmes/{s.programme_id}/payment-runs/preview", params={"up_to": "2026-03-31"})).json()

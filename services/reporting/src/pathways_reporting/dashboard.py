@@ -122,7 +122,6 @@ def router(sessions: SessionDependency) -> APIRouter:
             "settings": ", ".join(f"{n} {k}" for k, n in s["participants"]["by_setting"].items()),
             "activities": list(s["sessions"]["by_activity"]),
             "mature": sum(1 for a in s["co_production"].values() if a["level"] == 3),
-            "story": story.story(scoped.conn, programme_id, scoped.filters),
         }
         return templates.TemplateResponse(request, "report.html", page)
 
@@ -182,6 +181,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         "charts": [(title, svg) for title, svg in drawn if svg],
         "definitions": figures.DEFINITIONS | journey_figures.DEFINITIONS | {"targets": targets.RULE},
         "targets": targets.progress(conn, scoped.programme_id, scoped.scope.partner_id),
+        "story": story.story(conn, scoped.programme_id, f),
         "tables": tables,
     }
 

@@ -260,6 +260,7 @@ FACTS = Projection(
         "pathways.sessions.ShowcaseHeld": story.showcase_held,
         "pathways.evaluation.FeedbackSubmitted": story.feedback_submitted,
         "pathways.evaluation.EvaluationReportPublished": story.report_published,
+        "pathways.payments.EarningsLimitWarning": story.earnings_warning,
         "pathways.sessions.SessionScheduled": _scheduled,
         "pathways.sessions.SessionDelivered": _delivered,
         "pathways.sessions.SessionCancelled": _cancelled,

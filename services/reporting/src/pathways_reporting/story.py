@@ -1,6 +1,7 @@
-"""The programme's story beyond the counts, as the printable report tells it: showcases of
-participants' work, what people taking part said (the report's service user perspective,
-beside the "you said, we did" tracker), and the evaluator's published reports."""
+"""The programme's story beyond the counts, as the dashboard and the printable report tell
+it: showcases of participants' work, what people taking part said (the report's service
+user perspective, beside the "you said, we did" tracker), the evaluator's published
+reports, and payment runs approved past a co-producer's benefits earnings limit."""
 
 from __future__ import annotations
 
@@ -43,7 +44,14 @@ REPORTS = Table(
     Column("summary", Text, nullable=False), Column("findings", Text, nullable=False),  # JSON list
     Column("published_on", Date, nullable=False),
 )
-TABLES = [SHOWCASES, FEEDBACK, REPORTS]
+WARNINGS = Table(
+    "reporting_earnings_warning", meta,
+    Column("programme_id", Id, primary_key=True), Column("sequence", Integer, primary_key=True),
+    Column("co_producer_id", Id, nullable=False), Column("partner_id", Id), Column("scheme", Text, nullable=False),
+    Column("period_start", Date, nullable=False), Column("period_end", Date, nullable=False),
+    Column("limit_pence", Integer, nullable=False), Column("earnings_after_pence", Integer, nullable=False),
+)
+TABLES = [SHOWCASES, FEEDBACK, REPORTS, WARNINGS]
 
 
 def showcase_held(conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
@@ -65,9 +73,19 @@ def report_published(conn: Rows, t: Tables, event: CloudEvent, d: dict[str, Any]
     upsert(conn, t[REPORTS.name], row, ["programme_id", "report_id"])
 
 
+def earnings_warning(conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], sequence: int) -> None:
+    row = {k: d.get(k) for k in ("programme_id", "co_producer_id", "partner_id", "scheme", "limit_pence",
+                                 "earnings_after_pence")}
+    row |= {"period_start": date.fromisoformat(d["period_start"]), "period_end": date.fromisoformat(d["period_end"]),
+            "sequence": sequence}
+    upsert(conn, t[WARNINGS.name], row, ["programme_id", "sequence"])
+
+
 def story(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
-    """Showcases held, feedback given and reports published in the period (a partner's own,
-    with a partner chosen; the evaluator's reports are the programme's)."""
+    """Showcases held and feedback recorded in the period, reports on any part of it, and
+    warnings for periods ending in it (a partner's own, with a partner chosen; the
+    evaluator's reports are the programme's). Feedback carries no date of its own: it is
+    dated the day it was recorded."""
     s, fb, r = SHOWCASES, FEEDBACK, REPORTS
 
     def _partner(column: Any, f: Filters) -> list[Any]:
@@ -88,8 +106,15 @@ def story(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
     reports = [{"report_id": row.report_id, "title": row.title, "period_start": row.period_start.isoformat(),
                 "period_end": row.period_end.isoformat(), "summary": row.summary, "findings": json.loads(row.findings),
                 "published_on": row.published_on.isoformat()}
-               for row in conn.execute(select(r).where(r.c.programme_id == programme_id, *f.dated(r.c.published_on))
-                                       .order_by(r.c.published_on, r.c.report_id))]
-    return {"showcases": showcases, "feedback": {"responses": int(count), "mean_rating": round(float(mean), 2) if count else None,
-                                                 "by_rating": by_rating, "quoted": quoted},
-            "evaluation_reports": reports}
+               for row in conn.execute(select(r).where(  # a report on any part of the period
+                   r.c.programme_id == programme_id, *([r.c.period_end >= f.date_from] if f.date_from else []),
+                   *([r.c.period_start <= f.date_to] if f.date_to else [])).order_by(r.c.period_end, r.c.report_id))]
+    w = WARNINGS
+    warnings = [{"co_producer_id": row.co_producer_id, "partner_id": row.partner_id, "scheme": row.scheme,
+                 "period_start": row.period_start.isoformat(), "period_end": row.period_end.isoformat(),
+                 "limit_pence": row.limit_pence, "earnings_after_pence": row.earnings_after_pence}
+                for row in conn.execute(select(w).where(w.c.programme_id == programme_id, *_partner(w.c.partner_id, f),
+                                                        *f.dated(w.c.period_end)).order_by(w.c.period_start, w.c.sequence))]
+    feedback = {"responses": int(count), "mean_rating": round(float(mean), 2) if count else None, "by_rating": by_rating,
+                "quoted": quoted}
+    return {"showcases": showcases, "earnings_warnings": warnings, "feedback": feedback, "evaluation_reports": reports}
