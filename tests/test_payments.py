@@ -258,6 +258,20 @@ async def test_the_safeguard_counts_earnings_when_paid_in_the_claimants_period_a
         assert [(w["co_producer_id"], w["run_id"], w["earnings_after_pence"]) for w in mine] == (
             [] if org == s.partner_b else [(cp, run["run_id"], 69_000)]), (role, seen)
 
+    # Paid as the partner's own staff through an invoice: counted the day the invoice is paid, in the same period.
+    invoice = {"programme_id": s.programme_id, "contract_id": "contract-0", "invoice_id": unique("inv"),
+               "amount_pence": 50_000, "period_start": "2026-03-01", "period_end": "2026-03-31",
+               "description": "March delivery, with a co-producer's shifts", "staff_pay": [{"co_producer_id": cp,
+                                                                                          "amount_pence": 1_000}]}
+    await rejected(client, s.partner_b, "SubmitInvoice", invoice | {"contract_id": "contract-1"}, "rule_violation",
+                   "not yours")  # partner B did not engage them
+    await accepted(client, s.partner_a, "SubmitInvoice", invoice)
+    payment = {"programme_id": s.programme_id, "partner_id": s.partner_a, "contract_id": "contract-0",
+               "invoice_id": invoice["invoice_id"], "paid_on": "2026-03-31"}
+    refused = await send(client, s.commissioner, "PayInvoice", payment)
+    assert refused["status"] == "rejected" and "to £700.00" in refused["message"], refused  # £690 paid in the period already
+    await accepted(client, s.commissioner, "PayInvoice", payment | {"confirm_over_limits": [cp]})
+
 
 async def test_payment_runs_pay_each_item_once_and_export_csv(
     registry: ServiceHost, payments: ServiceHost, client: CommandClient

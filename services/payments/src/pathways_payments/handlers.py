@@ -59,6 +59,16 @@ def _benefits_id(co_producer_id: str) -> str:
     return named if len(named) <= 64 else f"benefits-{hashlib.sha256(co_producer_id.encode()).hexdigest()[:40]}"
 
 
+def _invoice_payment_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
+    """The commissioner's decision, and for the safeguard the invoice's staff (whom the
+    contract account names; the view's copy is read here) and what each was paid around the day."""
+    staff = ledger.staff_of(conn, cmd.programme_id, cmd.contract_id, cmd.invoice_id)
+    return _commissioners_decision(cmd, ctx, conn) | {
+        "claimants": ledger.claimants(conn, cmd.programme_id, DIRECTORY.co_producers(conn, cmd.programme_id, staff)),
+        "paid": ledger.paid_earnings(conn, staff, cmd.paid_on),
+    }
+
+
 def _payment_run_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
     """What is due, and for the safeguard: who of the payees receives benefits, and what each
     was paid around the pay day in every programme."""
@@ -88,8 +98,12 @@ HANDLERS = handlers_by_name(
     CommandHandler(c.ClaimExpense, target=_own_account, consults=_charge_facts, decide=decide.claim_expense),
     CommandHandler(c.ApproveExpense, target=_partner_account, consults=_commissioners_decision, decide=decide.approve_expense),
     CommandHandler(c.RejectExpense, target=_partner_account, consults=_commissioners_decision, decide=decide.reject_expense),
-    CommandHandler(c.SubmitInvoice, target=_own_account, consults=_programme_and_contract, decide=decide.submit_invoice),
-    CommandHandler(c.PayInvoice, target=_partner_account, consults=_commissioners_decision, decide=decide.pay_invoice),
+    CommandHandler(c.SubmitInvoice, target=_own_account, consults=lambda cmd, ctx, conn: _programme_and_contract(
+        cmd, ctx, conn) | {"co_producers": DIRECTORY.co_producers(conn, cmd.programme_id,
+                                                                  [pay.co_producer_id for pay in cmd.staff_pay])},
+        decide=decide.submit_invoice),
+    CommandHandler(c.PayInvoice, target=_partner_account, reads=lambda cmd, ctx: {"limits": LIMITS},
+                   consults=_invoice_payment_facts, decide=decide.pay_invoice),
     CommandHandler(
         c.IssuePaymentRun,
         target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, "payroll"), PAYROLL),

@@ -88,6 +88,18 @@ class PaymentRunLine(SQLModel, table=True):
     paid_on: date | None = Field(default=None, index=True)  # what benefits count: the day the run paid it
 
 
+class StaffPayLine(SQLModel, table=True):
+    """What an invoice pays one of the partner's own co-producers, and when it was paid."""
+
+    __tablename__ = "payments_invoice_staff_pay"
+    programme_id: str = Field(primary_key=True)
+    contract_id: str = Field(primary_key=True)
+    invoice_id: str = Field(primary_key=True)
+    co_producer_id: str = Field(primary_key=True)
+    amount_pence: int
+    paid_on: date | None = Field(default=None, index=True)
+
+
 class CoProducerBenefits(SQLModel, table=True):
     """Each co-producer's benefits as last recorded in each programme that pays them. Ids
     are pseudonymous and chosen by whoever registers the person, so one programme's record
@@ -151,11 +163,19 @@ def _invoiced(conn: Rows, t: Tables, _: CloudEvent, d: e.InvoiceSubmitted, __: i
     row = d.model_dump(include={"programme_id", "contract_id", "invoice_id", "partner_id", "amount_pence", "period_start",
                                 "period_end"})
     upsert(conn, t["payments_invoice"], row | {"status": "submitted"}, ["programme_id", "contract_id", "invoice_id"])
+    for pay in d.staff_pay:
+        upsert(conn, t["payments_invoice_staff_pay"], {"programme_id": d.programme_id, "contract_id": d.contract_id,
+                                                        "invoice_id": d.invoice_id, "co_producer_id": pay.co_producer_id,
+                                                        "amount_pence": pay.amount_pence},
+               ["programme_id", "contract_id", "invoice_id", "co_producer_id"])
 
 
 def _invoice_paid(conn: Rows, t: Tables, _: CloudEvent, d: e.InvoicePaid, __: int) -> None:
     update(conn, t["payments_invoice"], {"programme_id": d.programme_id, "contract_id": d.contract_id,
                                          "invoice_id": d.invoice_id}, status="paid", paid_on=d.paid_on)
+    staff = table(StaffPayLine)  # by its own key (the invoice's), not per row: one statement
+    conn.execute(staff.update().where(staff.c.programme_id == d.programme_id, staff.c.contract_id == d.contract_id,
+                                      staff.c.invoice_id == d.invoice_id).values(paid_on=d.paid_on))
 
 
 def _run(conn: Rows, t: Tables, event: CloudEvent, d: e.PaymentRunIssued, __: int) -> None:
@@ -190,7 +210,7 @@ def _limit(conn: Rows, t: Tables, _: CloudEvent, d: e.EarningsLimitSet, __: int)
 LEDGER = Projection(
     name="payments_ledger",
     tables=[table(m) for m in (Involvement, Claim, Invoice, PaymentRun, PaymentRunLine, LimitWarning, CoProducerBenefits,
-                               EarningsLimitRow)],
+                               EarningsLimitRow, StaffPayLine)],
     handlers={
         "pathways.payments.InvolvementRecorded": _involvement,
         "pathways.payments.ExpenseClaimed": _claimed,
@@ -211,14 +231,22 @@ LEDGER = Projection(
 def paid_earnings(conn: Connection, co_producer_ids: Sequence[str], around: date) -> dict[str, list[tuple[date, int]]]:
     """What each co-producer was paid for their time, by pay day, within any period that can
     hold `around` (a week, a month, an assessment period), in every programme."""
-    t, found = table(PaymentRunLine), defaultdict(list)
+    found: dict[str, list[tuple[date, int]]] = defaultdict(list)
     if not co_producer_ids:
         return {}
-    for r in conn.execute(select(t.c.co_producer_id, t.c.paid_on, t.c.amount_pence).where(
-            t.c.co_producer_id.in_(list(co_producer_ids)), t.c.kind == "involvement",
-            t.c.paid_on >= around - timedelta(days=32), t.c.paid_on <= around + timedelta(days=32))):
-        found[r.co_producer_id].append((r.paid_on, r.amount_pence))
+    runs, staff = table(PaymentRunLine), table(StaffPayLine)  # paid by a payment run, or as partner staff by an invoice
+    for t, kind in ((runs, [runs.c.kind == "involvement"]), (staff, [])):
+        for r in conn.execute(select(t.c.co_producer_id, t.c.paid_on, t.c.amount_pence).where(
+                t.c.co_producer_id.in_(list(co_producer_ids)), *kind,
+                t.c.paid_on >= around - timedelta(days=32), t.c.paid_on <= around + timedelta(days=32))):
+            found[r.co_producer_id].append((r.paid_on, r.amount_pence))
     return dict(found)
+
+
+def staff_of(conn: Connection, programme_id: str, contract_id: str, invoice_id: str) -> list[str]:
+    t = table(StaffPayLine)
+    return [r.co_producer_id for r in conn.execute(select(t.c.co_producer_id).where(
+        t.c.programme_id == programme_id, t.c.contract_id == contract_id, t.c.invoice_id == invoice_id))]
 
 
 def claimants(conn: Connection, programme_id: str, facts: dict[str, CoProducerFacts]) -> dict[str, Claimant]:

@@ -9,7 +9,7 @@ from pathways.ids import Id
 from pathways.schemas import CommandData
 from pydantic import Field, StringConstraints, model_validator
 
-from pathways_payments.domain.events import Benefit, ExpenseCategory, LimitPeriod, schemas
+from pathways_payments.domain.events import Benefit, ExpenseCategory, LimitPeriod, StaffPay, schemas
 
 command = schemas.command("payments")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -88,7 +88,9 @@ class RejectExpense(_ClaimDecision):
 
 @command
 class SubmitInvoice(CommandData):
-    """A partner draws down part of its contract budget."""
+    """A partner draws down part of its contract budget; `staff_pay` names what of it pays the
+    partner's own co-producers (staff on its payroll), which the benefits safeguard counts
+    when the invoice is paid."""
 
     programme_id: Id
     contract_id: Id
@@ -97,6 +99,7 @@ class SubmitInvoice(CommandData):
     period_start: date
     period_end: date
     description: Text
+    staff_pay: list[StaffPay] = Field(default_factory=list, max_length=200)
 
     @model_validator(mode="after")
     def _period(self) -> SubmitInvoice:
@@ -107,11 +110,16 @@ class SubmitInvoice(CommandData):
 
 @command
 class PayInvoice(CommandData):
+    """Pay a partner's invoice (the commissioner). If the pay of a co-producer in it would pass
+    an earnings limit on the day it is paid, it is refused with the period and amounts until
+    sent again naming them in confirm_over_limits."""
+
     programme_id: Id
     partner_id: Id
     contract_id: Id
     invoice_id: Id
     paid_on: date
+    confirm_over_limits: list[Id] = Field(default_factory=list, max_length=200)
 
 
 @command

@@ -113,6 +113,14 @@ def submit_invoice(cmd: c.SubmitInvoice, ctx: CommandContext, account: ContractA
     budget_refusal = _check_budget(contract, account, cmd.amount_pence, f"invoice '{cmd.invoice_id}'")
     if budget_refusal is not None:
         return budget_refusal
+    staff = [pay.co_producer_id for pay in cmd.staff_pay]
+    strangers = sorted(cp for cp in set(staff) if (found := reads["co_producers"].get(cp)) is None
+                       or found.engaged_by != ctx.organisation)
+    if strangers or len(set(staff)) != len(staff):
+        return reject(RejectionCode.RULE_VIOLATION, "staff_pay names each of the partner's own co-producers once; "
+                      f"not yours or named twice: {', '.join(strangers) or 'a repeated id'}.", field="staff_pay")
+    if sum(pay.amount_pence for pay in cmd.staff_pay) > cmd.amount_pence:
+        return reject(RejectionCode.RULE_VIOLATION, "staff_pay adds up to more than the invoice.", field="staff_pay")
     return [e.InvoiceSubmitted(partner_id=ctx.organisation, **cmd.model_dump())]
 
 
@@ -125,7 +133,17 @@ def pay_invoice(cmd: c.PayInvoice, ctx: CommandContext, account: ContractAccount
         return reject(RejectionCode.NOT_FOUND, f"There is no invoice '{cmd.invoice_id}' on contract '{cmd.contract_id}'.")
     if invoice.status == "paid":
         return reject(RejectionCode.RULE_VIOLATION, f"Invoice '{cmd.invoice_id}' is already paid.")
-    return [e.InvoicePaid(amount_pence=invoice.amount_pence, **cmd.model_dump())]
+    if cmd.paid_on > ctx.now.date() + timedelta(days=31):
+        return reject(RejectionCode.RULE_VIOLATION, f"{cmd.paid_on} is more than a month away: record the payment when "
+                      "it is made.", field="paid_on")
+    # The partner's own staff are paid by the invoice: their earnings count the day it is paid.
+    staff_lines = [e.PaymentLine(item_id=f"staff/{cmd.contract_id}/{cmd.invoice_id}/{cp}", kind="involvement",
+                                 co_producer_id=cp, contract_id=cmd.contract_id, partner_id=cmd.partner_id,
+                                 on=cmd.paid_on, amount_pence=pence) for cp, pence in invoice.staff_pay]
+    refusal, warnings = _safeguarded(staff_lines, cmd.paid_on, cmd.confirm_over_limits, reads, cmd.programme_id, None)
+    if refusal is not None:
+        return refusal
+    return [e.InvoicePaid(amount_pence=invoice.amount_pence, **cmd.model_dump(exclude={"confirm_over_limits"})), *warnings]
 
 
 def issue_payment_run(cmd: c.IssuePaymentRun, ctx: CommandContext, payroll: Payroll, reads: Reads) -> Decision:
@@ -144,26 +162,38 @@ def issue_payment_run(cmd: c.IssuePaymentRun, ctx: CommandContext, payroll: Payr
     if not cmd.up_to <= paid_on <= ctx.now.date() + timedelta(days=31):
         return reject(RejectionCode.RULE_VIOLATION, f"A run paying for work up to {cmd.up_to} cannot be paid on {paid_on}: "
                       "the pay day is on or after up_to and within a month from today.", field="paid_on")
-    found = over_limits(due, paid_on, reads)
-    needless = sorted(set(cmd.confirm_over_limits) - {b.co_producer_id for b in found})
-    if needless:  # a confirmation is an answer to a warning, never given ahead of one
-        return reject(RejectionCode.RULE_VIOLATION, f"confirm_over_limits names {', '.join(needless)}, whom this run "
-                      "takes past no earnings limit: confirm only those you were warned about.", field="confirm_over_limits")
-    unconfirmed = [b for b in found if b.co_producer_id not in cmd.confirm_over_limits]
-    if unconfirmed:
-        return reject(RejectionCode.RULE_VIOLATION, "This payment run is not issued: "
-                      + "; ".join(b.explain() for b in unconfirmed) + ". Talk to them first; to pay it even so, send it "
-                      "again naming them in confirm_over_limits.", reason="over_earnings_limit",
-                      over_limits=[b.detail() for b in unconfirmed])
+    refusal, warnings = _safeguarded(due, paid_on, cmd.confirm_over_limits, reads, cmd.programme_id, cmd.run_id)
+    if refusal is not None:
+        return refusal
     run = e.PaymentRunIssued(lines=due, total_pence=sum(line.amount_pence for line in due), paid_on=paid_on,
                              **cmd.model_dump(exclude={"paid_on", "confirm_over_limits"}))
-    # One warning for each partner whose contract pays the person in this run: each is told.
+    return [run, *warnings]
+
+
+def _safeguarded(due: list[e.PaymentLine], paid_on: date, confirmed: list[str], reads: Reads, programme_id: str,
+                 run_id: str | None) -> tuple[Rejection | None, list[e.EarningsLimitWarning]]:
+    """The benefits safeguard before a payment is approved: refused with the periods and
+    amounts while a breach is unconfirmed; once confirmed, a warning for each partner whose
+    contract pays the person. A confirmation answers a warning, never given ahead of one."""
+    found = over_limits(due, paid_on, reads)
+    needless = sorted(set(confirmed) - {b.co_producer_id for b in found})
+    if needless:
+        return reject(RejectionCode.RULE_VIOLATION, f"confirm_over_limits names {', '.join(needless)}, whom this payment "
+                      "takes past no earnings limit: confirm only those you were warned about.",
+                      field="confirm_over_limits"), []
+    unconfirmed = [b for b in found if b.co_producer_id not in confirmed]
+    if unconfirmed:
+        return reject(RejectionCode.RULE_VIOLATION, "This payment is not made: "
+                      + "; ".join(b.explain() for b in unconfirmed) + ". Talk to them first; to pay it even so, send it "
+                      "again naming them in confirm_over_limits.", reason="over_earnings_limit",
+                      over_limits=[b.detail() for b in unconfirmed]), []
     paying = sorted({(line.co_producer_id, line.partner_id) for line in due if line.kind == "involvement"})
-    return [run, *(e.EarningsLimitWarning(
-        programme_id=cmd.programme_id, co_producer_id=b.co_producer_id, limit_id=b.limit.limit_id, scheme=b.limit.scheme,
+    return None, [e.EarningsLimitWarning(
+        programme_id=programme_id, co_producer_id=b.co_producer_id, limit_id=b.limit.limit_id, scheme=b.limit.scheme,
         period_start=b.period_start, period_end=b.period_end, limit_pence=b.limit.amount_pence,
         earnings_before_pence=b.earnings_before_pence, earnings_after_pence=b.earnings_after_pence,
-        partner_id=partner, run_id=cmd.run_id) for b in found for cp, partner in paying if cp == b.co_producer_id)]
+        partner_id=partner, run_id=run_id)
+        for b in found for cp, partner in paying if cp == b.co_producer_id]
 
 
 def over_limits(due: list[e.PaymentLine], paid_on: date, reads: Reads) -> list[safeguard.Breach]:

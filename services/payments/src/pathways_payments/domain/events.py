@@ -120,6 +120,16 @@ class ExpenseRejected(EventData):
     approver_actor: str
 
 
+class StaffPay(BaseModel):
+    """What an invoice pays one of the partner's own co-producers (partner staff): earnings
+    that count, for their benefits, on the day the invoice is paid."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    co_producer_id: Id
+    amount_pence: Pence = Field(gt=0)
+
+
 @event
 class InvoiceSubmitted(EventData):
     """A partner drew down part of its contract budget."""
@@ -132,6 +142,7 @@ class InvoiceSubmitted(EventData):
     period_start: date
     period_end: date
     description: str
+    staff_pay: list[StaffPay] = Field(default_factory=list)
 
 
 @event

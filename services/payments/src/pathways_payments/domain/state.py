@@ -25,6 +25,7 @@ class Claim:
 class Invoice:
     status: str  # submitted | paid
     amount_pence: int
+    staff_pay: tuple[tuple[str, int], ...] = ()  # (co-producer, pence) of the partner's own staff
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def _evolve_account(state: ContractAccount, event: EventData) -> ContractAccount
             claim = replace(state.claims[event.claim_id], status=status)
             return replace(state, claims=state.claims | {event.claim_id: claim})
         case e.InvoiceSubmitted():
-            return replace(state, invoices=state.invoices | {event.invoice_id: Invoice("submitted", event.amount_pence)})
+            staff = tuple((pay.co_producer_id, pay.amount_pence) for pay in event.staff_pay)
+            return replace(state, invoices=state.invoices | {event.invoice_id: Invoice("submitted", event.amount_pence, staff)})
         case e.InvoicePaid():
             invoice = replace(state.invoices[event.invoice_id], status="paid")
             return replace(state, invoices=state.invoices | {event.invoice_id: invoice})
