@@ -370,7 +370,7 @@ class Programme:
         yield self.env("payments", "InvoiceSubmitted", self.pid, p.org, p.contract, p.org, today,
                        {"programme_id": self.pid, "contract_id": p.contract, "partner_id": p.org, "invoice_id": invoice,
                         "amount_pence": amount, "period_start": self._at(d - 27).isoformat(), "period_end": today.isoformat(),
-                        "description": "four weeks of delivery"})
+                        "description": "four weeks of delivery", "staff_pay": []})
         paid = d + 10
 
         def pay() -> Iterator[Message]:

@@ -31,6 +31,8 @@ async def test_voices_showcases_reports_and_warnings_reach_the_reporting_read_mo
                                                "rating": rating, "comment": words}, "evaluation")
     await ok(client, b, "SubmitFeedback", {"programme_id": g, "feedback_id": unique("fb"), "respondent": "carer",
                                            "rating": 1, "comment": "Partner B's own."}, "evaluation")
+    await ok(client, a, "SubmitFeedback", {"programme_id": g, "feedback_id": unique("fb"), "respondent": "staff",
+                                           "rating": 3}, "evaluation")  # no comment, and staff: counted, never quoted
     await ok(client, a, "HoldShowcase", {"programme_id": g, "showcase_id": unique("sc"), "title": "Ward music night",
                                          "held_on": "2026-03-19", "venue": "Willow Ward day room",
                                          "activities": ["music production"], "featured_participants": people[:2],
@@ -68,16 +70,21 @@ async def test_voices_showcases_reports_and_warnings_reach_the_reporting_read_mo
             return found
 
     whole = await story(s.commissioner, "commissioner")
-    assert (whole["feedback"]["responses"], whole["feedback"]["mean_rating"]) == (4, 3.0)  # 5, 4, 2 and 1
-    assert whole["feedback"]["by_rating"] == {"1": 1, "2": 1, "4": 1, "5": 1}
+    assert (whole["feedback"]["responses"], whole["feedback"]["mean_rating"]) == (5, 3.0)  # 5, 4, 2, 1 and 3
+    assert whole["feedback"]["by_rating"] == {"1": 1, "2": 1, "3": 1, "4": 1, "5": 1}
+    assert [q["respondent"] for q in whole["feedback"]["quoted"]] == ["participant"] * 3  # carers' and staff's not quoted
     assert [(sc["title"], sc["featured"], sc["audience"]) for sc in whole["showcases"]] == [("Ward music night", 2, 34)]
     assert [r["title"] for r in whole["evaluation_reports"]] == ["Interim report"]
     mine = [w for w in whole["earnings_warnings"] if w["scheme"] == limit["scheme"]]
     assert [(w["co_producer_id"], w["partner_id"], w["earnings_after_pence"], w["period_start"], w["period_end"])
             for w in mine] == [(cp, a, 15_000, "2026-03-10", "2026-04-09")]
     only_a = await story(a, "partner")
-    assert (only_a["feedback"]["responses"], only_a["feedback"]["mean_rating"]) == (3, 3.67)
+    assert (only_a["feedback"]["responses"], only_a["feedback"]["mean_rating"]) == (4, 3.5)
     assert "Partner B's own." not in str(only_a)
+    assert {q["comment"] for q in only_a["feedback"]["quoted"]} == {"I look forward to it every week.",
+                                                                    "It helps me feel calmer.", "Too short."}
+    evaluator = await story(s.evaluator, "evaluator")
+    assert evaluator["earnings_warnings"] == [] and evaluator["feedback"]["responses"] == 5  # benefits are not theirs
     only_b = await story(b, "partner")
     assert only_b["feedback"]["responses"] == 1 and only_b["showcases"] == [] and only_b["earnings_warnings"] == []
     assert [r["title"] for r in only_b["evaluation_reports"]] == ["Interim report"]  # the programme's, for everyone

@@ -224,3 +224,29 @@ def test_spend_counts_involvement_approved_claims_and_invoices_but_not_open_or_r
                            period_start=date(2026, 1, 1), period_end=date(2026, 3, 31), description="Q2")
     refused = decide.submit_invoice(over, ctx(), account, reads())
     assert isinstance(refused, Rejection) and "past its budget" in refused.message
+
+
+def test_an_invoices_staff_pay_gets_its_pay_day_in_the_tables_a_batch_writes_a_rebuilds_own_copy_too() -> None:
+    """(found by a review) the invoice's payment set the pay day on the live table by name, so
+    a rebuild's copy kept none, and after the swap the safeguard counted no staff pay."""
+    from pathways.projection import REBUILD_SUFFIX, Rows, _copy_without_indexes
+    from pathways_payments import ledger
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine, meta = create_engine("sqlite://"), MetaData()
+    copies = {t.name: _copy_without_indexes(t, meta, t.name + REBUILD_SUFFIX) for t in ledger.LEDGER.tables}
+    with engine.begin() as conn:
+        for table in copies.values():
+            table.create(conn)
+    submitted = e.InvoiceSubmitted(programme_id="p1", contract_id="k1", partner_id="archers", invoice_id="inv1",
+                                   amount_pence=10_000, period_start=date(2026, 3, 1), period_end=date(2026, 3, 31),
+                                   description="March", staff_pay=[e.StaffPay(co_producer_id="cp1", amount_pence=9_000)])
+    paid = e.InvoicePaid(programme_id="p1", contract_id="k1", partner_id="archers", invoice_id="inv1",
+                         amount_pence=10_000, paid_on=date(2026, 4, 1))
+    with engine.begin() as conn:
+        rows = Rows(conn)
+        ledger._invoiced(rows, copies, None, submitted, 1)  # type: ignore[arg-type]
+        ledger._invoice_paid(rows, copies, None, paid, 2)  # type: ignore[arg-type]
+        rows.flush()
+        staff = copies["payments_invoice_staff_pay"]
+        assert [tuple(r) for r in conn.execute(select(staff.c.co_producer_id, staff.c.paid_on))] == [("cp1", date(2026, 4, 1))]

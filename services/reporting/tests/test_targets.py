@@ -11,7 +11,8 @@ START, END = date(2026, 1, 1), date(2026, 3, 31)  # 90 days
 
 
 @pytest.mark.parametrize(("actual", "today", "expected"), [
-    (40, date(2026, 2, 14), ("met", None)),  # reached: met, whatever the day
+    (40, date(2026, 2, 14), ("met", None)),  # reached: met
+    (50, date(2025, 12, 1), ("not started", 0.0)),  # before the period, whatever the figure (a review found "met")
     (0, date(2025, 12, 31), ("not started", 0.0)),
     (18, date(2026, 2, 14), ("on track", 20.0)),  # day 45 of 90: an even pace is 20 of 40; 18 is 90 %
     (17, date(2026, 2, 14), ("at risk", 20.0)),  # 85 %

@@ -64,6 +64,7 @@ def _invoice_payment_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str
     contract account names; the view's copy is read here) and what each was paid around the day."""
     staff = ledger.staff_of(conn, cmd.programme_id, cmd.contract_id, cmd.invoice_id)
     return _commissioners_decision(cmd, ctx, conn) | {
+        "staff": staff,
         "claimants": ledger.claimants(conn, cmd.programme_id, DIRECTORY.co_producers(conn, cmd.programme_id, staff)),
         "paid": ledger.paid_earnings(conn, staff, cmd.paid_on),
     }

@@ -173,9 +173,10 @@ def _invoiced(conn: Rows, t: Tables, _: CloudEvent, d: e.InvoiceSubmitted, __: i
 def _invoice_paid(conn: Rows, t: Tables, _: CloudEvent, d: e.InvoicePaid, __: int) -> None:
     update(conn, t["payments_invoice"], {"programme_id": d.programme_id, "contract_id": d.contract_id,
                                          "invoice_id": d.invoice_id}, status="paid", paid_on=d.paid_on)
-    staff = table(StaffPayLine)  # by its own key (the invoice's), not per row: one statement
-    conn.execute(staff.update().where(staff.c.programme_id == d.programme_id, staff.c.contract_id == d.contract_id,
-                                      staff.c.invoice_id == d.invoice_id).values(paid_on=d.paid_on))
+    # Every staff line of the invoice (keyed by the invoice, not by each line), in the tables
+    # this batch writes: a rebuild's own copy while rebuilding.
+    update(conn, t["payments_invoice_staff_pay"], {"programme_id": d.programme_id, "contract_id": d.contract_id,
+                                                   "invoice_id": d.invoice_id}, paid_on=d.paid_on)
 
 
 def _run(conn: Rows, t: Tables, event: CloudEvent, d: e.PaymentRunIssued, __: int) -> None:

@@ -134,7 +134,7 @@ def router(sessions: SessionDependency) -> APIRouter:
     @api.get("/programmes/{programme_id}/story")
     def programme_story(request: Scoped = Depends(scoped)) -> dict[str, Any]:
         """Showcases, what people taking part said, and the evaluator's published reports, in the period."""
-        return story.story(request.conn, request.programme_id, request.filters)
+        return story.story(request.conn, request.programme_id, request.filters, request.scope.caller.role)
 
     @api.get("/programmes/{programme_id}/360giving.json")
     def three_sixty_giving(request: Scoped = Depends(scoped)) -> dict[str, Any]:

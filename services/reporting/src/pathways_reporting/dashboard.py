@@ -181,7 +181,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         "charts": [(title, svg) for title, svg in drawn if svg],
         "definitions": figures.DEFINITIONS | journey_figures.DEFINITIONS | {"targets": targets.RULE},
         "targets": targets.progress(conn, scoped.programme_id, scoped.scope.partner_id),
-        "story": story.story(conn, scoped.programme_id, f),
+        "story": story.story(conn, scoped.programme_id, f, scoped.scope.caller.role),
         "tables": tables,
     }
 

@@ -81,7 +81,11 @@ def earnings_warning(conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], se
     upsert(conn, t[WARNINGS.name], row, ["programme_id", "sequence"])
 
 
-def story(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
+SERVICE_USERS = ("participant", "co_producer")  # whose words the service user perspective quotes
+SEES_WARNINGS = ("commissioner", "partner", "auditor", "operator")  # as the payments service: never evaluators
+
+
+def story(conn: Connection, programme_id: str, f: Filters, role: str) -> dict[str, Any]:
     """Showcases held and feedback recorded in the period, reports on any part of it, and
     warnings for periods ending in it (a partner's own, with a partner chosen; the
     evaluator's reports are the programme's). Feedback carries no date of its own: it is
@@ -100,8 +104,9 @@ def story(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
     count, mean = conn.execute(select(func.count(), func.avg(fb.c.rating)).where(*where)).one()
     by_rating = {int(rating): int(n) for rating, n in conn.execute(
         select(fb.c.rating, func.count()).where(*where).group_by(fb.c.rating).order_by(fb.c.rating))}
+    said = [*where, fb.c.respondent.in_(SERVICE_USERS), fb.c.comment != ""]
     quoted = [{"comment": row.comment, "rating": row.rating, "respondent": row.respondent, "given_on": row.given_on.isoformat()}
-              for row in conn.execute(select(fb).where(*where).order_by(fb.c.given_on.desc(), fb.c.feedback_id)
+              for row in conn.execute(select(fb).where(*said).order_by(fb.c.given_on.desc(), fb.c.feedback_id)
                                       .limit(QUOTED))]
     reports = [{"report_id": row.report_id, "title": row.title, "period_start": row.period_start.isoformat(),
                 "period_end": row.period_end.isoformat(), "summary": row.summary, "findings": json.loads(row.findings),
@@ -114,7 +119,8 @@ def story(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
                  "period_start": row.period_start.isoformat(), "period_end": row.period_end.isoformat(),
                  "limit_pence": row.limit_pence, "earnings_after_pence": row.earnings_after_pence}
                 for row in conn.execute(select(w).where(w.c.programme_id == programme_id, *_partner(w.c.partner_id, f),
-                                                        *f.dated(w.c.period_end)).order_by(w.c.period_start, w.c.sequence))]
+                                                        *f.dated(w.c.period_end)).order_by(w.c.period_start, w.c.sequence))
+                ] if role in SEES_WARNINGS else []
     feedback = {"responses": int(count), "mean_rating": round(float(mean), 2) if count else None, "by_rating": by_rating,
                 "quoted": quoted}
     return {"showcases": showcases, "earnings_warnings": warnings, "feedback": feedback, "evaluation_reports": reports}

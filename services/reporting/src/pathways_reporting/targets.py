@@ -13,7 +13,7 @@ dashboard does when filtered to them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pathways.envelope import CloudEvent
@@ -49,7 +49,7 @@ def _journey(key: str) -> Callable[[dict[str, Any]], float]:
 
 # Each indicator as the headline figure it reads, from the summary for the target's period and partner.
 INDICATORS: dict[str, tuple[str, Callable[[dict[str, Any]], float]]] = {
-    "participants": ("people taking part (unique)", lambda s: float(s["participants"]["unique"])),
+    "participants": ("people enrolled by the period's end (unique)", lambda s: float(s["participants"]["unique"])),
     "enrolments": ("enrolments", lambda s: float(s["participants"]["enrolments"])),
     "sessions": ("sessions delivered", lambda s: float(s["sessions"]["delivered"])),
     "hours": ("hours of activity", lambda s: float(s["sessions"]["hours_delivered"])),
@@ -70,10 +70,10 @@ def target_set(conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int)
 
 def status(actual: float, target: int, start: date, end: date, today: date) -> tuple[str, float | None]:
     """(status, the figure an even pace would have reached by today)."""
-    if actual >= target:
-        return "met", None
     if today < start:
         return "not started", 0.0
+    if actual >= target:
+        return "met", None
     if today > end:
         return "not met", float(target)
     gone = (min(today, end) - start).days + 1
@@ -84,16 +84,17 @@ def status(actual: float, target: int, start: date, end: date, today: date) -> t
 
 def progress(conn: Connection, programme_id: str, partner_id: str | None = None,
              today: date | None = None) -> list[dict[str, Any]]:
-    """Every target of the programme (a partner: its own and the programme's), with its figure and status."""
+    """Every target of the programme, with its figure and status; a partner sees its own
+    contracts' targets only (a programme's figure would tell it the other partners')."""
     from pathways_reporting import figures  # the read model (which holds this module's table) comes first
 
-    today = today or date.today()
+    today = today or datetime.now(UTC).date()
     t = TARGETS
     query = select(t).where(t.c.programme_id == programme_id).order_by(t.c.period_start, t.c.target_id)
     out = []
     summaries: dict[tuple[date, date, str | None], dict[str, Any]] = {}
     for row in conn.execute(query):
-        if partner_id is not None and row.partner_id not in (None, partner_id):
+        if partner_id is not None and row.partner_id != partner_id:
             continue
         key = (row.period_start, row.period_end, row.partner_id)
         if key not in summaries:  # targets of one period and partner share one summary

@@ -136,6 +136,9 @@ def pay_invoice(cmd: c.PayInvoice, ctx: CommandContext, account: ContractAccount
     if cmd.paid_on > ctx.now.date() + timedelta(days=31):
         return reject(RejectionCode.RULE_VIOLATION, f"{cmd.paid_on} is more than a month away: record the payment when "
                       "it is made.", field="paid_on")
+    if {cp for cp, _ in invoice.staff_pay} - set(reads["staff"]):  # the ledger has not caught up with the account
+        return reject(RejectionCode.UNAVAILABLE, "The invoice's staff pay is not in the ledger yet: send it again shortly "
+                      "with the same idempotency key.")
     # The partner's own staff are paid by the invoice: their earnings count the day it is paid.
     staff_lines = [e.PaymentLine(item_id=f"staff/{cmd.contract_id}/{cmd.invoice_id}/{cp}", kind="involvement",
                                  co_producer_id=cp, contract_id=cmd.contract_id, partner_id=cmd.partner_id,
