@@ -47,15 +47,23 @@ def launch_programme(cmd: c.LaunchProgramme, ctx: CommandContext, programme: Pro
     return [e.ProgrammeLaunched(commissioner_id=ctx.organisation, **cmd.model_dump())]
 
 
-def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
+def check_commissioner(reads: Reads, programme_id: str, organisation: str, what: str) -> Decision | None:
+    """Only the programme's commissioner may do `what`; a partner of it is told so, and a
+    stranger learns nothing of the programme (read by id, whoever commissioned it)."""
     anywhere: Programme = reads["programme_anywhere"]
     if not anywhere.launched:
-        return no_such_programme(cmd.programme_id)
-    if anywhere.commissioner_id != ctx.organisation:
-        if not anywhere.contracts_of(ctx.organisation):
-            return no_such_programme(cmd.programme_id)  # a stranger learns nothing of it
-        return reject(RejectionCode.FORBIDDEN, f"Only the programme's commissioner commissions partners for "
-                      f"'{cmd.programme_id}'.")
+        return no_such_programme(programme_id)
+    if anywhere.commissioner_id != organisation:
+        if not anywhere.contracts_of(organisation):
+            return no_such_programme(programme_id)
+        return reject(RejectionCode.FORBIDDEN, f"Only the programme's commissioner {what} for '{programme_id}'.")
+    return None
+
+
+def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
+    refusal = check_commissioner(reads, cmd.programme_id, ctx.organisation, "commissions partners")
+    if refusal is not None:
+        return refusal
     partner: Organisation = reads["partner"]
     if not partner.registered or partner.kind != "delivery_partner":
         return reject(

@@ -4,22 +4,18 @@ the programme, or one contract, is to reach in a period."""
 from __future__ import annotations
 
 from pathways.commands import CommandContext, Decision
-from pathways.replies import RejectionCode, no_such_programme, reject
+from pathways.replies import RejectionCode, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e
-from pathways_registry.domain.decide import Reads
+from pathways_registry.domain.decide import Reads, check_commissioner
 from pathways_registry.domain.state import Programme
 
 
 def set_target(cmd: c.SetTarget, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
-    anywhere: Programme = reads["programme_anywhere"]
-    if not anywhere.launched:
-        return no_such_programme(cmd.programme_id)
-    if anywhere.commissioner_id != ctx.organisation:
-        if not anywhere.contracts_of(ctx.organisation):
-            return no_such_programme(cmd.programme_id)  # a stranger learns nothing of it
-        return reject(RejectionCode.FORBIDDEN, f"Only the programme's commissioner sets targets for '{cmd.programme_id}'.")
+    refusal = check_commissioner(reads, cmd.programme_id, ctx.organisation, "sets targets")
+    if refusal is not None:
+        return refusal
     starts, ends, partner = programme.starts_on, programme.ends_on, None
     if cmd.contract_id is not None:
         contract = next((k for k in programme.contracts if k.contract_id == cmd.contract_id), None)
