@@ -150,7 +150,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
     summary = figures.programme_summary(conn, scoped.programme_id, f)
     assert summary is not None
     names = organisation_names(conn)
-    tables = [(key, with_names(conn, build(conn, scoped.programme_id, f, limit=ROW_LIMIT)))
+    tables = [(key, with_names(conn, build(conn, scoped.programme_id, f, limit=ROW_LIMIT), names))
               for key, build in TABLES.items() if with_tables]
     contracts = DIRECTORY.contracts(conn, scoped.programme_id, scoped.scope.partner_id)
     name = conn.execute(select(PROGRAMMES.c.name).where(PROGRAMMES.c.programme_id == scoped.programme_id)).scalar()

@@ -169,12 +169,13 @@ def organisation_names(conn: Connection) -> dict[str, str]:
     return {r.organisation_id: r.name for r in conn.execute(select(o.c.organisation_id, o.c.name))}
 
 
-def with_names(conn: Connection, data: TableData) -> TableData:
-    """The organisation's name beside each partner id: people read names, systems keep ids."""
+def with_names(conn: Connection, data: TableData, names: dict[str, str] | None = None) -> TableData:
+    """The organisation's name beside each partner id: people read names, systems keep ids.
+    `names`: organisation_names already read (a page of many tables reads them once)."""
     if "partner_id" not in data.columns:
         return data
     at = data.columns.index("partner_id") + 1
-    names = organisation_names(conn)
+    names = names if names is not None else organisation_names(conn)
     rows = [[*row[:at], names.get(str(row[at - 1]), ""), *row[at:]] for row in data.rows]
     return TableData(data.title, [*data.columns[:at], "partner", *data.columns[at:]], rows, data.total)
 
