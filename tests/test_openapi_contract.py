@@ -26,6 +26,13 @@ async def spec_of(host: ServiceHost) -> dict[str, Any]:
     return spec
 
 
+def resolved(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema, or the component its `$ref` names (`#/components/schemas/X`)."""
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].removeprefix("#/components/schemas/")]
+    return schema
+
+
 async def test_every_command_is_a_documented_route_with_its_body_and_its_replies(
     registry: ServiceHost, sessions: ServiceHost, payments: ServiceHost, evaluation: ServiceHost,
     reporting: ServiceHost,
@@ -38,12 +45,11 @@ async def test_every_command_is_a_documented_route_with_its_body_and_its_replies
             route = spec["paths"][f"/commands/{{organisation}}/{name}"]["post"]
             assert set(route["responses"]) >= {"200", "401", "403", "413", "415", "422", "503"}, (name, route["responses"])
             assert route["security"], name
-            body = route["requestBody"]["content"]["application/json"]["schema"]
+            body = resolved(spec, route["requestBody"]["content"]["application/json"]["schema"])
             assert body["required"] == ["idempotency_key", "organisation", "actor", "data"]
             fields = set(handler.model.model_fields)
-            data = body["properties"]["data"]
-            referenced = body["$defs"][data["$ref"].rsplit("/", 1)[1]] if "$ref" in data else data
-            assert set(referenced["properties"]) == fields, name
+            assert set(resolved(spec, body["properties"]["data"])["properties"]) == fields, name
+            assert "$defs" not in json.dumps(route), name  # every model is in components, where a client finds it
         assert "/commands/{organisation}/batch" in spec["paths"]
         reads = [op for path, ops in spec["paths"].items() if path.startswith("/programmes") for op in ops.values()]
         assert reads and all(op.get("security") for op in reads), host.service.name
@@ -54,8 +60,9 @@ async def test_the_readme_example_is_the_documented_body_and_is_accepted_over_ht
     registry: ServiceHost, client: CommandClient,
 ) -> None:
     example = json.loads(re.search(r"```json\n(.*?)```", README.read_text(), re.S).group(1))  # type: ignore[union-attr]
-    schema = (await spec_of(registry))["paths"]["/commands/{organisation}/EnrolParticipant"]["post"]["requestBody"]
-    jsonschema.validate(example, schema["content"]["application/json"]["schema"])
+    spec = await spec_of(registry)
+    schema = spec["paths"]["/commands/{organisation}/EnrolParticipant"]["post"]["requestBody"]
+    jsonschema.validate(example, schema["content"]["application/json"]["schema"] | {"components": spec["components"]})
     s = await setup_programme(client)
     body = example | {"organisation": s.partner_a, "idempotency_key": unique("k"),
                       "data": example["data"] | {"programme_id": s.programme_id, "participant_id": unique("P")}}

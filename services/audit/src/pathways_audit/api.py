@@ -52,12 +52,33 @@ def _store(request: Request) -> JetStreamEventStore:
     return store
 
 
+class NdjsonResponse(StreamingResponse):
+    """One JSON object per line, documented as such (not as application/json)."""
+
+    media_type = "application/x-ndjson"
+
+
+NO_CHECKPOINT: dict[int | str, dict[str, Any]] = {409: {"description": "No checkpoint has been signed yet"}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The ledger's key or the event stream is not reachable from this instance"}}
+PROOF_REFUSALS: dict[int | str, dict[str, Any]] = UNAVAILABLE | {
+    404: {"description": "No such event, or no signed checkpoint of that size"},
+    409: {"description": "No checkpoint covers it yet, or the checkpoint given is newer than the one asked for"},
+    410: {"description": "The event is no longer in the stream: run a verification"},
+}
+
+
+def _proof_refused(err: proofs.ProofUnavailable) -> HTTPException:
+    # A 422 in the shape every 422 is documented in (a list of problems), not a string.
+    return unprocessable(err.message, "body") if err.status == 422 else HTTPException(err.status, err.message)
+
+
 def _rows(result: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in result]
 
 
 def router(sessions: SessionDependency) -> APIRouter:
-    api = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(auditor)])
+    api = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(auditor)], responses=UNAVAILABLE)
 
     @api.get("/ledger")
     def state(session: Session = Depends(sessions)) -> dict[str, Any]:
@@ -82,7 +103,7 @@ def router(sessions: SessionDependency) -> APIRouter:
         query = select(records.CHECKPOINTS).order_by(records.CHECKPOINTS.c.tree_size.desc())
         return _rows(session.connection().execute(query.limit(limit) if limit else query))
 
-    @api.get("/checkpoints/latest", response_class=PlainTextResponse)
+    @api.get("/checkpoints/latest", response_class=PlainTextResponse, responses=NO_CHECKPOINT)
     def latest_checkpoint(session: Session = Depends(sessions)) -> str:
         """The latest signed checkpoint as a note: the thing to keep."""
         row = records.latest_checkpoint(session.connection())
@@ -102,9 +123,9 @@ def router(sessions: SessionDependency) -> APIRouter:
         """The stream's last sequence: where a verification from /audit/stream ends."""
         return {"last_sequence": await _store(request).last_sequence()}
 
-    @api.get("/stream")
+    @api.get("/stream", response_class=NdjsonResponse)
     async def stream(request: Request, start: int = Query(1, ge=1, le=MAX_SEQUENCE),
-                     count: int = Query(1024, ge=1, le=MAX_STORED)) -> StreamingResponse:
+                     count: int = Query(1024, ge=1, le=MAX_STORED)) -> NdjsonResponse:
         """The stream's messages exactly as stored, from sequence `start`, at most `count`,
         one JSON object per line (`payload_base64`: the bytes the ledger hashes). This is how
         an auditor reads the stream: auditors ask JetStream nothing themselves, because a
@@ -119,9 +140,9 @@ def router(sessions: SessionDependency) -> APIRouter:
                                   "stored_at": stored.stored_at.isoformat(),
                                   "payload_base64": base64.b64encode(stored.payload).decode()}).encode() + b"\n"
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return NdjsonResponse(lines())
 
-    @api.get("/proofs/inclusion/{event}")
+    @api.get("/proofs/inclusion/{event}", responses=PROOF_REFUSALS)
     async def prove(request: Request, event: str, tree_size: int | None = Query(None, ge=1, le=MAX_SEQUENCE),
                     session: Session = Depends(sessions)) -> dict[str, Any]:
         """That an event (by id, or by stream sequence) is in the signed log."""
@@ -129,13 +150,13 @@ def router(sessions: SessionDependency) -> APIRouter:
             # The database work off the event loop: the service answers other requests meanwhile.
             entry, checkpoint, proof = await asyncio.to_thread(proofs.inclusion, session.connection(), event, tree_size)
         except proofs.ProofUnavailable as err:
-            raise HTTPException(err.status, err.message) from None
+            raise _proof_refused(err) from None
         stored = await _store(request).get(int(entry.sequence))
         if stored is None:
             raise HTTPException(410, f"Sequence {entry.sequence} is no longer in the stream: run a verification.")
         return proofs.inclusion_bundle(entry, checkpoint, proof, stored.payload)
 
-    @api.post("/proofs/consistency")
+    @api.post("/proofs/consistency", responses=PROOF_REFUSALS)
     def consistent(old_checkpoint: str = Body(..., media_type="text/plain", description="The signed checkpoint you kept"),
                    tree_size: int | None = Query(None, ge=1, le=MAX_SEQUENCE),
                    session: Session = Depends(sessions)) -> dict[str, Any]:
@@ -143,7 +164,7 @@ def router(sessions: SessionDependency) -> APIRouter:
         try:
             return proofs.consistency(session.connection(), old_checkpoint, ledger_key().vkey, tree_size)
         except proofs.ProofUnavailable as err:
-            raise HTTPException(err.status, err.message) from None
+            raise _proof_refused(err) from None
 
     @api.get("/verify")
     async def verify(request: Request, session: Session = Depends(sessions)) -> dict[str, Any]:
@@ -153,10 +174,10 @@ def router(sessions: SessionDependency) -> APIRouter:
         report = await verify_history(_store(request), ledger_key().vkey, ledger=DatabaseLedger(engine))
         return report.to_dict()
 
-    @api.get("/replay")
+    @api.get("/replay", response_class=NdjsonResponse)
     async def replay(request: Request,
                      as_of: str = Query(..., description="2026-03-31 (end of that day, UTC) or a date and time"),
-                     programme: str | None = None, organisation: str | None = None) -> StreamingResponse:
+                     programme: str | None = None, organisation: str | None = None) -> NdjsonResponse:
         """The history as it stood then, one JSON event per line, then a last line
         {"end": true, "events": N}: an answer without it was cut short."""
         try:
@@ -172,7 +193,7 @@ def router(sessions: SessionDependency) -> APIRouter:
                 yield json.dumps(record, sort_keys=True).encode() + b"\n"
             yield json.dumps({"end": True, "events": count, "as_of": moment.isoformat()}).encode() + b"\n"
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return NdjsonResponse(lines())
 
     @api.get("/participants/{participant_id}/reads")
     def reads(participant_id: str, session: Session = Depends(sessions)) -> list[dict[str, Any]]:

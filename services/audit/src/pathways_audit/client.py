@@ -80,6 +80,8 @@ def answer(response: httpx.Response) -> httpx.Response:
             detail = response.json().get("detail", response.text)
         except ValueError:
             detail = response.text
+        if isinstance(detail, list):  # a 422's list of problems: say what each is
+            detail = "; ".join(str(p.get("msg", p)) if isinstance(p, dict) else str(p) for p in detail)
         raise fail(f"The audit service answered {response.status_code}: {detail}", 1)
     return response
 

@@ -23,7 +23,7 @@ from pathways.ledger.verifier import Checkpoint
 from pathways.logging import get_logger
 from pathways.service import BackgroundContext
 from pathways.subjects import NO_PROGRAMME
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from pathways_audit import ledger, records
 from pathways_audit.keys import KeyProblem, LedgerSettings, ledger_signer
@@ -34,6 +34,8 @@ log = get_logger("pathways.audit.signer")
 def _state(engine: Engine) -> tuple[int, int, bool]:
     """(tree size, size last signed, anything new since?)"""
     with engine.connect() as conn:
+        if not inspect(conn).has_table(records.CHECKPOINTS.name):
+            return 0, 0, False  # the ledger's projection has not created its tables yet: nothing to sign
         size = ledger.tree_size(conn)
         latest = records.latest_checkpoint(conn)
         signed = int(latest.tree_size) if latest is not None else 0

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, Security
 from fastapi.security import HTTPBearer
-from pydantic import create_model
+from pydantic import BaseModel, create_model
+from pydantic.json_schema import models_json_schema
 
 from pathways.access import Caller, sender
 from pathways.batch import BatchReply, handle_batch
@@ -75,28 +76,55 @@ def _route_for(command: str, doc: str) -> Any:
     return send
 
 
-def _body_schema(name: str, handler: CommandHandler[Any]) -> dict[str, Any]:
-    envelope = create_model(f"{name}Envelope", __base__=CommandEnvelope, data=(handler.model, ...))
-    return envelope.model_json_schema()
+def _body_schemas(handlers: Mapping[str, CommandHandler[Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each command's body as a `$ref` into the document's components, and those components:
+    every model a body is made of (the envelope, the command, a nested PersonalDetails), named
+    once for the whole service. A `$defs` inside a request body, pydantic's default, is
+    not resolvable from where OpenAPI puts it: a client generator or schemathesis skips it."""
+    envelopes: dict[str, type[BaseModel]] = {
+        name: create_model(f"{name}Envelope", __base__=CommandEnvelope, data=(handler.model, ...))
+        for name, handler in handlers.items()}
+    refs, definitions = models_json_schema([(e, "validation") for e in envelopes.values()],
+                                           ref_template="#/components/schemas/{model}")
+    return {name: refs[(e, "validation")] for name, e in envelopes.items()}, definitions.get("$defs", {})
 
 
-def commands_router(handlers: Mapping[str, CommandHandler[Any]]) -> APIRouter | None:
-    """The routes of a service that takes these commands; None if it takes none."""
+def _with_components(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """`app.openapi()` with these schemas among its components (FastAPI knows only the
+    models of its own parameters and responses)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            components = generate().setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in schemas.items():
+                if components.setdefault(name, schema) != schema:
+                    raise RuntimeError(f"two different schemas are both called {name!r} in the OpenAPI document")
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document
+
+
+def add_command_routes(app: FastAPI, handlers: Mapping[str, CommandHandler[Any]]) -> None:
+    """The routes of a service that takes these commands (none if it takes none), their
+    bodies documented in the app's components."""
     if not handlers:
-        return None
+        return
+    bodies, components = _body_schemas(handlers)
     router = APIRouter(prefix="/commands", tags=["commands"], dependencies=[Security(BEARER)])
     for name, handler in sorted(handlers.items()):
         send = _route_for(name, (handler.model.__doc__ or name).strip())
         router.add_api_route(
             f"/{{organisation}}/{name}", send, methods=["POST"], name=name, summary=name, response_model=Accepted,
             responses=REFUSALS, openapi_extra={"requestBody": {"required": True, "content": {
-                "application/json": {"schema": _body_schema(name, handler)}}}})
+                "application/json": {"schema": bodies[name]}}}})
     router.add_api_route(f"/{{organisation}}/{BATCH}", send_batch, methods=["POST"], name=BATCH, summary="A batch of commands",
                          response_model=BatchReply, responses=REFUSALS)
     # Any other name: refused by the intake as over NATS (422 `invalid`, naming the commands
     # there are) and recorded for the auditors, not a bare 404.
     router.add_api_route("/{organisation}/{command}", send_unknown, methods=["POST"], include_in_schema=False)
-    return router
+    app.include_router(router)
+    _with_components(app, components)
 
 
 async def send_unknown(organisation: str, command: str, request: Request, _: Caller = Depends(sender),

@@ -33,7 +33,7 @@ from pathways.replies import RejectionCode, Reply, reject
 from pathways.runner import ProjectionRunner
 from pathways.runtime.accounts import may_be_answered_at
 from pathways.runtime.bodylimit import BodyLimit
-from pathways.runtime.commands_http import BEARER, commands_router
+from pathways.runtime.commands_http import BEARER, add_command_routes
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.headers import SecurityHeaders
 from pathways.service import READ_REFUSALS, BackgroundContext, ServiceDefinition
@@ -270,7 +270,8 @@ class ServiceHost:
             """The process serves: what a restart policy watches."""
             return {"service": self.service.name, "status": "alive"}
 
-        @app.get("/readyz", tags=["operations"])
+        @app.get("/readyz", tags=["operations"], responses={
+            200: {"description": "Ready"}, 503: {"description": "Not connected to NATS, or a read model catching up"}})
         async def ready() -> Response:
             """Connected to NATS and every read model caught up with the stream as it stands
             (within two seconds): what a load balancer routes by."""
@@ -287,9 +288,7 @@ class ServiceHost:
                 return Response(body, 503, media_type="application/json")
             return Response('{"status": "ready"}', 200, media_type="application/json")
 
-        commands = commands_router(self.service.handlers)  # none on a read-only service (runtime/commands_http.py)
-        if commands is not None:
-            app.include_router(commands)
+        add_command_routes(app, self.service.handlers)  # none on a read-only service (runtime/commands_http.py)
         if self.service.api is not None:
             app.include_router(self.service.api(self.sessions), dependencies=[Security(BEARER)], responses=READ_REFUSALS)
         return app
