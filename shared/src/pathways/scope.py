@@ -22,7 +22,7 @@ from sqlmodel import Session
 from pathways.access import Caller, caller
 from pathways.directory import Directory
 from pathways.facts import ProgrammeFacts
-from pathways.service import SessionDependency
+from pathways.service import db_session
 
 WHOLE_PROGRAMME_ROLES = ("evaluator", "auditor", "operator")
 
@@ -68,9 +68,7 @@ def programme_scope(
     return Scope(programme, caller, partner_id)
 
 
-def scoped(
-    sessions: SessionDependency, directory: Directory, *, refused_roles: Sequence[str] = ()
-) -> Callable[..., Scope]:
+def scoped(directory: Directory, *, refused_roles: Sequence[str] = ()) -> Callable[..., Scope]:
     """A FastAPI dependency for routes under /programmes/{programme_id}: the caller signed
     in, the programme checked and the `partner_id` filter narrowed to what they may see."""
 
@@ -78,7 +76,7 @@ def scoped(
         programme_id: str,
         partner_id: str | None = Query(None, description="Only this partner's rows (a partner: only its own)"),
         who: Caller = Depends(caller),
-        session: Session = Depends(sessions),
+        session: Session = Depends(db_session),
     ) -> Scope:
         return programme_scope(session.connection(), directory, who, programme_id, partner_id, refused_roles=refused_roles)
 

@@ -22,8 +22,6 @@ from pathways.projection import Projection
 from pathways.runtime.accounts import NatsNeeds
 from pathways.schemas import SchemaRegistry
 
-SessionDependency = Callable[[], Iterator[Session]]
-
 
 @dataclass(frozen=True)
 class BackgroundContext:
@@ -55,6 +53,13 @@ READ_REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def db_session(request: Request) -> Iterator[Session]:
+    """FastAPI dependency: a session on the read models of the service serving the request
+    (the engine its host put on the app: runtime/host.py)."""
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
 def command_intake(request: Request) -> CommandIntake:
     """FastAPI dependency: the service's command intake, for endpoints that turn an
     upload into commands."""
@@ -72,7 +77,7 @@ class ServiceDefinition:
     handlers: Mapping[str, CommandHandler[Any]]
     projections: Sequence[Projection] = ()  # read models, run by `serve --only projections`
     views: Sequence[Projection] = ()  # what the rules consult; run beside the intake
-    api: Callable[[SessionDependency], APIRouter] | None = None
+    api: APIRouter | None = None  # its read routes; they reach the database through `db_session`
     http_port: int = 8100  # preferred; a free one is taken when it is busy
     background: Sequence[BackgroundTask] = ()  # run where the projections run
     nats: NatsNeeds = field(default_factory=NatsNeeds)  # what its NATS user needs beyond every service's rights

@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pathways.accountability import record_reads_in_worker
 from pathways.scope import Scope, scoped
-from pathways.service import SessionDependency
+from pathways.service import db_session
 from sqlmodel import Session
 
 from pathways_evaluation import readmodel
@@ -23,45 +23,42 @@ from pathways_evaluation.readmodel import (
     Report,
 )
 
+router = APIRouter(prefix="/programmes/{programme_id}", tags=["evaluation"])
+scope = scoped(DIRECTORY)
 
-def router(sessions: SessionDependency) -> APIRouter:
-    api = APIRouter(prefix="/programmes/{programme_id}", tags=["evaluation"])
-    scope = scoped(sessions, DIRECTORY)
+@router.get("/outcomes", response_model=list[OutcomePublic])
+def outcomes(
+    request: Request,
+    instrument: Literal["WEMWBS", "SWEMWBS"] | None = Query(None),
+    s: Scope = Depends(scope),
+    session: Session = Depends(db_session),
+) -> list[OutcomePublic]:
+    """Participants' outcome measurements; each read is recorded for audit."""
+    found = readmodel.list_outcomes(
+        session=session, programme_id=s.programme_id, partner_id=s.partner_id, instrument=instrument
+    )
+    record_reads_in_worker(request, s.caller, s.programme_id, (o.participant_id for o in found),
+                           ("partner_id", "instrument"))
+    return found
 
-    @api.get("/outcomes", response_model=list[OutcomePublic])
-    def outcomes(
-        request: Request,
-        instrument: Literal["WEMWBS", "SWEMWBS"] | None = Query(None),
-        s: Scope = Depends(scope),
-        session: Session = Depends(sessions),
-    ) -> list[OutcomePublic]:
-        """Participants' outcome measurements; each read is recorded for audit."""
-        found = readmodel.list_outcomes(
-            session=session, programme_id=s.programme_id, partner_id=s.partner_id, instrument=instrument
-        )
-        record_reads_in_worker(request, s.caller, s.programme_id, (o.participant_id for o in found),
-                               ("partner_id", "instrument"))
-        return found
+@router.get("/feedback", response_model=list[Feedback])
+def feedback(s: Scope = Depends(scope), session: Session = Depends(db_session)) -> list[Feedback]:
+    return readmodel.list_feedback(session=session, programme_id=s.programme_id, partner_id=s.partner_id)
 
-    @api.get("/feedback", response_model=list[Feedback])
-    def feedback(s: Scope = Depends(scope), session: Session = Depends(sessions)) -> list[Feedback]:
-        return readmodel.list_feedback(session=session, programme_id=s.programme_id, partner_id=s.partner_id)
+@router.get("/co-production", response_model=list[CoProductionAssessment])
+def co_production(s: Scope = Depends(scope), session: Session = Depends(db_session)) -> list[CoProductionAssessment]:
+    return readmodel.list_co_production(session=session, programme_id=s.programme_id, partner_id=s.partner_id)
 
-    @api.get("/co-production", response_model=list[CoProductionAssessment])
-    def co_production(s: Scope = Depends(scope), session: Session = Depends(sessions)) -> list[CoProductionAssessment]:
-        return readmodel.list_co_production(session=session, programme_id=s.programme_id, partner_id=s.partner_id)
+@router.get("/developments", response_model=list[DevelopmentItem])
+def developments(
+    status: Literal["red", "amber", "green"] | None = Query(None),
+    s: Scope = Depends(scope),
+    session: Session = Depends(db_session),
+) -> list[DevelopmentItem]:
+    items = readmodel.list_developments(session=session, programme_id=s.programme_id, status=status)
+    return [d for d in items if s.partner_id in (None, d.proposed_by)]  # a partner: the ones it proposed
 
-    @api.get("/developments", response_model=list[DevelopmentItem])
-    def developments(
-        status: Literal["red", "amber", "green"] | None = Query(None),
-        s: Scope = Depends(scope),
-        session: Session = Depends(sessions),
-    ) -> list[DevelopmentItem]:
-        items = readmodel.list_developments(session=session, programme_id=s.programme_id, status=status)
-        return [d for d in items if s.partner_id in (None, d.proposed_by)]  # a partner: the ones it proposed
+@router.get("/reports", response_model=list[Report])
+def reports(s: Scope = Depends(scope), session: Session = Depends(db_session)) -> list[Report]:
+    return readmodel.list_reports(session=session, programme_id=s.programme_id)
 
-    @api.get("/reports", response_model=list[Report])
-    def reports(s: Scope = Depends(scope), session: Session = Depends(sessions)) -> list[Report]:
-        return readmodel.list_reports(session=session, programme_id=s.programme_id)
-
-    return api

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 from pathways.access import Caller, caller
 from pathways.scope import WHOLE_PROGRAMME_ROLES
-from pathways.service import SessionDependency
+from pathways.service import db_session
 from sqlmodel import Session, select
 
 from pathways_registry import identity, readmodel
@@ -25,33 +25,31 @@ def _may_see(session: Session, who: Caller, programme: RosterProgramme) -> bool:
     return who.role in WHOLE_PROGRAMME_ROLES
 
 
-def router(sessions: SessionDependency) -> APIRouter:
-    api = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"])
 
-    @api.get("/programmes", response_model=list[RosterProgramme])
-    def programmes(who: Caller = Depends(caller), session: Session = Depends(sessions)) -> list[RosterProgramme]:
-        """The programmes the caller may see."""
-        return [p for p in readmodel.list_programmes(session=session) if _may_see(session, who, p)]
+@router.get("/programmes", response_model=list[RosterProgramme])
+def programmes(who: Caller = Depends(caller), session: Session = Depends(db_session)) -> list[RosterProgramme]:
+    """The programmes the caller may see."""
+    return [p for p in readmodel.list_programmes(session=session) if _may_see(session, who, p)]
 
-    @api.get("/programmes/{programme_id}", response_model=ProgrammeRosterPublic)
-    def programme(
-        programme_id: str, who: Caller = Depends(caller), session: Session = Depends(sessions)
-    ) -> ProgrammeRosterPublic:
-        found = session.get(RosterProgramme, programme_id)
-        if found is None or not _may_see(session, who, found):
-            raise HTTPException(404, f"There is no programme '{programme_id}' that you can see.")
-        # A partner sees its own line and its own totals: other partners' contracts and
-        # participants are theirs, and programme-wide counts would tell them apart.
-        roster = readmodel.programme_roster(session=session, programme_id=programme_id,
-                                            partner_id=who.organisation_id if who.role == "partner" else None)
-        assert roster is not None
-        return roster
+@router.get("/programmes/{programme_id}", response_model=ProgrammeRosterPublic)
+def programme(
+    programme_id: str, who: Caller = Depends(caller), session: Session = Depends(db_session)
+) -> ProgrammeRosterPublic:
+    found = session.get(RosterProgramme, programme_id)
+    if found is None or not _may_see(session, who, found):
+        raise HTTPException(404, f"There is no programme '{programme_id}' that you can see.")
+    # A partner sees its own line and its own totals: other partners' contracts and
+    # participants are theirs, and programme-wide counts would tell them apart.
+    roster = readmodel.programme_roster(session=session, programme_id=programme_id,
+                                        partner_id=who.organisation_id if who.role == "partner" else None)
+    assert roster is not None
+    return roster
 
-    api.include_router(identity.router(sessions))
+router.include_router(identity.router)
 
-    @api.get("/organisations", response_model=list[RosterOrganisation])
-    def organisations(who: Caller = Depends(caller), session: Session = Depends(sessions)) -> list[RosterOrganisation]:
-        """The organisations on the platform (names and numbers are public facts)."""
-        return readmodel.list_organisations(session=session)
+@router.get("/organisations", response_model=list[RosterOrganisation])
+def organisations(who: Caller = Depends(caller), session: Session = Depends(db_session)) -> list[RosterOrganisation]:
+    """The organisations on the platform (names and numbers are public facts)."""
+    return readmodel.list_organisations(session=session)
 
-    return api

@@ -14,7 +14,7 @@ from pathways.envelope import CloudEvent
 from pathways.personal import DetailsErased, EnrolmentRef, NotAKey, PersonKeys, SealedDetails, unseal
 from pathways.projection import Projection, Rows, Tables, update, upsert
 from pathways.schemas import EventData
-from pathways.service import SessionDependency
+from pathways.service import db_session
 from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select
 from sqlmodel import Session
 
@@ -55,43 +55,41 @@ IDENTITY = Projection(
 )
 
 
-def router(sessions: SessionDependency) -> APIRouter:
-    api = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"])
 
-    @api.get("/programmes/{programme_id}/participants/{participant_id}/identity")
-    async def identity(request: Request, programme_id: str, participant_id: str, who: Caller = Depends(caller),
-                       session: Session = Depends(sessions)) -> dict[str, Any]:
-        """A participant's personal details, for the partner they are enrolled with or the
-        programme's commissioner; the reading is recorded for audit."""
-        if who.role not in IDENTITY_ROLES:
-            raise HTTPException(403, f"The {who.role} role works with pseudonymous ids; identities are not shown to it.")
-        programme = session.get(RosterProgramme, programme_id)
-        query = select(IDENTITIES).where(IDENTITIES.c.programme_id == programme_id,
-                                         IDENTITIES.c.participant_id == participant_id)
-        if who.role == "partner":
-            query = query.where(IDENTITIES.c.partner_id == who.organisation_id)
-        rows = session.connection().execute(query).all()
-        visible = programme is not None and (who.role == "partner" or programme.commissioner_id == who.organisation_id)
-        if not rows or not visible:
-            raise HTTPException(404, f"No personal details of '{participant_id}' that you can see.")
-        keys: PersonKeys | None = getattr(request.app.state, "person_keys", None)
-        records = []  # each enrolling partner's record of the person that can still be opened
-        for row in rows:
-            enrolment = EnrolmentRef(programme_id, row.partner_id, participant_id)
-            if row.sealed is None or keys is None:
-                continue
-            sealed = SealedDetails.model_validate_json(row.sealed)
-            try:
-                key = await keys.existing(enrolment, sealed)
-            except (DetailsErased, NotAKey):  # nothing was sealed with a key the platform did not make
-                continue
-            details = unseal(key, enrolment, sealed)
-            records.append({"partner_id": row.partner_id, **details.model_dump(mode="json")})
-        if not records:
-            raise HTTPException(410, f"'{participant_id}''s personal details were erased.")
-        await record_reads(request, who, programme_id, [participant_id])
-        # The first record's fields at the top level (one enrolling partner is the usual
-        # case); every partner's record under `records` for the commissioner.
-        return {"participant_id": participant_id, **records[0], "records": records}
+@router.get("/programmes/{programme_id}/participants/{participant_id}/identity")
+async def identity(request: Request, programme_id: str, participant_id: str, who: Caller = Depends(caller),
+                   session: Session = Depends(db_session)) -> dict[str, Any]:
+    """A participant's personal details, for the partner they are enrolled with or the
+    programme's commissioner; the reading is recorded for audit."""
+    if who.role not in IDENTITY_ROLES:
+        raise HTTPException(403, f"The {who.role} role works with pseudonymous ids; identities are not shown to it.")
+    programme = session.get(RosterProgramme, programme_id)
+    query = select(IDENTITIES).where(IDENTITIES.c.programme_id == programme_id,
+                                     IDENTITIES.c.participant_id == participant_id)
+    if who.role == "partner":
+        query = query.where(IDENTITIES.c.partner_id == who.organisation_id)
+    rows = session.connection().execute(query).all()
+    visible = programme is not None and (who.role == "partner" or programme.commissioner_id == who.organisation_id)
+    if not rows or not visible:
+        raise HTTPException(404, f"No personal details of '{participant_id}' that you can see.")
+    keys: PersonKeys | None = getattr(request.app.state, "person_keys", None)
+    records = []  # each enrolling partner's record of the person that can still be opened
+    for row in rows:
+        enrolment = EnrolmentRef(programme_id, row.partner_id, participant_id)
+        if row.sealed is None or keys is None:
+            continue
+        sealed = SealedDetails.model_validate_json(row.sealed)
+        try:
+            key = await keys.existing(enrolment, sealed)
+        except (DetailsErased, NotAKey):  # nothing was sealed with a key the platform did not make
+            continue
+        details = unseal(key, enrolment, sealed)
+        records.append({"partner_id": row.partner_id, **details.model_dump(mode="json")})
+    if not records:
+        raise HTTPException(410, f"'{participant_id}''s personal details were erased.")
+    await record_reads(request, who, programme_id, [participant_id])
+    # The first record's fields at the top level (one enrolling partner is the usual
+    # case); every partner's record under `records` for the commissioner.
+    return {"participant_id": participant_id, **records[0], "records": records}
 
-    return api

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from pathways.schemas import SchemaRegistry
-from pathways.service import ServiceDefinition, SessionDependency
+from pathways.service import ServiceDefinition
 
 from pathways_reporting import api, dashboard
 from pathways_reporting.readmodel import DIRECTORY, FACTS
 
-
-def routes(sessions: SessionDependency) -> APIRouter:
-    """The JSON API (in OpenAPI) and the dashboard pages (not in it)."""
-    everything = APIRouter()
-    everything.include_router(api.router(sessions))
-    everything.include_router(dashboard.router(sessions))
-    return everything
+# The JSON API (in OpenAPI) and the dashboard pages (not in it).
+routes = APIRouter()
+routes.include_router(api.router)
+routes.include_router(dashboard.router)
 
 
 service = ServiceDefinition(

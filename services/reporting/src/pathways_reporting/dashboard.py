@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pathways.access import COOKIE, Caller, caller, check_token
 from pathways.bounds import Day
-from pathways.service import SessionDependency, unprocessable
+from pathways.service import db_session, unprocessable
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
@@ -53,79 +53,77 @@ def _sign_in() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
 
 
-def router(sessions: SessionDependency) -> APIRouter:
-    pages = APIRouter(include_in_schema=False)
-    @pages.get("/")
-    def home() -> RedirectResponse:
-        return RedirectResponse("/dashboard", status_code=303)
+router = APIRouter(include_in_schema=False)
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/dashboard", status_code=303)
 
-    @pages.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request) -> Response:
-        return templates.TemplateResponse(request, "login.html", {"caller": None, "error": None})
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"caller": None, "error": None})
 
-    @pages.post("/login", response_class=HTMLResponse)
-    async def login(request: Request, token: str = Form(...)) -> Response:
-        found = await check_token(request, token.strip())
-        if found is None:
-            return templates.TemplateResponse(request, "login.html", {"caller": None, "error": "That token is not valid."},
-                                              status_code=401)
-        response = RedirectResponse("/dashboard", status_code=303)
-        # HttpOnly: page scripts never see the token; Strict: other sites cannot make the browser use it.
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https")
-        return response
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, token: str = Form(...)) -> Response:
+    found = await check_token(request, token.strip())
+    if found is None:
+        return templates.TemplateResponse(request, "login.html", {"caller": None, "error": "That token is not valid."},
+                                          status_code=401)
+    response = RedirectResponse("/dashboard", status_code=303)
+    # HttpOnly: page scripts never see the token; Strict: other sites cannot make the browser use it.
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
 
-    @pages.post("/logout")
-    def logout() -> Response:
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
-        return response
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
 
-    @pages.get("/dashboard", response_class=HTMLResponse)
-    def programmes(request: Request, who: Caller | None = Depends(page_caller), session: Session = Depends(sessions)) -> Response:
-        if who is None:
-            return _sign_in()
-        conn = session.connection()
-        found = sorted(visible_programmes(conn, who), key=lambda p: (p["starts_on"], p["programme_id"]))
-        if len(found) == 1:
-            return RedirectResponse(f"/dashboard/programmes/{found[0]['programme_id']}", status_code=303)
-        # Side by side (year one beside year two): each programme's headline figures as this caller sees them.
-        own = who.organisation_id if who.role == "partner" else None
-        side = [(p, figures.programme_summary(conn, p["programme_id"], figures.Filters(partner_id=own)),
-                 targets.progress(conn, p["programme_id"], own)) for p in found]
-        return templates.TemplateResponse(request, "programmes.html", {"caller": who, "programmes": found, "side": side,
-                                                                      "names": organisation_names(conn)})
+@router.get("/dashboard", response_class=HTMLResponse)
+def programmes(request: Request, who: Caller | None = Depends(page_caller), session: Session = Depends(db_session)) -> Response:
+    if who is None:
+        return _sign_in()
+    conn = session.connection()
+    found = sorted(visible_programmes(conn, who), key=lambda p: (p["starts_on"], p["programme_id"]))
+    if len(found) == 1:
+        return RedirectResponse(f"/dashboard/programmes/{found[0]['programme_id']}", status_code=303)
+    # Side by side (year one beside year two): each programme's headline figures as this caller sees them.
+    own = who.organisation_id if who.role == "partner" else None
+    side = [(p, figures.programme_summary(conn, p["programme_id"], figures.Filters(partner_id=own)),
+             targets.progress(conn, p["programme_id"], own)) for p in found]
+    return templates.TemplateResponse(request, "programmes.html", {"caller": who, "programmes": found, "side": side,
+                                                                  "names": organisation_names(conn)})
 
-    @pages.get("/dashboard/programmes/{programme_id}", response_class=HTMLResponse)
-    def programme(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),
-                  session: Session = Depends(sessions)) -> Response:
-        if who is None:
-            return _sign_in()
-        scoped = _scoped(request, session, who)
-        page = _page(request, scoped)
-        scoped.given(request, *(data for _, data in page["tables"]))
-        return templates.TemplateResponse(request, "programme.html", page)
+@router.get("/dashboard/programmes/{programme_id}", response_class=HTMLResponse)
+def programme(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),
+              session: Session = Depends(db_session)) -> Response:
+    if who is None:
+        return _sign_in()
+    scoped = _scoped(request, session, who)
+    page = _page(request, scoped)
+    scoped.given(request, *(data for _, data in page["tables"]))
+    return templates.TemplateResponse(request, "programme.html", page)
 
-    @pages.get("/dashboard/programmes/{programme_id}/report", response_class=HTMLResponse)
-    def report(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),
-               session: Session = Depends(sessions)) -> Response:
-        if who is None:
-            return _sign_in()
-        scoped = _scoped(request, session, who)
-        page = _page(request, scoped, with_tables=False)  # the report prints figures and charts
-        s = page["s"]
-        aims = session.connection().execute(select(PROGRAMMES.c.aims).where(PROGRAMMES.c.programme_id == programme_id)).scalar()
-        page |= {
-            "aims": json.loads(aims) if aims else [],
-            "period": _period(page["filters"], s),
-            "scope_note": f"figures for {who.organisation_id} only" if page["partner_view"] else "",
-            "today": date.today().isoformat(),
-            "settings": ", ".join(f"{n} {k}" for k, n in s["participants"]["by_setting"].items()),
-            "activities": list(s["sessions"]["by_activity"]),
-            "mature": sum(1 for a in s["co_production"].values() if a["level"] == 3),
-        }
-        return templates.TemplateResponse(request, "report.html", page)
+@router.get("/dashboard/programmes/{programme_id}/report", response_class=HTMLResponse)
+def report(request: Request, programme_id: str, who: Caller | None = Depends(page_caller),
+           session: Session = Depends(db_session)) -> Response:
+    if who is None:
+        return _sign_in()
+    scoped = _scoped(request, session, who)
+    page = _page(request, scoped, with_tables=False)  # the report prints figures and charts
+    s = page["s"]
+    aims = session.connection().execute(select(PROGRAMMES.c.aims).where(PROGRAMMES.c.programme_id == programme_id)).scalar()
+    page |= {
+        "aims": json.loads(aims) if aims else [],
+        "period": _period(page["filters"], s),
+        "scope_note": f"figures for {who.organisation_id} only" if page["partner_view"] else "",
+        "today": date.today().isoformat(),
+        "settings": ", ".join(f"{n} {k}" for k, n in s["participants"]["by_setting"].items()),
+        "activities": list(s["sessions"]["by_activity"]),
+        "mature": sum(1 for a in s["co_production"].values() if a["level"] == 3),
+    }
+    return templates.TemplateResponse(request, "report.html", page)
 
-    return pages
 
 
 def _scoped(request: Request, session: Session, who: Caller) -> Scoped:

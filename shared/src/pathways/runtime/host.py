@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -15,7 +14,6 @@ from faststream.nats import NatsBroker, NatsMessage
 from faststream.security import SASLPlaintext
 from nats.aio.msg import Msg
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from pathways import logging as plog
 from pathways import telemetry
@@ -226,10 +224,6 @@ class ServiceHost:
         """Every projection covers the stream as it stands now (within `within` seconds)."""
         await asyncio.wait_for(asyncio.gather(*(r.catch_up() for r in self.runners)), within)
 
-    def sessions(self) -> Iterator[Session]:
-        with Session(self.engine) as session:
-            yield session
-
     def http_app(self) -> FastAPI:
         app = FastAPI(
             title=f"Pathways {self.service.name}",
@@ -247,6 +241,7 @@ class ServiceHost:
         app.state.audit_trail = self.trail
         app.state.person_keys = self.intake.person_keys if self.intake else None  # identities, for the roles allowed
         app.state.store = self.store
+        app.state.engine = self.engine  # the read models' database, for `pathways.service.db_session`
         app.add_middleware(BodyLimit)  # 413 past a route's limit, read no further (runtime/bodylimit.py)
         app.add_middleware(SecurityHeaders)  # CSP, no framing, nosniff, no referrer, no-store (runtime/headers.py)
 
@@ -290,7 +285,7 @@ class ServiceHost:
 
         add_command_routes(app, self.service.handlers)  # none on a read-only service (runtime/commands_http.py)
         if self.service.api is not None:
-            app.include_router(self.service.api(self.sessions), dependencies=[Security(BEARER)], responses=READ_REFUSALS)
+            app.include_router(self.service.api, dependencies=[Security(BEARER)], responses=READ_REFUSALS)
         return app
 
     async def run_until_stopped(self, stop: asyncio.Event) -> None:
