@@ -27,7 +27,7 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from pathways.eventstore.jetstream import JetStreamEventStore
 from pathways.runtime.natsserver import nats_server_binary
-from pathways_reporting.demo import build_plan, load, nats_send
+from pathways_demo import build_plan, load, nats_send
 from pathways_sessions.cli import nats_sender
 from pathways_sessions.register_import import WINDOW, import_register, read_register
 

@@ -15,7 +15,7 @@ import typer
 # What a command that does not serve, project or query must not pay for at start.
 HEAVY = ("sqlalchemy", "sqlmodel", "fastapi", "faststream", "opentelemetry.sdk", "nats", "httpx", "scipy")
 SERVICES = ("pathways_registry", "pathways_sessions", "pathways_payments", "pathways_evaluation", "pathways_reporting",
-            "pathways_audit")
+            "pathways_audit", "pathways_demo")
 
 PROBE = """
 import json, sys
@@ -55,7 +55,7 @@ def test_a_kernel_command_imports_no_service_and_no_heavy_framework(argv: tuple[
 @pytest.mark.parametrize(("command", "service", "sub"), [
     ("audit", "pathways_audit", "verify"), ("programme", "pathways_registry", "show"),
     ("payments", "pathways_payments", "run-csv"), ("import", "pathways_sessions", "attendance"),
-    ("demo", "pathways_reporting", None)])
+    ("demo", "pathways_demo", None)])
 def test_a_service_command_imports_its_own_cli_only(command: str, service: str, sub: str | None) -> None:
     code, modules, help_text = imported_by(command, "--help")
     assert code == 0

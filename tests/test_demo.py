@@ -27,10 +27,10 @@ from pathways.ids import ID_PATTERN
 from pathways.runtime.host import ServiceHost
 from pathways.service import discover
 from pathways.testing.servers import NatsEndpoint
-from pathways_reporting.demo import DemoPlan, Stage, Step, build_plan, load
-from pathways_reporting.demo.cast import END, START
-from pathways_reporting.demo.load import lanes, stage_order
-from pathways_reporting.demo.recorded import already_loaded, evidence, roles
+from pathways_demo import DemoPlan, Stage, Step, build_plan, load
+from pathways_demo.cast import END, START
+from pathways_demo.load import lanes, stage_order
+from pathways_demo.recorded import already_loaded, evidence, roles
 
 from tests.conftest import CommandClient, unique
 

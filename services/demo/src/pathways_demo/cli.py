@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pathways_reporting.demo.load import CONCURRENCY, LoadReport, Outcome, load, nats_send
-from pathways_reporting.demo.plan import DemoPlan, Step, build_plan
-from pathways_reporting.demo.recorded import already_loaded, read_kept, roles, tokens_for, write_tokens
+from pathways_demo.load import CONCURRENCY, LoadReport, Outcome, load, nats_send
+from pathways_demo.plan import DemoPlan, Step, build_plan
+from pathways_demo.recorded import already_loaded, read_kept, roles, tokens_for, write_tokens
 
 demo_cli = typer.Typer(add_completion=False,
                        subcommand_metavar="")

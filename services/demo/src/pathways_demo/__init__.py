@@ -4,7 +4,7 @@ sends it (the transport injected); `cli.demo_cli` is the command line."""
 
 from __future__ import annotations
 
-from pathways_reporting.demo.load import Failure, LoadReport, load, nats_send
-from pathways_reporting.demo.plan import DemoPlan, Stage, Step, build_plan
+from pathways_demo.load import Failure, LoadReport, load, nats_send
+from pathways_demo.plan import DemoPlan, Stage, Step, build_plan
 
 __all__ = ["DemoPlan", "Failure", "LoadReport", "Stage", "Step", "build_plan", "load", "nats_send"]

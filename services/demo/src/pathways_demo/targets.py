@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from pathways_reporting.demo.cast import COMMISSIONER, END, PARTNERS, PLANNER, START, Partner
+from pathways_demo.cast import COMMISSIONER, END, PARTNERS, PLANNER, START, Partner
 
 if TYPE_CHECKING:
-    from pathways_reporting.demo.plan import Step, _Builder
+    from pathways_demo.plan import Step, _Builder
 
 
 def target_steps(b: _Builder, steps: list[Step], people: int) -> list[Step]:

@@ -10,10 +10,10 @@ import random
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pathways_reporting.demo.cast import BY_CODE, END, FAR, PARTNERS, START, Partner, coordinator
+from pathways_demo.cast import BY_CODE, END, FAR, PARTNERS, START, Partner, coordinator
 
 if TYPE_CHECKING:
-    from pathways_reporting.demo.plan import Person, Step, _Builder
+    from pathways_demo.plan import Person, Step, _Builder
 
 REFERRERS = {"ward": ("clinical_team", "ward_staff", "clinical_team"), "community": ("community_services", "self",
                                                                                     "family_or_carer", "commissioner")}

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from pathways.ids import OPERATOR_ORGANISATION
 
-from pathways_reporting.demo.cast import COMMISSIONER, END, FINANCE, PARTNERS, START
+from pathways_demo.cast import COMMISSIONER, END, FINANCE, PARTNERS, START
 
 if TYPE_CHECKING:
-    from pathways_reporting.demo.plan import Step, _Builder
+    from pathways_demo.plan import Step, _Builder
 
 TAX_YEAR = (date(2025, 4, 7), date(2026, 4, 5))
 # (limit id, scheme, pence, per, benefit): public 2025/26 figures, as a commissioner's operator would set them.
@@ -82,7 +82,7 @@ def payment_runs(b: _Builder, involvement: list[tuple[str, date, int]], on_benef
 
 def engaging_partners() -> dict[str, tuple[str, str]]:
     """Each demo co-producer's engaging partner and the coordinator who records for it."""
-    from pathways_reporting.demo.cast import coordinator
-    from pathways_reporting.demo.plan import co_producers
+    from pathways_demo.cast import coordinator
+    from pathways_demo.plan import co_producers
 
     return {cp: (p.org, coordinator(p)) for p in PARTNERS for cp in co_producers(p)}

@@ -17,8 +17,8 @@ from typing import Any
 
 from pathways.ids import OPERATOR_ORGANISATION
 
-from pathways_reporting.demo import benefits, journey, targets
-from pathways_reporting.demo.cast import (
+from pathways_demo import benefits, journey, targets
+from pathways_demo.cast import (
     BY_CODE,
     CANCELLED,
     CHRISTMAS,
