@@ -17,7 +17,7 @@ from pathways.ids import OPERATOR_ORGANISATION
 from pathways_demo.cast import COMMISSIONER, END, FINANCE, PARTNERS, START
 
 if TYPE_CHECKING:
-    from pathways_demo.plan import Step, _Builder
+    from pathways_demo.steps import Step, _Builder
 
 TAX_YEAR = (date(2025, 4, 7), date(2026, 4, 5))
 # (limit id, scheme, pence, per, benefit): public 2025/26 figures, as a commissioner's operator would set them.

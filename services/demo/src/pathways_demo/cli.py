@@ -19,8 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pathways_demo.load import CONCURRENCY, LoadReport, Outcome, load, nats_send
-from pathways_demo.plan import DemoPlan, Step, build_plan
+from pathways_demo.plan import build_plan
 from pathways_demo.recorded import already_loaded, read_kept, roles, tokens_for, write_tokens
+from pathways_demo.steps import DemoPlan, Step
 
 demo_cli = typer.Typer(add_completion=False,
                        subcommand_metavar="")

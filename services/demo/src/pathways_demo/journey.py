@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pathways_demo.cast import BY_CODE, END, FAR, PARTNERS, START, Partner, coordinator
 
 if TYPE_CHECKING:
-    from pathways_demo.plan import Person, Step, _Builder
+    from pathways_demo.steps import Person, Step, _Builder
 
 REFERRERS = {"ward": ("clinical_team", "ward_staff", "clinical_team"), "community": ("community_services", "self",
                                                                                     "family_or_carer", "commissioner")}

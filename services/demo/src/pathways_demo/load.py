@@ -21,7 +21,7 @@ import nats.errors
 from nats.aio.client import Client
 from pathways.subjects import command_subject
 
-from pathways_demo.plan import DemoPlan, Stage, Step
+from pathways_demo.steps import DemoPlan, Stage, Step
 
 Reply = Mapping[str, Any]
 Send = Callable[[Step], Awaitable[Reply]]

@@ -24,7 +24,7 @@ from pathways.ids import event_ids_for
 from pathways.subjects import EVENTS_ROOT, NO_PROGRAMME
 
 from pathways_demo.load import stage_order
-from pathways_demo.plan import DemoPlan, Stage, Step
+from pathways_demo.steps import DemoPlan, Stage, Step
 
 DEMO_AUDITOR = "demo-auditor"  # made up too: for `pathways audit …` (PATHWAYS_TOKEN)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pathways_demo.cast import COMMISSIONER, END, PARTNERS, PLANNER, START, Partner
 
 if TYPE_CHECKING:
-    from pathways_demo.plan import Step, _Builder
+    from pathways_demo.steps import Step, _Builder
 
 
 def target_steps(b: _Builder, steps: list[Step], people: int) -> list[Step]:
