@@ -56,6 +56,34 @@ def test_old_event_versions_are_upcast_on_read() -> None:
     assert current.minutes == 5  # type: ignore[attr-defined]
 
 
+def test_a_projection_keyed_by_event_class_dispatches_on_the_wire_type_and_refuses_unregistered_classes() -> None:
+    """A handler keyed by its event's class runs for events of that class's type; a class
+    no registry registered (a subclass of a registered one included: it inherits the
+    parent's type) cannot key a handler, and one type cannot have two handlers."""
+    from pathways.projection import Projection
+
+    registry = SchemaRegistry()
+
+    @registry.event("demo")
+    class SessionHeld(EventData):
+        minutes: int
+
+    class SessionHeldAgain(SessionHeld):  # not registered
+        pass
+
+    def apply(*_: Any) -> None:
+        return None
+
+    projection = Projection("held", [], {SessionHeld: apply, "pathways.other.Thing": apply}, schemas=registry)
+    assert SessionHeld.event_type == "pathways.demo.SessionHeld"
+    assert set(projection.by_type) == {"pathways.demo.SessionHeld", "pathways.other.Thing"}
+    assert projection.subjects == ["pathways.evt.*.*.demo.*", "pathways.evt.*.*.other.*"]
+    with pytest.raises(ValueError, match="SessionHeldAgain is not a registered event"):
+        Projection("again", [], {SessionHeldAgain: apply})
+    with pytest.raises(ValueError, match="two handlers for pathways.demo.SessionHeld"):
+        Projection("twice", [], {SessionHeld: apply, "pathways.demo.SessionHeld": apply})
+
+
 def test_a_read_model_made_by_an_earlier_version_is_rebuilt_not_broken(tmp_path: Path) -> None:
     """A new version adds a column: its runner drops the old tables and starts from the first
     event, instead of failing on every insert."""

@@ -46,7 +46,7 @@ def test_every_projection_handles_only_event_types_that_exist_and_every_emitted_
     known = set(all_schemas(services).events) | set(AUDIT_SCHEMAS.events)
     for service in services.values():
         for projection in service.all_projections:
-            unknown = set(projection.handlers) - known
+            unknown = set(projection.by_type) - known
             assert not unknown, (service.name, projection.name, sorted(unknown))
         domain = __import__(f"pathways_{service.name}.domain.events", fromlist=["events"]) if service.handlers else None
         if domain is None:

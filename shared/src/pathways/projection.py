@@ -44,15 +44,31 @@ ApplyStored = Callable[[Rows, Tables, Sequence[StoredEvent]], None]
 @dataclass(frozen=True)
 class Projection:
     """A read model: its tables and, per event type, how an event changes them.
-    Handlers get the tables by name so a rebuild can point them at fresh copies."""
+    Handlers get the tables by name so a rebuild can point them at fresh copies.
+
+    A handler is keyed by the event's class when the projection belongs to the context
+    that defines it (a misspelt class does not import; a renamed one is renamed here too),
+    and by its type string when the event is another context's, whose classes a service
+    must not import. Class keys are turned into type strings here, once: dispatch is one
+    dict lookup on the type the stored event carries."""
 
     name: str
     tables: Sequence[Table]
-    handlers: Mapping[str, Apply]
+    handlers: Mapping[str | type[EventData], Apply]
     schemas: SchemaRegistry = field(default_factory=SchemaRegistry)
     stored: ApplyStored | None = None  # called first with each batch's new messages
     rebuildable: bool = True  # False: a record of its own that `pathways rebuild` must not replace
     summaries: Sequence[Summary] = ()  # tables of answers recomputed for the groups each batch touches
+    by_type: Mapping[str, Apply] = field(init=False)  # the handlers keyed by the type on the wire
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, Apply] = {}
+        for key, apply in self.handlers.items():
+            event_type = key if isinstance(key, str) else registered_type(key)
+            if event_type in by_type:
+                raise ValueError(f"{self.name}: two handlers for {event_type}")
+            by_type[event_type] = apply
+        object.__setattr__(self, "by_type", by_type)
 
     def live_tables(self) -> dict[str, Table]:
         return {t.name: t for t in self.tables}
@@ -61,9 +77,19 @@ class Projection:
     def subjects(self) -> list[str] | None:
         """The subjects it reads: those of the contexts whose events it handles. None: every
         message of the stream (a handler of stored messages sees them all, in order)."""
-        if self.stored is not None or not self.handlers:
+        if self.stored is not None or not self.by_type:
             return None
-        return [context_subjects(context) for context in sorted({_context_of_type(t) for t in self.handlers})]
+        return [context_subjects(context) for context in sorted({_context_of_type(t) for t in self.by_type})]
+
+
+def registered_type(model: type[EventData]) -> str:
+    """The wire type of an event class that a schema registry registered. Its own
+    `__dict__` is read, not the inherited attribute: a subclass nobody registered would
+    otherwise pass for its parent, and its handler would run on the parent's events."""
+    event_type = vars(model).get("event_type")
+    if not isinstance(event_type, str):
+        raise ValueError(f"{model.__qualname__} is not a registered event (no schema registry's @event)")
+    return event_type
 
 
 def context_subjects(context: str) -> str:
@@ -131,7 +157,7 @@ def apply_batch(
             # model is built from it, and it must not stop every view behind it.
             foreign += 1
             continue
-        handler = projection.handlers.get(cloud.type)
+        handler = projection.by_type.get(cloud.type)
         if handler is None:
             continue
         if not from_its_owner(cloud, stored.subject):

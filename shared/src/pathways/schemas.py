@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +22,10 @@ class EventData(BaseModel):
     """Base of every event's `data`: immutable, and strict about unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # "pathways.<context>.<Name>", set when the class is registered (`SchemaRegistry.event`):
+    # code that names an event by its class (a projection's handlers) gets the type
+    # written on the wire from the one place that writes it.
+    event_type: ClassVar[str]
 
 
 class CommandData(BaseModel):
@@ -80,6 +84,7 @@ class SchemaRegistry:
             if existing is not None and existing.model is not model:
                 raise ValueError(f"event type {schema.type} registered twice")
             self.events[schema.type] = schema
+            model.event_type = schema.type
             return model
 
         return register

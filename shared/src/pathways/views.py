@@ -56,7 +56,7 @@ class LocalViews:
         # then a command's facts depend on what the commands before it stored, which a batch
         # must have stored before it consults the views again.
         own = f"pathways.{context}."
-        self.learn_from_own_events = any(p.stored is not None or any(t.startswith(own) for t in p.handlers)
+        self.learn_from_own_events = any(p.stored is not None or any(t.startswith(own) for t in p.by_type)
                                          for p in views)
 
     async def consult(self, query: Callable[[Connection], T], stream_at: int | None = None) -> T:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pathways.accountability import CheckpointSigned
 from pathways.bounds import MAX_SEQUENCE
 from pathways.eventstore.base import StoredEvent
 from pathways.ledger.merkle import Frontier, NodeReader, perfect_subtrees
@@ -52,7 +53,7 @@ NODES = Table(
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
 )
-CHECKPOINT_TYPE = "pathways.audit.CheckpointSigned"
+CHECKPOINT_TYPE = CheckpointSigned.event_type
 
 
 def node_reader(conn: Connection, nodes: Table = NODES) -> NodeReader:

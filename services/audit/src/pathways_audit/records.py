@@ -29,7 +29,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Index, MetaData, Table, Text, select
 
 from pathways_audit.keys import ledger_signer
-from pathways_audit.ledger import CHECKPOINT_TYPE
 
 log = get_logger("pathways.audit.records")
 meta = MetaData()
@@ -135,9 +134,9 @@ RECORDS = Projection(
     name="audit_records",
     tables=[CHECKPOINTS, READS, REJECTIONS],
     handlers={
-        CHECKPOINT_TYPE: _checkpoint,
-        "pathways.audit.ParticipantRecordsRead": _read,
-        "pathways.audit.CommandRejected": _rejected,
+        CheckpointSigned: _checkpoint,
+        ParticipantRecordsRead: _read,
+        CommandRejected: _rejected,
     },
 )
 

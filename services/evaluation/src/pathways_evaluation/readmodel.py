@@ -158,12 +158,12 @@ EVALUATION_RECORD = Projection(
     name="evaluation_record",
     tables=[_t(Outcome), _t(Feedback), _t(CoProductionAssessment), _t(DevelopmentItem), _t(Report)],
     handlers={
-        "pathways.evaluation.OutcomeMeasured": _outcome,
-        "pathways.evaluation.FeedbackSubmitted": _feedback,
-        "pathways.evaluation.CoProductionAssessed": _assessed,
-        "pathways.evaluation.DevelopmentProposed": _proposed,
-        "pathways.evaluation.DevelopmentStatusSet": _status_set,
-        "pathways.evaluation.EvaluationReportPublished": _published,
+        e.OutcomeMeasured: _outcome,
+        e.FeedbackSubmitted: _feedback,
+        e.CoProductionAssessed: _assessed,
+        e.DevelopmentProposed: _proposed,
+        e.DevelopmentStatusSet: _status_set,
+        e.EvaluationReportPublished: _published,
     },
     schemas=e.schemas,
 )

@@ -50,7 +50,7 @@ def _erased(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None
 IDENTITY = Projection(
     name="registry_identity",
     tables=[IDENTITIES],
-    handlers={"pathways.registry.ParticipantEnrolled": _enrolled, "pathways.registry.ParticipantDataErased": _erased},
+    handlers={e.ParticipantEnrolled: _enrolled, e.ParticipantDataErased: _erased},
     schemas=e.schemas,
 )
 

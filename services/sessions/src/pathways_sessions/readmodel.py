@@ -95,10 +95,10 @@ SESSION_LOG = Projection(
     name="sessions_log",
     tables=[_t(SessionRecord), _t(Attendance), _t(ShowcaseRecord)],
     handlers={
-        "pathways.sessions.SessionScheduled": _scheduled,
-        "pathways.sessions.SessionDelivered": _delivered,
-        "pathways.sessions.SessionCancelled": _cancelled,
-        "pathways.sessions.ShowcaseHeld": _showcase,
+        e.SessionScheduled: _scheduled,
+        e.SessionDelivered: _delivered,
+        e.SessionCancelled: _cancelled,
+        e.ShowcaseHeld: _showcase,
     },
     schemas=e.schemas,
 )
