@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def test_a_projection_keyed_by_event_class_dispatches_on_the_wire_type_and_refus
     assert projection.subjects == ["pathways.evt.*.*.demo.*", "pathways.evt.*.*.other.*"]
     with pytest.raises(ValueError, match="SessionHeldAgain is not a registered event"):
         Projection("again", [], {SessionHeldAgain: apply})
-    with pytest.raises(ValueError, match="two handlers for pathways.demo.SessionHeld"):
+    with pytest.raises(ValueError, match=re.escape("two handlers for pathways.demo.SessionHeld")):
         Projection("twice", [], {SessionHeld: apply, "pathways.demo.SessionHeld": apply})
 
 
