@@ -13,6 +13,7 @@ from pathways.replies import Rejection
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import decide
 from pathways_payments.domain import events as e
+from pathways_payments.domain import facts as f
 from pathways_payments.domain.periods import period_of
 from pathways_payments.domain.safeguard import Claimant
 from pathways_payments.domain.state import (
@@ -41,9 +42,13 @@ def finance() -> CommandContext:
     return ctx("council", "sam", datetime(2026, 4, 20, tzinfo=UTC))
 
 
-def reads(rate: int = 1500, benefits: bool = True) -> dict[str, Any]:
-    return {"programme": PROGRAMME, "contract": CONTRACT,
-            "co_producers": {"cp1": CoProducerFacts("cp1", "archers", "adviser", rate, benefits)}}
+def charge(rate: int = 1500, benefits: bool = True) -> f.Charge:
+    return f.Charge(programme=PROGRAMME, contract=CONTRACT,
+                    co_producers={"cp1": CoProducerFacts("cp1", "archers", "adviser", rate, benefits)})
+
+
+def claim_decision() -> f.ClaimDecision:
+    return f.ClaimDecision(programme=PROGRAMME, takes_part=True, contract=CONTRACT)
 
 
 def involvement(minutes: int, on: date = date(2026, 3, 11)) -> c.RecordInvolvement:
@@ -71,7 +76,7 @@ def test_periods(day: date, per: str, expected: tuple[date, date]) -> None:
 @pytest.mark.parametrize(("minutes", "rate", "pence"), [(60, 1500, 1500), (1, 1234, 21), (95, 1234, 1954), (90, 1001, 1502),
                                                         (7, 3, 0)])
 def test_involvement_is_minutes_times_the_rate_rounded_half_up_to_the_penny(minutes: int, rate: int, pence: int) -> None:
-    (recorded,) = events(decide.record_involvement(involvement(minutes), ctx(), ContractAccount(), reads(rate, benefits=False)))
+    (recorded,) = events(decide.record_involvement(involvement(minutes), ctx(), ContractAccount(), charge(rate, benefits=False)))
     assert isinstance(recorded.amount_pence, int) and recorded.amount_pence == pence
 
 
@@ -86,9 +91,10 @@ def line(pence: int, on: date = date(2026, 3, 20), kind: str = "involvement", cp
 
 
 def run_reads(due: list[e.PaymentLine], paid: list[tuple[date, int]], *claimants: Claimant,
-              limits: tuple[EarningsLimit, ...] = (UC_SINGLE, ESA_WEEK)) -> dict[str, Any]:
-    return {"programme": PROGRAMME, "payable": due, "claimants": {x.co_producer_id: x for x in claimants},
-            "paid": {"cp1": paid}, "limits": EarningsLimits({lim.limit_id: lim for lim in limits})}
+              limits: tuple[EarningsLimit, ...] = (UC_SINGLE, ESA_WEEK)) -> f.PaymentRunFacts:
+    return f.PaymentRunFacts(programme=PROGRAMME, takes_part=True, payable=due,
+                             claimants={x.co_producer_id: x for x in claimants}, paid={"cp1": paid},
+                             limits=EarningsLimits({lim.limit_id: lim for lim in limits}))
 
 
 def test_earnings_count_when_paid_in_the_claimants_own_assessment_period_before_the_run_is_approved() -> None:
@@ -176,8 +182,8 @@ def test_assessment_periods_run_a_month_from_the_claimants_own_day(day: date, st
 
 
 def test_benefits_are_recorded_by_whoever_engaged_the_co_producer_and_universal_credit_needs_its_start_day() -> None:
-    facts = {"programme": PROGRAMME, "takes_part": True,
-             "co_producers": {"cp1": CoProducerFacts("cp1", "archers", "adviser", 1500, True)}}
+    facts = f.BenefitsFacts(programme=PROGRAMME, takes_part=True,
+                            co_producers={"cp1": CoProducerFacts("cp1", "archers", "adviser", 1500, True)})
     uc = c.RecordCoProducerBenefits(programme_id="p1", co_producer_id="cp1",
                                     benefits=["universal_credit_with_housing_costs"])
     refused = decide.record_co_producer_benefits(uc, ctx(), BenefitsRecord(), facts)
@@ -216,13 +222,14 @@ def test_spend_counts_involvement_approved_claims_and_invoices_but_not_open_or_r
     )
     assert account.spent_pence == 1500 + 700 + 20_000
     approve_c = c.ApproveExpense(programme_id="p1", partner_id="archers", contract_id="k1", claim_id="c")
-    assert not isinstance(decide.approve_expense(approve_c, ctx("council", "sam"), account, reads()), Rejection)
+    assert not isinstance(decide.approve_expense(approve_c, ctx("council", "sam"), account, claim_decision()), Rejection)
     approve_b = c.ApproveExpense(programme_id="p1", partner_id="archers", contract_id="k1", claim_id="b")
-    refused = decide.approve_expense(approve_b, ctx("council", "sam"), account, reads())
+    refused = decide.approve_expense(approve_b, ctx("council", "sam"), account, claim_decision())
     assert isinstance(refused, Rejection) and "already rejected" in refused.message
     over = c.SubmitInvoice(programme_id="p1", contract_id="k1", invoice_id="q2", amount_pence=50_000 - 22_200 + 1,
                            period_start=date(2026, 1, 1), period_end=date(2026, 3, 31), description="Q2")
-    refused = decide.submit_invoice(over, ctx(), account, reads())
+    refused = decide.submit_invoice(over, ctx(), account, f.InvoiceFacts(
+        programme=PROGRAMME, contract=CONTRACT, co_producers=charge().co_producers))
     assert isinstance(refused, Rejection) and "past its budget" in refused.message
 
 

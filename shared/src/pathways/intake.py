@@ -50,7 +50,7 @@ class Asked:
     """A command understood: its handler, envelope and validated data, who sent it, the
     aggregate it writes and the ones it reads."""
 
-    handler: CommandHandler[Any]
+    handler: CommandHandler[Any, Any]
     envelope: CommandEnvelope
     cmd: Any
     ctx: CommandContext
@@ -103,7 +103,7 @@ class CommandIntake:
     def __init__(
         self,
         context: str,
-        handlers: Mapping[str, CommandHandler[Any]],
+        handlers: Mapping[str, CommandHandler[Any, Any]],
         store: EventStore,
         schemas: SchemaRegistry,
         *,
@@ -222,18 +222,20 @@ class CommandIntake:
         return Asked(handler, envelope, cmd, ctx, handler.target(cmd, ctx),
                      dict(handler.reads(cmd, ctx)) if handler.reads else {})
 
-    async def decide(self, asked: Asked, state: Any, reads: Mapping[str, Any]) -> tuple[Sequence[EventData], list[CloudEvent]]:
-        """The decision on `state` and its events as they will be stored, or a Rejection."""
+    async def decide(self, asked: Asked, state: Any, found: Mapping[str, Any]) -> tuple[Sequence[EventData], list[CloudEvent]]:
+        """The decision on `state` and its events as they will be stored, or a Rejection.
+        `found` holds the reads' states and the consulted facts by name."""
         handler, cmd = asked.handler, asked.cmd
+        facts = handler.facts_of(found)
         if handler.prepare is not None:
             # `decide` is pure, so it can be asked twice: first with the command as sent, so
             # that one it refuses costs no I/O (no person's key is made for a refused
             # enrolment), then with the prepared command, whose decision is the one stored.
-            refused = handler.decide(cmd, asked.ctx, state, reads)
+            refused = handler.decide(cmd, asked.ctx, state, facts)
             if isinstance(refused, Rejection):
                 raise refused
             cmd = await handler.prepare(cmd, asked.ctx, self.person_keys)
-        decision = handler.decide(cmd, asked.ctx, state, reads)
+        decision = handler.decide(cmd, asked.ctx, state, facts)
         if isinstance(decision, Rejection):
             raise decision
         return decision, self._envelopes(decision, asked.target, asked.ctx, asked.envelope)

@@ -74,7 +74,7 @@ class ServiceDefinition:
     name: str  # also the bounded context: pathways.cmd.<org>.<name>.<Command>
     description: str
     schemas: SchemaRegistry
-    handlers: Mapping[str, CommandHandler[Any]]
+    handlers: Mapping[str, CommandHandler[Any, Any]]
     projections: Sequence[Projection] = ()  # read models, run by `serve --only projections`
     views: Sequence[Projection] = ()  # what the rules consult; run beside the intake
     api: APIRouter | None = None  # its read routes; they reach the database through `db_session`

@@ -54,12 +54,12 @@ def preview(up_to: Day | None = None, paid_on: Day | None = None, s: Scope = Dep
     mine = [line for line in every if s.partner_id is None or line.partner_id == s.partner_id]
     day = paid_on or datetime.now(UTC).date()  # today as the run counts it
     payees = sorted({line.co_producer_id for line in every if line.kind == "involvement"})
-    reads = {"claimants": ledger.claimants(conn, s.programme_id, DIRECTORY.co_producers(conn, s.programme_id, payees)),
-             "paid": ledger.paid_earnings(conn, payees, day), "limits": ledger.limits(conn)}
+    claimants = ledger.claimants(conn, s.programme_id, DIRECTORY.co_producers(conn, s.programme_id, payees))
+    paid = ledger.paid_earnings(conn, payees, day)
     # The whole run decides a limit (a person paid on two contracts); a partner is shown
     # the breaches of the co-producers its own contract pays.
     mine_paid = {line.co_producer_id for line in mine if line.kind == "involvement"}
-    found = [b for b in over_limits(every, day, reads) if b.co_producer_id in mine_paid]
+    found = [b for b in over_limits(every, day, claimants, paid, ledger.limits(conn)) if b.co_producer_id in mine_paid]
     return {"up_to": up_to.isoformat(), "paid_on": day.isoformat(), "lines": len(mine),
             "total_pence": sum(line.amount_pence for line in mine),
             "over_limits": [b.detail() | {"warning": b.explain()} for b in found]}

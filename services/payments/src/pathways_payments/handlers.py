@@ -13,6 +13,7 @@ from pathways.subjects import NO_PROGRAMME, AggregateRef
 from pathways_payments import ledger
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import decide
+from pathways_payments.domain import facts as f
 from pathways_payments.domain.state import CO_PRODUCER_BENEFITS, CONTRACT_ACCOUNT, EARNINGS_LIMITS, PAYROLL
 from pathways_payments.views import DIRECTORY
 
@@ -52,6 +53,11 @@ def _charge_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
     }
 
 
+def _invoice_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, Any]:
+    staff = [pay.co_producer_id for pay in cmd.staff_pay]
+    return _programme_and_contract(cmd, ctx, conn) | {"co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, staff)}
+
+
 def _benefits_id(co_producer_id: str) -> str:
     """The benefits record's own aggregate id: never the payroll's or a contract account's
     (a co-producer may be called "payroll", or by a contract's id)."""
@@ -85,29 +91,32 @@ def _payment_run_facts(cmd: Any, ctx: CommandContext, conn: Any) -> dict[str, An
 
 HANDLERS = handlers_by_name(
     CommandHandler(c.SetEarningsLimit, target=lambda cmd, ctx: LIMITS, decide=decide.set_earnings_limit),
-    CommandHandler(c.RecordInvolvement, target=_own_account, consults=_charge_facts, decide=decide.record_involvement),
+    CommandHandler(c.RecordInvolvement, target=_own_account, facts=f.Charge, consults=_charge_facts,
+                   decide=decide.record_involvement),
     CommandHandler(
         c.RecordCoProducerBenefits,
         target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation,
                                                   _benefits_id(cmd.co_producer_id)), CO_PRODUCER_BENEFITS),
+        facts=f.BenefitsFacts,
         consults=lambda cmd, ctx, conn: _takes_part(cmd, ctx, conn) | {
             "programme": DIRECTORY.programme(conn, cmd.programme_id),
             "co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, [cmd.co_producer_id]),
         },
         decide=decide.record_co_producer_benefits,
     ),
-    CommandHandler(c.ClaimExpense, target=_own_account, consults=_charge_facts, decide=decide.claim_expense),
-    CommandHandler(c.ApproveExpense, target=_partner_account, consults=_commissioners_decision, decide=decide.approve_expense),
-    CommandHandler(c.RejectExpense, target=_partner_account, consults=_commissioners_decision, decide=decide.reject_expense),
-    CommandHandler(c.SubmitInvoice, target=_own_account, consults=lambda cmd, ctx, conn: _programme_and_contract(
-        cmd, ctx, conn) | {"co_producers": DIRECTORY.co_producers(conn, cmd.programme_id,
-                                                                  [pay.co_producer_id for pay in cmd.staff_pay])},
-        decide=decide.submit_invoice),
-    CommandHandler(c.PayInvoice, target=_partner_account, reads=lambda cmd, ctx: {"limits": LIMITS},
+    CommandHandler(c.ClaimExpense, target=_own_account, facts=f.Charge, consults=_charge_facts, decide=decide.claim_expense),
+    CommandHandler(c.ApproveExpense, target=_partner_account, facts=f.ClaimDecision, consults=_commissioners_decision,
+                   decide=decide.approve_expense),
+    CommandHandler(c.RejectExpense, target=_partner_account, facts=f.ClaimDecision, consults=_commissioners_decision,
+                   decide=decide.reject_expense),
+    CommandHandler(c.SubmitInvoice, target=_own_account, facts=f.InvoiceFacts, consults=_invoice_facts,
+                   decide=decide.submit_invoice),
+    CommandHandler(c.PayInvoice, target=_partner_account, facts=f.InvoicePayment, reads=lambda cmd, ctx: {"limits": LIMITS},
                    consults=_invoice_payment_facts, decide=decide.pay_invoice),
     CommandHandler(
         c.IssuePaymentRun,
         target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, "payroll"), PAYROLL),
+        facts=f.PaymentRunFacts,
         reads=lambda cmd, ctx: {"limits": LIMITS},
         consults=_payment_run_facts,
         decide=decide.issue_payment_run,

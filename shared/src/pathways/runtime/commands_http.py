@@ -76,7 +76,7 @@ def _route_for(command: str, doc: str) -> Any:
     return send
 
 
-def _body_schemas(handlers: Mapping[str, CommandHandler[Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _body_schemas(handlers: Mapping[str, CommandHandler[Any, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Each command's body as a `$ref` into the document's components, and those components:
     every model a body is made of (the envelope, the command, a nested PersonalDetails), named
     once for the whole service. A `$defs` inside a request body, pydantic's default, is
@@ -105,7 +105,7 @@ def _with_components(app: FastAPI, schemas: dict[str, Any]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document
 
 
-def add_command_routes(app: FastAPI, handlers: Mapping[str, CommandHandler[Any]]) -> None:
+def add_command_routes(app: FastAPI, handlers: Mapping[str, CommandHandler[Any, Any]]) -> None:
     """The routes of a service that takes these commands (none if it takes none), their
     bodies documented in the app's components."""
     if not handlers:
