@@ -13,6 +13,7 @@ from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import decide, journey, targets
+from pathways_registry.domain import facts as f
 from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME
 
 CONTEXT = "registry"
@@ -75,6 +76,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.LaunchProgramme,
         target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=f.Launch,
         reads=lambda cmd, ctx: {
             "sender": organisation(ctx.organisation),
             "programme_anywhere": programme_anywhere(cmd.programme_id),
@@ -84,6 +86,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.CommissionPartner,
         target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=f.Commissioning,
         reads=lambda cmd, ctx: {
             "programme_anywhere": programme_anywhere(cmd.programme_id),
             "partner": organisation(cmd.partner_id),
@@ -93,12 +96,14 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.SetTarget,
         target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=f.ProgrammeAnywhere,
         reads=lambda cmd, ctx: {"programme_anywhere": programme_anywhere(cmd.programme_id)},
         decide=targets.set_target,
     ),
     CommandHandler(
         c.EnrolParticipant,
         target=_enrolment_target,
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         prepare=_seal_personal,
         decide=decide.enrol_participant,
@@ -109,7 +114,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(c.WithdrawConsent, target=_enrolment_target, decide=decide.withdraw_consent),
     CommandHandler(c.TransitionParticipant, target=_enrolment_target, decide=decide.transition_participant),
     CommandHandler(c.WithdrawParticipant, target=_enrolment_target, decide=decide.withdraw_participant),
-    CommandHandler(c.ReferParticipant, target=_enrolment_target,
+    CommandHandler(c.ReferParticipant, target=_enrolment_target, facts=f.InProgramme,
                    reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
                    decide=journey.refer_participant),
     CommandHandler(c.AcceptReferral, target=_enrolment_target, decide=journey.accept_referral),
@@ -120,6 +125,7 @@ HANDLERS = handlers_by_name(
         target=lambda cmd, ctx: Load(
             AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, cmd.co_producer_id), CO_PRODUCER
         ),
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=decide.register_co_producer,
     ),

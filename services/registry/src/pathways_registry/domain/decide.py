@@ -3,20 +3,16 @@ rejection whose message a programme officer understands."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision
+from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision, NoFacts
 from pathways.replies import RejectionCode, no_such_programme, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e
+from pathways_registry.domain import facts as f
 from pathways_registry.domain.state import CoProducer, Enrolment, Organisation, Programme
 
-Reads = Mapping[str, Any]
 
-
-def register_organisation(cmd: c.RegisterOrganisation, ctx: CommandContext, org: Organisation, _: Reads) -> Decision:
+def register_organisation(cmd: c.RegisterOrganisation, ctx: CommandContext, org: Organisation, _: NoFacts) -> Decision:
     if ctx.organisation != OPERATOR_ORGANISATION:
         return reject(
             RejectionCode.FORBIDDEN,
@@ -30,15 +26,15 @@ def register_organisation(cmd: c.RegisterOrganisation, ctx: CommandContext, org:
     return [e.OrganisationRegistered(**cmd.model_dump())]
 
 
-def launch_programme(cmd: c.LaunchProgramme, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
-    sender: Organisation = reads["sender"]
+def launch_programme(cmd: c.LaunchProgramme, ctx: CommandContext, programme: Programme, facts: f.Launch) -> Decision:
+    sender = facts.sender
     if not sender.registered or sender.kind != "commissioner":
         return reject(
             RejectionCode.FORBIDDEN,
             f"Only a registered commissioner launches programmes; '{ctx.organisation}' is "
             f"{'a ' + sender.kind.replace('_', ' ') if sender.registered else 'not registered'}.",
         )
-    existing: Programme = reads["programme_anywhere"]
+    existing = facts.programme_anywhere
     if programme.launched or existing.launched:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -47,10 +43,9 @@ def launch_programme(cmd: c.LaunchProgramme, ctx: CommandContext, programme: Pro
     return [e.ProgrammeLaunched(commissioner_id=ctx.organisation, **cmd.model_dump())]
 
 
-def check_commissioner(reads: Reads, programme_id: str, organisation: str, what: str) -> Decision | None:
+def check_commissioner(anywhere: Programme, programme_id: str, organisation: str, what: str) -> Decision | None:
     """Only the programme's commissioner may do `what`; a partner of it is told so, and a
     stranger learns nothing of the programme (read by id, whoever commissioned it)."""
-    anywhere: Programme = reads["programme_anywhere"]
     if not anywhere.launched:
         return no_such_programme(programme_id)
     if anywhere.commissioner_id != organisation:
@@ -60,11 +55,11 @@ def check_commissioner(reads: Reads, programme_id: str, organisation: str, what:
     return None
 
 
-def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
-    refusal = check_commissioner(reads, cmd.programme_id, ctx.organisation, "commissions partners")
+def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme: Programme, facts: f.Commissioning) -> Decision:
+    refusal = check_commissioner(facts.programme_anywhere, cmd.programme_id, ctx.organisation, "commissions partners")
     if refusal is not None:
         return refusal
-    partner: Organisation = reads["partner"]
+    partner = facts.partner
     if not partner.registered or partner.kind != "delivery_partner":
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -91,8 +86,8 @@ def commission_partner(cmd: c.CommissionPartner, ctx: CommandContext, programme:
     return [e.PartnerCommissioned(**cmd.model_dump())]
 
 
-def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: Enrolment, reads: Reads) -> Decision:
-    programme: Programme = reads["programme"]
+def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: Enrolment, facts: f.InProgramme) -> Decision:
+    programme = facts.programme
     refusal = _check_commissioned(programme, cmd.programme_id, ctx.organisation)
     if refusal is not None:
         return refusal
@@ -128,7 +123,7 @@ def enrol_participant(cmd: c.EnrolParticipant, ctx: CommandContext, enrolment: E
                                   **cmd.model_dump(exclude={"personal", "sealed_personal"}))]
 
 
-def record_consent(cmd: c.RecordConsent, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+def record_consent(cmd: c.RecordConsent, ctx: CommandContext, enrolment: Enrolment, _: NoFacts) -> Decision:
     refusal = _check_active(enrolment, cmd, ctx)
     if refusal is not None:
         return refusal
@@ -137,7 +132,7 @@ def record_consent(cmd: c.RecordConsent, ctx: CommandContext, enrolment: Enrolme
     return [e.ConsentRecorded(**_ids(cmd, ctx), recorded_on=cmd.on)]
 
 
-def withdraw_consent(cmd: c.WithdrawConsent, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+def withdraw_consent(cmd: c.WithdrawConsent, ctx: CommandContext, enrolment: Enrolment, _: NoFacts) -> Decision:
     refusal = _check_active(enrolment, cmd, ctx)
     if refusal is not None:
         return refusal
@@ -146,7 +141,7 @@ def withdraw_consent(cmd: c.WithdrawConsent, ctx: CommandContext, enrolment: Enr
     return [e.ConsentWithdrawn(**_ids(cmd, ctx), withdrawn_on=cmd.on)]
 
 
-def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, enrolment: Enrolment, _: NoFacts) -> Decision:
     refusal = _check_active(enrolment, cmd, ctx)
     if refusal is not None:
         return refusal
@@ -161,7 +156,7 @@ def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, en
     ]
 
 
-def erase_participant_data(cmd: c.EraseParticipantData, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+def erase_participant_data(cmd: c.EraseParticipantData, ctx: CommandContext, enrolment: Enrolment, _: NoFacts) -> Decision:
     if not enrolment.enrolled:
         return reject(RejectionCode.NOT_FOUND, f"Participant '{cmd.participant_id}' is not enrolled with "
                       f"'{ctx.organisation}' in '{cmd.programme_id}'.")
@@ -170,15 +165,16 @@ def erase_participant_data(cmd: c.EraseParticipantData, ctx: CommandContext, enr
     return [e.ParticipantDataErased(**_ids(cmd, ctx), erased_on=cmd.on)]
 
 
-def withdraw_participant(cmd: c.WithdrawParticipant, ctx: CommandContext, enrolment: Enrolment, _: Reads) -> Decision:
+def withdraw_participant(cmd: c.WithdrawParticipant, ctx: CommandContext, enrolment: Enrolment, _: NoFacts) -> Decision:
     refusal = _check_active(enrolment, cmd, ctx)
     if refusal is not None:
         return refusal
     return [e.ParticipantWithdrawn(**_ids(cmd, ctx), reason=cmd.reason, withdrawn_on=cmd.on, moved_on_to=cmd.moved_on_to)]
 
 
-def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_producer: CoProducer, reads: Reads) -> Decision:
-    programme: Programme = reads["programme"]
+def register_co_producer(cmd: c.RegisterCoProducer, ctx: CommandContext, co_producer: CoProducer,
+                         facts: f.InProgramme) -> Decision:
+    programme = facts.programme
     if not programme.launched:
         return no_such_programme(cmd.programme_id)
     if ctx.organisation != programme.commissioner_id and not programme.contracts_of(ctx.organisation):

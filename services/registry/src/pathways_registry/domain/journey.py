@@ -5,17 +5,18 @@ person and partner (state.Enrolment)."""
 
 from __future__ import annotations
 
-from pathways.commands import CommandContext, Decision
+from pathways.commands import CommandContext, Decision, NoFacts
 from pathways.replies import RejectionCode, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e
-from pathways_registry.domain.decide import Reads, _check_active, _check_commissioned
-from pathways_registry.domain.state import Enrolment, Programme
+from pathways_registry.domain import facts as f
+from pathways_registry.domain.decide import _check_active, _check_commissioned
+from pathways_registry.domain.state import Enrolment
 
 
-def refer_participant(cmd: c.ReferParticipant, ctx: CommandContext, person: Enrolment, reads: Reads) -> Decision:
-    programme: Programme = reads["programme"]
+def refer_participant(cmd: c.ReferParticipant, ctx: CommandContext, person: Enrolment, facts: f.InProgramme) -> Decision:
+    programme = facts.programme
     refusal = _check_commissioned(programme, cmd.programme_id, ctx.organisation)
     if refusal is not None:
         return refusal
@@ -42,21 +43,21 @@ def refer_participant(cmd: c.ReferParticipant, ctx: CommandContext, person: Enro
     return [e.ParticipantReferred(partner_id=ctx.organisation, **cmd.model_dump())]
 
 
-def accept_referral(cmd: c.AcceptReferral, ctx: CommandContext, person: Enrolment, _: Reads) -> Decision:
+def accept_referral(cmd: c.AcceptReferral, ctx: CommandContext, person: Enrolment, _: NoFacts) -> Decision:
     refusal = _check_open(cmd, ctx, person, ("referred",))
     if refusal is not None:
         return refusal
     return [e.ReferralAccepted(**_ids(cmd, ctx), accepted_on=cmd.on)]
 
 
-def decline_referral(cmd: c.DeclineReferral, ctx: CommandContext, person: Enrolment, _: Reads) -> Decision:
+def decline_referral(cmd: c.DeclineReferral, ctx: CommandContext, person: Enrolment, _: NoFacts) -> Decision:
     refusal = _check_open(cmd, ctx, person, ("referred", "accepted"))  # a waiting person may still be declined
     if refusal is not None:
         return refusal
     return [e.ReferralDeclined(**_ids(cmd, ctx), reason=cmd.reason, note=cmd.note, declined_on=cmd.on)]
 
 
-def complete_participation(cmd: c.CompleteParticipation, ctx: CommandContext, person: Enrolment, _: Reads) -> Decision:
+def complete_participation(cmd: c.CompleteParticipation, ctx: CommandContext, person: Enrolment, _: NoFacts) -> Decision:
     refusal = _check_active(person, cmd, ctx)
     if refusal is not None:
         return refusal

@@ -8,12 +8,13 @@ from pathways.replies import RejectionCode, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e
-from pathways_registry.domain.decide import Reads, check_commissioner
+from pathways_registry.domain import facts as f
+from pathways_registry.domain.decide import check_commissioner
 from pathways_registry.domain.state import Programme
 
 
-def set_target(cmd: c.SetTarget, ctx: CommandContext, programme: Programme, reads: Reads) -> Decision:
-    refusal = check_commissioner(reads, cmd.programme_id, ctx.organisation, "sets targets")
+def set_target(cmd: c.SetTarget, ctx: CommandContext, programme: Programme, facts: f.ProgrammeAnywhere) -> Decision:
+    refusal = check_commissioner(facts.programme_anywhere, cmd.programme_id, ctx.organisation, "sets targets")
     if refusal is not None:
         return refusal
     starts, ends, partner = programme.starts_on, programme.ends_on, None
