@@ -12,6 +12,7 @@ from pathways.replies import Rejection
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import decide
 from pathways_sessions.domain import events as e
+from pathways_sessions.domain import facts as f
 from pathways_sessions.domain.state import SESSION, Session
 
 CONTRACTS = [
@@ -27,8 +28,11 @@ def schedule(**overrides: Any) -> c.ScheduleSession:
         "starts_at": "2026-02-03T10:00:00Z", "duration_minutes": 60, "capacity": 2} | overrides)
 
 
+SCHEDULING = f.Scheduling(contracts=CONTRACTS, co_producers={})
+
+
 def scheduled(capacity: int = 2) -> Session:
-    event = decide.schedule_session(schedule(capacity=capacity), CTX, Session(), {"contracts": CONTRACTS, "co_producers": {}})
+    event = decide.schedule_session(schedule(capacity=capacity), CTX, Session(), SCHEDULING)
     assert not isinstance(event, Rejection)
     return SESSION.evolve(Session(), event[0])
 
@@ -41,24 +45,24 @@ def rejected(decision: Decision, *words: str) -> None:
 
 def test_the_contract_in_force_on_the_day_decides_the_activity() -> None:
     spring = decide.schedule_session(schedule(activity="yoga", starts_at="2026-05-05T10:00:00Z"), CTX, Session(),
-                                     {"contracts": CONTRACTS, "co_producers": {}})
+                                     SCHEDULING)
     assert not isinstance(spring, Rejection) and isinstance(spring[0], e.SessionScheduled) and spring[0].contract_id == "k2"
-    rejected(decide.schedule_session(schedule(activity="yoga"), CTX, Session(), {"contracts": CONTRACTS, "co_producers": {}}),
+    rejected(decide.schedule_session(schedule(activity="yoga"), CTX, Session(), SCHEDULING),
              "not an activity of contract 'k1'")
 
 
 def test_capacity_is_respected_exactly() -> None:
     people = {p: EnrolmentFacts(p, "archers", "ward", True, True) for p in ("a", "b", "c")}
     full = c.RecordSessionDelivered(programme_id="p1", session_id="s1", attendees=["a", "b"], duration_minutes=60)
-    assert not isinstance(decide.record_delivered(full, CTX, scheduled(), {"enrolments": people}), Rejection)
+    assert not isinstance(decide.record_delivered(full, CTX, scheduled(), f.Attendance(enrolments=people)), Rejection)
     over = c.RecordSessionDelivered(programme_id="p1", session_id="s1", attendees=["a", "b", "c"], duration_minutes=60)
-    rejected(decide.record_delivered(over, CTX, scheduled(), {"enrolments": people}), "capacity of 2")
+    rejected(decide.record_delivered(over, CTX, scheduled(), f.Attendance(enrolments=people)), "capacity of 2")
 
 
 def test_delivery_defaults_to_the_scheduled_day() -> None:
     people = {"a": EnrolmentFacts("a", "archers", "ward", True, True)}
     done = decide.record_delivered(c.RecordSessionDelivered(programme_id="p1", session_id="s1", attendees=["a"],
-                                                            duration_minutes=45), CTX, scheduled(), {"enrolments": people})
+                                                            duration_minutes=45), CTX, scheduled(), f.Attendance(people))
     assert not isinstance(done, Rejection) and done[0].delivered_on == date(2026, 2, 3)  # type: ignore[attr-defined]
 
 

@@ -6,7 +6,7 @@ this module and nothing that reaches a database or NATS."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -81,7 +81,7 @@ class Ineligible:
         return "; ".join(parts)
 
 
-def ineligible(participant_ids: Iterable[str], enrolments: dict[str, EnrolmentFacts]) -> Ineligible:
+def ineligible(participant_ids: Iterable[str], enrolments: Mapping[str, EnrolmentFacts]) -> Ineligible:
     """Who, of `participant_ids`, is not actively enrolled and consenting with the partner
     whose enrolments these are."""
     ids = list(participant_ids)

@@ -9,6 +9,7 @@ from pathways.subjects import AggregateRef
 
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import decide
+from pathways_sessions.domain import facts as f
 from pathways_sessions.domain.state import SESSION, SHOWCASE
 from pathways_sessions.readmodel import DIRECTORY
 
@@ -23,6 +24,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.ScheduleSession,
         target=_session,
+        facts=f.Scheduling,
         consults=lambda cmd, ctx, conn: {
             "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
             "co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, cmd.co_facilitators),
@@ -32,6 +34,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.RecordSessionDelivered,
         target=_session,
+        facts=f.Attendance,
         consults=lambda cmd, ctx, conn: {
             "enrolments": DIRECTORY.enrolments(conn, cmd.programme_id, ctx.organisation,
                                                [*cmd.attendees, *(a.participant_id for a in cmd.absences)]),
@@ -42,6 +45,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.HoldShowcase,
         target=lambda cmd, ctx: Load(AggregateRef(CONTEXT, cmd.programme_id, ctx.organisation, cmd.showcase_id), SHOWCASE),
+        facts=f.ShowcaseFacts,
         consults=lambda cmd, ctx, conn: {
             "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
             "enrolments": DIRECTORY.enrolments(conn, cmd.programme_id, ctx.organisation, cmd.featured_participants),

@@ -1,25 +1,23 @@
 """Sessions rules as pure functions. Facts about the programme (contracts, enrolments,
-consent, co-producers) come from the service's own directory view, passed in as reads."""
+consent, co-producers) come from the service's own directory view, passed in as facts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
-from pathways.commands import CommandContext, Decision
-from pathways.facts import ContractFacts, CoProducerFacts, EnrolmentFacts, ineligible
+from pathways.commands import CommandContext, Decision, NoFacts
+from pathways.facts import ContractFacts, ineligible
 from pathways.replies import RejectionCode, reject
 
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import events as e
+from pathways_sessions.domain import facts as f
 from pathways_sessions.domain.state import Session, Showcase
 
-Reads = Mapping[str, Any]
 
-
-def schedule_session(cmd: c.ScheduleSession, ctx: CommandContext, session: Session, reads: Reads) -> Decision:
-    contracts: list[ContractFacts] = reads["contracts"]
+def schedule_session(cmd: c.ScheduleSession, ctx: CommandContext, session: Session, facts: f.Scheduling) -> Decision:
+    contracts = facts.contracts
     if not contracts:
         return _not_commissioned(ctx.organisation, cmd.programme_id)
     if session.scheduled:
@@ -40,7 +38,7 @@ def schedule_session(cmd: c.ScheduleSession, ctx: CommandContext, session: Sessi
             f"(commissioned: {', '.join(contract.activities)}).",
             field="activity",
         )
-    co_producers: dict[str, CoProducerFacts] = reads["co_producers"]
+    co_producers = facts.co_producers
     unknown = [cp for cp in cmd.co_facilitators if cp not in co_producers]
     if unknown:
         return reject(
@@ -56,12 +54,12 @@ def schedule_session(cmd: c.ScheduleSession, ctx: CommandContext, session: Sessi
     ]
 
 
-def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session: Session, reads: Reads) -> Decision:
+def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session: Session, facts: f.Attendance) -> Decision:
     if not session.scheduled:
         return reject(RejectionCode.NOT_FOUND, f"There is no scheduled session '{cmd.session_id}' to record as delivered.")
     # Who may be recorded is checked before the session's own state, so a register
     # imported twice meets the same refusal (naming the same people) both times.
-    enrolments: dict[str, EnrolmentFacts] = reads["enrolments"]
+    enrolments = facts.enrolments
     absent = [a.participant_id for a in cmd.absences]
     refused = ineligible([*cmd.attendees, *absent], enrolments)
     if refused:
@@ -110,15 +108,15 @@ def record_delivered(cmd: c.RecordSessionDelivered, ctx: CommandContext, session
     ]
 
 
-def cancel_session(cmd: c.CancelSession, ctx: CommandContext, session: Session, _: Reads) -> Decision:
+def cancel_session(cmd: c.CancelSession, ctx: CommandContext, session: Session, _: NoFacts) -> Decision:
     refusal = _check_open(session, cmd.session_id, "cancel")
     if refusal is not None:
         return refusal
     return [e.SessionCancelled(partner_id=ctx.organisation, **cmd.model_dump())]
 
 
-def hold_showcase(cmd: c.HoldShowcase, ctx: CommandContext, showcase: Showcase, reads: Reads) -> Decision:
-    contracts: list[ContractFacts] = reads["contracts"]
+def hold_showcase(cmd: c.HoldShowcase, ctx: CommandContext, showcase: Showcase, facts: f.ShowcaseFacts) -> Decision:
+    contracts = facts.contracts
     if not contracts:
         return _not_commissioned(ctx.organisation, cmd.programme_id)
     if showcase.held:
@@ -129,7 +127,7 @@ def hold_showcase(cmd: c.HoldShowcase, ctx: CommandContext, showcase: Showcase, 
             f"{cmd.held_on} is outside every contract period '{ctx.organisation}' holds.",
             field="held_on",
         )
-    refused = ineligible(cmd.featured_participants, reads["enrolments"])
+    refused = ineligible(cmd.featured_participants, facts.enrolments)
     if refused:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -154,7 +152,7 @@ def _past(action: str) -> str:
     return {"cancel": "cancelled"}.get(action, "recorded as delivered")
 
 
-def _contract_on(contracts: list[ContractFacts], day: date) -> ContractFacts | None:
+def _contract_on(contracts: Sequence[ContractFacts], day: date) -> ContractFacts | None:
     return next((k for k in contracts if k.covers(day)), None)
 
 
