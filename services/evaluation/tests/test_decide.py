@@ -7,13 +7,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pathways.commands import CommandContext, Decision
+from pathways.commands import CommandContext, Decision, NoFacts
 from pathways.facts import ContractFacts, EnrolmentFacts, OrganisationFacts, ProgrammeFacts
 from pathways.replies import Rejection
 from pathways.schemas import EventData
 from pathways_evaluation.domain import commands as c
 from pathways_evaluation.domain import decide
 from pathways_evaluation.domain import events as e
+from pathways_evaluation.domain import facts as f
 from pathways_evaluation.domain.state import (
     ASSESSMENT,
     DEVELOPMENT,
@@ -77,8 +78,8 @@ def enrolled(consent: bool = True, active: bool = True) -> dict[str, EnrolmentFa
 
 
 def record(cmd: c.RecordOutcome, state: OutcomeRecord, **reads: Any) -> Decision:
-    facts = {"contracts": [CONTRACT], "enrolments": enrolled()} | reads
-    return decide.record_outcome(cmd, ctx("archers"), state, facts)
+    facts = {"contracts": [CONTRACT], "programme": None, "enrolments": enrolled()} | reads
+    return decide.record_outcome(cmd, ctx("archers"), state, f.OutcomeFacts(**facts))
 
 
 def test_a_baseline_is_scored_by_the_platform() -> None:
@@ -143,9 +144,7 @@ def test_one_baseline_per_instrument_and_each_measurement_id_once() -> None:
 # --- feedback ---------------------------------------------------------------------------
 def feedback(org: str, state: Recorded, contracts: list[ContractFacts]) -> Decision:
     cmd = c.SubmitFeedback(programme_id="p1", feedback_id="f1", respondent="carer", rating=4)
-    return decide.submit_feedback(
-        cmd, ctx(org), state, {"contracts": contracts, "programme": PROGRAMME}
-    )
+    return decide.submit_feedback(cmd, ctx(org), state, f.TakingPart(contracts, PROGRAMME))
 
 
 def test_feedback_from_a_partner_or_the_commissioner_once() -> None:
@@ -181,7 +180,7 @@ def assess(org: str, cmd: c.AssessCoProduction, **reads: Any) -> Decision:
         "contracts": [CONTRACT] if org == "archers" else [],  # the sender's own (archers holds one)
         "existing": Recorded(),
     } | reads
-    return decide.assess_co_production(cmd, ctx(org), Recorded(), facts)
+    return decide.assess_co_production(cmd, ctx(org), Recorded(), f.AssessmentFacts(**facts))
 
 
 def test_an_assessment_names_the_level_and_counts_tokenism() -> None:
@@ -230,16 +229,14 @@ def propose(org: str, state: Development, contracts: list[ContractFacts]) -> Dec
         raised_by="participants",
         we_will="Move sessions to the afternoon.",
     )
-    return decide.propose_development(
-        cmd, ctx(org), state, {"contracts": contracts, "programme": PROGRAMME}
-    )
+    return decide.propose_development(cmd, ctx(org), state, f.TakingPart(contracts, PROGRAMME))
 
 
 def set_status(state: Development, status: str, we_did: str | None = None) -> Decision:
     cmd = c.SetDevelopmentStatus.model_validate(
         {"programme_id": "p1", "development_id": "d1", "status": status, "we_did": we_did}
     )
-    return decide.set_development_status(cmd, ctx("archers"), state, {})
+    return decide.set_development_status(cmd, ctx("archers"), state, NoFacts())
 
 
 def test_the_tracker_starts_red_and_green_needs_what_was_done() -> None:
@@ -271,13 +268,13 @@ def report(org: str, state: Recorded = Recorded(), **overrides: Any) -> Decision
             **{k: v for k, v in overrides.items() if k not in ("programme", "existing")},
         }
     )
-    reads = {
+    facts = f.ReportFacts(**{
         "programme": overrides.get("programme", PROGRAMME),
         "sender": {"evaluators": EVALUATOR, "archers": PARTNER}.get(org),
         "contracts": [CONTRACT] if org == "archers" else [],  # the sender's own (archers holds one)
         "existing": overrides.get("existing", Recorded()),
-    }
-    return decide.publish_report(cmd, ctx(org), state, reads)
+    })
+    return decide.publish_report(cmd, ctx(org), state, facts)
 
 
 def test_report_rules() -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from pathways_evaluation.domain import commands as c
 from pathways_evaluation.domain import decide
+from pathways_evaluation.domain import facts as f
 from pathways_evaluation.domain.state import (
     ASSESSMENT,
     DEVELOPMENT,
@@ -70,6 +71,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.RecordOutcome,
         target=_owned(OUTCOME_RECORD, "participant_id"),
+        facts=f.OutcomeFacts,
         consults=lambda cmd, ctx, conn: {
             "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
             "programme": DIRECTORY.programme(conn, cmd.programme_id),
@@ -82,12 +84,14 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.SubmitFeedback,
         target=_owned(FEEDBACK, "feedback_id"),
+        facts=f.TakingPart,
         consults=_takes_part,
         decide=decide.submit_feedback,
     ),
     CommandHandler(
         c.AssessCoProduction,
         target=_owned(ASSESSMENT, "assessment_id"),
+        facts=f.AssessmentFacts,
         reads=_anyone_s(ASSESSMENT, "assessment_id"),
         consults=lambda cmd, ctx, conn: (
             _evaluator_or_commissioner(cmd, ctx, conn)
@@ -100,6 +104,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.ProposeDevelopment,
         target=_owned(DEVELOPMENT, "development_id"),
+        facts=f.TakingPart,
         consults=_takes_part,
         decide=decide.propose_development,
     ),
@@ -111,6 +116,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         c.PublishEvaluationReport,
         target=_owned(REPORT, "report_id"),
+        facts=f.ReportFacts,
         reads=_anyone_s(REPORT, "report_id"),
         consults=_evaluator_or_commissioner,
         decide=decide.publish_report,

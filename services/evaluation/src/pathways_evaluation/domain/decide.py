@@ -1,41 +1,29 @@
 """Evaluation rules as pure functions. Facts about the programme (who commissions it,
 which partners hold contracts, who is enrolled and consenting, which organisations are
-evaluators) come from the service's own directory view, passed in as reads."""
+evaluators) come from the service's own directory view, passed in as facts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from pathways.commands import CommandContext, Decision
-from pathways.facts import (
-    ContractFacts,
-    EnrolmentFacts,
-    OrganisationFacts,
-    ProgrammeFacts,
-    ineligible,
-)
+from pathways.commands import CommandContext, Decision, NoFacts
+from pathways.facts import ineligible
 from pathways.replies import RejectionCode, no_such_programme, reject
 
 from pathways_evaluation.domain import commands as c
 from pathways_evaluation.domain import events as e
+from pathways_evaluation.domain import facts as f
 from pathways_evaluation.domain import scoring
 from pathways_evaluation.domain.state import Development, OutcomeRecord, Recorded
 
-Reads = Mapping[str, Any]
-
 
 def record_outcome(
-    cmd: c.RecordOutcome, ctx: CommandContext, record: OutcomeRecord, reads: Reads
+    cmd: c.RecordOutcome, ctx: CommandContext, record: OutcomeRecord, facts: f.OutcomeFacts
 ) -> Decision:
-    contracts: list[ContractFacts] = reads["contracts"]
-    if not contracts:
-        programme: ProgrammeFacts | None = reads.get("programme")
+    if not facts.contracts:
+        programme = facts.programme
         if programme is None or programme.commissioner_id != ctx.organisation:
             return no_such_programme(cmd.programme_id)  # a stranger learns nothing of it
         return _not_commissioned(ctx.organisation, cmd.programme_id, "record outcomes")
-    enrolments: dict[str, EnrolmentFacts] = reads["enrolments"]
-    refused = ineligible([cmd.participant_id], enrolments)
+    refused = ineligible([cmd.participant_id], facts.enrolments)
     if refused:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -85,9 +73,9 @@ def record_outcome(
 
 
 def submit_feedback(
-    cmd: c.SubmitFeedback, ctx: CommandContext, feedback: Recorded, reads: Reads
+    cmd: c.SubmitFeedback, ctx: CommandContext, feedback: Recorded, facts: f.TakingPart
 ) -> Decision:
-    if not _takes_part(ctx.organisation, reads):
+    if not _takes_part(ctx.organisation, facts):
         return no_such_programme(cmd.programme_id)  # neither commissioned for it nor its commissioner
     if feedback.exists:
         return reject(
@@ -99,21 +87,21 @@ def submit_feedback(
 
 
 def assess_co_production(
-    cmd: c.AssessCoProduction, ctx: CommandContext, assessment: Recorded, reads: Reads
+    cmd: c.AssessCoProduction, ctx: CommandContext, assessment: Recorded, facts: f.AssessmentFacts
 ) -> Decision:
     refusal = _check_evaluator_or_commissioner(
-        ctx.organisation, cmd.programme_id, reads, "record a co-production assessment"
+        ctx.organisation, cmd.programme_id, facts, "record a co-production assessment"
     )
     if refusal is not None:
         return refusal
-    if not reads["partner_contracts"]:
+    if not facts.partner_contracts:
         return reject(
             RejectionCode.RULE_VIOLATION,
             f"Organisation '{cmd.partner_id}' holds no contract in programme '{cmd.programme_id}', "
             "so its co-production cannot be assessed there.",
             field="partner_id",
         )
-    existing: Recorded = reads["existing"]
+    existing = facts.existing
     if assessment.exists or existing.exists:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -132,9 +120,9 @@ def assess_co_production(
 
 
 def propose_development(
-    cmd: c.ProposeDevelopment, ctx: CommandContext, development: Development, reads: Reads
+    cmd: c.ProposeDevelopment, ctx: CommandContext, development: Development, facts: f.TakingPart
 ) -> Decision:
-    if not _takes_part(ctx.organisation, reads):
+    if not _takes_part(ctx.organisation, facts):
         return no_such_programme(cmd.programme_id)  # neither commissioned for it nor its commissioner
     if development.proposed:
         return reject(
@@ -147,7 +135,7 @@ def propose_development(
 
 
 def set_development_status(
-    cmd: c.SetDevelopmentStatus, ctx: CommandContext, development: Development, _: Reads
+    cmd: c.SetDevelopmentStatus, ctx: CommandContext, development: Development, _: NoFacts
 ) -> Decision:
     if not development.proposed:
         return reject(
@@ -181,14 +169,15 @@ def set_development_status(
 
 
 def publish_report(
-    cmd: c.PublishEvaluationReport, ctx: CommandContext, report: Recorded, reads: Reads
+    cmd: c.PublishEvaluationReport, ctx: CommandContext, report: Recorded, facts: f.ReportFacts
 ) -> Decision:
     refusal = _check_evaluator_or_commissioner(
-        ctx.organisation, cmd.programme_id, reads, "publish an evaluation report"
+        ctx.organisation, cmd.programme_id, facts, "publish an evaluation report"
     )
     if refusal is not None:
         return refusal
-    programme: ProgrammeFacts = reads["programme"]
+    programme = facts.programme
+    assert programme is not None  # _check_evaluator_or_commissioner refused the command otherwise
     if cmd.period_start > cmd.period_end:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -202,7 +191,7 @@ def publish_report(
             f"programme's dates, {programme.starts_on} to {programme.ends_on}.",
             field="period_end" if cmd.period_end > programme.ends_on else "period_start",
         )
-    existing: Recorded = reads["existing"]
+    existing = facts.existing
     if report.exists or existing.exists:
         return reject(
             RejectionCode.RULE_VIOLATION,
@@ -213,25 +202,25 @@ def publish_report(
     return [e.EvaluationReportPublished(**cmd.model_dump(), published_by=ctx.organisation)]
 
 
-def _takes_part(organisation: str, reads: Reads) -> bool:
+def _takes_part(organisation: str, facts: f.TakingPart) -> bool:
     """A commissioned partner, or the programme's commissioner."""
-    programme: ProgrammeFacts | None = reads["programme"]
+    programme = facts.programme
     commissioner = programme is not None and programme.commissioner_id == organisation
-    return bool(reads["contracts"]) or commissioner
+    return bool(facts.contracts) or commissioner
 
 
 def _check_evaluator_or_commissioner(
-    organisation: str, programme_id: str, reads: Reads, action: str
+    organisation: str, programme_id: str, facts: f.Evaluating, action: str
 ) -> Decision | None:
-    programme: ProgrammeFacts | None = reads["programme"]
+    programme = facts.programme
     if programme is None:
         return no_such_programme(programme_id)
-    sender: OrganisationFacts | None = reads["sender"]
+    sender = facts.sender
     if programme.commissioner_id == organisation or (
         sender is not None and sender.kind == "evaluator"
     ):
         return None
-    if not reads.get("contracts"):
+    if not facts.contracts:
         return no_such_programme(programme_id)  # neither evaluator, nor its commissioner, nor commissioned for it
     return reject(
         RejectionCode.FORBIDDEN,
