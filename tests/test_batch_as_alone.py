@@ -128,10 +128,10 @@ async def test_a_command_that_fails_unexpectedly_costs_that_command_not_the_batc
     handlers = dict(registry.intake.handlers)
     consent = handlers["RecordConsent"]
 
-    def decide(cmd: Any, ctx: Any, state: Any, reads: Any) -> Any:
+    def decide(cmd: Any, ctx: Any, state: Any, facts: Any) -> Any:
         if cmd.participant_id == broken:
             raise RuntimeError("a bug in one rule")
-        return consent.decide(cmd, ctx, state, reads)
+        return consent.decide(cmd, ctx, state, facts)
 
     handlers["RecordConsent"] = CommandHandler(consent.model, consent.target, decide)
     monkeypatch.setattr(registry.intake, "handlers", handlers)

@@ -179,3 +179,35 @@ async def test_an_entry_in_the_token_bucket_that_is_not_a_token_signs_no_one_in_
         assert await store.caller(f"pwt_junk-{n}") is None
     assert any(r["role"] == "partner" for r in await store.listing())  # the listing still lists the real ones
     assert (await store.caller(real)) is not None
+
+
+def test_a_handler_gives_its_rule_a_frozen_dataclass_and_names_a_mismatch_between_what_it_found_and_its_fields() -> None:
+    from dataclasses import FrozenInstanceError, dataclass
+
+    from pathways.commands import CommandHandler, NoFacts
+    from pathways.schemas import CommandData
+
+    class Enrol(CommandData):
+        programme_id: str
+
+    @dataclass(frozen=True)
+    class Programme:
+        programme: str
+        takes_part: bool
+
+    def decide(cmd: Enrol, ctx: Any, state: Any, facts: Programme) -> Any:
+        return []
+
+    handler = CommandHandler(Enrol, target=lambda cmd, ctx: None, decide=decide, facts=Programme)  # type: ignore[arg-type, return-value]
+    facts = handler.facts_of({"programme": "p1", "takes_part": True})
+    assert facts == Programme("p1", True)
+    with pytest.raises(FrozenInstanceError):
+        facts.programme = "p2"  # type: ignore[misc]
+    with pytest.raises(RuntimeError, match=re.escape("Enrol: its reads and consultations give ['programme'], but "
+                                                     "Programme has the fields ['programme', 'takes_part']")):
+        handler.facts_of({"programme": "p1"})
+    with pytest.raises(RuntimeError, match="give \\['extra', 'programme', 'takes_part'\\]"):
+        handler.facts_of({"programme": "p1", "takes_part": True, "extra": 1})
+    assert CommandHandler(Enrol, target=lambda cmd, ctx: None, decide=decide).facts_of({}) == NoFacts()  # type: ignore[arg-type, return-value]
+    with pytest.raises(TypeError, match="facts must be a dataclass"):
+        CommandHandler(Enrol, target=lambda cmd, ctx: None, decide=decide, facts=dict)  # type: ignore[arg-type, return-value]

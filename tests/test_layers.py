@@ -56,3 +56,42 @@ def test_every_projection_handles_only_event_types_that_exist_and_every_emitted_
         assert emitted, service.name
         for cls in emitted:
             assert f"pathways.{service.name}.{cls.__name__}" in service.schemas.events, (service.name, cls.__name__)
+
+
+def test_every_rule_is_given_the_facts_class_its_handler_declares_and_the_reads_fill_its_fields() -> None:
+    """Typed reads: a rule names its facts by attribute, and the handler says which dataclass
+    they come in. A rule annotated with one class while its handler builds another (or the
+    default NoFacts) would fail at its first command; so would a read loaded under a name the
+    dataclass has no field for. Consultations are checked when they run (facts_of names the
+    mismatch) and every consulting command runs in its service's tests."""
+    import dataclasses
+    import inspect
+    import typing
+    from datetime import datetime
+
+    from pathways.commands import CommandContext
+    from pathways.service import discover
+
+    class AnyField:
+        """A command whose every field is the same made-up id: enough to name what is read."""
+
+        def __getattr__(self, name: str) -> str:
+            return "made-up-id"
+
+    ctx = CommandContext("made-up-org", "someone", "test", datetime(2026, 1, 1))
+    checked = 0
+    for service in discover().values():
+        for name, handler in service.handlers.items():
+            hints = typing.get_type_hints(handler.decide)
+            facts_param = list(inspect.signature(handler.decide).parameters)[3]
+            assert hints[facts_param] is handler.facts, (service.name, name, hints[facts_param], handler.facts)
+            params = getattr(handler.facts, "__dataclass_params__", None)
+            assert params is not None and params.frozen, (service.name, name, "facts must be a frozen dataclass")
+            fields = {f.name for f in dataclasses.fields(handler.facts)}
+            read = set(handler.reads(AnyField(), ctx)) if handler.reads else set()  # type: ignore[arg-type]
+            assert read <= fields, (service.name, name, sorted(read - fields))
+            if handler.consults is None:
+                assert read == fields, (service.name, name, "nothing fills", sorted(fields - read))
+            checked += 1
+    assert checked >= 30, checked
+
