@@ -34,8 +34,8 @@ def _award(programme: str, contract: str, partner: str, pence: int, activities: 
 @pytest.fixture
 def conn() -> Iterator[sa.Connection]:
     engine = sa.create_engine("sqlite://")
-    readmodel.meta.create_all(engine)  # the catalogue tables live in the read model's MetaData...
-    for table in readmodel.DIRECTORY.projection.tables:  # ...the directory's in a MetaData of its own
+    # The read model's tables (the catalogue among them), then the directory's (each service's own copy).
+    for table in [*readmodel.FACTS.tables, *readmodel.DIRECTORY.projection.tables]:
         table.create(engine)
     with engine.begin() as c:
         # executemany takes its columns from the first row, so every row names both numbers

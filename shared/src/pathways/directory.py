@@ -35,6 +35,9 @@ class Directory:
     """One service's copy of the directory: `projection` keeps it, the methods read it."""
 
     def __init__(self, service: str) -> None:
+        # SQLAlchemy Core, not sqlmodel classes like the other read models: the tables are
+        # made per service (named after it) each time a Directory is, in a MetaData of their
+        # own; a table class has one fixed name in one registry shared by every service.
         meta = MetaData()
         p = f"{service}_dir"
         self.organisations_table = Table(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pathways.accountability import CheckpointSigned
@@ -17,42 +18,35 @@ from pathways.eventstore.base import StoredEvent
 from pathways.ledger.merkle import Frontier, NodeReader, perfect_subtrees
 from pathways.ledger.verifier import leaf_hash
 from pathways.projection import Projection, Rows, Tables, read_position
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    insert,
-    select,
-    tuple_,
-)
+from sqlalchemy import BigInteger, Connection, DateTime, LargeBinary, String, Table, Text, and_, insert, select, tuple_
+from sqlmodel import Field, SQLModel
 
-meta = MetaData()
-Id = String(64)
+KEY = {"autoincrement": False}  # keys the ledger gives, never the database
 
-ENTRIES = Table(
-    "audit_ledger_entry", meta,
-    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
-    Column("event_id", String(64), index=True),  # none for a message that is not a Pathways event
-    Column("type", String(120)),
-    Column("subject", Text, nullable=False),
-    Column("stored_at", DateTime(timezone=True), nullable=False),
-)
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "audit_ledger_entry"
+    sequence: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs=KEY)
+    event_id: str | None = Field(default=None, index=True, sa_type=String(64))  # none for a message that is not a Pathways event
+    type: str | None = Field(default=None, sa_type=String(120))
+    subject: str = Field(sa_type=Text)
+    stored_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
 # Complete subtrees only: (level, index) covers leaves [index·2^level, (index+1)·2^level).
 # Level 0 holds the leaf hashes. Any root, proof or subtree of any size is O(log n) reads.
-NODES = Table(
-    "audit_ledger_node", meta,
-    Column("level", Integer, primary_key=True, autoincrement=False),
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary(32), nullable=False),
-)
+class LedgerNode(SQLModel, table=True):
+    __tablename__ = "audit_ledger_node"
+    level: int = Field(primary_key=True, sa_column_kwargs=KEY)
+    idx: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs=KEY)
+    hash: bytes = Field(sa_type=LargeBinary(32))
+
+
+def _t(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+ENTRIES, NODES = _t(LedgerEntry), _t(LedgerNode)
 CHECKPOINT_TYPE = CheckpointSigned.event_type
 
 

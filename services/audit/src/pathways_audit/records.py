@@ -9,6 +9,7 @@ never stops the projection (the tree itself is another projection, which reads n
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from pathways.accountability import (
@@ -26,48 +27,58 @@ from pathways.ledger.verifier import CheckpointError, open_checkpoint
 from pathways.logging import get_logger
 from pathways.projection import Projection, Rows, Tables, insert_if_absent, upsert
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import BigInteger, Column, Connection, DateTime, Index, MetaData, Table, Text, select
+from sqlalchemy import BigInteger, Connection, DateTime, Index, Table, Text, select
+from sqlmodel import Field, SQLModel
 
 from pathways_audit.keys import ledger_signer
 
 log = get_logger("pathways.audit.records")
-meta = MetaData()
+KEY = {"autoincrement": False}  # stream positions, never the database's numbers
 
-CHECKPOINTS = Table(
-    "audit_checkpoint", meta,
-    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
-    Column("root_hash", Text, nullable=False),
-    Column("signed_at", Text),
-    Column("note", Text, nullable=False),
-    Column("sequence", BigInteger, nullable=False, index=True),  # where it was published on the stream
-)
-READS = Table(
-    "audit_participant_read", meta,
-    Column("participant_id", Text, primary_key=True),
-    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
-    Column("programme_id", Text, nullable=False),
-    Column("organisation_id", Text, nullable=False),
-    Column("role", Text, nullable=False),
-    Column("service", Text, nullable=False),
-    Column("resource", Text, nullable=False),
-    Column("query", Text, nullable=False),
-    Column("read_at", DateTime(timezone=True), nullable=False),
-)
-REJECTIONS = Table(
-    "audit_rejection", meta,
-    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
-    Column("organisation_id", Text, nullable=False),
-    Column("actor", Text, nullable=False),
-    Column("programme_id", Text, nullable=False),
-    Column("context", Text, nullable=False),
-    Column("command", Text, nullable=False),
-    Column("code", Text, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("idempotency_key", Text),
-    Column("body_sha256", Text, nullable=False),
-    Column("rejected_at", DateTime(timezone=True), nullable=False),
-    Index("audit_rejection_by_organisation", "organisation_id", "sequence"),
-)
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "audit_checkpoint"
+    tree_size: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs=KEY)
+    root_hash: str = Field(sa_type=Text)
+    signed_at: str | None = Field(default=None, sa_type=Text)
+    note: str = Field(sa_type=Text)
+    sequence: int = Field(index=True, sa_type=BigInteger)  # where it was published on the stream
+
+
+class ParticipantRead(SQLModel, table=True):
+    __tablename__ = "audit_participant_read"
+    participant_id: str = Field(primary_key=True, sa_type=Text)
+    sequence: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs=KEY)
+    programme_id: str = Field(sa_type=Text)
+    organisation_id: str = Field(sa_type=Text)
+    role: str = Field(sa_type=Text)
+    service: str = Field(sa_type=Text)
+    resource: str = Field(sa_type=Text)
+    query: str = Field(sa_type=Text)
+    read_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class Rejection(SQLModel, table=True):
+    __tablename__ = "audit_rejection"
+    __table_args__ = (Index("audit_rejection_by_organisation", "organisation_id", "sequence"),)
+    sequence: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs=KEY)
+    organisation_id: str = Field(sa_type=Text)
+    actor: str = Field(sa_type=Text)
+    programme_id: str = Field(sa_type=Text)
+    context: str = Field(sa_type=Text)
+    command: str = Field(sa_type=Text)
+    code: str = Field(sa_type=Text)
+    message: str = Field(sa_type=Text)
+    idempotency_key: str | None = Field(default=None, sa_type=Text)
+    body_sha256: str = Field(sa_type=Text)
+    rejected_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+def _t(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+CHECKPOINTS, READS, REJECTIONS = _t(Checkpoint), _t(ParticipantRead), _t(Rejection)
 
 
 def _valid(model: type[BaseModel], e: CloudEvent, data: Any, seq: int) -> Any:

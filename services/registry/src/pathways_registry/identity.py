@@ -15,21 +15,25 @@ from pathways.personal import DetailsErased, EnrolmentRef, NotAKey, PersonKeys, 
 from pathways.projection import Projection, Rows, Tables, update, upsert
 from pathways.schemas import EventData
 from pathways.service import db_session
-from sqlalchemy import Boolean, Column, MetaData, String, Table, Text, select
-from sqlmodel import Session
+from sqlalchemy import String, Table, Text, select
+from sqlmodel import Field, Session, SQLModel
 
 from pathways_registry.domain import events as e
 from pathways_registry.readmodel import RosterProgramme
 
 IDENTITY_ROLES = ("partner", "commissioner")
-meta = MetaData()
-IDENTITIES = Table(
-    "registry_identity", meta,
-    Column("programme_id", String(64), primary_key=True), Column("partner_id", String(64), primary_key=True),
-    Column("participant_id", String(64), primary_key=True),
-    Column("sealed", Text),  # SealedDetails JSON; null once erased
-    Column("erased", Boolean, nullable=False, default=False),
-)
+
+
+class Identity(SQLModel, table=True):
+    __tablename__ = "registry_identity"
+    programme_id: str = Field(primary_key=True, sa_type=String(64))
+    partner_id: str = Field(primary_key=True, sa_type=String(64))
+    participant_id: str = Field(primary_key=True, sa_type=String(64))
+    sealed: str | None = Field(default=None, sa_type=Text)  # SealedDetails JSON; null once erased
+    erased: bool = False
+
+
+IDENTITIES: Table = Identity.__table__  # type: ignore[attr-defined]
 
 
 def _enrolled(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:

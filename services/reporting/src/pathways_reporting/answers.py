@@ -18,12 +18,13 @@ day table, so a year costs about twelve rows per group, not a row per fact.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pathways.summaries import Summary
-from sqlalchemy import Column, Date, Index, Integer, MetaData, Select, String, Table, and_, func, or_, select
+from sqlalchemy import Column, Date, Index, Select, String, Table, and_, func, or_, select
+from sqlmodel import Field, SQLModel
 
-meta = MetaData()
 Id = String(64)
 # Every table here is WITHOUT ROWID on SQLite: rows live in their primary key's b-tree, so
 # reading a range of keys reads the counters with them (no second lookup per row).
@@ -32,88 +33,163 @@ Month = String(7)  # "2026-01": grouped and compared the same way on SQLite and 
 SESSION_COUNTS = ("sessions", "places", "attendances", "minutes")
 
 
-def _session_table(name: str, grain: str, grain_type: Any) -> Table:
-    return Table(
-        name, meta,
-        Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-        Column("activity", String(200), primary_key=True), Column("site", String(200), primary_key=True),
-        Column(grain, grain_type, primary_key=True), Column("status", String(16), primary_key=True),
-        *(Column(c, Integer, nullable=False) for c in SESSION_COUNTS),
-        *([Column("month", Month, nullable=False)] if grain == "day" else []),
+def _on() -> Any:  # a day column named `on` (a Python keyword: the attribute is `on_`)
+    return Field(sa_column=Column("on", Date, primary_key=True))
+
+
+class _SessionKey(SQLModel):
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    activity: str = Field(primary_key=True, sa_type=String(200))
+    site: str = Field(primary_key=True, sa_type=String(200))
+
+
+class SessionDay(_SessionKey, table=True):
+    __tablename__ = "reporting_session_day"
+    day: date = Field(primary_key=True)
+    status: str = Field(primary_key=True, sa_type=String(16))
+    sessions: int
+    places: int
+    attendances: int
+    minutes: int
+    month: str = Field(sa_type=Month)
+
+
+class SessionMonth(_SessionKey, table=True):
+    __tablename__ = "reporting_session_month"
+    month: str = Field(primary_key=True, sa_type=Month)
+    status: str = Field(primary_key=True, sa_type=String(16))
+    sessions: int
+    places: int
+    attendances: int
+    minutes: int
+
+
+class _SpendKey(SQLModel):
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    contract_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    kind: str = Field(primary_key=True, sa_type=String(16))
+    status: str = Field(primary_key=True, sa_type=String(16))
+
+
+class SpendDay(_SpendKey, table=True):
+    __tablename__ = "reporting_spend_day"
+    on_: date = _on()
+    amount_pence: int
+    items: int
+
+
+class SpendMonth(_SpendKey, table=True):
+    __tablename__ = "reporting_spend_month"
+    month: str = Field(primary_key=True, sa_type=Month)
+    amount_pence: int
+    items: int
+
+
+class AttendedMonth(SQLModel, table=True):
+    __tablename__ = "reporting_attended_month"
+    __table_args__ = (
+        Index("reporting_attended_by_month", "programme_id", "month", "participant_id", "days", "partner_id", "activity"),
     )
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    month: str = Field(primary_key=True, sa_type=Month)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    activity: str = Field(primary_key=True, sa_type=String(200))
+    days: int  # bit d-1 set: came on day d of the month
 
 
-SESSION_DAYS = _session_table("reporting_session_day", "day", Date)
-SESSION_MONTHS = _session_table("reporting_session_month", "month", Month)
+# The same, a row per year with the months as bits: a year's question reads one row a person.
+class AttendedYear(SQLModel, table=True):
+    __tablename__ = "reporting_attended_year"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    year: int = Field(primary_key=True)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    activity: str = Field(primary_key=True, sa_type=String(200))
+    months: int  # bit m-1 set: came in month m
 
 
-def _spend_table(name: str, grain: str, grain_type: Any) -> Table:
-    return Table(
-        name, meta,
-        Column("programme_id", Id, primary_key=True), Column("contract_id", Id, primary_key=True),
-        Column("partner_id", Id, primary_key=True), Column("kind", String(16), primary_key=True),
-        Column("status", String(16), primary_key=True), Column(grain, grain_type, primary_key=True),
-        Column("amount_pence", Integer, nullable=False), Column("items", Integer, nullable=False),
-    )
+class Person(SQLModel, table=True):  # one row per person per programme: counted once however many partners enrol them
+    __tablename__ = "reporting_person"
+    __table_args__ = (Index("reporting_person_by_day", "programme_id", "first_enrolled_on"),
+                      {"info": {"accumulate": {"first_enrolled_on": "min"}}})
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    first_enrolled_on: date  # the earliest, in whatever order enrolments were recorded
 
 
-SPEND_DAYS = _spend_table("reporting_spend_day", "on", Date)
-SPEND_MONTHS = _spend_table("reporting_spend_month", "month", Month)
+class PartnerPerson(SQLModel, table=True):  # the same per partner: a person enrolled again after a withdrawal is one person
+    __tablename__ = "reporting_partner_person"
+    __table_args__ = {"info": {"accumulate": {"first_enrolled_on": "min"}}}
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    first_enrolled_on: date
 
-ATTENDED = Table(
-    "reporting_attended_month", meta,
-    Column("programme_id", Id, primary_key=True), Column("participant_id", Id, primary_key=True),
-    Column("month", Month, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("activity", String(200), primary_key=True),
-    Column("days", Integer, nullable=False),  # bit d-1 set: came on day d of the month
-    Index("reporting_attended_by_month", "programme_id", "month", "participant_id", "days", "partner_id", "activity"),
+
+# Per programme, partner, some keys and day: a count facts only ever add to.
+class _PartnerKey(SQLModel):
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+
+
+class EnrolmentDay(_PartnerKey, table=True):
+    __tablename__ = "reporting_enrolment_day"
+    __table_args__ = {"info": {"accumulate": {"enrolled": "sum"}}}
+    setting: str = Field(primary_key=True, sa_type=String(16))
+    day: date = Field(primary_key=True)
+    enrolled: int
+
+
+class WithdrawalDay(_PartnerKey, table=True):
+    __tablename__ = "reporting_withdrawal_day"
+    __table_args__ = {"info": {"accumulate": {"withdrawn": "sum"}}}
+    day: date = Field(primary_key=True)
+    withdrawn: int
+
+
+class BaselineDay(_PartnerKey, table=True):
+    __tablename__ = "reporting_baseline_day"
+    __table_args__ = {"info": {"accumulate": {"baselines": "sum"}}}
+    instrument: str = Field(primary_key=True, sa_type=String(8))
+    day: date = Field(primary_key=True)
+    baselines: int
+
+
+class PaymentDay(_PartnerKey, table=True):
+    __tablename__ = "reporting_payment_day"
+    __table_args__ = {"info": {"accumulate": {"amount_pence": "sum"}}}
+    on_: date = _on()
+    amount_pence: int
+
+
+class OutcomePair(SQLModel, table=True):
+    __tablename__ = "reporting_outcome_pair"
+    __table_args__ = (Index("reporting_outcome_pair_by_day", "programme_id", "follow_up_on"),)
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    instrument: str = Field(primary_key=True, sa_type=String(8))
+    follow_up_id: str = Field(primary_key=True, sa_type=Id)
+    baseline_on: date
+    baseline: int  # hundredths
+    follow_up_on: date
+    follow_up: int
+    next_follow_up_on: date | None = None  # the same person's next follow-up on this instrument, if any
+
+
+def _t(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS = (_t(m) for m in (SessionDay, SessionMonth, SpendDay, SpendMonth))
+ATTENDED, ATTENDED_YEARS, PEOPLE, PARTNER_PEOPLE = (_t(m) for m in (AttendedMonth, AttendedYear, Person, PartnerPerson))
+ENROLMENT_DAYS, WITHDRAWAL_DAYS, BASELINE_DAYS, PAYMENT_DAYS = (
+    _t(m) for m in (EnrolmentDay, WithdrawalDay, BaselineDay, PaymentDay)
 )
-ATTENDED_YEARS = Table(  # the same, a row per year with the months as bits: a year's question reads one row a person
-    "reporting_attended_year", meta,
-    Column("programme_id", Id, primary_key=True), Column("participant_id", Id, primary_key=True),
-    Column("year", Integer, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("activity", String(200), primary_key=True),
-    Column("months", Integer, nullable=False),  # bit m-1 set: came in month m
-)
-PEOPLE = Table(  # one row per person per programme: counted once however many partners enrol them
-    "reporting_person", meta,
-    Column("programme_id", Id, primary_key=True), Column("participant_id", Id, primary_key=True),
-    Column("first_enrolled_on", Date, nullable=False),  # the earliest, in whatever order enrolments were recorded
-    Index("reporting_person_by_day", "programme_id", "first_enrolled_on"),
-    info={"accumulate": {"first_enrolled_on": "min"}},
-)
-PARTNER_PEOPLE = Table(  # the same per partner: a person enrolled again after a withdrawal is one person
-    "reporting_partner_person", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("participant_id", Id, primary_key=True), Column("first_enrolled_on", Date, nullable=False),
-    info={"accumulate": {"first_enrolled_on": "min"}},
-)
-def _day_counter(name: str, counter: str, *keys: Column[Any]) -> Table:
-    """Per programme, partner, these keys and day: a count facts only ever add to."""
-    return Table(
-        name, meta,
-        Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True), *keys,
-        Column(counter, Integer, nullable=False),
-        info={"accumulate": {counter: "sum"}},
-    )
-
-
-ENROLMENT_DAYS = _day_counter("reporting_enrolment_day", "enrolled", Column("setting", String(16), primary_key=True),
-                              Column("day", Date, primary_key=True))
-WITHDRAWAL_DAYS = _day_counter("reporting_withdrawal_day", "withdrawn", Column("day", Date, primary_key=True))
-BASELINE_DAYS = _day_counter("reporting_baseline_day", "baselines", Column("instrument", String(8), primary_key=True),
-                             Column("day", Date, primary_key=True))
-PAYMENT_DAYS = _day_counter("reporting_payment_day", "amount_pence", Column("on", Date, primary_key=True))
-PAIRS = Table(
-    "reporting_outcome_pair", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("participant_id", Id, primary_key=True), Column("instrument", String(8), primary_key=True),
-    Column("follow_up_id", Id, primary_key=True),
-    Column("baseline_on", Date, nullable=False), Column("baseline", Integer, nullable=False),  # hundredths
-    Column("follow_up_on", Date, nullable=False), Column("follow_up", Integer, nullable=False),
-    Column("next_follow_up_on", Date),  # the same person's next follow-up on this instrument, if any
-    Index("reporting_outcome_pair_by_day", "programme_id", "follow_up_on"),
-)
+PAIRS = _t(OutcomePair)
 
 TABLES = [SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS, ATTENDED, ATTENDED_YEARS, PEOPLE, PARTNER_PEOPLE,
           ENROLMENT_DAYS,

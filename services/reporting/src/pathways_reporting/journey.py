@@ -17,51 +17,84 @@ from typing import Any
 from pathways.envelope import CloudEvent
 from pathways.projection import Rows, Tables, update, upsert
 from pathways.rows import accumulate
-from sqlalchemy import Column, Date, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Date, Index, String, Table, Text
+from sqlmodel import Field, SQLModel
 
-meta = MetaData()
 Id = String(64)
 MOVED_ON = ("community_living", "education", "employment", "volunteering", "other")  # "readmitted" is not moving on
 
-REFERRALS = Table(
-    "reporting_referral", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("participant_id", Id, primary_key=True), Column("referral_id", Id, primary_key=True),
-    Column("referrer", String(32), nullable=False), Column("referred_on", Date, nullable=False),
-    Column("status", String(16), nullable=False),  # referred | accepted | declined | enrolled
-    Column("decided_on", Date), Column("decline_reason", String(32)), Column("enrolled_on", Date),
-    Index("reporting_referral_by_day", "programme_id", "referred_on"),
-)
-JOURNEYS = Table(
-    "reporting_journey", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("participant_id", Id, primary_key=True),
-    Column("enrolled_on", Date), Column("first_session_on", Date), Column("transitioned_on", Date),
-    Column("moved_on_on", Date),  # completed or withdrawn with a move-on outcome other than readmission
-    Index("reporting_journey_by_enrolment", "programme_id", "enrolled_on"),
-    info={"accumulate": {"enrolled_on": "min", "first_session_on": "min", "transitioned_on": "min", "moved_on_on": "min"}},
-)
-TRANSITION_DAYS = Table(
-    "reporting_transition_day", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("to_setting", String(16), primary_key=True), Column("day", Date, primary_key=True),
-    Column("transitions", Integer, nullable=False),
-    info={"accumulate": {"transitions": "sum"}},
-)
-MOVE_ON_DAYS = Table(
-    "reporting_move_on_day", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("outcome", String(32), primary_key=True), Column("ending", String(16), primary_key=True),  # completed | withdrawn
-    Column("day", Date, primary_key=True), Column("people", Integer, nullable=False),
-    info={"accumulate": {"people": "sum"}},
-)
-ABSENCES = Table(
-    "reporting_absence", meta,
-    Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
-    Column("participant_id", Id, primary_key=True), Column("partner_id", Id, nullable=False),
-    Column("activity", Text, nullable=False), Column("kind", String(16), nullable=False), Column("reason", Text),
-    Column("on", Date, nullable=False),
-    Index("reporting_absence_by_partner", "programme_id", "partner_id", "participant_id", "on"),
+
+class Referral(SQLModel, table=True):
+    __tablename__ = "reporting_referral"
+    __table_args__ = (Index("reporting_referral_by_day", "programme_id", "referred_on"),)
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    referral_id: str = Field(primary_key=True, sa_type=Id)
+    referrer: str = Field(sa_type=String(32))
+    referred_on: date
+    status: str = Field(sa_type=String(16))  # referred | accepted | declined | enrolled
+    decided_on: date | None = None
+    decline_reason: str | None = Field(default=None, sa_type=String(32))
+    enrolled_on: date | None = None
+
+
+class Journey(SQLModel, table=True):
+    __tablename__ = "reporting_journey"
+    __table_args__ = (
+        Index("reporting_journey_by_enrolment", "programme_id", "enrolled_on"),
+        {"info": {"accumulate": {"enrolled_on": "min", "first_session_on": "min", "transitioned_on": "min",
+                                 "moved_on_on": "min"}}},
+    )
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    enrolled_on: date | None = None
+    first_session_on: date | None = None
+    transitioned_on: date | None = None
+    moved_on_on: date | None = None  # completed or withdrawn with a move-on outcome other than readmission
+
+
+class TransitionDay(SQLModel, table=True):
+    __tablename__ = "reporting_transition_day"
+    __table_args__ = {"info": {"accumulate": {"transitions": "sum"}}}
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    to_setting: str = Field(primary_key=True, sa_type=String(16))
+    day: date = Field(primary_key=True)
+    transitions: int
+
+
+class MoveOnDay(SQLModel, table=True):
+    __tablename__ = "reporting_move_on_day"
+    __table_args__ = {"info": {"accumulate": {"people": "sum"}}}
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    outcome: str = Field(primary_key=True, sa_type=String(32))
+    ending: str = Field(primary_key=True, sa_type=String(16))  # completed | withdrawn
+    day: date = Field(primary_key=True)
+    people: int
+
+
+class Absence(SQLModel, table=True):
+    __tablename__ = "reporting_absence"
+    __table_args__ = (Index("reporting_absence_by_partner", "programme_id", "partner_id", "participant_id", "on"),)
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    session_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(sa_type=Id)
+    activity: str = Field(sa_type=Text)
+    kind: str = Field(sa_type=String(16))
+    reason: str | None = Field(default=None, sa_type=Text)
+    on_: date = Field(sa_column=Column("on", Date, nullable=False))  # `on` is a Python keyword
+
+
+def _t(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+REFERRALS, JOURNEYS, TRANSITION_DAYS, MOVE_ON_DAYS, ABSENCES = (
+    _t(m) for m in (Referral, Journey, TransitionDay, MoveOnDay, Absence)
 )
 TABLES = [REFERRALS, JOURNEYS, TRANSITION_DAYS, MOVE_ON_DAYS, ABSENCES]
 for _table in (JOURNEYS, TRANSITION_DAYS, MOVE_ON_DAYS):

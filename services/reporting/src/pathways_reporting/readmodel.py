@@ -13,98 +13,163 @@ from pathways.directory import Directory
 from pathways.envelope import CloudEvent
 from pathways.projection import Projection, Rows, Tables, update, upsert
 from pathways.rows import accumulate
-from sqlalchemy import Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text
+from sqlmodel import Field, SQLModel
 
 from pathways_reporting import answers, journey, story, targets
 
 DIRECTORY = Directory("reporting")
-meta = MetaData()
 Id = String(64)
 
-SESSIONS = Table(
-    "reporting_session", meta,
-    Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
-    Column("partner_id", Id, nullable=False, index=True), Column("activity", Text, nullable=False),
-    Column("site", Text, nullable=False), Column("starts_at", DateTime(timezone=True), nullable=False),
-    Column("capacity", Integer, nullable=False), Column("status", String(16), nullable=False),
-    Column("delivered_on", Date), Column("attendance", Integer, nullable=False, default=0),
-    Column("duration_minutes", Integer, nullable=False),
-    Column("day", Date, nullable=False),  # the day it is listed under: delivered on, else planned for
-    Column("month", answers.Month, nullable=False),  # the month of `day`
-    # The summaries of a day and of a month are recomputed from these (answers.py).
-    Index("reporting_session_by_day", "programme_id", "day"),
-    Index("reporting_session_by_month", "programme_id", "month"),
-    Index("reporting_session_in_order", "programme_id", "starts_at", "session_id"),  # the session log's order
-)
-ATTENDANCE = Table(
-    "reporting_attendance", meta,
-    Column("programme_id", Id, primary_key=True), Column("session_id", Id, primary_key=True),
-    Column("participant_id", Id, primary_key=True), Column("partner_id", Id, nullable=False, index=True),
-    Column("activity", Text, nullable=False), Column("site", Text, nullable=False), Column("attended_on", Date, nullable=False),
+
+def _on() -> Any:  # a day column named `on` (a Python keyword: the attribute is `on_`)
+    return Field(sa_column=Column("on", Date, nullable=False))
+
+
+class ReportedSession(SQLModel, table=True):
+    __tablename__ = "reporting_session"
+    __table_args__ = (  # the summaries of a day and of a month are recomputed from these (answers.py)
+        Index("reporting_session_by_day", "programme_id", "day"),
+        Index("reporting_session_by_month", "programme_id", "month"),
+        Index("reporting_session_in_order", "programme_id", "starts_at", "session_id"),  # the session log's order
+    )
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    session_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(index=True, sa_type=Id)
+    activity: str = Field(sa_type=Text)
+    site: str = Field(sa_type=Text)
+    starts_at: datetime = Field(sa_type=DateTime(timezone=True))
+    capacity: int
+    status: str = Field(sa_type=String(16))
+    delivered_on: date | None = None
+    attendance: int = 0
+    duration_minutes: int
+    day: date  # the day it is listed under: delivered on, else planned for
+    month: str = Field(sa_type=answers.Month)  # the month of `day`
+
+
+class ReportedAttendance(SQLModel, table=True):
+    __tablename__ = "reporting_attendance"
+    __table_args__ = (
+        Index("reporting_attendance_people", "programme_id", "participant_id", "attended_on", "partner_id", "activity"),
+    )
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    session_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(index=True, sa_type=Id)
+    activity: str = Field(sa_type=Text)
+    site: str = Field(sa_type=Text)
+    attended_on: date
     # The day as the summaries of who came group it (answers.py): its month and year, and its bits.
-    Column("month", answers.Month, nullable=False), Column("year", Integer, nullable=False),
-    Column("day_bit", Integer, nullable=False), Column("month_bit", Integer, nullable=False),
-    Index("reporting_attendance_people", "programme_id", "participant_id", "attended_on", "partner_id", "activity"),
-)
-SPEND = Table(
-    "reporting_spend", meta,
-    Column("programme_id", Id, primary_key=True), Column("contract_id", Id, primary_key=True),
-    Column("kind", String(16), primary_key=True), Column("item_id", Id, primary_key=True),
-    Column("partner_id", Id, nullable=False, index=True), Column("co_producer_id", Id),
-    Column("amount_pence", Integer, nullable=False), Column("on", Date, nullable=False),
-    Column("status", String(16), nullable=False),  # recorded | claimed | approved | rejected | submitted | paid
-    Column("month", answers.Month, nullable=False),  # the month of `on`
-    Index("reporting_spend_by_day", "programme_id", "on"),
-    Index("reporting_spend_by_month", "programme_id", "month"),
-)
-CO_PRODUCER_PAYMENTS = Table(
-    "reporting_co_producer_payment", meta,
-    Column("programme_id", Id, primary_key=True), Column("run_id", Id, primary_key=True),
-    Column("item_id", String(200), primary_key=True), Column("co_producer_id", Id, nullable=False),
-    Column("partner_id", Id, nullable=False), Column("amount_pence", Integer, nullable=False), Column("on", Date, nullable=False),
-)
-OUTCOMES = Table(
-    "reporting_outcome", meta,
-    Column("programme_id", Id, primary_key=True), Column("partner_id", Id, primary_key=True),
-    Column("participant_id", Id, primary_key=True), Column("measurement_id", Id, primary_key=True),
-    Column("instrument", String(8), nullable=False), Column("timepoint", String(16), nullable=False),
-    Column("measured_on", Date, nullable=False), Column("raw_score", Integer, nullable=False),
-    Column("metric_hundredths", Integer, nullable=False),  # exact: 21.54 is stored as 2154
-    Index("reporting_outcome_by_person", "programme_id", "participant_id", "measured_on", "measurement_id"),  # the table's order
-)
-CO_PRODUCTION = Table(
-    "reporting_co_production", meta,
-    Column("programme_id", Id, primary_key=True), Column("assessment_id", Id, primary_key=True),
-    Column("partner_id", Id, nullable=False, index=True), Column("assessed_on", Date, nullable=False),
-    Column("level", Integer, nullable=False), Column("ladder_rung", String(32), nullable=False),
-    Column("tokenism_flags", Integer, nullable=False),
-)
-DEVELOPMENTS = Table(
-    "reporting_development", meta,
-    Column("programme_id", Id, primary_key=True), Column("proposed_by", Id, primary_key=True),
-    Column("development_id", Id, primary_key=True), Column("you_said", Text, nullable=False),
-    Column("we_will", Text, nullable=False), Column("status", String(8), nullable=False), Column("we_did", Text),
-    Column("proposed_on", Date, nullable=False),  # the day it was recorded
-)
+    month: str = Field(sa_type=answers.Month)
+    year: int
+    day_bit: int
+    month_bit: int
+
+
+class ReportedSpend(SQLModel, table=True):
+    __tablename__ = "reporting_spend"
+    __table_args__ = (Index("reporting_spend_by_day", "programme_id", "on"),
+                      Index("reporting_spend_by_month", "programme_id", "month"))
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    contract_id: str = Field(primary_key=True, sa_type=Id)
+    kind: str = Field(primary_key=True, sa_type=String(16))
+    item_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(index=True, sa_type=Id)
+    co_producer_id: str | None = Field(default=None, sa_type=Id)
+    amount_pence: int
+    on_: date = _on()
+    status: str = Field(sa_type=String(16))  # recorded | claimed | approved | rejected | submitted | paid
+    month: str = Field(sa_type=answers.Month)  # the month of `on`
+
+
+class CoProducerPayment(SQLModel, table=True):
+    __tablename__ = "reporting_co_producer_payment"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    run_id: str = Field(primary_key=True, sa_type=Id)
+    item_id: str = Field(primary_key=True, sa_type=String(200))
+    co_producer_id: str = Field(sa_type=Id)
+    partner_id: str = Field(sa_type=Id)
+    amount_pence: int
+    on_: date = _on()
+
+
+class ReportedOutcome(SQLModel, table=True):
+    __tablename__ = "reporting_outcome"
+    __table_args__ = (  # the table's order
+        Index("reporting_outcome_by_person", "programme_id", "participant_id", "measured_on", "measurement_id"),
+    )
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    measurement_id: str = Field(primary_key=True, sa_type=Id)
+    instrument: str = Field(sa_type=String(8))
+    timepoint: str = Field(sa_type=String(16))
+    measured_on: date
+    raw_score: int
+    metric_hundredths: int  # exact: 21.54 is stored as 2154
+
+
+class ReportedCoProduction(SQLModel, table=True):
+    __tablename__ = "reporting_co_production"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    assessment_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(index=True, sa_type=Id)
+    assessed_on: date
+    level: int
+    ladder_rung: str = Field(sa_type=String(32))
+    tokenism_flags: int
+
+
+class ReportedDevelopment(SQLModel, table=True):
+    __tablename__ = "reporting_development"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    proposed_by: str = Field(primary_key=True, sa_type=Id)
+    development_id: str = Field(primary_key=True, sa_type=Id)
+    you_said: str = Field(sa_type=Text)
+    we_will: str = Field(sa_type=Text)
+    status: str = Field(sa_type=String(8))
+    we_did: str | None = Field(default=None, sa_type=Text)
+    proposed_on: date  # the day it was recorded
+
 
 # The catalogue: what exports and reports name (the directory keeps only what rules need).
-ORGANISATIONS = Table(
-    "reporting_organisation", meta,
-    Column("organisation_id", Id, primary_key=True), Column("name", Text, nullable=False),
-    Column("kind", String(32), nullable=False), Column("charity_number", String(16)), Column("company_number", String(16)),
-)
-PROGRAMMES = Table(
-    "reporting_programme", meta,
-    Column("programme_id", Id, primary_key=True), Column("name", Text, nullable=False), Column("aims", Text, nullable=False),
-)
-CONTRACT_AWARDS = Table(
-    "reporting_contract_award", meta,
-    Column("programme_id", Id, primary_key=True), Column("contract_id", Id, primary_key=True),
-    Column("partner_id", Id, nullable=False, index=True), Column("budget_pence", Integer, nullable=False),
-    Column("activities", Text, nullable=False),  # JSON list
-    Column("starts_on", Date, nullable=False), Column("ends_on", Date, nullable=False),
-    Column("awarded_on", Date, nullable=False),  # the day the commissioning was recorded
-)
+class CatalogueOrganisation(SQLModel, table=True):
+    __tablename__ = "reporting_organisation"
+    organisation_id: str = Field(primary_key=True, sa_type=Id)
+    name: str = Field(sa_type=Text)
+    kind: str = Field(sa_type=String(32))
+    charity_number: str | None = Field(default=None, sa_type=String(16))
+    company_number: str | None = Field(default=None, sa_type=String(16))
+
+
+class CatalogueProgramme(SQLModel, table=True):
+    __tablename__ = "reporting_programme"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    name: str = Field(sa_type=Text)
+    aims: str = Field(sa_type=Text)
+
+
+class ContractAward(SQLModel, table=True):
+    __tablename__ = "reporting_contract_award"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    contract_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(index=True, sa_type=Id)
+    budget_pence: int
+    activities: str = Field(sa_type=Text)  # JSON list
+    starts_on: date
+    ends_on: date
+    awarded_on: date  # the day the commissioning was recorded
+
+
+def _t(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES, CO_PRODUCTION, DEVELOPMENTS = (_t(m) for m in (
+    ReportedSession, ReportedAttendance, ReportedSpend, CoProducerPayment, ReportedOutcome, ReportedCoProduction,
+    ReportedDevelopment))
+ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS = (_t(m) for m in (CatalogueOrganisation, CatalogueProgramme, ContractAward))
 
 Data = dict[str, Any]
 

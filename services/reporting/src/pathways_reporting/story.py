@@ -11,46 +11,73 @@ from typing import TYPE_CHECKING, Any
 
 from pathways.envelope import CloudEvent
 from pathways.projection import Rows, Tables, upsert
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import String, Table, Text, func, select
+from sqlmodel import Field, SQLModel
 
 if TYPE_CHECKING:  # the read model (which holds this module's tables) is imported before the figures
     from sqlalchemy import Connection
 
     from pathways_reporting.figures import Filters
 
-meta = MetaData()
 Id = String(64)
 QUOTED = 6  # comments quoted in a report: the latest, each in the person's own words
 
-SHOWCASES = Table(
-    "reporting_showcase", meta,
-    Column("programme_id", Id, primary_key=True), Column("showcase_id", Id, primary_key=True),
-    Column("partner_id", Id, nullable=False), Column("title", Text, nullable=False), Column("held_on", Date, nullable=False),
-    Column("venue", Text, nullable=False), Column("audience", Integer, nullable=False),
-    Column("featured", Integer, nullable=False),  # how many participants' work was shown (never who)
-)
-FEEDBACK = Table(
-    "reporting_feedback", meta,
-    Column("programme_id", Id, primary_key=True), Column("feedback_id", Id, primary_key=True),
-    Column("partner_id", Id, nullable=False), Column("respondent", String(32), nullable=False),
-    Column("activity", Text), Column("rating", Integer, nullable=False), Column("comment", Text, nullable=False),
-    Column("given_on", Date, nullable=False),  # the day it was recorded
-)
-REPORTS = Table(
-    "reporting_evaluation_report", meta,
-    Column("programme_id", Id, primary_key=True), Column("report_id", Id, primary_key=True),
-    Column("published_by", Id, nullable=False), Column("title", Text, nullable=False),
-    Column("period_start", Date, nullable=False), Column("period_end", Date, nullable=False),
-    Column("summary", Text, nullable=False), Column("findings", Text, nullable=False),  # JSON list
-    Column("published_on", Date, nullable=False),
-)
-WARNINGS = Table(
-    "reporting_earnings_warning", meta,
-    Column("programme_id", Id, primary_key=True), Column("sequence", Integer, primary_key=True),
-    Column("co_producer_id", Id, nullable=False), Column("partner_id", Id), Column("scheme", Text, nullable=False),
-    Column("period_start", Date, nullable=False), Column("period_end", Date, nullable=False),
-    Column("limit_pence", Integer, nullable=False), Column("earnings_after_pence", Integer, nullable=False),
-)
+
+class Showcase(SQLModel, table=True):
+    __tablename__ = "reporting_showcase"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    showcase_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(sa_type=Id)
+    title: str = Field(sa_type=Text)
+    held_on: date
+    venue: str = Field(sa_type=Text)
+    audience: int
+    featured: int  # how many participants' work was shown (never who)
+
+
+class ParticipantFeedback(SQLModel, table=True):
+    __tablename__ = "reporting_feedback"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    feedback_id: str = Field(primary_key=True, sa_type=Id)
+    partner_id: str = Field(sa_type=Id)
+    respondent: str = Field(sa_type=String(32))
+    activity: str | None = Field(default=None, sa_type=Text)
+    rating: int
+    comment: str = Field(sa_type=Text)
+    given_on: date  # the day it was recorded
+
+
+class EvaluationReport(SQLModel, table=True):
+    __tablename__ = "reporting_evaluation_report"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    report_id: str = Field(primary_key=True, sa_type=Id)
+    published_by: str = Field(sa_type=Id)
+    title: str = Field(sa_type=Text)
+    period_start: date
+    period_end: date
+    summary: str = Field(sa_type=Text)
+    findings: str = Field(sa_type=Text)  # JSON list
+    published_on: date
+
+
+class EarningsWarning(SQLModel, table=True):
+    __tablename__ = "reporting_earnings_warning"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    sequence: int = Field(primary_key=True)
+    co_producer_id: str = Field(sa_type=Id)
+    partner_id: str | None = Field(default=None, sa_type=Id)
+    scheme: str = Field(sa_type=Text)
+    period_start: date
+    period_end: date
+    limit_pence: int
+    earnings_after_pence: int
+
+
+def _t(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+SHOWCASES, FEEDBACK, REPORTS, WARNINGS = (_t(m) for m in (Showcase, ParticipantFeedback, EvaluationReport, EarningsWarning))
 TABLES = [SHOWCASES, FEEDBACK, REPORTS, WARNINGS]
 
 

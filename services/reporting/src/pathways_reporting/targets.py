@@ -18,22 +18,29 @@ from typing import TYPE_CHECKING, Any
 
 from pathways.envelope import CloudEvent
 from pathways.projection import Rows, Tables, upsert
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import String, Table, Text, select
+from sqlmodel import Field, SQLModel
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-meta = MetaData()
 Id = String(64)
 
-TARGETS = Table(
-    "reporting_target", meta,
-    Column("programme_id", Id, primary_key=True), Column("target_id", Id, primary_key=True),
-    Column("contract_id", Id), Column("partner_id", Id),  # both empty: the whole programme
-    Column("indicator", String(32), nullable=False), Column("target", Integer, nullable=False),
-    Column("period_start", Date, nullable=False), Column("period_end", Date, nullable=False),
-    Column("note", Text),
-)
+
+class Target(SQLModel, table=True):
+    __tablename__ = "reporting_target"
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    target_id: str = Field(primary_key=True, sa_type=Id)
+    contract_id: str | None = Field(default=None, sa_type=Id)  # both empty: the whole programme
+    partner_id: str | None = Field(default=None, sa_type=Id)
+    indicator: str = Field(sa_type=String(32))
+    target: int
+    period_start: date
+    period_end: date
+    note: str | None = Field(default=None, sa_type=Text)
+
+
+TARGETS: Table = Target.__table__  # type: ignore[attr-defined]
 TABLES = [TARGETS]
 ON_TRACK, AT_RISK = 0.9, 0.7
 
