@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,22 @@ def child_processes_compile_once(tmp_path_factory: pytest.TempPathFactory) -> It
         env.delenv("PYTHONDONTWRITEBYTECODE")
         env.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.mktemp("pycache")))
         yield
+
+
+async def npm_install(where: Path, *packages: str, within: float = 300) -> None:
+    """npm packages installed into `where` (its node_modules), for the tests that run Node.js
+    as a partner's system or tool would: the AsyncAPI parser, the `nats` client, ajv."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is needed to run the Node.js parts of these tests (it is on this machine and CI's)")
+    child = await asyncio.create_subprocess_exec(npm, "install", "--no-audit", "--no-fund", "--silent", *packages,
+                                                 cwd=where)
+    try:
+        assert await asyncio.wait_for(child.wait(), within) == 0, f"npm install {' '.join(packages)} failed"
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
 
 
 def unique(prefix: str) -> str:
@@ -138,9 +155,12 @@ class ProgrammeSetup:
     evaluator: str
 
 
-async def setup_programme(client: CommandClient, budget_pence: int = 10_000_000) -> ProgrammeSetup:
-    """One commissioner, two commissioned partners and an evaluator (all made up)."""
-    s = ProgrammeSetup(unique("prog"), unique("commissioner"), unique("partner-a"), unique("partner-b"), unique("evaluator"))
+async def setup_programme(client: CommandClient, budget_pence: int = 10_000_000,
+                          partners: tuple[str, str] | None = None) -> ProgrammeSetup:
+    """One commissioner, two commissioned partners and an evaluator (all made up); the
+    partners' ids given where they must be ones the NATS server knows (tests.test_nats_permissions)."""
+    a, b = partners or (unique("partner-a"), unique("partner-b"))
+    s = ProgrammeSetup(unique("prog"), unique("commissioner"), a, b, unique("evaluator"))
     for org, name, kind in [
         (s.commissioner, "Catalyst Test Commissioning", "commissioner"),
         (s.partner_a, "Archery Together CIC", "delivery_partner"),

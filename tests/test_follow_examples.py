@@ -8,14 +8,13 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
-import pytest
 from pathways.runtime.accounts import inbox_prefix, nats_user
 from pathways.runtime.follow import delivered_to, ensure_following, follow_consumer, followed_subject
 
+from tests.conftest import npm_install
 from tests.test_nats_permissions import Secured, secured
 
 __all__ = ["secured"]  # the fixture used here
@@ -30,8 +29,10 @@ def example(language: str) -> str:
 
 
 def creds_file(s: Secured, org: str, where: Path) -> Path:
+    """The parts of the file `pathways org add` writes (pathways.cli.org) that a partner's system reads."""
     path = where / f"{org}.json"
     path.write_text(json.dumps({
+        "organisation_id": org, "role": "partner",
         "nats": {"url": s.server.url, "user": nats_user(org), "password": s.passwords[org], "inbox_prefix": inbox_prefix(org)},
         "follow": {"subscribe": delivered_to(org), "consumer": follow_consumer(org), "events_on": followed_subject(org)}}))
     return path
@@ -74,12 +75,7 @@ async def test_the_readme_examples_follow_a_partners_own_facts(secured: Secured,
     assert printed == ["pathways.test.Happened1 pathways.evt.p1.org-a.registry.x1",
                        "pathways.test.Happened2 pathways.evt.p1.org-a.registry.x2"], printed
 
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("npm is needed for the Node.js example (it is on this machine and CI's)")
-    installed = await asyncio.create_subprocess_exec(npm, "install", "--no-audit", "--no-fund", "--silent", "nats@2",
-                                                     cwd=tmp_path)
-    assert await asyncio.wait_for(installed.wait(), 180) == 0
+    await npm_install(tmp_path, "nats@2", within=180)
     creds_file(secured, "org-b", tmp_path).rename(tmp_path / "partner-a.json")  # the name the example requires
     (tmp_path / "follow.js").write_text(example("js"))
     printed = await lines_of("node", "follow.js", cwd=tmp_path, count=2)

@@ -1,11 +1,20 @@
 """The platform's NATS contract as an AsyncAPI 3.0 document, from the command and event
 registry (`pathways schemas export` writes it beside the JSON Schemas).
 
+- One server, `nats`, whose real address is the `nats.url` of the sender's credentials file
+  (`pathways org add`), entered as a NATS user and password (`userPassword`) from that file.
 - One channel per command, `pathways.cmd.{organisation}.<context>.<Command>`, whose message
   is the command's envelope with that command's own `data` schema; its send operation
-  names the reply (`Accepted` or `Rejected`, on the sender's own inbox).
+  names the reply (`Accepted` or `Rejected`), which comes back on the request's NATS reply
+  subject: an inbox under the sender's own prefix, `_INBOX.<organisation>.…`.
+- One batch channel per context, `pathways.cmd.{organisation}.<context>.batch`: up to
+  MAX_COMMANDS of that context's commands in one request, answered `{"replies": [...]}`.
 - One channel per context's events, `pathways.evt.{programme}.{organisation}.<context>.{aggregate}`,
   with every event of that context as a CloudEvent (structured JSON) message.
+- The follow channel, `_INBOX.{organisation}.follow`: where an organisation's own events
+  (those on `pathways.evt.*.<organisation>.>`) are delivered, in order, by the durable
+  consumer the platform made for it (pathways.runtime.follow); its receive operation is
+  how a partner hears them.
 
 Written from the registry rather than from faststream's per-command subscribers: the command
 path stays one subscriber per service (bench/framework.py: faststream's per-message path
@@ -18,8 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pathways.batch_wire import BATCH, MAX_COMMANDS
 from pathways.replies import Accepted, Rejected
-from pathways.schemas import SchemaRegistry, command_request_schema, event_envelope_schema
+from pathways.schemas import SchemaRegistry, command_request_schema, event_envelope_schema, reply_schema
 
 VERSION = "3.0.0"
 
@@ -49,9 +59,42 @@ def _lift(schema: dict[str, Any], prefix: str, shared: dict[str, Any]) -> dict[s
 
 
 def _parameters(names: Iterable[str]) -> dict[str, Any]:
-    described = {"organisation": "An organisation id ([A-Za-z0-9_-]); on a command, your own.",
+    described = {"organisation": "An organisation id ([A-Za-z0-9_-]); on a command and on the follow channel, your own.",
                  "programme": "A programme id.", "aggregate": "The id of the aggregate the event belongs to."}
     return {name: {"description": described[name]} for name in names}
+
+
+def _ref(*path: str) -> dict[str, str]:
+    return {"$ref": "#/" + "/".join(path)}
+
+
+SERVER = {
+    "host": "localhost:4222", "protocol": "nats",
+    "description": "A placeholder: the real address is `nats.url` in your organisation's credentials file (written by "
+                   "`pathways org add <id> --role partner -o <id>.json`, or anew by `pathways org credentials`), never "
+                   "`connection.json`.",
+    "security": [_ref("components", "securitySchemes", "organisationUser")],
+}
+SECURITY = {"organisationUser": {
+    "type": "userPassword",
+    "description": "Your organisation's own NATS user and password, `nats.user` and `nats.password` of the credentials "
+                   "file. Set your client's inbox prefix to its `nats.inbox_prefix` (`_INBOX.<your id>`): the server "
+                   "lets you hear only that inbox, and a service answers nowhere else.",
+}}
+REPLY_ADDRESS = {
+    "location": "$message.header#/replyTo",
+    "description": "The NATS reply subject of the request (the protocol's reply-to, not a header field), which a NATS "
+                   "client's request() sets to a new inbox under its inbox prefix. It must be one of the sender's own, "
+                   "`_INBOX.<organisation>.…`: a command whose reply subject is anywhere else is refused unanswered "
+                   "(and the refusal recorded for the auditors).",
+}
+
+
+def _batch_item(cmd_schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """One command of a batch: the command's own body, with `command` naming it."""
+    return {"type": "object", "title": f"{name} in a batch", "required": ["command", *cmd_schema["required"]],
+            "additionalProperties": False,
+            "properties": {"command": {"const": name}} | cmd_schema["properties"]}
 
 
 def asyncapi_document(registry: SchemaRegistry) -> dict[str, Any]:
@@ -60,25 +103,60 @@ def asyncapi_document(registry: SchemaRegistry) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for model in (Accepted, Rejected):
-        messages[model.__name__] = {"name": model.__name__, "contentType": "application/json",
-                                    "payload": _lift(model.model_json_schema(), model.__name__, schemas)}
-    channels["replies"] = {"address": None, "description": "The sender's own inbox (_INBOX.<organisation>.…)",
-                           "messages": {m: {"$ref": f"#/components/messages/{m}"} for m in ("Accepted", "Rejected")}}
+        name = model.__name__
+        schemas[name] = _lift(reply_schema(model), name, schemas)
+        messages[name] = {"name": name, "contentType": "application/json", "payload": _ref("components", "schemas", name)}
+    messages["BatchReply"] = {
+        "name": "BatchReply", "contentType": "application/json",
+        "summary": "The answer to a batch: one ordinary reply per command, in the batch's order.",
+        "payload": {"type": "object", "required": ["replies"], "additionalProperties": False, "properties": {
+            "replies": {"type": "array",
+                        "items": {"oneOf": [_ref("components", "schemas", m) for m in ("Accepted", "Rejected")]}}}},
+    }
+    channels["replies"] = {"address": None, "description": "The sender's own inbox (_INBOX.<organisation>.…): the reply "
+                                                           "subject of the request (see each operation's reply address).",
+                           "messages": {m: _ref("components", "messages", m) for m in ("Accepted", "Rejected", "BatchReply")}}
+
+    def reply(*names: str) -> dict[str, Any]:
+        return {"address": _ref("components", "replyAddresses", "senderInbox"), "channel": _ref("channels", "replies"),
+                "messages": [_ref("channels", "replies", "messages", m) for m in names]}
+
+    by_context_commands: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for cmd in sorted(registry.commands.values(), key=lambda s: (s.context, s.name)):
         key = f"{cmd.context}.{cmd.name}"
+        payload = _lift(command_request_schema(cmd), key, schemas)
+        by_context_commands.setdefault(cmd.context, []).append((cmd.name, payload))
         messages[key] = {"name": cmd.name, "title": f"{cmd.name} command", "contentType": "application/json",
-                         "summary": (cmd.model.__doc__ or cmd.name).strip(),
-                         "payload": _lift(command_request_schema(cmd), key, schemas)}
+                         "summary": (cmd.model.__doc__ or cmd.name).strip(), "payload": payload}
         channels[key] = {"address": f"pathways.cmd.{{organisation}}.{cmd.context}.{cmd.name}",
                          "parameters": _parameters(["organisation"]),
-                         "messages": {key: {"$ref": f"#/components/messages/{key}"}}}
+                         "messages": {key: _ref("components", "messages", key)}}
         operations[key] = {
-            "action": "send", "channel": {"$ref": f"#/channels/{key}"},
+            "action": "send", "channel": _ref("channels", key),
             "summary": f"Send {cmd.name} as a NATS request; the reply says whether it was recorded.",
-            "messages": [{"$ref": f"#/channels/{key}/messages/{key}"}],
-            "reply": {"channel": {"$ref": "#/channels/replies"},
-                      "messages": [{"$ref": "#/channels/replies/messages/Accepted"},
-                                   {"$ref": "#/channels/replies/messages/Rejected"}]},
+            "messages": [_ref("channels", key, "messages", key)],
+            "reply": reply("Accepted", "Rejected"),
+        }
+    for context, commands in sorted(by_context_commands.items()):
+        key = f"batch.{context}"
+        messages[key] = {
+            "name": f"{context} batch", "title": f"A batch of {context} commands", "contentType": "application/json",
+            "summary": f"Up to {MAX_COMMANDS} {context} commands in one request, each decided as if sent alone, in order.",
+            "payload": {"type": "object", "required": ["commands"], "additionalProperties": False, "properties": {
+                "commands": {"type": "array", "minItems": 1, "maxItems": MAX_COMMANDS,
+                             "items": {"oneOf": [_batch_item(body, name) for name, body in commands]}}}},
+        }
+        channels[key] = {"address": f"pathways.cmd.{{organisation}}.{context}.{BATCH}",
+                         "parameters": _parameters(["organisation"]),
+                         "description": f"Many {context} commands at once (an import, a migration). Each command is "
+                                        "stored all or none; the batch as a whole is not.",
+                         "messages": {key: _ref("components", "messages", key)}}
+        operations[key] = {
+            "action": "send", "channel": _ref("channels", key),
+            "summary": f"Send a batch of {context} commands as one NATS request: the reply has one reply per command, "
+                       "in order (or one Rejected if the request is no batch at all).",
+            "messages": [_ref("channels", key, "messages", key)],
+            "reply": reply("BatchReply", "Rejected"),
         }
     by_context: dict[str, list[str]] = {}
     for evt in sorted(registry.events.values(), key=lambda s: s.type):
@@ -93,17 +171,33 @@ def asyncapi_document(registry: SchemaRegistry) -> dict[str, Any]:
             "address": f"pathways.evt.{{programme}}.{{organisation}}.{context}.{{aggregate}}",
             "parameters": _parameters(["programme", "organisation", "aggregate"]),
             "description": f"The {context} context's facts, as CloudEvents 1.0 (structured JSON) on PATHWAYS_EVENTS.",
-            "messages": {key: {"$ref": f"#/components/messages/{key}"} for key in keys},
+            "messages": {key: _ref("components", "messages", key) for key in keys},
         }
-        operations[channel] = {"action": "receive", "channel": {"$ref": f"#/channels/{channel}"},
-                               "summary": f"Read the {context} events (an organisation: its own, from follow-<id>).",
-                               "messages": [{"$ref": f"#/channels/{channel}/messages/{key}"} for key in keys]}
+        operations[channel] = {"action": "receive", "channel": _ref("channels", channel),
+                               "summary": f"Read the {context} events as the platform stores them (an organisation "
+                                          "receives its own on the follow channel).",
+                               "messages": [_ref("channels", channel, "messages", key) for key in keys]}
+    every_event = [key for keys in by_context.values() for key in keys]
+    channels["follow"] = {
+        "address": "_INBOX.{organisation}.follow",
+        "parameters": _parameters(["organisation"]),
+        "description": "Your own events: every event on your organisation's subjects (`pathways.evt.*.<your id>.>`), "
+                       "delivered in order by the durable consumer the platform made for you (`follow-<your id>`). "
+                       "Subscribe, and ask JetStream nothing: while nobody listens it waits. Each message keeps the "
+                       "event's own subject (pathways.evt.<programme>.<your id>.<context>.<aggregate>).",
+        "messages": {key: _ref("components", "messages", key) for key in every_event},
+    }
+    operations["follow"] = {"action": "receive", "channel": _ref("channels", "follow"),
+                            "summary": "Receive your own organisation's events as they are stored.",
+                            "messages": [_ref("channels", "follow", "messages", key) for key in every_event]}
     return {
         "asyncapi": VERSION,
         "info": {"title": "Pathways", "version": "0.1.0",
                  "description": "Commands partners send over NATS request-reply, their replies, and the events the "
                                 "platform stores on PATHWAYS_EVENTS."},
         "defaultContentType": "application/json",
+        "servers": {"nats": SERVER},
         "channels": channels, "operations": operations,
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {"messages": messages, "schemas": schemas, "securitySchemes": SECURITY,
+                       "replyAddresses": {"senderInbox": REPLY_ADDRESS}},
     }

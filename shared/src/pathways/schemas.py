@@ -203,6 +203,15 @@ def event_envelope_schema(schema: EventSchema) -> dict[str, Any]:
     }
 
 
+def reply_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A reply's JSON Schema as it is on the wire: a reply is sent whole (`model_dump_json`,
+    defaults included), so every field is required, `status` among them, which a sender
+    reads first to tell Accepted from Rejected."""
+    schema = model.model_json_schema()
+    schema["required"] = list(schema["properties"])
+    return schema
+
+
 def export_schemas(registry: SchemaRegistry, directory: Path) -> list[Path]:
     """Write every command and event schema as a JSON Schema file, and the AsyncAPI 3.0
     document of the NATS contract (`asyncapi.json`); returns the files."""
@@ -217,7 +226,7 @@ def export_schemas(registry: SchemaRegistry, directory: Path) -> list[Path]:
 
     for model in (Accepted, Rejected):
         path = directory / "replies" / f"{model.__name__}.json"
-        written.append(_write_json(path, model.model_json_schema()))
+        written.append(_write_json(path, reply_schema(model)))
     from pathways.asyncapi import asyncapi_document  # the same commands and events, as channels
 
     written.append(_write_json(directory / "asyncapi.json", asyncapi_document(registry)))
