@@ -64,13 +64,17 @@ class Organisation:
 
 
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Secured]:
+def secured(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Secured]:
+    """A server configured as `pathways up` configures it, for org-a, org-b (partners) and
+    audit-co (an auditor), with users for the registry and sessions services, or for the
+    services a test names (`@pytest.mark.parametrize("secured", [[...]], indirect=True)`)."""
+    services: list[str] = getattr(request, "param", ["registry", "sessions"])
     home = tmp_path / "nats"
     register = OrganisationRegister(home)
     passwords = {org: register.issue(org, role) for org, role in [("org-a", "partner"), ("org-b", "partner"),
                                                                   ("audit-co", "auditor")]}
     server = EmbeddedNatsServer(home, port=None, credentials=Credentials("pathways-test", os.urandom(12).hex()),
-                                organisations=True, services=["registry", "sessions"])
+                                organisations=True, services=services)
     server.start()
     try:
         asyncio.run(_storage(server))  # what `pathways up` does before it starts the services
