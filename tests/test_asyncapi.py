@@ -10,6 +10,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from pathways.batch import BatchReply
 from pathways.batch_wire import MAX_COMMANDS
 from pathways.schemas import export_schemas
 from pathways.service import all_schemas, discover
@@ -90,6 +91,9 @@ async def test_the_asyncapi_document_parses_and_holds_every_command_and_event(tm
         batch = found["batch"][f"batch.{context}"]
         assert batch["maxItems"] == MAX_COMMANDS
         assert set(batch["names"]) == {c.name for c in registry.commands.values() if c.context == context}
+    document = json.loads((tmp_path / "schemas" / "asyncapi.json").read_text())
+    batch_reply = document["components"]["messages"]["BatchReply"]["payload"]
+    assert batch_reply["required"] == list(BatchReply.model_json_schema()["properties"]) == ["replies"]
     # The follow subject: the organisation's own events, any event of any context.
     follow = found["channels"]["follow"]
     assert follow["address"] == "_INBOX.{organisation}.follow" and follow["parameters"] == ["organisation"]

@@ -125,6 +125,9 @@ def asyncapi_document(registry: SchemaRegistry) -> dict[str, Any]:
     for cmd in sorted(registry.commands.values(), key=lambda s: (s.context, s.name)):
         key = f"{cmd.context}.{cmd.name}"
         payload = _lift(command_request_schema(cmd), key, schemas)
+        # The command's `data` once, for its own message and its batch's (pydantic's defs are class names, never `data`).
+        schemas[f"{key}.data"] = payload["properties"]["data"]
+        payload["properties"]["data"] = _ref("components", "schemas", f"{key}.data")
         by_context_commands.setdefault(cmd.context, []).append((cmd.name, payload))
         messages[key] = {"name": cmd.name, "title": f"{cmd.name} command", "contentType": "application/json",
                          "summary": (cmd.model.__doc__ or cmd.name).strip(), "payload": payload}
