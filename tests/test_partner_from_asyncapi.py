@@ -67,9 +67,10 @@ async def test_two_partners_written_from_the_asyncapi_document_each_hear_only_th
 ) -> None:
     export_schemas(all_schemas(discover()), tmp_path / "schemas")
     (tmp_path / "partner.mjs").write_text(PARTNER.read_text())  # beside its node_modules
-    installing = asyncio.create_task(npm_install(tmp_path, "nats@2", "ajv@8", "ajv-formats@3", within=120))
     creds = {org: creds_file(secured, org, tmp_path) for org in ("org-a", "org-b")}
     async with AsyncExitStack() as stack:
+        installing = asyncio.create_task(npm_install(tmp_path, "nats@2", "ajv@8", "ajv-formats@3", within=120))
+        stack.callback(installing.cancel)  # (a no-op once installed) npm is stopped if the setup fails
         for name in SERVICES:
             await stack.enter_async_context(running(discover()[name], secured.service_endpoint(name), tmp_path))
         platform = await secured.endpoint.connection.connect("commissioner")
@@ -78,10 +79,12 @@ async def test_two_partners_written_from_the_asyncapi_document_each_hear_only_th
         s = await setup_programme(commissioner, partners=("org-a", "org-b"))
         await ensure_following(platform, [s.partner_a, s.partner_b])  # what `pathways org add` does
         await installing
-        runs = await asyncio.gather(*(partner(org, creds[org], contract, s, commissioner, tmp_path)
-                                      for org, contract in [(s.partner_a, "contract-0"), (s.partner_b, "contract-1")]))
+        async with asyncio.TaskGroup() as both:  # at once; if one fails, the other is stopped too
+            runs = [both.create_task(partner(org, creds[org], contract, s, commissioner, tmp_path))
+                    for org, contract in [(s.partner_a, "contract-0"), (s.partner_b, "contract-1")]]
 
-    for org, other, lines in [(s.partner_a, s.partner_b, runs[0]), (s.partner_b, s.partner_a, runs[1])]:
+    a, b = (run.result() for run in runs)
+    for org, other, lines in [(s.partner_a, s.partner_b, a), (s.partner_b, s.partner_a, b)]:
         steps = [line for line in lines if "step" in line]
         assert [line["step"] for line in steps] == ["EnrolParticipant", "RegisterCoProducer", "batch", "ClaimExpense"]
         assert all(line["subject"].startswith(f"pathways.cmd.{org}.") for line in steps), steps
@@ -102,6 +105,6 @@ async def test_two_partners_written_from_the_asyncapi_document_each_hear_only_th
         assert own["ExpenseApproved"]["data"]["claim_id"] == f"{org}-C-01"
         assert not any(other in json.dumps(e) for e in events), "heard something of the other partner's"
         assert lines[-1] == {"done": {"heard": [e["type"].rsplit(".", 1)[1] for e in events]}}
-    ids_a = {line["event"]["id"] for line in runs[0] if "event" in line}
-    ids_b = {line["event"]["id"] for line in runs[1] if "event" in line}
+    ids_a = {line["event"]["id"] for line in a if "event" in line}
+    ids_b = {line["event"]["id"] for line in b if "event" in line}
     assert ids_a and ids_b and not ids_a & ids_b
