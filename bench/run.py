@@ -5,7 +5,8 @@
   same server and against the `eventsourcing` peer; paced at 1,000/s; a command that
   consults a view; one command against an aggregate holding 10 to 100 k events;
 - the bulk paths: a register import against a raw atomic batch, and the demo load;
-- the registry alone (`serve registry --only intake`) and faststream's own costs;
+- the registry alone (`serve registry --only intake`) and faststream's own costs, per
+  request and per event read by a durable consumer;
 - the reporting read model rebuilt from 1 M events against a raw replay, and its
   dashboard queries; the audit ledger's verify rate.
 
@@ -30,6 +31,7 @@ from bulk import bulk, bulk_ratios
 from cli import cli_ratios, cli_start
 from commands import HISTORY_SIZES, registry_alone, whole_platform
 from common import SCALE, TINY, Result, console, embedded_nats, print_ratios, print_results, write_record
+from consumers import consumer_costs, consumer_ratios
 from framework import framework_costs
 from ledger import ledger_benchmark, ledger_ratios
 from live import running_platform
@@ -42,7 +44,8 @@ EXPECTED_KINDS = (
     "command path 1", "command path 10", "command path 50", "paced", "consulting",
     *(f"history {i}" for i in range(len(HISTORY_SIZES))),
     "register import", "import ratio", "demo load", "registry alone",
-    "framework faststream-default", "reporting load", "reporting replay", "reporting rebuild", "dashboard query",
+    "framework faststream-default", "consumer pathways-pull", "consumer faststream-batch", "consumer faststream-each",
+    "consumer nats-py", "reporting load", "reporting replay", "reporting rebuild", "dashboard query",
     "dashboard page",
     "ledger", "cli kernel", "cli service",
 )
@@ -101,6 +104,7 @@ class Run:
         last = f"history {len(HISTORY_SIZES) - 1}"
         ratio(f"command p50 with {HISTORY_SIZES[-1]:,} events in its history / with {HISTORY_SIZES[0]} (target: flat, 1.0)",
               last, "history 0", "p50_ms")
+        out |= consumer_ratios([r for r in self.results if r.kind.startswith("consumer ")])
         for section in (bulk_ratios, reporting_ratios, ledger_ratios, cli_ratios):
             try:
                 out |= section(by_name)
@@ -135,6 +139,8 @@ async def main() -> Path:
             await run.part("registry alone (serve registry --only intake)",
                            lambda: _one(registry_alone(conn, home / "alone")))
             await run.part("faststream's own costs per request", lambda: framework_costs(conn))
+            await run.part("durable consumers: the runner's pull, faststream's and nats-py's",
+                           lambda: consumer_costs(conn))
 
             async def reporting() -> list[Result]:
                 out = await reporting_rebuild_and_queries(conn, home)

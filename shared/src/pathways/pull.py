@@ -27,6 +27,15 @@ class ConsumerLost(Exception):
     """The server stopped answering the consumer's pull requests (restart, failover)."""
 
 
+# Hand-written rather than faststream's JetStream pull subscriber, because `make bench`
+# (bench/consumers.py) shows it cheaper: draining 50 k events on 2 cores it spent 11 µs of
+# CPU per event against 32 µs for faststream's batch subscriber (PullSub(batch=True)), 105 µs
+# for its per-message one and 37 µs for nats-py's own fetch. faststream's batch subscriber
+# also holds a lone event until its batch fills or its timeout passes (13.5 ms p50 at a
+# 20 ms timeout, against 1.8 ms here) and polls while idle (40 ms of CPU per second per
+# consumer, against none), and neither it nor nats-py passes on the idle heartbeats that
+# say how far a filtered consumer has looked. The key shredder, where none of that matters,
+# is a faststream pull subscriber.
 class Pull:
     """One consumer's pull requests, answered into a buffer in arrival order: messages, and
     the stream sequence each idle heartbeat says the consumer has looked through."""
