@@ -156,11 +156,11 @@ class ProgrammeSetup:
 
 
 async def setup_programme(client: CommandClient, budget_pence: int = 10_000_000,
-                          partners: tuple[str, str] | None = None) -> ProgrammeSetup:
+                          partners: tuple[str, str] | None = None, programme_id: str | None = None) -> ProgrammeSetup:
     """One commissioner, two commissioned partners and an evaluator (all made up); the
     partners' ids given where they must be ones the NATS server knows (tests.test_nats_permissions)."""
     a, b = partners or (unique("partner-a"), unique("partner-b"))
-    s = ProgrammeSetup(unique("prog"), unique("commissioner"), a, b, unique("evaluator"))
+    s = ProgrammeSetup(programme_id or unique("prog"), unique("commissioner"), a, b, unique("evaluator"))
     for org, name, kind in [
         (s.commissioner, "Catalyst Test Commissioning", "commissioner"),
         (s.partner_a, "Archery Together CIC", "delivery_partner"),

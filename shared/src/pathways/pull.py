@@ -1,7 +1,6 @@
 """Pulling from JetStream consumers: the projection runner's requests, answered into a
 buffer in arrival order (batches with a long wait, and the server's idle heartbeats, which
-say how far the consumer has looked when nothing matched), and `fetch_or_stop` for a
-nats-py pull subscription that must not hold up a stopping service (the key shredder)."""
+say how far the consumer has looked when nothing matched)."""
 
 from __future__ import annotations
 
@@ -105,21 +104,3 @@ class Pull:
             await self._ask()
         return True
 
-
-async def fetch_or_stop(sub: Any, size: int, stopping: asyncio.Future[Any], idle_after: float = 0.5) -> list[Any] | None:
-    """The next messages of a nats-py pull subscription, or None once `stopping` is done: a
-    stopping service need not wait for an idle fetch to time out. Raises the fetch's
-    timeout when nothing came."""
-    fetching = asyncio.ensure_future(sub.fetch(size, timeout=idle_after))
-    try:
-        await asyncio.wait((fetching, stopping), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        fetching.cancel()
-        raise
-    if not fetching.done():
-        fetching.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await fetching  # finished before the subscription is closed
-        return None
-    msgs: list[Any] = fetching.result()
-    return msgs

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -36,6 +37,22 @@ class BackgroundContext:
 # A long-running task beside the projections, such as the audit ledger's checkpoint
 # signer; it returns when `stop` is set.
 BackgroundTask = Callable[[BackgroundContext], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class DurableConsumer:
+    """A durable consumer of the event stream that a service reads where its projections
+    run (runtime/durable.py wires it to faststream's JetStream pull subscriber). Each
+    message is acknowledged only once `handle` has returned, so work a crash interrupted is
+    done again on restart: `handle` must be idempotent. Instances of the service share the
+    consumer (each message goes to one of them)."""
+
+    name: str  # fixed, and in the service's `NatsNeeds.own_consumers`: no other user may touch it
+    subject: str  # the stream subjects it reads (a filter)
+    handle: Callable[[BackgroundContext, Msg], Coroutine[Any, Any, None]]
+    batch: int = 256  # messages per pull request, and unacknowledged at most four times that
+    ack_wait: float = 60.0  # seconds before the server delivers an unacknowledged message again
+    retry_after: float = 1.0  # seconds before a message whose `handle` failed comes again
 
 
 def unprocessable(message: str, *where: str) -> HTTPException:
@@ -80,6 +97,7 @@ class ServiceDefinition:
     api: APIRouter | None = None  # its read routes; they reach the database through `db_session`
     http_port: int = 8100  # preferred; a free one is taken when it is busy
     background: Sequence[BackgroundTask] = ()  # run where the projections run
+    consumers: Sequence[DurableConsumer] = ()  # durable consumers read where the projections run
     nats: NatsNeeds = field(default_factory=NatsNeeds)  # what its NATS user needs beyond every service's rights
 
     @property

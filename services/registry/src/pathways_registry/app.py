@@ -10,8 +10,7 @@ from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
 from pathways_registry.identity import IDENTITY
 from pathways_registry.readmodel import ROSTER
-from pathways_registry.shredder import CONSUMER as SHREDDER
-from pathways_registry.shredder import shred_erased_keys
+from pathways_registry.shredder import KEY_SHREDDER
 
 service = ServiceDefinition(
     name=CONTEXT,
@@ -21,7 +20,7 @@ service = ServiceDefinition(
     projections=[ROSTER, IDENTITY],
     api=api.router,
     http_port=8101,
-    background=[shred_erased_keys],
+    consumers=[KEY_SHREDDER],
     # It seals, opens and erases people's keys, and its key shredder is its own alone.
-    nats=NatsNeeds(keeps_person_keys=True, own_consumers=(SHREDDER,)),
+    nats=NatsNeeds(keeps_person_keys=True, own_consumers=(KEY_SHREDDER.name,)),
 )

@@ -29,6 +29,7 @@ from pathways.projection import Projection
 from pathways.readmodels import make_engine
 from pathways.replies import RejectionCode, Reply, reject
 from pathways.runner import ProjectionRunner
+from pathways.runtime import durable
 from pathways.runtime.accounts import may_be_answered_at
 from pathways.runtime.bodylimit import BodyLimit
 from pathways.runtime.commands_http import BEARER, add_command_routes
@@ -71,6 +72,7 @@ class ServiceHost:
         self.run_intake = run_intake
         self.group_commit = group_commit
         self.workers = workers
+        self._inbox_prefix = f"_INBOX.{connection.user}" if connection.user else "_INBOX"
         self.broker = NatsBroker(
             connection.servers,
             security=(
@@ -86,7 +88,7 @@ class ServiceHost:
             max_reconnect_attempts=-1,
             # Replies to this service arrive under its own prefix: a service user may
             # subscribe only there (pathways.runtime.accounts).
-            inbox_prefix=f"_INBOX.{connection.user}" if connection.user else "_INBOX",
+            inbox_prefix=self._inbox_prefix,
         )
         self.intake: CommandIntake | None = None
         self.tokens: TokenStore | None = None
@@ -179,6 +181,8 @@ class ServiceHost:
         )
         if self.run_projections:
             context = BackgroundContext(nc, self.engine, store, self._stop)
+            for consumer in self.service.consumers:  # started with the broker, below
+                durable.subscribe(self.broker, consumer, context, self._inbox_prefix)
             for task in self.service.background:
                 running = asyncio.create_task(task(context), name=getattr(task, "__name__", "background"))
                 running.add_done_callback(_report_ended)
