@@ -44,7 +44,8 @@ EXPECTED_KINDS = (
     "command path 1", "command path 10", "command path 50", "paced", "consulting",
     *(f"history {i}" for i in range(len(HISTORY_SIZES))),
     "register import", "import ratio", "demo load", "registry alone",
-    "framework faststream-default", "consumer pathways-pull", "consumer faststream-batch", "consumer faststream-each",
+    "framework faststream-default", "framework faststream-handoff", "framework faststream-typed",
+    "consumer pathways-pull", "consumer faststream-batch", "consumer faststream-each",
     "consumer nats-py", "reporting load", "reporting replay", "reporting rebuild", "dashboard query",
     "dashboard page",
     "ledger", "cli kernel", "cli service",
@@ -99,6 +100,8 @@ class Run:
                   f"command path {clients}", f"raw publish {clients}")
         ratio("raw atomic batch / peer batch save", "raw batch", "peer batch")
         ratio("registry alone / whole platform, 50 clients", "registry alone", "command path 50")
+        ratio("framework CPU per request: a typed faststream subscriber per command / the services' hand-off",
+              "framework faststream-typed", "framework faststream-handoff", "responder_cpu_us_per_request")
         if "paced" in by_kind:
             out["paced at 1,000/s offered: p99 ms (target < 20)"] = by_kind["paced"].extra["p99_ms"]
         last = f"history {len(HISTORY_SIZES) - 1}"
