@@ -227,7 +227,7 @@ async def consumer_costs(conn: Any, only: list[str] | None = None) -> list[Resul
 def consumer_ratios(results: list[Result]) -> dict[str, float]:
     """Each variant's CPU per event over the runner's own pull's (below 1: cheaper than it)."""
     own = next((r.extra["cpu_us_per_event"] for r in results if r.kind == "consumer pathways-pull"), None)
-    if own is None:
+    if not own:  # not measured, or below the CPU clock's tick (a tiny run)
         return {}
     return {f"consumer CPU per event, {r.kind.removeprefix('consumer ')} / pathways-pull":
             r.extra["cpu_us_per_event"] / own for r in results if r.kind != "consumer pathways-pull"}

@@ -30,6 +30,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from faststream.specification.asyncapi.v3_0_0.schema import (
+    ApplicationInfo,
+    ApplicationSchema,
+    Channel,
+    Components,
+    Message,
+    Operation,
+    Reference,
+    Server,
+)
+from faststream.specification.asyncapi.v3_0_0.schema.operations import Action
+
 from pathways.batch_wire import BATCH, MAX_COMMANDS
 from pathways.replies import Accepted, Rejected
 from pathways.schemas import SchemaRegistry, command_request_schema, event_envelope_schema, reply_schema
@@ -68,16 +80,22 @@ def _parameters(names: Iterable[str]) -> dict[str, Any]:
 
 
 def _ref(*path: str) -> dict[str, str]:
+    """A reference inside a JSON Schema (a payload)."""
     return {"$ref": "#/" + "/".join(path)}
 
 
-SERVER = {
-    "host": "localhost:4222", "protocol": "nats",
-    "description": "A placeholder: the real address is `nats.url` in your organisation's credentials file (written by "
-                   "`pathways org add <id> --role partner -o <id>.json`, or anew by `pathways org credentials`), never "
-                   "`connection.json`.",
-    "security": [_ref("components", "securitySchemes", "organisationUser")],
-}
+def _link(*path: str) -> Reference:
+    """A reference between the document's own parts (channels, messages, operations)."""
+    return Reference(**{"$ref": "#/" + "/".join(path)})
+
+
+SERVER = Server(
+    host="localhost:4222", pathname="", protocol="nats",
+    description="A placeholder: the real address is `nats.url` in your organisation's credentials file (written by "
+                "`pathways org add <id> --role partner -o <id>.json`, or anew by `pathways org credentials`), never "
+                "`connection.json`.",
+    security=[_link("components", "securitySchemes", "organisationUser")],
+)
 SECURITY = {"organisationUser": {
     "type": "userPassword",
     "description": "Your organisation's own NATS user and password, `nats.user` and `nats.password` of the credentials "
@@ -101,24 +119,29 @@ def _batch_item(cmd_schema: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def asyncapi_document(registry: SchemaRegistry) -> dict[str, Any]:
+    """The document as JSON, built with faststream's own AsyncAPI 3 types (what it would
+    generate from subscribers); the fields those types do not model (an operation's
+    `reply`, a channel's `parameters`, `replyAddresses`) go in as the extras they allow."""
     schemas: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
+    messages: dict[str, Message] = {}
+    channels: dict[str, Channel] = {}
+    operations: dict[str, Operation] = {}
     for model in (Accepted, Rejected):
         name = model.__name__
         schemas[name] = _lift(reply_schema(model), name, schemas)
-        messages[name] = {"name": name, "contentType": "application/json", "payload": _ref("components", "schemas", name)}
-    messages["BatchReply"] = {
-        "name": "BatchReply", "contentType": "application/json",
-        "summary": "The answer to a batch: one ordinary reply per command, in the batch's order.",
-        "payload": {"type": "object", "required": ["replies"], "additionalProperties": False, "properties": {
+        messages[name] = Message(name=name, contentType="application/json", payload=_ref("components", "schemas", name))
+    messages["BatchReply"] = Message(
+        name="BatchReply", contentType="application/json",
+        summary="The answer to a batch: one ordinary reply per command, in the batch's order.",
+        payload={"type": "object", "required": ["replies"], "additionalProperties": False, "properties": {
             "replies": {"type": "array",
                         "items": {"oneOf": [_ref("components", "schemas", m) for m in ("Accepted", "Rejected")]}}}},
-    }
-    channels["replies"] = {"address": None, "description": "The sender's own inbox (_INBOX.<organisation>.…): the reply "
-                                                           "subject of the request (see each operation's reply address).",
-                           "messages": {m: _ref("components", "messages", m) for m in ("Accepted", "Rejected", "BatchReply")}}
+    )
+    # No address: a reply goes to whichever inbox the request named (each operation's reply address).
+    channels["replies"] = Channel(description="The sender's own inbox (_INBOX.<organisation>.…): the reply subject of "
+                                              "the request (see each operation's reply address).",
+                                  messages={m: _link("components", "messages", m) for m in ("Accepted", "Rejected",
+                                                                                            "BatchReply")})
 
     def reply(*names: str) -> dict[str, Any]:
         return {"address": _ref("components", "replyAddresses", "senderInbox"), "channel": _ref("channels", "replies"),
@@ -132,78 +155,86 @@ def asyncapi_document(registry: SchemaRegistry) -> dict[str, Any]:
         schemas[f"{key}.data"] = payload["properties"]["data"]
         payload["properties"]["data"] = _ref("components", "schemas", f"{key}.data")
         by_context_commands.setdefault(cmd.context, []).append((cmd.name, payload))
-        messages[key] = {"name": cmd.name, "title": f"{cmd.name} command", "contentType": "application/json",
-                         "summary": (cmd.model.__doc__ or cmd.name).strip(), "payload": payload}
-        channels[key] = {"address": f"pathways.cmd.{{organisation}}.{cmd.context}.{cmd.name}",
-                         "parameters": _parameters(["organisation"]),
-                         "messages": {key: _ref("components", "messages", key)}}
-        operations[key] = {
-            "action": "send", "channel": _ref("channels", key),
-            "summary": f"Send {cmd.name} as a NATS request; the reply says whether it was recorded.",
-            "messages": [_ref("channels", key, "messages", key)],
-            "reply": reply("Accepted", "Rejected"),
-        }
+        messages[key] = Message(name=cmd.name, title=f"{cmd.name} command", contentType="application/json",
+                                summary=(cmd.model.__doc__ or cmd.name).strip(), payload=payload)
+        channels[key] = Channel(address=f"pathways.cmd.{{organisation}}.{cmd.context}.{cmd.name}",
+                                parameters=_parameters(["organisation"]),
+                                messages={key: _link("components", "messages", key)})
+        operations[key] = Operation(
+            action=Action.SEND, channel=_link("channels", key),
+            summary=f"Send {cmd.name} as a NATS request; the reply says whether it was recorded.",
+            messages=[_link("channels", key, "messages", key)],
+            reply=reply("Accepted", "Rejected"),
+        )
     for context, commands in sorted(by_context_commands.items()):
         key = f"batch.{context}"
-        messages[key] = {
-            "name": f"{context} batch", "title": f"A batch of {context} commands", "contentType": "application/json",
-            "summary": f"Up to {MAX_COMMANDS} {context} commands in one request, each decided as if sent alone, in order.",
-            "payload": {"type": "object", "required": ["commands"], "additionalProperties": False, "properties": {
+        messages[key] = Message(
+            name=f"{context} batch", title=f"A batch of {context} commands", contentType="application/json",
+            summary=f"Up to {MAX_COMMANDS} {context} commands in one request, each decided as if sent alone, in order.",
+            payload={"type": "object", "required": ["commands"], "additionalProperties": False, "properties": {
                 "commands": {"type": "array", "minItems": 1, "maxItems": MAX_COMMANDS,
                              "items": {"oneOf": [_batch_item(body, name) for name, body in commands]}}}},
-        }
-        channels[key] = {"address": f"pathways.cmd.{{organisation}}.{context}.{BATCH}",
-                         "parameters": _parameters(["organisation"]),
-                         "description": f"Many {context} commands at once (an import, a migration). Each command is "
-                                        "stored all or none; the batch as a whole is not.",
-                         "messages": {key: _ref("components", "messages", key)}}
-        operations[key] = {
-            "action": "send", "channel": _ref("channels", key),
-            "summary": f"Send a batch of {context} commands as one NATS request: the reply has one reply per command, "
-                       "in order (or one Rejected if the request is no batch at all).",
-            "messages": [_ref("channels", key, "messages", key)],
-            "reply": reply("BatchReply", "Rejected"),
-        }
+        )
+        channels[key] = Channel(address=f"pathways.cmd.{{organisation}}.{context}.{BATCH}",
+                                parameters=_parameters(["organisation"]),
+                                description=f"Many {context} commands at once (an import, a migration). Each command "
+                                            "is stored all or none; the batch as a whole is not.",
+                                messages={key: _link("components", "messages", key)})
+        operations[key] = Operation(
+            action=Action.SEND, channel=_link("channels", key),
+            summary=f"Send a batch of {context} commands as one NATS request: the reply has one reply per command, "
+                    "in order (or one Rejected if the request is no batch at all).",
+            messages=[_link("channels", key, "messages", key)],
+            reply=reply("BatchReply", "Rejected"),
+        )
     by_context: dict[str, list[str]] = {}
     for evt in sorted(registry.events.values(), key=lambda s: s.type):
         key = f"{evt.context}.{evt.name}"
-        messages[key] = {"name": evt.name, "title": f"{evt.name} event", "contentType": "application/json",
-                         "summary": (evt.model.__doc__ or evt.name).strip(),
-                         "payload": _lift(event_envelope_schema(evt), key, schemas)}
+        messages[key] = Message(name=evt.name, title=f"{evt.name} event", contentType="application/json",
+                                summary=(evt.model.__doc__ or evt.name).strip(),
+                                payload=_lift(event_envelope_schema(evt), key, schemas))
         by_context.setdefault(evt.context, []).append(key)
     for context, keys in sorted(by_context.items()):
         channel = f"events.{context}"
-        channels[channel] = {
-            "address": f"pathways.evt.{{programme}}.{{organisation}}.{context}.{{aggregate}}",
-            "parameters": _parameters(["programme", "organisation", "aggregate"]),
-            "description": f"The {context} context's facts, as CloudEvents 1.0 (structured JSON) on PATHWAYS_EVENTS.",
-            "messages": {key: _ref("components", "messages", key) for key in keys},
-        }
-        operations[channel] = {"action": "receive", "channel": _ref("channels", channel),
-                               "summary": f"Read the {context} events as the platform stores them (an organisation "
-                                          "receives its own on the follow channel).",
-                               "messages": [_ref("channels", channel, "messages", key) for key in keys]}
+        channels[channel] = Channel(
+            address=f"pathways.evt.{{programme}}.{{organisation}}.{context}.{{aggregate}}",
+            parameters=_parameters(["programme", "organisation", "aggregate"]),
+            description=f"The {context} context's facts, as CloudEvents 1.0 (structured JSON) on PATHWAYS_EVENTS.",
+            messages={key: _link("components", "messages", key) for key in keys},
+        )
+        operations[channel] = Operation(action=Action.RECEIVE, channel=_link("channels", channel),
+                                        summary=f"Read the {context} events as the platform stores them (an "
+                                                "organisation receives its own on the follow channel).",
+                                        messages=[_link("channels", channel, "messages", key) for key in keys])
     every_event = [key for keys in by_context.values() for key in keys]
-    channels["follow"] = {
-        "address": "_INBOX.{organisation}.follow",
-        "parameters": _parameters(["organisation"]),
-        "description": "Your own events: every event on your organisation's subjects (`pathways.evt.*.<your id>.>`), "
-                       "delivered in order by the durable consumer the platform made for you (`follow-<your id>`). "
-                       "Subscribe, and ask JetStream nothing: while nobody listens it waits. Each message keeps the "
-                       "event's own subject (pathways.evt.<programme>.<your id>.<context>.<aggregate>).",
-        "messages": {key: _ref("components", "messages", key) for key in every_event},
-    }
-    operations["follow"] = {"action": "receive", "channel": _ref("channels", "follow"),
-                            "summary": "Receive your own organisation's events as they are stored.",
-                            "messages": [_ref("channels", "follow", "messages", key) for key in every_event]}
-    return {
-        "asyncapi": VERSION,
-        "info": {"title": "Pathways", "version": "0.1.0",
-                 "description": "Commands partners send over NATS request-reply, their replies, and the events the "
-                                "platform stores on PATHWAYS_EVENTS."},
-        "defaultContentType": "application/json",
-        "servers": {"nats": SERVER},
-        "channels": channels, "operations": operations,
-        "components": {"messages": messages, "schemas": schemas, "securitySchemes": SECURITY,
-                       "replyAddresses": {"senderInbox": REPLY_ADDRESS}},
-    }
+    channels["follow"] = Channel(
+        address="_INBOX.{organisation}.follow",
+        parameters=_parameters(["organisation"]),
+        description="Your own events: every event on your organisation's subjects (`pathways.evt.*.<your id>.>`), "
+                    "delivered in order by the durable consumer the platform made for you (`follow-<your id>`). "
+                    "Subscribe, and ask JetStream nothing: while nobody listens it waits. Each message keeps the "
+                    "event's own subject (pathways.evt.<programme>.<your id>.<context>.<aggregate>).",
+        messages={key: _link("components", "messages", key) for key in every_event},
+    )
+    operations["follow"] = Operation(action=Action.RECEIVE, channel=_link("channels", "follow"),
+                                     summary="Receive your own organisation's events as they are stored.",
+                                     messages=[_link("channels", "follow", "messages", key) for key in every_event])
+    document = ApplicationSchema(
+        asyncapi=VERSION,
+        info=ApplicationInfo(title="Pathways", version="0.1.0",
+                             description="Commands partners send over NATS request-reply, their replies, and the "
+                                         "events the platform stores on PATHWAYS_EVENTS."),
+        defaultContentType="application/json",
+        servers={"nats": SERVER},
+        channels=channels, operations=operations,
+        components=Components(messages=messages, schemas=schemas, securitySchemes=SECURITY,
+                              replyAddresses={"senderInbox": REPLY_ADDRESS}),
+    )
+    jsonable: dict[str, Any] = document.to_jsonable()
+    # What faststream's types cannot say: a reply channel's address is null where each reply
+    # names its own (the spec's dynamic reply; `to_jsonable` leaves out every None), and a
+    # server needs no pathname (its type requires one).
+    jsonable["channels"]["replies"] = {"address": None} | jsonable["channels"]["replies"]
+    if not jsonable["servers"]["nats"]["pathname"]:
+        del jsonable["servers"]["nats"]["pathname"]
+    return jsonable
