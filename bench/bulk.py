@@ -25,7 +25,7 @@ from live import CpuMeter, Platform, running_platform, wait_quiet
 from nats.aio.client import Client
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.natsserver import nats_server_binary
 from pathways_demo import build_plan, load, nats_send
 from pathways_sessions.cli import nats_sender

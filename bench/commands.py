@@ -24,8 +24,8 @@ from common import SCALE, TINY, Result, console, n
 from live import CpuMeter, Platform, wait_quiet
 from nats.aio.client import Client
 from nats.js.api import StorageType, StreamConfig
-from pathways.envelope import canonical_json
-from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES, JetStreamEventStore, ensure_stream
+from pathways.core.envelope import canonical_json
+from pathways.jetstream.store import MAX_BATCH_MESSAGES, JetStreamEventStore, ensure_stream
 from pathways.runtime.connection import ConnectionInfo
 
 BENCH_STREAM = "BENCH_RAW"  # the yardsticks' own stream on the platform's server: no consumer reads it
@@ -308,7 +308,7 @@ async def registry_alone(conn: ConnectionInfo, home: Path) -> Result:
     from pathways.runtime.natsserver import free_port
 
     # A long-running service beside the event loop: Popen does not block.
-    service = subprocess.Popen([sys.executable, "-m", "pathways.cli.main", "serve", "registry", "--only", "intake",  # noqa: ASYNC220
+    service = subprocess.Popen([sys.executable, "-m", "pathways.runtime.cli.main", "serve", "registry", "--only", "intake",  # noqa: ASYNC220
                                 "--http-port", str(free_port())], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     nc = await conn.connect("bench-registry-alone")

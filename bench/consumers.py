@@ -2,7 +2,7 @@
 the CPU its process spends per event draining a backlog, how long an event takes to reach
 the handler when events arrive one at a time, and the CPU an idle consumer burns.
 
-- `pathways-pull`: the projection runner's own pull (`pathways.pull.Pull`): batches of up to
+- `pathways-pull`: the projection runner's own pull (`pathways.jetstream.pull.Pull`): batches of up to
   1,000 with a 5 s wait, the server's idle heartbeats saying how far it has looked;
 - `faststream-batch`: faststream's JetStream pull subscriber handing the handler a list
   (`PullSub(batch=True)`), collecting for at most 20 ms (the runner's linger) so that a
@@ -79,8 +79,8 @@ async def consume(variant: str, url: str, user: str, password: str, backlog: int
     nc = await nats.connect(url, user=user, password=password)
     js = nc.jetstream()
     if variant == "pathways-pull":
-        from pathways.pull import Pull
-        from pathways.subjects import STREAM_NAME
+        from pathways.core.subjects import STREAM_NAME
+        from pathways.jetstream.pull import Pull
 
         await js.add_consumer(STREAM_NAME, config=config("bench-pull"))
         pull = Pull(nc, "bench-pull")
@@ -115,7 +115,7 @@ async def consume(variant: str, url: str, user: str, password: str, backlog: int
         from faststream import AckPolicy
         from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
         from faststream.security import SASLPlaintext
-        from pathways.subjects import STREAM_NAME
+        from pathways.core.subjects import STREAM_NAME
 
         broker = NatsBroker(url, security=SASLPlaintext(username=user, password=password), apply_types=False,
                             logger=None)  # nothing logged per message
@@ -169,7 +169,7 @@ async def publish(js: Any, count: int, *, paced: float = 0.0) -> None:
 
 
 async def one_variant(conn: Any, variant: str, backlog: int, trickle: int) -> Result:
-    from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+    from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
 
     nc = await conn.connect("bench-consumers")
     js = nc.jetstream()

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from common import SCALE, Result, console, embedded_nats, n, print_ratios, print_results, write_record
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pathways.eventstore.base import StoredEvent
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.ledger.merkle import Frontier
-from pathways.ledger.signing import CheckpointSigner
-from pathways.ledger.verifier import Checkpoint, leaf_hash
-from pathways.projection import rebuild
-from pathways.readmodels import make_engine
+from pathways.core.eventstore.base import StoredEvent
+from pathways.core.projection import rebuild
+from pathways.core.readmodels import make_engine
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.ledger.merkle import Frontier
+from pathways.policy.ledger.signing import CheckpointSigner
+from pathways.policy.ledger.verifier import Checkpoint, leaf_hash
 from pathways.runtime.connection import ConnectionInfo
 from pathways_audit.ledger import LEDGER
 from pathways_audit.records import RECORDS

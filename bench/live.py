@@ -57,7 +57,7 @@ def running_platform(home: Path, *, extra_env: dict[str, str] | None = None) -> 
     with open(log, "ab") as out:
         # Its own session: stopping it stops the services and nats-server it started.
         process = subprocess.Popen(
-            [sys.executable, "-m", "pathways.cli.main", "up", "--no-demo", "--home", str(home),
+            [sys.executable, "-m", "pathways.runtime.cli.main", "up", "--no-demo", "--home", str(home),
              "--nats-port", str(free_port())],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -7,7 +7,7 @@ queries on what it built (DESIGN §5).
    subject, the canonical bytes of a CloudEvent, `data` that the owning context's schema
    accepts (checked on a sample: decoded and re-encoded to the same bytes).
 2. Read the whole stream with `read_all` (the yardstick, read before and after
-   the rebuild, the faster kept), then, in a child process, `pathways.projection.rebuild()`
+   the rebuild, the faster kept), then, in a child process, `pathways.core.projection.rebuild()`
    the reporting service's projections (its directory, then its facts, as `pathways rebuild
    reporting` does) into a fresh SQLite file. The child reports its own peak RSS.
 3. Time each dashboard query on the biggest programme: the headline summary unfiltered and
@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from common import SCALE, Result, console, embedded_nats, n, print_ratios, print_results, write_record
-from pathways.envelope import CloudEvent, canonical_json
-from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES, JetStreamEventStore, ensure_stream
+from pathways.core.envelope import CloudEvent, canonical_json
+from pathways.core.schemas import EventSchema
+from pathways.core.subjects import event_subject
+from pathways.jetstream.store import MAX_BATCH_MESSAGES, JetStreamEventStore, ensure_stream
 from pathways.runtime.connection import ConnectionInfo
-from pathways.schemas import EventSchema
-from pathways.subjects import event_subject
 
 Message = tuple[str, bytes, dict[str, str]]
 
@@ -481,10 +481,10 @@ async def replay(conn: ConnectionInfo, decode: bool) -> Result:
 
 async def rebuild_child(db: Path, out: Path, profile: Path | None) -> None:
     """Run in a child process: what `pathways rebuild reporting` does, timed per projection."""
-    from pathways.logging import configure
-    from pathways.projection import rebuild
-    from pathways.readmodels import make_engine
+    from pathways.core.projection import rebuild
+    from pathways.core.readmodels import make_engine
     from pathways.runtime.connection import resolve_connection
+    from pathways.runtime.logging import configure
     from pathways_reporting.readmodel import DIRECTORY, FACTS
 
     configure("bench-rebuild", "ERROR")  # the raw yardstick's payloads are not Pathways events: no warning per batch
@@ -549,8 +549,8 @@ def dashboard_queries(db: Path) -> list[Result]:
     again (its charts' drawings kept, pathways_reporting.charts) and at first sight."""
     from types import SimpleNamespace
 
-    from pathways.access import Caller
-    from pathways.readmodels import make_engine
+    from pathways.core.readmodels import make_engine
+    from pathways.policy.access import Caller
     from pathways_reporting import charts, figures
     from pathways_reporting.api import open_scope
     from pathways_reporting.dashboard import ROW_LIMIT, _page

@@ -19,13 +19,13 @@ import httpx
 import nats.errors
 import pytest
 from nats.aio.client import Client
-from pathways.batch_wire import BATCH, batch_body
-from pathways.commands import OPERATOR_ORGANISATION
-from pathways.eventstore.base import StoredEvent
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.core.batch_wire import BATCH, batch_body
+from pathways.core.commands import OPERATOR_ORGANISATION
+from pathways.core.eventstore.base import StoredEvent
+from pathways.core.subjects import command_subject
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
-from pathways.service import ServiceDefinition, discover
-from pathways.subjects import command_subject
+from pathways.runtime.service import ServiceDefinition, discover
 from pathways.testing.servers import NatsEndpoint
 
 
@@ -82,7 +82,7 @@ class CommandClient:
 
     async def send_batch(self, org: str, commands: list[tuple[str, dict[str, Any], str]], *,
                          context: str = "registry") -> dict[str, Any]:
-        """A command batch (pathways.batch) of (command, data, idempotency key)."""
+        """A command batch (pathways.jetstream.batch) of (command, data, idempotency key)."""
         return await self.raw(org, BATCH, batch_body(org, "tester", commands), context=context)
 
     async def raw(self, org: str, command: str, payload: bytes, *, context: str = "registry") -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.jetstream.store import JetStreamEventStore
 
 from tests.conftest import CommandClient, enrolment, unique
 

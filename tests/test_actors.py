@@ -1,4 +1,4 @@
-"""An actor is one canonical spelling (pathways.actors): the rules that compare actors
+"""An actor is one canonical spelling (pathways.core.actors): the rules that compare actors
 (separation of duties) cannot be walked round by typing a name differently."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pathways.actors import canonical_actor
-from pathways.commands import CommandEnvelope
+from pathways.core.actors import canonical_actor
+from pathways.core.commands import CommandEnvelope
 from pydantic import ValidationError
 
 

@@ -10,10 +10,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from pathways.batch import BatchReply
-from pathways.batch_wire import MAX_COMMANDS
-from pathways.schemas import export_schemas
-from pathways.service import all_schemas, discover
+from pathways.core.batch_wire import MAX_COMMANDS
+from pathways.jetstream.batch import BatchReply
+from pathways.jetstream.contract import export_schemas
+from pathways.runtime.service import all_schemas, discover
 
 from tests.conftest import npm_install
 

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import nats.js.api
 import pytest
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.core.subjects import STREAM_NAME
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
-from pathways.service import discover
-from pathways.subjects import STREAM_NAME
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique

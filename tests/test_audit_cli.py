@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.natsserver import free_port
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import CommandClient, enrolment, running, setup_programme, unique
@@ -36,7 +36,7 @@ class Desk:
     async def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         """One CLI process. Awaited, not blocking: the audit service it calls runs in this event loop."""
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pathways.cli.main", "audit", *args, env=self.env | env, cwd=self.folder,
+            sys.executable, "-m", "pathways.runtime.cli.main", "audit", *args, env=self.env | env, cwd=self.folder,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(process.communicate(), 120)
         assert process.returncode is not None

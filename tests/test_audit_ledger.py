@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 from nats.aio.client import Client
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.ledger import verifier
-from pathways.ledger.merkle import root_of
-from pathways.ledger.verifier import VerifierKey, leaf_hash, open_checkpoint, verify_bundle
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
+from pathways.policy.ledger import verifier
+from pathways.policy.ledger.merkle import root_of
+from pathways.policy.ledger.verifier import VerifierKey, leaf_hash, open_checkpoint, verify_bundle
 from pathways.runtime.host import ServiceHost
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_audit import records as audit_records
 
@@ -232,7 +232,7 @@ async def test_an_auditor_reads_the_stream_byte_for_byte_through_the_audit_servi
     reads the stream from GET /audit/stream, a page at a time. Every message comes back as
     stored (sequence, subject, time, the exact bytes the ledger hashes), across page
     boundaries, and the history verifies from it against the ledger."""
-    from pathways.ledger.verifier import VerifierKey
+    from pathways.policy.ledger.verifier import VerifierKey
     from pathways_audit.sources import HttpLedger, HttpStream
     from pathways_audit.verify import verify_history
 

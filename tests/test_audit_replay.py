@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 from fastapi.encoders import jsonable_encoder
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.projection import rebuild
-from pathways.readmodels import make_engine
+from pathways.core.projection import rebuild
+from pathways.core.readmodels import make_engine
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_audit.replay import history_as_of
 from pathways_reporting import figures
@@ -51,7 +51,7 @@ async def summary(reporting: ServiceHost, token: str, programme_id: str) -> dict
 def cli(endpoint: NatsEndpoint, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"PATHWAYS_NATS_URL": endpoint.connection.nats_url, "PATHWAYS_NATS_USER": endpoint.connection.user or "",
                         "PATHWAYS_NATS_PASSWORD": endpoint.connection.password or "", "PATHWAYS_HOME": str(cwd)}
-    return subprocess.run([sys.executable, "-m", "pathways.cli.main", *args], env=env, cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pathways.runtime.cli.main", *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=120)
 
 

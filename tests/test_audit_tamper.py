@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import StreamConfig
-from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream, stream_config
-from pathways.ledger.merkle import root_of
-from pathways.ledger.signing import CheckpointSigner
-from pathways.ledger.verifier import Checkpoint, leaf_hash, open_checkpoint
+from pathways.jetstream.store import JetStreamEventStore, ensure_stream, stream_config
+from pathways.policy.ledger.merkle import root_of
+from pathways.policy.ledger.signing import CheckpointSigner
+from pathways.policy.ledger.verifier import Checkpoint, leaf_hash, open_checkpoint
 from pathways.testing.servers import wheel_nats_server
 from pathways_audit import ledger as audit_ledger
 from pathways_audit.sources import DatabaseLedger

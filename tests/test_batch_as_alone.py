@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
-from pathways.commands import CommandHandler
+from pathways.core.commands import CommandHandler
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique

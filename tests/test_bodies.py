@@ -1,4 +1,4 @@
-"""The platform reads a command's body itself, within limits (pathways.bodies): each limit
+"""The platform reads a command's body itself, within limits (pathways.core.bodies): each limit
 is refused as `invalid` with a message that says which, before the body costs more."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from pathways.bodies import MAX_BODY, MAX_DEPTH, MAX_INT_DIGITS, json_object
-from pathways.replies import Rejection
+from pathways.core.bodies import MAX_BODY, MAX_DEPTH, MAX_INT_DIGITS, json_object
+from pathways.core.replies import Rejection
 
 
 def refused(raw: bytes) -> str:

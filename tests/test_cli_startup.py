@@ -20,7 +20,7 @@ SERVICES = ("pathways_registry", "pathways_sessions", "pathways_payments", "path
 PROBE = """
 import json, sys
 sys.argv = ["pathways", *json.loads(sys.argv[1])]
-from pathways.cli.main import main
+from pathways.runtime.cli.main import main
 try:
     main()
 except SystemExit as done:
@@ -82,8 +82,8 @@ def test_an_unknown_command_says_so() -> None:
 
 
 def test_every_command_and_option_has_a_help_text() -> None:
-    from pathways.cli.lazy import KERNEL_LAZY, LazyGroup, service_commands
-    from pathways.cli.main import app
+    from pathways.runtime.cli.lazy import KERNEL_LAZY, LazyGroup, service_commands
+    from pathways.runtime.cli.main import app
 
     LazyGroup.lazy = KERNEL_LAZY | service_commands()
     root = typer.main.get_command(app)

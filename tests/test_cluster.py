@@ -16,9 +16,9 @@ from typing import Any
 import nats.errors
 import pytest
 from nats.aio.client import Client
+from pathways.core.subjects import STREAM_NAME
 from pathways.runtime.replicas import Placement, cluster_size, placement
 from pathways.runtime.storage import STREAMS, prepare_storage
-from pathways.subjects import STREAM_NAME
 from pathways.testing.cluster import NatsCluster
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.app import service as registry_service

@@ -1,4 +1,4 @@
-"""Command batches (pathways.batch): many commands in one request, each decided as if sent
+"""Command batches (pathways.jetstream.batch): many commands in one request, each decided as if sent
 alone and in the batch's order, the accepted ones' events stored in atomic batches; a
 batch sent again adds nothing; G1 holds against single commands and a second instance;
 a chunk the store refuses is answered command by command; hostile bodies all answered."""
@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from pathways import batch
-from pathways.batch import BatchReply, handle_batch
-from pathways.batch_wire import MAX_COMMANDS, batch_body
-from pathways.eventstore.base import AppendRequest, AppendResult
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.intake import CommandIntake
+from pathways.core.batch_wire import MAX_COMMANDS, batch_body
+from pathways.core.eventstore.base import AppendRequest, AppendResult
+from pathways.core.intake import CommandIntake
+from pathways.jetstream import batch
+from pathways.jetstream.batch import BatchReply, handle_batch
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways_registry.app import service as registry_service
 
@@ -187,7 +187,7 @@ async def test_hostile_batches_get_one_reply_per_command_or_one_rejection_and_st
 def test_facts_read_outside_a_consultation_are_not_kept_on_the_pooled_connection(tmp_path: Any) -> None:
     """A dashboard or API read of the directory must not leave facts on a pooled connection
     for the next command's consultation to find (found by a review)."""
-    from pathways.readmodels import make_engine
+    from pathways.core.readmodels import make_engine
     from pathways_sessions.readmodel import DIRECTORY
 
     engine = make_engine(f"sqlite:///{tmp_path / 'memo.db'}")

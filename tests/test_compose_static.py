@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from pathways.runtime.natsserver import nats_server_binary
-from pathways.service import discover
+from pathways.runtime.service import discover
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
-from pathways.eventstore.base import AppendRequest, NewEvent, StoredEvent
-from pathways.eventstore.jetstream import MAX_BATCH_MESSAGES, JetStreamEventStore
-from pathways.intake import CommandIntake
-from pathways.projection import apply_batch
-from pathways.readmodels import make_engine
-from pathways.replies import Reply
+from pathways.core.eventstore.base import AppendRequest, NewEvent, StoredEvent
+from pathways.core.intake import CommandIntake
+from pathways.core.projection import apply_batch
+from pathways.core.readmodels import make_engine
+from pathways.core.replies import Reply
+from pathways.jetstream.store import MAX_BATCH_MESSAGES, JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways_registry.app import service as registry_service
 from pathways_registry.readmodel import ENROLMENT, ROSTER
@@ -269,8 +269,8 @@ async def test_a_runner_far_behind_with_several_filters_catches_up_from_history_
     """A service whose read models read two contexts, started behind the stream: it reads
     the history through the store's one-filter reader, then goes on live, and ends where a
     rebuild ends."""
-    import pathways.runner as runner_module
-    from pathways.projection import dump, rebuild
+    import pathways.jetstream.runner as runner_module
+    from pathways.core.projection import dump, rebuild
     from pathways_sessions.readmodel import SESSION_LOG
 
     monkeypatch.setattr(runner_module, "CATCH_UP_FROM", 1)
@@ -315,9 +315,9 @@ async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_fai
     events every row is there and the position is the last event's; a batch that fails to
     apply fails the rebuild (not skipped while the reading goes on), and the read model
     keeps the figures it had."""
-    import pathways.projection as projection_module
-    from pathways.eventstore.memory import InMemoryEventStore
-    from pathways.projection import dump, rebuild
+    import pathways.core.projection as projection_module
+    from pathways.core.eventstore.memory import InMemoryEventStore
+    from pathways.core.projection import dump, rebuild
 
     s = await setup_programme(client)
     p = unique("p")

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 from nats.aio.client import Client
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.natsserver import free_port
 from pathways.testing.servers import NatsEndpoint

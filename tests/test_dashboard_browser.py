@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from pathways.access import TokenStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.natsserver import free_port
 from pathways.testing.servers import NatsEndpoint

@@ -20,12 +20,12 @@ import httpx
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from pathways.access import TokenStore
-from pathways.commands import CommandContext
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.ids import ID_PATTERN
+from pathways.core.commands import CommandContext
+from pathways.core.ids import ID_PATTERN
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_demo import DemoPlan, Stage, Step, build_plan, load
 from pathways_demo.cast import END, START

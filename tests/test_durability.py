@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pathways.eventstore import AppendRequest
-from pathways.eventstore.batching import GroupCommitter
-from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
+from pathways.core.eventstore import AppendRequest
+from pathways.jetstream.batching import GroupCommitter
+from pathways.jetstream.store import JetStreamEventStore, ensure_stream
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.app import service as registry_service
 

@@ -15,10 +15,11 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+from pathways.core.schemas import SchemaRegistry
+from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
+from pathways.jetstream.durable import BackgroundContext, DurableConsumer
 from pathways.runtime.host import ServiceHost
-from pathways.schemas import SchemaRegistry
-from pathways.service import BackgroundContext, DurableConsumer, ServiceDefinition
-from pathways.subjects import EVENTS_ROOT, STREAM_NAME
+from pathways.runtime.service import ServiceDefinition
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import CommandClient, enrolment, running, setup_programme, unique

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, unique

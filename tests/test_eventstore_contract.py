@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 from nats.aio.client import Client
-from pathways.envelope import CloudEvent
-from pathways.eventstore import AppendRequest, ConcurrencyConflict, DuplicateInBatch, NewEvent
-from pathways.eventstore.batching import GroupCommitter
-from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
-from pathways.eventstore.memory import InMemoryEventStore
+from pathways.core.envelope import CloudEvent
+from pathways.core.eventstore import AppendRequest, ConcurrencyConflict, DuplicateInBatch, NewEvent
+from pathways.core.eventstore.memory import InMemoryEventStore
+from pathways.jetstream.batching import GroupCommitter
+from pathways.jetstream.store import JetStreamEventStore, ensure_stream
 
 from tests.conftest import unique
 

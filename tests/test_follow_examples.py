@@ -29,7 +29,7 @@ def example(language: str) -> str:
 
 
 def creds_file(s: Secured, org: str, where: Path) -> Path:
-    """The parts of the file `pathways org add` writes (pathways.cli.org) that a partner's system reads."""
+    """The parts of the file `pathways org add` writes (pathways.runtime.cli.org) that a partner's system reads."""
     path = where / f"{org}.json"
     path.write_text(json.dumps({
         "organisation_id": org, "role": "partner",

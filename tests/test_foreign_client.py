@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from pathways.commands import OPERATOR_ORGANISATION
+from pathways.core.commands import OPERATOR_ORGANISATION
+from pathways.jetstream.contract import export_schemas
 from pathways.runtime.host import ServiceHost
-from pathways.schemas import export_schemas
-from pathways.service import all_schemas, discover
+from pathways.runtime.service import all_schemas, discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.app import service as registry_service
 

@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from pathways.access import TokenStore
-from pathways.batch_wire import BATCH
-from pathways.bodies import MAX_BODY, MAX_DEPTH, MAX_INT_DIGITS
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.replies import RejectionCode
+from pathways.core.batch_wire import BATCH
+from pathways.core.bodies import MAX_BODY, MAX_DEPTH, MAX_INT_DIGITS
+from pathways.core.replies import RejectionCode
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, enrolment, setup_programme, unique

@@ -122,7 +122,7 @@ async def test_guessing_tokens_is_bounded_per_address(registry: ServiceHost) -> 
 
 
 def test_a_guesser_who_keeps_on_stays_refused_and_holds_no_more_than_the_limit(monkeypatch: Any) -> None:
-    import pathways.access as access
+    import pathways.policy.access as access
 
     clock = [1000.0]
     monkeypatch.setattr(access.time, "monotonic", lambda: clock[0])

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pathways.ids import event_ids_for, is_valid_id
-from pathways.schemas import EventData, SchemaRegistry, version_of
-from pathways.subjects import command_subject, event_subject, parse_command_subject
+from pathways.core.ids import event_ids_for, is_valid_id
+from pathways.core.schemas import EventData, SchemaRegistry, version_of
+from pathways.core.subjects import command_subject, event_subject, parse_command_subject
 
 from tests.conftest import unique
 
@@ -61,7 +61,7 @@ def test_a_projection_keyed_by_event_class_dispatches_on_the_wire_type_and_refus
     """A handler keyed by its event's class runs for events of that class's type; a class
     no registry registered (a subclass of a registered one included: it inherits the
     parent's type) cannot key a handler, and one type cannot have two handlers."""
-    from pathways.projection import Projection
+    from pathways.core.projection import Projection
 
     registry = SchemaRegistry()
 
@@ -88,9 +88,9 @@ def test_a_projection_keyed_by_event_class_dispatches_on_the_wire_type_and_refus
 def test_a_read_model_made_by_an_earlier_version_is_rebuilt_not_broken(tmp_path: Path) -> None:
     """A new version adds a column: its runner drops the old tables and starts from the first
     event, instead of failing on every insert."""
-    from pathways.projection import Projection, read_position, write_position
-    from pathways.readmodels import make_engine
-    from pathways.runner import ProjectionRunner
+    from pathways.core.projection import Projection, read_position, write_position
+    from pathways.core.readmodels import make_engine
+    from pathways.jetstream.runner import ProjectionRunner
     from sqlalchemy import Column, Integer, MetaData, String, Table
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
@@ -157,8 +157,8 @@ def test_a_service_declares_what_its_nats_user_needs_and_the_kernel_names_none()
     assert not any("PERSON_KEYS" in subject for subject in other["publish"]["allow"])
     assert any("x_fixed" in s for s in other["publish"]["deny"]) and not any("y_fixed" in s for s in other["publish"]["deny"])
     assert any("y_fixed" in s for s in keeper["publish"]["deny"]) and not any("x_fixed" in s for s in keeper["publish"]["deny"])
+    import pathways.core.subjects as subjects
     import pathways.runtime.accounts as accounts
-    import pathways.subjects as subjects
 
     assert not hasattr(accounts, "KEY_KEEPERS") and not hasattr(subjects, "SHREDDER_CONSUMER")
 
@@ -168,7 +168,7 @@ async def test_an_entry_in_the_token_bucket_that_is_not_a_token_signs_no_one_in_
 ) -> None:
     """A request's answer can be made to land on `$KV.PATHWAYS_TOKENS.<key>` (its reply
     subject names the key): such an entry is not a token record."""
-    from pathways.access import TokenStore, token_hash
+    from pathways.policy.access import TokenStore, token_hash
 
     store = TokenStore(nats_client)
     real = await store.issue(unique("org"), "partner")
@@ -184,8 +184,8 @@ async def test_an_entry_in_the_token_bucket_that_is_not_a_token_signs_no_one_in_
 def test_a_handler_gives_its_rule_a_frozen_dataclass_and_names_a_mismatch_between_what_it_found_and_its_fields() -> None:
     from dataclasses import FrozenInstanceError, dataclass
 
-    from pathways.commands import CommandHandler, NoFacts
-    from pathways.schemas import CommandData
+    from pathways.core.commands import CommandHandler, NoFacts
+    from pathways.core.schemas import CommandData
 
     class Enrol(CommandData):
         programme_id: str

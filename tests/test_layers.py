@@ -5,9 +5,11 @@ imported in a fresh interpreter, so nothing another test loaded counts."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,9 +40,9 @@ def test_every_projection_handles_only_event_types_that_exist_and_every_emitted_
     production."""
     import inspect
 
-    from pathways.accountability import AUDIT_SCHEMAS
-    from pathways.schemas import EventData
-    from pathways.service import all_schemas, discover
+    from pathways.core.schemas import EventData
+    from pathways.policy.accountability import AUDIT_SCHEMAS
+    from pathways.runtime.service import all_schemas, discover
 
     services = discover()
     known = set(all_schemas(services).events) | set(AUDIT_SCHEMAS.events)
@@ -69,8 +71,8 @@ def test_every_rule_is_given_the_facts_class_its_handler_declares_and_the_reads_
     import typing
     from datetime import datetime
 
-    from pathways.commands import CommandContext
-    from pathways.service import discover
+    from pathways.core.commands import CommandContext
+    from pathways.runtime.service import discover
 
     class AnyField:
         """A command whose every field is the same made-up id: enough to name what is read."""
@@ -95,3 +97,80 @@ def test_every_rule_is_given_the_facts_class_its_handler_declares_and_the_reads_
             checked += 1
     assert checked >= 30, checked
 
+
+
+# The kernel's layers, lowest first: a module may import the kernel only from its own layer
+# or those below it (pathways.testing, the test support, sits on top of them all).
+LAYERS = ("core", "jetstream", "policy", "runtime", "testing")
+KERNEL = Path(__file__).resolve().parents[1] / "shared" / "src" / "pathways"
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else 0  # `pathways` itself: its version
+
+
+def _kernel_imports(path: Path) -> set[str]:
+    """Every `pathways.…` module a kernel file imports, at the top or inside a function
+    (an import deferred for speed is still a dependency)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "pathways" else [f"pathways.{a.name}" for a in node.names]
+            found.update(n for n in names if n == "pathways" or n.startswith("pathways."))
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("pathways."))
+    return found
+
+
+def test_each_kernel_layer_imports_only_the_layers_below_it() -> None:
+    """core ← jetstream (the NATS adapter) ← policy ← runtime. A rule that moved policy
+    into the core, or made the core reach for NATS, fails here with the line to undo."""
+    modules = sorted(KERNEL.rglob("*.py"))
+    assert len(modules) > 60, len(modules)
+    upward = []
+    for path in modules:
+        parts = path.relative_to(KERNEL.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if module != "pathways":
+            assert module.split(".")[1] in LAYERS, f"{module} is in no layer"
+        upward += [(module, imported) for imported in sorted(_kernel_imports(path)) if _layer(imported) > _layer(module)]
+    assert not upward, upward
+
+
+def test_the_core_loads_no_nats_cryptography_web_framework_or_layer_above_it() -> None:
+    """Every module of `pathways.core`, imported in a fresh interpreter: what it brings with
+    it is what a service's rules, a test or a replay tool pays for the core."""
+    probe = PROBE.replace('print(json.dumps({"modules": names, "loaded": sorted({m.split(".")[0] for m in sys.modules})}))',
+                          'print(json.dumps({"modules": names, "loaded": sorted(sys.modules)}))')
+    done = subprocess.run([sys.executable, "-c", probe, "pathways.core"], capture_output=True, text=True, timeout=60,
+                          check=True)
+    found = json.loads(done.stdout)
+    assert {"commands", "intake", "projection", "schemas", "envelope", "views"} <= set(found["modules"]), found["modules"]
+    loaded = set(found["loaded"])
+    heavy = sorted({m.split(".")[0] for m in loaded} & (set(FORBIDDEN) - {"sqlalchemy", "sqlmodel"}))
+    assert not heavy, heavy  # read models are the core's (projections, tracking): SQL is allowed there
+    above = sorted(m for m in loaded if m.startswith(("pathways.jetstream", "pathways.policy", "pathways.runtime")))
+    assert not above, above
+
+
+def test_the_kernel_names_no_service() -> None:
+    """Services declare what they need (commands, NATS permissions, consumers) and the
+    kernel finds them by entry point; a kernel that sent to "registry" by name would break
+    the day the registry's commands moved. The programme directory is the one exception by
+    design: it follows the registry's published event types (pathways.policy.directory)."""
+    from pathways.runtime.service import discover
+
+    names = set(discover())
+    assert {"registry", "sessions", "payments"} <= names, names
+    # AUDIT_CONTEXT is the context of the audit trail the kernel keeps (refusals, reads);
+    # the audit service takes its name from it, not the other way round.
+    kept = {"AUDIT_CONTEXT"}
+    named = []
+    for path in sorted(KERNEL.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        exempt = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                  and any(isinstance(target, ast.Name) and target.id in kept for target in node.targets)}
+        named += [(str(path.relative_to(KERNEL)), node.lineno, node.value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and node.value in names and id(node) not in exempt]
+    assert not named, named

@@ -19,13 +19,13 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.core.subjects import STREAM_NAME
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.accounts import OrganisationRegister, inbox_prefix, nats_user
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer
+from pathways.runtime.service import discover
 from pathways.runtime.storage import prepare_storage
-from pathways.service import discover
-from pathways.subjects import STREAM_NAME
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.shredder import CONSUMER as SHREDDER_CONSUMER
 
@@ -220,7 +220,7 @@ async def test_an_auditor_asks_nats_nothing(secured: Secured, registry: None) ->
     auditor had until this stop) a request answered on `$KV.<bucket>.<new key>` created that
     entry: a key under a future enrolment's name, or a junk token record. Now every JetStream
     request of an auditor's is refused, and nothing lands in a bucket."""
-    from pathways.personal import BUCKET, PersonKeys
+    from pathways.policy.personal import BUCKET, PersonKeys
 
     a = await connect_as(secured, "org-a")
     await a.nc.request("pathways.cmd.org-a.registry.EnrolParticipant", command("org-a"), timeout=10)  # something to read
@@ -414,8 +414,8 @@ async def test_no_one_can_aim_a_services_reply_or_rights_at_storage(secured: Sec
 
 
 def forged(kind: str, subject_aggregate: str, source: str, data: dict[str, Any]) -> bytes:
-    from pathways.envelope import CloudEvent, utcnow
-    from pathways.schemas import schema_uri
+    from pathways.core.envelope import CloudEvent, utcnow
+    from pathways.core.schemas import schema_uri
 
     context, name = kind.split(".")[1:]
     return CloudEvent(id=os.urandom(16).hex(), source=source, type=kind, subject=subject_aggregate, time=utcnow(),
@@ -432,9 +432,9 @@ async def test_a_service_cannot_forge_another_contexts_facts_or_another_services
     wrote a "B read X" record the auditors believed. Now: such an event is quarantined by
     every read model (not applied, counted), and a service writes audit records only on its
     own aggregate, which the audit service checks against the record."""
-    from pathways.accountability import ParticipantRecordsRead, audit_event, written_by
-    from pathways.projection import apply_batch
-    from pathways.readmodels import make_engine
+    from pathways.core.projection import apply_batch
+    from pathways.core.readmodels import make_engine
+    from pathways.policy.accountability import ParticipantRecordsRead, audit_event, written_by
     from pathways_audit.records import READS, RECORDS
     from pathways_evaluation.readmodel import EVALUATION_RECORD
     from pathways_reporting.readmodel import FACTS
@@ -537,7 +537,7 @@ async def test_a_reply_aimed_at_a_persons_key_cannot_overwrite_it(secured: Secur
     answer on `$KV.PATHWAYS_PERSON_KEYS.<key>` is stored in that bucket: an auditor's Direct
     Get aimed there replaced a person's key with an event's bytes, destroying their details
     for good. A key is now written once (the bucket refuses a second write per key)."""
-    from pathways.personal import BUCKET, PersonKeys
+    from pathways.policy.personal import BUCKET, PersonKeys
 
     platform = await secured.endpoint.connection.connect("keys-check")
     auditor = await connect_as(secured, "audit-co")

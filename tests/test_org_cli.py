@@ -17,10 +17,10 @@ from typing import Any
 import nats
 import nats.errors
 import pytest
-from pathways.access import TokenStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import Credentials, EmbeddedNatsServer
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import running
@@ -39,7 +39,7 @@ class Operator:
                             "PATHWAYS_NATS_USER": self.platform.user or "",
                             "PATHWAYS_NATS_PASSWORD": self.platform.password or ""}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pathways.cli.main", "org", *args, env=env, cwd=self.home,
+            sys.executable, "-m", "pathways.runtime.cli.main", "org", *args, env=env, cwd=self.home,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(process.communicate(), 120)
         assert process.returncode is not None

@@ -106,7 +106,7 @@ def serve(endpoint: NatsEndpoint, home: Path, otlp_port: int, *args: str) -> sub
         "OTEL_METRIC_EXPORT_INTERVAL": "300",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
-    return subprocess.Popen([sys.executable, "-m", "pathways.cli.main", "serve", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "pathways.runtime.cli.main", "serve", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -177,7 +177,7 @@ async def test_traces_and_metrics_reach_an_otlp_receiver_across_two_services(
 def test_export_is_asked_for_by_the_standard_variables(
     variables: dict[str, str], exports: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pathways import telemetry
+    from pathways.runtime import telemetry
 
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"):
         monkeypatch.delenv(name, raising=False)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pathways.jetstream.contract import export_schemas
 from pathways.runtime.follow import ensure_following
-from pathways.schemas import export_schemas
-from pathways.service import all_schemas, discover
+from pathways.runtime.service import all_schemas, discover
 
 from tests.conftest import CommandClient, ProgrammeSetup, npm_install, running, setup_programme
 from tests.test_follow_examples import creds_file

@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 
 from nats.aio.client import Client
-from pathways.commands import OPERATOR_ORGANISATION
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.core.commands import OPERATOR_ORGANISATION
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, ProgrammeSetup, setup_programme, signed_in, unique
@@ -157,7 +157,7 @@ async def test_approving_ones_own_claim_is_refused_however_the_name_is_spelt(
     registry: ServiceHost, payments: ServiceHost, client: CommandClient,
 ) -> None:
     """The commissioner claimed as `finance@c` and approved as `Finance@C`, and the
-    approval was accepted: actors are now one canonical spelling (pathways.actors)."""
+    approval was accepted: actors are now one canonical spelling (pathways.core.actors)."""
     s = await setup_programme(client, budget_pence=4 * BUDGET)
     cp = await co_producer(client, s, s.commissioner, benefits=False)
     own = claim(s, cp, 2500, partner_id=s.partner_a)

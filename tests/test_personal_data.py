@@ -19,12 +19,12 @@ from typing import Any
 import nats.js.errors
 import pytest
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.ledger.verifier import VerifierKey
-from pathways.personal import DetailsErased, EnrolmentRef, PersonKeys
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.ledger.verifier import VerifierKey
+from pathways.policy.personal import DetailsErased, EnrolmentRef, PersonKeys
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.natsserver import EmbeddedNatsServer
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 from pathways_audit.sources import DatabaseLedger
 from pathways_audit.verify import verify_history
@@ -260,7 +260,7 @@ async def test_each_partner_erases_only_its_own_record_and_a_lost_follow_up_is_f
 async def old_bucket(nc: Client, keys: dict[str, bytes]) -> None:
     """The bucket as the earlier version made it: nats-py's standard one, which denies deletes."""
     from nats.js.api import KeyValueConfig, StorageType
-    from pathways.personal import BUCKET
+    from pathways.policy.personal import BUCKET
 
     old = await nc.jetstream().create_key_value(KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE))
     for name, key in keys.items():
@@ -274,7 +274,7 @@ async def test_details_sealed_by_the_earlier_scheme_still_open_and_erase_after_t
     (events carry no `key` then): the remade bucket keeps that key, it still opens them, and
     an erasure overwrites it on disk."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from pathways.personal import BUCKET, PersonalDetails, SealedDetails, unseal
+    from pathways.policy.personal import BUCKET, PersonalDetails, SealedDetails, unseal
 
     assert own_nats_server.server is not None
     store = own_nats_server.server.store_dir
@@ -312,7 +312,7 @@ async def test_remaking_the_key_bucket_survives_an_interruption_at_any_step(
     """The bucket is remade in steps; a platform stopped at any of them loses no key when it
     starts again (the copy is complete before the old stream goes)."""
     from nats.js.client import JetStreamContext
-    from pathways.personal import BUCKET
+    from pathways.policy.personal import BUCKET
 
     nc = await own_nats_server.connection.connect("bucket-upgrade-test")
     try:
@@ -365,7 +365,7 @@ async def test_remaking_the_key_bucket_copies_every_key_even_when_a_listing_come
     it missed when the old stream is deleted. Here every listing misses most keys, and a key
     written twice and one deleted show the copy takes each key's latest state."""
     from nats.js.kv import KeyValue
-    from pathways.personal import BUCKET
+    from pathways.policy.personal import BUCKET
 
     nc = await own_nats_server.connection.connect("bucket-upgrade-test")
     try:
@@ -397,8 +397,8 @@ async def test_remaking_the_key_bucket_copies_every_key_even_when_a_listing_come
 async def test_erasing_twice_at_once_and_erasing_in_a_bucket_not_yet_remade(
     own_nats_server: NatsEndpoint, capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from pathways.kvbucket import Bucket
-    from pathways.personal import BUCKET
+    from pathways.jetstream.kv import Bucket
+    from pathways.policy.personal import BUCKET
 
     nc = await own_nats_server.connection.connect("erase-test")
     try:
@@ -431,7 +431,7 @@ async def test_an_entry_under_a_persons_key_name_that_the_platform_did_not_make_
     and the registry would have taken them for the person's key. Now such an entry is not a
     key: the enrolment with details is refused with a reason, nothing is appended, and the
     same person without details, or under a new id, is enrolled."""
-    from pathways.personal import BUCKET, EnrolmentRef, PersonKeys
+    from pathways.policy.personal import BUCKET, EnrolmentRef, PersonKeys
 
     p, s = platform, platform.s
     await PersonKeys(p.nc).ensure_bucket()

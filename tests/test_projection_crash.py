@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.projection import Projection, dump, read_position, rebuild
-from pathways.readmodels import make_engine
+from pathways.core.projection import Projection, dump, read_position, rebuild
+from pathways.core.readmodels import make_engine
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.readmodel import ROSTER
@@ -31,7 +31,7 @@ def spawn_projection(endpoint: NatsEndpoint, db_url: str, home: Path, service: s
         "PATHWAYS_HOME": str(home),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "pathways.cli.main", "serve", service, "--only", "projections", "--database-url", db_url],
+        [sys.executable, "-m", "pathways.runtime.cli.main", "serve", service, "--only", "projections", "--database-url", db_url],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from pathways.projection import Projection, read_position, write_position
-from pathways.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, ProjectionWriter, beat, prepare_tables, shape
-from pathways.readmodels import make_engine
-from pathways.runner import ProjectionRunner
+from pathways.core.projection import Projection, read_position, write_position
+from pathways.core.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, ProjectionWriter, beat, prepare_tables, shape
+from pathways.core.readmodels import make_engine
+from pathways.jetstream.runner import ProjectionRunner
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, inspect, select
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import nats.errors
 import pytest
 from nats.aio.client import Client
-from pathways.batch_wire import replies_of
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.core.batch_wire import replies_of
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint
 from pathways_sessions.register_import import RETRIES, Command, SendBatch, import_register, read_register

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.intake import CommandIntake
+from pathways.core.intake import CommandIntake
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways_registry.app import service as registry_service
 

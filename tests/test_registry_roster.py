@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import httpx
-from pathways.commands import OPERATOR_ORGANISATION
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.core.commands import OPERATOR_ORGANISATION
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, enrolment, setup_programme, signed_in, unique

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from nats.aio.client import Client
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.projection import dump, rebuild
+from pathways.core.projection import dump, rebuild
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
 from pathways_reporting import figures
 from pathways_reporting.app import service as reporting_service

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from nats.aio.client import Client
 from openpyxl import load_workbook
-from pathways.access import TokenStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint, wheel_nats_server
 from pathways_reporting.tables import TABLES

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pathways.eventstore.base import StoredEvent
-from pathways.eventstore.memory import InMemoryEventStore
-from pathways.projection import apply_batch, dump, rebuild
-from pathways.readmodels import ProjectionPosition, make_engine
+from pathways.core.eventstore.base import StoredEvent
+from pathways.core.eventstore.memory import InMemoryEventStore
+from pathways.core.projection import apply_batch, dump, rebuild
+from pathways.core.readmodels import ProjectionPosition, make_engine
 from pathways_reporting import answers, figures, tables
 from pathways_reporting.period import Period
 from pathways_reporting.readmodel import DIRECTORY, FACTS

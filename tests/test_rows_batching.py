@@ -1,4 +1,4 @@
-"""The batch writer (pathways.rows) against the meaning of its writes: any sequence of
+"""The batch writer (pathways.core.rows) against the meaning of its writes: any sequence of
 upserts, updates and inserts-if-absent, merged and sent per table through the driver, leaves
 exactly the rows that the same writes leave when each is executed on its own through
 SQLAlchemy — on SQLite and on PostgreSQL, with the column types read models use."""
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pathways.readmodels import make_engine
-from pathways.rows import Rows
+from pathways.core.readmodels import make_engine
+from pathways.core.rows import Rows
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Engine, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.projection import dump
+from pathways.core.projection import dump
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import CommandClient, running, setup_programme

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.natsserver import free_port
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, unique

@@ -5,7 +5,7 @@ anyone or to any role."""
 from __future__ import annotations
 
 import httpx
-from pathways.access import TokenStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
 from starlette.routing import Route
 

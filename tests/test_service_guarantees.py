@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.intake import CommandIntake
+from pathways.core.intake import CommandIntake
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
-from pathways.service import discover
+from pathways.runtime.service import discover
 from pathways.testing.servers import NatsEndpoint
 
 from tests.conftest import CommandClient, ProgrammeSetup, appended_since, enrolment, running, setup_programme, signed_in, unique

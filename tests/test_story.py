@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 from nats.aio.client import Client
-from pathways.access import TokenStore
-from pathways.commands import OPERATOR_ORGANISATION
+from pathways.core.commands import OPERATOR_ORGANISATION
+from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, enrolment, setup_programme, unique

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
-from pathways.eventstore import jetstream
-from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream, stream_config
-from pathways.subjects import STREAM_NAME
+from pathways.core.eventstore import jetstream
+from pathways.core.subjects import STREAM_NAME
+from pathways.jetstream.store import JetStreamEventStore, ensure_stream, stream_config
 from pathways.testing.servers import wheel_nats_server
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
-from pathways.projection import rebuild
+from pathways.core.projection import rebuild
+from pathways.core.subjects import STREAM_NAME
+from pathways.jetstream.store import JetStreamEventStore, ensure_stream
 from pathways.runtime.host import ServiceHost
-from pathways.subjects import STREAM_NAME
 from pathways.testing.servers import NatsEndpoint
 from pathways_registry.app import service as registry_service
 from pathways_registry.readmodel import ENROLMENT, ROSTER

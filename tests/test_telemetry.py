@@ -12,8 +12,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from pathways import telemetry
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.core import tracing as telemetry
+from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
@@ -49,7 +49,7 @@ async def test_traceparent_connects_request_command_append_and_projection(
 
 def test_log_lines_are_json_with_the_trace_id(capfd: object) -> None:
     import structlog
-    from pathways import logging as plog
+    from pathways.runtime import logging as plog
 
     plog.configure("test")
     with telemetry.span("unit"):

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import nats
 import nats.errors
+from pathways.core.subjects import STREAM_NAME
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.natsserver import free_port
 from pathways.runtime.storage import STREAMS
-from pathways.subjects import STREAM_NAME
 
 from tests.conftest import CommandClient, enrolment, setup_programme, unique
 from tests.test_cluster import led

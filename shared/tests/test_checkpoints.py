@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pathways.ledger.signing import CheckpointSigner, generate_key, load_or_create_key
-from pathways.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint, open_note
+from pathways.policy.ledger.signing import CheckpointSigner, generate_key, load_or_create_key
+from pathways.policy.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint, open_note
 
 # The example of https://c2sp.org/signed-note ("Verifier keys" and "Signed notes").
 SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi import HTTPException
-from pathways import access
-from pathways.access import FailedSignIns
+from pathways.policy import access
+from pathways.policy.access import FailedSignIns
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""Tests of the audit ledger's RFC 6962 Merkle maths (pathways.ledger.merkle and .verifier).
+"""Tests of the audit ledger's RFC 6962 Merkle maths (pathways.policy.ledger.merkle and .verifier).
 
 Part 1 checks both modules against the official test vectors of transparency-dev/merkle
 (copied, with their source paths and commits, into data/merkle/): the reference tree of 8
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pathways.ledger import verifier
-from pathways.ledger.merkle import (
+from pathways.policy.ledger import verifier
+from pathways.policy.ledger.merkle import (
     Frontier,
     NodeReader,
     consistency_proof,
@@ -37,7 +37,7 @@ from pathways.ledger.merkle import (
     root_of,
     subtree_root,
 )
-from pathways.ledger.verifier import (
+from pathways.policy.ledger.verifier import (
     EMPTY_ROOT,
     ProofError,
     leaf_hash,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from pathways.ledger.merkle import Frontier, inclusion_proof, root_of
-from pathways.ledger.verifier import leaf_hash, verify_inclusion
+from pathways.policy.ledger.merkle import Frontier, inclusion_proof, root_of
+from pathways.policy.ledger.verifier import leaf_hash, verify_inclusion
 from pathways_audit.verify import _Tree
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pathways.commands import CommandContext, Decision, NoFacts
-from pathways.facts import ContractFacts, EnrolmentFacts, OrganisationFacts, ProgrammeFacts
-from pathways.replies import Rejection
-from pathways.schemas import EventData
+from pathways.core.commands import CommandContext, Decision, NoFacts
+from pathways.core.replies import Rejection
+from pathways.core.schemas import EventData
+from pathways.policy.facts import ContractFacts, EnrolmentFacts, OrganisationFacts, ProgrammeFacts
 from pathways_evaluation.domain import commands as c
 from pathways_evaluation.domain import decide
 from pathways_evaluation.domain import events as e

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from pathways.commands import CommandContext, Decision
-from pathways.facts import ContractFacts, CoProducerFacts, ProgrammeFacts
-from pathways.replies import Rejection
+from pathways.core.commands import CommandContext, Decision
+from pathways.core.replies import Rejection
+from pathways.policy.facts import ContractFacts, CoProducerFacts, ProgrammeFacts
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import decide
 from pathways_payments.domain import events as e
@@ -236,7 +236,7 @@ def test_spend_counts_involvement_approved_claims_and_invoices_but_not_open_or_r
 def test_an_invoices_staff_pay_gets_its_pay_day_in_the_tables_a_batch_writes_a_rebuilds_own_copy_too() -> None:
     """(found by a review) the invoice's payment set the pay day on the live table by name, so
     a rebuild's copy kept none, and after the swap the safeguard counted no staff pay."""
-    from pathways.projection import REBUILD_SUFFIX, Rows, _copy_without_indexes
+    from pathways.core.projection import REBUILD_SUFFIX, Rows, _copy_without_indexes
     from pathways_payments import ledger
     from sqlalchemy import MetaData, create_engine, select
 

@@ -8,8 +8,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pathways.eventstore.memory import InMemoryEventStore
-from pathways.intake import CommandIntake
+from pathways.core.eventstore.memory import InMemoryEventStore
+from pathways.core.intake import CommandIntake
 from pathways_registry.app import service
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pathways.commands import CommandContext, Decision
-from pathways.facts import ContractFacts, EnrolmentFacts, ineligible
-from pathways.replies import Rejection
+from pathways.core.commands import CommandContext, Decision
+from pathways.core.replies import Rejection
+from pathways.policy.facts import ContractFacts, EnrolmentFacts, ineligible
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import decide
 from pathways_sessions.domain import events as e

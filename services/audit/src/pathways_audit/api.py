@@ -12,12 +12,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pathways.access import Caller, caller
-from pathways.asof import parse_as_of
-from pathways.bounds import MAX_ROWS, MAX_SEQUENCE
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.ledger.signing import CheckpointSigner
-from pathways.service import db_session, unprocessable
+from pathways.core.asof import parse_as_of
+from pathways.core.bounds import MAX_ROWS, MAX_SEQUENCE
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import Caller, caller
+from pathways.policy.http import db_session, unprocessable
+from pathways.policy.ledger.signing import CheckpointSigner
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 

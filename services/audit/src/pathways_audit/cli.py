@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pathways.asof import parse_as_of
-from pathways.ledger.signing import CheckpointSigner, generate_key
-from pathways.ledger.verifier import CheckpointError, ProofError, open_checkpoint, verify_bundle
+from pathways.core.asof import parse_as_of
+from pathways.policy.ledger.signing import CheckpointSigner, generate_key
+from pathways.policy.ledger.verifier import CheckpointError, ProofError, open_checkpoint, verify_bundle
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -34,7 +34,7 @@ from pathways_audit.client import (
 from pathways_audit.keys import DEFAULT_ORIGIN
 
 if TYPE_CHECKING:  # the commands import what they run, so `pathways audit --help` is quick
-    from pathways.eventstore.jetstream import JetStreamEventStore
+    from pathways.jetstream.store import JetStreamEventStore
 
     from pathways_audit.verify import VerifyReport
 

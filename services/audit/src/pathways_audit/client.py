@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from pathways.ledger.verifier import CheckpointError, VerifierKey
+from pathways.policy.ledger.verifier import CheckpointError, VerifierKey
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from rich.console import Console
 
 if TYPE_CHECKING:  # httpx and the event store are imported by the commands that use them, so `--help` is quick
     import httpx
-    from pathways.eventstore.jetstream import JetStreamEventStore
+    from pathways.jetstream.store import JetStreamEventStore
 
 err_console = Console(stderr=True)
 T = TypeVar("T")
@@ -106,7 +106,7 @@ def with_stream(work: Callable[[JetStreamEventStore], Awaitable[T]]) -> T:
     except FileNotFoundError as err:
         raise fail(str(err)) from None
 
-    from pathways.eventstore.jetstream import JetStreamEventStore
+    from pathways.jetstream.store import JetStreamEventStore
 
     async def main() -> T:
         nc = await connection.connect("pathways-audit-cli", allow_reconnect=False, connect_timeout=5)

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathways.ledger.signing import CheckpointSigner, load_key, load_or_create_key
+from pathways.policy.ledger.signing import CheckpointSigner, load_key, load_or_create_key
 from pathways.runtime.connection import pathways_home
 
 DEFAULT_ORIGIN = "pathways/ledger"

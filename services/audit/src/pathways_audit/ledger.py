@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pathways.accountability import CheckpointSigned
-from pathways.bounds import MAX_SEQUENCE
-from pathways.eventstore.base import StoredEvent
-from pathways.ledger.merkle import Frontier, NodeReader, perfect_subtrees
-from pathways.ledger.verifier import leaf_hash
-from pathways.projection import Projection, Rows, Tables, read_position
+from pathways.core.bounds import MAX_SEQUENCE
+from pathways.core.eventstore.base import StoredEvent
+from pathways.core.projection import Projection, Rows, Tables, read_position
+from pathways.policy.accountability import CheckpointSigned
+from pathways.policy.ledger.merkle import Frontier, NodeReader, perfect_subtrees
+from pathways.policy.ledger.verifier import leaf_hash
 from sqlalchemy import BigInteger, Connection, DateTime, LargeBinary, String, Table, Text, and_, insert, select, tuple_
 from sqlmodel import Field, SQLModel
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pathways.ledger.merkle import consistency_proof, inclusion_proof, root_at
-from pathways.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint
+from pathways.policy.ledger.merkle import consistency_proof, inclusion_proof, root_at
+from pathways.policy.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint
 from sqlalchemy import Connection, select
 
 from pathways_audit import ledger, records

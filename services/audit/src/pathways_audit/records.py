@@ -12,7 +12,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pathways.accountability import (
+from pathways.core.commands import OPERATOR_ORGANISATION
+from pathways.core.envelope import CloudEvent
+from pathways.core.logging import get_logger
+from pathways.core.projection import Projection, Rows, Tables, insert_if_absent, upsert
+from pathways.policy.accountability import (
     CHECKPOINTS_AGGREGATE,
     READS_AGGREGATE,
     REJECTIONS_AGGREGATE,
@@ -21,11 +25,7 @@ from pathways.accountability import (
     ParticipantRecordsRead,
     written_by,
 )
-from pathways.commands import OPERATOR_ORGANISATION
-from pathways.envelope import CloudEvent
-from pathways.ledger.verifier import CheckpointError, open_checkpoint
-from pathways.logging import get_logger
-from pathways.projection import Projection, Rows, Tables, insert_if_absent, upsert
+from pathways.policy.ledger.verifier import CheckpointError, open_checkpoint
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import BigInteger, Connection, DateTime, Index, Table, Text, select
 from sqlmodel import Field, SQLModel

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from pathways.eventstore.jetstream import JetStreamEventStore
+from pathways.jetstream.store import JetStreamEventStore
 
 
 async def history_as_of(

@@ -14,15 +14,15 @@ import base64
 import uuid
 from datetime import UTC, datetime
 
-from pathways.accountability import CHECKPOINTS_AGGREGATE, CheckpointSigned, audit_event
-from pathways.commands import OPERATOR_ORGANISATION
-from pathways.eventstore.base import AppendRequest, EventStore
-from pathways.ledger.merkle import root_at
-from pathways.ledger.signing import CheckpointSigner
-from pathways.ledger.verifier import Checkpoint
-from pathways.logging import get_logger
-from pathways.service import BackgroundContext
-from pathways.subjects import NO_PROGRAMME
+from pathways.core.commands import OPERATOR_ORGANISATION
+from pathways.core.eventstore.base import AppendRequest, EventStore
+from pathways.core.logging import get_logger
+from pathways.core.subjects import NO_PROGRAMME
+from pathways.jetstream.durable import BackgroundContext
+from pathways.policy.accountability import CHECKPOINTS_AGGREGATE, CheckpointSigned, audit_event
+from pathways.policy.ledger.merkle import root_at
+from pathways.policy.ledger.signing import CheckpointSigner
+from pathways.policy.ledger.verifier import Checkpoint
 from sqlalchemy import Engine, inspect
 
 from pathways_audit import ledger, records

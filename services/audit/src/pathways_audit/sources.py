@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import httpx
-from pathways.eventstore.base import StoredEvent
+from pathways.core.eventstore.base import StoredEvent
 from sqlalchemy import Engine
 
 from pathways_audit import ledger, records

@@ -23,9 +23,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pathways.eventstore.base import StoredEvent
-from pathways.ledger.merkle import root_at
-from pathways.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint
+from pathways.core.eventstore.base import StoredEvent
+from pathways.policy.ledger.merkle import root_at
+from pathways.policy.ledger.verifier import Checkpoint, CheckpointError, VerifierKey, open_checkpoint
 
 LEDGER_CHUNK = 65536
 

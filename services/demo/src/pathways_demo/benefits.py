@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from pathways.ids import OPERATOR_ORGANISATION
+from pathways.core.ids import OPERATOR_ORGANISATION
 
 from pathways_demo.cast import COMMISSIONER, END, FINANCE, PARTNERS, START
 

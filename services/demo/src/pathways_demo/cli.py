@@ -10,9 +10,9 @@ from pathlib import Path
 import nats.errors
 import typer
 from nats.aio.client import Client
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.ids import is_valid_id
+from pathways.core.ids import is_valid_id
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 from pathways.runtime.connection import ConnectionInfo, connection_file, pathways_home, resolve_connection
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

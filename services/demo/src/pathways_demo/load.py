@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import nats.errors
 from nats.aio.client import Client
-from pathways.subjects import command_subject
+from pathways.core.subjects import command_subject
 
 from pathways_demo.steps import DemoPlan, Stage, Step
 

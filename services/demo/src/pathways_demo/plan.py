@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
-from pathways.ids import OPERATOR_ORGANISATION
+from pathways.core.ids import OPERATOR_ORGANISATION
 
 from pathways_demo import benefits, journey, targets
 from pathways_demo.cast import (

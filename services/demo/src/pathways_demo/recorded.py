@@ -2,7 +2,7 @@
 which runs it at every start) neither sends the plan again nor issues new tokens.
 
 - **On record.** Every step's event ids follow from its sender, command and idempotency key
-  (`pathways.ids.event_ids_for`), so whether a step was recorded can be read from the stream
+  (`pathways.core.ids.event_ids_for`), so whether a step was recorded can be read from the stream
   without sending anything. A stage starts only once the stages it waits for are done and
   no step has failed (`load`), and every stage leads to one of the plan's last stages; so
   when every step of the last stages is stored, all of the plan is.
@@ -18,10 +18,10 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import JetStreamEventStore
-from pathways.ids import event_ids_for
-from pathways.subjects import EVENTS_ROOT, NO_PROGRAMME
+from pathways.core.ids import event_ids_for
+from pathways.core.subjects import EVENTS_ROOT, NO_PROGRAMME
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.policy.access import TokenStore
 
 from pathways_demo.load import stage_order
 from pathways_demo.steps import DemoPlan, Stage, Step

@@ -1,6 +1,6 @@
 """The evaluation HTTP read API: a programme's outcomes (pseudonymous), feedback,
 co-production assessments, "you said, we did" tracker and reports, published with OpenAPI.
-Every route is signed in and scoped (pathways.scope): a partner sees its own rows only, a
+Every route is signed in and scoped (pathways.policy.scope): a partner sees its own rows only, a
 commissioner its own programmes; each read of participants' outcomes is recorded for audit."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pathways.accountability import record_reads_in_worker
-from pathways.scope import Scope, scoped
-from pathways.service import db_session
+from pathways.policy.accountability import record_reads_in_worker
+from pathways.policy.http import db_session
+from pathways.policy.scope import Scope, scoped
 from sqlmodel import Session
 
 from pathways_evaluation import readmodel

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathways.service import ServiceDefinition
+from pathways.runtime.service import ServiceDefinition
 
 from pathways_evaluation import api
 from pathways_evaluation.domain.commands import schemas

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pathways.commands import AggregateType, CommandContext, CommandHandler, Load, handlers_by_name
-from pathways.subjects import ANY_ORGANISATION, AggregateRef
+from pathways.core.commands import AggregateType, CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.core.subjects import ANY_ORGANISATION, AggregateRef
 from sqlalchemy import Connection
 
 from pathways_evaluation.domain import commands as c

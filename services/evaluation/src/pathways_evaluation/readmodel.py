@@ -8,9 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pathways.directory import Directory
-from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Rows, Tables, update, upsert
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Projection, Rows, Tables, update, upsert
+from pathways.policy.directory import Directory
 from sqlalchemy import JSON, Column, Table
 from sqlmodel import Field, Session, SQLModel, select
 

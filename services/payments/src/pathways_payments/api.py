@@ -1,6 +1,6 @@
 """The payments HTTP read API: claims, involvement, invoices, payment runs (with the
 finance CSV) and earnings-limit warnings, published with OpenAPI. Every route is signed
-in and scoped (pathways.scope): a partner sees its own claims, involvement and invoices,
+in and scoped (pathways.policy.scope): a partner sees its own claims, involvement and invoices,
 and the benefits warnings of the co-producers it engaged; payment runs are the
 commissioner's (and auditors'); evaluators have no business here. Before approving a run
 the commissioner (and each partner, for its co-producers) can see what it would pay and
@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from pathways.bounds import Day
-from pathways.scope import Scope, scoped
-from pathways.service import db_session
+from pathways.core.bounds import Day
+from pathways.policy.http import db_session
+from pathways.policy.scope import Scope, scoped
 from sqlmodel import Session
 
 from pathways_payments import ledger

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import typer
-from pathways.cli.signin import operator_headers
+from pathways.runtime.cli.signin import operator_headers
 from pathways.runtime.connection import resolve_connection
 from rich.console import Console
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pathways.commands import OPERATOR_ORGANISATION, CommandContext, CommandHandler, Load, handlers_by_name
-from pathways.subjects import NO_PROGRAMME, AggregateRef
+from pathways.core.commands import OPERATOR_ORGANISATION, CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.core.subjects import NO_PROGRAMME, AggregateRef
 
 from pathways_payments import ledger
 from pathways_payments.domain import commands as c

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from pathways.envelope import CloudEvent
-from pathways.facts import CoProducerFacts
-from pathways.projection import Projection, Rows, Tables, update, upsert
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Projection, Rows, Tables, update, upsert
+from pathways.policy.facts import CoProducerFacts
 from sqlalchemy import Connection, Table, select
 from sqlmodel import Field, SQLModel
 

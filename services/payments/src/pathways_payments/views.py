@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pathways.directory import Directory
+from pathways.policy.directory import Directory
 
 DIRECTORY = Directory("payments")

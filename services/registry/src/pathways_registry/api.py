@@ -1,14 +1,14 @@
 """The registry's HTTP read API (the roster), published with OpenAPI. Signed in, and the
-kernel's rule of who sees what (pathways.scope): a commissioner its own programmes, a
+kernel's rule of who sees what (pathways.policy.scope): a commissioner its own programmes, a
 partner the programmes it is commissioned in with only its own line of the roster,
 evaluators, auditors and the operator every programme."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
-from pathways.access import Caller, caller
-from pathways.scope import WHOLE_PROGRAMME_ROLES
-from pathways.service import db_session
+from pathways.policy.access import Caller, caller
+from pathways.policy.http import db_session
+from pathways.policy.scope import WHOLE_PROGRAMME_ROLES
 from sqlmodel import Session, select
 
 from pathways_registry import identity, readmodel

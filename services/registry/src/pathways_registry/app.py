@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathways.runtime.accounts import NatsNeeds
-from pathways.service import ServiceDefinition
+from pathways.runtime.service import ServiceDefinition
 
 from pathways_registry import api
 from pathways_registry.domain.events import schemas

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
-from pathways.personal import EnrolmentRef, NotAKey, PersonKeys, seal
-from pathways.replies import RejectionCode, reject
-from pathways.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
+from pathways.core.commands import CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.core.replies import RejectionCode, reject
+from pathways.core.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
+from pathways.policy.personal import EnrolmentRef, NotAKey, PersonKeys, seal
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import decide, journey, targets

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pathways.access import Caller, caller
-from pathways.accountability import record_reads
-from pathways.envelope import CloudEvent
-from pathways.personal import DetailsErased, EnrolmentRef, NotAKey, PersonKeys, SealedDetails, unseal
-from pathways.projection import Projection, Rows, Tables, update, upsert
-from pathways.schemas import EventData
-from pathways.service import db_session
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Projection, Rows, Tables, update, upsert
+from pathways.core.schemas import EventData
+from pathways.policy.access import Caller, caller
+from pathways.policy.accountability import record_reads
+from pathways.policy.http import db_session
+from pathways.policy.personal import DetailsErased, EnrolmentRef, NotAKey, PersonKeys, SealedDetails, unseal
 from sqlalchemy import String, Table, Text, select
 from sqlmodel import Field, Session, SQLModel
 

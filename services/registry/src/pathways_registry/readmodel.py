@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Rows, Tables, upsert
-from pathways.projection import update as update_row
-from pathways.schemas import EventData
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Projection, Rows, Tables, upsert
+from pathways.core.projection import update as update_row
+from pathways.core.schemas import EventData
 from sqlalchemy import Table, func, update
 from sqlmodel import Field, Session, SQLModel, select
 

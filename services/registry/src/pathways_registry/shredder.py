@@ -3,7 +3,7 @@ erased. The command's own follow-up erases it at once; this makes sure of it whe
 follow-up did not happen (the service stopped between storing the event and deleting the
 key, or the key store was unreachable just then).
 
-It is a durable consumer of the registry's events (`pathways.runtime.durable`: faststream's
+It is a durable consumer of the registry's events (`pathways.jetstream.durable`: faststream's
 JetStream pull subscriber) that acknowledges each one only after the erasure, so an
 erasure interrupted by a crash is done again on restart. Erasing is idempotent, and two
 registry instances share the consumer. Repeating an old erasure never takes a newer key: an
@@ -12,11 +12,11 @@ erased enrolment is never enrolled again under the same id (`decide.enrol_partic
 from __future__ import annotations
 
 from nats.aio.msg import Msg
-from pathways.eventstore.jetstream import stored_from_delivery
-from pathways.logging import get_logger
-from pathways.personal import EnrolmentRef, PersonKeys
-from pathways.service import BackgroundContext, DurableConsumer
-from pathways.subjects import EVENTS_ROOT
+from pathways.core.logging import get_logger
+from pathways.core.subjects import EVENTS_ROOT
+from pathways.jetstream.durable import BackgroundContext, DurableConsumer
+from pathways.jetstream.store import stored_from_delivery
+from pathways.policy.personal import EnrolmentRef, PersonKeys
 
 from pathways_registry.domain import events as e
 from pathways_registry.handlers import CONTEXT

@@ -1,5 +1,5 @@
 """The reporting read model's summaries: the answers the headline figures read, kept as
-facts arrive (`pathways.summaries`), at the grain the dashboard's filters need. A period
+facts arrive (`pathways.core.summaries`), at the grain the dashboard's filters need. A period
 is read as its whole months from a month table plus its part-months, day by day, from a
 day table, so a year costs about twelve rows per group, not a row per fact.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pathways.summaries import Summary
+from pathways.core.summaries import Summary
 from sqlalchemy import Column, Date, Index, Select, String, Table, and_, func, or_, select
 from sqlmodel import Field, SQLModel
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pathways.access import Caller, caller
-from pathways.accountability import record_reads_in_worker
-from pathways.bounds import MAX_ROWS, Day
-from pathways.service import db_session, unprocessable
+from pathways.core.bounds import MAX_ROWS, Day
+from pathways.policy.access import Caller, caller
+from pathways.policy.accountability import record_reads_in_worker
+from pathways.policy.http import db_session, unprocessable
 from sqlalchemy import Connection
 from sqlmodel import Session
 

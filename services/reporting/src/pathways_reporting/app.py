@@ -3,9 +3,11 @@ It accepts no commands: it only reads the stream."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter
-from pathways.schemas import SchemaRegistry
-from pathways.service import ServiceDefinition
+from pathways.core.schemas import SchemaRegistry
+from pathways.runtime.service import ServiceDefinition
 
 from pathways_reporting import api, dashboard
 from pathways_reporting.readmodel import DIRECTORY, FACTS
@@ -16,6 +18,12 @@ routes.include_router(api.router)
 routes.include_router(dashboard.router)
 
 
+def ready(base: str, home: Path) -> list[str]:
+    tokens = home / "demo-tokens.json"
+    how = f"demo organisations' tokens in {tokens}" if tokens.exists() else "sign in with a token: pathways tokens issue"
+    return [f"Dashboard       {base}/  ({how})"]
+
+
 service = ServiceDefinition(
     name="reporting",
     description="Partner and commissioner figures built from every context's events.",
@@ -24,4 +32,5 @@ service = ServiceDefinition(
     projections=[DIRECTORY.projection, FACTS],
     api=routes,
     http_port=8105,
+    ready=ready,
 )

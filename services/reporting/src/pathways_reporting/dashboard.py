@@ -17,9 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pathways.access import COOKIE, Caller, caller, check_token
-from pathways.bounds import Day
-from pathways.service import db_session, unprocessable
+from pathways.core.bounds import Day
+from pathways.policy.access import COOKIE, Caller, caller, check_token
+from pathways.policy.http import db_session, unprocessable
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session

@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pathways.envelope import CloudEvent
-from pathways.projection import Rows, Tables, update, upsert
-from pathways.rows import accumulate
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Rows, Tables, update, upsert
+from pathways.core.rows import accumulate
 from sqlalchemy import Column, Date, Index, String, Table, Text
 from sqlmodel import Field, SQLModel
 

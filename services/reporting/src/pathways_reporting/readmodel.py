@@ -9,10 +9,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pathways.directory import Directory
-from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Rows, Tables, update, upsert
-from pathways.rows import accumulate
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Projection, Rows, Tables, update, upsert
+from pathways.core.rows import accumulate
+from pathways.policy.directory import Directory
 from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text
 from sqlmodel import Field, SQLModel
 

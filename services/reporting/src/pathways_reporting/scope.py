@@ -1,12 +1,12 @@
-"""Who may see what in reporting: the kernel's rule (pathways.scope), so one rule covers
+"""Who may see what in reporting: the kernel's rule (pathways.policy.scope), so one rule covers
 the API, the dashboard pages and every export, and the programme picker's list."""
 
 from __future__ import annotations
 
-from pathways import scope
-from pathways.access import Caller
-from pathways.facts import ProgrammeFacts
-from pathways.scope import Scope
+from pathways.policy import scope
+from pathways.policy.access import Caller
+from pathways.policy.facts import ProgrammeFacts
+from pathways.policy.scope import Scope
 from sqlalchemy import Connection, select
 
 from pathways_reporting.readmodel import DIRECTORY, PROGRAMMES

@@ -9,8 +9,8 @@ import json
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pathways.envelope import CloudEvent
-from pathways.projection import Rows, Tables, upsert
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Rows, Tables, upsert
 from sqlalchemy import String, Table, Text, func, select
 from sqlmodel import Field, SQLModel
 

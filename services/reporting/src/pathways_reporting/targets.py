@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from pathways.envelope import CloudEvent
-from pathways.projection import Rows, Tables, upsert
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Rows, Tables, upsert
 from sqlalchemy import String, Table, Text, select
 from sqlmodel import Field, SQLModel
 

@@ -1,5 +1,5 @@
 """The sessions HTTP API: the session log of a programme, and register uploads. Signed in
-and scoped (pathways.scope): a partner sees its own sessions and uploads registers only as
+and scoped (pathways.policy.scope): a partner sees its own sessions and uploads registers only as
 itself."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from pathways.access import Caller, sender
-from pathways.batch import handle_batch
-from pathways.batch_wire import batch_body, replies_of
-from pathways.intake import CommandIntake
-from pathways.scope import Scope, scoped
-from pathways.service import command_intake, db_session, unprocessable
+from pathways.core.batch_wire import batch_body, replies_of
+from pathways.core.intake import CommandIntake
+from pathways.jetstream.batch import handle_batch
+from pathways.policy.access import Caller, sender
+from pathways.policy.http import command_intake, db_session, unprocessable
+from pathways.policy.scope import Scope, scoped
 from sqlmodel import Session
 
 from pathways_sessions import readmodel

@@ -11,9 +11,9 @@ from typing import Any
 import nats.errors
 import typer
 from nats.aio.client import Client
-from pathways.batch_wire import BATCH, batch_body, replies_of
+from pathways.core.batch_wire import BATCH, batch_body, replies_of
+from pathways.core.subjects import command_subject
 from pathways.runtime.connection import resolve_connection
-from pathways.subjects import command_subject
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -93,7 +93,7 @@ async def _send_all(programme_id: str, organisation: str, actor: str, sessions: 
 
 def nats_sender(nc: Client, organisation: str, actor: str, *, timeout: float = 60.0) -> SendBatch:
     """The commands as the partner's own system may send them: one NATS request of a
-    command batch on pathways.cmd.<organisation>.sessions.batch (see pathways.batch). One
+    command batch on pathways.cmd.<organisation>.sessions.batch (see pathways.jetstream.batch). One
     correlation id for the whole import, so its events can be found together."""
     correlation = f"register-import-{uuid.uuid4().hex[:12]}"
 

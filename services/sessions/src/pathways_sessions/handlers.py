@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathways.commands import CommandContext, CommandHandler, Load, handlers_by_name
-from pathways.subjects import AggregateRef
+from pathways.core.commands import CommandContext, CommandHandler, Load, handlers_by_name
+from pathways.core.subjects import AggregateRef
 
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import decide

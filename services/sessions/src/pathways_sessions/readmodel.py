@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pathways.directory import Directory
-from pathways.envelope import CloudEvent
-from pathways.projection import Projection, Rows, Tables, update, upsert
+from pathways.core.envelope import CloudEvent
+from pathways.core.projection import Projection, Rows, Tables, update, upsert
+from pathways.policy.directory import Directory
 from sqlalchemy import Table
 from sqlmodel import Field, Session, SQLModel, select
 

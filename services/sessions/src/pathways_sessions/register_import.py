@@ -1,6 +1,6 @@
 """A partner's spreadsheet register (one row per person at a session) turned into
 ScheduleSession and RecordSessionDelivered commands, sent in command batches
-(pathways.batch), with a verdict for every row.
+(pathways.jetstream.batch), with a verdict for every row.
 
 Idempotency keys are derived from the programme, the session and who attended, so
 importing the same file again sends the same commands again and the platform answers
@@ -24,7 +24,7 @@ REQUIRED = ("session_id", "date", "start_time", "activity", "site", "duration_mi
 # Optional (a register without them imports as before: everyone listed attended).
 ATTENDANCE = ("present", "excused", "unexcused")  # the `attendance` column; empty means present
 OPTIONAL = ("attendance", "absence_reason")
-# Sessions per batch (two commands each, within pathways.batch.MAX_COMMANDS), and batches in
+# Sessions per batch (two commands each, within pathways.jetstream.batch.MAX_COMMANDS), and batches in
 # flight at once: the service decides one while the one before is being stored.
 SESSIONS_PER_BATCH = 200
 WINDOW = 3

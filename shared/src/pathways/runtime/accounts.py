@@ -33,9 +33,9 @@ from typing import Any
 
 import bcrypt
 
-from pathways.ids import is_valid_id
-from pathways.roles import ROLES
-from pathways.subjects import COMMANDS_ROOT, STREAM_NAME
+from pathways.core.ids import is_valid_id
+from pathways.core.subjects import COMMANDS_ROOT, STREAM_NAME
+from pathways.policy.roles import ROLES
 
 ORG_USER_PREFIX = "org-"
 SERVICE_USER_PREFIX = "svc-"
@@ -86,7 +86,7 @@ def _fixed_consumer_subjects(names: Iterable[str]) -> list[str]:
 
 def needs_of(services: Iterable[str]) -> dict[str, NatsNeeds]:
     """Each named service's declared needs (a name no installed service has needs nothing)."""
-    from pathways.service import find_service  # here: only the server's configuration needs the services
+    from pathways.runtime.service import find_service  # here: only the server's configuration needs the services
 
     out = {}
     for name in services:
@@ -130,7 +130,7 @@ def service_permissions(service: str, needs: NatsNeeds | None = None,
     if needs.keeps_person_keys:
         publish += ["$KV.PATHWAYS_PERSON_KEYS.>", "$JS.API.STREAM.INFO.KV_PATHWAYS_PERSON_KEYS",
                     "$JS.API.STREAM.MSG.GET.KV_PATHWAYS_PERSON_KEYS", "$JS.API.DIRECT.GET.KV_PATHWAYS_PERSON_KEYS.>",
-                    # erasure overwrites the key's message on disk (pathways.kvbucket)
+                    # erasure overwrites the key's message on disk (pathways.jetstream.kv)
                     "$JS.API.STREAM.MSG.DELETE.KV_PATHWAYS_PERSON_KEYS"]
     # Another service's consumers of fixed names (the registry's key shredder): not this one's to touch.
     deny = _fixed_consumer_subjects(set(others_consumers) - set(needs.own_consumers))

@@ -1,6 +1,6 @@
 """Request bodies read no further than their route needs: 413 past the limit.
 
-A command is at most MAX_BODY bytes (pathways.bodies, the nats-server's max_payload), a
+A command is at most MAX_BODY bytes (pathways.core.bodies, the nats-server's max_payload), a
 register upload at most MAX_UPLOAD, anything else (a sign-in form, a kept checkpoint) at
 most MAX_OTHER. A body that says its length is refused before a byte of it is read; one
 sent in chunks is refused as soon as the chunks pass the limit. (Before, a 50 MiB body was
@@ -12,7 +12,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pathways.bodies import MAX_BODY
+from pathways.core.bodies import MAX_BODY
 
 MAX_UPLOAD = 16 * 1024 * 1024  # a register of about 200,000 rows
 MAX_OTHER = 64 * 1024

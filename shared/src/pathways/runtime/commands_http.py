@@ -8,8 +8,8 @@ over HTTP, documented so a partner can try it from /docs.
   why), 503 `Rejected` (`unavailable`: send it again), 401/403 for who may send, 413 past
   the body limit, 415 for a body that is not JSON.
 - The body is documented, not parsed by FastAPI: the intake decodes it itself, within its
-  limits, and records every refusal for the auditors (pathways.bodies, pathways.intake).
-- Signed by the Authorization header only (pathways.access.sender: never the dashboard's
+  limits, and records every refusal for the auditors (pathways.core.bodies, pathways.core.intake).
+- Signed by the Authorization header only (pathways.policy.access.sender: never the dashboard's
   cookie), which the `HTTPBearer` scheme puts behind the Authorize button."""
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, create_model
 from pydantic.json_schema import models_json_schema
 
-from pathways.access import Caller, sender
-from pathways.batch import BatchReply, handle_batch
-from pathways.batch_wire import BATCH
-from pathways.commands import CommandEnvelope, CommandHandler
-from pathways.intake import CommandIntake
-from pathways.replies import Accepted, Rejected
-from pathways.service import command_intake
+from pathways.core.batch_wire import BATCH
+from pathways.core.commands import CommandEnvelope, CommandHandler
+from pathways.core.intake import CommandIntake
+from pathways.core.replies import Accepted, Rejected
+from pathways.jetstream.batch import BatchReply, handle_batch
+from pathways.policy.access import Caller, sender
+from pathways.policy.http import command_intake
 
 BEARER = HTTPBearer(auto_error=False, scheme_name="token",
                     description="A token from `pathways tokens issue ORG --role ...` (or `pathways org add`).")

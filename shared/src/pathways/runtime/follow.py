@@ -21,8 +21,8 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
 from pathways.runtime.accounts import inbox_prefix
-from pathways.subjects import EVENTS_ROOT, STREAM_NAME
 
 
 def follow_consumer(organisation_id: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pathways.logging import get_logger
+from pathways.core.logging import get_logger
 
 log = get_logger("pathways.home")
 
@@ -40,3 +40,12 @@ def keep_private(home: Path, *, recursive: bool = True) -> None:
             path.chmod(path.stat().st_mode & 0o700 | owner)
         except OSError:  # gone meanwhile, or another user's: nothing to put right here
             continue
+
+
+def database_url(home: Path | None = None, service: str = "readmodels") -> str:
+    url = os.environ.get("PATHWAYS_DATABASE_URL")
+    if url:
+        return url
+    base = home or Path(os.environ.get("PATHWAYS_HOME", ".pathways"))
+    keep_private(base, recursive=False)  # read models of health data: the owner's alone (keep_private above)
+    return f"sqlite:///{(base / f'{service}.db').resolve()}"

@@ -8,6 +8,7 @@ import contextlib
 import json
 from typing import Any
 
+import structlog
 import uvicorn
 from fastapi import FastAPI, Response, Security
 from faststream.nats import NatsBroker, NatsMessage
@@ -15,31 +16,34 @@ from faststream.security import SASLPlaintext
 from nats.aio.msg import Msg
 from sqlalchemy import Engine
 
-from pathways import logging as plog
-from pathways import telemetry
-from pathways.access import FailedSignIns, TokenStore
-from pathways.accountability import AuditTrail
-from pathways.batch import BatchReply, handle_batch
-from pathways.batch_wire import BATCH
-from pathways.eventstore.batching import GroupCommitter
-from pathways.eventstore.jetstream import JetStreamEventStore, ensure_stream
-from pathways.intake import CommandIntake
-from pathways.personal import PersonKeys
-from pathways.projection import Projection
-from pathways.readmodels import make_engine
-from pathways.replies import RejectionCode, Reply, reject
-from pathways.runner import ProjectionRunner
-from pathways.runtime import durable
+from pathways.core import tracing
+from pathways.core.batch_wire import BATCH
+from pathways.core.intake import CommandIntake
+from pathways.core.projection import Projection
+from pathways.core.readmodels import make_engine
+from pathways.core.replies import RejectionCode, Reply, reject
+from pathways.core.subjects import command_wildcard, parse_command_subject
+from pathways.core.views import LocalViews
+from pathways.jetstream import durable
+from pathways.jetstream.batch import BatchReply, handle_batch
+from pathways.jetstream.batching import GroupCommitter
+from pathways.jetstream.durable import BackgroundContext
+from pathways.jetstream.runner import ProjectionRunner
+from pathways.jetstream.store import JetStreamEventStore, ensure_stream
+from pathways.policy.access import FailedSignIns, TokenStore
+from pathways.policy.accountability import AuditTrail
+from pathways.policy.http import READ_REFUSALS
+from pathways.policy.personal import PersonKeys
+from pathways.runtime import logging as plog
+from pathways.runtime import telemetry
 from pathways.runtime.accounts import may_be_answered_at
 from pathways.runtime.bodylimit import BodyLimit
 from pathways.runtime.commands_http import BEARER, add_command_routes
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.headers import SecurityHeaders
-from pathways.service import READ_REFUSALS, BackgroundContext, ServiceDefinition
-from pathways.subjects import command_wildcard, parse_command_subject
-from pathways.views import LocalViews
+from pathways.runtime.service import ServiceDefinition
 
-log = plog.get_logger("pathways.host")
+log = structlog.get_logger("pathways.host")
 
 
 def _report_ended(task: asyncio.Task[Any]) -> None:
@@ -138,7 +142,7 @@ class ServiceHost:
                 RejectionCode.FORBIDDEN, "A command is answered only on the sender's own inbox "
                 f"(_INBOX.{sender}.…): its reply subject named somewhere else.").reply())
             return
-        traceparent = telemetry.traceparent_from_headers(raw.headers)
+        traceparent = tracing.traceparent_from_headers(raw.headers)
         reply: Reply | BatchReply
         if command == BATCH:
             reply = await handle_batch(self.intake, sender, raw.data, traceparent)
@@ -235,17 +239,17 @@ class ServiceHost:
             version="0.1.0",
         )
         # Endpoints that turn an upload into commands reach the intake through here
-        # (see pathways.service.command_intake), the same pipeline as NATS requests.
+        # (see pathways.runtime.service.command_intake), the same pipeline as NATS requests.
         app.state.intake = self.intake
-        # Read endpoints find who is calling through here (pathways.access.caller), record
-        # reads of participants' records (pathways.accountability.record_reads) and, for
+        # Read endpoints find who is calling through here (pathways.policy.access.caller), record
+        # reads of participants' records (pathways.policy.accountability.record_reads) and, for
         # the audit service, read the stream itself.
         app.state.tokens = self.tokens
         app.state.failed_sign_ins = FailedSignIns()  # per service process: guessing tokens is bounded
         app.state.audit_trail = self.trail
         app.state.person_keys = self.intake.person_keys if self.intake else None  # identities, for the roles allowed
         app.state.store = self.store
-        app.state.engine = self.engine  # the read models' database, for `pathways.service.db_session`
+        app.state.engine = self.engine  # the read models' database, for `pathways.policy.http.db_session`
         app.add_middleware(BodyLimit)  # 413 past a route's limit, read no further (runtime/bodylimit.py)
         app.add_middleware(SecurityHeaders)  # CSP, no framing, nosniff, no referrer, no-store (runtime/headers.py)
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathways.bodies import MAX_BODY
+from pathways.core.bodies import MAX_BODY
 from pathways.runtime.accounts import ServiceAccounts, write_authorization
 
 PID_FILE = "nats-server.pid"
@@ -92,7 +92,7 @@ def server_config(*, port: int, store_dir: Path, credentials: Credentials | None
         f"  store_dir: {json.dumps(str(store_dir))}\n"
         "  sync_interval: always\n"
         "}\n"
-        f"max_payload: {MAX_BODY}\n"  # what the platform reads of a command (pathways.bodies)
+        f"max_payload: {MAX_BODY}\n"  # what the platform reads of a command (pathways.core.bodies)
         f"{auth}{extra}"
     )
 

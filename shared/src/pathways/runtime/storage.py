@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from nats.aio.client import Client
 
-from pathways.access import BUCKET as TOKENS
-from pathways.access import TokenStore
-from pathways.eventstore.jetstream import ensure_stream
-from pathways.logging import get_logger
-from pathways.personal import BUCKET as PERSON_KEYS
-from pathways.personal import PersonKeys
+from pathways.core.logging import get_logger
+from pathways.core.subjects import STREAM_NAME
+from pathways.jetstream.store import ensure_stream
+from pathways.policy.access import BUCKET as TOKENS
+from pathways.policy.access import TokenStore
+from pathways.policy.personal import BUCKET as PERSON_KEYS
+from pathways.policy.personal import PersonKeys
 from pathways.runtime.replicas import raise_replicas, replicas_for
-from pathways.subjects import STREAM_NAME
 
 log = get_logger("pathways.storage")
 STREAMS = (STREAM_NAME, f"KV_{TOKENS}", f"KV_{PERSON_KEYS}")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pathways.ids import Id
-from pathways.schemas import CommandData
+from pathways.core.ids import Id
+from pathways.core.schemas import CommandData
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints, model_validator
 
 from pathways_evaluation.domain import scoring

@@ -4,9 +4,9 @@ evaluators) come from the service's own directory view, passed in as facts."""
 
 from __future__ import annotations
 
-from pathways.commands import CommandContext, Decision, NoFacts
-from pathways.facts import ineligible
-from pathways.replies import RejectionCode, no_such_programme, reject
+from pathways.core.commands import CommandContext, Decision, NoFacts
+from pathways.core.replies import RejectionCode, no_such_programme, reject
+from pathways.policy.facts import ineligible
 
 from pathways_evaluation.domain import commands as c
 from pathways_evaluation.domain import events as e

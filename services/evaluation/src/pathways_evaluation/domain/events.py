@@ -7,8 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pathways.ids import Id
-from pathways.schemas import EventData, SchemaRegistry
+from pathways.core.ids import Id
+from pathways.core.schemas import EventData, SchemaRegistry
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from pathways_evaluation.domain.scoring import Instrument

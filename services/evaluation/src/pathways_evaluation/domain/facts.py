@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pathways.facts import ContractFacts, EnrolmentFacts, OrganisationFacts, ProgrammeFacts
+from pathways.policy.facts import ContractFacts, EnrolmentFacts, OrganisationFacts, ProgrammeFacts
 
 from pathways_evaluation.domain.state import Recorded
 

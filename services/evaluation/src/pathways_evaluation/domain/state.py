@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
 
-from pathways.commands import AggregateType
-from pathways.schemas import EventData
+from pathways.core.commands import AggregateType
+from pathways.core.schemas import EventData
 
 from pathways_evaluation.domain.events import (
     CoProductionAssessed,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pathways.ids import Id
-from pathways.schemas import CommandData
+from pathways.core.ids import Id
+from pathways.core.schemas import CommandData
 from pydantic import Field, StringConstraints, model_validator
 
 from pathways_payments.domain.events import Benefit, ExpenseCategory, LimitPeriod, StaffPay, schemas

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
-from pathways.actors import canonical_actor
-from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision, NoFacts
-from pathways.facts import ContractFacts
-from pathways.replies import Rejection, RejectionCode, no_such_programme, reject
+from pathways.core.actors import canonical_actor
+from pathways.core.commands import OPERATOR_ORGANISATION, CommandContext, Decision, NoFacts
+from pathways.core.replies import Rejection, RejectionCode, no_such_programme, reject
+from pathways.policy.facts import ContractFacts
 
 from pathways_payments.domain import commands as c
 from pathways_payments.domain import events as e

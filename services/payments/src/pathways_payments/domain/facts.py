@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from pathways.facts import ContractFacts, CoProducerFacts, ProgrammeFacts
+from pathways.policy.facts import ContractFacts, CoProducerFacts, ProgrammeFacts
 
 from pathways_payments.domain import events as e
 from pathways_payments.domain.safeguard import Claimant

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from pathways.commands import AggregateType
-from pathways.schemas import EventData
+from pathways.core.commands import AggregateType
+from pathways.core.schemas import EventData
 
 from pathways_payments.domain import events as e
 

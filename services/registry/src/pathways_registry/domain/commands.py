@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pathways.ids import Id
-from pathways.personal_details import PersonalDetails, SealedDetails
-from pathways.schemas import CommandData
+from pathways.core.ids import Id
+from pathways.core.schemas import CommandData
+from pathways.policy.personal_details import PersonalDetails, SealedDetails
 from pydantic import Field, StringConstraints, model_validator
 
 from pathways_registry.domain.events import (

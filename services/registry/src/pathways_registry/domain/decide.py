@@ -3,8 +3,8 @@ rejection whose message a programme officer understands."""
 
 from __future__ import annotations
 
-from pathways.commands import OPERATOR_ORGANISATION, CommandContext, Decision, NoFacts
-from pathways.replies import RejectionCode, no_such_programme, reject
+from pathways.core.commands import OPERATOR_ORGANISATION, CommandContext, Decision, NoFacts
+from pathways.core.replies import RejectionCode, no_such_programme, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e

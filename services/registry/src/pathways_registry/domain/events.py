@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pathways.ids import Id
-from pathways.personal_details import SealedDetails
-from pathways.schemas import EventData, SchemaRegistry
+from pathways.core.ids import Id
+from pathways.core.schemas import EventData, SchemaRegistry
+from pathways.policy.personal_details import SealedDetails
 from pydantic import Field
 
 schemas = SchemaRegistry()

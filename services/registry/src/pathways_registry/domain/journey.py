@@ -5,8 +5,8 @@ person and partner (state.Enrolment)."""
 
 from __future__ import annotations
 
-from pathways.commands import CommandContext, Decision, NoFacts
-from pathways.replies import RejectionCode, reject
+from pathways.core.commands import CommandContext, Decision, NoFacts
+from pathways.core.replies import RejectionCode, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e

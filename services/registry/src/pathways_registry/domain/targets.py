@@ -3,8 +3,8 @@ the programme, or one contract, is to reach in a period."""
 
 from __future__ import annotations
 
-from pathways.commands import CommandContext, Decision
-from pathways.replies import RejectionCode, reject
+from pathways.core.commands import CommandContext, Decision
+from pathways.core.replies import RejectionCode, reject
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pathways.ids import Id
-from pathways.schemas import CommandData
+from pathways.core.ids import Id
+from pathways.core.schemas import CommandData
 from pydantic import AfterValidator, Field, StringConstraints
 
 from pathways_sessions.domain.events import AbsenceKind, schemas

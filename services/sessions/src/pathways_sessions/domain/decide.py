@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from pathways.commands import CommandContext, Decision, NoFacts
-from pathways.facts import ContractFacts, ineligible
-from pathways.replies import RejectionCode, reject
+from pathways.core.commands import CommandContext, Decision, NoFacts
+from pathways.core.replies import RejectionCode, reject
+from pathways.policy.facts import ContractFacts, ineligible
 
 from pathways_sessions.domain import commands as c
 from pathways_sessions.domain import events as e

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pathways.ids import Id
-from pathways.schemas import EventData, SchemaRegistry
+from pathways.core.ids import Id
+from pathways.core.schemas import EventData, SchemaRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
 schemas = SchemaRegistry()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pathways.facts import ContractFacts, CoProducerFacts, EnrolmentFacts
+from pathways.policy.facts import ContractFacts, CoProducerFacts, EnrolmentFacts
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,345 @@
+"""Projections: events from PATHWAYS_EVENTS into read-model tables, a batch at a time, with
+the stream sequence stored in the same transaction as the rows (so a crash at any point
+replays to the same result), and rebuilds into fresh tables swapped in when done. The
+runner that feeds a projection live from a consumer is `pathways.jetstream.runner`.
+
+A projection reads only the subjects of the contexts whose events it handles (the context
+is a token of every event subject), so a command of one context costs nothing in the views
+that never look at it. Its position is the stream sequence up to which it has applied
+everything it reads, whatever it does not read in between."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, Table, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pathways.core.envelope import CloudEvent
+from pathways.core.eventstore.base import EventStore, StoredEvent
+from pathways.core.logging import get_logger
+from pathways.core.readmodels import ProjectionAnchor, ProjectionPosition
+from pathways.core.rows import Rows, insert_if_absent, update, upsert
+from pathways.core.schemas import EventData, SchemaRegistry
+from pathways.core.subjects import EVENTS_ROOT
+from pathways.core.summaries import Summary, refresh_touched, watching
+
+log = get_logger("pathways.projection")
+REBUILD_SUFFIX = "__rebuild"
+
+Tables = Mapping[str, Table]
+# A handler gets the decoded event: the context's own pydantic model when the projection
+# registers that event type's schema, otherwise the plain `data` dict (a tolerant reader
+# of another context's published events, which a service must not import). Its writes go
+# through the batch (`pathways.core.rows`), which sends them per table when the batch is done.
+Apply = Callable[[Rows, Tables, CloudEvent, Any, int], None]
+# A handler of the stored messages themselves, every one in stream order, whatever it
+# holds: what the audit ledger hashes.
+ApplyStored = Callable[[Rows, Tables, Sequence[StoredEvent]], None]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A read model: its tables and, per event type, how an event changes them.
+    Handlers get the tables by name so a rebuild can point them at fresh copies.
+
+    A handler is keyed by the event's class when the projection belongs to the context
+    that defines it (a misspelt class does not import; a renamed one is renamed here too),
+    and by its type string when the event is another context's, whose classes a service
+    must not import. Class keys are turned into type strings here, once: dispatch is one
+    dict lookup on the type the stored event carries."""
+
+    name: str
+    tables: Sequence[Table]
+    handlers: Mapping[str | type[EventData], Apply]
+    schemas: SchemaRegistry = field(default_factory=SchemaRegistry)
+    stored: ApplyStored | None = None  # called first with each batch's new messages
+    rebuildable: bool = True  # False: a record of its own that `pathways rebuild` must not replace
+    summaries: Sequence[Summary] = ()  # tables of answers recomputed for the groups each batch touches
+    by_type: Mapping[str, Apply] = field(init=False)  # the handlers keyed by the type on the wire
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, Apply] = {}
+        for key, apply in self.handlers.items():
+            event_type = key if isinstance(key, str) else registered_type(key)
+            if event_type in by_type:
+                raise ValueError(f"{self.name}: two handlers for {event_type}")
+            by_type[event_type] = apply
+        object.__setattr__(self, "by_type", by_type)
+
+    def live_tables(self) -> dict[str, Table]:
+        return {t.name: t for t in self.tables}
+
+    @property
+    def subjects(self) -> list[str] | None:
+        """The subjects it reads: those of the contexts whose events it handles. None: every
+        message of the stream (a handler of stored messages sees them all, in order)."""
+        if self.stored is not None or not self.by_type:
+            return None
+        return [context_subjects(context) for context in sorted({_context_of_type(t) for t in self.by_type})]
+
+
+def registered_type(model: type[EventData]) -> str:
+    """The wire type of an event class that a schema registry registered. Its own
+    `__dict__` is read, not the inherited attribute: a subclass nobody registered would
+    otherwise pass for its parent, and its handler would run on the parent's events."""
+    event_type = vars(model).get("event_type")
+    if not isinstance(event_type, str):
+        raise ValueError(f"{model.__qualname__} is not a registered event (no schema registry's @event)")
+    return event_type
+
+
+def context_subjects(context: str) -> str:
+    return f"{EVENTS_ROOT}.*.*.{context}.*"
+
+
+def _context_of_type(event_type: str) -> str:
+    return event_type.split(".")[1]  # pathways.<context>.<Event>
+
+
+def from_its_owner(cloud: CloudEvent, subject: str) -> bool:
+    """A fact is applied only from its owner (DESIGN §4 G9): its type, its source and the
+    subject it is stored on all name one context, and its aggregate is the subject's. Each
+    service may publish only on its own context's subjects (pathways.runtime.accounts), so
+    an event of another context's type, or claiming another source, is a forgery or a bug,
+    not that context's fact."""
+    tokens = subject.split(".")
+    if len(tokens) != 6:
+        return False
+    context = tokens[4]
+    return _context_of_type(cloud.type) == context and cloud.source == f"/pathways/{context}" and cloud.subject == tokens[5]
+
+
+class Gap(Exception):
+    """The stored position is behind what the consumer has already passed (a rebuild was
+    swapped in), or a projection that reads every message missed one."""
+
+
+def apply_batch(
+    conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent],
+    *, passed: int | None = None, summarise: bool = True, quarantine: list[int] | None = None,
+) -> int:
+    """Apply events after the stored position; returns the new position. The caller owns
+    the transaction, so rows and position commit together or not at all. `passed`: how far
+    the caller's consumer has read; a stored position behind it means events in between
+    would be missed, so the caller must read again from the stored position. `summarise`:
+    recompute the summaries of the groups the batch touched (a rebuild fills them once at the end).
+    `quarantine`: where the sequences of events not applied because they are not from their
+    owner are noted."""
+    summaries = projection.summaries if summarise else ()
+    rows = Rows(conn, watch=watching(summaries, tables))
+    position = read_position(conn, position_name, for_update=True)
+    if passed is not None and position < passed:
+        raise Gap(f"{projection.name}: stored at {position}, but the consumer has passed {passed}")
+    every_message = projection.subjects is None
+    fresh: list[StoredEvent] = []
+    last = position
+    for stored in events:
+        if stored.sequence <= last:
+            continue  # redelivered after a crash, or applied by another runner: already applied
+        if every_message and stored.sequence != last + 1:
+            raise Gap(f"{projection.name}: expected {last + 1}, got {stored.sequence}")
+        fresh.append(stored)
+        last = stored.sequence
+    if projection.stored is not None and fresh:
+        projection.stored(rows, tables, fresh)
+    foreign = 0
+    anchor: tuple[int, str] | None = None
+    for stored in fresh:
+        try:
+            cloud = stored.event
+            anchor = (stored.sequence, cloud.id)
+        except ValueError:
+            # Not a Pathways event (something else published on the stream): no read
+            # model is built from it, and it must not stop every view behind it.
+            foreign += 1
+            continue
+        handler = projection.by_type.get(cloud.type)
+        if handler is None:
+            continue
+        if not from_its_owner(cloud, stored.subject):
+            foreign += 1
+            if quarantine is not None:  # the runner keeps count, for /health and `pathways status`
+                quarantine.append(stored.sequence)
+            continue
+        data: EventData | dict[str, Any] = (
+            projection.schemas.decode(cloud.type, cloud.dataschema, cloud.data)
+            if cloud.type in projection.schemas.events
+            else cloud.data
+        )
+        handler(rows, tables, cloud, data, stored.sequence)
+    if foreign:
+        log.warning("skipped messages that are not its context's events", projection=projection.name, count=foreign,
+                    up_to=last)
+    rows.flush()
+    refresh_touched(rows, summaries, tables)
+    if last > position:
+        write_position(conn, position_name, last)
+    if anchor is not None:
+        write_anchor(conn, position_name, *anchor)
+    return last
+
+
+def cover(conn: Connection, projection: Projection, position_name: str, through: int, *, passed: int) -> int:
+    """Nothing the projection reads was stored after its position up to `through`: the
+    position moves there (a restart need not look at those events again)."""
+    position = read_position(conn, position_name, for_update=True)
+    if position < passed:
+        raise Gap(f"{projection.name}: stored at {position}, but the consumer has passed {passed}")
+    if through > position:
+        write_position(conn, position_name, through)
+        return through
+    return position
+
+
+def read_position(conn: Connection, name: str, *, for_update: bool = False) -> int:
+    table = ProjectionPosition.__table__  # type: ignore[attr-defined]
+    query = select(table.c.position).where(table.c.name == name)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    value = conn.execute(query).scalar()
+    return int(value) if value is not None else 0
+
+
+def write_anchor(conn: Connection, name: str, sequence: int, event_id: str) -> None:
+    table = ProjectionAnchor.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(name=name, sequence=sequence, event_id=event_id)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"sequence": sequence, "event_id": event_id}))
+
+
+def read_anchor(conn: Connection, name: str) -> tuple[int, str] | None:
+    """The last event `name` applied, (sequence, id), if it has applied one."""
+    table = ProjectionAnchor.__table__  # type: ignore[attr-defined]
+    row = conn.execute(select(table.c.sequence, table.c.event_id).where(table.c.name == name)).first()
+    return (int(row[0]), str(row[1])) if row is not None and row[0] else None
+
+
+def write_position(conn: Connection, name: str, position: int) -> None:
+    table = ProjectionPosition.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(name=name, position=position)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
+    if position == 0:  # starting again from the first event: the last one applied is no one's now
+        anchors = ProjectionAnchor.__table__  # type: ignore[attr-defined]
+        conn.execute(anchors.delete().where(anchors.c.name == name))
+
+
+async def rebuild(
+    projection: Projection,
+    engine: Engine,
+    store: EventStore,
+    *,
+    batch_size: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+    until: int | None = None,
+) -> int:
+    """Replay the whole stream into fresh tables, then swap them in atomically: readers
+    see the old figures until the moment the new ones are complete. With `until`, only
+    the history up to that sequence (the read model as it stood then)."""
+    shadow_meta = MetaData()
+    shadow = {
+        t.name: _copy_without_indexes(t, shadow_meta, t.name + REBUILD_SUFFIX) for t in projection.tables
+    }
+    position_name = projection.name + REBUILD_SUFFIX
+    with engine.begin() as conn:
+        for table in shadow.values():
+            table.drop(conn, checkfirst=True)
+            table.create(conn)
+        write_position(conn, position_name, 0)  # (and a failed rebuild's anchor goes with its position)
+    position = 0
+    while True:
+        end = await store.last_sequence() if until is None else min(until, await store.last_sequence())
+        if end <= position:
+            break
+        # Reading the next batch goes on while the last one is written (in a thread; SQLite
+        # lets go of the GIL while it stores): one batch in the database's hands at a time,
+        # so they are applied in order, and at most two are held in memory.
+        applying: asyncio.Future[int] | None = None
+        batch: list[StoredEvent] = []
+        try:
+            async for stored in store.read_all(position + 1, end, projection.subjects):
+                batch.append(stored)
+                if len(batch) >= batch_size:
+                    if applying is not None:
+                        position = await asyncio.shield(applying)  # a cancel here leaves it to the finally
+                        if progress:
+                            progress(position, end)
+                    applying = asyncio.ensure_future(
+                        asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch))
+                    batch = []
+        finally:
+            if applying is not None:  # a thread cannot be cancelled: let it finish (or fail) first
+                position = await asyncio.shield(applying) if not applying.done() else applying.result()
+        # What it does not read, up to `end`, is covered too.
+        position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch, end)
+        if progress:
+            progress(position, end)
+    await asyncio.to_thread(_fill_summaries, engine, projection, shadow)
+    await asyncio.to_thread(_swap, engine, projection, shadow, position_name)
+    return position
+
+
+def _apply_in_txn(
+    engine: Engine, projection: Projection, tables: Tables, position_name: str, events: list[StoredEvent],
+    through: int | None = None,
+) -> int:
+    with engine.begin() as conn:
+        position = apply_batch(conn, projection, tables, position_name, events, summarise=False)
+        if through is not None and projection.subjects is not None:
+            position = cover(conn, projection, position_name, through, passed=0)
+        return position
+
+
+def _fill_summaries(engine: Engine, projection: Projection, shadow: Tables) -> None:
+    with engine.begin() as conn:
+        rows = Rows(conn)
+        for summary in projection.summaries:
+            summary.fill(rows, shadow)
+
+
+def _copy_without_indexes(table: Table, meta: MetaData, name: str) -> Table:
+    # Indexes are created on the live name after the swap (index names must be unique,
+    # and building them once after a bulk load is faster).
+    copy = table.to_metadata(meta, name=name)
+    for index in list(copy.indexes):
+        copy.indexes.discard(index)
+    return copy
+
+
+def _swap(engine: Engine, projection: Projection, shadow: Tables, position_name: str) -> None:
+    with engine.begin() as conn:
+        position = read_position(conn, position_name, for_update=True)
+        for live in projection.tables:
+            live.drop(conn, checkfirst=True)
+            conn.execute(text(f'ALTER TABLE "{shadow[live.name].name}" RENAME TO "{live.name}"'))
+            if conn.dialect.name == "postgresql":
+                # PostgreSQL keeps the primary key's index name across a table rename;
+                # give it back the live name so the next rebuild's copy can be created.
+                conn.execute(text(f'ALTER INDEX IF EXISTS "{shadow[live.name].name}_pkey" RENAME TO "{live.name}_pkey"'))
+            for index in live.indexes:
+                index.create(conn)
+        write_position(conn, projection.name, position)
+        anchor = read_anchor(conn, position_name)
+        if anchor is not None:  # the rebuilt tables' last event, for the stream check (pathways.jetstream.stream_check)
+            write_anchor(conn, projection.name, *anchor)
+        for tracking in (ProjectionPosition, ProjectionAnchor):
+            table = tracking.__table__  # type: ignore[union-attr]
+            conn.execute(table.delete().where(table.c.name == position_name))
+
+
+def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: to compare two read models for equality."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for table in projection.tables:
+            rows = conn.execute(select(table)).all()
+            out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
+__all__ = ["Apply", "Gap", "Projection", "Rows", "Tables", "apply_batch", "cover", "dump", "insert_if_absent",
+           "read_position", "rebuild", "update", "upsert", "write_position"]

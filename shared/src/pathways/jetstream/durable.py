@@ -1,0 +1,95 @@
+"""A service's durable consumers (`ServiceDefinition.consumers`) on faststream's JetStream
+pull subscriber, with explicit acknowledgement: a message is acknowledged after its
+handler returns, and one whose handler raised is delivered again after a pause rather
+than at once (a key store that is down is not hammered)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy as ServerAck
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from sqlalchemy import Engine
+
+from pathways.core.eventstore.base import EventStore
+from pathways.core.logging import get_logger
+from pathways.core.subjects import STREAM_NAME
+
+log = get_logger("pathways.durable")
+
+
+@dataclass(frozen=True)
+class BackgroundContext:
+    """What a service's background task works with (the host's own connections)."""
+
+    nc: Client
+    engine: Engine
+    store: EventStore
+    stop: asyncio.Event
+
+
+# A long-running task beside the projections, such as the audit ledger's checkpoint
+# signer; it returns when `stop` is set.
+BackgroundTask = Callable[[BackgroundContext], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class DurableConsumer:
+    """A durable consumer of the event stream that a service reads where its projections
+    run (`subscribe` below wires it to faststream's JetStream pull subscriber). Each
+    message is acknowledged only once `handle` has returned, so work a crash interrupted is
+    done again on restart: `handle` must be idempotent. Instances of the service share the
+    consumer (each message goes to one of them)."""
+
+    name: str  # fixed, and in the service's `NatsNeeds.own_consumers`: no other user may touch it
+    subject: str  # the stream subjects it reads (a filter)
+    handle: Callable[[BackgroundContext, Msg], Coroutine[Any, Any, None]]
+    batch: int = 256  # messages per pull request, and unacknowledged at most four times that
+    ack_wait: float = 60.0  # seconds before the server delivers an unacknowledged message again
+    retry_after: float = 1.0  # seconds before a message whose `handle` failed comes again
+
+# How long one pull request waits for messages: a stopping service waits at most this long.
+FETCH_WAIT = 1.0
+
+
+def subscribe(broker: NatsBroker, consumer: DurableConsumer, context: BackgroundContext, inbox_prefix: str) -> Any:
+    """Registers `consumer` on `broker` (before the broker starts); returns the subscriber."""
+
+    async def as_message(msg: NatsMessage) -> NatsMessage:
+        return msg  # the handler reads the stored event itself
+
+    config = ConsumerConfig(
+        name=consumer.name, durable_name=consumer.name, filter_subject=consumer.subject,
+        deliver_policy=DeliverPolicy.ALL, ack_policy=ServerAck.EXPLICIT, ack_wait=consumer.ack_wait,
+        max_ack_pending=consumer.batch * 4,
+    )
+    subscriber = broker.subscriber(
+        consumer.subject, stream=JStream(STREAM_NAME, declare=False), durable=consumer.name, config=config,
+        pull_sub=PullSub(batch_size=consumer.batch, timeout=FETCH_WAIT),
+        # faststream's own default inbox prefix is `_INBOX.`, where a service user may not
+        # subscribe: its pull requests are answered under the service's prefix instead.
+        inbox_prefix=f"{inbox_prefix}.".encode(),
+        # Acknowledged here, not by faststream's policy: a failure is delivered again after
+        # `retry_after`, where NACK_ON_ERROR would deliver it again at once.
+        ack_policy=AckPolicy.MANUAL, decoder=as_message, title=consumer.name,
+    )
+
+    @subscriber
+    async def handle(msg: NatsMessage) -> None:
+        try:
+            await consumer.handle(context, msg.raw_message)
+        except Exception:
+            log.exception("a durable consumer's handler failed; the message comes again",
+                          consumer=consumer.name, subject=msg.raw_message.subject)
+            await msg.nack(delay=consumer.retry_after)
+            return
+        await msg.ack()
+
+    return subscriber
