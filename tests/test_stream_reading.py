@@ -11,8 +11,8 @@ from pathlib import Path
 
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
-from pathways.core.eventstore import jetstream
 from pathways.core.subjects import STREAM_NAME
+from pathways.jetstream import store as jetstream
 from pathways.jetstream.store import JetStreamEventStore, ensure_stream, stream_config
 from pathways.testing.servers import wheel_nats_server
 
