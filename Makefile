@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: setup run test bench bench-reporting bench-ledger lint clean
+.PHONY: setup run test test-slow bench bench-reporting bench-ledger lint clean
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ test: setup
 	$(BIN)/ruff check shared services tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The longer fault and fuzz runs (marked `slow`), left out of `make test` to keep it short.
+test-slow: setup
+	$(BIN)/pytest -m slow
 
 bench: setup
 	$(BIN)/python bench/run.py
