@@ -26,6 +26,7 @@ from nats.aio.client import Client
 from nats.js.api import StorageType, StreamConfig
 from pathways.core.envelope import canonical_json
 from pathways.jetstream.store import MAX_BATCH_MESSAGES, JetStreamEventStore, ensure_stream
+from pathways.policy.consent import SINGLE_FLAG
 from pathways.runtime.connection import ConnectionInfo
 
 BENCH_STREAM = "BENCH_RAW"  # the yardsticks' own stream on the platform's server: no consumer reads it
@@ -267,10 +268,13 @@ async def history(platform: Platform, nc: Client, sender: Sender, programme: str
                               "enrolled_on": "2025-06-01", "personal": None, "referral_id": None})]
         for i in range(1, size):
             name, field = ("ConsentRecorded", "recorded_on") if i % 2 else ("ConsentWithdrawn", "withdrawn_on")
+            # schema v2: consent by purpose (pathways.policy.consent), as RecordConsent without purposes gives
+            extra: dict[str, Any] = {"purposes": list(SINGLE_FLAG)} | (
+                {"information_version": None, "recorded_by": None, "capacity_note": None, "review_on": None} if i % 2 else {})
             messages.append(envelope("registry", name, programme, partner, participant, partner,
                                      date(2025, 6, 1),
                                      {"programme_id": programme, "participant_id": participant, "partner_id": partner,
-                                      field: "2025-06-02"}))
+                                      field: "2025-06-02"} | extra))
         for start in range(0, len(messages), MAX_BATCH_MESSAGES):
             await store.publish_batch(messages[start:start + MAX_BATCH_MESSAGES])
         await wait_quiet(pids)

@@ -45,6 +45,7 @@ from pathways.core.envelope import CloudEvent, canonical_json
 from pathways.core.schemas import EventSchema
 from pathways.core.subjects import event_subject
 from pathways.jetstream.store import MAX_BATCH_MESSAGES, JetStreamEventStore, ensure_stream
+from pathways.policy.consent import SINGLE_FLAG
 from pathways.runtime.connection import ConnectionInfo
 
 Message = tuple[str, bytes, dict[str, str]]
@@ -250,7 +251,8 @@ class Programme:
         today = self._at(d)
         yield self.env("registry", "ConsentRecorded", self.pid, p.org, participant, p.org, today,
                        {"programme_id": self.pid, "participant_id": participant, "partner_id": p.org,
-                        "recorded_on": today.isoformat()})
+                        "recorded_on": today.isoformat(), "purposes": list(SINGLE_FLAG), "information_version": None,
+                        "recorded_by": f"{p.org}-staff", "capacity_note": None, "review_on": None})
         yield from self._joined(d, p, participant, today)
 
     def _joined(self, d: int, p: Partner, participant: str, today: date) -> Iterator[Message]:

@@ -138,6 +138,19 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
         reads = (await auditor.get("/audit/participants/pt-marigold/reads")).json()
     assert [(r["organisation_id"], r["service"]) for r in reads] == [(s.partner_a, "registry"), (s.commissioner, "registry")]
 
+    # A person who does not share their records with the commissioner: their identity is
+    # not the commissioner's to open (consent by purpose), and still the partner's.
+    osric = f"/programmes/{s.programme_id}/participants/pt-osric/identity"
+    withdraw = {"programme_id": s.programme_id, "participant_id": "pt-osric", "on": "2026-01-04",
+                "purposes": ["sharing_with_commissioner"]}
+    assert (await p.client.send(s.partner_a, "WithdrawConsent", withdraw))["status"] == "accepted"
+    await caught_up(p.registry, p.nc)
+    async with await signed_in(p.registry, s.commissioner, "commissioner") as commissioner:
+        unshared = await commissioner.get(osric)
+        assert unshared.status_code == 404 and "Osric" not in unshared.text, unshared.text
+    async with await signed_in(p.registry, s.partner_a, "partner") as partner:
+        assert (await partner.get(osric)).json()["name"] == "Osric Pennywhistle"
+
     # Erasure: the key is deleted, and overwritten on disk (a purge alone leaves it in the
     # file store); nothing opens the details again; the history still verifies.
     marigold = EnrolmentRef(s.programme_id, s.partner_a, "pt-marigold")
@@ -165,7 +178,8 @@ async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_e
     async with await signed_in(p.reporting, s.commissioner, "commissioner") as commissioner:
         table = (await commissioner.get(f"/programmes/{s.programme_id}/tables/participants")).json()
     erased_column = table["columns"].index("details_erased")
-    assert {row[0]: row[erased_column] for row in table["rows"]} == {"pt-marigold": True, "pt-osric": False}
+    # Osric no longer shares his records with the commissioner (above): his row is not its to read.
+    assert {row[0]: row[erased_column] for row in table["rows"]} == {"pt-marigold": True}
     await signed_checkpoint(p)
     report = await verify_history(JetStreamEventStore(p.nc), vkey(p), ledger=DatabaseLedger(p.audit.engine))
     assert report.ok, report.problems

@@ -148,6 +148,12 @@ async def test_showcase_rules(registry: ServiceHost, sessions: ServiceHost, clie
                    "not enrolled with")
     await rejected(client, s.evaluator, "HoldShowcase", show, "forbidden")
     await rejected(client, s.partner_a, "HoldShowcase", show | {"held_on": "2030-01-01"}, "rule_violation", "outside")
+    # Consent to taking part is not consent to be shown: a showcase needs its own purpose.
+    await rejected(client, s.partner_a, "HoldShowcase", show, "rule_violation",
+                   "consent to photographs and showcases", f"without consent to photographs and showcases on record: {ok}")
+    photographs = {"programme_id": s.programme_id, "participant_id": ok, "on": "2026-06-01",
+                   "purposes": ["photographs_and_showcases"], "information_version": "Showcases v1 (easy read)"}
+    assert (await client.send(s.partner_a, "RecordConsent", photographs))["status"] == "accepted"
     assert (await send(client, s.partner_a, "HoldShowcase", show))["status"] == "accepted"
     await rejected(client, s.partner_a, "HoldShowcase", show, "rule_violation", "already recorded")
 

@@ -26,6 +26,9 @@ async def test_voices_showcases_reports_and_warnings_reach_the_reporting_read_mo
     people = [unique("pt") for _ in range(3)]
     for person in people:
         await ok(client, a, "EnrolParticipant", enrolment(g, person))
+    for person in people[:2]:  # those featured at the showcase below
+        await ok(client, a, "RecordConsent", {"programme_id": g, "participant_id": person, "on": "2026-03-01",
+                                              "purposes": ["photographs_and_showcases"]})
     for rating, words in ((5, "I look forward to it every week."), (4, "It helps me feel calmer."), (2, "Too short.")):
         await ok(client, a, "SubmitFeedback", {"programme_id": g, "feedback_id": unique("fb"), "respondent": "participant",
                                                "rating": rating, "comment": words}, "evaluation")

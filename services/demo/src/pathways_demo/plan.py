@@ -144,6 +144,12 @@ def _enrolments(b: _Builder, people: list[Person], journeys: random.Random) -> l
             if person.consent_on[code] != on:
                 steps.append(b.step(p.org, "registry", "RecordConsent", {"participant_id": person.pid,
                                     "on": person.consent_on[code]}, f"consent/{code}/{person.pid}", coordinator(p), lane))
+            if person.photographs:
+                steps.append(b.step(p.org, "registry", "RecordConsent", {
+                    "participant_id": person.pid, "on": person.consent_on[code], "purposes": ["photographs_and_showcases"],
+                    "information_version": "Showcases and photographs v1 (easy read)",
+                    "review_on": person.consent_on[code] + timedelta(days=365)},
+                    f"consent-photographs/{code}/{person.pid}", coordinator(p), lane))
     return steps
 
 
@@ -361,7 +367,8 @@ def _evaluation(b: _Builder, rng: random.Random, people: list[Person], attended:
             steps.append(b.step(org, "evaluation", "SetDevelopmentStatus", {"development_id": dev, "status": to} | (
                 {"we_did": did} if to == "green" else {}), f"develop/{n}/{to}", actor, lane))
     for n, (code, title, day, venue, audience) in enumerate(SHOWCASES, 1):
-        p, here = BY_CODE[code], sorted(x.pid for x in people if x.pid in attended[code] and x.can_attend(code, day))
+        p, here = BY_CODE[code], sorted(x.pid for x in people
+                                        if x.pid in attended[code] and x.can_attend(code, day) and x.photographs)
         steps.append(b.step(p.org, "sessions", "HoldShowcase", {
             "showcase_id": f"demo-showcase-{n}", "title": title, "held_on": day, "venue": venue,
             "activities": [p.streams[0].activity], "featured_participants": sorted(rng.sample(here, min(8, len(here)))),

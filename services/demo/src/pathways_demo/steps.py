@@ -80,6 +80,12 @@ class Person:
     def setting(self, day: date) -> str:
         return "ward" if self.ward and (self.moved_on is None or day < self.moved_on) else "community"
 
+    @property
+    def photographs(self) -> bool:
+        """Three in four also consent to photographs and showcases (by id, so the plan's
+        random draws are the same as before consent had purposes)."""
+        return int(self.pid[-3:]) % 4 != 3
+
     def can_attend(self, code: str, day: date) -> bool:
         return code in self.enrolled and self.consent_on[code] <= day < min(
             self.withdrawn.get(code, FAR), self.completed.get(code, FAR), self.consent_withdrawn_on or FAR)

@@ -9,6 +9,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pathways.policy.accountability import record_reads_in_worker
+from pathways.policy.consent import PURPOSE_OF_READER
 from pathways.policy.http import db_session
 from pathways.policy.scope import Scope, scoped
 from sqlmodel import Session
@@ -33,9 +34,12 @@ def outcomes(
     s: Scope = Depends(scope),
     session: Session = Depends(db_session),
 ) -> list[OutcomePublic]:
-    """Participants' outcome measurements; each read is recorded for audit."""
+    """Participants' outcome measurements; each read is recorded for audit. An evaluator
+    sees only people who consent to evaluation, a commissioner only those who consent to
+    sharing with it (pathways.policy.consent); a partner sees its own participants'."""
     found = readmodel.list_outcomes(
-        session=session, programme_id=s.programme_id, partner_id=s.partner_id, instrument=instrument
+        session=session, programme_id=s.programme_id, partner_id=s.partner_id, instrument=instrument,
+        purpose=PURPOSE_OF_READER.get(s.caller.role),
     )
     record_reads_in_worker(request, s.caller, s.programme_id, (o.participant_id for o in found),
                            ("partner_id", "instrument"))

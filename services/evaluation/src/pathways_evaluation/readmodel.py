@@ -175,19 +175,24 @@ def list_outcomes(
     programme_id: str,
     partner_id: str | None = None,
     instrument: str | None = None,
+    purpose: str | None = None,
 ) -> list[OutcomePublic]:
+    """The programme's outcomes; with `purpose`, only of people who consent to it now
+    (an evaluator reads for evaluation, a commissioner for sharing with it)."""
     query = select(Outcome).where(Outcome.programme_id == programme_id)
     if partner_id is not None:
         query = query.where(Outcome.partner_id == partner_id)
     if instrument is not None:
         query = query.where(Outcome.instrument == instrument)
     rows = session.exec(query.order_by(Outcome.participant_id, Outcome.measured_on))  # type: ignore[arg-type]
+    consenting = None if purpose is None else DIRECTORY.consenting(session.connection(), programme_id, purpose)
     return [
         OutcomePublic(
             **row.model_dump(exclude={"metric_score_hundredths"}),
             metric_score=Decimal(row.metric_score_hundredths).scaleb(-2),
         )
         for row in rows
+        if consenting is None or (row.partner_id, row.participant_id) in consenting
     ]
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import String, Table, Text, select
 from sqlmodel import Field, Session, SQLModel
 
 from pathways_registry.domain import events as e
-from pathways_registry.readmodel import RosterProgramme
+from pathways_registry.readmodel import ENROLMENT, RosterProgramme
 
 IDENTITY_ROLES = ("partner", "commissioner")
 
@@ -74,6 +74,12 @@ async def identity(request: Request, programme_id: str, participant_id: str, who
     if who.role == "partner":
         query = query.where(IDENTITIES.c.partner_id == who.organisation_id)
     rows = session.connection().execute(query).all()
+    if who.role == "commissioner":  # only the records of enrolments whose person shares them with it
+        e = ENROLMENT
+        sharing = {r.partner_id for r in session.connection().execute(select(e.c.partner_id).where(
+            e.c.programme_id == programme_id, e.c.participant_id == participant_id,
+            e.c.consent_sharing_with_commissioner.is_(True)))}
+        rows = [row for row in rows if row.partner_id in sharing]
     visible = programme is not None and (who.role == "partner" or programme.commissioner_id == who.organisation_id)
     if not rows or not visible:
         raise HTTPException(404, f"No personal details of '{participant_id}' that you can see.")

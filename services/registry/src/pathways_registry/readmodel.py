@@ -10,6 +10,7 @@ from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Projection, Rows, Tables, upsert
 from pathways.core.projection import update as update_row
 from pathways.core.schemas import EventData
+from pathways.policy.consent import PURPOSES, consent_column, purposes_given
 from sqlalchemy import Table, func, update
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -50,7 +51,11 @@ class RosterEnrolment(SQLModel, table=True):
     partner_id: str = Field(primary_key=True)
     participant_id: str = Field(primary_key=True)
     setting: str
-    consent: bool
+    consent: bool  # to taking part; the other purposes below (pathways.policy.consent)
+    consent_sharing_with_commissioner: bool = False
+    consent_evaluation: bool = False
+    consent_photographs_and_showcases: bool = False
+    consent_review_on: date | None = None  # the latest consent's review date
     status: str  # active | withdrawn
     enrolled_on: date
     erased: bool = False  # their personal details were erased (crypto-shredded)
@@ -100,7 +105,7 @@ def _enrolled(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> No
         "partner_id": d.partner_id,
         "participant_id": d.participant_id,
         "setting": d.setting,
-        "consent": d.consent_given,
+        **{consent_column(p): p in purposes_given("ParticipantEnrolled", 1, d.model_dump()) for p in PURPOSES},
         "status": "active",
         "enrolled_on": d.enrolled_on,
     }
@@ -111,6 +116,18 @@ def _enrolment_change(**changes: object):  # type: ignore[no-untyped-def]
     def apply(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
         values = {k: (getattr(d, v[1:]) if isinstance(v, str) and v.startswith("@") else v) for k, v in changes.items()}
         keys = {k: getattr(d, k) for k in ("programme_id", "partner_id", "participant_id")}
+        update_row(conn, t[ENROLMENT.name], keys, **values)
+
+    return apply
+
+
+def _consent(*, given: bool):  # type: ignore[no-untyped-def]
+    def apply(conn: Rows, t: Tables, _: CloudEvent, d: EventData, __: int) -> None:
+        assert isinstance(d, e.ConsentRecorded | e.ConsentWithdrawn)  # upcast to v2 already (e.schemas)
+        keys = {k: getattr(d, k) for k in ("programme_id", "partner_id", "participant_id")}
+        values: dict[str, object] = {consent_column(p): given for p in d.purposes}
+        if isinstance(d, e.ConsentRecorded) and d.review_on is not None:
+            values["consent_review_on"] = d.review_on
         update_row(conn, t[ENROLMENT.name], keys, **values)
 
     return apply
@@ -138,8 +155,8 @@ ROSTER = Projection(
         e.ProgrammeLaunched: _programme,
         e.PartnerCommissioned: _contract,
         e.ParticipantEnrolled: _enrolled,
-        e.ConsentRecorded: _enrolment_change(consent=True),
-        e.ConsentWithdrawn: _enrolment_change(consent=False),
+        e.ConsentRecorded: _consent(given=True),
+        e.ConsentWithdrawn: _consent(given=False),
         e.ParticipantTransitioned: _enrolment_change(setting="@to_setting"),
         e.ParticipantWithdrawn: _enrolment_change(status="withdrawn"),
         e.ParticipantDataErased: _erased,

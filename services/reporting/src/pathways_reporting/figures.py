@@ -33,6 +33,9 @@ class Filters:
     date_to: date | None = None
     partner_id: str | None = None
     activity: str | None = None
+    # The purpose the reader reads for (pathways.policy.consent.PURPOSE_OF_READER): a table
+    # of people's own outcomes then holds only those who consent to it now.
+    purpose: str | None = None
 
     def dated(self, column: Any) -> list[Any]:
         return [c for c in (column >= self.date_from if self.date_from else None,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Select, func, select
+from pathways.policy.consent import consent_column
+from sqlalchemy import Connection, Select, exists, func, select
 
 from pathways_reporting import figures
 from pathways_reporting.figures import Filters
@@ -81,7 +82,8 @@ def participants(conn: Connection, programme_id: str, f: Filters, limit: int | N
     from pathways_reporting.journey_figures import attendance_of  # it builds on the figures' filters
 
     t = DIRECTORY.enrolments_table
-    found, total = _fetch(conn, select(t).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f))
+    consenting = [] if f.purpose is None else [t.c[consent_column(f.purpose)].is_(True)]  # the reader's purpose
+    found, total = _fetch(conn, select(t).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f), *consenting)
                           .order_by(t.c.partner_id, t.c.participant_id), limit)
     seen = attendance_of(conn, programme_id, f, [(r.partner_id, r.participant_id) for r in found])  # the page's people only
     none: dict[str, Any] = {"present": 0, "excused": 0, "unexcused": 0, "rate": None, "in_a_row": 0}
@@ -99,6 +101,9 @@ def missed_sessions(conn: Connection, programme_id: str, f: Filters, limit: int 
     from pathways_reporting.journey_figures import MISSED_IN_A_ROW, missed_in_a_row
 
     found = missed_in_a_row(conn, programme_id, f)
+    if f.purpose is not None:  # only people who consent to the reader's purpose
+        consenting = DIRECTORY.consenting(conn, programme_id, f.purpose)
+        found = [m for m in found if (m["partner_id"], m["participant_id"]) in consenting]
     rows = [[m["participant_id"], m["partner_id"], m["unexcused_in_a_row"], m["last_recorded_on"], m["attendance_rate"]]
             for m in found]
     return TableData(f"Missed {MISSED_IN_A_ROW} or more sessions in a row without a reason",
@@ -138,12 +143,22 @@ def co_producer_payments(conn: Connection, programme_id: str, f: Filters, limit:
 def outcomes(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     o = OUTCOMES
     found, total = _fetch(conn, select(o).where(o.c.programme_id == programme_id, *f.dated(o.c.measured_on),
-                                                *_partner(o.c.partner_id, f))
+                                                *_partner(o.c.partner_id, f), *_consenting(o, f))
                           .order_by(o.c.participant_id, o.c.measured_on, o.c.measurement_id), limit)
     rows = [[r.measured_on.isoformat(), r.participant_id, r.partner_id, r.instrument, r.timepoint, r.raw_score,
              Decimal(r.metric_hundredths) / 100] for r in found]
     return TableData("Wellbeing measurements", ["measured_on", "participant_id", "partner_id", "instrument", "timepoint",
                                                 "raw_score", "metric_score"], rows, total)
+
+
+def _consenting(rows: Any, f: Filters) -> list[Any]:
+    """Only people who consent to the reader's purpose now (their enrolment with the partner
+    whose row it is), when the reader reads for one."""
+    if f.purpose is None:
+        return []
+    e = DIRECTORY.enrolments_table
+    return [exists().where(e.c.programme_id == rows.c.programme_id, e.c.partner_id == rows.c.partner_id,
+                           e.c.participant_id == rows.c.participant_id, e.c[consent_column(f.purpose)].is_(True))]
 
 
 def co_production(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:

@@ -19,7 +19,9 @@ from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, Str
 
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Projection, Rows, Tables, update, upsert
+from pathways.core.schemas import version_of
 from pathways.core.views import consultation_memo
+from pathways.policy.consent import PURPOSES, TAKING_PART, consent_column, purposes_given
 from pathways.policy.facts import (
     ContractFacts,
     CoProducerFacts,
@@ -70,7 +72,8 @@ class Directory:
             Column("partner_id", String(64), primary_key=True),
             Column("participant_id", String(64), primary_key=True),
             Column("setting", String(16), nullable=False),
-            Column("consent", Boolean, nullable=False),
+            Column("consent", Boolean, nullable=False),  # to taking part
+            *(Column(consent_column(p), Boolean, nullable=False, default=False) for p in PURPOSES if p != TAKING_PART),
             Column("active", Boolean, nullable=False),
             # Their personal details were erased (their key deleted): what reports show.
             Column("erased", Boolean, nullable=False, default=False),
@@ -87,7 +90,7 @@ class Directory:
         # The queries every command of a batch asks, built once: a statement built per call
         # costs more than SQLite's answer (278 µs against 105 µs for eight people).
         t, c = self.enrolments_table, self.contracts_table
-        self._enrolments_of = select(t.c.participant_id, t.c.partner_id, t.c.setting, t.c.consent, t.c.active).where(
+        self._enrolments_of = select(*_enrolment_columns(t)).where(
             t.c.programme_id == bindparam("programme"), t.c.partner_id == bindparam("partner"),
             t.c.participant_id.in_(bindparam("people", expanding=True)))
         self._contracts_of = select(c).where(c.c.programme_id == bindparam("programme")).order_by(c.c.contract_id)
@@ -101,8 +104,8 @@ class Directory:
                 REGISTRY + "ProgrammeLaunched": self._programme,
                 REGISTRY + "PartnerCommissioned": self._contract,
                 REGISTRY + "ParticipantEnrolled": self._enrolled,
-                REGISTRY + "ConsentRecorded": self._enrolment_change(consent=True),
-                REGISTRY + "ConsentWithdrawn": self._enrolment_change(consent=False),
+                REGISTRY + "ConsentRecorded": self._consent(given=True),
+                REGISTRY + "ConsentWithdrawn": self._consent(given=False),
                 REGISTRY + "ParticipantWithdrawn": self._enrolment_change(active=False),
                 REGISTRY + "ParticipantCompleted": self._enrolment_change(active=False),
                 REGISTRY + "ParticipantTransitioned": self._transitioned,
@@ -127,12 +130,24 @@ class Directory:
 
     def _enrolled(self, conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
         row = {k: d[k] for k in ("programme_id", "partner_id", "participant_id", "setting")}
-        row |= {"consent": bool(d["consent_given"]), "active": True, "erased": False}
+        given = purposes_given("ParticipantEnrolled", 1, d)
+        row |= {consent_column(p): p in given for p in PURPOSES} | {"active": True, "erased": False}
         upsert(conn, t[self.enrolments_table.name], row, ["programme_id", "partner_id", "participant_id"])
 
     def _enrolment_change(self, **values: bool) -> Any:
         def apply(conn: Rows, t: Tables, _: CloudEvent, d: dict[str, Any], __: int) -> None:
             update(conn, t[self.enrolments_table.name], _enrolment_key(d), **values)
+
+        return apply
+
+    def _consent(self, *, given: bool) -> Any:
+        """Consent recorded or withdrawn for the purposes the event names (a v1 event of
+        one flag read as pathways.policy.consent says)."""
+        def apply(conn: Rows, t: Tables, cloud: CloudEvent, d: dict[str, Any], __: int) -> None:
+            purposes = purposes_given(cloud.type.rsplit(".", 1)[1], version_of(cloud.dataschema), d)
+            if purposes:
+                update(conn, t[self.enrolments_table.name], _enrolment_key(d),
+                       **{consent_column(p): given for p in purposes})
 
         return apply
 
@@ -178,13 +193,21 @@ class Directory:
         if unread:
             rows = conn.execute(self._enrolments_of, {"programme": programme_id, "partner": partner_id, "people": unread})
             known |= dict.fromkeys(unread)
-            known |= {r.participant_id: EnrolmentFacts(*r) for r in rows}
+            known |= {r.participant_id: _enrolment_facts(r) for r in rows}
         return {p: facts for p in wanted if (facts := known[p]) is not None}
 
     def enrolled_anywhere(self, conn: Connection, programme_id: str, participant_id: str) -> list[EnrolmentFacts]:
         t = self.enrolments_table
         rows = conn.execute(select(t).where(t.c.programme_id == programme_id, t.c.participant_id == participant_id))
-        return [EnrolmentFacts(r.participant_id, r.partner_id, r.setting, r.consent, r.active) for r in rows]
+        return [_enrolment_facts(r) for r in rows]
+
+    def consenting(self, conn: Connection, programme_id: str, purpose: str) -> set[tuple[str, str]]:
+        """(partner, participant) of every enrolment in the programme whose person consents
+        to `purpose` now: what a read for that purpose may show."""
+        t = self.enrolments_table
+        rows = conn.execute(select(t.c.partner_id, t.c.participant_id).where(
+            t.c.programme_id == programme_id, t.c[consent_column(purpose)].is_(True)))
+        return {(r.partner_id, r.participant_id) for r in rows}
 
     def co_producers(self, conn: Connection, programme_id: str, co_producer_ids: Iterable[str]) -> dict[str, CoProducerFacts]:
         ids = list(co_producer_ids)
@@ -200,6 +223,17 @@ class Directory:
 
 def _dates(d: dict[str, Any]) -> dict[str, date]:
     return {"starts_on": date.fromisoformat(d["starts_on"]), "ends_on": date.fromisoformat(d["ends_on"])}
+
+
+def _enrolment_columns(t: Table) -> list[Any]:
+    return [t.c.participant_id, t.c.partner_id, t.c.setting, t.c.active, *(t.c[consent_column(p)] for p in PURPOSES)]
+
+
+def _enrolment_facts(row: Any) -> EnrolmentFacts:
+    values = row._mapping
+    consents = frozenset(p for p in PURPOSES if values[consent_column(p)])
+    return EnrolmentFacts(values["participant_id"], values["partner_id"], values["setting"], TAKING_PART in consents,
+                          values["active"], consents)
 
 
 def _enrolment_key(d: dict[str, Any]) -> dict[str, str]:

@@ -46,8 +46,9 @@ class EnrolmentFacts:
     participant_id: str
     partner_id: str
     setting: str
-    consent: bool
+    consent: bool  # to taking part: what recording attendance, outcomes or feedback needs
     active: bool
+    consents: frozenset[str] = frozenset()  # every purpose consented to (pathways.policy.consent)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Ineligible:
     not_enrolled: tuple[str, ...]
     withdrawn: tuple[str, ...]
     without_consent: tuple[str, ...]
+    purpose: str = "taking_part"  # what the consent was needed for
 
     def __bool__(self) -> bool:
         return bool(self.not_enrolled or self.withdrawn or self.without_consent)
@@ -77,16 +79,25 @@ class Ineligible:
         if self.withdrawn:
             parts.append(f"withdrawn or completed: {', '.join(self.withdrawn)}")
         if self.without_consent:
-            parts.append(f"without consent on record: {', '.join(self.without_consent)}")
+            needed = "" if self.purpose == "taking_part" else f" to {self.purpose.replace('_', ' ')}"
+            parts.append(f"without consent{needed} on record: {', '.join(self.without_consent)}")
         return "; ".join(parts)
 
 
-def ineligible(participant_ids: Iterable[str], enrolments: Mapping[str, EnrolmentFacts]) -> Ineligible:
-    """Who, of `participant_ids`, is not actively enrolled and consenting with the partner
-    whose enrolments these are."""
+def ineligible(participant_ids: Iterable[str], enrolments: Mapping[str, EnrolmentFacts],
+               purpose: str = "taking_part") -> Ineligible:
+    """Who, of `participant_ids`, is not actively enrolled with the partner whose
+    enrolments these are, or does not consent to `purpose` (taking part, unless the use
+    needs another: a showcase needs photographs_and_showcases)."""
     ids = list(participant_ids)
+
+    def consents(p: str) -> bool:
+        facts = enrolments[p]
+        return facts.consent if purpose == "taking_part" else purpose in facts.consents
+
     return Ineligible(
         tuple(p for p in ids if p not in enrolments),
         tuple(p for p in ids if p in enrolments and not enrolments[p].active),
-        tuple(p for p in ids if p in enrolments and enrolments[p].active and not enrolments[p].consent),
+        tuple(p for p in ids if p in enrolments and enrolments[p].active and not consents(p)),
+        purpose,
     )

@@ -239,7 +239,7 @@ class ServiceHost:
             version="0.1.0",
         )
         # Endpoints that turn an upload into commands reach the intake through here
-        # (see pathways.runtime.service.command_intake), the same pipeline as NATS requests.
+        # (see pathways.policy.http.command_intake), the same pipeline as NATS requests.
         app.state.intake = self.intake
         # Read endpoints find who is calling through here (pathways.policy.access.caller), record
         # reads of participants' records (pathways.policy.accountability.record_reads) and, for

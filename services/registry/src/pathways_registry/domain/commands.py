@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pathways.core.ids import Id
 from pathways.core.schemas import CommandData
+from pathways.policy.consent import PURPOSES, Purpose
 from pathways.policy.personal_details import PersonalDetails, SealedDetails
 from pydantic import Field, StringConstraints, model_validator
 
@@ -132,12 +133,34 @@ class _ParticipantAction(CommandData):
 
 @command
 class RecordConsent(_ParticipantAction):
-    """Record that an enrolled participant has given consent."""
+    """Record the purposes an enrolled participant consents to, on the information they
+    were given. Without purposes: what the single yes/no always meant (taking part,
+    sharing with the commissioner, evaluation; never photographs and showcases)."""
+
+    purposes: list[Purpose] | None = Field(None, min_length=1, max_length=len(PURPOSES),
+                                           description="taking_part, sharing_with_commissioner, evaluation, "
+                                           "photographs_and_showcases")
+    information_version: Text | None = Field(None, description="The version of the information sheet the person "
+                                             "was given, e.g. 'PIS v3 (easy read)'")
+    capacity_note: Text | None = Field(None, description="How capacity to consent was judged (e.g. 'assessed by "
+                                       "the ward team: has capacity'); never clinical detail or a name")
+    review_on: date | None = Field(None, description="When the consent is to be reviewed with the person")
+
+    @model_validator(mode="after")
+    def _each_purpose_once(self) -> RecordConsent:
+        if self.purposes is not None and len(set(self.purposes)) != len(self.purposes):
+            raise ValueError("each purpose at most once")
+        if self.review_on is not None and self.review_on < self.on:
+            raise ValueError("review_on is before the consent was recorded")
+        return self
 
 
 @command
 class WithdrawConsent(_ParticipantAction):
-    """Record that a participant withdrew consent."""
+    """Record that a participant withdrew consent: for the purposes named, or without
+    purposes for every purpose they had consented to."""
+
+    purposes: list[Purpose] | None = Field(None, min_length=1, max_length=len(PURPOSES))
 
 
 @command

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathways.core.commands import OPERATOR_ORGANISATION, CommandContext, Decision, NoFacts
 from pathways.core.replies import RejectionCode, no_such_programme, reject
+from pathways.policy.consent import PURPOSES, SINGLE_FLAG, Purpose
 
 from pathways_registry.domain import commands as c
 from pathways_registry.domain import events as e
@@ -127,18 +128,30 @@ def record_consent(cmd: c.RecordConsent, ctx: CommandContext, enrolment: Enrolme
     refusal = _check_active(enrolment, cmd, ctx)
     if refusal is not None:
         return refusal
-    if enrolment.consent:
-        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has already consented.")
-    return [e.ConsentRecorded(**_ids(cmd, ctx), recorded_on=cmd.on)]
+    purposes = cmd.purposes or list(SINGLE_FLAG)
+    if set(purposes) <= enrolment.consents:
+        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has already consented to "
+                      f"{_listed(purposes)}.", field="purposes")
+    return [e.ConsentRecorded(**_ids(cmd, ctx), recorded_on=cmd.on, purposes=purposes,
+                              information_version=cmd.information_version, recorded_by=ctx.actor,
+                              capacity_note=cmd.capacity_note, review_on=cmd.review_on)]
 
 
 def withdraw_consent(cmd: c.WithdrawConsent, ctx: CommandContext, enrolment: Enrolment, _: NoFacts) -> Decision:
-    refusal = _check_active(enrolment, cmd, ctx)
-    if refusal is not None:
-        return refusal
-    if not enrolment.consent:
-        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has not consented.")
-    return [e.ConsentWithdrawn(**_ids(cmd, ctx), withdrawn_on=cmd.on)]
+    # Consent stays withdrawable after the person has completed or left: what was recorded
+    # about them is still read for the purposes they consented to, until they say no.
+    if not enrolment.enrolled:
+        return _not_enrolled(cmd, ctx)
+    held = [p for p in PURPOSES if p in enrolment.consents and (cmd.purposes is None or p in cmd.purposes)]
+    if not held:
+        asked = "" if cmd.purposes is None else f" to {_listed(cmd.purposes)}"
+        return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has not consented{asked}.",
+                      field="purposes")
+    return [e.ConsentWithdrawn(**_ids(cmd, ctx), withdrawn_on=cmd.on, purposes=held)]
+
+
+def _listed(purposes: list[Purpose]) -> str:
+    return ", ".join(p.replace("_", " ") for p in purposes)
 
 
 def transition_participant(cmd: c.TransitionParticipant, ctx: CommandContext, enrolment: Enrolment, _: NoFacts) -> Decision:
@@ -198,13 +211,14 @@ def _check_commissioned(programme: Programme, programme_id: str, partner: str) -
     return None
 
 
+def _not_enrolled(cmd: c._ParticipantAction, ctx: CommandContext) -> Decision:
+    return reject(RejectionCode.NOT_FOUND,
+                  f"Participant '{cmd.participant_id}' is not enrolled with '{ctx.organisation}' in '{cmd.programme_id}'.")
+
+
 def _check_active(enrolment: Enrolment, cmd: c._ParticipantAction, ctx: CommandContext) -> Decision | None:
     if not enrolment.enrolled:
-        return reject(
-            RejectionCode.NOT_FOUND,
-            f"Participant '{cmd.participant_id}' is not enrolled with '{ctx.organisation}' in "
-            f"'{cmd.programme_id}'.",
-        )
+        return _not_enrolled(cmd, ctx)
     if enrolment.ended:
         return reject(RejectionCode.RULE_VIOLATION, f"Participant '{cmd.participant_id}' has "
                       f"{'been withdrawn' if enrolment.withdrawn else 'completed'}; enrol them again first.")

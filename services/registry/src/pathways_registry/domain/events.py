@@ -7,6 +7,7 @@ from typing import Literal
 
 from pathways.core.ids import Id
 from pathways.core.schemas import EventData, SchemaRegistry
+from pathways.policy.consent import Purpose, consent_recorded_v1_to_v2, consent_withdrawn_v1_to_v2
 from pathways.policy.personal_details import SealedDetails
 from pydantic import Field
 
@@ -118,20 +119,35 @@ class ReferralDeclined(EventData):
     declined_on: date
 
 
-@event
+@schemas.event("registry", version=2)
 class ConsentRecorded(EventData):
+    """Consent for the purposes named, on the information the person was given. v1 was
+    one flag, upcast on read (pathways.policy.consent)."""
+
     programme_id: Id
     participant_id: Id
     partner_id: Id
     recorded_on: date
+    purposes: list[Purpose]
+    information_version: str | None  # the information sheet's version, e.g. "PIS v3 (easy read)"
+    recorded_by: str | None  # the sender's actor: who took the consent (a role or staff id, never the person)
+    capacity_note: str | None  # how capacity to consent was judged: never clinical detail or a name
+    review_on: date | None  # when the consent is to be reviewed with the person
 
 
-@event
+@schemas.event("registry", version=2)
 class ConsentWithdrawn(EventData):
+    """Consent withdrawn for the purposes named (v1, one flag: every purpose)."""
+
     programme_id: Id
     participant_id: Id
     partner_id: Id
     withdrawn_on: date
+    purposes: list[Purpose]
+
+
+schemas.upcaster(ConsentRecorded.event_type, 1)(consent_recorded_v1_to_v2)
+schemas.upcaster(ConsentWithdrawn.event_type, 1)(consent_withdrawn_v1_to_v2)
 
 
 @event

@@ -7,6 +7,7 @@ from datetime import date
 
 from pathways.core.commands import AggregateType
 from pathways.core.schemas import EventData
+from pathways.policy.consent import SINGLE_FLAG, TAKING_PART
 
 from pathways_registry.domain.events import (
     ConsentRecorded,
@@ -88,7 +89,7 @@ class Enrolment:
 
     enrolled: bool = False
     setting: str = ""
-    consent: bool = False
+    consents: frozenset[str] = frozenset()  # the purposes consented to (pathways.policy.consent)
     withdrawn: bool = False
     erased: bool = False
     completed: bool = False
@@ -97,6 +98,11 @@ class Enrolment:
     referred_on: date = date.min
     referrals: tuple[str, ...] = ()  # every referral id used for this person and partner: never used again
     enrolled_on: date = date.min  # the latest enrolment
+
+    @property
+    def consent(self) -> bool:
+        """Consent to taking part: what recording anything about the person needs."""
+        return TAKING_PART in self.consents
 
     @property
     def referral_open(self) -> bool:
@@ -111,7 +117,8 @@ class Enrolment:
 def _evolve_enrolment(state: Enrolment, event: EventData) -> Enrolment:
     if isinstance(event, ParticipantEnrolled):
         taken_up = event.referral_id is not None and event.referral_id == state.referral_id
-        return Enrolment(True, event.setting, event.consent_given, referral_id=state.referral_id,
+        consents = frozenset(SINGLE_FLAG) if event.consent_given else frozenset()
+        return Enrolment(True, event.setting, consents, referral_id=state.referral_id,
                          referral_status="enrolled" if taken_up else state.referral_status, referred_on=state.referred_on,
                          referrals=state.referrals, enrolled_on=event.enrolled_on)
     if isinstance(event, ParticipantReferred):
@@ -122,9 +129,9 @@ def _evolve_enrolment(state: Enrolment, event: EventData) -> Enrolment:
     if isinstance(event, ReferralDeclined):
         return replace(state, referral_status="declined")
     if isinstance(event, ConsentRecorded):
-        return replace(state, consent=True)
+        return replace(state, consents=state.consents | set(event.purposes))
     if isinstance(event, ConsentWithdrawn):
-        return replace(state, consent=False)
+        return replace(state, consents=state.consents - set(event.purposes))
     if isinstance(event, ParticipantTransitioned):
         return replace(state, setting=event.to_setting)
     if isinstance(event, ParticipantWithdrawn):

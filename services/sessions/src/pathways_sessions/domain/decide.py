@@ -127,11 +127,12 @@ def hold_showcase(cmd: c.HoldShowcase, ctx: CommandContext, showcase: Showcase, 
             f"{cmd.held_on} is outside every contract period '{ctx.organisation}' holds.",
             field="held_on",
         )
-    refused = ineligible(cmd.featured_participants, facts.enrolments)
+    refused = ineligible(cmd.featured_participants, facts.enrolments, "photographs_and_showcases")
     if refused:
         return reject(
             RejectionCode.RULE_VIOLATION,
-            f"Only participants enrolled with '{ctx.organisation}' who consent can be featured; "
+            f"Only participants enrolled with '{ctx.organisation}' who consent to photographs and showcases "
+            "can be featured; "
             f"{refused.explain(ctx.organisation)}.",
             field="featured_participants",
         )

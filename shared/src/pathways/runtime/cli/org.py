@@ -66,12 +66,12 @@ def _handled_by(command: str) -> str:
 
 async def _register(connection: ConnectionInfo, organisation_id: str, name: str, role: str) -> None:
     """RegisterOrganisation, sent by the operator; already registered is fine."""
+    subject = command_subject(OPERATOR_ORGANISATION, _handled_by("RegisterOrganisation"), "RegisterOrganisation")
     nc = await _connect(connection)
     try:
         data = {"organisation_id": organisation_id, "name": name, "kind": KIND_OF_ROLE[role]}
         body = {"idempotency_key": f"org-add-{organisation_id}", "organisation": OPERATOR_ORGANISATION,
                 "actor": "pathways org add", "data": data}
-        subject = command_subject(OPERATOR_ORGANISATION, _handled_by("RegisterOrganisation"), "RegisterOrganisation")
         reply = json.loads((await nc.request(subject, json.dumps(body).encode(), timeout=30)).data)
     finally:
         await nc.close()
