@@ -31,29 +31,27 @@ async def refused(client: CommandClient, org: str, command: str, data: dict[str,
         assert word in reply["message"], (word, reply["message"])
 
 
-async def outcomes_seen(host: ServiceHost, s: ProgrammeSetup, organisation: str, role: str) -> set[str]:
-    """The participants whose outcomes `organisation` sees, once the evaluation service has
+async def read_as(host: ServiceHost, organisation: str, role: str, path: str) -> Any:
+    """GET `path` from `host`, signed in as `organisation` in `role`, once the service has
     caught up with everything stored so far."""
     await host.caught_up()
     assert host.tokens is not None
     token = await host.tokens.issue(organisation, role)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://evaluation",
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://service",
                                  headers={"Authorization": f"Bearer {token}"}) as http:
-        response = await http.get(f"/programmes/{s.programme_id}/outcomes")
+        response = await http.get(path)
     assert response.status_code == 200, response.text
-    return {row["participant_id"] for row in response.json()}
+    return response.json()
+
+
+async def outcomes_seen(host: ServiceHost, s: ProgrammeSetup, organisation: str, role: str) -> set[str]:
+    """The participants whose outcomes `organisation` sees from the evaluation service."""
+    return {row["participant_id"] for row in await read_as(host, organisation, role, f"/programmes/{s.programme_id}/outcomes")}
 
 
 async def people_in_table(host: ServiceHost, s: ProgrammeSetup, table: str, organisation: str, role: str) -> set[str]:
     """The participants in one of the reporting service's tables, as `organisation` reads it."""
-    await host.caught_up()
-    assert host.tokens is not None
-    token = await host.tokens.issue(organisation, role)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://reporting",
-                                 headers={"Authorization": f"Bearer {token}"}) as http:
-        response = await http.get(f"/programmes/{s.programme_id}/tables/{table}")
-    assert response.status_code == 200, response.text
-    body = response.json()
+    body = await read_as(host, organisation, role, f"/programmes/{s.programme_id}/tables/{table}")
     column = body["columns"].index("participant_id")
     return {row[column] for row in body["rows"]}
 

@@ -461,3 +461,31 @@ async def test_an_entry_under_a_persons_key_name_that_the_platform_did_not_make_
     elsewhere = await p.client.send(s.partner_a, "EnrolParticipant",
                                     enrolment(s.programme_id, "pt-planted-2") | {"personal": PEOPLE["pt-osric"]})
     assert elsewhere["status"] == "accepted", elsewhere
+
+
+async def test_a_revocation_reaches_every_token_even_when_a_listing_comes_back_short(
+    own_nats_server: NatsEndpoint, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same busy-server listing, for the tokens bucket: a revocation that trusted it
+    would leave some of the organisation's tokens signing it in (seen once in the suite:
+    `revoke` found none of a partner's tokens)."""
+    from nats.js.kv import KeyValue
+    from pathways.policy.access import TokenStore
+
+    nc = await own_nats_server.connection.connect("revocation-test")
+    try:
+        store = TokenStore(nc)
+        mine = [await store.issue("org-revoked", "partner") for _ in range(12)]
+        others = [await store.issue(f"org-kept-{i}", "partner") for i in range(12)]
+        real_keys = KeyValue.keys
+
+        async def short_listing(self: KeyValue, **kwargs: Any) -> list[str]:
+            return (await real_keys(self, **kwargs))[:2]
+
+        monkeypatch.setattr(KeyValue, "keys", short_listing)
+        assert await store.revoke("org-revoked") == len(mine)
+        assert [await store.caller(token) for token in mine] == [None] * len(mine)
+        assert None not in [await store.caller(token) for token in others]
+        assert len(await store.listing()) == len(others)
+    finally:
+        await nc.close()

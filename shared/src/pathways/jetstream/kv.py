@@ -121,7 +121,7 @@ async def make_erasable(nc: Client, bucket: Bucket) -> int | None:
             await js.update_stream(old.config)
             copy = await js.add_stream(StreamConfig(name=copy_name, subjects=[f"{copy_subject}.>", done_subject],
                                                     storage=StorageType.FILE, num_replicas=replicas))
-            for name, value in (await _values_by_sequence(js, bucket)).items():
+            for name, value in (await live_values(js, bucket)).items():
                 await js.publish(f"{copy_subject}.{name}", value, stream=copy_name)
             await js.publish(done_subject, b"", stream=copy_name)
         await js.delete_stream(bucket.stream)
@@ -142,8 +142,9 @@ async def make_erasable(nc: Client, bucket: Bucket) -> int | None:
     return moved
 
 
-async def _values_by_sequence(js: JetStreamContext, bucket: Bucket) -> dict[str, bytes]:
-    """Every live value of the (sealed) bucket, read from its stream message by message.
+async def live_values(js: JetStreamContext, bucket: Bucket) -> dict[str, bytes]:
+    """Every live value of the bucket, read from its stream message by message: what a
+    listing that must be whole reads (a bucket being remade; the tokens to revoke).
 
     Not nats-py's `keys()`: that lists through a watcher that can end before it has seen
     every key when the server is slow to answer, and a short listing marked complete would

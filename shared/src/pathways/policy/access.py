@@ -29,7 +29,7 @@ from nats.js.kv import KeyValue
 # at run time to see which parameter takes the request, so it cannot be a typing-only import.
 from starlette.requests import Request
 
-from pathways.jetstream.kv import Bucket
+from pathways.jetstream.kv import Bucket, live_values
 from pathways.policy.roles import ROLES, Role
 
 BUCKET = "PATHWAYS_TOKENS"
@@ -49,6 +49,7 @@ def token_hash(token: str) -> str:
 
 class TokenStore:
     def __init__(self, nc: Client) -> None:
+        self._nc = nc
         self._kv = Bucket(nc, BUCKET)
 
     async def _bucket(self) -> KeyValue:
@@ -87,7 +88,7 @@ class TokenStore:
         next request to any service."""
         kv = await self._bucket()
         revoked = 0
-        for key, record in await self._records(kv):
+        for key, record in await self._records():
             if record["organisation_id"] == organisation_id:
                 await kv.delete(key)
                 revoked += 1
@@ -95,20 +96,16 @@ class TokenStore:
 
     async def listing(self) -> list[dict[str, str]]:
         """Who holds tokens (organisation, role, when issued); never the tokens."""
-        return [record for _, record in await self._records(await self._bucket())]
+        return [record for _, record in await self._records()]
 
-    async def _records(self, kv: KeyValue) -> list[tuple[str, dict[str, str]]]:
-        try:
-            keys = await kv.keys()
-        except nats.js.errors.NoKeysError:
-            return []
+    async def _records(self) -> list[tuple[str, dict[str, str]]]:
+        # Every sequence of the bucket's stream, not nats-py's `keys()`: that lists through a
+        # watcher which can end before it has seen every key when the server is slow, and a
+        # revocation that missed a token would leave the organisation signed in.
+        await self._bucket()  # made if it is not there yet
         found = []
-        for key in keys:
-            try:
-                entry = await kv.get(key)
-            except nats.js.errors.KeyNotFoundError:
-                continue
-            record = _token_record(entry.value)
+        for key, value in (await live_values(self._nc.jetstream(), self._kv)).items():
+            record = _token_record(value)
             if record is not None:
                 found.append((key, record))
         return found
