@@ -9,7 +9,6 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pathways.policy.accountability import record_reads_in_worker
-from pathways.policy.consent import PURPOSE_OF_READER
 from pathways.policy.http import db_session
 from pathways.policy.scope import Scope, scoped
 from sqlmodel import Session
@@ -39,7 +38,7 @@ def outcomes(
     sharing with it (pathways.policy.consent); a partner sees its own participants'."""
     found = readmodel.list_outcomes(
         session=session, programme_id=s.programme_id, partner_id=s.partner_id, instrument=instrument,
-        purpose=PURPOSE_OF_READER.get(s.caller.role),
+        purpose=s.purpose,
     )
     record_reads_in_worker(request, s.caller, s.programme_id, (o.participant_id for o in found),
                            ("partner_id", "instrument"))

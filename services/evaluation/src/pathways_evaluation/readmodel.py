@@ -184,15 +184,15 @@ def list_outcomes(
         query = query.where(Outcome.partner_id == partner_id)
     if instrument is not None:
         query = query.where(Outcome.instrument == instrument)
+    if purpose is not None:
+        query = query.where(DIRECTORY.consents_to(purpose, Outcome.programme_id, Outcome.partner_id, Outcome.participant_id))
     rows = session.exec(query.order_by(Outcome.participant_id, Outcome.measured_on))  # type: ignore[arg-type]
-    consenting = None if purpose is None else DIRECTORY.consenting(session.connection(), programme_id, purpose)
     return [
         OutcomePublic(
             **row.model_dump(exclude={"metric_score_hundredths"}),
             metric_score=Decimal(row.metric_score_hundredths).scaleb(-2),
         )
         for row in rows
-        if consenting is None or (row.partner_id, row.participant_id) in consenting
     ]
 
 

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pathways.core.bounds import MAX_ROWS, Day
 from pathways.policy.access import Caller, caller
 from pathways.policy.accountability import record_reads_in_worker
-from pathways.policy.consent import PURPOSE_OF_READER
 from pathways.policy.http import db_session, unprocessable
 from sqlalchemy import Connection
 from sqlmodel import Session
@@ -76,7 +75,7 @@ def open_scope(conn: Connection, who: Caller, programme_id: str, asked: figures.
         raise unprocessable("'from' must not be after 'to'.", "query", "from")
     scope = programme_scope(conn, who, programme_id, asked.partner_id or None)
     return Scoped(conn, scope, figures.Filters(asked.date_from, asked.date_to, scope.partner_id, asked.activity or None,
-                                               PURPOSE_OF_READER.get(who.role)))
+                                               scope.purpose))
 
 
 router = APIRouter(tags=["reporting"])

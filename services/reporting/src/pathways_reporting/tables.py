@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from pathways.policy.consent import consent_column
-from sqlalchemy import Connection, Select, exists, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from pathways_reporting import figures
 from pathways_reporting.figures import Filters
@@ -156,9 +156,7 @@ def _consenting(rows: Any, f: Filters) -> list[Any]:
     whose row it is), when the reader reads for one."""
     if f.purpose is None:
         return []
-    e = DIRECTORY.enrolments_table
-    return [exists().where(e.c.programme_id == rows.c.programme_id, e.c.partner_id == rows.c.partner_id,
-                           e.c.participant_id == rows.c.participant_id, e.c[consent_column(f.purpose)].is_(True))]
+    return [DIRECTORY.consents_to(f.purpose, rows.c.programme_id, rows.c.partner_id, rows.c.participant_id)]
 
 
 def co_production(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from pathways.policy.access import Caller, caller
+from pathways.policy.consent import PURPOSE_OF_READER
 from pathways.policy.directory import Directory
 from pathways.policy.facts import ProgrammeFacts
 from pathways.policy.http import db_session
@@ -40,6 +41,12 @@ class Scope:
     @property
     def partner_view(self) -> bool:
         return self.caller.role == "partner"
+
+    @property
+    def purpose(self) -> str | None:
+        """The consent purpose this caller reads people's own records under (None: a
+        partner reading its own participants', or an auditor under the law)."""
+        return PURPOSE_OF_READER.get(self.caller.role)
 
 
 def may_see(conn: Connection, directory: Directory, caller: Caller, programme: ProgrammeFacts) -> bool:
