@@ -281,3 +281,15 @@ def test_consent_events_stored_as_one_flag_are_upcast_to_the_purposes_it_covered
         with pytest.raises(UnknownSchemaVersion):
             purposes_given("ConsentWithdrawn", version, ids | {"withdrawn_on": "2025-12-01", "purposes": []})
     assert not issubclass(UnknownSchemaVersion, ValueError | KeyError)  # never taken for a message that is no event
+
+
+async def test_a_consent_command_naming_a_purpose_twice_is_invalid_for_recording_and_withdrawing_alike() -> None:
+    i = intake()
+    await programme(i)
+    enrol = {"programme_id": "p1", "participant_id": "P-1", "setting": "ward", "referral_source": "self",
+             "consent_given": True, "enrolled_on": "2025-11-01"}
+    assert (await send(i, "archers", "EnrolParticipant", enrol))["status"] == "accepted"
+    for command in ("RecordConsent", "WithdrawConsent"):
+        data = {"programme_id": "p1", "participant_id": "P-1", "on": "2025-11-02", "purposes": ["evaluation", "evaluation"]}
+        reply = await send(i, "archers", command, data)
+        assert reply["code"] == "invalid" and "each purpose at most once" in json.dumps(reply), (command, reply)

@@ -128,7 +128,8 @@ def _consent(*, given: bool):  # type: ignore[no-untyped-def]
         values: dict[str, object] = {consent_column(p): given for p in d.purposes}
         if isinstance(d, e.ConsentRecorded) and d.review_on is not None:
             values["consent_review_on"] = d.review_on
-        update_row(conn, t[ENROLMENT.name], keys, **values)
+        if values:  # an event naming no purpose changes nothing
+            update_row(conn, t[ENROLMENT.name], keys, **values)
 
     return apply
 

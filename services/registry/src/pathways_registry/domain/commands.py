@@ -9,7 +9,7 @@ from pathways.core.ids import Id
 from pathways.core.schemas import CommandData
 from pathways.policy.consent import PURPOSES, Purpose
 from pathways.policy.personal_details import PersonalDetails, SealedDetails
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from pathways_registry.domain.events import (
     DeclineReason,
@@ -131,15 +131,24 @@ class _ParticipantAction(CommandData):
     on: date
 
 
+def _each_once(purposes: list[Purpose]) -> list[Purpose]:
+    if len(set(purposes)) != len(purposes):
+        raise ValueError("each purpose at most once")
+    return purposes
+
+
+# The purposes a consent command names: one to all four, each once.
+Purposes = Annotated[list[Purpose], Field(min_length=1, max_length=len(PURPOSES)), AfterValidator(_each_once)]
+
+
 @command
 class RecordConsent(_ParticipantAction):
     """Record the purposes an enrolled participant consents to, on the information they
     were given. Without purposes: what the single yes/no always meant (taking part,
     sharing with the commissioner, evaluation; never photographs and showcases)."""
 
-    purposes: list[Purpose] | None = Field(None, min_length=1, max_length=len(PURPOSES),
-                                           description="taking_part, sharing_with_commissioner, evaluation, "
-                                           "photographs_and_showcases")
+    purposes: Purposes | None = Field(None, description="taking_part, sharing_with_commissioner, evaluation, "
+                                      "photographs_and_showcases")
     information_version: Text | None = Field(None, description="The version of the information sheet the person "
                                              "was given, e.g. 'PIS v3 (easy read)'")
     capacity_note: Text | None = Field(None, description="How capacity to consent was judged (e.g. 'assessed by "
@@ -147,9 +156,7 @@ class RecordConsent(_ParticipantAction):
     review_on: date | None = Field(None, description="When the consent is to be reviewed with the person")
 
     @model_validator(mode="after")
-    def _each_purpose_once(self) -> RecordConsent:
-        if self.purposes is not None and len(set(self.purposes)) != len(self.purposes):
-            raise ValueError("each purpose at most once")
+    def _reviewed_after(self) -> RecordConsent:
         if self.review_on is not None and self.review_on < self.on:
             raise ValueError("review_on is before the consent was recorded")
         return self
@@ -160,7 +167,7 @@ class WithdrawConsent(_ParticipantAction):
     """Record that a participant withdrew consent: for the purposes named, or without
     purposes for every purpose they had consented to."""
 
-    purposes: list[Purpose] | None = Field(None, min_length=1, max_length=len(PURPOSES))
+    purposes: Purposes | None = None
 
 
 @command
