@@ -6,6 +6,7 @@ from pathways.runtime.accounts import NatsNeeds
 from pathways.runtime.service import ServiceDefinition
 
 from pathways_registry import api
+from pathways_registry.concerns import CONCERN_RECORDS
 from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
 from pathways_registry.identity import IDENTITY
@@ -14,10 +15,10 @@ from pathways_registry.shredder import KEY_SHREDDER
 
 service = ServiceDefinition(
     name=CONTEXT,
-    description="Organisations, programmes, commissioned partners, participants and co-producers.",
+    description="Organisations, programmes, commissioned partners, participants, co-producers and safeguarding.",
     schemas=schemas,
     handlers=HANDLERS,
-    projections=[ROSTER, IDENTITY],
+    projections=[ROSTER, IDENTITY, CONCERN_RECORDS],
     api=api.router,
     http_port=8101,
     consumers=[KEY_SHREDDER],

@@ -11,8 +11,9 @@ from pathways.core.replies import RejectionCode, reject
 from pathways.core.subjects import ANY_ORGANISATION, NO_PROGRAMME, AggregateRef
 from pathways.policy.personal import EnrolmentRef, NotAKey, PersonKeys, seal
 
+from pathways_registry import concerns
 from pathways_registry.domain import commands as c
-from pathways_registry.domain import decide, journey, targets
+from pathways_registry.domain import decide, journey, safeguarding, targets
 from pathways_registry.domain import facts as f
 from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME
 
@@ -33,6 +34,10 @@ def programme_of(programme_id: str, commissioner: str) -> Load[Any]:
 
 def enrolment(programme_id: str, partner: str, participant_id: str) -> Load[Any]:
     return Load(AggregateRef(CONTEXT, programme_id, partner, participant_id), ENROLMENT)
+
+
+def concern(programme_id: str, partner: str, concern_id: str) -> Load[Any]:
+    return Load(AggregateRef(CONTEXT, programme_id, partner, concern_id), safeguarding.CONCERN)
 
 
 def _enrolment_target(cmd: Any, ctx: CommandContext) -> Load[Any]:
@@ -128,5 +133,45 @@ HANDLERS = handlers_by_name(
         facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=decide.register_co_producer,
+    ),
+    CommandHandler(
+        safeguarding.AppointSafeguardingLead,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=safeguarding.Appointing,
+        reads=lambda cmd, ctx: {"programme_anywhere": programme_anywhere(cmd.programme_id),
+                                "appointee": organisation(cmd.organisation_id)},
+        decide=safeguarding.appoint_lead,
+    ),
+    CommandHandler(
+        safeguarding.StandDownSafeguardingLead,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=safeguarding.LeadsProgramme,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        decide=safeguarding.stand_down_lead,
+    ),
+    CommandHandler(
+        safeguarding.RaiseConcern,
+        target=lambda cmd, ctx: concern(cmd.programme_id, ctx.organisation, cmd.concern_id),
+        facts=safeguarding.Raising,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id),
+                                "enrolment": enrolment(cmd.programme_id, ctx.organisation, cmd.participant_id)},
+        prepare=concerns.seal_raised,
+        decide=safeguarding.raise_concern,
+    ),
+    CommandHandler(
+        safeguarding.RecordConcernAction,
+        target=lambda cmd, ctx: concern(cmd.programme_id, cmd.partner_id, cmd.concern_id),
+        facts=safeguarding.LeadsProgramme,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        prepare=concerns.seal_action,
+        decide=safeguarding.record_action,
+    ),
+    CommandHandler(
+        safeguarding.CloseConcern,
+        target=lambda cmd, ctx: concern(cmd.programme_id, cmd.partner_id, cmd.concern_id),
+        facts=safeguarding.LeadsProgramme,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        prepare=concerns.seal_closure,
+        decide=safeguarding.close_concern,
     ),
 )

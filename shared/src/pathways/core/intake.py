@@ -44,7 +44,8 @@ class RejectionTrail(Protocol):
     """Where refused commands are recorded: the platform's audit trail
     (pathways.policy.accountability.AuditTrail), given to the intake by the runtime."""
 
-    async def command_rejected(self, context: str, sender: str, command: str, raw: bytes, reply: Rejected) -> None: ...
+    async def command_rejected(self, context: str, sender: str, command: str, raw: bytes, reply: Rejected,
+                               withheld: tuple[str, ...] = ()) -> None: ...
 
 
 TARGET = "\0target"  # the target's place among the loads: no handler names a read so
@@ -162,7 +163,9 @@ class CommandIntake:
         if self.trail is not None:
             # Who tried what and why it was refused, for the auditors; a rejected command
             # records no domain event.
-            await self.trail.command_rejected(self.context, sender, command, raw, reply)
+            handler = self.handlers.get(command)
+            withheld = handler.model.withheld_from_records if handler is not None else ()
+            await self.trail.command_rejected(self.context, sender, command, raw, reply, withheld)
 
     async def _handle(self, sender: str, command: str, raw: bytes) -> Reply:
         asked = self.understand(sender, command, json_object(raw))

@@ -30,6 +30,10 @@ class CommandData(BaseModel):
     """Base of every command's `data`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # Fields the platform seals on arrival (personal details, a safeguarding concern): a
+    # refused command's record hashes the body without them, so a digest kept for ever cannot
+    # confirm a guess at what they said.
+    withheld_from_records: ClassVar[tuple[str, ...]] = ()
 
 
 E = TypeVar("E", bound=type[EventData])

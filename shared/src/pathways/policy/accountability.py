@@ -128,7 +128,8 @@ class AuditTrail:
         self.service = service
         self._append = append
 
-    async def command_rejected(self, context: str, sender: str, command: str, raw: bytes, reply: Rejected) -> None:
+    async def command_rejected(self, context: str, sender: str, command: str, raw: bytes, reply: Rejected,
+                               withheld: tuple[str, ...] = ()) -> None:
         """Best effort, and quick: the reply goes back to the sender whatever happens here,
         and a failure is logged (a store that refused the command may refuse this too).
         The same bytes refused the same way within the stream's duplicate window are one
@@ -138,7 +139,7 @@ class AuditTrail:
         if not isinstance(data, dict):
             data = {}
         key = body.get("idempotency_key")
-        digest = _body_digest(raw, body)
+        digest = _body_digest(raw, body, withheld)
         details, message = _without_names_not_ours(reply.details[:MAX_DETAILS], reply.message[:2000])
         event = audit_event(
             CommandRejected(
@@ -213,13 +214,15 @@ def _without_names_not_ours(details: list[dict[str, Any]], message: str) -> tupl
     return cleaned, message
 
 
-def _body_digest(raw: bytes, body: dict[str, Any]) -> str:
-    """SHA-256 of what was sent, so the sender can prove it; but of the body without its
-    personal details when it carried some: a hash kept for ever must not let anyone confirm
-    a guess at a person's name and NHS number."""
+def _body_digest(raw: bytes, body: dict[str, Any], withheld: tuple[str, ...] = ()) -> str:
+    """SHA-256 of what was sent, so the sender can prove it; but of the body without what the
+    platform would have sealed (personal details, whatever the command; the fields its schema
+    withholds, `CommandData.withheld_from_records`): a hash kept for ever must not let anyone
+    confirm a guess at a person's name and NHS number, or at what a concern said."""
     data = body.get("data")
-    if isinstance(data, dict) and "personal" in data:
-        body = body | {"data": {k: v for k, v in data.items() if k != "personal"}}
+    kept_out = {"personal", *withheld}
+    if isinstance(data, dict) and kept_out & data.keys():
+        body = body | {"data": {k: v for k, v in data.items() if k not in kept_out}}
         return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return hashlib.sha256(raw).hexdigest()
 

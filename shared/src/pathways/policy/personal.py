@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 import nats.js.errors
 from cryptography.exceptions import InvalidTag
@@ -60,6 +61,10 @@ class EnrolmentRef:
         return f"{self.programme_id}.{self.partner_id}.{self.participant_id}"
 
     @property
+    def owner(self) -> str:
+        return self.participant_id
+
+    @property
     def programme_key_name(self) -> str:
         """Where the earlier scheme kept the key: one per person per programme."""
         return f"{self.programme_id}.{self.participant_id}"
@@ -70,25 +75,49 @@ class EnrolmentRef:
         return f"pathways/personal/{self.programme_id}/{self.partner_id}/{self.participant_id}".encode()
 
 
+class KeyRef(Protocol):
+    """What a key in the bucket seals: an enrolment's personal details, or another record
+    kept as closely (a safeguarding concern, say), each under a key name of its own."""
+
+    @property
+    def key_name(self) -> str: ...
+
+    @property
+    def owner(self) -> str:
+        """Whose key it is, in words for an error message (a pseudonymous id, never a name)."""
+        ...
+
+
 # The plaintext is padded to a multiple of this before sealing, so the ciphertext's length
 # does not tell a short name from a long one (or whether a contact or NHS number was given).
 PAD_TO = 256
 
 
-def seal(key: bytes, enrolment: EnrolmentRef, details: PersonalDetails) -> SealedDetails:
+def seal_bytes(key: bytes, associated_data: bytes, plain: bytes) -> SealedDetails:
+    """AES-256-GCM over `plain`, padded, bound to `associated_data` (so a blob cannot be
+    passed off as another record's). Any record sealed in an event goes through here."""
     nonce = os.urandom(12)
-    plain = details.model_dump_json().encode()
     padded = plain + b" " * (-len(plain) % PAD_TO)  # JSON ignores trailing whitespace
-    ciphertext = AESGCM(key).encrypt(nonce, padded, enrolment.associated_data())
+    ciphertext = AESGCM(key).encrypt(nonce, padded, associated_data)
     return SealedDetails(nonce=base64.b64encode(nonce).decode(), ciphertext=base64.b64encode(ciphertext).decode(),
                          key="enrolment")
 
 
+def open_bytes(key: bytes, associated_data: bytes, sealed: SealedDetails) -> bytes:
+    try:
+        return AESGCM(key).decrypt(base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext), associated_data)
+    except InvalidTag:
+        raise ValueError("the sealed record does not open with this key") from None
+
+
+def seal(key: bytes, enrolment: EnrolmentRef, details: PersonalDetails) -> SealedDetails:
+    return seal_bytes(key, enrolment.associated_data(), details.model_dump_json().encode())
+
+
 def unseal(key: bytes, enrolment: EnrolmentRef, sealed: SealedDetails) -> PersonalDetails:
     try:
-        plain = AESGCM(key).decrypt(base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext),
-                                    enrolment.associated_data(sealed.key))
-    except InvalidTag:
+        plain = open_bytes(key, enrolment.associated_data(sealed.key), sealed)
+    except ValueError:
         raise ValueError("the sealed details do not open with this person's key") from None
     return PersonalDetails.model_validate_json(plain)
 
@@ -110,38 +139,42 @@ class PersonKeys:
         if moved is not None:
             log.warning("remade the people's keys bucket so that erasure overwrites a key on disk", keys=moved)
 
-    async def key_for(self, enrolment: EnrolmentRef) -> bytes:
-        """The enrolment's key, made on first use (two retries of one enrolment racing get
+    async def key_for(self, ref: KeyRef) -> bytes:
+        """The record's key, made on first use (two retries of one enrolment racing get
         the same key: only one create can win). Called only once `decide` has accepted."""
         kv = await self._kv.open()
         try:
-            await kv.create(enrolment.key_name, base64.b64encode(AESGCM.generate_key(bit_length=256)))
+            await kv.create(ref.key_name, base64.b64encode(AESGCM.generate_key(bit_length=256)))
         except nats.js.errors.KeyWrongLastSequenceError:
             pass  # it exists already
-        return await self.existing(enrolment)
+        return await self.existing(ref)
 
-    async def existing(self, enrolment: EnrolmentRef, sealed: SealedDetails | None = None) -> bytes:
-        """The key that opens `sealed` (by default, the enrolment's own key)."""
+    async def existing(self, ref: KeyRef, sealed: SealedDetails | None = None) -> bytes:
+        """The key that opens `sealed` (by default, the record's own key)."""
         kv = await self._kv.open()
-        name = enrolment.programme_key_name if sealed is not None and sealed.key == "programme" else enrolment.key_name
+        name = ref.key_name
+        if sealed is not None and sealed.key == "programme" and isinstance(ref, EnrolmentRef):
+            name = ref.programme_key_name
         try:
             entry = await kv.get(name)
         except nats.js.errors.KeyNotFoundError:  # also an erased key
-            raise DetailsErased(f"{enrolment.participant_id}'s details are erased or were never recorded") from None
+            raise DetailsErased(f"{ref.owner}'s details are erased or were never recorded") from None
         if not entry.value:
-            raise DetailsErased(f"{enrolment.participant_id}'s details are erased")
+            raise DetailsErased(f"{ref.owner}'s details are erased")
         try:
             key = base64.b64decode(entry.value, validate=True)
         except ValueError:
             key = b""
         if len(key) != 32:
-            raise NotAKey(f"the entry under {enrolment.participant_id}'s key name is not a key the platform made")
+            raise NotAKey(f"the entry under {ref.owner}'s key name is not a key the platform made")
         return key
 
-    async def erase(self, enrolment: EnrolmentRef) -> bool:
-        """Delete the enrolment's key for good, overwriting it on disk, and the key of the
-        earlier scheme that sealed the same person's details across the programme, if any.
-        True if there was one to erase; erasing again is harmless (the registry's shredder
-        repeats erasures after a crash)."""
-        erased = await self._kv.erase(enrolment.key_name)
-        return await self._kv.erase(enrolment.programme_key_name) or erased
+    async def erase(self, ref: KeyRef) -> bool:
+        """Delete the record's key for good, overwriting it on disk (for an enrolment, also
+        the key of the earlier scheme that sealed the same person's details across the
+        programme, if any). True if there was one to erase; erasing again is harmless (the
+        registry's shredder repeats erasures after a crash)."""
+        erased = await self._kv.erase(ref.key_name)
+        if isinstance(ref, EnrolmentRef):
+            erased = await self._kv.erase(ref.programme_key_name) or erased
+        return erased

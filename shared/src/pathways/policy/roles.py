@@ -5,5 +5,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-Role = Literal["commissioner", "partner", "evaluator", "auditor", "operator"]
+# A safeguarding lead's token reads the safeguarding concerns of the programmes its organisation
+# leads on, and nothing else: the commissioner's everyday token never opens a concern.
+Role = Literal["commissioner", "partner", "evaluator", "auditor", "operator", "safeguarding_lead"]
 ROLES: tuple[str, ...] = get_args(Role)

@@ -79,6 +79,8 @@ class EnrolParticipant(CommandData):
     """Enrol a participant, by pseudonymous id, with the sending partner. Their personal
     details, if given, are sealed with a key of their own before anything is recorded."""
 
+    withheld_from_records = ("personal",)
+
     programme_id: Id
     participant_id: Id = Field(description="Pseudonymous id; never a name or NHS number")
     setting: Setting

@@ -14,7 +14,8 @@ from pydantic import Field
 schemas = SchemaRegistry()
 event = schemas.event("registry")
 
-OrganisationKind = Literal["commissioner", "delivery_partner", "evaluator", "funder", "auditor"]
+# An NHS trust hosts the programme's wards (DESIGN §3) and may be a safeguarding lead.
+OrganisationKind = Literal["commissioner", "delivery_partner", "evaluator", "funder", "auditor", "nhs_trust"]
 Setting = Literal["ward", "community"]
 ReferralSource = Literal[
     "self", "clinical_team", "ward_staff", "community_services", "family_or_carer", "other"
@@ -219,3 +220,61 @@ class TargetSet(EventData):
     contract_id: Id | None = None  # with it, the target of that contract's partner
     partner_id: Id | None = None
     note: str | None = None
+
+
+# Safeguarding (pathways_registry.domain.safeguarding). What a concern says, who it is about,
+# how it was dealt with and its outcome travel only sealed, each under the concern's own key:
+# the plaintext of these events is opaque references, dates and who acted.
+
+
+@event
+class SafeguardingLeadAppointed(EventData):
+    """The commissioner named an organisation (itself or the host NHS trust) a safeguarding
+    lead of the programme: it deals with the concerns partners raise there."""
+
+    programme_id: Id
+    organisation_id: Id
+
+
+@event
+class SafeguardingLeadStoodDown(EventData):
+    """An organisation is no longer a safeguarding lead of the programme."""
+
+    programme_id: Id
+    organisation_id: Id
+
+
+@event
+class ConcernRaised(EventData):
+    """A partner raised a safeguarding concern. Whom it is about, its category and severity
+    and what happened are in `sealed`."""
+
+    programme_id: Id
+    concern_id: Id
+    raised_on: date
+    sealed: SealedDetails
+
+
+@event
+class ConcernActionRecorded(EventData):
+    """A safeguarding lead recorded what was done about a concern, or where it was escalated
+    to (both in `sealed`)."""
+
+    programme_id: Id
+    partner_id: Id
+    concern_id: Id
+    lead_id: Id
+    on: date
+    sealed: SealedDetails
+
+
+@event
+class ConcernClosed(EventData):
+    """A safeguarding lead closed a concern; its outcome is in `sealed`."""
+
+    programme_id: Id
+    partner_id: Id
+    concern_id: Id
+    lead_id: Id
+    on: date
+    sealed: SealedDetails

@@ -24,6 +24,8 @@ from pathways_registry.domain.events import (
     ProgrammeLaunched,
     ReferralAccepted,
     ReferralDeclined,
+    SafeguardingLeadAppointed,
+    SafeguardingLeadStoodDown,
     TargetSet,
 )
 
@@ -59,6 +61,7 @@ class Programme:
     ends_on: date = date.min
     budget_pence: int = 0
     contracts: tuple[Contract, ...] = ()
+    safeguarding_leads: frozenset[str] = frozenset()  # organisations (pathways_registry.domain.safeguarding)
 
     @property
     def committed_pence(self) -> int:
@@ -78,6 +81,10 @@ def _evolve_programme(state: Programme, event: EventData) -> Programme:
             event.contract_id, event.partner_id, event.budget_pence, event.starts_on, event.ends_on
         )
         return replace(state, contracts=(*state.contracts, contract))
+    if isinstance(event, SafeguardingLeadAppointed):
+        return replace(state, safeguarding_leads=state.safeguarding_leads | {event.organisation_id})
+    if isinstance(event, SafeguardingLeadStoodDown):
+        return replace(state, safeguarding_leads=state.safeguarding_leads - {event.organisation_id})
     return state
 
 
@@ -154,7 +161,8 @@ def _evolve_co_producer(state: CoProducer, event: EventData) -> CoProducer:
 
 ORGANISATION = AggregateType("organisation", Organisation(), _evolve_organisation, (OrganisationRegistered,))
 PROGRAMME = AggregateType(
-    "programme", Programme(), _evolve_programme, (ProgrammeLaunched, PartnerCommissioned, TargetSet)
+    "programme", Programme(), _evolve_programme,
+    (ProgrammeLaunched, PartnerCommissioned, TargetSet, SafeguardingLeadAppointed, SafeguardingLeadStoodDown),
 )
 ENROLMENT = AggregateType(
     "participant enrolment",

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 org_cli = typer.Typer(help="Organisations: register them, issue, rotate and revoke their credentials.", no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
-ORG_ROLES = ("commissioner", "partner", "evaluator", "auditor")
-KIND_OF_ROLE = {"commissioner": "commissioner", "partner": "delivery_partner", "evaluator": "evaluator", "auditor": "auditor"}
+ORG_ROLES = ("commissioner", "partner", "evaluator", "auditor", "safeguarding_lead")
+# A safeguarding lead added as an organisation of its own is the host NHS trust (a commissioner
+# that leads safeguarding itself takes a second token: `pathways tokens issue ORG --role safeguarding_lead`).
+KIND_OF_ROLE = {"commissioner": "commissioner", "partner": "delivery_partner", "evaluator": "evaluator", "auditor": "auditor",
+                "safeguarding_lead": "nhs_trust"}
 
 
 def _connection() -> ConnectionInfo:
