@@ -86,6 +86,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
         missing = run(home, "programme", "show", unique("nope"))
         assert missing.returncode == 1 and "no programme" in missing.stdout
         await tokens_work_across_processes(home, connection, s)
+        await retention_and_subject_access_from_the_cli(home, connection, s, tmp_path)
         await the_demo_is_on_the_dashboard(home, connection)
         await the_ledger_is_signed(home)
     finally:
@@ -101,6 +102,39 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     assert not (home / "connection.json").exists()
     after = run(home, "status")
     assert after.returncode == 1 and "pathways up" in after.stderr + after.stdout
+
+
+async def retention_and_subject_access_from_the_cli(home: Path, connection: ConnectionInfo, s: ProgrammeSetup,
+                                                   out: Path) -> None:
+    """`pathways retention show|run` and `pathways participant export` as the operator runs them."""
+    nc = await connection.connect("cli-test-retention")
+    client = CommandClient(nc)
+    person = unique("pt")
+    made_up = {"name": "Perpetua Quillfeather", "date_of_birth": "1961-02-14"}
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, person) | {
+        "personal": made_up}))["status"] == "accepted"
+    assert (await client.send(s.commissioner, "SetRetentionRule", {"programme_id": s.programme_id,
+                                                                   "years_after_end": 0}))["status"] == "accepted"
+    await nc.close()
+    for _ in range(50):  # the registry's read model has the enrolment a moment after it is accepted
+        shown = run(home, "retention", "show", s.programme_id)
+        if person in shown.stdout:
+            break
+        await asyncio.sleep(0.2)
+    assert shown.returncode == 0 and person in shown.stdout and "erases them now" in shown.stdout, shown.stdout
+    dry = run(home, "retention", "run", s.programme_id, "--dry-run")
+    assert dry.returncode == 0 and person in dry.stdout and "Erased" not in dry.stdout, dry.stdout
+    erased = run(home, "retention", "run", s.programme_id)
+    assert erased.returncode == 0 and "Erased the personal details of 1 of 1 enrolments" in erased.stdout, erased.stdout
+    exported = run(home, "participant", "export", person, "--programme", s.programme_id,
+                   "-o", str(out / "sar.json"), "--html", str(out / "sar.html"))
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert oct((out / "sar.json").stat().st_mode & 0o777) == "0o600"
+    found = json.loads((out / "sar.json").read_text())
+    assert [e["type"].rsplit(".", 1)[1] for e in found["events"]] == ["ParticipantEnrolled", "ParticipantDataErased"]
+    assert "Perpetua" not in (out / "sar.json").read_text() + (out / "sar.html").read_text()
+    missing = run(home, "participant", "export", unique("pt"), "--programme", s.programme_id, "-o", str(out / "x.json"))
+    assert missing.returncode == 1 and "There is no" in missing.stdout
 
 
 async def demo_tokens(home: Path) -> dict[str, str]:

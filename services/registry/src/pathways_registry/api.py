@@ -11,7 +11,7 @@ from pathways.policy.http import db_session
 from pathways.policy.scope import WHOLE_PROGRAMME_ROLES
 from sqlmodel import Session, select
 
-from pathways_registry import concerns_api, identity, readmodel
+from pathways_registry import concerns_api, identity, readmodel, retention, subject_access
 from pathways_registry.readmodel import ProgrammeRosterPublic, RosterContract, RosterOrganisation, RosterProgramme
 
 
@@ -48,6 +48,8 @@ def programme(
 
 router.include_router(identity.router)
 router.include_router(concerns_api.router)
+router.include_router(subject_access.router)
+router.include_router(retention.router)
 
 @router.get("/organisations", response_model=list[RosterOrganisation])
 def organisations(who: Caller = Depends(caller), session: Session = Depends(db_session)) -> list[RosterOrganisation]:

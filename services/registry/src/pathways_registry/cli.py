@@ -1,8 +1,11 @@
-"""`pathways programme …`: the roster from the running registry's API."""
+"""`pathways programme …` (the roster) and `pathways participant export` (subject access), from the
+running registry's API."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import httpx
 import typer
@@ -58,3 +61,48 @@ def show(
             ", ".join(p["activities"]), str(p["active_enrolments"]), str(p["total_enrolments"]),
         )
     console.print(table)
+
+
+participant_cli = typer.Typer(help="Participants: what the platform holds on one person (subject access).",
+                              no_args_is_help=True)
+
+
+@participant_cli.command("export")
+def export(
+    participant_id: str = typer.Argument(..., help="The person's pseudonymous id, e.g. pt-0042"),
+    programme_id: str = typer.Option(..., "--programme", "-p", help="The programme they were enrolled in"),
+    out: Path = typer.Option(Path("subject-access.json"), "--out", "-o", help="Where to write the JSON export"),
+    html: Path | None = typer.Option(None, "--html", help="Also write the readable page here"),
+) -> None:
+    """Everything held on one person in a programme, for a subject access request: every
+    event naming them in every service, and who read their records. Run by the platform's
+    operator, it holds no personal details (those open only for the partner that recorded
+    them and the commissioner, through the registry's /export route). Recorded as an access."""
+    base_path = f"/programmes/{programme_id}/participants/{participant_id}/export"
+    try:
+        connection = resolve_connection()
+        base = connection.services["registry"]
+        with operator_headers(connection) as headers, console.status("Reading the whole history of the programme…"):
+            answer = httpx.get(f"{base}{base_path}", timeout=600, headers=headers)
+            page = httpx.get(f"{base}{base_path}.html", timeout=600, headers=headers) if html is not None else None
+    except (FileNotFoundError, KeyError, httpx.HTTPError) as err:
+        console.print(f"[red]Cannot reach the registry:[/red] {err}")
+        raise typer.Exit(2) from None
+    if answer.status_code == 404:
+        console.print(f"[yellow]There is no '{participant_id}' in '{programme_id}'.[/yellow]")
+        raise typer.Exit(1)
+    answer.raise_for_status()
+    found = answer.json()
+    _write_private(out, json.dumps(found, indent=2, ensure_ascii=False))
+    if html is not None and page is not None:
+        page.raise_for_status()
+        _write_private(html, page.text)
+    console.print(f"{len(found['events'])} events and {len(found['reads'])} reads of their records → {out}"
+                  f"{f' and {html}' if html is not None else ''}. The export is recorded as an access.")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Owner-only from the first byte: it is a person's health and social care record."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -13,7 +13,7 @@ from pathways.policy.personal import EnrolmentRef, NotAKey, PersonKeys, seal
 
 from pathways_registry import concerns
 from pathways_registry.domain import commands as c
-from pathways_registry.domain import decide, journey, safeguarding, targets
+from pathways_registry.domain import decide, journey, retention, safeguarding, targets
 from pathways_registry.domain import facts as f
 from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME
 
@@ -64,12 +64,14 @@ async def _seal_personal(cmd: c.EnrolParticipant, ctx: CommandContext, keys: Per
     return cmd.model_copy(update={"personal": None, "sealed_personal": sealed})
 
 
-async def _delete_key(cmd: c.EraseParticipantData, ctx: CommandContext, keys: PersonKeys | None) -> None:
+async def _delete_key(cmd: c.EraseParticipantData | retention.ApplyRetention, ctx: CommandContext,
+                      keys: PersonKeys | None) -> None:
     if keys is None:
         raise RuntimeError("an erasure needs the key store, and this registry has none")
     # The key shredder (shredder.py) does the same for every stored erasure, in case this
     # does not happen.
-    await keys.erase(EnrolmentRef(cmd.programme_id, ctx.organisation, cmd.participant_id))
+    partner = cmd.partner_id if isinstance(cmd, retention.ApplyRetention) else ctx.organisation
+    await keys.erase(EnrolmentRef(cmd.programme_id, partner, cmd.participant_id))
 
 
 HANDLERS = handlers_by_name(
@@ -133,6 +135,21 @@ HANDLERS = handlers_by_name(
         facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=decide.register_co_producer,
+    ),
+    CommandHandler(
+        retention.SetRetentionRule,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=retention.Ruled,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        decide=retention.set_rule,
+    ),
+    CommandHandler(
+        retention.ApplyRetention,
+        target=lambda cmd, ctx: enrolment(cmd.programme_id, cmd.partner_id, cmd.participant_id),
+        facts=retention.Ruled,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        decide=retention.apply_retention,
+        after=_delete_key,
     ),
     CommandHandler(
         safeguarding.AppointSafeguardingLead,

@@ -61,14 +61,14 @@ IDENTITY = Projection(
 
 router = APIRouter(tags=["registry"])
 
-@router.get("/programmes/{programme_id}/participants/{participant_id}/identity")
-async def identity(request: Request, programme_id: str, participant_id: str, who: Caller = Depends(caller),
-                   session: Session = Depends(db_session)) -> dict[str, Any]:
-    """A participant's personal details, for the partner they are enrolled with or the
-    programme's commissioner; the reading is recorded for audit."""
+def visible_rows(session: Session, who: Caller, programme_id: str, participant_id: str) -> list[Any]:
+    """The enrolling partners' records of the person that the caller may open: a partner its
+    own, the programme's commissioner those of enrolments whose person shares them with it."""
     if who.role not in IDENTITY_ROLES:
-        raise HTTPException(403, f"The {who.role} role works with pseudonymous ids; identities are not shown to it.")
+        return []
     programme = session.get(RosterProgramme, programme_id)
+    if programme is None or (who.role == "commissioner" and programme.commissioner_id != who.organisation_id):
+        return []
     query = select(IDENTITIES).where(IDENTITIES.c.programme_id == programme_id,
                                      IDENTITIES.c.participant_id == participant_id)
     if who.role == "partner":
@@ -80,26 +80,44 @@ async def identity(request: Request, programme_id: str, participant_id: str, who
             e.c.programme_id == programme_id, e.c.participant_id == participant_id,
             e.c.consent_sharing_with_commissioner.is_(True)))}
         rows = [row for row in rows if row.partner_id in sharing]
-    visible = programme is not None and (who.role == "partner" or programme.commissioner_id == who.organisation_id)
-    if not rows or not visible:
-        raise HTTPException(404, f"No personal details of '{participant_id}' that you can see.")
-    keys: PersonKeys | None = getattr(request.app.state, "person_keys", None)
-    records = []  # each enrolling partner's record of the person that can still be opened
+    return list(rows)
+
+
+async def opened(keys: PersonKeys | None, programme_id: str, participant_id: str, rows: list[Any]) -> list[dict[str, Any]]:
+    """Each record opened (`erased: true` once its key is gone)."""
+    records: list[dict[str, Any]] = []
     for row in rows:
         enrolment = EnrolmentRef(programme_id, row.partner_id, participant_id)
         if row.sealed is None or keys is None:
+            records.append({"partner_id": row.partner_id, "erased": True})
             continue
         sealed = SealedDetails.model_validate_json(row.sealed)
         try:
             key = await keys.existing(enrolment, sealed)
         except (DetailsErased, NotAKey):  # nothing was sealed with a key the platform did not make
+            records.append({"partner_id": row.partner_id, "erased": True})
             continue
         details = unseal(key, enrolment, sealed)
-        records.append({"partner_id": row.partner_id, **details.model_dump(mode="json")})
+        records.append({"partner_id": row.partner_id, "erased": False, **details.model_dump(mode="json")})
+    return records
+
+
+@router.get("/programmes/{programme_id}/participants/{participant_id}/identity")
+async def identity(request: Request, programme_id: str, participant_id: str, who: Caller = Depends(caller),
+                   session: Session = Depends(db_session)) -> dict[str, Any]:
+    """A participant's personal details, for the partner they are enrolled with or the
+    programme's commissioner; the reading is recorded for audit."""
+    if who.role not in IDENTITY_ROLES:
+        raise HTTPException(403, f"The {who.role} role works with pseudonymous ids; identities are not shown to it.")
+    rows = visible_rows(session, who, programme_id, participant_id)
+    if not rows:
+        raise HTTPException(404, f"No personal details of '{participant_id}' that you can see.")
+    records = [{k: v for k, v in r.items() if k != "erased"}
+               for r in await opened(getattr(request.app.state, "person_keys", None), programme_id, participant_id, rows)
+               if not r["erased"]]  # each enrolling partner's record of the person that can still be opened
     if not records:
         raise HTTPException(410, f"'{participant_id}''s personal details were erased.")
     await record_reads(request, who, programme_id, [participant_id])
     # The first record's fields at the top level (one enrolling partner is the usual
     # case); every partner's record under `records` for the commissioner.
     return {"participant_id": participant_id, **records[0], "records": records}
-

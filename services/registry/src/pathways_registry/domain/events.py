@@ -278,3 +278,12 @@ class ConcernClosed(EventData):
     lead_id: Id
     on: date
     sealed: SealedDetails
+
+
+@event
+class RetentionRuleSet(EventData):
+    """The commissioner set how long people's personal details are kept: erased this many
+    whole years after the programme ends (0: as soon as it ends)."""
+
+    programme_id: Id
+    years_after_end: int = Field(ge=0, le=100)

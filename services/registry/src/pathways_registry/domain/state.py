@@ -24,6 +24,7 @@ from pathways_registry.domain.events import (
     ProgrammeLaunched,
     ReferralAccepted,
     ReferralDeclined,
+    RetentionRuleSet,
     SafeguardingLeadAppointed,
     SafeguardingLeadStoodDown,
     TargetSet,
@@ -62,6 +63,7 @@ class Programme:
     budget_pence: int = 0
     contracts: tuple[Contract, ...] = ()
     safeguarding_leads: frozenset[str] = frozenset()  # organisations (pathways_registry.domain.safeguarding)
+    retention_years: int | None = None  # personal details kept until this many years after it ends
 
     @property
     def committed_pence(self) -> int:
@@ -83,6 +85,8 @@ def _evolve_programme(state: Programme, event: EventData) -> Programme:
         return replace(state, contracts=(*state.contracts, contract))
     if isinstance(event, SafeguardingLeadAppointed):
         return replace(state, safeguarding_leads=state.safeguarding_leads | {event.organisation_id})
+    if isinstance(event, RetentionRuleSet):
+        return replace(state, retention_years=event.years_after_end)
     if isinstance(event, SafeguardingLeadStoodDown):
         return replace(state, safeguarding_leads=state.safeguarding_leads - {event.organisation_id})
     return state
@@ -162,7 +166,8 @@ def _evolve_co_producer(state: CoProducer, event: EventData) -> CoProducer:
 ORGANISATION = AggregateType("organisation", Organisation(), _evolve_organisation, (OrganisationRegistered,))
 PROGRAMME = AggregateType(
     "programme", Programme(), _evolve_programme,
-    (ProgrammeLaunched, PartnerCommissioned, TargetSet, SafeguardingLeadAppointed, SafeguardingLeadStoodDown),
+    (ProgrammeLaunched, PartnerCommissioned, TargetSet, SafeguardingLeadAppointed, SafeguardingLeadStoodDown,
+     RetentionRuleSet),
 )
 ENROLMENT = AggregateType(
     "participant enrolment",
