@@ -106,8 +106,8 @@ async def test_a_concern_is_read_by_the_raising_partner_and_the_safeguarding_lea
         assert answer.status_code == status and PERSON not in answer.text and "Quentin" not in answer.text, (role, answer.text)
         listed_for_them = await get(p.registry, org, role, f"/programmes/{s.programme_id}/concerns")
         # The other partner is answered as a partner with no concerns; the rest are refused outright.
-        assert (listed_for_them.status_code, listed_for_them.text) in [(200, "[]"), (403, listed_for_them.text),
-                                                                       (404, listed_for_them.text)], role
+        assert (listed_for_them.status_code, listed_for_them.status_code == 200 and listed_for_them.json()) == (
+            200 if org == s.partner_b else status, [] if org == s.partner_b else False), (role, listed_for_them.text)
         assert concern not in listed_for_them.text, role
     # A token for a role that is not a reader never opens one, whatever its organisation leads on.
     assert (await get(p.registry, trust, "commissioner", one)).status_code == 403
@@ -121,7 +121,11 @@ async def test_a_concern_is_read_by_the_raising_partner_and_the_safeguarding_lea
     _, records = await appended_since(p.nc, before)
     concern_reads = [r.event for r in records if r.event.type.endswith("ParticipantRecordsRead")]
     assert [(r.organisation, r.data["participant_ids"]) for r in concern_reads] == [
-        (org, [f"safeguarding/{s.partner_a}/{concern}"]) for org in (s.partner_a, s.partner_a, trust, trust)]
+        (org, [f"concern:{s.partner_a}:{concern}"]) for org in (s.partner_a, s.partner_a, trust, trust)]
+    await caught_up(p.audit, p.nc)
+    async with await signed_in(p.audit, unique("auditor"), "auditor") as auditor:  # where an auditor asks
+        logged = (await auditor.get(f"/audit/participants/concern:{s.partner_a}:{concern}/reads")).json()
+    assert [r["organisation_id"] for r in logged] == [s.partner_a, s.partner_a, trust, trust]
 
     # Nothing the concern says is anywhere but in its ciphertext: not in the stream (what an
     # auditor's Direct Get reads), a log line, any service's database (the registry's read
@@ -162,17 +166,59 @@ async def test_strangers_to_a_concern_are_answered_as_for_one_that_does_not_exis
         not_there = await p.client.send(org, "RecordConcernAction", leads_work(s, "sg-none", action=ACTION))
         assert anonymous(there, concern) == anonymous(not_there, "sg-none") and there["code"] == "not_found", org
         assert ACTION not in json.dumps(there)
+    # An id guessed under the partner's subjects says nothing either way: a concern named as
+    # an enrolment to erase, or one of the partner's people named as a concern to act on.
+    for org in (s.partner_b, s.commissioner, trust):
+        for wrong, named in [("ApplyRetention", {"programme_id": s.programme_id, "partner_id": s.partner_a,
+                                                 "participant_id": concern}),
+                             ("RecordConcernAction", leads_work(s, PERSON, action=ACTION))]:
+            guessed = await p.client.send(org, wrong, named)
+            unused = await p.client.send(org, wrong, named | ({"participant_id": "pt-none"} if "participant_id" in named
+                                                               else {"concern_id": "pt-none"}))
+            assert guessed["code"] != "conflict" and anonymous(guessed, concern if wrong == "ApplyRetention" else PERSON) \
+                == anonymous(unused, "pt-none"), (org, wrong, guessed)
+
     # The partner cannot raise a concern about someone it never enrolled; the refusal does not
-    # name the person, and its record's hash cannot confirm a guess at what was sent.
+    # name the person, and its record's hash leaves out everything the concern would have said.
     stranger = {"idempotency_key": unique("k"), "organisation": s.partner_b, "actor": "tester",
                 "data": concern_data(s, unique("sg"))}
     refused = await p.client.send(s.partner_b, "RaiseConcern", stranger["data"], key=stranger["idempotency_key"])
     assert refused["code"] == "not_found" and PERSON not in json.dumps(refused)
+    # A reference the partner already uses for one of its people is taken: the refusal's
+    # record does not quote it.
+    taken = await p.client.send(s.partner_a, "RaiseConcern", concern_data(s, PERSON))
+    assert taken["code"] == "conflict", taken
     await caught_up(p.audit, p.nc)
     async with await signed_in(p.audit, unique("auditor"), "auditor") as auditor:
-        record = (await auditor.get("/audit/rejections", params={"limit": 1})).json()[0]
-    assert record["command"] == "RaiseConcern" and PERSON not in json.dumps(record) and WHAT_HAPPENED not in json.dumps(record)
-    assert record["body_sha256"] != hashlib.sha256(json.dumps(stranger).encode()).hexdigest()
+        records = (await auditor.get("/audit/rejections", params={"limit": 2})).json()
+    assert [r["command"] for r in records] == ["RaiseConcern", "RaiseConcern"]
+    assert [r for r in records if PERSON in json.dumps(r) or WHAT_HAPPENED in json.dumps(r)] == [], records
+    kept = {k: v for k, v in stranger["data"].items()
+            if k not in ("concern_id", "participant_id", "category", "severity", "what_happened", "raised_on")}
+    record = next(r for r in records if r["organisation_id"] == s.partner_b)
+    assert record["body_sha256"] == hashlib.sha256(json.dumps(stranger | {"data": kept}, sort_keys=True,
+                                                              separators=(",", ":")).encode()).hexdigest()
+
+    # Over HTTP a lead's work takes a lead's token, and a lead's token sends nothing else.
+    async with await signed_in(p.registry, trust, "commissioner") as wrong_token:
+        answer = await wrong_token.post(f"/commands/{trust}/RecordConcernAction", json={
+            "idempotency_key": unique("k"), "organisation": trust, "actor": "tester",
+            "data": leads_work(s, concern, action=ACTION)})
+        assert answer.status_code == 403 and "safeguarding_lead role" in answer.text, answer.text
+    async with await signed_in(p.registry, s.commissioner, "safeguarding_lead") as lead_token:
+        answer = await lead_token.post(f"/commands/{s.commissioner}/SetTarget", json={
+            "idempotency_key": unique("k"), "organisation": s.commissioner, "actor": "tester", "data": {}})
+        assert answer.status_code == 403 and "sends only that role's commands" in answer.text, answer.text
+        batch = await lead_token.post(f"/commands/{s.commissioner}/batch", json={"commands": [{
+            "command": "SetTarget", "idempotency_key": unique("k"), "organisation": s.commissioner, "actor": "tester",
+            "data": {}}]})
+        assert batch.json()["replies"][0]["code"] == "forbidden", batch.text
+    async with await signed_in(p.registry, trust, "safeguarding_lead") as lead_token:
+        answer = await lead_token.post(f"/commands/{trust}/RecordConcernAction", json={
+            "idempotency_key": unique("k"), "organisation": trust, "actor": "tester",
+            "data": leads_work(s, concern, action=ACTION)})
+        assert answer.status_code == 200, answer.text
+
     # Only the platform seals, and a closed concern takes nothing more.
     forged = await p.client.send(trust, "RecordConcernAction", leads_work(s, concern, action=ACTION) | {
         "sealed": {"nonce": "AAAAAAAAAAAAAAAA", "ciphertext": "AAAA"}})
@@ -187,3 +233,9 @@ async def test_strangers_to_a_concern_are_answered_as_for_one_that_does_not_exis
         assert reply["code"] == code, (org, who, reply)
     await accepted(p, s.commissioner, "AppointSafeguardingLead", {"programme_id": s.programme_id,
                                                                    "organisation_id": s.commissioner})
+    # Stood down, a lead is a stranger to the concerns over NATS too.
+    other = unique("sg")
+    await accepted(p, s.partner_a, "RaiseConcern", concern_data(s, other))
+    await accepted(p, s.commissioner, "StandDownSafeguardingLead", {"programme_id": s.programme_id, "organisation_id": trust})
+    gone = await p.client.send(trust, "RecordConcernAction", leads_work(s, other, action=ACTION))
+    assert gone["code"] == "not_found", gone

@@ -8,6 +8,7 @@ its run erases them, and the audit ledger still verifies."""
 from __future__ import annotations
 
 import base64
+from datetime import date
 from typing import Any
 
 import pytest
@@ -82,6 +83,8 @@ async def test_the_export_holds_every_event_naming_the_person_and_nothing_else(
     await registry.caught_up()
     async with await signed_in(registry, a, "partner") as partner:  # a read of their records, to be listed
         assert (await partner.get(f"/programmes/{g}/participants/{person}/identity")).status_code == 200
+    async with await signed_in(registry, b, "partner") as partner:  # B's read is B's: not in A's export
+        assert (await partner.get(f"/programmes/{g}/participants/{person}/export")).status_code == 200
 
     mine = await export(registry, a, "partner", s, person)
     assert [e["sequence"] for e in mine["events"]] == sent.about_them
@@ -97,8 +100,9 @@ async def test_the_export_holds_every_event_naming_the_person_and_nothing_else(
     assert everyone["enrolled_with"] == [a, b]
     # The person shares with the commissioner (enrolment's consent): partner A's record opens for it.
     assert [(d["partner_id"], d.get("nhs_number")) for d in everyone["personal_details"]] == [(a, "9990012345")]
-    # Each export is an access: the commissioner's lists partner A's export before it.
-    assert [r["resource"].split("/")[-1] for r in everyone["reads"]] == ["identity", "export"]
+    # Each export is an access: the commissioner's lists B's and A's exports after A's read.
+    assert [(r["organisation"], r["resource"].split("/")[-1]) for r in everyone["reads"]] == [
+        (a, "identity"), (b, "export"), (a, "export")]
     operator = await export(registry, OPERATOR_ORGANISATION, "operator", s, person)
     assert operator["personal_details"] == [] and len(operator["events"]) == len(everyone["events"])
 
@@ -110,6 +114,19 @@ async def test_the_export_holds_every_event_naming_the_person_and_nothing_else(
         denied = await export(registry, org, role, s, person, "export.html")
         assert denied.status_code == status and "Marigold" not in denied.text, (role, denied.text)
     assert (await export(registry, b, "partner", s, unique("pt"), "export.html")).status_code == 404
+
+    # Once the person stops sharing with the commissioner through partner A, the commissioner's
+    # export holds none of A's records; with no enrolment sharing, it has none at all.
+    for partner in (a, b):
+        await sent.ok(partner, "WithdrawConsent", {"programme_id": g, "participant_id": person, "on": "2026-01-04",
+                                                   "purposes": ["sharing_with_commissioner"]}, theirs=False)
+        answer = await export(registry, s.commissioner, "commissioner", s, person, "export" if partner == a else "export.html")
+        if partner == a:
+            assert answer["enrolled_with"] == [b] and answer["personal_details"] == []
+            assert {e["sequence"] for e in answer["events"]} == set(b_enrolment.about_them)
+            assert {r["organisation"] for r in answer["reads"]} == {b, s.commissioner, OPERATOR_ORGANISATION}  # not A's
+        else:
+            assert answer.status_code == 404 and person not in answer.text.replace(f"'{person}'", "")
 
 
 async def test_the_retention_rule_erases_only_when_due_and_its_dry_run_erases_no_one(
@@ -135,16 +152,17 @@ async def test_the_retention_rule_erases_only_when_due_and_its_dry_run_erases_no
     assert (await due())["years_after_end"] is None
     none_yet = await p.client.send(OPERATOR_ORGANISATION, "ApplyRetention", apply("pt-osric"))
     assert none_yet["code"] == "rule_violation" and "no retention rule" in none_yet["message"]
-    rule = {"programme_id": s.programme_id, "years_after_end": 5}
+    # Far enough on from today whenever the test runs: the programme ends 2026-09-30.
+    later = date.today().year - 2026 + 5
+    rule = {"programme_id": s.programme_id, "years_after_end": later}
     assert (await p.client.send(s.partner_a, "SetRetentionRule", rule))["code"] == "forbidden"
     assert (await p.client.send(s.commissioner, "SetRetentionRule", rule))["status"] == "accepted"
-    # The programme ends 2026-09-30: five years on is not yet.
     dry = await due()
-    assert (dry["erases_from"], dry["due"]) == ("2031-09-30", False)
+    assert (dry["erases_from"], dry["due"]) == (f"{2026 + later}-10-01", False)
     assert [(r["partner_id"], r["participant_id"]) for r in dry["to_erase"]] == [(s.partner_a, person) for person in
                                                                                   sorted(PEOPLE)]
     early = await p.client.send(OPERATOR_ORGANISATION, "ApplyRetention", apply("pt-osric"))
-    assert early["code"] == "rule_violation" and "from 2031-09-30, not before" in early["message"]
+    assert early["code"] == "rule_violation" and f"from {2026 + later}-10-01, not before" in early["message"]
     assert all(on_disk(p, key) for key in stored.values())  # the dry run and the refusals erased nothing
 
     assert (await p.client.send(s.commissioner, "SetRetentionRule", rule | {"years_after_end": 0}))["status"] == "accepted"
@@ -169,3 +187,43 @@ async def test_the_retention_rule_erases_only_when_due_and_its_dry_run_erases_no
     assert report.ok, report.problems
     secrets = [v for person in PEOPLE.values() for v in person.values()]
     assert [secret for secret in secrets if secret in everywhere(p, capfd.readouterr().err)] == []
+
+
+def test_the_rule_erases_from_the_day_after_the_last_whole_year() -> None:
+    """`ends_on` is a day the programme still runs; a year from 29 February is 1 March."""
+    from pathways_registry.domain.retention import due_on
+
+    assert due_on(date(2026, 9, 30), 0) == date(2026, 10, 1)
+    assert due_on(date(2026, 9, 30), 5) == date(2031, 10, 1)
+    assert due_on(date(2028, 2, 28), 1) == date(2029, 3, 1)  # from 29 February 2028: no 29th in 2029
+    assert due_on(date(2027, 2, 28), 1) == date(2028, 3, 1)
+    assert due_on(date(2028, 2, 29), 4) == date(2032, 3, 1)
+    assert due_on(date(2026, 9, 30), None) is None
+
+
+def test_the_export_looks_in_every_field_of_every_event_that_names_participants() -> None:
+    """Every field of any service's event whose name says it holds participants (at any depth,
+    an absence's too) is one the export reads: a new one would otherwise be left out."""
+    from pathways.runtime.service import discover
+    from pathways_registry.subject_access import NAMING_FIELDS
+    from pydantic import BaseModel
+
+    def fields(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+        found: set[str] = set()
+        for name, info in model.model_fields.items():
+            if "participant" in name or name in ("attendees",):
+                found.add(name)
+            for inner in (*getattr(info.annotation, "__args__", ()), info.annotation):
+                if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in seen:
+                    found |= fields(inner, seen | {inner})
+        return found
+
+    named: set[str] = set()
+    for service in discover().values():
+        for schema in service.schemas.events.values():
+            named |= fields(schema.model, {schema.model})
+    from pathways.policy.accountability import ParticipantRecordsRead
+
+    named |= fields(ParticipantRecordsRead, set())
+    assert {"participant_id", "attendees", "featured_participants", "participant_ids"} <= named
+    assert named <= set(NAMING_FIELDS), named - set(NAMING_FIELDS)

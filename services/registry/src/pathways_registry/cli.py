@@ -84,7 +84,6 @@ def export(
         base = connection.services["registry"]
         with operator_headers(connection) as headers, console.status("Reading the whole history of the programme…"):
             answer = httpx.get(f"{base}{base_path}", timeout=600, headers=headers)
-            page = httpx.get(f"{base}{base_path}.html", timeout=600, headers=headers) if html is not None else None
     except (FileNotFoundError, KeyError, httpx.HTTPError) as err:
         console.print(f"[red]Cannot reach the registry:[/red] {err}")
         raise typer.Exit(2) from None
@@ -94,15 +93,18 @@ def export(
     answer.raise_for_status()
     found = answer.json()
     _write_private(out, json.dumps(found, indent=2, ensure_ascii=False))
-    if html is not None and page is not None:
-        page.raise_for_status()
-        _write_private(html, page.text)
+    if html is not None:  # drawn from the same answer: one read of the history, one access recorded
+        from pathways_registry.subject_access import page
+
+        _write_private(html, page(found))
     console.print(f"{len(found['events'])} events and {len(found['reads'])} reads of their records → {out}"
                   f"{f' and {html}' if html is not None else ''}. The export is recorded as an access.")
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Owner-only from the first byte: it is a person's health and social care record."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Owner-only from the first byte, even over a file that was readable by others, and never
+    through a link: it is a person's health and social care record."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)

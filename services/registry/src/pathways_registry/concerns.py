@@ -10,6 +10,7 @@ from datetime import date
 
 from pathways.core.commands import CommandContext
 from pathways.core.envelope import CloudEvent
+from pathways.core.logging import get_logger
 from pathways.core.projection import Apply, Projection, Rows, Tables, update, upsert
 from pathways.core.replies import RejectionCode, reject
 from pathways.core.schemas import EventData
@@ -21,12 +22,14 @@ from sqlmodel import Field, SQLModel
 from pathways_registry.domain import events as e
 from pathways_registry.domain import safeguarding as s
 
+log = get_logger("pathways.registry.concerns")
+
 
 @dataclass(frozen=True)
 class ConcernRef:
     """One concern's key: it belongs to the concern, not to the person, so erasing a person's
     details does not take the record of a concern about them with it (a safeguarding record
-    is kept under its own rule)."""
+    is the safeguarding leads' to keep or release)."""
 
     programme_id: str
     partner_id: str
@@ -43,8 +46,9 @@ class ConcernRef:
 
     @property
     def reference(self) -> str:
-        """How records of reading it name it: opaque, and never a person's id."""
-        return f"safeguarding/{self.partner_id}/{self.concern_id}"
+        """How records of reading it name it: opaque, never a person's id, and one path
+        segment (an auditor asks `/audit/participants/<reference>/reads` for it)."""
+        return f"concern:{self.partner_id}:{self.concern_id}"
 
     def associated_data(self, part: str) -> bytes:
         """Binds a sealed part (raised, action, closed) to this concern, so it cannot be
@@ -52,7 +56,7 @@ class ConcernRef:
         return f"pathways/safeguarding/{self.programme_id}/{self.partner_id}/{self.concern_id}/{part}".encode()
 
 
-def _refuse_sealed_from_sender(cmd: s.RaiseConcern | s._LeadsWork) -> None:
+def _refuse_sealed_from_sender(cmd: s.RaiseConcern | s.LeadsWork) -> None:
     if cmd.sealed is not None:
         raise reject(RejectionCode.INVALID, "sealed is set by the platform; send the concern's fields as they are.",
                      field="sealed")
@@ -79,7 +83,7 @@ async def seal_raised(cmd: s.RaiseConcern, ctx: CommandContext, keys: PersonKeys
                                                          details.model_dump_json().encode())})
 
 
-async def _seal_leads_work(cmd: s._LeadsWork, keys: PersonKeys | None, part: str, body: BaseModel) -> SealedDetails:
+async def _seal_leads_work(cmd: s.LeadsWork, keys: PersonKeys | None, part: str, body: BaseModel) -> SealedDetails:
     _refuse_sealed_from_sender(cmd)
     ref = ConcernRef(cmd.programme_id, cmd.partner_id, cmd.concern_id)
     try:
@@ -105,13 +109,18 @@ PART_MODELS: dict[str, type[BaseModel]] = {"raised": s.ConcernDetails, "action":
 
 
 async def open_part(keys: PersonKeys, ref: ConcernRef, part: str, sealed_json: str) -> BaseModel | None:
-    """One sealed part, opened; None once the concern's key is gone."""
+    """One sealed part, opened; None once the concern's key is gone (or if the part does not
+    open with it, which the platform never writes: said in the log, never shown)."""
     try:
         key = await keys.existing(ref)
     except (DetailsErased, NotAKey):
         return None
     sealed = SealedDetails.model_validate_json(sealed_json)
-    return PART_MODELS[part].model_validate_json(open_bytes(key, ref.associated_data(part), sealed))
+    try:
+        return PART_MODELS[part].model_validate_json(open_bytes(key, ref.associated_data(part), sealed))
+    except ValueError:
+        log.error("a part of a concern does not open with its key", concern=ref.reference, part=part)
+        return None
 
 
 class SafeguardingLead(SQLModel, table=True):
@@ -164,11 +173,11 @@ def _entry(conn: Rows, t: Tables, key: dict[str, str], sequence: int, part: str,
                                    "sealed": sealed.model_dump_json()}, [*_CONCERN_KEY, "sequence"])
 
 
-def _raised(conn: Rows, t: Tables, cloud: CloudEvent, d: EventData, sequence: int) -> None:
+def _raised(conn: Rows, t: Tables, _: CloudEvent, d: EventData, sequence: int) -> None:
     assert isinstance(d, e.ConcernRaised)
-    key = {"programme_id": d.programme_id, "partner_id": cloud.organisation, "concern_id": d.concern_id}
+    key = {"programme_id": d.programme_id, "partner_id": d.partner_id, "concern_id": d.concern_id}
     upsert(conn, t[CONCERNS.name], {**key, "raised_on": d.raised_on, "closed": False}, _CONCERN_KEY)
-    _entry(conn, t, key, sequence, "raised", cloud.organisation, d.raised_on, d.sealed)
+    _entry(conn, t, key, sequence, "raised", d.partner_id, d.raised_on, d.sealed)
 
 
 def _acted(conn: Rows, t: Tables, _: CloudEvent, d: EventData, sequence: int) -> None:

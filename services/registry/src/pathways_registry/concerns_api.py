@@ -4,7 +4,7 @@ safeguarding leads (with a token issued for the safeguarding_lead role), and no 
 Every other caller is answered as if there were no concern: 403 for a role that never reads
 one (the commissioner's everyday token included), 404 for a partner asking for another's.
 Each answer is recorded for audit before it is sent, in the reads log under each concern's
-opaque reference (`safeguarding/<partner>/<concern>`, `ConcernRef.reference`) in place of a
+opaque reference (`concern:<partner>:<concern>`, `ConcernRef.reference`) in place of a
 person's id: the record of a read must not tell an auditor whom a concern is about."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from pathways.core.logging import get_logger
 from pathways.policy.access import Caller, caller
 from pathways.policy.accountability import AuditTrail
 from pathways.policy.http import db_session
@@ -24,6 +25,7 @@ from sqlmodel import Session
 from pathways_registry.concerns import CONCERNS, ENTRIES, LEADS, ConcernRef, open_part
 
 READERS = ("partner", "safeguarding_lead")
+log = get_logger("pathways.registry.concerns")
 
 
 class ConcernSummary(BaseModel):
@@ -83,7 +85,9 @@ async def _record(request: Request, who: Caller, programme_id: str, read: list[C
             raise RuntimeError("no audit trail")
         await trail.participants_read(who, programme=programme_id, resource=f"{request.method} {request.url.path}",
                                       query={}, participant_ids=[ref.reference for ref in read])
-    except Exception:
+    except Exception as err:
+        log.warning("could not record a read of safeguarding concerns", path=request.url.path,
+                    error=err.__class__.__name__)
         raise HTTPException(503, "Safeguarding concerns are shown only once their reading is recorded for audit, and "
                             "it could not be just now; try again shortly.") from None
 

@@ -36,8 +36,14 @@ def enrolment(programme_id: str, partner: str, participant_id: str) -> Load[Any]
     return Load(AggregateRef(CONTEXT, programme_id, partner, participant_id), ENROLMENT)
 
 
-def concern(programme_id: str, partner: str, concern_id: str) -> Load[Any]:
-    return Load(AggregateRef(CONTEXT, programme_id, partner, concern_id), safeguarding.CONCERN)
+def concern(programme_id: str, partner: str, concern_id: str, *, foreign: bool = False) -> Load[Any]:
+    return Load(AggregateRef(CONTEXT, programme_id, partner, concern_id), safeguarding.CONCERN, foreign)
+
+
+def _others_concern(cmd: Any, ctx: CommandContext) -> Load[Any]:
+    """A lead's work, on the raising partner's subject under an id the lead names: whatever
+    else the partner keeps under that id is not shown to it (pathways.core.commands.Load)."""
+    return concern(cmd.programme_id, cmd.partner_id, cmd.concern_id, foreign=cmd.partner_id != ctx.organisation)
 
 
 def _enrolment_target(cmd: Any, ctx: CommandContext) -> Load[Any]:
@@ -145,7 +151,8 @@ HANDLERS = handlers_by_name(
     ),
     CommandHandler(
         retention.ApplyRetention,
-        target=lambda cmd, ctx: enrolment(cmd.programme_id, cmd.partner_id, cmd.participant_id),
+        target=lambda cmd, ctx: Load(enrolment(cmd.programme_id, cmd.partner_id, cmd.participant_id).ref, ENROLMENT,
+                                     foreign=True),
         facts=retention.Ruled,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=retention.apply_retention,
@@ -177,7 +184,7 @@ HANDLERS = handlers_by_name(
     ),
     CommandHandler(
         safeguarding.RecordConcernAction,
-        target=lambda cmd, ctx: concern(cmd.programme_id, cmd.partner_id, cmd.concern_id),
+        target=_others_concern,
         facts=safeguarding.LeadsProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         prepare=concerns.seal_action,
@@ -185,7 +192,7 @@ HANDLERS = handlers_by_name(
     ),
     CommandHandler(
         safeguarding.CloseConcern,
-        target=lambda cmd, ctx: concern(cmd.programme_id, cmd.partner_id, cmd.concern_id),
+        target=_others_concern,
         facts=safeguarding.LeadsProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         prepare=concerns.seal_closure,

@@ -84,21 +84,28 @@ def visible_rows(session: Session, who: Caller, programme_id: str, participant_i
 
 
 async def opened(keys: PersonKeys | None, programme_id: str, participant_id: str, rows: list[Any]) -> list[dict[str, Any]]:
-    """Each record opened (`erased: true` once its key is gone)."""
+    """Each record, with its `state`: "opened" (its fields beside), "erased" (its key is gone:
+    no one can open it again), or "unopened" (this instance holds no key store, or the entry
+    under its key name is not a key the platform made: nothing was sealed with that)."""
     records: list[dict[str, Any]] = []
     for row in rows:
         enrolment = EnrolmentRef(programme_id, row.partner_id, participant_id)
-        if row.sealed is None or keys is None:
-            records.append({"partner_id": row.partner_id, "erased": True})
+        if row.sealed is None:
+            records.append({"partner_id": row.partner_id, "state": "erased"})
             continue
         sealed = SealedDetails.model_validate_json(row.sealed)
         try:
+            if keys is None:
+                raise NotAKey("no key store here")
             key = await keys.existing(enrolment, sealed)
-        except (DetailsErased, NotAKey):  # nothing was sealed with a key the platform did not make
-            records.append({"partner_id": row.partner_id, "erased": True})
+        except DetailsErased:
+            records.append({"partner_id": row.partner_id, "state": "erased"})
+            continue
+        except NotAKey:
+            records.append({"partner_id": row.partner_id, "state": "unopened"})
             continue
         details = unseal(key, enrolment, sealed)
-        records.append({"partner_id": row.partner_id, "erased": False, **details.model_dump(mode="json")})
+        records.append({"partner_id": row.partner_id, "state": "opened", **details.model_dump(mode="json")})
     return records
 
 
@@ -112,9 +119,9 @@ async def identity(request: Request, programme_id: str, participant_id: str, who
     rows = visible_rows(session, who, programme_id, participant_id)
     if not rows:
         raise HTTPException(404, f"No personal details of '{participant_id}' that you can see.")
-    records = [{k: v for k, v in r.items() if k != "erased"}
+    records = [{k: v for k, v in r.items() if k != "state"}
                for r in await opened(getattr(request.app.state, "person_keys", None), programme_id, participant_id, rows)
-               if not r["erased"]]  # each enrolling partner's record of the person that can still be opened
+               if r["state"] == "opened"]  # each enrolling partner's record of the person that can still be opened
     if not records:
         raise HTTPException(410, f"'{participant_id}''s personal details were erased.")
     await record_reads(request, who, programme_id, [participant_id])

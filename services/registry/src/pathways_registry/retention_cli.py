@@ -6,6 +6,7 @@ time so the registry batches them, and says what each answer was."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
@@ -61,6 +62,8 @@ def _say(due: dict[str, Any]) -> None:
     for row in due["to_erase"]:
         table.add_row(row["partner_id"], row["participant_id"])
     console.print(table)
+    if due.get("not_shown"):
+        console.print(f"…and {due['not_shown']} more not shown to you by id.")
 
 
 @retention_cli.command("show")
@@ -103,7 +106,8 @@ async def _apply(connection: ConnectionInfo, programme_id: str, rows: list[dict[
 
             async def one(row: dict[str, str]) -> dict[str, Any]:
                 data = {"programme_id": programme_id, **row}
-                body = {"idempotency_key": f"retention-{programme_id}-{row['partner_id']}-{row['participant_id']}",
+                ids = f"{programme_id}/{row['partner_id']}/{row['participant_id']}"  # up to 194 characters: hashed to fit
+                body = {"idempotency_key": f"retention-{hashlib.sha256(ids.encode()).hexdigest()[:40]}",
                         "organisation": OPERATOR_ORGANISATION, "actor": "pathways retention run", "data": data}
                 async with gate:
                     reply = json.loads((await nc.request(subject, json.dumps(body).encode(), timeout=30)).data)

@@ -13,13 +13,17 @@ Left out, and said so in the export: safeguarding concerns (they name no one out
 ciphertext, and are released, if at all, by the safeguarding leads: the law lets a controller
 withhold what would put someone at risk, DPA 2018 schedule 3) and any other person's records.
 
-A partner's export holds the events it recorded itself (its own subjects), as its roster
-does; the commissioner's and the operator's hold every partner's."""
+A partner's export holds its own records of the person (its own subjects, its own reads), as
+its roster does. The commissioner's holds those of every partner whose enrolment of the person
+shares with it (consent by purpose, as every commissioner's read of people's records), and
+none if no enrolment does. The operator's holds every partner's, without personal details:
+it is how the platform answers a request the controller has received and logged."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,10 +83,24 @@ def only_them(value: Any, participant_id: str, key: str | None = None) -> Any:
 NAMING_FIELDS_SET = frozenset(NAMING_FIELDS)
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Whose records an export may hold: those of one organisation only (a partner's own), or
+    every organisation's but some (the partners whose enrolment of the person does not share
+    with the commissioner): the same rule as every other read of people's records."""
+
+    only: str | None = None
+    not_from: frozenset[str] = frozenset()
+
+    def holds(self, organisation: str) -> bool:
+        return organisation not in self.not_from if self.only is None else organisation == self.only
+
+
 async def about(stored: AsyncIterable[StoredEvent], participant_id: str,
-                partner: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                reach: Reach) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(the events naming the person, the records of reads of their records), from a
-    programme's stored events in stream order, read as they come (never all held at once)."""
+    programme's stored events in stream order, read as they come (never all held at once).
+    An event counts for the organisation whose subject it is on, a read for its reader."""
     quoted = json.dumps(participant_id).encode()
     events, reads = [], []
     async for one in stored:
@@ -92,10 +110,11 @@ async def about(stored: AsyncIterable[StoredEvent], participant_id: str,
         if not names(event.get("data"), participant_id):
             continue
         if event.get("type") == READS_TYPE:
-            d = event["data"]
-            reads.append({"sequence": one.sequence, "read_at": event["time"], "organisation": event["organisation"],
-                          "role": d.get("role"), "service": d.get("service"), "resource": d.get("resource")})
-        elif not event.get("type", "").startswith("pathways.audit.") and (partner is None or _owner(one.subject) == partner):
+            if reach.holds(event["organisation"]):
+                d = event["data"]
+                reads.append({"sequence": one.sequence, "read_at": event["time"], "organisation": event["organisation"],
+                              "role": d.get("role"), "service": d.get("service"), "resource": d.get("resource")})
+        elif not event.get("type", "").startswith("pathways.audit.") and reach.holds(_owner(one.subject)):
             events.append({"sequence": one.sequence, "stored_at": one.stored_at.isoformat(), "type": event["type"],
                            "recorded_by": event["organisation"], "actor": event["actor"], "time": event["time"],
                            "data": only_them(event["data"], participant_id)})
@@ -111,28 +130,43 @@ def _owner(subject: str) -> str:
 router = APIRouter(tags=["registry"])
 
 
-async def _export(request: Request, programme_id: str, participant_id: str, who: Caller, session: Session) -> dict[str, Any]:
+def _reach(session: Session, who: Caller, programme_id: str, participant_id: str) -> tuple[Reach, set[str]]:
+    """Whose records of the person the caller's export holds, and the partners it names as
+    having enrolled them; a 403 or 404 instead if it holds none."""
     if who.role not in EXPORT_ROLES:
         raise HTTPException(403, f"The {who.role} role does not answer subject access requests.")
     programme = session.get(RosterProgramme, programme_id)
-    enrolled_with = {r.partner_id for r in session.connection().execute(select(ENROLMENT.c.partner_id).where(
-        ENROLMENT.c.programme_id == programme_id, ENROLMENT.c.participant_id == participant_id))}
-    partner = who.organisation_id if who.role == "partner" else None
-    visible = programme is not None and enrolled_with and (
-        who.role == "operator" or (who.role == "commissioner" and programme.commissioner_id == who.organisation_id)
-        or partner in enrolled_with)
-    if not visible:
-        raise HTTPException(404, f"No one '{participant_id}' in '{programme_id}' whose records you hold.")
+    e = ENROLMENT
+    enrolments = session.connection().execute(select(e.c.partner_id, e.c.consent_sharing_with_commissioner).where(
+        e.c.programme_id == programme_id, e.c.participant_id == participant_id)).all()
+    enrolled_with = {r.partner_id for r in enrolments}
+    sharing = {r.partner_id for r in enrolments if r.consent_sharing_with_commissioner}
+    missing = HTTPException(404, f"No one '{participant_id}' in '{programme_id}' whose records you hold.")
+    if programme is None or not enrolled_with:
+        raise missing
+    if who.role == "partner":
+        if who.organisation_id not in enrolled_with:
+            raise missing
+        return Reach(only=who.organisation_id), {who.organisation_id}
+    if who.role == "commissioner":
+        if programme.commissioner_id != who.organisation_id or not sharing:
+            raise missing
+        return Reach(not_from=frozenset(enrolled_with - sharing)), sharing
+    return Reach(), enrolled_with  # the operator, acting on a request it has logged
+
+
+async def _export(request: Request, programme_id: str, participant_id: str, who: Caller, session: Session) -> dict[str, Any]:
+    reach, enrolled_with = _reach(session, who, programme_id, participant_id)
     store = request.app.state.store
-    events, reads = await about(store.read_all(1, subjects=[f"{EVENTS_ROOT}.{programme_id}.>"]), participant_id, partner)
+    events, reads = await about(store.read_all(1, subjects=[f"{EVENTS_ROOT}.{programme_id}.>"]), participant_id, reach)
     keys = getattr(request.app.state, "person_keys", None)
     details = await opened(keys, programme_id, participant_id, visible_rows(session, who, programme_id, participant_id))
     await record_reads(request, who, programme_id, [participant_id])  # this export is an access too
     return {"participant_id": participant_id, "programme_id": programme_id,
             "produced_at": datetime.now(UTC).isoformat(), "produced_for": {"organisation": who.organisation_id,
                                                                               "role": who.role},
-            "enrolled_with": sorted(enrolled_with if partner is None else {partner}),
-            "personal_details": details, "events": events, "reads": reads, "left_out": LEFT_OUT}
+            "enrolled_with": sorted(enrolled_with), "personal_details": details, "events": events, "reads": reads,
+            "left_out": LEFT_OUT}
 
 
 @router.get("/programmes/{programme_id}/participants/{participant_id}/export",
@@ -152,8 +186,12 @@ async def export(request: Request, programme_id: str, participant_id: str, who: 
 async def export_page(request: Request, programme_id: str, participant_id: str, who: Caller = Depends(caller),
                       session: Session = Depends(db_session)) -> HTMLResponse:
     """The same export as a page a person can read (and print)."""
-    found = await _export(request, programme_id, participant_id, who, session)
-    return templates.TemplateResponse(request, "subject_access.html", {"export": found, "describe": describe})
+    return HTMLResponse(page(await _export(request, programme_id, participant_id, who, session)))
+
+
+def page(found: dict[str, Any]) -> str:
+    """The export as a page (autoescaped: every value in it came from a sender)."""
+    return templates.env.get_template("subject_access.html").render(export=found, describe=describe)
 
 
 def describe(event: dict[str, Any]) -> str:

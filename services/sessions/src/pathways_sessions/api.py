@@ -12,6 +12,7 @@ from pathways.core.intake import CommandIntake
 from pathways.jetstream.batch import handle_batch
 from pathways.policy.access import Caller, sender
 from pathways.policy.http import command_intake, db_session, unprocessable
+from pathways.policy.roles import refusals_for
 from pathways.policy.scope import Scope, scoped
 from sqlmodel import Session
 
@@ -49,7 +50,8 @@ async def import_attendance(
         raise unprocessable(str(err), "body") from None
 
     async def send(commands: list[Command]) -> list[dict[str, Any]]:
-        answer = await handle_batch(intake, organisation, batch_body(organisation, actor, commands))
+        answer = await handle_batch(intake, organisation, batch_body(organisation, actor, commands),
+                                    refusal=refusals_for(who.role))
         return replies_of(answer.model_dump(mode="json"), len(commands))
 
     await import_register(programme_id, planned, send)

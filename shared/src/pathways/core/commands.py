@@ -67,10 +67,18 @@ class AggregateType(Generic[S]):
 
 @dataclass(frozen=True)
 class Load(Generic[S]):
-    """An aggregate to fold before deciding."""
+    """An aggregate to fold before deciding.
+
+    `foreign`: the subject is another organisation's, and the sender chose its id (a lead
+    acting on a partner's concern, a commissioner erasing a partner's enrolment). Events of
+    other kinds of aggregate found there are then skipped, as for a wildcard load, instead of
+    refused with "the id is already used by something else": that answer would tell a
+    stranger what the other organisation holds under an id it guessed. The rule then sees
+    nothing there, and refuses as it refuses an id that does not exist."""
 
     ref: AggregateRef
     aggregate: AggregateType[S]
+    foreign: bool = False
 
 
 Decision = Sequence[EventData] | Rejection

@@ -60,7 +60,7 @@ class AggregateLoader:
         if "*" in subject:
             return None
         last = latest.of(subject)
-        key = _key(load, subject, False)
+        key = _key(load, subject, load.foreign)
         held = self.cache.get(key)
         if held is not None and held.last_sequence == last:
             self.cache.stats.hits += 1
@@ -76,8 +76,8 @@ class AggregateLoader:
         """After a conflict: the events stored since `held`, folded onto it."""
         subject = load.ref.subject
         tail = await self.store.read_subject(subject, after=held.last_sequence)
-        folded = fold(load.aggregate, self.schemas, tail, held, name=load.ref.aggregate_id)
-        self.cache.put(_key(load, subject, False), folded)
+        folded = fold(load.aggregate, self.schemas, tail, held, shared_id=load.foreign, name=load.ref.aggregate_id)
+        self.cache.put(_key(load, subject, load.foreign), folded)
         return folded
 
     def appended(self, load: Load[Any], before: Folded, decided: Sequence[EventData], event_ids: Sequence[str],
@@ -89,16 +89,16 @@ class AggregateLoader:
             state = load.aggregate.evolve(state, data)
         ids = before.sequence_by_event_id
         ids.update(zip(event_ids, sequences, strict=True))
-        self.cache.put(_key(load, load.ref.subject, False), Folded(state, sequences[-1], ids, True))
+        self.cache.put(_key(load, load.ref.subject, load.foreign), Folded(state, sequences[-1], ids, True))
         self._anchor = self._anchor or load.ref.subject
 
     def forget(self, load: Load[Any]) -> None:
-        self.cache.forget(_key(load, load.ref.subject, False))
+        self.cache.forget(_key(load, load.ref.subject, load.foreign))
 
     async def _one(self, load: Load[Any], latest: Latest) -> Folded:
         pattern = load.ref.subject
         if "*" not in pattern:
-            return await self._exact(load, pattern, latest.of(pattern), shared_id=False)
+            return await self._exact(load, pattern, latest.of(pattern), shared_id=load.foreign)
         # "This id, whoever owns it": each subject that matches is folded on its own; other
         # kinds of aggregate that share the id are not this one's history.
         matching = [s for s in latest.by_subject if subject_matches(pattern, s)]

@@ -34,6 +34,9 @@ class CommandData(BaseModel):
     # refused command's record hashes the body without them, so a digest kept for ever cannot
     # confirm a guess at what they said.
     withheld_from_records: ClassVar[tuple[str, ...]] = ()
+    # The one role whose token sends it over HTTP (a safeguarding lead's work, say); None: an
+    # organisation's ordinary tokens (pathways.policy.roles.refusal_to_send says which).
+    sent_with_role: ClassVar[str | None] = None
 
 
 E = TypeVar("E", bound=type[EventData])

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ from pathways.jetstream.store import MAX_BATCH_MESSAGES
 if TYPE_CHECKING:
     from pathways.core.commands import Load
     from pathways.core.envelope import CloudEvent
-    from pathways.core.schemas import EventData
+    from pathways.core.schemas import CommandData, EventData
 
 log = get_logger("pathways.batch")
 
@@ -83,9 +83,11 @@ def _key(load: Load[Any]) -> str:
     return f"{load.aggregate.name}\0{load.ref.subject}"
 
 
-async def handle_batch(intake: CommandIntake, sender: str, raw: bytes, traceparent: str | None = None
-                       ) -> BatchReply | Rejected:
-    """Every command of the batch answered, or one rejection if the request is no batch."""
+async def handle_batch(intake: CommandIntake, sender: str, raw: bytes, traceparent: str | None = None,
+                       refusal: Callable[[str, type[CommandData]], str | None] | None = None) -> BatchReply | Rejected:
+    """Every command of the batch answered, or one rejection if the request is no batch.
+    `refusal` (command name, its model) says why the sender may not send one, if so (over HTTP,
+    the token's role: pathways.policy.roles.refusal_to_send)."""
     began = time.perf_counter()
     with tracing.span("command batch", parent=traceparent, context=intake.context, organisation=sender) as span:
         try:
@@ -95,7 +97,7 @@ async def handle_batch(intake: CommandIntake, sender: str, raw: bytes, tracepare
             return refused.reply()
         span.set_attribute("pathways.commands", len(items))
         try:
-            await _decide_and_store(intake, sender, items)
+            await _decide_and_store(intake, sender, items, refusal)
         except Exception:
             log.exception("a command batch failed", organisation=sender, commands=len(items))
         replies = [item.reply or unavailable() for item in items]  # what was not stored: send it again
@@ -123,9 +125,14 @@ def _items(raw: bytes) -> list[_Item]:
     return out
 
 
-async def _decide_and_store(intake: CommandIntake, sender: str, items: list[_Item]) -> None:
+async def _decide_and_store(intake: CommandIntake, sender: str, items: list[_Item],
+                            refusal: Callable[[str, type[CommandData]], str | None] | None = None) -> None:
     asked: list[_Item] = []
     for item in items:
+        handler = intake.handlers.get(item.command)
+        why = refusal(item.command, handler.model) if refusal is not None and handler is not None else None
+        if item.reply is None and why is not None:
+            item.reply = reject(RejectionCode.FORBIDDEN, why).reply()
         if item.reply is None:
             try:
                 item.asked = intake.understand(sender, item.command, item.body)

@@ -141,6 +141,7 @@ class AuditTrail:
         key = body.get("idempotency_key")
         digest = _body_digest(raw, body, withheld)
         details, message = _without_names_not_ours(reply.details[:MAX_DETAILS], reply.message[:2000])
+        message = _without_withheld(message, data, withheld)
         event = audit_event(
             CommandRejected(
                 context=context,
@@ -212,6 +213,17 @@ def _without_names_not_ours(details: list[dict[str, Any]], message: str) -> tupl
                 detail["field"] = safe
         cleaned.append(detail)
     return cleaned, message
+
+
+def _without_withheld(message: str, data: dict[str, Any], withheld: tuple[str, ...]) -> str:
+    """The refusal's words without the values of fields the platform would have sealed: a rule
+    quotes an id it refuses ('…'), and the id of a concern, say, may be all an auditor needs to
+    learn whom it was about."""
+    for field in withheld:
+        value = data.get(field)
+        if isinstance(value, str | int) and str(value):
+            message = message.replace(f"'{value}'", "'<withheld>'")
+    return message
 
 
 def _body_digest(raw: bytes, body: dict[str, Any], withheld: tuple[str, ...] = ()) -> str:

@@ -29,6 +29,7 @@ from pathways.core.replies import Accepted, Rejected
 from pathways.jetstream.batch import BatchReply, handle_batch
 from pathways.policy.access import Caller, sender
 from pathways.policy.http import command_intake
+from pathways.policy.roles import refusal_to_send, refusals_for
 
 BEARER = HTTPBearer(auto_error=False, scheme_name="token",
                     description="A token from `pathways tokens issue ORG --role ...` (or `pathways org add`).")
@@ -50,27 +51,36 @@ def _json_only(request: Request) -> None:
         raise HTTPException(415, "A command is JSON: send it with 'Content-Type: application/json'.")
 
 
-async def _send(command: str, organisation: str, request: Request, intake: CommandIntake) -> Response:
+async def _send(command: str, organisation: str, request: Request, intake: CommandIntake, who: Caller) -> Response:
     _json_only(request)
+    _may_send(who, command, intake)
     reply = await intake.handle(organisation, command, await request.body())
     status = 200 if reply.status == "accepted" else 503 if reply.code == "unavailable" else 422
     return Response(reply.model_dump_json(), status_code=status, media_type="application/json")
 
 
-async def send_batch(organisation: str, request: Request, _: Caller = Depends(sender),
+def _may_send(who: Caller, command: str, intake: CommandIntake) -> None:
+    handler = intake.handlers.get(command)
+    why = refusal_to_send(who.role, command, handler.model.sent_with_role) if handler is not None else None
+    if why is not None:
+        raise HTTPException(403, why)
+
+
+async def send_batch(organisation: str, request: Request, who: Caller = Depends(sender),
                      intake: CommandIntake = Depends(command_intake)) -> Response:
     """Up to 500 commands in one request, each answered in order as if sent alone
     (`{"commands": [{"command": "EnrolParticipant", ...envelope...}, ...]}`)."""
     _json_only(request)
-    batch = await handle_batch(intake, organisation, await request.body())
+    batch = await handle_batch(intake, organisation, await request.body(),
+                               refusal=refusals_for(who.role))
     status = 200 if isinstance(batch, BatchReply) else 422
     return Response(batch.model_dump_json(), status_code=status, media_type="application/json")
 
 
 def _route_for(command: str, doc: str) -> Any:
-    async def send(organisation: str, request: Request, _: Caller = Depends(sender),
+    async def send(organisation: str, request: Request, who: Caller = Depends(sender),
                    intake: CommandIntake = Depends(command_intake)) -> Response:
-        return await _send(command, organisation, request, intake)
+        return await _send(command, organisation, request, intake, who)
 
     send.__doc__ = doc
     return send
@@ -127,6 +137,6 @@ def add_command_routes(app: FastAPI, handlers: Mapping[str, CommandHandler[Any, 
     _with_components(app, components)
 
 
-async def send_unknown(organisation: str, command: str, request: Request, _: Caller = Depends(sender),
+async def send_unknown(organisation: str, command: str, request: Request, who: Caller = Depends(sender),
                        intake: CommandIntake = Depends(command_intake)) -> Response:
-    return await _send(command, organisation, request, intake)
+    return await _send(command, organisation, request, intake, who)

@@ -250,6 +250,7 @@ class ConcernRaised(EventData):
     and what happened are in `sealed`."""
 
     programme_id: Id
+    partner_id: Id  # who raised it: the subject's organisation
     concern_id: Id
     raised_on: date
     sealed: SealedDetails

@@ -7,7 +7,7 @@ deleted, the pseudonymous history stays and the ledger still verifies."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from pathways.core.commands import OPERATOR_ORGANISATION, CommandContext, Decision
 from pathways.core.ids import Id
@@ -41,13 +41,16 @@ class ApplyRetention(CommandData):
 
 
 def due_on(ends_on: date, years_after_end: int | None) -> date | None:
-    """The day the rule erases from, or None without a rule."""
+    """The day the rule erases from, or None without a rule: the day after the programme's
+    last day (`ends_on` is a day it still runs), then that many whole years on. A year from
+    29 February is 1 March, never the 28th: a day early is before the rule's time."""
     if years_after_end is None:
         return None
+    first_day_after = ends_on + timedelta(days=1)
     try:
-        return ends_on.replace(year=ends_on.year + years_after_end)
+        return first_day_after.replace(year=first_day_after.year + years_after_end)
     except ValueError:  # 29 February, in a year that has none
-        return ends_on.replace(year=ends_on.year + years_after_end, day=28)
+        return date(first_day_after.year + years_after_end, 3, 1)
 
 
 @dataclass(frozen=True, slots=True)

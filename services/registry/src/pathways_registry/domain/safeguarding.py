@@ -45,6 +45,10 @@ LEAD_KINDS = ("commissioner", "nhs_trust")
 
 # Validation errors must not carry what was written into a log or a reply.
 _SEALED = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+# What the first, pure asking of a rule (before `prepare` seals: pathways.core.intake) builds
+# its event with. It is never stored: the intake stores only the decision on the command as
+# prepared, whose `sealed` the platform set (concerns.py). Opening it would fail, and say so.
+_UNSEALED = SealedDetails(nonce="", ciphertext="", key="enrolment")
 
 
 class ConcernDetails(BaseModel):
@@ -96,7 +100,9 @@ class RaiseConcern(CommandData):
     the sending partner and the programme's safeguarding leads can ever read it."""
 
     model_config = _SEALED
-    withheld_from_records = ("participant_id", "category", "severity", "what_happened")
+    # A refusal's record keeps none of it, not even the reference (the partner chose it, and it
+    # could be guessed at against the people it works with).
+    withheld_from_records = ("concern_id", "participant_id", "category", "severity", "what_happened", "raised_on")
     programme_id: Id
     concern_id: Id = Field(description="A reference that says nothing about the person: not their id or name")
     participant_id: Id
@@ -107,8 +113,11 @@ class RaiseConcern(CommandData):
     sealed: SealedDetails | None = Field(None, description="Set by the platform, never by a sender")
 
 
-class _LeadsWork(CommandData):
+class LeadsWork(CommandData):
+    """What a safeguarding lead sends about a raised concern (its token's role over HTTP)."""
+
     model_config = _SEALED
+    sent_with_role = "safeguarding_lead"
     programme_id: Id
     partner_id: Id = Field(description="The partner that raised the concern")
     concern_id: Id
@@ -117,7 +126,7 @@ class _LeadsWork(CommandData):
 
 
 @command
-class RecordConcernAction(_LeadsWork):
+class RecordConcernAction(LeadsWork):
     """Record what was done about a concern, and where it was escalated to if it was (a
     safeguarding lead of the programme only)."""
 
@@ -127,7 +136,7 @@ class RecordConcernAction(_LeadsWork):
 
 
 @command
-class CloseConcern(_LeadsWork):
+class CloseConcern(LeadsWork):
     """Close a concern with its outcome (a safeguarding lead of the programme only)."""
 
     withheld_from_records = ("outcome", "summary")
@@ -149,9 +158,10 @@ def _evolve_concern(state: Concern, event: EventData) -> Concern:
     return state
 
 
-# A concern's id shares the subject namespace of the partner's people (programme, partner, id):
-# if it ever equals a participant's id, each aggregate folds only its own events from the one
-# subject, and the subject's last sequence still guards both.
+# A concern's id shares the subject namespace of the raising partner's own aggregates (its
+# enrolments, co-producers): a reference it already uses for one of them is refused as taken.
+# A lead names the partner's subject itself, so its commands load it as foreign
+# (pathways.core.commands.Load): whatever else is under that id stays unseen.
 CONCERN = AggregateType("safeguarding concern", Concern(), _evolve_concern,
                         (e.ConcernRaised, e.ConcernActionRecorded, e.ConcernClosed))
 
@@ -213,13 +223,11 @@ def raise_concern(cmd: RaiseConcern, ctx: CommandContext, concern: Concern, fact
     if concern.raised:
         return reject(RejectionCode.RULE_VIOLATION, f"Concern '{cmd.concern_id}' was raised already; choose another "
                       "reference.", field="concern_id")
-    if cmd.concern_id == cmd.participant_id:
-        return reject(RejectionCode.INVALID, "A concern's reference must not be the person's id.", field="concern_id")
-    return [e.ConcernRaised(programme_id=cmd.programme_id, concern_id=cmd.concern_id, raised_on=cmd.raised_on,
-                            sealed=cmd.sealed or _UNSEALED)]
+    return [e.ConcernRaised(programme_id=cmd.programme_id, partner_id=ctx.organisation, concern_id=cmd.concern_id,
+                            raised_on=cmd.raised_on, sealed=cmd.sealed or _UNSEALED)]
 
 
-def _check_lead(cmd: _LeadsWork, ctx: CommandContext, concern: Concern, programme: Programme) -> Decision | None:
+def _check_lead(cmd: LeadsWork, ctx: CommandContext, concern: Concern, programme: Programme) -> Decision | None:
     """A stranger to the concern is told what it would be told of a concern that does not
     exist: whether one does is itself part of the concern."""
     if not programme.launched or ctx.organisation not in programme.safeguarding_leads or not concern.raised:
@@ -246,6 +254,3 @@ def close_concern(cmd: CloseConcern, ctx: CommandContext, concern: Concern, fact
                             lead_id=ctx.organisation, on=cmd.on, sealed=cmd.sealed or _UNSEALED)]
 
 
-# What the first, pure asking of a rule builds its event with before anything is sealed: it is
-# never stored (the intake stores only the decision on the sealed command).
-_UNSEALED = SealedDetails(nonce="", ciphertext="", key="enrolment")
