@@ -72,8 +72,10 @@ def test_every_step_matches_its_command_schema(plan: DemoPlan) -> None:
 def test_the_programme_has_the_shape_the_issue_describes(plan: DemoPlan) -> None:
     counts = plan.counts()
     orgs = {s.data["organisation_id"]: s.data for s in steps_of(plan, "RegisterOrganisation")}
-    assert Counter(o["kind"] for o in orgs.values()) == {"delivery_partner": 6, "commissioner": 1, "evaluator": 1}
-    assert all(o["name"].endswith("(demo)") and ("charity_number" in o) != ("company_number" in o) for o in orgs.values())
+    assert Counter(o["kind"] for o in orgs.values()) == {"delivery_partner": 6, "commissioner": 1, "evaluator": 1,
+                                                        "nhs_trust": 1}
+    assert all(o["name"].endswith("(demo)") and (("charity_number" in o) != ("company_number" in o)
+                                                 or o["kind"] == "nhs_trust") for o in orgs.values())
     assert len(plan.participants) == 143 == len({s.data["participant_id"] for s in steps_of(plan, "EnrolParticipant")})
     assert counts["EnrolParticipant"] > 143 and counts["TransitionParticipant"] > 5 and counts["WithdrawParticipant"] > 0
     assert 300 <= counts["ScheduleSession"] <= 600 and counts["CancelSession"] > 0

@@ -15,6 +15,7 @@ FAR = date(9999, 12, 31)
 PARTICIPANTS = 143
 LONDON = ZoneInfo("Europe/London")
 COMMISSIONER, EVALUATOR = "demo-harbourside-wellbeing", "demo-lantern-evaluation"
+HOST_TRUST = "demo-northbridge-trust"  # the NHS trust whose wards host the programme: its safeguarding lead
 PLANNER, FINANCE, EVALUATION_LEAD = "demo-programme-manager", "demo-finance-officer", "demo-lead-evaluator"
 TOKENISM = ("not_involved_until_the_end", "solution_already_decided", "suggestions_rejected_as_not_fitting",
             "not_reflected_in_final_service", "consulted_and_never_heard_of_again", "no_expenses_or_fee",

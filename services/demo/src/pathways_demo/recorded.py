@@ -23,6 +23,7 @@ from pathways.core.subjects import EVENTS_ROOT, NO_PROGRAMME
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.policy.access import TokenStore
 
+from pathways_demo.cast import HOST_TRUST
 from pathways_demo.load import stage_order
 from pathways_demo.steps import DemoPlan, Stage, Step
 
@@ -70,7 +71,7 @@ async def already_loaded(store: JetStreamEventStore, plan: DemoPlan) -> bool:
 def roles(plan: DemoPlan) -> dict[str, str]:
     """Who gets a dashboard token, and as what."""
     return {plan.commissioner: "commissioner", plan.evaluator: "evaluator",
-            **dict.fromkeys(plan.partners, "partner"), DEMO_AUDITOR: "auditor"}
+            **dict.fromkeys(plan.partners, "partner"), DEMO_AUDITOR: "auditor", HOST_TRUST: "safeguarding_lead"}
 
 
 def read_kept(path: Path) -> dict[str, str]:
