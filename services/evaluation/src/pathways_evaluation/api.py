@@ -35,10 +35,12 @@ def outcomes(
 ) -> list[OutcomePublic]:
     """Participants' outcome measurements; each read is recorded for audit. An evaluator
     sees only people who consent to evaluation, a commissioner only those who consent to
-    sharing with it (pathways.policy.consent); a partner sees its own participants'."""
+    sharing with it (pathways.policy.consent), and, once the programme has data-sharing
+    agreements, only of partners whose agreement with it covers outcomes; a partner sees its
+    own participants'."""
     found = readmodel.list_outcomes(
         session=session, programme_id=s.programme_id, partner_id=s.partner_id, instrument=instrument,
-        purpose=s.purpose,
+        reader=s.reader("outcomes"),
     )
     record_reads_in_worker(request, s.caller, s.programme_id, (o.participant_id for o in found),
                            ("partner_id", "instrument"))

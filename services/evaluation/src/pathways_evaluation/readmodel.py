@@ -10,7 +10,7 @@ from typing import Any
 
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Projection, Rows, Tables, update, upsert
-from pathways.policy.directory import Directory
+from pathways.policy.directory import Directory, Reader
 from sqlalchemy import JSON, Column, Table
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -175,17 +175,18 @@ def list_outcomes(
     programme_id: str,
     partner_id: str | None = None,
     instrument: str | None = None,
-    purpose: str | None = None,
+    reader: Reader | None = None,
 ) -> list[OutcomePublic]:
-    """The programme's outcomes; with `purpose`, only of people who consent to it now
-    (an evaluator reads for evaluation, a commissioner for sharing with it)."""
+    """The programme's outcomes; with `reader`, only of people who consent to its purpose now
+    (an evaluator reads for evaluation, a commissioner for sharing with it), of partners whose
+    data-sharing agreements with it cover outcomes (pathways.policy.agreements)."""
     query = select(Outcome).where(Outcome.programme_id == programme_id)
     if partner_id is not None:
         query = query.where(Outcome.partner_id == partner_id)
     if instrument is not None:
         query = query.where(Outcome.instrument == instrument)
-    if purpose is not None:
-        query = query.where(DIRECTORY.consents_to(purpose, Outcome.programme_id, Outcome.partner_id, Outcome.participant_id))
+    if reader is not None:
+        query = query.where(DIRECTORY.may_read(reader, Outcome.programme_id, Outcome.partner_id, Outcome.participant_id))
     rows = session.exec(query.order_by(Outcome.participant_id, Outcome.measured_on))  # type: ignore[arg-type]
     return [
         OutcomePublic(

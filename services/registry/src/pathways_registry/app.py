@@ -9,7 +9,7 @@ from pathways_registry import api
 from pathways_registry.concerns import CONCERN_RECORDS
 from pathways_registry.domain.events import schemas
 from pathways_registry.handlers import CONTEXT, HANDLERS
-from pathways_registry.identity import IDENTITY
+from pathways_registry.identity import AGREEMENT_RECORDS, IDENTITY
 from pathways_registry.readmodel import ROSTER
 from pathways_registry.retention import RETENTION
 from pathways_registry.shredder import KEY_SHREDDER
@@ -19,7 +19,7 @@ service = ServiceDefinition(
     description="Organisations, programmes, commissioned partners, participants, co-producers and safeguarding.",
     schemas=schemas,
     handlers=HANDLERS,
-    projections=[ROSTER, IDENTITY, CONCERN_RECORDS, RETENTION],
+    projections=[ROSTER, IDENTITY, CONCERN_RECORDS, RETENTION, AGREEMENT_RECORDS],
     api=api.router,
     http_port=8101,
     consumers=[KEY_SHREDDER],

@@ -13,7 +13,7 @@ from pathways.policy.personal import EnrolmentRef, NotAKey, PersonKeys, seal
 
 from pathways_registry import concerns
 from pathways_registry.domain import commands as c
-from pathways_registry.domain import decide, journey, retention, safeguarding, targets
+from pathways_registry.domain import decide, journey, retention, safeguarding, sharing, targets
 from pathways_registry.domain import facts as f
 from pathways_registry.domain.state import CO_PRODUCER, ENROLMENT, ORGANISATION, PROGRAMME
 
@@ -141,6 +141,21 @@ HANDLERS = handlers_by_name(
         facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=decide.register_co_producer,
+    ),
+    CommandHandler(
+        sharing.RecordDataSharingAgreement,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=sharing.Agreeing,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id),
+                                "recipient": organisation(cmd.recipient_id)},
+        decide=sharing.record_agreement,
+    ),
+    CommandHandler(
+        sharing.EndDataSharingAgreement,
+        target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
+        facts=sharing.Ending,
+        reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
+        decide=sharing.end_agreement,
     ),
     CommandHandler(
         retention.SetRetentionRule,

@@ -5,6 +5,7 @@ After erasure the person's key is gone and the read model drops the ciphertext t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -13,9 +14,10 @@ from pathways.core.projection import Projection, Rows, Tables, update, upsert
 from pathways.core.schemas import EventData
 from pathways.policy.access import Caller, caller
 from pathways.policy.accountability import record_reads
+from pathways.policy.agreements import SharingAgreements
 from pathways.policy.http import db_session
 from pathways.policy.personal import DetailsErased, EnrolmentRef, NotAKey, PersonKeys, SealedDetails, unseal
-from sqlalchemy import String, Table, Text, select
+from sqlalchemy import MetaData, String, Table, Text, select
 from sqlmodel import Field, Session, SQLModel
 
 from pathways_registry.domain import events as e
@@ -57,6 +59,10 @@ IDENTITY = Projection(
     handlers={e.ParticipantEnrolled: _enrolled, e.ParticipantDataErased: _erased},
     schemas=e.schemas,
 )
+# The programme's data-sharing agreements, read as every other service reads them: whether a
+# partner shares its people's identities with the commissioner (pathways.policy.agreements).
+AGREEMENTS = SharingAgreements(MetaData(), "registry")
+AGREEMENT_RECORDS = Projection(name="registry_agreements", tables=[AGREEMENTS.table], handlers=AGREEMENTS.handlers)
 
 
 router = APIRouter(tags=["registry"])
@@ -74,12 +80,14 @@ def visible_rows(session: Session, who: Caller, programme_id: str, participant_i
     if who.role == "partner":
         query = query.where(IDENTITIES.c.partner_id == who.organisation_id)
     rows = session.connection().execute(query).all()
-    if who.role == "commissioner":  # only the records of enrolments whose person shares them with it
-        e = ENROLMENT
+    if who.role == "commissioner":  # only the records of enrolments whose person shares them with it,
+        e = ENROLMENT             # of partners whose agreements share identities with it
         sharing = {r.partner_id for r in session.connection().execute(select(e.c.partner_id).where(
             e.c.programme_id == programme_id, e.c.participant_id == participant_id,
             e.c.consent_sharing_with_commissioner.is_(True)))}
-        rows = [row for row in rows if row.partner_id in sharing]
+        agreed = AGREEMENTS.partners_sharing(session.connection(), programme_id, who.organisation_id, "identities",
+                                             datetime.now(UTC).date())
+        rows = [row for row in rows if row.partner_id in sharing and (agreed is None or row.partner_id in agreed)]
     return list(rows)
 
 

@@ -39,7 +39,7 @@ from pathways.policy.http import db_session
 from sqlalchemy import select
 from sqlmodel import Session
 
-from pathways_registry.identity import opened, visible_rows
+from pathways_registry.identity import AGREEMENTS, opened, visible_rows
 from pathways_registry.readmodel import ENROLMENT, RosterProgramme
 
 EXPORT_ROLES = ("partner", "commissioner", "operator")
@@ -148,7 +148,10 @@ def _reach(session: Session, who: Caller, programme_id: str, participant_id: str
         if who.organisation_id not in enrolled_with:
             raise missing
         return Reach(only=who.organisation_id), {who.organisation_id}
-    if who.role == "commissioner":
+    if who.role == "commissioner":  # and, under agreements, only partners whose agreement shares their people
+        agreed = AGREEMENTS.partners_sharing(session.connection(), programme_id, who.organisation_id, "participants",
+                                             datetime.now(UTC).date())
+        sharing = sharing if agreed is None else sharing & agreed
         if programme.commissioner_id != who.organisation_id or not sharing:
             raise missing
         return Reach(not_from=frozenset(enrolled_with - sharing)), sharing

@@ -75,7 +75,7 @@ def open_scope(conn: Connection, who: Caller, programme_id: str, asked: figures.
         raise unprocessable("'from' must not be after 'to'.", "query", "from")
     scope = programme_scope(conn, who, programme_id, asked.partner_id or None)
     return Scoped(conn, scope, figures.Filters(asked.date_from, asked.date_to, scope.partner_id, asked.activity or None,
-                                               scope.purpose))
+                                               scope.reader))
 
 
 router = APIRouter(tags=["reporting"])

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pathways.policy.directory import Reader
 from sqlalchemy import Connection, Select, and_, case, func, select, union, union_all
 
 from pathways_reporting import answers as a
@@ -33,9 +35,12 @@ class Filters:
     date_to: date | None = None
     partner_id: str | None = None
     activity: str | None = None
-    # The purpose the reader reads for (pathways.policy.consent.PURPOSE_OF_READER): a table
-    # of people's own outcomes then holds only those who consent to it now.
-    purpose: str | None = None
+    # Who reads people's own records here, and for what (pathways.policy.scope.Scope.reader):
+    # a table of them then holds only those the reader may read now. None: a partner its own.
+    readers: Callable[[str], Reader | None] | None = None
+
+    def reader(self, data: str) -> Reader | None:
+        return self.readers(data) if self.readers is not None else None
 
     def dated(self, column: Any) -> list[Any]:
         return [c for c in (column >= self.date_from if self.date_from else None,

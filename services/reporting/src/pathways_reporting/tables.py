@@ -82,7 +82,10 @@ def participants(conn: Connection, programme_id: str, f: Filters, limit: int | N
     from pathways_reporting.journey_figures import attendance_of  # it builds on the figures' filters
 
     t = DIRECTORY.enrolments_table
-    consenting = [] if f.purpose is None else [t.c[consent_column(f.purpose)].is_(True)]  # the reader's purpose
+    reader = f.reader("participants")
+    consenting = [] if reader is None else [  # the reader's purpose, and the programme's agreements with it
+        t.c[consent_column(reader.purpose)].is_(True),
+        DIRECTORY.agreements.covers(reader.organisation, reader.data, t.c.programme_id, t.c.partner_id, reader.on)]
     found, total = _fetch(conn, select(t).where(t.c.programme_id == programme_id, *_partner(t.c.partner_id, f), *consenting)
                           .order_by(t.c.partner_id, t.c.participant_id), limit)
     seen = attendance_of(conn, programme_id, f, [(r.partner_id, r.participant_id) for r in found])  # the page's people only
@@ -101,9 +104,10 @@ def missed_sessions(conn: Connection, programme_id: str, f: Filters, limit: int 
     from pathways_reporting.journey_figures import MISSED_IN_A_ROW, missed_in_a_row
 
     found = missed_in_a_row(conn, programme_id, f)
-    if f.purpose is not None:  # only people who consent to the reader's purpose
-        consenting = DIRECTORY.consenting(conn, programme_id, f.purpose)
-        found = [m for m in found if (m["partner_id"], m["participant_id"]) in consenting]
+    reader = f.reader("attendance")
+    if reader is not None:  # only people the reader may read: consent, and agreements
+        readable = DIRECTORY.readable(conn, programme_id, reader)
+        found = [m for m in found if (m["partner_id"], m["participant_id"]) in readable]
     rows = [[m["participant_id"], m["partner_id"], m["unexcused_in_a_row"], m["last_recorded_on"], m["attendance_rate"]]
             for m in found]
     return TableData(f"Missed {MISSED_IN_A_ROW} or more sessions in a row without a reason",
@@ -143,7 +147,7 @@ def co_producer_payments(conn: Connection, programme_id: str, f: Filters, limit:
 def outcomes(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     o = OUTCOMES
     found, total = _fetch(conn, select(o).where(o.c.programme_id == programme_id, *f.dated(o.c.measured_on),
-                                                *_partner(o.c.partner_id, f), *_consenting(o, f))
+                                                *_partner(o.c.partner_id, f), *_readable(o, f, "outcomes"))
                           .order_by(o.c.participant_id, o.c.measured_on, o.c.measurement_id), limit)
     rows = [[r.measured_on.isoformat(), r.participant_id, r.partner_id, r.instrument, r.timepoint, r.raw_score,
              Decimal(r.metric_hundredths) / 100] for r in found]
@@ -151,12 +155,13 @@ def outcomes(conn: Connection, programme_id: str, f: Filters, limit: int | None 
                                                 "raw_score", "metric_score"], rows, total)
 
 
-def _consenting(rows: Any, f: Filters) -> list[Any]:
-    """Only people who consent to the reader's purpose now (their enrolment with the partner
-    whose row it is), when the reader reads for one."""
-    if f.purpose is None:
+def _readable(rows: Any, f: Filters, data: str) -> list[Any]:
+    """Only people the reader may read now: who consent to its purpose (their enrolment with
+    the partner whose row it is), of partners whose agreements with it cover `data`."""
+    reader = f.reader(data)
+    if reader is None:
         return []
-    return [DIRECTORY.consents_to(f.purpose, rows.c.programme_id, rows.c.partner_id, rows.c.participant_id)]
+    return [DIRECTORY.may_read(reader, rows.c.programme_id, rows.c.partner_id, rows.c.participant_id)]
 
 
 def co_production(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, String, Table, Text, bindparam, exists, select
+from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, String, Table, Text, and_, bindparam, exists, select
 
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Projection, Rows, Tables, update, upsert
 from pathways.core.schemas import version_of
 from pathways.core.views import consultation_memo
+from pathways.policy.agreements import SharingAgreements
 from pathways.policy.consent import PURPOSES, TAKING_PART, consent_column, purposes_given
 from pathways.policy.facts import (
     ContractFacts,
@@ -31,6 +33,18 @@ from pathways.policy.facts import (
 )
 
 REGISTRY = "pathways.registry."
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads people's records, for what and on which day: an organisation reading for a
+    consent purpose (pathways.policy.consent), a kind of record an agreement may cover
+    (pathways.policy.agreements)."""
+
+    organisation: str
+    purpose: str
+    data: str
+    on: date
 
 
 class Directory:
@@ -87,6 +101,7 @@ class Directory:
             Column("hourly_rate_pence", Integer, nullable=False),
             Column("receives_benefits", Boolean, nullable=False),
         )
+        self.agreements = SharingAgreements(meta, p)  # pathways.policy.agreements
         # The queries every command of a batch asks, built once: a statement built per call
         # costs more than SQLite's answer (278 µs against 105 µs for eight people).
         t, c = self.enrolments_table, self.contracts_table
@@ -98,7 +113,7 @@ class Directory:
         self.projection = Projection(
             name=f"{service}_directory",
             tables=[self.organisations_table, self.programmes_table, self.contracts_table, self.enrolments_table,
-                    self.co_producers_table],
+                    self.co_producers_table, self.agreements.table],
             handlers={
                 REGISTRY + "OrganisationRegistered": self._organisation,
                 REGISTRY + "ProgrammeLaunched": self._programme,
@@ -111,6 +126,7 @@ class Directory:
                 REGISTRY + "ParticipantTransitioned": self._transitioned,
                 REGISTRY + "ParticipantDataErased": self._enrolment_change(erased=True),
                 REGISTRY + "CoProducerRegistered": self._co_producer,
+                **self.agreements.handlers,
             },
         )
 
@@ -208,6 +224,18 @@ class Directory:
         t = self.enrolments_table
         return exists().where(t.c.programme_id == programme_id, t.c.partner_id == partner_id,
                               t.c.participant_id == participant_id, t.c[consent_column(purpose)].is_(True))
+
+    def may_read(self, reader: Reader, programme_id: Any, partner_id: Any, participant_id: Any) -> Any:
+        """`consents_to` the reader's purpose, and shared with the reader under the programme's
+        agreements (pathways.policy.agreements) on the day of the read: one SQL condition."""
+        return and_(self.consents_to(reader.purpose, programme_id, partner_id, participant_id),
+                    self.agreements.covers(reader.organisation, reader.data, programme_id, partner_id, reader.on))
+
+    def readable(self, conn: Connection, programme_id: str, reader: Reader) -> set[tuple[str, str]]:
+        """(partner, participant) of every enrolment the reader may read now (`may_read`)."""
+        sharing = self.agreements.partners_sharing(conn, programme_id, reader.organisation, reader.data, reader.on)
+        return {(partner, person) for partner, person in self.consenting(conn, programme_id, reader.purpose)
+                if sharing is None or partner in sharing}
 
     def consenting(self, conn: Connection, programme_id: str, purpose: str) -> set[tuple[str, str]]:
         """(partner, participant) of every enrolment in the programme whose person consents

@@ -5,6 +5,9 @@ export (DESIGN §4 G5), applied before anything is read.
 - A delivery partner sees the programmes it holds a contract in, and only its own rows:
   the partner filter is forced to itself, and asking for another partner is refused (403).
 - Evaluators, auditors and the operator see every programme's rows (pseudonymous ids).
+- People's own records (outcomes, attendance, who they are) are read by another organisation
+  only where the person consents to its purpose and, once the programme has data-sharing
+  agreements, one of the partner's with it covers them (`Scope.reader`).
 - A service may refuse a role outright (payments are not an evaluator's business).
 
 A programme the caller may not see answers exactly as one that does not exist (404), so
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi import Depends, HTTPException, Query
 from sqlalchemy import Connection
@@ -21,7 +25,7 @@ from sqlmodel import Session
 
 from pathways.policy.access import Caller, caller
 from pathways.policy.consent import PURPOSE_OF_READER
-from pathways.policy.directory import Directory
+from pathways.policy.directory import Directory, Reader
 from pathways.policy.facts import ProgrammeFacts
 from pathways.policy.http import db_session
 
@@ -47,6 +51,12 @@ class Scope:
         """The consent purpose this caller reads people's own records under (None: a
         partner reading its own participants', or an auditor under the law)."""
         return PURPOSE_OF_READER.get(self.caller.role)
+
+    def reader(self, data: str) -> Reader | None:
+        """Who reads people's records of kind `data` (pathways.policy.agreements), for which
+        purpose, today; None where neither consent nor agreements narrow the read."""
+        purpose = self.purpose
+        return None if purpose is None else Reader(self.caller.organisation_id, purpose, data, datetime.now(UTC).date())
 
 
 def may_see(conn: Connection, directory: Directory, caller: Caller, programme: ProgrammeFacts) -> bool:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pathways.core.ids import Id
 from pathways.core.schemas import EventData, SchemaRegistry
+from pathways.policy.agreements import SharedData
 from pathways.policy.consent import Purpose, consent_recorded_v1_to_v2, consent_withdrawn_v1_to_v2
 from pathways.policy.personal_details import SealedDetails
 from pydantic import Field
@@ -288,3 +289,29 @@ class RetentionRuleSet(EventData):
 
     programme_id: Id
     years_after_end: int = Field(ge=0, le=100)
+
+
+@event
+class DataSharingAgreementRecorded(EventData):
+    """The commissioner recorded an agreement under which a partner (the provider) shares
+    the kinds of its people's records named in `data` with another organisation (the
+    recipient), from `starts_on` to `ends_on` (pathways.policy.agreements)."""
+
+    programme_id: Id
+    agreement_id: Id
+    provider_id: Id
+    recipient_id: Id
+    data: list[SharedData] = Field(min_length=1)
+    starts_on: date
+    ends_on: date
+    reference: str | None = None  # the signed agreement's own reference, e.g. "DSA-2025-07"
+
+
+@event
+class DataSharingAgreementEnded(EventData):
+    """An agreement ended before its last day: it is in force until the day before `ended_on`."""
+
+    programme_id: Id
+    agreement_id: Id
+    data: list[SharedData]  # what it covered, so that a reader needs no other event to apply this one
+    ended_on: date

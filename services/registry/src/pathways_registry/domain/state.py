@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from pathways.core.commands import AggregateType
@@ -13,6 +14,8 @@ from pathways_registry.domain.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     CoProducerRegistered,
+    DataSharingAgreementEnded,
+    DataSharingAgreementRecorded,
     OrganisationRegistered,
     ParticipantCompleted,
     ParticipantDataErased,
@@ -54,6 +57,16 @@ class Contract:
 
 
 @dataclass(frozen=True)
+class Agreement:
+    """A data-sharing agreement as its rules need it (pathways_registry.domain.sharing)."""
+
+    data: tuple[str, ...]
+    starts_on: date
+    ends_on: date
+    ended: bool = False
+
+
+@dataclass(frozen=True)
 class Programme:
     launched: bool = False
     commissioner_id: str = ""
@@ -64,6 +77,7 @@ class Programme:
     contracts: tuple[Contract, ...] = ()
     safeguarding_leads: frozenset[str] = frozenset()  # organisations (pathways_registry.domain.safeguarding)
     retention_years: int | None = None  # personal details kept until this many years after it ends
+    agreements: Mapping[str, Agreement] = field(default_factory=dict)  # by id
 
     @property
     def committed_pence(self) -> int:
@@ -85,6 +99,12 @@ def _evolve_programme(state: Programme, event: EventData) -> Programme:
         return replace(state, contracts=(*state.contracts, contract))
     if isinstance(event, SafeguardingLeadAppointed):
         return replace(state, safeguarding_leads=state.safeguarding_leads | {event.organisation_id})
+    if isinstance(event, DataSharingAgreementRecorded):
+        held = Agreement(tuple(event.data), event.starts_on, event.ends_on)
+        return replace(state, agreements={**state.agreements, event.agreement_id: held})
+    if isinstance(event, DataSharingAgreementEnded) and event.agreement_id in state.agreements:
+        ended = replace(state.agreements[event.agreement_id], ended=True)
+        return replace(state, agreements={**state.agreements, event.agreement_id: ended})
     if isinstance(event, RetentionRuleSet):
         return replace(state, retention_years=event.years_after_end)
     if isinstance(event, SafeguardingLeadStoodDown):
@@ -167,7 +187,7 @@ ORGANISATION = AggregateType("organisation", Organisation(), _evolve_organisatio
 PROGRAMME = AggregateType(
     "programme", Programme(), _evolve_programme,
     (ProgrammeLaunched, PartnerCommissioned, TargetSet, SafeguardingLeadAppointed, SafeguardingLeadStoodDown,
-     RetentionRuleSet),
+     RetentionRuleSet, DataSharingAgreementRecorded, DataSharingAgreementEnded),
 )
 ENROLMENT = AggregateType(
     "participant enrolment",
