@@ -89,13 +89,19 @@ async def stream_text(nc: Client) -> str:
     return "\n".join([e.payload.decode() async for e in store.read_all(1, await store.last_sequence())])
 
 
+async def enrol_people(p: Platform) -> None:
+    """The made-up PEOPLE, enrolled with partner A with their personal details."""
+    for person, details in PEOPLE.items():
+        reply = await p.client.send(p.s.partner_a, "EnrolParticipant",
+                                    enrolment(p.s.programme_id, person) | {"personal": details})
+        assert reply["status"] == "accepted", reply
+
+
 async def test_personal_details_are_sealed_opened_only_for_the_right_roles_and_erasable(
     platform: Platform, capfd: pytest.CaptureFixture[str],
 ) -> None:
     p, s = platform, platform.s
-    for person, details in PEOPLE.items():
-        reply = await p.client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, person) | {"personal": details})
-        assert reply["status"] == "accepted", reply
+    await enrol_people(p)
     # A refused enrolment carrying details: the refusal is recorded, the details are not.
     refused = await p.client.send(s.partner_a, "EnrolParticipant",
                                   enrolment(s.programme_id, "pt-refused", setting="moon") | {"personal": PEOPLE["pt-osric"]})

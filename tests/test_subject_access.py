@@ -20,7 +20,16 @@ from pathways_audit.sources import DatabaseLedger
 from pathways_audit.verify import verify_history
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, signed_in, unique
-from tests.test_personal_data import PEOPLE, Platform, everywhere, on_disk, platform, signed_checkpoint, vkey
+from tests.test_personal_data import (
+    PEOPLE,
+    Platform,
+    enrol_people,
+    everywhere,
+    on_disk,
+    platform,
+    signed_checkpoint,
+    vkey,
+)
 from tests.test_reporting import caught_up
 
 __all__ = ["platform"]  # the fixture, shared with the personal data tests
@@ -133,9 +142,7 @@ async def test_the_retention_rule_erases_only_when_due_and_its_dry_run_erases_no
     platform: Platform, capfd: pytest.CaptureFixture[str],
 ) -> None:
     p, s = platform, platform.s
-    for person, details in PEOPLE.items():
-        reply = await p.client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, person) | {"personal": details})
-        assert reply["status"] == "accepted", reply
+    await enrol_people(p)
     await p.client.send(s.partner_b, "EnrolParticipant", enrolment(s.programme_id, "pt-no-details"))
     keys = PersonKeys(p.nc)
     stored = {person: base64.b64encode(await keys.existing(EnrolmentRef(s.programme_id, s.partner_a, person)))

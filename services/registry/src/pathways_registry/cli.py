@@ -7,10 +7,8 @@ import json
 import os
 from pathlib import Path
 
-import httpx
 import typer
-from pathways.runtime.cli.signin import operator_headers
-from pathways.runtime.connection import resolve_connection
+from pathways.runtime.cli.signin import operator_get
 from rich.console import Console
 from rich.table import Table
 
@@ -28,19 +26,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON"),
 ) -> None:
     """Show a programme: its partners, their budgets, enrolments, and unique participants."""
-    try:
-        connection = resolve_connection()
-        base = connection.services["registry"]
-        with operator_headers(connection) as headers:
-            response = httpx.get(f"{base}/programmes/{programme_id}", timeout=10, headers=headers)
-    except (FileNotFoundError, KeyError, httpx.HTTPError) as err:
-        console.print(f"[red]Cannot reach the registry:[/red] {err}")
-        raise typer.Exit(2) from None
-    if response.status_code == 404:
-        console.print(f"[yellow]There is no programme '{programme_id}'.[/yellow]")
-        raise typer.Exit(1)
-    response.raise_for_status()
-    roster = response.json()
+    roster = operator_get("registry", f"/programmes/{programme_id}", not_found=f"There is no programme '{programme_id}'.")
     if as_json:
         console.print_json(json.dumps(roster))
         return
@@ -78,20 +64,9 @@ def export(
     event naming them in every service, and who read their records. Run by the platform's
     operator, it holds no personal details (those open only for the partner that recorded
     them and the commissioner, through the registry's /export route). Recorded as an access."""
-    base_path = f"/programmes/{programme_id}/participants/{participant_id}/export"
-    try:
-        connection = resolve_connection()
-        base = connection.services["registry"]
-        with operator_headers(connection) as headers, console.status("Reading the whole history of the programme…"):
-            answer = httpx.get(f"{base}{base_path}", timeout=600, headers=headers)
-    except (FileNotFoundError, KeyError, httpx.HTTPError) as err:
-        console.print(f"[red]Cannot reach the registry:[/red] {err}")
-        raise typer.Exit(2) from None
-    if answer.status_code == 404:
-        console.print(f"[yellow]There is no '{participant_id}' in '{programme_id}'.[/yellow]")
-        raise typer.Exit(1)
-    answer.raise_for_status()
-    found = answer.json()
+    found = operator_get("registry", f"/programmes/{programme_id}/participants/{participant_id}/export", timeout=600,
+                         not_found=f"There is no '{participant_id}' in '{programme_id}'.",
+                         status="Reading the whole history of the programme…")
     _write_private(out, json.dumps(found, indent=2, ensure_ascii=False))
     if html is not None:  # drawn from the same answer: one read of the history, one access recorded
         from pathways_registry.subject_access import page

@@ -10,11 +10,10 @@ import hashlib
 import json
 from typing import Any
 
-import httpx
 import typer
 from pathways.core.ids import OPERATOR_ORGANISATION
 from pathways.core.subjects import command_subject
-from pathways.runtime.cli.signin import operator_headers
+from pathways.runtime.cli.signin import operator_get
 from pathways.runtime.connection import ConnectionInfo, resolve_connection
 from rich.console import Console
 from rich.progress import Progress
@@ -26,28 +25,10 @@ console = Console()
 IN_FLIGHT = 16
 
 
-def _due(connection: ConnectionInfo, programme_id: str) -> dict[str, Any]:
-    try:
-        with operator_headers(connection) as headers:
-            answer = httpx.get(f"{connection.services['registry']}/programmes/{programme_id}/retention", timeout=30,
-                               headers=headers)
-    except (KeyError, httpx.HTTPError) as err:
-        console.print(f"[red]Cannot reach the registry:[/red] {err}")
-        raise typer.Exit(2) from None
-    if answer.status_code == 404:
-        console.print(f"[yellow]There is no programme '{programme_id}'.[/yellow]")
-        raise typer.Exit(1)
-    answer.raise_for_status()
-    due: dict[str, Any] = answer.json()
+def _due(programme_id: str) -> dict[str, Any]:
+    due: dict[str, Any] = operator_get("registry", f"/programmes/{programme_id}/retention",
+                                       not_found=f"There is no programme '{programme_id}'.")
     return due
-
-
-def _connection() -> ConnectionInfo:
-    try:
-        return resolve_connection()
-    except FileNotFoundError as err:
-        console.print(f"[red]{err}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _say(due: dict[str, Any]) -> None:
@@ -69,7 +50,7 @@ def _say(due: dict[str, Any]) -> None:
 @retention_cli.command("show")
 def show(programme_id: str = typer.Argument(..., help="The programme id, e.g. pathways-2025")) -> None:
     """The dry run: the rule, the day it erases from, and whose details it would erase. Changes nothing."""
-    _say(_due(_connection(), programme_id))
+    _say(_due(programme_id))
 
 
 @retention_cli.command("run")
@@ -79,15 +60,14 @@ def run(
 ) -> None:
     """Erase the personal details the rule says are due, one enrolment at a time; the
     pseudonymous history stays and the audit ledger still verifies."""
-    connection = _connection()
-    due = _due(connection, programme_id)
+    due = _due(programme_id)
     _say(due)
     if dry_run or due["years_after_end"] is None:
         return
     if not due["due"]:
         console.print("Nothing erased: the rule's day has not come.")
         raise typer.Exit(1)
-    answers = asyncio.run(_apply(connection, programme_id, due["to_erase"]))
+    answers = asyncio.run(_apply(resolve_connection(), programme_id, due["to_erase"]))
     erased = [a for a in answers if a["status"] == "accepted"]
     for refused in (a for a in answers if a["status"] != "accepted"):
         console.print(f"[red]{refused['participant_id']}[/red] ({refused['partner_id']}): {refused.get('message')}")

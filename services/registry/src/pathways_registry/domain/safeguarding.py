@@ -238,19 +238,18 @@ def _check_lead(cmd: LeadsWork, ctx: CommandContext, concern: Concern, programme
     return None
 
 
-def record_action(cmd: RecordConcernAction, ctx: CommandContext, concern: Concern, facts: LeadsProgramme) -> Decision:
-    refusal = _check_lead(cmd, ctx, concern, facts.programme)
+def _leads_work(cmd: LeadsWork, ctx: CommandContext, concern: Concern, programme: Programme,
+                event: type[e.ConcernActionRecorded] | type[e.ConcernClosed]) -> Decision:
+    refusal = _check_lead(cmd, ctx, concern, programme)
     if refusal is not None:
         return refusal
-    return [e.ConcernActionRecorded(programme_id=cmd.programme_id, partner_id=cmd.partner_id, concern_id=cmd.concern_id,
-                                    lead_id=ctx.organisation, on=cmd.on, sealed=cmd.sealed or _UNSEALED)]
+    return [event(programme_id=cmd.programme_id, partner_id=cmd.partner_id, concern_id=cmd.concern_id,
+                  lead_id=ctx.organisation, on=cmd.on, sealed=cmd.sealed or _UNSEALED)]
+
+
+def record_action(cmd: RecordConcernAction, ctx: CommandContext, concern: Concern, facts: LeadsProgramme) -> Decision:
+    return _leads_work(cmd, ctx, concern, facts.programme, e.ConcernActionRecorded)
 
 
 def close_concern(cmd: CloseConcern, ctx: CommandContext, concern: Concern, facts: LeadsProgramme) -> Decision:
-    refusal = _check_lead(cmd, ctx, concern, facts.programme)
-    if refusal is not None:
-        return refusal
-    return [e.ConcernClosed(programme_id=cmd.programme_id, partner_id=cmd.partner_id, concern_id=cmd.concern_id,
-                            lead_id=ctx.organisation, on=cmd.on, sealed=cmd.sealed or _UNSEALED)]
-
-
+    return _leads_work(cmd, ctx, concern, facts.programme, e.ConcernClosed)
