@@ -103,6 +103,12 @@ async def fuzz(hosts: dict[str, ServiceHost], nc: Client, cases: int) -> Tally:
                 assert answer.status_code == 413, (context, command, answer.status_code)
                 tally.codes["413"] += 1
                 return
+            handler = hosts[context].service.handlers.get(command)
+            if handler is not None and handler.model.sent_with_role not in (None, "partner"):
+                # A lead's command sent with a partner's token: refused for the token, unread (and recorded).
+                assert answer.status_code == 403 and "role" in answer.json()["detail"], (context, command, answer.text)
+                tally.codes["403"] += 1
+                return
             assert answer.status_code == 422, (context, command, body[:80], answer.status_code, answer.text[:300])
             reply = answer.json()
         else:

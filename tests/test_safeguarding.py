@@ -162,7 +162,8 @@ async def test_strangers_to_a_concern_are_answered_as_for_one_that_does_not_exis
 
     # Over NATS, no one but a lead learns from a reply whether the concern exists.
     for org in (s.partner_b, s.partner_a, s.commissioner, s.evaluator, unique("trust")):
-        there = await p.client.send(org, "RecordConcernAction", leads_work(s, concern, action=ACTION))
+        there = await p.client.send(org, "RecordConcernAction", leads_work(s, concern, action=ACTION),
+                                    key=f"act-on-{concern}")  # a key made of the reference
         not_there = await p.client.send(org, "RecordConcernAction", leads_work(s, "sg-none", action=ACTION))
         assert anonymous(there, concern) == anonymous(not_there, "sg-none") and there["code"] == "not_found", org
         assert ACTION not in json.dumps(there)
@@ -193,6 +194,10 @@ async def test_strangers_to_a_concern_are_answered_as_for_one_that_does_not_exis
         records = (await auditor.get("/audit/rejections", params={"limit": 2})).json()
     assert [r["command"] for r in records] == ["RaiseConcern", "RaiseConcern"]
     assert [r for r in records if PERSON in json.dumps(r) or WHAT_HAPPENED in json.dumps(r)] == [], records
+    async with await signed_in(p.audit, unique("auditor"), "auditor") as auditor:  # a stranger's try on the concern
+        every = (await auditor.get("/audit/rejections", params={"limit": 100})).json()
+    tried = [r for r in every if r["command"] == "RecordConcernAction"]
+    assert tried and [r for r in tried if concern in json.dumps(r)] == [], tried
     kept = {k: v for k, v in stranger["data"].items()
             if k not in ("concern_id", "participant_id", "category", "severity", "what_happened", "raised_on")}
     record = next(r for r in records if r["organisation_id"] == s.partner_b)

@@ -6,9 +6,10 @@ its own; a programme with none shares as before."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
+from pathways.policy.agreements import today as uk_today
 from pathways.runtime.host import ServiceHost
 
 from tests.conftest import CommandClient, ProgrammeSetup, enrolment, setup_programme, signed_in, unique
@@ -17,7 +18,7 @@ from tests.test_consent import accepted, measured, outcomes_seen, people_in_tabl
 
 def agreement(s: ProgrammeSetup, provider: str, recipient: str, *data: str, **more: Any) -> dict[str, Any]:
     return {"programme_id": s.programme_id, "agreement_id": unique("dsa"), "provider_id": provider,
-            "recipient_id": recipient, "data": list(data), "starts_on": "2025-10-01", "ends_on": "2030-12-31",
+            "recipient_id": recipient, "data": list(data), "starts_on": "2025-10-01", "ends_on": "2099-12-31",
             "reference": "DSA-2025-07 (made up)"} | more
 
 
@@ -66,7 +67,7 @@ async def test_reads_of_a_partners_people_honour_the_programmes_agreements(
         assert (await http.get(f"/programmes/{s.programme_id}/participants/{a_person}/export")).status_code == 404
 
     # Ended early today, A's agreement is over: it was in force until yesterday.
-    today = date.today()
+    today = uk_today()  # the day agreements are read on (the UK's)
     await accepted(client, s.commissioner, "EndDataSharingAgreement", {
         "programme_id": s.programme_id, "agreement_id": to_evaluator["agreement_id"], "on": today.isoformat()})
     assert await outcomes_seen(evaluation, s, s.evaluator, "evaluator") == set()
@@ -102,7 +103,51 @@ async def test_only_the_commissioner_records_an_agreement_and_only_between_those
     assert await code(s.commissioner, "RecordDataSharingAgreement", good) == "accepted"
     assert await code(s.commissioner, "RecordDataSharingAgreement", good | {"provider_id": s.partner_b}) == "rule_violation"
     ending = {"programme_id": s.programme_id, "agreement_id": good["agreement_id"], "on": "2026-01-01"}
-    assert await code(s.commissioner, "EndDataSharingAgreement", ending | {"on": "2031-01-01"}) == "rule_violation"
+    assert await code(s.commissioner, "EndDataSharingAgreement", ending | {"on": "2100-01-01"}) == "rule_violation"
     assert await code(s.commissioner, "EndDataSharingAgreement", ending) == "accepted"
     assert await code(s.commissioner, "EndDataSharingAgreement", ending) == "rule_violation"
     assert await code(s.commissioner, "EndDataSharingAgreement", ending | {"agreement_id": "dsa-none"}) == "not_found"
+
+
+async def test_each_kind_of_record_reaches_the_commissioner_only_as_agreed(
+    registry: ServiceHost, sessions: ServiceHost, evaluation: ServiceHost, reporting: ServiceHost, client: CommandClient,
+) -> None:
+    """An agreement covering the people alone: the commissioner sees who they are enrolled with
+    and when, never their attendance or outcomes, nor another partner's declined referral."""
+    s = await setup_programme(client)
+    person, b_person = unique("pt"), unique("pt")
+    await accepted(client, s.partner_a, "EnrolParticipant", enrolment(s.programme_id, person) | {
+        "personal": {"name": "Wilhelmina Cotterell"}})  # made up
+    await accepted(client, s.partner_b, "EnrolParticipant", enrolment(s.programme_id, b_person) | {
+        "personal": {"name": "Barnaby Fettiplace"}})  # made up
+    referral = {"programme_id": s.programme_id, "referral_id": unique("r"), "participant_id": person}
+    await accepted(client, s.partner_b, "ReferParticipant", referral | {"referrer": "clinical_team",
+                                                                       "referred_on": "2025-10-20"})
+    await accepted(client, s.partner_b, "DeclineReferral", referral | {"on": "2025-10-22", "reason": "no_capacity"})
+    session = unique("session")
+    await accepted(client, s.partner_a, "ScheduleSession", {
+        "programme_id": s.programme_id, "session_id": session, "activity": "soft archery", "site": "Ward 3",
+        "starts_at": "2025-11-10T10:00:00Z", "duration_minutes": 60, "capacity": 8}, "sessions")
+    await accepted(client, s.partner_a, "RecordSessionDelivered", {
+        "programme_id": s.programme_id, "session_id": session, "attendees": [person], "duration_minutes": 60}, "sessions")
+    await accepted(client, s.partner_a, "RecordOutcome", measured(s, person), "evaluation")
+    await accepted(client, s.commissioner, "RecordDataSharingAgreement",
+                   agreement(s, s.partner_a, s.commissioner, "participants"))
+
+    await registry.caught_up()
+    async with await signed_in(registry, s.commissioner, "commissioner") as http:
+        exported = (await http.get(f"/programmes/{s.programme_id}/participants/{person}/export")).json()
+        due = (await http.get(f"/programmes/{s.programme_id}/retention")).json()
+    assert [e["type"].rsplit(".", 1)[1] for e in exported["events"]] == ["ParticipantEnrolled"]
+    assert exported["enrolled_with"] == [s.partner_a] and exported["personal_details"] == []  # no identities agreed
+    assert ([r["participant_id"] for r in due["to_erase"]], due["not_shown"]) == ([person], 1)  # B shares no one
+
+    assert await outcomes_seen(evaluation, s, s.commissioner, "commissioner") == set()
+    await reporting.caught_up()
+    async with await signed_in(reporting, s.commissioner, "commissioner") as http:
+        table = (await http.get(f"/programmes/{s.programme_id}/tables/participants")).json()
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+    assert [(r["participant_id"], r["sessions_attended"], r["attendance_rate"]) for r in rows] == [(person, None, None)]
+    async with await signed_in(reporting, s.partner_a, "partner") as http:  # the partner sees its own attendance
+        own = (await http.get(f"/programmes/{s.programme_id}/tables/participants")).json()
+    assert own["rows"][0][own["columns"].index("sessions_attended")] == 1

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from pathways.core.ids import OPERATOR_ORGANISATION
 
-from pathways_demo import benefits, journey, targets
+from pathways_demo import benefits, journey, safeguarding, targets
 from pathways_demo.cast import (
     BY_CODE,
     CANCELLED,
@@ -96,30 +96,6 @@ def _setup(b: _Builder) -> None:
         b.step(COMMISSIONER, "registry", "SetRetentionRule", {"years_after_end": 6}, "retention-rule", PLANNER,
                "programme")])
 
-
-def _safeguarding(b: _Builder, people: list[Person]) -> list[Step]:
-    """One concern, raised by a partner and dealt with by the trust's safeguarding lead: made
-    up, and sealed like everything a concern says (only the two of them can read it)."""
-    person = next(p for p in people if p.enrolled)
-    code, on = next(iter(person.enrolled.items()))
-    partner, raised_on = BY_CODE[code], on + timedelta(days=20)
-    lane, concern = "safeguarding", f"demo-sg-{code}-1"
-    work = {"partner_id": partner.org, "concern_id": concern}
-    return [
-        b.step(partner.org, "registry", "RaiseConcern", {
-            "concern_id": concern, "participant_id": person.pid, "category": "financial_or_material",
-            "severity": "medium", "raised_on": raised_on,
-            "what_happened": "Said a relative keeps the money for their bus fares; worried about getting to sessions."},
-            "concern/raised", coordinator(partner), lane),
-        b.step(HOST_TRUST, "registry", "RecordConcernAction", work | {
-            "on": raised_on + timedelta(days=1), "escalated_to": "host_trust_safeguarding_team",
-            "action": "Named nurse spoke with them; the ward's social worker is arranging their own bank account."},
-            "concern/action", "demo-trust-safeguarding-lead", lane),
-        b.step(HOST_TRUST, "registry", "CloseConcern", work | {
-            "on": raised_on + timedelta(days=14), "outcome": "risk_removed",
-            "summary": "Fares now paid from their own account; they come every week."},
-            "concern/closed", "demo-trust-safeguarding-lead", lane),
-    ]
 
 
 def co_producers(p: Partner) -> tuple[str, str]:
@@ -312,7 +288,7 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int, jou
     # A session's lane: scheduled, then delivered or cancelled. Attendance needs the
     # enrolments, co-facilitators the co-producers; outcomes and assessments need the same.
     b.stage(SESSIONS, schedule + deliver + _outcomes(b, rng, people) + _evaluation(b, rng, people, attended)
-            + _safeguarding(b, people), after=(CO_PRODUCERS, ENROLMENTS))
+            + safeguarding.concern_steps(b, people), after=(CO_PRODUCERS, ENROLMENTS))
     # A payment run pays what the accounts hold; the moves and withdrawals after it change
     # who may attend, so they wait for every session.
     paid_time = [(s.data["co_producer_id"], date.fromisoformat(s.data["worked_on"]),

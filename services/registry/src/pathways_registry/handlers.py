@@ -1,6 +1,9 @@
 """Which aggregate each registry command writes and which it reads. Programmes are read
-by id whoever commissioned them (a wildcard on the organisation token); every write goes
-to a subject owned by the sender, so the server can later scope permissions by it."""
+by id whoever commissioned them (a wildcard on the organisation token). A write goes to a
+subject owned by the sender, so the server can later scope permissions by it, except where a
+rule lets another decide on a partner's aggregate: a safeguarding lead on the partner's
+concern, the commissioner or operator erasing under the retention rule. Those load the
+partner's subject as foreign (pathways.core.commands.Load)."""
 
 from __future__ import annotations
 

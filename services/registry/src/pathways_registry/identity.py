@@ -5,7 +5,6 @@ After erasure the person's key is gone and the read model drops the ciphertext t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -15,6 +14,7 @@ from pathways.core.schemas import EventData
 from pathways.policy.access import Caller, caller
 from pathways.policy.accountability import record_reads
 from pathways.policy.agreements import SharingAgreements
+from pathways.policy.agreements import today as agreements_today
 from pathways.policy.http import db_session
 from pathways.policy.personal import DetailsErased, EnrolmentRef, NotAKey, PersonKeys, SealedDetails, unseal
 from sqlalchemy import MetaData, String, Table, Text, select
@@ -80,13 +80,15 @@ def visible_rows(session: Session, who: Caller, programme_id: str, participant_i
     if who.role == "partner":
         query = query.where(IDENTITIES.c.partner_id == who.organisation_id)
     rows = session.connection().execute(query).all()
-    if who.role == "commissioner":  # only the records of enrolments whose person shares them with it,
-        e = ENROLMENT             # of partners whose agreements share identities with it
+    if who.role == "commissioner":
+        # Only the records of enrolments whose person shares them with it, of partners whose
+        # agreements share identities with it.
+        e = ENROLMENT
         sharing = {r.partner_id for r in session.connection().execute(select(e.c.partner_id).where(
             e.c.programme_id == programme_id, e.c.participant_id == participant_id,
             e.c.consent_sharing_with_commissioner.is_(True)))}
         agreed = AGREEMENTS.partners_sharing(session.connection(), programme_id, who.organisation_id, "identities",
-                                             datetime.now(UTC).date())
+                                             agreements_today())
         rows = [row for row in rows if row.partner_id in sharing and (agreed is None or row.partner_id in agreed)]
     return list(rows)
 

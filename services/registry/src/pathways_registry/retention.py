@@ -14,6 +14,7 @@ from pathways.core.projection import Projection, Rows, Tables, upsert
 from pathways.core.schemas import EventData
 from pathways.policy.access import Caller, caller
 from pathways.policy.accountability import record_reads
+from pathways.policy.agreements import today as agreements_today
 from pathways.policy.http import db_session
 from pydantic import BaseModel
 from sqlalchemy import Integer, String, Table, select
@@ -21,7 +22,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from pathways_registry.domain import events as e
 from pathways_registry.domain.retention import due_on
-from pathways_registry.identity import IDENTITIES
+from pathways_registry.identity import AGREEMENTS, IDENTITIES
 from pathways_registry.readmodel import ENROLMENT, RosterProgramme
 
 RETENTION_ROLES = ("commissioner", "operator")
@@ -71,7 +72,8 @@ async def retention(request: Request, programme_id: str, who: Caller = Depends(c
                     session: Session = Depends(db_session)) -> Any:
     """The programme's retention rule, the day it erases from, and the enrolments whose
     personal details it would erase: a dry run that changes nothing. The commissioner is
-    shown by id only the people who share their records with it (the others are counted);
+    shown by id only the people who share their records with it, of partners whose agreements
+    (once the programme has any) share their people with it (the others are counted);
     the operator, who applies the rule, every one. The ids shown are recorded as a read."""
     if who.role not in RETENTION_ROLES:
         raise HTTPException(403, f"The {who.role} role does not apply the retention rule.")
@@ -88,7 +90,9 @@ async def retention(request: Request, programme_id: str, who: Caller = Depends(c
               & (e.c.participant_id == i.c.participant_id), isouter=True)
         .where(i.c.programme_id == programme_id, i.c.erased.is_(False))
         .order_by(i.c.partner_id, i.c.participant_id)).all()
-    shown = [r for r in rows if who.role == "operator" or r.sharing]
+    agreed = None if who.role == "operator" else AGREEMENTS.partners_sharing(
+        conn, programme_id, who.organisation_id, "participants", agreements_today())
+    shown = [r for r in rows if who.role == "operator" or (r.sharing and (agreed is None or r.partner_id in agreed))]
     if shown:
         await record_reads(request, who, programme_id, [r.participant_id for r in shown])
     return RetentionDue(programme_id=programme_id, ends_on=programme.ends_on, years_after_end=rule,

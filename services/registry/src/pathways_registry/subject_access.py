@@ -32,9 +32,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pathways.core.eventstore.base import StoredEvent
+from pathways.core.ids import OPERATOR_ORGANISATION
 from pathways.core.subjects import EVENTS_ROOT
 from pathways.policy.access import Caller, caller
 from pathways.policy.accountability import record_reads
+from pathways.policy.agreements import today as agreements_today
 from pathways.policy.http import db_session
 from sqlalchemy import select
 from sqlmodel import Session
@@ -83,17 +85,25 @@ def only_them(value: Any, participant_id: str, key: str | None = None) -> Any:
 NAMING_FIELDS_SET = frozenset(NAMING_FIELDS)
 
 
+READS = "reads"  # whose reads of the person's records an export lists: kept as a kind of its own
+# The kind of record (pathways.policy.agreements) each context's events about a person are.
+KIND_OF_CONTEXT = {"registry": "participants", "sessions": "attendance", "evaluation": "outcomes"}
+
+
 @dataclass(frozen=True)
 class Reach:
-    """Whose records an export may hold: those of one organisation only (a partner's own), or
-    every organisation's but some (the partners whose enrolment of the person does not share
-    with the commissioner): the same rule as every other read of people's records."""
+    """Whose records an export may hold, by kind: every organisation's (None, the operator),
+    or for each kind the organisations allowed: a partner its own, the commissioner those of
+    partners whose enrolment of the person shares with it and whose agreements, once the
+    programme has any, cover that kind. The same rule as every other read of people's records."""
 
-    only: str | None = None
-    not_from: frozenset[str] = frozenset()
+    allowed: dict[str, frozenset[str]] | None = None
 
-    def holds(self, organisation: str) -> bool:
-        return organisation not in self.not_from if self.only is None else organisation == self.only
+    def holds(self, organisation: str, kind: str) -> bool:
+        return self.allowed is None or organisation in self.allowed.get(kind, frozenset())
+
+    def kind_of(self, event_type: str) -> str:
+        return KIND_OF_CONTEXT.get(event_type.split(".")[1] if event_type.count(".") >= 2 else "", "participants")
 
 
 async def about(stored: AsyncIterable[StoredEvent], participant_id: str,
@@ -110,11 +120,12 @@ async def about(stored: AsyncIterable[StoredEvent], participant_id: str,
         if not names(event.get("data"), participant_id):
             continue
         if event.get("type") == READS_TYPE:
-            if reach.holds(event["organisation"]):
+            if reach.holds(event["organisation"], READS):
                 d = event["data"]
                 reads.append({"sequence": one.sequence, "read_at": event["time"], "organisation": event["organisation"],
                               "role": d.get("role"), "service": d.get("service"), "resource": d.get("resource")})
-        elif not event.get("type", "").startswith("pathways.audit.") and reach.holds(_owner(one.subject)):
+        elif not event.get("type", "").startswith("pathways.audit.") and reach.holds(_owner(one.subject),
+                                                                                     reach.kind_of(event.get("type", ""))):
             events.append({"sequence": one.sequence, "stored_at": one.stored_at.isoformat(), "type": event["type"],
                            "recorded_by": event["organisation"], "actor": event["actor"], "time": event["time"],
                            "data": only_them(event["data"], participant_id)})
@@ -144,17 +155,24 @@ def _reach(session: Session, who: Caller, programme_id: str, participant_id: str
     missing = HTTPException(404, f"No one '{participant_id}' in '{programme_id}' whose records you hold.")
     if programme is None or not enrolled_with:
         raise missing
+    kinds = set(KIND_OF_CONTEXT.values())
     if who.role == "partner":
         if who.organisation_id not in enrolled_with:
             raise missing
-        return Reach(only=who.organisation_id), {who.organisation_id}
-    if who.role == "commissioner":  # and, under agreements, only partners whose agreement shares their people
-        agreed = AGREEMENTS.partners_sharing(session.connection(), programme_id, who.organisation_id, "participants",
-                                             datetime.now(UTC).date())
-        sharing = sharing if agreed is None else sharing & agreed
-        if programme.commissioner_id != who.organisation_id or not sharing:
+        return Reach(dict.fromkeys([*kinds, READS], frozenset({who.organisation_id}))), {who.organisation_id}
+    if who.role == "commissioner":
+        if programme.commissioner_id != who.organisation_id:
             raise missing
-        return Reach(not_from=frozenset(enrolled_with - sharing)), sharing
+        allowed = {}
+        for kind in kinds:  # an allow-list: a partner that only declined a referral holds nothing for it
+            agreed = AGREEMENTS.partners_sharing(session.connection(), programme_id, who.organisation_id, kind,
+                                                 agreements_today())
+            allowed[kind] = frozenset((sharing if agreed is None else sharing & agreed) | {who.organisation_id})
+        if allowed["participants"] == {who.organisation_id}:  # no partner's record of the person is its to read
+            raise missing
+        # Reads by the partners it may read, itself, and the platform's operator (who answers for it).
+        allowed[READS] = allowed["participants"] | {OPERATOR_ORGANISATION}
+        return Reach(allowed), set(allowed["participants"]) - {who.organisation_id}
     return Reach(), enrolled_with  # the operator, acting on a request it has logged
 
 

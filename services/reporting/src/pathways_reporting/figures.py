@@ -36,7 +36,8 @@ class Filters:
     partner_id: str | None = None
     activity: str | None = None
     # Who reads people's own records here, and for what (pathways.policy.scope.Scope.reader):
-    # a table of them then holds only those the reader may read now. None: a partner its own.
+    # a table of them then holds only those the reader may read now. None, or a reader that
+    # answers None: a partner reading its own, an auditor or the operator under the law.
     readers: Callable[[str], Reader | None] | None = None
 
     def reader(self, data: str) -> Reader | None:

@@ -90,9 +90,14 @@ def participants(conn: Connection, programme_id: str, f: Filters, limit: int | N
                           .order_by(t.c.partner_id, t.c.participant_id), limit)
     seen = attendance_of(conn, programme_id, f, [(r.partner_id, r.participant_id) for r in found])  # the page's people only
     none: dict[str, Any] = {"present": 0, "excused": 0, "unexcused": 0, "rate": None, "in_a_row": 0}
+    # Their attendance only where the programme's agreements (if any) share attendance with the reader too.
+    attendance = f.reader("attendance")
+    sharing = None if attendance is None else DIRECTORY.agreements.partners_sharing(
+        conn, programme_id, attendance.organisation, attendance.data, attendance.on)
+    unshared: dict[str, Any] = dict.fromkeys(none)
     rows = []
     for r in found:
-        a = seen.get((r.partner_id, r.participant_id), none)
+        a = seen.get((r.partner_id, r.participant_id), none) if sharing is None or r.partner_id in sharing else unshared
         rows.append([r.participant_id, r.partner_id, r.setting, r.active, r.consent, a["present"], a["excused"],
                      a["unexcused"], a["rate"], a["in_a_row"], r.erased])
     return TableData("Enrolments (pseudonymous): one row per person and partner",

@@ -80,7 +80,8 @@ class _Item:
 
 
 def _key(load: Load[Any]) -> str:
-    return f"{load.aggregate.name}\0{load.ref.subject}"
+    # A load as foreign folds the subject another way than a strict one: never one for the other.
+    return f"{load.aggregate.name}\0{load.ref.subject}\0{load.foreign}"
 
 
 async def handle_batch(intake: CommandIntake, sender: str, raw: bytes, traceparent: str | None = None,

@@ -140,8 +140,12 @@ class AuditTrail:
             data = {}
         key = body.get("idempotency_key")
         digest = _body_digest(raw, body, withheld)
-        details, message = _without_names_not_ours(reply.details[:MAX_DETAILS], reply.message[:2000])
-        message = _without_withheld(message, data, withheld)
+        details, message = _without_names_not_ours(reply.details[:MAX_DETAILS], reply.message)
+        message = _without_withheld(message, data, withheld)[:2000]  # redacted whole, then cut
+        if withheld and isinstance(key, str):
+            # The sender's own key may be made of what is withheld ("raise-<concern>"): kept as
+            # a hash, which the sender can still match and no one else can read.
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:40]
         event = audit_event(
             CommandRejected(
                 context=context,

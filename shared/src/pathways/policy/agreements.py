@@ -1,7 +1,8 @@
 """Data-sharing agreements, as every reader of people's records honours them: a partner (the
 provider) shares one kind of its people's records with another organisation (the recipient:
-the commissioner, the evaluator, the host NHS trust) from one day to another, under an
-agreement the programme's commissioner recorded (the registry's DataSharingAgreementRecorded).
+the commissioner, an evaluator) from one day to another, under an agreement the programme's
+commissioner recorded (the registry's DataSharingAgreementRecorded). Days are the UK's
+(`today`): an agreement ending on 30 September is over at midnight in London, not at 01:00.
 
 A programme with no agreement recorded shares as its contracts always did: each reader's
 role and the person's consent decide. Once its first agreement is recorded, the programme is
@@ -13,20 +14,26 @@ One table row per agreement and kind of record, so a read's condition is one ind
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any, Literal, get_args
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, Connection, Date, MetaData, String, Table, exists, or_, select
 
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Apply, Rows, Tables, update, upsert
 from pathways.core.schemas import EventData
+from pathways.policy.shared_data import SHARED_DATA as SHARED_DATA
+from pathways.policy.shared_data import SharedData as SharedData
 
-# What an agreement may cover, each the records one kind of read shows.
-SharedData = Literal["identities", "participants", "attendance", "outcomes"]
-SHARED_DATA: tuple[str, ...] = get_args(SharedData)
 RECORDED = "pathways.registry.DataSharingAgreementRecorded"
+UK = ZoneInfo("Europe/London")
 ENDED = "pathways.registry.DataSharingAgreementEnded"
+
+
+def today() -> date:
+    """The day it is in the UK, where the programme's agreements are signed and read."""
+    return datetime.now(UK).date()
 
 
 class SharingAgreements:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from fastapi import Depends, HTTPException, Query
 from sqlalchemy import Connection
 from sqlmodel import Session
 
 from pathways.policy.access import Caller, caller
+from pathways.policy.agreements import today as agreements_today
 from pathways.policy.consent import PURPOSE_OF_READER
 from pathways.policy.directory import Directory, Reader
 from pathways.policy.facts import ProgrammeFacts
@@ -56,7 +56,7 @@ class Scope:
         """Who reads people's records of kind `data` (pathways.policy.agreements), for which
         purpose, today; None where neither consent nor agreements narrow the read."""
         purpose = self.purpose
-        return None if purpose is None else Reader(self.caller.organisation_id, purpose, data, datetime.now(UTC).date())
+        return None if purpose is None else Reader(self.caller.organisation_id, purpose, data, agreements_today())
 
 
 def may_see(conn: Connection, directory: Directory, caller: Caller, programme: ProgrammeFacts) -> bool:

@@ -25,7 +25,7 @@ from pydantic.json_schema import models_json_schema
 from pathways.core.batch_wire import BATCH
 from pathways.core.commands import CommandEnvelope, CommandHandler
 from pathways.core.intake import CommandIntake
-from pathways.core.replies import Accepted, Rejected
+from pathways.core.replies import Accepted, Rejected, RejectionCode, reject
 from pathways.jetstream.batch import BatchReply, handle_batch
 from pathways.policy.access import Caller, sender
 from pathways.policy.http import command_intake
@@ -53,16 +53,19 @@ def _json_only(request: Request) -> None:
 
 async def _send(command: str, organisation: str, request: Request, intake: CommandIntake, who: Caller) -> Response:
     _json_only(request)
-    _may_send(who, command, intake)
+    await _may_send(who, organisation, command, intake, await request.body())
     reply = await intake.handle(organisation, command, await request.body())
     status = 200 if reply.status == "accepted" else 503 if reply.code == "unavailable" else 422
     return Response(reply.model_dump_json(), status_code=status, media_type="application/json")
 
 
-def _may_send(who: Caller, command: str, intake: CommandIntake) -> None:
+async def _may_send(who: Caller, organisation: str, command: str, intake: CommandIntake, raw: bytes) -> None:
+    """403 for a token whose role does not send this command (pathways.policy.roles), the
+    refusal recorded for the auditors as the batch route records it."""
     handler = intake.handlers.get(command)
     why = refusal_to_send(who.role, command, handler.model.sent_with_role) if handler is not None else None
     if why is not None:
+        await intake.refused(organisation, command, raw, reject(RejectionCode.FORBIDDEN, why).reply())
         raise HTTPException(403, why)
 
 

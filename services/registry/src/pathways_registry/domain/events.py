@@ -7,9 +7,9 @@ from typing import Literal
 
 from pathways.core.ids import Id
 from pathways.core.schemas import EventData, SchemaRegistry
-from pathways.policy.agreements import SharedData
 from pathways.policy.consent import Purpose, consent_recorded_v1_to_v2, consent_withdrawn_v1_to_v2
 from pathways.policy.personal_details import SealedDetails
+from pathways.policy.shared_data import SharedData
 from pydantic import Field
 
 schemas = SchemaRegistry()

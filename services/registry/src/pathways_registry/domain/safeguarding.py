@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pathways.core.commands import AggregateType, CommandContext, Decision
 from pathways.core.ids import Id
@@ -118,6 +118,7 @@ class LeadsWork(CommandData):
 
     model_config = _SEALED
     sent_with_role = "safeguarding_lead"
+    withheld_from_records: ClassVar[tuple[str, ...]] = ("concern_id",)  # as when it was raised
     programme_id: Id
     partner_id: Id = Field(description="The partner that raised the concern")
     concern_id: Id
@@ -130,7 +131,7 @@ class RecordConcernAction(LeadsWork):
     """Record what was done about a concern, and where it was escalated to if it was (a
     safeguarding lead of the programme only)."""
 
-    withheld_from_records = ("action", "escalated_to")
+    withheld_from_records = (*LeadsWork.withheld_from_records, "action", "escalated_to")
     action: Account
     escalated_to: EscalatedTo | None = None
 
@@ -139,7 +140,7 @@ class RecordConcernAction(LeadsWork):
 class CloseConcern(LeadsWork):
     """Close a concern with its outcome (a safeguarding lead of the programme only)."""
 
-    withheld_from_records = ("outcome", "summary")
+    withheld_from_records = (*LeadsWork.withheld_from_records, "outcome", "summary")
     outcome: Outcome
     summary: Account
 

@@ -12,7 +12,7 @@ from pathways.core.commands import CommandContext, Decision
 from pathways.core.ids import Id
 from pathways.core.replies import RejectionCode, reject
 from pathways.core.schemas import CommandData
-from pathways.policy.agreements import SharedData
+from pathways.policy.shared_data import SharedData
 from pydantic import Field, StringConstraints, model_validator
 
 from pathways_registry.domain import events as e
@@ -20,14 +20,16 @@ from pathways_registry.domain.commands import command
 from pathways_registry.domain.decide import check_commissioner
 from pathways_registry.domain.state import Organisation, Programme
 
-RECIPIENT_KINDS = ("commissioner", "evaluator", "nhs_trust")
+# Those who read a partner's people's records for a purpose today (pathways.policy.consent):
+# the host trust reads none through the platform yet, so an agreement with it would govern nothing.
+RECIPIENT_KINDS = ("commissioner", "evaluator")
 
 
 @command
 class RecordDataSharingAgreement(CommandData):
     """Record an agreement: the provider (a commissioned partner) shares the kinds of its
-    people's records in `data` with the recipient (the commissioner, the evaluator or the
-    host NHS trust) from `starts_on` to `ends_on` (the programme's commissioner only). Once a
+    people's records in `data` with the recipient (the commissioner or an evaluator) from
+    `starts_on` to `ends_on` (the programme's commissioner only). Once a
     programme has one, every read of a partner's people's records by another organisation
     needs one in force. It may run past the programme's end (an evaluation reads on after it)."""
 
@@ -83,7 +85,7 @@ def record_agreement(cmd: RecordDataSharingAgreement, ctx: CommandContext, progr
     if not recipient.registered or recipient.kind not in RECIPIENT_KINDS or (
             recipient.kind == "commissioner" and cmd.recipient_id != ctx.organisation):
         return reject(RejectionCode.RULE_VIOLATION, f"'{cmd.recipient_id}' cannot receive people's records here: a "
-                      "recipient is the programme's commissioner, an evaluator or an NHS trust.", field="recipient_id")
+                      "recipient is the programme's commissioner or an evaluator.", field="recipient_id")
     if cmd.agreement_id in programme.agreements:
         return reject(RejectionCode.RULE_VIOLATION, f"Agreement '{cmd.agreement_id}' is recorded already; record a "
                       "change as a new agreement, and end the old one.", field="agreement_id")
@@ -104,5 +106,3 @@ def end_agreement(cmd: EndDataSharingAgreement, ctx: CommandContext, programme: 
                       f"{held.ends_on}: it ends early on a day within that.", field="on")
     return [e.DataSharingAgreementEnded(programme_id=cmd.programme_id, agreement_id=cmd.agreement_id,
                                         data=list(held.data), ended_on=cmd.on)]
-
-
