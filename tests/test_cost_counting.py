@@ -372,3 +372,39 @@ async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_fai
         await rebuild(ROSTER, engine, store, batch_size=7)
     assert dump(engine, ROSTER) == before  # readers still see the complete old figures
     engine.dispose()
+
+
+async def test_a_small_read_model_decodes_only_the_events_that_name_its_types(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every runner reads every event of its contexts: the registry's governance read model
+    (safeguarding, retention, agreements) is handed each enrolment, and must not decode it.
+    Counted: decodes of stored events per batch of 10 or 2,000 enrolments, and one concern."""
+    from pathways_registry.app import service
+
+    governance = next(p for p in service.projections if p.name == "registry_governance")
+    assert governance.type_markers is not None and ROSTER.type_markers is None  # the roster handles nearly every type
+    s = await setup_programme(client)
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    rule = {"programme_id": s.programme_id, "years_after_end": 3}
+    assert (await client.send(s.commissioner, "SetRetentionRule", rule))["status"] == "accepted"
+    store = JetStreamEventStore(nats_client)
+    template = (await store.read_subject(f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"))[0]
+    ruled = (await store.read_subject(f"pathways.evt.{s.programme_id}.{s.commissioner}.registry.{s.programme_id}"))[-1]
+    decoded = [0]
+    real = StoredEvent.event.fget  # type: ignore[attr-defined]
+    monkeypatch.setattr(StoredEvent, "event", property(lambda self: (decoded.__setitem__(0, decoded[0] + 1), real(self))[1]))
+    for size in (10, 2_000):
+        engine = make_engine(f"sqlite:///{tmp_path / f'g{size}.db'}")
+        for table in governance.tables:
+            table.create(engine, checkfirst=True)
+        batch = [*enrolled_events(template, size, 1), StoredEvent(size + 1, ruled.subject, ruled.payload, ruled.stored_at)]
+        decoded[0] = 0
+        with engine.begin() as conn:
+            assert apply_batch(conn, governance, governance.live_tables(), governance.name, batch) == size + 1
+        with engine.connect() as conn:  # the one event it handles was applied
+            assert conn.execute(governance.live_tables()["registry_retention_rule"].select()).all() == [
+                (s.programme_id, 3)]
+        assert decoded[0] == 1, (size, decoded[0])  # the retention rule alone (it is also the batch's last: the anchor)
+        engine.dispose()

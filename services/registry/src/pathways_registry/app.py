@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathways.core.projection import merged
 from pathways.runtime.accounts import NatsNeeds
 from pathways.runtime.service import ServiceDefinition
 
@@ -19,7 +20,8 @@ service = ServiceDefinition(
     description="Organisations, programmes, commissioned partners, participants, co-producers and safeguarding.",
     schemas=schemas,
     handlers=HANDLERS,
-    projections=[ROSTER, IDENTITY, CONCERN_RECORDS, RETENTION, AGREEMENT_RECORDS],
+    # Safeguarding, retention and agreements in one read model: each runner reads every registry event.
+    projections=[ROSTER, IDENTITY, merged("registry_governance", CONCERN_RECORDS, RETENTION, AGREEMENT_RECORDS)],
     api=api.router,
     http_port=8101,
     consumers=[KEY_SHREDDER],

@@ -29,6 +29,7 @@ from pathways.core.summaries import Summary, refresh_touched, watching
 
 log = get_logger("pathways.projection")
 REBUILD_SUFFIX = "__rebuild"
+MARKED_TYPES = 8  # up to this many handled types, an event's bytes are searched for them before decoding
 
 Tables = Mapping[str, Table]
 # A handler gets the decoded event: the context's own pydantic model when the projection
@@ -60,6 +61,12 @@ class Projection:
     rebuildable: bool = True  # False: a record of its own that `pathways rebuild` must not replace
     summaries: Sequence[Summary] = ()  # tables of answers recomputed for the groups each batch touches
     by_type: Mapping[str, Apply] = field(init=False)  # the handlers keyed by the type on the wire
+    # Each handled type as it appears in a stored event's bytes ("pathways.ctx.Name", quoted):
+    # an event holding none of them is passed over undecoded. Every runner reads every event of
+    # its contexts, so decoding each would cost a small read model as much CPU per command as a
+    # large one (a profile of the registry: a tenth of its time). None: a handler of every
+    # stored message, or so many types that looking is no cheaper than decoding.
+    type_markers: tuple[bytes, ...] | None = field(init=False)
 
     def __post_init__(self) -> None:
         by_type: dict[str, Apply] = {}
@@ -69,6 +76,8 @@ class Projection:
                 raise ValueError(f"{self.name}: two handlers for {event_type}")
             by_type[event_type] = apply
         object.__setattr__(self, "by_type", by_type)
+        few = self.stored is None and len(by_type) <= MARKED_TYPES
+        object.__setattr__(self, "type_markers", tuple(f'"{t}"'.encode() for t in by_type) if few else None)
 
     def live_tables(self) -> dict[str, Table]:
         return {t.name: t for t in self.tables}
@@ -80,6 +89,19 @@ class Projection:
         if self.stored is not None or not self.by_type:
             return None
         return [context_subjects(context) for context in sorted({_context_of_type(t) for t in self.by_type})]
+
+
+def merged(name: str, *parts: Projection) -> Projection:
+    """One read model of several small ones: one runner, one position, one read of the
+    stream for all of them. A runner costs CPU for every event of its contexts, handled or
+    not, so a service keeps few."""
+    schemas = SchemaRegistry()
+    for part in parts:
+        if part.stored is not None or part.summaries:
+            raise ValueError(f"{part.name}: a read model with stored-message handlers or summaries stands alone")
+        schemas.merge(part.schemas)
+    return Projection(name=name, tables=[t for part in parts for t in part.tables],
+                      handlers={k: v for part in parts for k, v in part.handlers.items()}, schemas=schemas)
 
 
 def registered_type(model: type[EventData]) -> str:
@@ -148,7 +170,10 @@ def apply_batch(
         projection.stored(rows, tables, fresh)
     foreign = 0
     anchor: tuple[int, str] | None = None
+    markers = projection.type_markers
     for stored in fresh:
+        if markers is not None and not any(marker in stored.payload for marker in markers):
+            continue  # names none of the types it handles: not decoded at all (most events, for a small read model)
         try:
             cloud = stored.event
             anchor = (stored.sequence, cloud.id)
@@ -178,9 +203,20 @@ def apply_batch(
     refresh_touched(rows, summaries, tables)
     if last > position:
         write_position(conn, position_name, last)
+    if fresh and (anchor is None or anchor[0] != fresh[-1].sequence):
+        anchor = _last_event(fresh) or anchor  # the anchor is the last event read, decoded or not
     if anchor is not None:
         write_anchor(conn, position_name, *anchor)
     return last
+
+
+def _last_event(fresh: Sequence[StoredEvent]) -> tuple[int, str] | None:
+    for stored in reversed(fresh):
+        try:
+            return stored.sequence, stored.event.id
+        except ValueError:
+            continue
+    return None
 
 
 def cover(conn: Connection, projection: Projection, position_name: str, through: int, *, passed: int) -> int:
