@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -408,3 +408,40 @@ async def test_a_small_read_model_decodes_only_the_events_that_name_its_types(
                 (s.programme_id, 3)]
         assert decoded[0] == 1, (size, decoded[0])  # the retention rule alone (it is also the batch's last: the anchor)
         engine.dispose()
+
+
+def test_merged_read_models_give_each_part_its_events_as_it_read_them_alone(tmp_path: Any) -> None:
+    """The governance read model joins parts that decode the registry's models (concerns) and
+    one that reads the agreements as plain data: each handler gets what it got alone."""
+    from pathways.core.envelope import CloudEvent
+    from pathways.core.projection import merged
+    from pathways_registry.app import service
+    from pathways_registry.domain import events as e
+
+    governance = next(p for p in service.projections if p.name == "registry_governance")
+    engine = make_engine(f"sqlite:///{tmp_path / 'governance.db'}")
+    for table in governance.tables:
+        table.create(engine, checkfirst=True)
+
+    def stored(sequence: int, data: Any, organisation: str = "commissioner-1") -> StoredEvent:
+        cloud = CloudEvent(id=str(uuid.uuid4()), source="/pathways/registry", type=data.event_type, subject="prog-1",
+                           time=datetime.now(UTC), dataschema=f"urn:pathways:schema:event:{data.event_type[9:]}:v1",
+                           programme="prog-1", organisation=organisation, actor="tester", correlationid="c",
+                           causationid="c", data=data.model_dump(mode="json"))
+        return StoredEvent(sequence, f"pathways.evt.prog-1.{organisation}.registry.prog-1", cloud.to_bytes(), datetime.now(UTC))
+
+    agreement = {"programme_id": "prog-1", "agreement_id": "dsa-1", "provider_id": "partner-1",
+                 "recipient_id": "evaluator-1", "data": ["outcomes"], "starts_on": "2025-10-01", "ends_on": "2026-09-30"}
+    batch = [stored(1, e.DataSharingAgreementRecorded.model_validate(agreement)),
+             stored(2, e.DataSharingAgreementEnded(programme_id="prog-1", agreement_id="dsa-1", data=["outcomes"],
+                                                   ended_on=date(2026, 1, 5))),
+             stored(3, e.SafeguardingLeadAppointed(programme_id="prog-1", organisation_id="trust-1"))]
+    with engine.begin() as conn:
+        assert apply_batch(conn, governance, governance.live_tables(), governance.name, batch) == 3
+    tables = governance.live_tables()
+    with engine.connect() as conn:
+        assert [(r.agreement_id, str(r.ended_on)) for r in conn.execute(tables["registry_sharing_agreements"].select())] \
+            == [("dsa-1", "2026-01-05")]
+        assert [r.organisation_id for r in conn.execute(tables["registry_safeguarding_lead"].select())] == ["trust-1"]
+    with pytest.raises(ValueError, match="two parts"):
+        merged("twice", governance, governance)

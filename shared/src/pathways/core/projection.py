@@ -95,14 +95,26 @@ class Projection:
 def merged(name: str, *parts: Projection) -> Projection:
     """One read model of several small ones: one runner, one position, one read of the
     stream for all of them. A runner costs CPU for every event of its contexts, handled or
-    not, so a service keeps few."""
-    schemas = SchemaRegistry()
+    not, so a service keeps few. Each part's events reach its handlers as they did alone:
+    decoded to its own models, or as plain data where it reads another's language."""
+    schemas, tables = SchemaRegistry(), set()
+    by_type: dict[str | type[EventData], Apply] = {}
     for part in parts:
-        if part.stored is not None or part.summaries:
-            raise ValueError(f"{part.name}: a read model with stored-message handlers or summaries stands alone")
-        schemas.merge(part.schemas)
-    return Projection(name=name, tables=[t for part in parts for t in part.tables],
-                      handlers={k: v for part in parts for k, v in part.handlers.items()}, schemas=schemas)
+        if part.stored is not None or part.summaries or not part.rebuildable:
+            raise ValueError(f"{part.name}: a read model with stored-message handlers, summaries or a record of its "
+                             "own stands alone")
+        for table in part.tables:
+            if table.name in tables:
+                raise ValueError(f"{name}: two parts write {table.name}")
+            tables.add(table.name)
+        for event_type, apply in part.by_type.items():
+            if event_type in by_type:
+                raise ValueError(f"{name}: two parts handle {event_type}")
+            by_type[event_type] = apply
+            if event_type in part.schemas.events:  # decoded for this part: so for the whole
+                schemas.events[event_type] = part.schemas.events[event_type]
+                schemas._upcasters.update({k: v for k, v in part.schemas._upcasters.items() if k[0] == event_type})
+    return Projection(name=name, tables=[t for part in parts for t in part.tables], handlers=by_type, schemas=schemas)
 
 
 def registered_type(model: type[EventData]) -> str:
