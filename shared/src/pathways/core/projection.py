@@ -67,6 +67,9 @@ class Projection:
     # large one (py-spy of the registry under 50 clients: pydantic's decoding 5.0 % of its
     # samples with five read models, 3.2 % after this and merging three of them). None: a
     # handler of every stored message, or so many types that looking is no cheaper than decoding.
+    # It relies on every event being stored as `CloudEvent.to_bytes` writes it (the type in
+    # plain ASCII, never \u-escaped): the intake, batches and the audit trail all write so, and
+    # the server lets no one else write a context's subjects.
     type_markers: tuple[bytes, ...] | None = field(init=False)
 
     def __post_init__(self) -> None:
