@@ -142,9 +142,9 @@ class AuditTrail:
         digest = _body_digest(raw, body, withheld)
         details, message = _without_names_not_ours(reply.details[:MAX_DETAILS], reply.message)
         message = _without_withheld(message, data, withheld)[:2000]  # redacted whole, then cut
-        if withheld and isinstance(key, str):
-            # The sender's own key may be made of what is withheld ("raise-<concern>"): kept as
-            # a hash, which the sender can still match and no one else can read.
+        if isinstance(key, str) and _holds_withheld(key, data, withheld):
+            # The sender's own key is made of what is withheld ("raise-<concern>"): kept as a
+            # hash, which the sender can still match and no one else can read.
             key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:40]
         event = audit_event(
             CommandRejected(
@@ -217,6 +217,10 @@ def _without_names_not_ours(details: list[dict[str, Any]], message: str) -> tupl
                 detail["field"] = safe
         cleaned.append(detail)
     return cleaned, message
+
+
+def _holds_withheld(text: str, data: dict[str, Any], withheld: tuple[str, ...]) -> bool:
+    return any(isinstance(data.get(f), str | int) and len(str(data[f])) > 1 and str(data[f]) in text for f in withheld)
 
 
 def _without_withheld(message: str, data: dict[str, Any], withheld: tuple[str, ...]) -> str:
