@@ -62,3 +62,48 @@ async def test_deleted_events_are_skipped_and_a_deleted_end_does_not_hang(tmp_pa
             await nc.close()
 
 
+
+
+async def test_a_pull_answered_no_responders_is_asked_again_until_its_consumer_answers(nats_client: Client) -> None:
+    """In a cluster, just after a node is lost, a reader's new consumer may have no leader for
+    a moment, and its pull is answered 503 (seen in the suite: `audit verify` after a kill -9
+    of the stream leader failed there). Here the consumer does not exist at first: the reader
+    asks again after a pause, and reads once it is made; one that never comes fails in ~5 s."""
+    from nats.js.api import ConsumerConfig
+
+    await ensure_stream(nats_client)
+    store = JetStreamEventStore(nats_client)
+    tag = uuid.uuid4().hex[:8]
+    await store.publish_batch([(f"pathways.evt.late.x.bench.{tag}", b"{}", {"Nats-Msg-Id": f"{tag}-late"})])
+    sequence = await store.last_sequence()
+    name = f"late_{tag}"
+    pull = jetstream._Puller(nats_client, name, timeout=5)
+    await pull.start()
+
+    async def made_later() -> None:
+        await asyncio.sleep(1.0)
+        await nats_client.jetstream().add_consumer(STREAM_NAME, config=ConsumerConfig(
+            name=name, filter_subject=f"pathways.evt.late.x.bench.{tag}", deliver_policy=jetstream.DeliverPolicy.ALL,
+            ack_policy=jetstream.AckPolicy.NONE, inactive_threshold=30))
+
+    maker = asyncio.create_task(made_later())
+    try:
+        stored = await pull.next(1)
+    finally:
+        await maker
+        await pull.stop()
+    assert stored is not None and stored.sequence == sequence
+    assert 1 <= pull._unavailable < jetstream.UNAVAILABLE_RETRIES  # it was refused, and asked again
+
+    never = jetstream._Puller(nats_client, f"never_{tag}", timeout=5)
+    await never.start()
+    try:
+        began = asyncio.get_running_loop().time()
+        try:
+            await never.next(1)
+            raise AssertionError("a pull on a consumer that never comes was answered")
+        except RuntimeError as err:
+            assert "503" in str(err)
+        assert asyncio.get_running_loop().time() - began >= jetstream.UNAVAILABLE_RETRIES * jetstream.UNAVAILABLE_PAUSE
+    finally:
+        await never.stop()

@@ -248,6 +248,11 @@ class JetStreamEventStore:
         return int(headers["Nats-Sequence"]) - 1
 
 
+# A reader's pull answered "503 no responders" (a cluster electing its consumer's leader) is
+# asked again this many times, this far apart, before the read fails: about 5 s in all.
+UNAVAILABLE_RETRIES, UNAVAILABLE_PAUSE = 20, 0.25
+
+
 class _Puller:
     """One reader's pull requests (one at a time, `no_wait`: the events asked for are all
     stored already), answered into a callback's buffer. The next batch is asked for as
@@ -261,6 +266,8 @@ class _Puller:
         self._asked = self._received = 0
         self._ended = False  # the server answered "no more": fewer were stored than asked for
         self._failed: str | None = None
+        self._unavailable = 0  # 503s answered so far: the consumer's leader is not there yet
+        self._ask_again = False  # the last request was answered 503: ask again after a pause
         self._inbox = nc.new_inbox()
         self._sub: Any = None
 
@@ -280,12 +287,21 @@ class _Puller:
         elif status in ("404", "408"):
             self._ended = True
             self._asked = self._received  # that request is over
+        elif status == "503" and self._unavailable < UNAVAILABLE_RETRIES:
+            # In a cluster, just after a node is lost, the reader's new consumer may have no
+            # leader yet: the request is over, and asked again after a pause (`next`).
+            self._unavailable += 1
+            self._asked = self._received
+            self._ask_again = True
         elif status != "100":  # 100 is a heartbeat
             self._failed = f"{status} {headers.get('Description', '')}".strip()
         self._arrived.set()
 
     async def next(self, wanted: int) -> StoredEvent | None:
         """The next message; None when the server had no more of what was asked for."""
+        if self._ask_again:
+            self._ask_again = False
+            await asyncio.sleep(UNAVAILABLE_PAUSE)
         if (not self._ended and self._received == self._asked and self._asked < wanted
                 and len(self._buffer) < READ_AHEAD):
             batch = min(READ_AHEAD, wanted - self._asked)
@@ -298,6 +314,8 @@ class _Puller:
             if self._ended:
                 self._ended = False
                 return None
+            if self._ask_again:  # answered 503: ask again
+                return await self.next(wanted)
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), self._timeout)
