@@ -156,14 +156,14 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         sharing.EndDataSharingAgreement,
         target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
-        facts=sharing.Ending,
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=sharing.end_agreement,
     ),
     CommandHandler(
         retention.SetRetentionRule,
         target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
-        facts=retention.Ruled,
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=retention.set_rule,
     ),
@@ -171,7 +171,7 @@ HANDLERS = handlers_by_name(
         retention.ApplyRetention,
         target=lambda cmd, ctx: Load(enrolment(cmd.programme_id, cmd.partner_id, cmd.participant_id).ref, ENROLMENT,
                                      foreign=True),
-        facts=retention.Ruled,
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=retention.apply_retention,
         after=_delete_key,
@@ -187,7 +187,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         safeguarding.StandDownSafeguardingLead,
         target=lambda cmd, ctx: programme_of(cmd.programme_id, ctx.organisation),
-        facts=safeguarding.LeadsProgramme,
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         decide=safeguarding.stand_down_lead,
     ),
@@ -203,7 +203,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         safeguarding.RecordConcernAction,
         target=_others_concern,
-        facts=safeguarding.LeadsProgramme,
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         prepare=concerns.seal_action,
         decide=safeguarding.record_action,
@@ -211,7 +211,7 @@ HANDLERS = handlers_by_name(
     CommandHandler(
         safeguarding.CloseConcern,
         target=_others_concern,
-        facts=safeguarding.LeadsProgramme,
+        facts=f.InProgramme,
         reads=lambda cmd, ctx: {"programme": programme_anywhere(cmd.programme_id)},
         prepare=concerns.seal_closure,
         decide=safeguarding.close_concern,

@@ -34,6 +34,7 @@ class ProgrammeAnywhere:
 
 @dataclass(frozen=True, slots=True)
 class InProgramme:
-    """EnrolParticipant, ReferParticipant, RegisterCoProducer: the programme they happen in."""
+    """The programme a command happens in: EnrolParticipant, ReferParticipant,
+    RegisterCoProducer; the commissioner's rules, leads' work and retention."""
 
     programme: Programme

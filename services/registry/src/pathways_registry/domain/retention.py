@@ -6,7 +6,6 @@ deleted, the pseudonymous history stays and the ledger still verifies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pathways.core.commands import OPERATOR_ORGANISATION, CommandContext, Decision
@@ -16,6 +15,7 @@ from pathways.core.schemas import CommandData
 from pydantic import Field
 
 from pathways_registry.domain import events as e
+from pathways_registry.domain import facts as f
 from pathways_registry.domain.commands import command
 from pathways_registry.domain.decide import check_commissioner
 from pathways_registry.domain.state import Enrolment, Programme
@@ -53,12 +53,7 @@ def due_on(ends_on: date, years_after_end: int | None) -> date | None:
         return date(first_day_after.year + years_after_end, 3, 1)
 
 
-@dataclass(frozen=True, slots=True)
-class Ruled:
-    programme: Programme
-
-
-def set_rule(cmd: SetRetentionRule, ctx: CommandContext, _: Programme, facts: Ruled) -> Decision:
+def set_rule(cmd: SetRetentionRule, ctx: CommandContext, _: Programme, facts: f.InProgramme) -> Decision:
     refusal = check_commissioner(facts.programme, cmd.programme_id, ctx.organisation, "sets the retention rule")
     if refusal is not None:
         return refusal
@@ -68,7 +63,7 @@ def set_rule(cmd: SetRetentionRule, ctx: CommandContext, _: Programme, facts: Ru
     return [e.RetentionRuleSet(programme_id=cmd.programme_id, years_after_end=cmd.years_after_end)]
 
 
-def apply_retention(cmd: ApplyRetention, ctx: CommandContext, enrolment: Enrolment, facts: Ruled) -> Decision:
+def apply_retention(cmd: ApplyRetention, ctx: CommandContext, enrolment: Enrolment, facts: f.InProgramme) -> Decision:
     programme = facts.programme
     if ctx.organisation != OPERATOR_ORGANISATION:
         refusal = check_commissioner(programme, cmd.programme_id, ctx.organisation, "applies the retention rule")

@@ -25,6 +25,7 @@ from pathways.policy.personal_details import SealedDetails
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from pathways_registry.domain import events as e
+from pathways_registry.domain import facts as f
 from pathways_registry.domain.commands import command
 from pathways_registry.domain.decide import check_commissioner
 from pathways_registry.domain.state import Enrolment, Organisation, Programme
@@ -181,11 +182,6 @@ class Appointing:
     appointee: Organisation
 
 
-@dataclass(frozen=True, slots=True)
-class LeadsProgramme:
-    programme: Programme
-
-
 def appoint_lead(cmd: AppointSafeguardingLead, ctx: CommandContext, _: Programme, facts: Appointing) -> Decision:
     refusal = check_commissioner(facts.programme_anywhere, cmd.programme_id, ctx.organisation,
                                  "names safeguarding leads")
@@ -203,7 +199,7 @@ def appoint_lead(cmd: AppointSafeguardingLead, ctx: CommandContext, _: Programme
     return [e.SafeguardingLeadAppointed(programme_id=cmd.programme_id, organisation_id=cmd.organisation_id)]
 
 
-def stand_down_lead(cmd: StandDownSafeguardingLead, ctx: CommandContext, _: Programme, facts: LeadsProgramme) -> Decision:
+def stand_down_lead(cmd: StandDownSafeguardingLead, ctx: CommandContext, _: Programme, facts: f.InProgramme) -> Decision:
     refusal = check_commissioner(facts.programme, cmd.programme_id, ctx.organisation, "stands safeguarding leads down")
     if refusal is not None:
         return refusal
@@ -248,9 +244,9 @@ def _leads_work(cmd: LeadsWork, ctx: CommandContext, concern: Concern, programme
                   lead_id=ctx.organisation, on=cmd.on, sealed=cmd.sealed or _UNSEALED)]
 
 
-def record_action(cmd: RecordConcernAction, ctx: CommandContext, concern: Concern, facts: LeadsProgramme) -> Decision:
+def record_action(cmd: RecordConcernAction, ctx: CommandContext, concern: Concern, facts: f.InProgramme) -> Decision:
     return _leads_work(cmd, ctx, concern, facts.programme, e.ConcernActionRecorded)
 
 
-def close_concern(cmd: CloseConcern, ctx: CommandContext, concern: Concern, facts: LeadsProgramme) -> Decision:
+def close_concern(cmd: CloseConcern, ctx: CommandContext, concern: Concern, facts: f.InProgramme) -> Decision:
     return _leads_work(cmd, ctx, concern, facts.programme, e.ConcernClosed)

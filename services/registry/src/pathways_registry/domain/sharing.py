@@ -16,6 +16,7 @@ from pathways.policy.shared_data import SharedData
 from pydantic import Field, StringConstraints, model_validator
 
 from pathways_registry.domain import events as e
+from pathways_registry.domain import facts as f
 from pathways_registry.domain.commands import command
 from pathways_registry.domain.decide import check_commissioner
 from pathways_registry.domain.state import Organisation, Programme
@@ -68,11 +69,6 @@ class Agreeing:
     recipient: Organisation
 
 
-@dataclass(frozen=True, slots=True)
-class Ending:
-    programme: Programme
-
-
 def record_agreement(cmd: RecordDataSharingAgreement, ctx: CommandContext, programme: Programme,
                      facts: Agreeing) -> Decision:
     refusal = check_commissioner(facts.programme, cmd.programme_id, ctx.organisation, "records data-sharing agreements")
@@ -92,7 +88,7 @@ def record_agreement(cmd: RecordDataSharingAgreement, ctx: CommandContext, progr
     return [e.DataSharingAgreementRecorded(**cmd.model_dump())]
 
 
-def end_agreement(cmd: EndDataSharingAgreement, ctx: CommandContext, programme: Programme, facts: Ending) -> Decision:
+def end_agreement(cmd: EndDataSharingAgreement, ctx: CommandContext, programme: Programme, facts: f.InProgramme) -> Decision:
     refusal = check_commissioner(facts.programme, cmd.programme_id, ctx.organisation, "ends data-sharing agreements")
     if refusal is not None:
         return refusal
