@@ -12,8 +12,9 @@ from pathways.core.subjects import ANY_ORGANISATION, AggregateRef
 from sqlalchemy import Connection
 
 from pathways_evaluation.domain import commands as c
-from pathways_evaluation.domain import decide
+from pathways_evaluation.domain import decide, survey_rules
 from pathways_evaluation.domain import facts as f
+from pathways_evaluation.domain import surveys as s
 from pathways_evaluation.domain.state import (
     ASSESSMENT,
     DEVELOPMENT,
@@ -64,6 +65,17 @@ def _evaluator_or_commissioner(cmd: Any, ctx: CommandContext, conn: Connection) 
         "sender": DIRECTORY.organisation(conn, ctx.organisation),
         # only for a refusal: forbidden to a partner of the programme, not found to a stranger
         "contracts": DIRECTORY.contracts(conn, cmd.programme_id, ctx.organisation),
+    }
+
+
+def _asking(cmd: s.IssueSurveyLink, ctx: CommandContext, conn: Connection) -> dict[str, Any]:
+    partner = cmd.partner_id or ctx.organisation  # a partner's link is about its own work
+    participant = [cmd.respondent_id] if cmd.group == "participant" and cmd.respondent_id else []
+    co_producer = [cmd.respondent_id] if cmd.group == "co_producer" and cmd.respondent_id else []
+    return _evaluator_or_commissioner(cmd, ctx, conn) | {
+        "partner_contracts": DIRECTORY.contracts(conn, cmd.programme_id, cmd.partner_id) if cmd.partner_id else [],
+        "enrolments": DIRECTORY.enrolments(conn, cmd.programme_id, partner, participant) if participant else {},
+        "co_producers": DIRECTORY.co_producers(conn, cmd.programme_id, co_producer),
     }
 
 
@@ -120,5 +132,17 @@ HANDLERS = handlers_by_name(
         reads=_anyone_s(REPORT, "report_id"),
         consults=_evaluator_or_commissioner,
         decide=decide.publish_report,
+    ),
+    CommandHandler(
+        s.IssueSurveyLink,
+        target=_owned(s.SURVEY_LINK, "link_id"),
+        facts=survey_rules.LinkFacts,
+        consults=_asking,
+        decide=survey_rules.issue_survey_link,
+    ),
+    CommandHandler(  # sent for the person by the answer page, as the link's issuer (survey_page.py)
+        s.AnswerSurvey,
+        target=_owned(s.SURVEY_LINK, "link_id"),
+        decide=survey_rules.answer_survey,
     ),
 )

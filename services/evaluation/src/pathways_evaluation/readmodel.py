@@ -14,6 +14,7 @@ from pathways.policy.directory import Directory, Reader
 from sqlalchemy import JSON, Column, Table
 from sqlmodel import Field, Session, SQLModel, select
 
+from pathways_evaluation import survey_record
 from pathways_evaluation.domain import events as e
 
 DIRECTORY = Directory("evaluation")
@@ -156,7 +157,8 @@ def _published(
 
 EVALUATION_RECORD = Projection(
     name="evaluation_record",
-    tables=[_t(Outcome), _t(Feedback), _t(CoProductionAssessment), _t(DevelopmentItem), _t(Report)],
+    tables=[_t(Outcome), _t(Feedback), _t(CoProductionAssessment), _t(DevelopmentItem), _t(Report),
+            *survey_record.TABLES],
     handlers={
         e.OutcomeMeasured: _outcome,
         e.FeedbackSubmitted: _feedback,
@@ -164,6 +166,7 @@ EVALUATION_RECORD = Projection(
         e.DevelopmentProposed: _proposed,
         e.DevelopmentStatusSet: _status_set,
         e.EvaluationReportPublished: _published,
+        **survey_record.HANDLERS,
     },
     schemas=e.schemas,
 )

@@ -1,0 +1,158 @@
+"""The rules of one-time survey links (domain/surveys.py): who may ask whom, and when an
+answer counts.
+
+- A commissioned partner asks its own people (participants enrolled with it who consent to
+  taking part, its co-producers, its staff); the commissioner and an evaluator ask about the
+  programme or one partner's work, by anonymous link, or bound to a participant whose consent
+  covers their purpose (evaluation; sharing with the commissioner).
+- The staff groups answer for their own organisation: only a partner asks its staff, only
+  the commissioner its own.
+- An answer counts once, before the link expires, with the link's own secret."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pathways.core.commands import CommandContext, Decision, NoFacts
+from pathways.core.replies import RejectionCode, no_such_programme, reject
+from pathways.policy.facts import (
+    ContractFacts,
+    CoProducerFacts,
+    EnrolmentFacts,
+    OrganisationFacts,
+    ProgrammeFacts,
+    ineligible,
+)
+
+from pathways_evaluation import surveys
+from pathways_evaluation.domain import surveys as s
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFacts:
+    """IssueSurveyLink: the programme, the sender and its contracts, and, as the command
+    names them, the partner's contracts, the participant's enrolment with that partner and
+    the co-producer."""
+
+    programme: ProgrammeFacts | None
+    sender: OrganisationFacts | None
+    contracts: Sequence[ContractFacts]
+    partner_contracts: Sequence[ContractFacts]
+    enrolments: Mapping[str, EnrolmentFacts]
+    co_producers: Mapping[str, CoProducerFacts]
+
+
+def secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issuer_role(organisation: str, facts: LinkFacts) -> str | None:
+    """How the sender takes part in the programme: partner, commissioner, evaluator or not."""
+    if facts.programme is None:
+        return None
+    if facts.contracts:
+        return "partner"
+    if facts.programme.commissioner_id == organisation:
+        return "commissioner"
+    if facts.sender is not None and facts.sender.kind == "evaluator":
+        return "evaluator"
+    return None
+
+
+# The consent a bound participant's link needs, by who issues it (pathways.policy.consent).
+PURPOSE_OF_ISSUER = {"partner": "taking_part", "evaluator": "evaluation", "commissioner": "sharing_with_commissioner"}
+
+
+def issue_survey_link(cmd: s.IssueSurveyLink, ctx: CommandContext, link: s.SurveyLink, facts: LinkFacts) -> Decision:
+    role = issuer_role(ctx.organisation, facts)
+    if role is None:
+        return no_such_programme(cmd.programme_id)  # a stranger learns nothing of it
+    survey = surveys.latest(cmd.survey_id)
+    if survey is None:
+        known = ", ".join(sorted({i for i, _ in surveys.surveys()}))
+        return reject(RejectionCode.RULE_VIOLATION, f"There is no survey '{cmd.survey_id}'. The surveys are: {known}.",
+                      field="survey_id")
+    if cmd.group not in survey.answered_by:
+        return reject(RejectionCode.RULE_VIOLATION, f"Survey '{survey.id}' is answered by "
+                      f"{', '.join(g.replace('_', ' ') + 's' for g in survey.answered_by)}, not by "
+                      f"{cmd.group.replace('_', ' ')}s.", field="group")
+    if cmd.group in ("partner", "commissioner") and role != cmd.group:
+        return reject(RejectionCode.FORBIDDEN, f"Only the {cmd.group} itself asks its own staff; "
+                      f"'{ctx.organisation}' is the programme's {role}.", field="group")
+    partner_id = cmd.partner_id
+    if role == "partner":
+        if partner_id not in (None, ctx.organisation):
+            return reject(RejectionCode.FORBIDDEN, f"A partner asks about its own work: leave out partner_id, or "
+                          f"give '{ctx.organisation}'.", field="partner_id")
+        partner_id = ctx.organisation
+    elif partner_id is not None and not facts.partner_contracts:
+        return reject(RejectionCode.RULE_VIOLATION, f"Organisation '{partner_id}' holds no contract in programme "
+                      f"'{cmd.programme_id}'.", field="partner_id")
+    refused = _respondent_refused(cmd, ctx, role, partner_id, facts)
+    if refused is not None:
+        return refused
+    if survey.about == "session" and cmd.session_id is None:
+        return reject(RejectionCode.RULE_VIOLATION, f"Survey '{survey.id}' asks about a session: give its "
+                      "session_id.", field="session_id")
+    if cmd.expires_at <= ctx.now or cmd.expires_at > ctx.now + timedelta(days=s.MAX_DAYS_OPEN):
+        return reject(RejectionCode.RULE_VIOLATION, f"A link expires after it is issued and within "
+                      f"{s.MAX_DAYS_OPEN} days.", field="expires_at")
+    if link.issued is not None:
+        return reject(RejectionCode.RULE_VIOLATION, f"Survey link '{cmd.link_id}' is already issued. Give each "
+                      "link its own id.", field="link_id")
+    return [s.SurveyLinkIssued(
+        programme_id=cmd.programme_id, link_id=cmd.link_id, issued_by=ctx.organisation, survey_id=survey.id,
+        survey_version=survey.version, group=cmd.group, respondent_id=cmd.respondent_id, partner_id=partner_id,
+        session_id=cmd.session_id, expires_at=cmd.expires_at, secret_sha256=secret_digest(cmd.secret),
+    )]
+
+
+def _respondent_refused(cmd: s.IssueSurveyLink, ctx: CommandContext, role: str, partner_id: str | None,
+                        facts: LinkFacts) -> Decision | None:
+    who = cmd.respondent_id
+    if who is None:
+        return None
+    if cmd.group in ("partner", "commissioner"):
+        return reject(RejectionCode.RULE_VIOLATION, "A link for staff is anonymous: leave out respondent_id.",
+                      field="respondent_id")
+    if cmd.group == "co_producer":
+        if who not in facts.co_producers:
+            return reject(RejectionCode.RULE_VIOLATION, f"There is no co-producer '{who}' in programme "
+                          f"'{cmd.programme_id}'.", field="respondent_id")
+        return None
+    if partner_id is None:
+        return reject(RejectionCode.RULE_VIOLATION, "A link bound to a participant names the partner they are "
+                      "enrolled with (partner_id).", field="partner_id")
+    refused = ineligible([who], facts.enrolments, PURPOSE_OF_ISSUER[role])
+    if refused:
+        return reject(RejectionCode.RULE_VIOLATION, f"A link can only be bound to a participant enrolled with "
+                      f"'{partner_id}' who consents; {refused.explain(partner_id)}.", field="respondent_id")
+    return None
+
+
+def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, _: NoFacts) -> Decision:
+    issued = link.issued
+    # A wrong secret gets the words a missing link gets: a guess learns nothing.
+    if issued is None or not hmac.compare_digest(issued.secret_sha256, secret_digest(cmd.secret)):
+        return reject(RejectionCode.NOT_FOUND, "This survey link is not known. Check that all of it was copied.")
+    if link.answered:
+        return reject(RejectionCode.RULE_VIOLATION, "This link has been used already: its answers are recorded.")
+    if ctx.now >= issued.expires_at:
+        return reject(RejectionCode.RULE_VIOLATION, f"This link expired on {issued.expires_at:%d %B %Y}.")
+    survey = surveys.given(issued.survey_id, issued.survey_version)
+    if survey is None:  # a definition withdrawn after its links went out
+        return reject(RejectionCode.RULE_VIOLATION, f"Survey '{issued.survey_id}' version {issued.survey_version} "
+                      "is no longer offered.")
+    problem = survey.answer_problem(cmd.answers, cmd.comment)
+    if problem is not None:
+        return reject(RejectionCode.INVALID, problem, field="answers")
+    return [s.SurveyAnswered(
+        programme_id=issued.programme_id, link_id=issued.link_id, issued_by=issued.issued_by,
+        survey_id=issued.survey_id, survey_version=issued.survey_version, group=issued.group,
+        respondent_id=issued.respondent_id, partner_id=issued.partner_id, session_id=issued.session_id,
+        answers=dict(cmd.answers), comment=cmd.comment,
+    )]

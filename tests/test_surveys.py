@@ -1,0 +1,256 @@
+"""One-time survey links over real NATS and the evaluation service's HTTP: who may ask whom,
+an answer counted once (a double click, a second tab, two instances of the service racing),
+an expired or guessed link recording nothing, and the link's secret never kept anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from nats.aio.client import Client
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.runtime.host import ServiceHost
+from pathways.testing.servers import NatsEndpoint
+from pathways_evaluation.app import service as evaluation_service
+
+from tests.conftest import CommandClient, ProgrammeSetup, enrolment, running, setup_programme, signed_in, unique
+
+ANSWERED = "pathways.evaluation.SurveyAnswered"
+
+
+def page_of(host: ServiceHost) -> httpx.AsyncClient:
+    """The answer page as a person's browser reaches it: no token, no cookie."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://evaluation")
+
+
+async def issue(host: ServiceHost, org: str, role: str, programme_id: str, **wanted: Any) -> dict[str, Any]:
+    async with await signed_in(host, org, role) as http:
+        answer = await http.post(f"/programmes/{programme_id}/survey-links", params={"organisation": org},
+                                 json={"survey_id": "session-feedback", "group": "participant",
+                                       "session_id": "session-1"} | wanted)
+    assert answer.status_code == 200, answer.text
+    issued: dict[str, Any] = answer.json()
+    return issued
+
+
+def path_of(url: str) -> str:
+    return "/s/" + url.rsplit("/s/", 1)[1]
+
+
+async def ready(host: ServiceHost, page: httpx.AsyncClient, path: str) -> httpx.Response:
+    """The page once the service's read model knows the link (a moment after it was issued)."""
+    await host.caught_up()
+    for _ in range(100):
+        shown = await page.get(path)
+        if shown.status_code != 404:
+            return shown
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} never found")
+
+
+async def events_of(nc: Client, type_: str, link_id: str) -> list[Any]:
+    store = JetStreamEventStore(nc)
+    last = await store.last_sequence()
+    return [e for e in [s async for s in store.read_all(1, last)] if e.event.type == type_
+            and e.event.data.get("link_id") == link_id]
+
+
+async def enrol(client: CommandClient, s: ProgrammeSetup, partner: str, **overrides: Any) -> str:
+    person = unique("p")
+    reply = await client.send(partner, "EnrolParticipant", enrolment(s.programme_id, person, **overrides))
+    assert reply["status"] == "accepted", reply
+    return person
+
+
+async def test_a_link_answered_on_its_page_is_recorded_once_and_then_says_so(
+    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client)
+    person = await enrol(client, s, s.partner_a)
+    issued = await issue(evaluation, s.partner_a, "partner", s.programme_id, respondent_ids=[person])
+    [link] = issued["links"]
+    assert link["status"] == "accepted" and link["respondent_id"] == person
+    path = path_of(link["url"])
+    async with page_of(evaluation) as page:
+        shown = await ready(evaluation, page, path)
+        assert shown.status_code == 200 and "Tell us about the session" in shown.text
+        assert person not in shown.text and s.partner_a not in shown.text  # the page says nothing of whom it is for
+        assert "<script" not in shown.text
+        answers = {"q-enjoyed": "5", "q-listened_to": "4", "q-come_again": "1", "comment": "The bows were great."}
+        done = await page.post(path, data=answers)
+        assert done.status_code == 200 and "Your answers are saved" in done.text
+        again = await page.post(path, data={"q-enjoyed": "1"})  # the back button, a second tab
+        assert again.status_code == 200 and "saved" in again.text
+        await evaluation.caught_up()
+        later = await page.get(path)
+        assert later.status_code == 200 and "used already" in later.text and "<form" not in later.text
+
+    [answered] = await events_of(nats_client, ANSWERED, link["link_id"])
+    data = answered.event.data
+    assert data["answers"] == {"enjoyed": 5, "listened_to": 4, "come_again": 1}  # the first answers, the only ones
+    assert (data["respondent_id"], data["partner_id"], data["group"], data["survey_version"]) == (
+        person, s.partner_a, "participant", 1)
+    assert data["comment"] == "The bows were great." and answered.event.actor == "answer page"
+
+    async with await signed_in(evaluation, s.partner_a, "partner") as http:
+        mine = (await http.get(f"/programmes/{s.programme_id}/survey-links")).json()
+        results = (await http.get(f"/programmes/{s.programme_id}/surveys/session-feedback/results")).json()
+    assert [(m["link_id"], m["answered_at"] is not None) for m in mine] == [(link["link_id"], True)]
+    assert "secret_sha256" not in mine[0]
+    assert results["groups"]["participant"]["answered"] == 1
+    assert results["groups"]["participant"]["questions"]["enjoyed"] == {"answered": 1, "mean": 5.0}
+    assert results["groups"]["participant"]["questions"]["come_again"] == {"answered": 1, "share_yes": 1.0}
+
+
+async def test_answers_racing_on_two_instances_record_one(
+    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client,
+    nats_server: NatsEndpoint, tmp_path: Path,
+) -> None:
+    s = await setup_programme(client)
+    issued = await issue(evaluation, s.partner_a, "partner", s.programme_id, count=3)
+    (tmp_path / "second").mkdir()
+    async with running(evaluation_service, nats_server, tmp_path / "second") as second:
+        for link in issued["links"]:
+            path = path_of(link["url"])
+            async with page_of(evaluation) as one, page_of(second) as two:
+                await ready(evaluation, one, path)
+                await ready(second, two, path)
+                # Eight submissions at once, half to each instance, each with other answers.
+                sent = [(one if i % 2 else two).post(path, data={"q-enjoyed": str(1 + i % 5)}) for i in range(8)]
+                replies = await asyncio.gather(*sent)
+            assert all(r.status_code == 200 and "saved" in r.text for r in replies), [r.text[-300:] for r in replies]
+            assert len(await events_of(nats_client, ANSWERED, link["link_id"])) == 1
+
+    # Sent as the issuer over NATS with other keys: still one answer per link.
+    link = issued["links"][0]
+    secret = link["url"].rsplit("/s/", 1)[1]
+    replies = await asyncio.gather(*(client.send(s.partner_a, "AnswerSurvey", {
+        "programme_id": s.programme_id, "link_id": link["link_id"], "secret": secret, "answers": {"enjoyed": 2}},
+        context="evaluation") for _ in range(4)))
+    assert all(r["status"] == "rejected" and r["code"] == "rule_violation" for r in replies), replies
+    assert len(await events_of(nats_client, ANSWERED, link["link_id"])) == 1
+
+
+def link_command(s: ProgrammeSetup, **overrides: Any) -> dict[str, Any]:
+    return {"programme_id": s.programme_id, "link_id": unique("link"), "survey_id": "session-feedback",
+            "group": "participant", "session_id": "session-1", "secret": secrets.token_urlsafe(32),
+            "expires_at": (datetime.now(UTC) + timedelta(days=7)).isoformat()} | overrides
+
+
+async def test_a_guessed_a_strangers_or_an_expired_answer_records_nothing(
+    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client)
+    soon = link_command(s, expires_at=(datetime.now(UTC) + timedelta(seconds=2)).isoformat())
+    reply = await client.send(s.partner_a, "IssueSurveyLink", soon, context="evaluation")
+    assert reply["status"] == "accepted", reply
+
+    def answer(**overrides: Any) -> dict[str, Any]:
+        return {"programme_id": s.programme_id, "link_id": soon["link_id"], "secret": soon["secret"],
+                "answers": {"enjoyed": 3}} | overrides
+
+    missing = await client.send(s.partner_a, "AnswerSurvey", answer(link_id="no-such-link"), context="evaluation")
+    guessed = await client.send(s.partner_a, "AnswerSurvey", answer(secret=secrets.token_urlsafe(32)),
+                                context="evaluation")
+    stranger = await client.send(s.partner_b, "AnswerSurvey", answer(), context="evaluation")
+    assert missing["code"] == guessed["code"] == stranger["code"] == "not_found"
+    assert missing["message"] == guessed["message"] == stranger["message"]  # a guess learns nothing
+    wrong = await client.send(s.partner_a, "AnswerSurvey", answer(answers={"enjoyed": 9}), context="evaluation")
+    assert wrong["code"] == "invalid" and "not an answer" in wrong["message"], wrong
+    unknown = await client.send(s.partner_a, "AnswerSurvey", answer(answers={"salary": 1}), context="evaluation")
+    assert unknown["code"] == "invalid" and "no question 'salary'" in unknown["message"], unknown
+    await evaluation.caught_up()
+    async with page_of(evaluation) as page:
+        assert (await page.get(f"/s/{soon['secret']}")).status_code == 200
+        await asyncio.sleep(2.1)
+        expired = await client.send(s.partner_a, "AnswerSurvey", answer(), context="evaluation")
+        assert expired["code"] == "rule_violation" and "expired" in expired["message"], expired
+        shown = await page.get(f"/s/{soon['secret']}")
+        assert shown.status_code == 410 and "ended" in shown.text
+        posted = await page.post(f"/s/{soon['secret']}", data={"q-enjoyed": "4"})
+        assert posted.status_code == 410
+        assert (await page.get(f"/s/{secrets.token_urlsafe(32)}")).status_code == 404
+    assert await events_of(nats_client, ANSWERED, soon["link_id"]) == []
+
+
+async def test_who_may_ask_whom(
+    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client)
+    theirs = await enrol(client, s, s.partner_b)
+    not_evaluated = await enrol(client, s, s.partner_a, consent_given=False)
+    reply = await client.send(s.partner_a, "RecordConsent", {
+        "programme_id": s.programme_id, "participant_id": not_evaluated, "on": "2025-11-04", "purposes": ["taking_part"],
+        "information_version": "PIS v3 (easy read)", "capacity_note": "Has capacity", "review_on": "2026-05-04"})
+    assert reply["status"] == "accepted", reply
+    evaluated = await enrol(client, s, s.partner_a)
+
+    async def said(org: str, **overrides: Any) -> dict[str, Any]:
+        return await client.send(org, "IssueSurveyLink", link_command(s, **overrides), context="evaluation")
+
+    refusals = {
+        "someone else's participant": await said(s.partner_a, respondent_id=theirs),
+        "another partner's work": await said(s.partner_a, partner_id=s.partner_b),
+        "the commissioner's staff, by a partner": await said(s.partner_a, survey_id="tokenism-checklist",
+                                                            group="commissioner", session_id=None),
+        "staff on a session survey": await said(s.partner_a, group="partner"),
+        "a session survey without its session": await said(s.partner_a, session_id=None),
+        "open too long": await said(s.partner_a, expires_at=(datetime.now(UTC) + timedelta(days=93)).isoformat()),
+        "already expired": await said(s.partner_a, expires_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat()),
+        "no such survey": await said(s.partner_a, survey_id="favourite-colour"),
+        "no consent to evaluation": await said(s.evaluator, respondent_id=not_evaluated, partner_id=s.partner_a),
+        "a participant without their partner": await said(s.evaluator, respondent_id=evaluated),
+        "a weak secret": await said(s.partner_a, secret="1234"),
+        "a stranger": await said(unique("stranger")),
+    }
+    for why, reply in refusals.items():
+        assert reply["status"] == "rejected", (why, reply)
+    assert refusals["a stranger"]["code"] == "not_found"
+    assert refusals["the commissioner's staff, by a partner"]["code"] == "forbidden"
+    assert "evaluation" in refusals["no consent to evaluation"]["message"]
+
+    accepted = {
+        "a partner's own participant": await said(s.partner_a, respondent_id=evaluated),
+        "an evaluator, bound to someone who consents": await said(s.evaluator, respondent_id=evaluated,
+                                                                  partner_id=s.partner_a),
+        "the commissioner's own staff": await said(s.commissioner, survey_id="tokenism-checklist",
+                                                   group="commissioner", session_id=None),
+        "a partner's staff, by the partner": await said(s.partner_b, survey_id="tokenism-checklist", group="partner",
+                                                        session_id=None),
+        "the evaluator, anonymous, about the programme": await said(s.evaluator, survey_id="tokenism-checklist",
+                                                                    group="co_producer", session_id=None),
+    }
+    for why, reply in accepted.items():
+        assert reply["status"] == "accepted", (why, reply)
+    taken = link_command(s)
+    assert (await said(s.partner_a, **taken))["status"] == "accepted"
+    again = await said(s.partner_a, **taken | {"secret": secrets.token_urlsafe(32)})
+    assert again["code"] == "rule_violation" and "already issued" in again["message"]
+
+
+async def test_the_secret_is_kept_nowhere(
+    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    """Only the secret's hash is recorded: not in the stream (events, rejection records), not
+    in the read model's database."""
+    s = await setup_programme(client)
+    issued = await issue(evaluation, s.partner_a, "partner", s.programme_id, count=2)
+    secret = issued["links"][0]["url"].rsplit("/s/", 1)[1]
+    refused = link_command(s, secret=secret, survey_id="no-such-survey")
+    assert (await client.send(s.partner_a, "IssueSurveyLink", refused, context="evaluation"))["status"] == "rejected"
+    bad = {"programme_id": s.programme_id, "link_id": issued["links"][0]["link_id"], "secret": secret,
+           "answers": {"enjoyed": 42}, "comment": "a comment to withhold"}
+    assert (await client.send(s.partner_a, "AnswerSurvey", bad, context="evaluation"))["code"] == "invalid"
+    await evaluation.caught_up()
+    store = JetStreamEventStore(nats_client)
+    last = await store.last_sequence()
+    stored = b"".join([e.event.model_dump_json().encode() async for e in store.read_all(1, last)])
+    assert secret.encode() not in stored and b"a comment to withhold" not in stored
+    assert re.search(rb"IssueSurveyLink", stored)  # the refusal is recorded, without the secret
+    database = Path(str(evaluation.engine.url.database)).read_bytes()
+    assert secret.encode() not in database
