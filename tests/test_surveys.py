@@ -252,5 +252,5 @@ async def test_the_secret_is_kept_nowhere(
     stored = b"".join([e.event.model_dump_json().encode() async for e in store.read_all(1, last)])
     assert secret.encode() not in stored and b"a comment to withhold" not in stored
     assert re.search(rb"IssueSurveyLink", stored)  # the refusal is recorded, without the secret
-    database = Path(str(evaluation.engine.url.database)).read_bytes()
+    database = await asyncio.to_thread(Path(str(evaluation.engine.url.database)).read_bytes)
     assert secret.encode() not in database

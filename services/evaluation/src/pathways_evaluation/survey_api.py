@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from pathways import surveys
 from pathways.core.batch_wire import batch_body, replies_of
 from pathways.core.ids import Id
 from pathways.core.intake import CommandIntake
@@ -22,7 +23,7 @@ from pathways.policy.scope import Scope, scoped
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from pathways_evaluation import survey_record, surveys
+from pathways_evaluation import survey_record
 from pathways_evaluation.domain.surveys import MAX_DAYS_OPEN
 from pathways_evaluation.readmodel import DIRECTORY
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.templating import Jinja2Templates
+from pathways import surveys
 from pathways.core.intake import CommandIntake
 from pathways.policy.http import command_intake, db_session
 from sqlmodel import Session
 
-from pathways_evaluation import survey_record, surveys
+from pathways_evaluation import survey_record
 from pathways_evaluation.domain.survey_rules import secret_digest
 from pathways_evaluation.survey_record import SurveyLinkRecord
 

@@ -8,13 +8,13 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from pathways import surveys
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Apply, Rows, Tables, update, upsert
 from pathways.core.schemas import EventData
 from sqlalchemy import JSON, Column, Table
 from sqlmodel import Field, Session, SQLModel, select
 
-from pathways_evaluation import surveys
 from pathways_evaluation.domain import surveys as s
 
 

@@ -22,11 +22,11 @@ from typing import Annotated, ClassVar
 from pathways.core.commands import AggregateType
 from pathways.core.ids import Id
 from pathways.core.schemas import CommandData, EventData
+from pathways.surveys import Group
 from pydantic import AwareDatetime, Field, StrictInt, StringConstraints
 
 from pathways_evaluation.domain.commands import command
 from pathways_evaluation.domain.events import event
-from pathways_evaluation.surveys import Group
 
 # URL-safe base64 of at least 16 random bytes: a link's secret, as the issuer made it.
 LinkSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]

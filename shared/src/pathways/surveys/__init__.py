@@ -1,12 +1,15 @@
-"""Surveys as data: each definition (`data/<id>.v<version>.json`) names its questions, the
-scales they are answered on, an easy-read wording per question and a picture per answer.
-A new survey, or a new version of one, is a new file: no code changes, and answers always
-name the version they were given (an answer is read against the questions the person saw).
+"""Surveys as data, shared by the service that asks (evaluation: its links, its answer page)
+and the ones that report (reporting: the service user perspective): each definition
+(`data/<id>.v<version>.json`) names its questions, the scales they are answered on, an easy-
+read wording per question and a picture per answer. A new survey, or a new version of one,
+is a new file: no code changes, and answers always name the version they were given (an
+answer is read against the questions the person saw).
 
 Two ship with the platform:
 - `session-feedback`: how a session went, from the people at it;
 - `tokenism-checklist`: the festival blog's ten signs of tokenism, scored by participants,
-  co-producers, partners' staff and the commissioner's, each group shown beside the others.
+  co-producers, partners' staff and the commissioner's, each group shown beside the others;
+  its question ids are the checklist's items (pathways_evaluation's TokenismChecklist).
 
 Scales are of two kinds: a `rating` (the report gives its mean) and a `sign` (yes 1 / no 0:
 the report gives the share who said yes). Every question may be skipped: an easy-read survey
@@ -19,8 +22,6 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
-
-from pathways_evaluation.domain.events import TokenismChecklist
 
 DATA = Path(__file__).parent / "data"
 
@@ -69,13 +70,6 @@ class Question(BaseModel):
     text: Words  # the standard wording, as the report names the question
     easy_read: Words  # what the person reads: a short, plain sentence
     scale: Slug
-    checklist_item: str | None = None  # a tokenism checklist item this question asks about
-
-    @model_validator(mode="after")
-    def _known_item(self) -> Question:
-        if self.checklist_item is not None and self.checklist_item not in TokenismChecklist.model_fields:
-            raise ValueError(f"'{self.checklist_item}' is not an item of the tokenism checklist")
-        return self
 
 
 class Survey(BaseModel):
@@ -122,17 +116,22 @@ class Survey(BaseModel):
         return None
 
 
-@cache
-def surveys() -> dict[tuple[str, int], Survey]:
-    """Every definition shipped, by (id, version). A file that does not describe a valid
-    survey stops the service at start, never a person halfway through answering."""
+def load(directory: Path) -> dict[tuple[str, int], Survey]:
+    """Every definition in `directory`, by (id, version). A file that does not describe a
+    valid survey stops the service at start, never a person halfway through answering."""
     found: dict[tuple[str, int], Survey] = {}
-    for path in sorted(DATA.glob("*.json")):
+    for path in sorted(directory.glob("*.json")):
         survey = Survey.model_validate_json(path.read_bytes())
         if path.name != f"{survey.id}.v{survey.version}.json":
             raise ValueError(f"{path.name} defines {survey.id} version {survey.version}: name it so")
         found[survey.id, survey.version] = survey
     return found
+
+
+@cache
+def surveys() -> dict[tuple[str, int], Survey]:
+    """The definitions that ship with the platform."""
+    return load(DATA)
 
 
 def latest(survey_id: str) -> Survey | None:
