@@ -36,6 +36,8 @@ templates.env.globals["money"] = lambda pence: f"£{pence / 100:,.2f}"
 templates.env.globals["pounds"] = lambda pence: f"£{pence / 100:,.0f}"  # headline cards: whole pounds
 templates.env.globals["percent"] = lambda share: "–" if share is None else f"{share:.0%}"
 # A p-value as a reader takes it: "p < 0.001" where rounding would print "p = 0.0".
+templates.env.globals["group_names"] = {"participant": "Participants", "co_producer": "Co-producers",
+                                         "partner": "Partners' staff", "commissioner": "Commissioner's staff"}
 templates.env.globals["p_value"] = lambda p: "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 

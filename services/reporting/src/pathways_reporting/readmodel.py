@@ -16,7 +16,7 @@ from pathways.policy.directory import Directory
 from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text
 from sqlmodel import Field, SQLModel
 
-from pathways_reporting import answers, journey, story, targets
+from pathways_reporting import answers, journey, story, targets, voices
 
 DIRECTORY = Directory("reporting")
 Id = String(64)
@@ -308,7 +308,8 @@ def _status_set(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
 FACTS = Projection(
     name="reporting_facts",
     tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
-            CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES, *journey.TABLES, *targets.TABLES, *story.TABLES],
+            CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES, *journey.TABLES, *targets.TABLES, *story.TABLES,
+            *voices.TABLES],
     summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES, ATTENDANCE),
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
@@ -326,6 +327,8 @@ FACTS = Projection(
         "pathways.evaluation.FeedbackSubmitted": story.feedback_submitted,
         "pathways.evaluation.EvaluationReportPublished": story.report_published,
         "pathways.payments.EarningsLimitWarning": story.earnings_warning,
+        "pathways.evaluation.SurveyLinkIssued": voices.link_issued,
+        "pathways.evaluation.SurveyAnswered": voices.survey_answered,
         "pathways.sessions.SessionScheduled": _scheduled,
         "pathways.sessions.SessionDelivered": _delivered,
         "pathways.sessions.SessionCancelled": _cancelled,

@@ -1,6 +1,7 @@
 """The programme's story beyond the counts, as the dashboard and the printable report tell
 it: showcases of participants' work, what people taking part said (the report's service
-user perspective, beside the "you said, we did" tracker), the evaluator's published
+user perspective, beside the "you said, we did" tracker: feedback partners recorded, and the
+surveys people answered themselves, pathways_reporting.voices), the evaluator's published
 reports, and payment runs approved past a co-producer's benefits earnings limit."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Rows, Tables, upsert
 from sqlalchemy import String, Table, Text, func, select
 from sqlmodel import Field, SQLModel
+
+from pathways_reporting import voices
 
 if TYPE_CHECKING:  # the read model (which holds this module's tables) is imported before the figures
     from sqlalchemy import Connection
@@ -150,4 +153,5 @@ def story(conn: Connection, programme_id: str, f: Filters, role: str) -> dict[st
                 ] if role in SEES_WARNINGS else []
     feedback = {"responses": int(count), "mean_rating": round(float(mean), 2) if count else None, "by_rating": by_rating,
                 "quoted": quoted}
-    return {"showcases": showcases, "earnings_warnings": warnings, "feedback": feedback, "evaluation_reports": reports}
+    return {"showcases": showcases, "earnings_warnings": warnings, "feedback": feedback, "evaluation_reports": reports,
+            "voices": voices.voices(conn, programme_id, f)}
