@@ -31,8 +31,10 @@ from pathways_demo import DemoPlan, Stage, Step, build_plan, load
 from pathways_demo.cast import END, START
 from pathways_demo.load import lanes, stage_order
 from pathways_demo.recorded import already_loaded, evidence, roles
+from pathways_demo.surveys import try_it_link
 
-from tests.conftest import CommandClient, unique
+from tests.conftest import CommandClient, signed_in, unique
+from tests.test_surveys import page_of
 
 ID = re.compile(ID_PATTERN)
 
@@ -148,9 +150,9 @@ def test_attendance_outcomes_and_dates_follow_the_rules(plan: DemoPlan) -> None:
     scheduled = {(s.organisation, s.data["session_id"]): s.data for s in steps_of(plan, "ScheduleSession")}
     today = date.today()
     for s in plan.steps():
-        # A consent's review date is one to come: the only date a step may set ahead.
+        # A consent's review date and a survey link's expiry are to come: the only dates a step may set ahead.
         dates = [day(v) for k, v in s.data.items() if k.endswith(("_on", "_at", "up_to", "period_end")) and v
-                 and k != "review_on"]
+                 and k not in ("review_on", "expires_at")]
         assert all(d <= today for d in dates), s
         # A benefit claim's start is a fact about the person, not something done under the contract.
         if s.organisation in contracts and s.command not in ("RegisterCoProducer", "RecordCoProducerBenefits"):
@@ -327,6 +329,15 @@ async def test_the_demo_loads_through_every_service_and_twice_adds_nothing(
     assert all(c["spent_pence"] <= c["budget_pence"] for c in got["spend"]["contracts"])
     assert got["spend"]["co_producers_paid_pence"] > 0
     assert got["you_said_we_did"]["counts"]["green"] > 0
+    # People's own answers: every group scored the tokenism checklist, and the link handed out is there to try.
+    async with await signed_in(reporting, plan.commissioner, "commissioner") as http:
+        voices = (await http.get(f"/programmes/{plan.programme_id}/story")).json()["voices"]
+    assert sum(g["answered"] for sv in voices["surveys"] for g in sv["groups"].values()) == counts["AnswerSurvey"] > 50
+    checklist = next(sv for sv in voices["surveys"] if sv["survey_id"] == "tokenism-checklist")
+    assert set(checklist["groups"]) == {"participant", "co_producer", "partner", "commissioner"}
+    await evaluation.caught_up()
+    async with page_of(evaluation) as page:
+        assert "Tell us about the session" in (await page.get(try_it_link(plan.seed))).text
 
     before = await store.last_sequence()
     again = await load(plan, send, recorded_up_to=before)

@@ -1,4 +1,4 @@
-"""Survey definitions are data (pathways.surveys): the ones shipped are valid and the
+"""Survey definitions are data (pathways.core.surveys): the ones shipped are valid and the
 tokenism checklist asks exactly the checklist's ten items; a broken definition is refused
 when it is read, not when someone answers; and answers are checked against the questions and
 scales of the version the person was given, for any answers at all (hypothesis)."""
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pathways import surveys
+from pathways.core import surveys
 from pathways_evaluation.domain.events import TokenismChecklist
 from pydantic import ValidationError
 

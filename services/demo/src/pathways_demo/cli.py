@@ -22,6 +22,7 @@ from pathways_demo.load import CONCURRENCY, LoadReport, Outcome, load, nats_send
 from pathways_demo.plan import build_plan
 from pathways_demo.recorded import already_loaded, read_kept, roles, tokens_for, write_tokens
 from pathways_demo.steps import DemoPlan, Step
+from pathways_demo.surveys import try_it_link
 
 demo_cli = typer.Typer(add_completion=False,
                        subcommand_metavar="")
@@ -138,6 +139,8 @@ def _hand_out(plan: DemoPlan, tokens: dict[str, str], issued: list[str]) -> None
     console.print(f"Dashboard: [bold]{dashboard}[/bold] — sign in as the commissioner with the token below "
                   f"(partners' tokens are in {path}; {kept}):")
     console.print(tokens[plan.commissioner], markup=False, highlight=False)
+    survey = services.get("evaluation", "the evaluation service") + try_it_link(plan.seed)
+    console.print(f"A survey to answer as a person taking part would, on a phone or here (once): [bold]{survey}[/bold]")
 
 
 def _summarise(plan: DemoPlan, report: LoadReport) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from pathways import surveys
+from pathways.core import surveys
 from pathways.core.batch_wire import batch_body, replies_of
 from pathways.core.ids import Id
 from pathways.core.intake import CommandIntake

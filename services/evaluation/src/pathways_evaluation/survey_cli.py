@@ -22,7 +22,7 @@ GROUPS = ("participant", "co_producer", "partner", "commissioner")
 @survey_cli.command("list")
 def list_surveys() -> None:
     """The surveys on offer: their ids, versions, who answers them and their questions."""
-    from pathways import surveys  # here: `--help` stays fast
+    from pathways.core import surveys  # here: `--help` stays fast
 
     for survey in surveys.surveys().values():
         table = Table("Question", "Easy read", "Answers", title=f"{survey.id} (version {survey.version}): "
@@ -88,7 +88,7 @@ def render_sheet(issued: dict[str, Any]) -> str:
     """The issued links as a printable page of cards, each with its QR code (SVG, drawn here)."""
     import segno
     from jinja2 import Environment, FileSystemLoader, select_autoescape
-    from pathways import surveys
+    from pathways.core import surveys
 
     survey = surveys.latest(issued["survey_id"])
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())

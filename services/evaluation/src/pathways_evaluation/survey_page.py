@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.templating import Jinja2Templates
-from pathways import surveys
+from pathways.core import surveys
 from pathways.core.intake import CommandIntake
 from pathways.policy.http import command_intake, db_session
 from sqlmodel import Session

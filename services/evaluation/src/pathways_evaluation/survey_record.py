@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from pathways import surveys
+from pathways.core import surveys
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Apply, Rows, Tables, update, upsert
 from pathways.core.schemas import EventData

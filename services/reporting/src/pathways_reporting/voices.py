@@ -1,5 +1,5 @@
 """The service user perspective from people's own answers: the surveys they answered from
-one-time links (pathways.surveys), counted as the answers arrive, and what they said in
+one-time links (pathways.core.surveys), counted as the answers arrive, and what they said in
 their own words.
 
 - One row of counters per programme, partner, survey, group, question and day: how many
@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pathways import surveys
+from pathways.core import surveys
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Rows, Tables, upsert
 from pathways.core.rows import accumulate

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pathways import surveys
+from pathways.core import surveys
 from pathways.core.commands import CommandContext, Decision, NoFacts
 from pathways.core.replies import RejectionCode, no_such_programme, reject
 from pathways.policy.facts import (

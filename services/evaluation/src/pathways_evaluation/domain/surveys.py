@@ -22,7 +22,7 @@ from typing import Annotated, ClassVar
 from pathways.core.commands import AggregateType
 from pathways.core.ids import Id
 from pathways.core.schemas import CommandData, EventData
-from pathways.surveys import Group
+from pathways.core.surveys import Group
 from pydantic import AwareDatetime, Field, StrictInt, StringConstraints
 
 from pathways_evaluation.domain.commands import command
