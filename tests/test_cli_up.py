@@ -87,6 +87,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
         assert missing.returncode == 1 and "no programme" in missing.stdout
         await tokens_work_across_processes(home, connection, s)
         await retention_and_subject_access_from_the_cli(home, connection, s, tmp_path)
+        await survey_links_from_the_cli(home, connection, s, tmp_path)
         await the_demo_is_on_the_dashboard(home, connection)
         await the_ledger_is_signed(home)
     finally:
@@ -95,6 +96,7 @@ async def test_up_status_programme_show_and_clean_stop(tmp_path: Path) -> None:
     assert up.returncode == 0, output
     assert "Pathways is running" in output and "Stopped" in output
     assert "0 failed" in output and "demo-tokens.json" in output
+    assert "A survey to answer as a person taking part would" in output and "/s/" in output
     # Every service ran as its own NATS user, and none was refused anything it needed.
     accounts = json.loads((home / "service-credentials.json").read_text())
     assert set(accounts) == {"registry", "sessions", "payments", "evaluation", "reporting", "audit"}
@@ -135,6 +137,40 @@ async def retention_and_subject_access_from_the_cli(home: Path, connection: Conn
     assert "Perpetua" not in (out / "sar.json").read_text() + (out / "sar.html").read_text()
     missing = run(home, "participant", "export", unique("pt"), "--programme", s.programme_id, "-o", str(out / "x.json"))
     assert missing.returncode == 1 and "There is no" in missing.stdout
+
+
+async def survey_links_from_the_cli(home: Path, connection: ConnectionInfo, s: ProgrammeSetup, out: Path) -> None:
+    """`pathways survey links` as a partner runs it, with its own token: a printable sheet of QR
+    codes, each link's address answerable once on the evaluation service's page."""
+    from pathways.policy.access import TokenStore
+
+    nc = await connection.connect("cli-test-surveys")
+    try:
+        token = await TokenStore(nc).issue(s.partner_a, "partner")
+    finally:
+        await nc.close()
+    args = ("survey", "links", s.programme_id, "--as", s.partner_a, "--survey", "tokenism-checklist",
+            "--group", "participant", "-n", "3", "--sheet", str(out / "sheet.html"))
+    unsigned = run(home, *args)
+    assert unsigned.returncode == 2 and "PATHWAYS_TOKEN" in unsigned.stdout, unsigned.stdout
+    issued = run(home, *args, env={"PATHWAYS_TOKEN": token})
+    assert issued.returncode == 0, issued.stdout + issued.stderr
+    sheet = (out / "sheet.html").read_text()
+    urls = [line.split("<p class=\"address\">", 1)[1].split("<", 1)[0] for line in sheet.splitlines()
+            if "class=\"address\"" in line]
+    assert len(urls) == 3 and sheet.count("<svg") == 3 and all(u.startswith(connection.services["evaluation"]) for u in urls)
+    async with httpx.AsyncClient() as http:
+        for _ in range(50):  # the link is on the page a moment after it is issued
+            shown = await http.get(urls[0])
+            if shown.status_code == 200:
+                break
+            await asyncio.sleep(0.2)
+        assert shown.status_code == 200 and "Were you really involved?" in shown.text
+        done = await http.post(urls[0], data={"q-no_expenses_or_fee": "1"})
+        assert done.status_code == 200 and "saved" in done.text
+    refused = run(home, "survey", "links", s.programme_id, "--as", s.partner_a, "--survey", "tokenism-checklist",
+                  "--group", "commissioner", env={"PATHWAYS_TOKEN": token})
+    assert refused.returncode == 1 and "asks its own staff" in refused.stdout, refused.stdout
 
 
 async def demo_tokens(home: Path) -> dict[str, str]:
