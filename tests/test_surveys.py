@@ -93,8 +93,8 @@ async def test_a_link_answered_on_its_page_is_recorded_once_and_then_says_so(
     [answered] = await events_of(nats_client, ANSWERED, link["link_id"])
     data = answered.event.data
     assert data["answers"] == {"enjoyed": 5, "listened_to": 4, "come_again": 1}  # the first answers, the only ones
-    assert (data["respondent_id"], data["partner_id"], data["group"], data["survey_version"]) == (
-        person, s.partner_a, "participant", 1)
+    assert (data["participant_id"], data["co_producer_id"], data["partner_id"], data["group"], data["survey_version"]) == (
+        person, None, s.partner_a, "participant", 1)
     assert data["comment"] == "The bows were great." and answered.event.actor == "answer page"
 
     async with await signed_in(evaluation, s.partner_a, "partner") as http:
@@ -105,6 +105,13 @@ async def test_a_link_answered_on_its_page_is_recorded_once_and_then_says_so(
     assert results["groups"]["participant"]["answered"] == 1
     assert results["groups"]["participant"]["questions"]["enjoyed"] == {"answered": 1, "mean": 5.0}
     assert results["groups"]["participant"]["questions"]["come_again"] == {"answered": 1, "share_yes": 1.0}
+
+    # What the person answered is part of everything held on them (subject access), for the partner that asked.
+    async with await signed_in(registry, s.partner_a, "partner") as http:
+        export = (await http.get(f"/programmes/{s.programme_id}/participants/{person}/export")).json()
+    surveyed = [e for e in export["events"] if e["type"].startswith("pathways.evaluation.Survey")]
+    assert [e["type"].rsplit(".", 1)[1] for e in surveyed] == ["SurveyLinkIssued", "SurveyAnswered"]
+    assert surveyed[1]["data"]["answers"] == {"enjoyed": 5, "listened_to": 4, "come_again": 1}
 
 
 async def test_answers_racing_on_two_instances_record_one(

@@ -27,7 +27,8 @@ class SurveyLinkRecord(SQLModel, table=True):
     survey_id: str
     survey_version: int
     group: str
-    respondent_id: str | None = None
+    participant_id: str | None = None
+    co_producer_id: str | None = None
     partner_id: str | None = None
     session_id: str | None = None
     expires_at: datetime
@@ -43,7 +44,8 @@ class SurveyAnswerRecord(SQLModel, table=True):
     survey_id: str = Field(index=True)
     survey_version: int
     group: str
-    respondent_id: str | None = None
+    participant_id: str | None = None
+    co_producer_id: str | None = None
     partner_id: str | None = Field(default=None, index=True)
     session_id: str | None = None
     answers: dict[str, int] = Field(sa_column=Column(JSON, nullable=False))

@@ -106,7 +106,9 @@ def issue_survey_link(cmd: s.IssueSurveyLink, ctx: CommandContext, link: s.Surve
                       "link its own id.", field="link_id")
     return [s.SurveyLinkIssued(
         programme_id=cmd.programme_id, link_id=cmd.link_id, issued_by=ctx.organisation, survey_id=survey.id,
-        survey_version=survey.version, group=cmd.group, respondent_id=cmd.respondent_id, partner_id=partner_id,
+        survey_version=survey.version, group=cmd.group, partner_id=partner_id,
+        participant_id=cmd.respondent_id if cmd.group == "participant" else None,
+        co_producer_id=cmd.respondent_id if cmd.group == "co_producer" else None,
         session_id=cmd.session_id, expires_at=cmd.expires_at, secret_sha256=secret_digest(cmd.secret),
     )]
 
@@ -153,6 +155,7 @@ def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, 
     return [s.SurveyAnswered(
         programme_id=issued.programme_id, link_id=issued.link_id, issued_by=issued.issued_by,
         survey_id=issued.survey_id, survey_version=issued.survey_version, group=issued.group,
-        respondent_id=issued.respondent_id, partner_id=issued.partner_id, session_id=issued.session_id,
+        participant_id=issued.participant_id, co_producer_id=issued.co_producer_id, partner_id=issued.partner_id,
+        session_id=issued.session_id,
         answers=dict(cmd.answers), comment=cmd.comment,
     )]

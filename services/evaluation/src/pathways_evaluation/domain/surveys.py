@@ -81,7 +81,8 @@ class SurveyLinkIssued(EventData):
     survey_id: Id
     survey_version: int
     group: Group
-    respondent_id: Id | None
+    participant_id: Id | None  # whom it is bound to (a participant or a co-producer), if anyone
+    co_producer_id: Id | None
     partner_id: Id | None
     session_id: Id | None
     expires_at: datetime
@@ -91,7 +92,8 @@ class SurveyLinkIssued(EventData):
 @event
 class SurveyAnswered(EventData):
     """What someone answered through a one-time link (pseudonymous: a participant's or
-    co-producer's id, or none), with the link's survey, group and partner."""
+    co-producer's id, or none), with the link's survey, group and partner. The person is named
+    by the fields every service names them by, so their subject access export finds it."""
 
     programme_id: Id
     link_id: Id
@@ -99,7 +101,8 @@ class SurveyAnswered(EventData):
     survey_id: Id
     survey_version: int
     group: Group
-    respondent_id: Id | None
+    participant_id: Id | None
+    co_producer_id: Id | None
     partner_id: Id | None
     session_id: Id | None
     answers: dict[str, int]
