@@ -337,7 +337,7 @@ async def test_the_demo_loads_through_every_service_and_twice_adds_nothing(
     assert set(checklist["groups"]) == {"participant", "co_producer", "partner", "commissioner"}
     await evaluation.caught_up()
     async with page_of(evaluation) as page:
-        assert "Tell us about the session" in (await page.get(try_it_link(plan.seed))).text
+        assert "Tell us about the session" in (await page.get(try_it_link(plan.seed, plan.programme_id))).text
 
     before = await store.last_sequence()
     again = await load(plan, send, recorded_up_to=before)

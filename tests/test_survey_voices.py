@@ -51,7 +51,8 @@ async def test_the_tokenism_checklist_group_beside_group_in_the_story_dashboard_
     people = [await enrol(client, s, s.partner_a) for _ in range(3)]
     tokenism = {"survey_id": "tokenism-checklist", "session_id": None}
     by_participants = await issue(evaluation, s.partner_a, "partner", s.programme_id, **tokenism,
-                                  respondent_ids=people)
+                                  respondent_ids=people[:2])
+    by_participants["links"] += (await issue(evaluation, s.partner_a, "partner", s.programme_id, **tokenism))["links"]
     by_co_producers = await issue(evaluation, s.evaluator, "evaluator", s.programme_id, **tokenism,
                                   group="co_producer", partner_id=s.partner_a, count=2)
     by_staff = await issue(evaluation, s.partner_a, "partner", s.programme_id, **tokenism, group="partner")
@@ -59,9 +60,9 @@ async def test_the_tokenism_checklist_group_beside_group_in_the_story_dashboard_
                                   group="commissioner", count=2)  # one never answered
     other_partner = await issue(evaluation, s.partner_b, "partner", s.programme_id, count=1)  # session feedback
     await answer_all(evaluation, by_participants, [
-        checklist(no_expenses_or_fee="1", comments_not_documented="1") | {"comment": "Nobody paid my bus fare."},
-        checklist(no_expenses_or_fee="1"),
+        checklist(no_expenses_or_fee="1", comments_not_documented="1"),
         {"q-no_expenses_or_fee": "0"},  # the rest skipped
+        checklist(no_expenses_or_fee="1") | {"comment": "Nobody paid my bus fare."},  # an anonymous link's words
     ])
     await answer_all(evaluation, by_co_producers, [checklist(solution_already_decided="1"), checklist()])
     await answer_all(evaluation, by_staff, [checklist()])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,8 @@ async def test_a_link_answered_on_its_page_is_recorded_once_and_then_says_so(
         assert shown.status_code == 200 and "Tell us about the session" in shown.text
         assert person not in shown.text and s.partner_a not in shown.text  # the page says nothing of whom it is for
         assert "<script" not in shown.text
-        answers = {"q-enjoyed": "5", "q-listened_to": "4", "q-come_again": "1", "comment": "The bows were great."}
+        assert "<textarea" not in shown.text  # a link for one person takes no words tied to them
+        answers = {"q-enjoyed": "5", "q-listened_to": "4", "q-come_again": "1", "comment": "Sent anyway."}
         done = await page.post(path, data=answers)
         assert done.status_code == 200 and "Your answers are saved" in done.text
         again = await page.post(path, data={"q-enjoyed": "1"})  # the back button, a second tab
@@ -91,11 +92,13 @@ async def test_a_link_answered_on_its_page_is_recorded_once_and_then_says_so(
         assert later.status_code == 200 and "used already" in later.text and "<form" not in later.text
 
     [answered] = await events_of(nats_client, ANSWERED, link["link_id"])
+    [issued_event] = await events_of(nats_client, "pathways.evaluation.SurveyLinkIssued", link["link_id"])
+    assert issued_event.event.data["consent_purpose"] == "taking_part"
     data = answered.event.data
     assert data["answers"] == {"enjoyed": 5, "listened_to": 4, "come_again": 1}  # the first answers, the only ones
     assert (data["participant_id"], data["co_producer_id"], data["partner_id"], data["group"], data["survey_version"]) == (
         person, None, s.partner_a, "participant", 1)
-    assert data["comment"] == "The bows were great." and answered.event.actor == "answer page"
+    assert data["comment"] == "" and answered.event.actor == "answer page"
 
     async with await signed_in(evaluation, s.partner_a, "partner") as http:
         mine = (await http.get(f"/programmes/{s.programme_id}/survey-links")).json()
@@ -153,7 +156,9 @@ async def test_a_guessed_a_strangers_or_an_expired_answer_records_nothing(
     registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client
 ) -> None:
     s = await setup_programme(client)
-    soon = link_command(s, expires_at=(datetime.now(UTC) + timedelta(seconds=2)).isoformat())
+    # Sent with another offset: expiring is an instant, whatever the zone it was written in.
+    east = timezone(timedelta(hours=5))
+    soon = link_command(s, expires_at=(datetime.now(east) + timedelta(seconds=2)).isoformat())
     reply = await client.send(s.partner_a, "IssueSurveyLink", soon, context="evaluation")
     assert reply["status"] == "accepted", reply
 
@@ -190,6 +195,11 @@ async def test_who_may_ask_whom(
 ) -> None:
     s = await setup_programme(client)
     theirs = await enrol(client, s, s.partner_b)
+    cp = unique("cp")  # a co-producer partner B engaged
+    reply = await client.send(s.partner_b, "RegisterCoProducer", {"programme_id": s.programme_id, "co_producer_id": cp,
+                                                                  "role": "co-facilitator", "hourly_rate_pence": 1500,
+                                                                  "receives_benefits": False})
+    assert reply["status"] == "accepted", reply
     not_evaluated = await enrol(client, s, s.partner_a, consent_given=False)
     reply = await client.send(s.partner_a, "RecordConsent", {
         "programme_id": s.programme_id, "participant_id": not_evaluated, "on": "2025-11-04", "purposes": ["taking_part"],
@@ -215,10 +225,29 @@ async def test_who_may_ask_whom(
         "a weak secret": await said(s.partner_a, secret="1234"),
         "a stranger": await said(unique("stranger")),
     }
+    expected = {  # (code, the field it names)
+        "someone else's participant": ("rule_violation", "respondent_id"),
+        "another partner's work": ("forbidden", "partner_id"),
+        "the commissioner's staff, by a partner": ("forbidden", "group"),
+        "staff on a session survey": ("rule_violation", "group"),
+        "a session survey without its session": ("rule_violation", "session_id"),
+        "open too long": ("rule_violation", "expires_at"),
+        "already expired": ("rule_violation", "expires_at"),
+        "no such survey": ("rule_violation", "survey_id"),
+        "no consent to evaluation": ("rule_violation", "respondent_id"),
+        "a participant without their partner": ("rule_violation", "partner_id"),
+        "a weak secret": ("invalid", "secret"),
+        "a stranger": ("not_found", None),
+        "another partner's co-producer": ("rule_violation", "respondent_id"),
+    }
+    refusals["another partner's co-producer"] = await said(s.partner_a, survey_id="tokenism-checklist",
+                                                           group="co_producer", session_id=None, respondent_id=cp)
     for why, reply in refusals.items():
-        assert reply["status"] == "rejected", (why, reply)
-    assert refusals["a stranger"]["code"] == "not_found"
-    assert refusals["the commissioner's staff, by a partner"]["code"] == "forbidden"
+        code, field = expected[why]
+        named = {d.get("field") for d in reply.get("details") or []} | {
+            d.get("loc", [None])[-1] for d in reply.get("details") or []}
+        assert reply["status"] == "rejected" and reply["code"] == code, (why, reply)
+        assert field is None or field in named, (why, reply)
     assert "evaluation" in refusals["no consent to evaluation"]["message"]
 
     accepted = {
@@ -231,6 +260,8 @@ async def test_who_may_ask_whom(
                                                         session_id=None),
         "the evaluator, anonymous, about the programme": await said(s.evaluator, survey_id="tokenism-checklist",
                                                                     group="co_producer", session_id=None),
+        "a partner's own co-producer": await said(s.partner_b, survey_id="tokenism-checklist", group="co_producer",
+                                                  session_id=None, respondent_id=cp),
     }
     for why, reply in accepted.items():
         assert reply["status"] == "accepted", (why, reply)
@@ -241,7 +272,7 @@ async def test_who_may_ask_whom(
 
 
 async def test_the_secret_is_kept_nowhere(
-    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client
+    registry: ServiceHost, evaluation: ServiceHost, reporting: ServiceHost, client: CommandClient, nats_client: Client
 ) -> None:
     """Only the secret's hash is recorded: not in the stream (events, rejection records), not
     in the read model's database."""
@@ -254,10 +285,64 @@ async def test_the_secret_is_kept_nowhere(
            "answers": {"enjoyed": 42}, "comment": "a comment to withhold"}
     assert (await client.send(s.partner_a, "AnswerSurvey", bad, context="evaluation"))["code"] == "invalid"
     await evaluation.caught_up()
+    await reporting.caught_up()
     store = JetStreamEventStore(nats_client)
     last = await store.last_sequence()
     stored = b"".join([e.event.model_dump_json().encode() async for e in store.read_all(1, last)])
     assert secret.encode() not in stored and b"a comment to withhold" not in stored
     assert re.search(rb"IssueSurveyLink", stored)  # the refusal is recorded, without the secret
-    database = await asyncio.to_thread(Path(str(evaluation.engine.url.database)).read_bytes)
-    assert secret.encode() not in database
+    for host in (evaluation, reporting):  # the database file and its write-ahead log
+        base = Path(str(host.engine.url.database))
+        files = [f for f in (base, base.with_name(base.name + "-wal")) if f.exists()]
+        held = b"".join([await asyncio.to_thread(f.read_bytes) for f in files])
+        assert len(held) > 0 and secret.encode() not in held and b"a comment to withhold" not in held
+
+
+async def test_hostile_answers_a_shared_secret_and_a_withdrawn_consent_record_nothing(
+    registry: ServiceHost, evaluation: ServiceHost, client: CommandClient, nats_client: Client
+) -> None:
+    s = await setup_programme(client)
+    [anonymous] = (await issue(evaluation, s.partner_a, "partner", s.programme_id))["links"]
+    path = path_of(anonymous["url"])
+    async with page_of(evaluation) as page:
+        await ready(evaluation, page, path)
+        for hostile in ({"q-enjoyed": "--1"}, {"q-enjoyed": "\u00b2"}, {"q-enjoyed": "9" * 5000},
+                        {"q-enjoyed": "1.0"}, {"comment": "nul \x00 byte"}, {"comment": "bell \x07"}, {}):
+            shown = await page.post(path, data=hostile)
+            assert shown.status_code == 422 and "Please choose" in shown.text, (hostile, shown.status_code)
+        assert await events_of(nats_client, ANSWERED, anonymous["link_id"]) == []
+        kept = await page.post(path, data={"q-enjoyed": "2", "comment": "Line one\nline two"})
+        assert kept.status_code == 200
+    [answered] = await events_of(nats_client, ANSWERED, anonymous["link_id"])
+    assert answered.event.data["comment"] == "Line one\nline two"
+    # A comment on a link made for one person is refused over NATS too.
+    person = await enrol(client, s, s.partner_a)
+    bound = link_command(s, respondent_id=person)
+    assert (await client.send(s.partner_a, "IssueSurveyLink", bound, context="evaluation"))["status"] == "accepted"
+    answer = {"programme_id": s.programme_id, "link_id": bound["link_id"], "secret": bound["secret"],
+              "participant_id": person, "answers": {"enjoyed": 4}}
+    worded = await client.send(s.partner_a, "AnswerSurvey", answer | {"comment": "My name is Zebedee"},
+                               context="evaluation")
+    assert worded["code"] == "invalid" and "comment" in worded["message"], worded
+    unnamed = await client.send(s.partner_a, "AnswerSurvey", {k: v for k, v in answer.items() if k != "participant_id"},
+                                context="evaluation")
+    assert unnamed["code"] == "not_found", unnamed  # the answer names whom the link is for
+    # Consent withdrawn after the link went out: the answer no longer counts, and the page says so.
+    withdrawn = await client.send(s.partner_a, "WithdrawConsent", {"programme_id": s.programme_id,
+                                                                    "participant_id": person, "on": "2025-12-01"})
+    assert withdrawn["status"] == "accepted", withdrawn
+    await evaluation.caught_up()
+    async with page_of(evaluation) as page:
+        closed = await page.post(f"/s/{bound['secret']}", data={"q-enjoyed": "5"})
+        assert closed.status_code == 410 and "cannot be used" in closed.text
+    assert await events_of(nats_client, ANSWERED, bound["link_id"]) == []
+
+    # Two links with one secret (a careless issuer): the read model carries on; neither opens.
+    shared = secrets.token_urlsafe(32)
+    for _ in range(2):
+        reply = await client.send(s.partner_b, "IssueSurveyLink", link_command(s, secret=shared), context="evaluation")
+        assert reply["status"] == "accepted", reply
+    [later] = (await issue(evaluation, s.partner_b, "partner", s.programme_id))["links"]
+    async with page_of(evaluation) as page:
+        assert (await ready(evaluation, page, path_of(later["url"]))).status_code == 200
+        assert (await page.get(f"/s/{shared}")).status_code == 404

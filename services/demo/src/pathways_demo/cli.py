@@ -139,7 +139,7 @@ def _hand_out(plan: DemoPlan, tokens: dict[str, str], issued: list[str]) -> None
     console.print(f"Dashboard: [bold]{dashboard}[/bold] — sign in as the commissioner with the token below "
                   f"(partners' tokens are in {path}; {kept}):")
     console.print(tokens[plan.commissioner], markup=False, highlight=False)
-    survey = services.get("evaluation", "the evaluation service") + try_it_link(plan.seed)
+    survey = services.get("evaluation", "the evaluation service") + try_it_link(plan.seed, plan.programme_id)
     console.print(f"A survey to answer as a person taking part would, on a phone or here (once): [bold]{survey}[/bold]")
 
 

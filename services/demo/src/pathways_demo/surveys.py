@@ -26,14 +26,15 @@ SAID = ("The bows were heavy at first but I got the hang of it.", "I felt listen
         "Nobody told me what happened to our ideas.", "The bus fare was paid back quickly.")
 
 
-def secret_for(seed: int, link_id: str) -> str:
-    digest = hashlib.sha256(f"pathways-demo/{seed}/{link_id}".encode()).digest()
+def secret_for(seed: int, programme_id: str, link_id: str) -> str:
+    """Each programme's own: two demo programmes on one platform never share a link's secret."""
+    digest = hashlib.sha256(f"pathways-demo/{seed}/{programme_id}/{link_id}".encode()).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def try_it_link(seed: int) -> str:
+def try_it_link(seed: int, programme_id: str) -> str:
     """The path of the link the demo leaves for a newcomer to answer."""
-    return f"/s/{secret_for(seed, 'demo-survey-try-it')}"
+    return f"/s/{secret_for(seed, programme_id, 'demo-survey-try-it')}"
 
 
 def survey_steps(b: _Builder, delivered: list[Step]) -> list[Step]:
@@ -43,7 +44,7 @@ def survey_steps(b: _Builder, delivered: list[Step]) -> list[Step]:
 
     def link(issuer: str, actor: str, link_id: str, survey: str, group: str, answers: dict[str, int] | None,
              **more: str) -> None:
-        secret, lane = secret_for(b.seed, link_id), f"survey/{link_id}"
+        secret, lane = secret_for(b.seed, b.programme_id, link_id), f"survey/{link_id}"
         steps.append(b.step(issuer, "evaluation", "IssueSurveyLink", {
             "link_id": link_id, "survey_id": survey, "group": group, "expires_at": expires, "secret": secret} | more,
             f"survey/{link_id}/issued", actor, lane))
@@ -60,12 +61,12 @@ def survey_steps(b: _Builder, delivered: list[Step]) -> list[Step]:
                         if s.organisation == p.org and s.command == "RecordSessionDelivered"] for p in PARTNERS}
     for p in PARTNERS:
         leaning = rng.uniform(0.5, 1.6)
-        session = sessions[p.org][len(sessions[p.org]) // 2]
-        for n in range(6):  # the people at one session; the last link not (yet) answered
+        held = sessions[p.org]
+        for n in range(6 if held else 0):  # the people at one session; the last link not (yet) answered
             answers = {"enjoyed": rng.choice((3, 4, 4, 5, 5)), "listened_to": rng.choice((2, 3, 4, 4, 5)),
                        "learned": int(rng.random() < 0.7), "come_again": int(rng.random() < 0.85)}
             link(p.org, coordinator(p), f"demo-survey-{p.code}-session-{n}", "session-feedback", "participant",
-                 answers if n < 5 else None, session_id=session)
+                 answers if n < 5 else None, session_id=held[len(held) // 2])
         for n in range(4):
             link(p.org, coordinator(p), f"demo-survey-{p.code}-tokenism-{n}", "tokenism-checklist", "participant",
                  checklist("participant", leaning))
@@ -77,7 +78,8 @@ def survey_steps(b: _Builder, delivered: list[Step]) -> list[Step]:
     for n in range(2):
         link(COMMISSIONER, PLANNER, f"demo-survey-commissioner-{n}", "tokenism-checklist", "commissioner",
              checklist("commissioner", 1.0))
-    first = PARTNERS[0]
-    link(first.org, coordinator(first), "demo-survey-try-it", "session-feedback", "participant", None,
-         session_id=sessions[first.org][-1])
+    first = next((p for p in PARTNERS if sessions[p.org]), None)  # (a plan too small to hold a session has none)
+    if first is not None:
+        link(first.org, coordinator(first), "demo-survey-try-it", "session-feedback", "participant", None,
+             session_id=sessions[first.org][-1])
     return steps

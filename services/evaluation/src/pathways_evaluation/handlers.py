@@ -143,6 +143,9 @@ HANDLERS = handlers_by_name(
     CommandHandler(  # sent for the person by the answer page, as the link's issuer (survey_page.py)
         s.AnswerSurvey,
         target=_owned(s.SURVEY_LINK, "link_id"),
+        facts=survey_rules.AnswerFacts,
+        consults=lambda cmd, ctx, conn: {"enrolments": DIRECTORY.enrolled_anywhere(
+            conn, cmd.programme_id, cmd.participant_id) if cmd.participant_id else []},
         decide=survey_rules.answer_survey,
     ),
 )

@@ -24,7 +24,7 @@ from pathways.policy.http import command_intake, db_session
 from sqlmodel import Session
 
 from pathways_evaluation import survey_record
-from pathways_evaluation.domain.survey_rules import secret_digest
+from pathways_evaluation.domain.survey_rules import USED, secret_digest
 from pathways_evaluation.survey_record import SurveyLinkRecord
 
 router = APIRouter(include_in_schema=False)
@@ -39,6 +39,8 @@ SAID = {
                 "new one."),
     "unknown": ("Link not found", 404, "Sorry, we cannot find this survey. Check that all of the link was "
                 "copied. If you were given it just now, wait a minute and try again."),
+    "closed": ("This link cannot be used", 410, "Sorry, this link cannot be used any more. Ask the person who gave "
+               "it to you about it."),
     "unavailable": ("Please try again", 503, "Sorry, we could not save your answers just now. Nothing was lost "
                     "on your side: please press the button again in a minute."),
 }
@@ -60,11 +62,17 @@ def _closed(link: SurveyLinkRecord | None) -> str | None:
     return "expired" if datetime.now(UTC) >= expires else None
 
 
-def _form(request: Request, survey: surveys.Survey, chosen: dict[str, int], comment: str,
+def _invites_comment(survey: surveys.Survey, link: SurveyLinkRecord) -> bool:
+    """A comment box only on an anonymous link (survey_rules.answer_survey says why)."""
+    return survey.comment is not None and link.participant_id is None and link.co_producer_id is None
+
+
+def _form(request: Request, survey: surveys.Survey, link: SurveyLinkRecord, chosen: dict[str, int], comment: str,
           problem: str | None = None) -> Response:
     return templates.TemplateResponse(request, "survey.html", {
         "state": "form", "title": survey.easy_read_title, "survey": survey, "chosen": chosen, "comment": comment,
-        "problem": problem}, status_code=200 if problem is None else 422)
+        "comment_box": survey.comment if _invites_comment(survey, link) else None, "problem": problem},
+        status_code=200 if problem is None else 422)
 
 
 @router.get("/s/{secret}")
@@ -72,9 +80,9 @@ def survey_page(secret: str, request: Request, session: Session = Depends(db_ses
     link = survey_record.link_for(session, secret_digest(secret))
     closed = _closed(link)
     survey = surveys.given(link.survey_id, link.survey_version) if link else None
-    if closed or survey is None:
+    if link is None or closed or survey is None:
         return _said(request, closed or "unknown")
-    return _form(request, survey, {}, "")
+    return _form(request, survey, link, {}, "")
 
 
 @router.post("/s/{secret}")
@@ -82,24 +90,29 @@ async def answer(secret: str, request: Request, session: Session = Depends(db_se
                  intake: CommandIntake = Depends(command_intake)) -> Response:
     link = survey_record.link_for(session, secret_digest(secret))
     survey = surveys.given(link.survey_id, link.survey_version) if link else None
-    if link is None or survey is None:
-        return _said(request, "unknown")
+    closed = _closed(link)
+    if link is None or survey is None or closed:  # nothing to send: say so, and record no refusal
+        return _said(request, closed or "unknown")
     form = await request.form()
     chosen: dict[str, int] = {}
     for question in survey.questions:
+        offered = {str(o.value): o.value for o in survey.scales[question.scale].options}
         value = form.get(f"q-{question.id}")
-        if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 4:
-            chosen[question.id] = int(value)
+        if isinstance(value, str) and value in offered:
+            chosen[question.id] = offered[value]
     comment = form.get("comment")
-    said = comment.strip()[:1000] if isinstance(comment, str) and survey.comment else ""
+    said = comment.strip()[:1000] if isinstance(comment, str) and _invites_comment(survey, link) else ""
     body = {"idempotency_key": f"answer:{link.link_id}", "organisation": link.issued_by, "actor": ACTOR,
             "data": {"programme_id": link.programme_id, "link_id": link.link_id, "secret": secret,
-                     "answers": chosen, "comment": said}}
+                     "participant_id": link.participant_id, "answers": chosen, "comment": said}}
     reply = await intake.handle(link.issued_by, "AnswerSurvey", json.dumps(body).encode())
     if reply.status == "accepted":
         return _said(request, "done")
     if reply.code == "unavailable":
         return _said(request, "unavailable")
-    if reply.code == "invalid":  # nothing chosen, say: the form again, as they left it
-        return _form(request, survey, chosen, said, "Please choose at least one answer, or write something.")
-    return _said(request, _closed(link) or ("used" if reply.code == "rule_violation" else "unknown"))
+    if reply.code == "invalid":  # nothing chosen, say, or a character a comment cannot hold: the form again
+        return _form(request, survey, link, chosen, said, "Please choose at least one answer, or write "
+                     "something in words and numbers.")
+    if reply.message == USED:
+        return _said(request, "used")
+    return _said(request, "expired" if _closed(link) == "expired" else "closed")

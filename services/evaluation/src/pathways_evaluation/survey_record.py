@@ -12,7 +12,7 @@ from pathways.core import surveys
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Apply, Rows, Tables, update, upsert
 from pathways.core.schemas import EventData
-from sqlalchemy import JSON, Column, Table
+from sqlalchemy import JSON, Column, DateTime, Table
 from sqlmodel import Field, Session, SQLModel, select
 
 from pathways_evaluation.domain import surveys as s
@@ -23,7 +23,9 @@ class SurveyLinkRecord(SQLModel, table=True):
     programme_id: str = Field(primary_key=True)
     issued_by: str = Field(primary_key=True)
     link_id: str = Field(primary_key=True)
-    secret_sha256: str = Field(index=True, unique=True)
+    # Not unique: two issuers may choose one secret (a careless one, or a replayed demo). Such
+    # a link opens for no one (link_for), rather than stopping this read model at the second.
+    secret_sha256: str = Field(index=True)
     survey_id: str
     survey_version: int
     group: str
@@ -31,7 +33,8 @@ class SurveyLinkRecord(SQLModel, table=True):
     co_producer_id: str | None = None
     partner_id: str | None = None
     session_id: str | None = None
-    expires_at: datetime
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # UTC, and said so to PostgreSQL
+    consent_purpose: str | None = None
     issued_at: datetime
     answered_at: datetime | None = None
 
@@ -75,7 +78,9 @@ HANDLERS: dict[str | type[EventData], Apply] = {s.SurveyLinkIssued: _issued, s.S
 
 
 def link_for(session: Session, secret_sha256: str) -> SurveyLinkRecord | None:
-    return session.exec(select(SurveyLinkRecord).where(SurveyLinkRecord.secret_sha256 == secret_sha256)).first()
+    """The link this secret opens; None for none, or for a secret two links share."""
+    found = session.exec(select(SurveyLinkRecord).where(SurveyLinkRecord.secret_sha256 == secret_sha256).limit(2)).all()
+    return found[0] if len(found) == 1 else None
 
 
 def links_issued(session: Session, programme_id: str, issued_by: str) -> list[SurveyLinkRecord]:

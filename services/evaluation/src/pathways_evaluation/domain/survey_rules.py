@@ -15,10 +15,10 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from pathways.core import surveys
-from pathways.core.commands import CommandContext, Decision, NoFacts
+from pathways.core.commands import CommandContext, Decision
 from pathways.core.replies import RejectionCode, no_such_programme, reject
 from pathways.policy.facts import (
     ContractFacts,
@@ -30,6 +30,19 @@ from pathways.policy.facts import (
 )
 
 from pathways_evaluation.domain import surveys as s
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFacts:
+    """AnswerSurvey: the named participant's enrolments in the programme (none for an
+    anonymous link), so a bound answer counts only while their consent does."""
+
+    enrolments: Sequence[EnrolmentFacts]
+
+
+# What the answer page tells apart (survey_page.py): the words of these two refusals.
+USED = "This link has been used already: its answers are recorded."
+UNKNOWN = "This survey link is not known. Check that all of it was copied."
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +117,13 @@ def issue_survey_link(cmd: s.IssueSurveyLink, ctx: CommandContext, link: s.Surve
     if link.issued is not None:
         return reject(RejectionCode.RULE_VIOLATION, f"Survey link '{cmd.link_id}' is already issued. Give each "
                       "link its own id.", field="link_id")
+    bound_participant = cmd.respondent_id if cmd.group == "participant" else None
     return [s.SurveyLinkIssued(
         programme_id=cmd.programme_id, link_id=cmd.link_id, issued_by=ctx.organisation, survey_id=survey.id,
         survey_version=survey.version, group=cmd.group, partner_id=partner_id,
-        participant_id=cmd.respondent_id if cmd.group == "participant" else None,
-        co_producer_id=cmd.respondent_id if cmd.group == "co_producer" else None,
-        session_id=cmd.session_id, expires_at=cmd.expires_at, secret_sha256=secret_digest(cmd.secret),
+        participant_id=bound_participant, co_producer_id=cmd.respondent_id if cmd.group == "co_producer" else None,
+        session_id=cmd.session_id, expires_at=cmd.expires_at.astimezone(UTC), secret_sha256=secret_digest(cmd.secret),
+        consent_purpose=PURPOSE_OF_ISSUER[role] if bound_participant else None,
     )]
 
 
@@ -122,9 +136,11 @@ def _respondent_refused(cmd: s.IssueSurveyLink, ctx: CommandContext, role: str, 
         return reject(RejectionCode.RULE_VIOLATION, "A link for staff is anonymous: leave out respondent_id.",
                       field="respondent_id")
     if cmd.group == "co_producer":
-        if who not in facts.co_producers:
+        co_producer = facts.co_producers.get(who)
+        if co_producer is None or partner_id not in (None, co_producer.engaged_by):
             return reject(RejectionCode.RULE_VIOLATION, f"There is no co-producer '{who}' in programme "
-                          f"'{cmd.programme_id}'.", field="respondent_id")
+                          f"'{cmd.programme_id}'" + (f" engaged by '{partner_id}'." if partner_id else "."),
+                          field="respondent_id")
         return None
     if partner_id is None:
         return reject(RejectionCode.RULE_VIOLATION, "A link bound to a participant names the partner they are "
@@ -136,13 +152,14 @@ def _respondent_refused(cmd: s.IssueSurveyLink, ctx: CommandContext, role: str, 
     return None
 
 
-def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, _: NoFacts) -> Decision:
+def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, facts: AnswerFacts) -> Decision:
     issued = link.issued
-    # A wrong secret gets the words a missing link gets: a guess learns nothing.
-    if issued is None or not hmac.compare_digest(issued.secret_sha256, secret_digest(cmd.secret)):
-        return reject(RejectionCode.NOT_FOUND, "This survey link is not known. Check that all of it was copied.")
+    # A wrong secret, or the wrong person, gets the words a missing link gets: a guess learns nothing.
+    if (issued is None or not hmac.compare_digest(issued.secret_sha256, secret_digest(cmd.secret))
+            or cmd.participant_id != issued.participant_id):
+        return reject(RejectionCode.NOT_FOUND, UNKNOWN)
     if link.answered:
-        return reject(RejectionCode.RULE_VIOLATION, "This link has been used already: its answers are recorded.")
+        return reject(RejectionCode.RULE_VIOLATION, USED)
     if ctx.now >= issued.expires_at:
         return reject(RejectionCode.RULE_VIOLATION, f"This link expired on {issued.expires_at:%d %B %Y}.")
     survey = surveys.given(issued.survey_id, issued.survey_version)
@@ -152,6 +169,18 @@ def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, 
     problem = survey.answer_problem(cmd.answers, cmd.comment)
     if problem is not None:
         return reject(RejectionCode.INVALID, problem, field="answers")
+    # Words tied to a pseudonymous id would stay on the stream after the person's details were
+    # erased, and could name them: only an anonymous link takes a comment.
+    if cmd.comment and (issued.participant_id or issued.co_producer_id):
+        return reject(RejectionCode.INVALID, "A link made for one person takes answers, not a comment.",
+                      field="comment")
+    if issued.participant_id is not None:
+        partner = issued.partner_id or issued.issued_by
+        enrolments = {e.participant_id: e for e in facts.enrolments if e.partner_id == partner}
+        refused = ineligible([issued.participant_id], enrolments, issued.consent_purpose or "taking_part")
+        if refused:
+            return reject(RejectionCode.RULE_VIOLATION, "This link can no longer be answered: the person it was "
+                          f"made for is no longer enrolled with '{partner}', or no longer consents.")
     return [s.SurveyAnswered(
         programme_id=issued.programme_id, link_id=issued.link_id, issued_by=issued.issued_by,
         survey_id=issued.survey_id, survey_version=issued.survey_version, group=issued.group,

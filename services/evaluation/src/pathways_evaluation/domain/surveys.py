@@ -15,6 +15,7 @@ one win), and an expired link records nothing."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, ClassVar
@@ -23,14 +24,22 @@ from pathways.core.commands import AggregateType
 from pathways.core.ids import Id
 from pathways.core.schemas import CommandData, EventData
 from pathways.core.surveys import Group
-from pydantic import AwareDatetime, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, StrictInt, StringConstraints
 
 from pathways_evaluation.domain.commands import command
 from pathways_evaluation.domain.events import event
 
 # URL-safe base64 of at least 16 random bytes: a link's secret, as the issuer made it.
 LinkSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+def _printable(text: str) -> str:
+    # A control character (NUL above all, which PostgreSQL will not store) has no place in
+    # what a person writes; line breaks and tabs do.
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in text):
+        raise ValueError("a comment holds no control characters")
+    return text
+
+
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_printable)]
 QuestionId = Annotated[str, StringConstraints(max_length=64)]
 MAX_DAYS_OPEN = 92  # a link left open longer is a standing invitation, not a one-time one
 
@@ -59,13 +68,15 @@ class IssueSurveyLink(CommandData):
 class AnswerSurvey(CommandData):
     """The answers given through a link, sent for the person by the answer page: question
     id to the value of the option chosen, any question skipped, and what they said in
-    their own words if the survey asks."""
+    their own words if the survey asks (on an anonymous link only). A link bound to a
+    participant names them, and counts only while their consent does."""
 
     withheld_from_records: ClassVar[tuple[str, ...]] = ("secret", "comment")
 
     programme_id: Id
     link_id: Id
     secret: LinkSecret
+    participant_id: Id | None = None  # the participant a bound link is for (the page sends it)
     answers: dict[QuestionId, StrictInt] = Field(default_factory=dict, max_length=40)
     comment: Comment = ""
 
@@ -85,8 +96,9 @@ class SurveyLinkIssued(EventData):
     co_producer_id: Id | None
     partner_id: Id | None
     session_id: Id | None
-    expires_at: datetime
+    expires_at: datetime  # UTC
     secret_sha256: str
+    consent_purpose: str | None = None  # what a bound participant's consent must cover when they answer
 
 
 @event
