@@ -159,7 +159,7 @@ async def survey_links_from_the_cli(home: Path, connection: ConnectionInfo, s: P
     urls = [line.split("<p class=\"address\">", 1)[1].split("<", 1)[0] for line in sheet.splitlines()
             if "class=\"address\"" in line]
     assert len(urls) == 3 and sheet.count("<svg") == 3 and all(u.startswith(connection.services["evaluation"]) for u in urls)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=30) as http:  # the services are busy loading the demo meanwhile
         for _ in range(50):  # the link is on the page a moment after it is issued
             shown = await http.get(urls[0])
             if shown.status_code == 200:
