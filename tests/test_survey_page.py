@@ -20,12 +20,12 @@ from pathways.runtime.host import ServiceHost
 from pathways.runtime.natsserver import free_port
 from pathways.testing.servers import NatsEndpoint
 from pathways_evaluation.app import service as evaluation_service
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from tests.conftest import CommandClient, npm_install, running, setup_programme
+from tests.test_dashboard_browser import browser  # noqa: F401 - the fixture: Debian's Chromium, headless
 from tests.test_surveys import events_of, issue, path_of
 
-CHROMIUM = "/usr/bin/chromium"  # never a downloaded browser
 ARTIFACTS = Path(os.environ.get("PATHWAYS_TEST_ARTIFACTS", "test-artifacts")) / "surveys"
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
@@ -38,14 +38,11 @@ async def axe_script(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def phone() -> AsyncIterator[BrowserContext]:
-    assert os.access(CHROMIUM, os.X_OK), "Install Debian's chromium (apt-get install chromium); .ci/run does"
-    async with async_playwright() as playwright:
-        chromium: Browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        # axe-core is put into the page by the test: the page's own policy runs no script at all.
-        context = await chromium.new_context(**PHONE, bypass_csp=True)
-        yield context
-        await chromium.close()
+async def phone(browser: Browser) -> AsyncIterator[BrowserContext]:  # noqa: F811 - the fixture imported above
+    # axe-core is put into the page by the test: the page's own policy runs no script at all.
+    context = await browser.new_context(**PHONE, bypass_csp=True)
+    yield context
+    await context.close()
 
 
 @pytest.fixture

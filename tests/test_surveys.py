@@ -184,8 +184,11 @@ async def test_a_guessed_a_strangers_or_an_expired_answer_records_nothing(
         assert expired["code"] == "rule_violation" and "expired" in expired["message"], expired
         shown = await page.get(f"/s/{soon['secret']}")
         assert shown.status_code == 410 and "ended" in shown.text
+        store = JetStreamEventStore(nats_client)
+        before = await store.last_sequence()
         posted = await page.post(f"/s/{soon['secret']}", data={"q-enjoyed": "4"})
         assert posted.status_code == 410
+        assert await store.last_sequence() == before  # not even a refusal's record: an old sheet cannot fill the ledger
         assert (await page.get(f"/s/{secrets.token_urlsafe(32)}")).status_code == 404
     assert await events_of(nats_client, ANSWERED, soon["link_id"]) == []
 

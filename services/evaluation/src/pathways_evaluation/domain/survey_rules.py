@@ -181,10 +181,5 @@ def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, 
         if refused:
             return reject(RejectionCode.RULE_VIOLATION, "This link can no longer be answered: the person it was "
                           f"made for is no longer enrolled with '{partner}', or no longer consents.")
-    return [s.SurveyAnswered(
-        programme_id=issued.programme_id, link_id=issued.link_id, issued_by=issued.issued_by,
-        survey_id=issued.survey_id, survey_version=issued.survey_version, group=issued.group,
-        participant_id=issued.participant_id, co_producer_id=issued.co_producer_id, partner_id=issued.partner_id,
-        session_id=issued.session_id,
-        answers=dict(cmd.answers), comment=cmd.comment,
-    )]
+    about = issued.model_dump(include=set(s.SurveyAnswered.model_fields) - {"answers", "comment"})
+    return [s.SurveyAnswered(**about, answers=dict(cmd.answers), comment=cmd.comment)]

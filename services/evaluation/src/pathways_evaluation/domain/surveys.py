@@ -81,10 +81,8 @@ class AnswerSurvey(CommandData):
     comment: Comment = ""
 
 
-@event
-class SurveyLinkIssued(EventData):
-    """A one-time link to a survey: for whom, about what, until when. The secret is not
-    here, only its SHA-256."""
+class _AboutTheLink(EventData):
+    """What both of a link's events say of it: which survey, for whom, about whose work."""
 
     programme_id: Id
     link_id: Id
@@ -96,27 +94,24 @@ class SurveyLinkIssued(EventData):
     co_producer_id: Id | None
     partner_id: Id | None
     session_id: Id | None
+
+
+@event
+class SurveyLinkIssued(_AboutTheLink):
+    """A one-time link to a survey: for whom, about what, until when. The secret is not
+    here, only its SHA-256."""
+
     expires_at: datetime  # UTC
     secret_sha256: str
     consent_purpose: str | None = None  # what a bound participant's consent must cover when they answer
 
 
 @event
-class SurveyAnswered(EventData):
+class SurveyAnswered(_AboutTheLink):
     """What someone answered through a one-time link (pseudonymous: a participant's or
     co-producer's id, or none), with the link's survey, group and partner. The person is named
     by the fields every service names them by, so their subject access export finds it."""
 
-    programme_id: Id
-    link_id: Id
-    issued_by: Id
-    survey_id: Id
-    survey_version: int
-    group: Group
-    participant_id: Id | None
-    co_producer_id: Id | None
-    partner_id: Id | None
-    session_id: Id | None
     answers: dict[str, int]
     comment: str
 
