@@ -5,6 +5,8 @@ an expired or guessed link recording nothing, and the link's secret never kept a
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 import secrets
 from datetime import UTC, datetime, timedelta, timezone
@@ -285,7 +287,9 @@ async def test_the_secret_is_kept_nowhere(
     assert (await client.send(s.partner_a, "IssueSurveyLink", refused, context="evaluation"))["status"] == "rejected"
     bad = {"programme_id": s.programme_id, "link_id": issued["links"][0]["link_id"], "secret": secret,
            "answers": {"enjoyed": 42}, "comment": "a comment to withhold"}
-    assert (await client.send(s.partner_a, "AnswerSurvey", bad, context="evaluation"))["code"] == "invalid"
+    body = {"idempotency_key": unique("k"), "organisation": s.partner_a, "actor": "tester", "data": bad}
+    refusal = await client.raw(s.partner_a, "AnswerSurvey", json.dumps(body).encode(), context="evaluation")
+    assert refusal["code"] == "invalid", refusal
     await evaluation.caught_up()
     await reporting.caught_up()
     # Every event of the programme as stored, the refusals' records among them.
@@ -293,6 +297,11 @@ async def test_the_secret_is_kept_nowhere(
         f"pathways.evt.{s.programme_id}.>"))
     assert secret.encode() not in stored and b"a comment to withhold" not in stored
     assert re.search(rb"IssueSurveyLink", stored)  # the refusal is recorded, without the secret
+    # Its digest leaves the secret and the comment out: a hash kept for ever confirms no guess at either.
+    [record] = [json.loads(e.payload)["data"] for e in await JetStreamEventStore(nats_client).read_subject(
+        f"pathways.evt.{s.programme_id}.{s.partner_a}.audit.>") if b'"AnswerSurvey"' in e.payload]
+    kept = body | {"data": {k: v for k, v in bad.items() if k not in ("secret", "comment")}}
+    assert record["body_sha256"] == hashlib.sha256(json.dumps(kept, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     for host in (evaluation, reporting):  # the database file and its write-ahead log
         base = Path(str(host.engine.url.database))
         files = [f for f in (base, base.with_name(base.name + "-wal")) if f.exists()]
