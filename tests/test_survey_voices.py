@@ -102,6 +102,9 @@ async def test_the_tokenism_checklist_group_beside_group_in_the_story_dashboard_
         assert html.count('<th scope="col" class="num" data-group=') == 5  # 4 groups + session feedback's one
         assert "3 answered of 3 asked" in html and "1 answered of 2 asked" in html
         assert "67% said yes" in html and "Nobody paid my bus fare." in html
+        # The checklist drawn too, a bar per group for each sign, the groups named with how many answered.
+        assert 'aria-label="The tokenism checklist, group by group"' in html
+        assert "Participants (3)" in html and "Co-producers (2)" in html and "(1)" in html
     assert "Service user perspective" in report and "What people answered themselves" in report
     assert 'data-figure="people-answered">6<' in report
 

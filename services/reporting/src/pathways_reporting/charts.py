@@ -162,8 +162,40 @@ def _journey_funnel(stages: tuple[tuple[str, int], ...]) -> str:
     return _render(chart)
 
 
-DRAWINGS = (_journey_funnel,
-            _sessions_by_month, _spend_against_budget, _wellbeing_change, _co_production_maturity, _participants_by_setting)
+GROUP_NAMES = {"participant": "Participants", "co_producer": "Co-producers", "partner": "Partners' staff",
+               "commissioner": "Commissioner's staff"}
+
+
+def tokenism_by_group(voices: dict[str, Any]) -> str | None:
+    """The tokenism checklist as each group scored it, side by side: the share who said each
+    sign happened (pathways_reporting.voices)."""
+    checklist = next((s for s in voices["surveys"] if s["survey_id"] == "tokenism-checklist"), None)
+    if checklist is None or not checklist["questions"]:
+        return None
+    groups = tuple(checklist["groups"])
+    rows = tuple((q["text"], tuple(q["by_group"].get(g, {}).get("share_yes") for g in groups))
+                 for q in checklist["questions"])
+    named = tuple(f"{GROUP_NAMES.get(g, g)} ({checklist['groups'][g]['answered']})" for g in groups)
+    return _tokenism_by_group(named, rows)
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _tokenism_by_group(groups: tuple[str, ...], rows: tuple[tuple[str, tuple[float | None, ...]], ...]) -> str:
+    chart = pygal.HorizontalBar(**_config(title="Tokenism checklist: who said each sign happened, group by group",
+                                          range=(0, 100), height=120 + 34 * len(rows) * max(1, len(groups)) // 2,
+                                          value_formatter=lambda v: f"{v:.0f}%"))
+    chart.x_labels = [text for text, _ in reversed(rows)]  # pygal draws the first label at the bottom
+    for i, group in enumerate(groups):
+        chart.add(group, [_percent(shares[i]) for _, shares in reversed(rows)])
+    return _render(chart)
+
+
+def _percent(share: float | None) -> int | None:
+    return None if share is None else round(100 * share)
+
+
+DRAWINGS = (_journey_funnel, _sessions_by_month, _spend_against_budget, _wellbeing_change, _co_production_maturity,
+            _participants_by_setting, _tokenism_by_group)
 
 
 def forget_drawings() -> None:

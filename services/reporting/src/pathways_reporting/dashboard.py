@@ -36,8 +36,7 @@ templates.env.globals["money"] = lambda pence: f"£{pence / 100:,.2f}"
 templates.env.globals["pounds"] = lambda pence: f"£{pence / 100:,.0f}"  # headline cards: whole pounds
 templates.env.globals["percent"] = lambda share: "–" if share is None else f"{share:.0%}"
 # A p-value as a reader takes it: "p < 0.001" where rounding would print "p = 0.0".
-templates.env.globals["group_names"] = {"participant": "Participants", "co_producer": "Co-producers",
-                                         "partner": "Partners' staff", "commissioner": "Commissioner's staff"}
+templates.env.globals["group_names"] = charts.GROUP_NAMES
 templates.env.globals["p_value"] = lambda p: "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
@@ -155,6 +154,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
     contracts = DIRECTORY.contracts(conn, scoped.programme_id, scoped.scope.partner_id)
     name = conn.execute(select(PROGRAMMES.c.name).where(PROGRAMMES.c.programme_id == scoped.programme_id)).scalar()
     partner_view = scoped.scope.partner_view
+    told = story.story(conn, scoped.programme_id, f, scoped.scope.caller.role)
     drawn = [
         ("The journey", charts.journey_funnel(summary)),
         ("Sessions per month", charts.sessions_by_month(summary, "activity" if partner_view else "partner", names)),
@@ -162,6 +162,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         ("Wellbeing change", charts.wellbeing_change(summary)),
         ("Co-production maturity", charts.co_production_maturity(summary, names)),
         ("Participants by setting", charts.participants_by_setting(summary)),
+        ("The tokenism checklist, group by group", charts.tokenism_by_group(told["voices"])),
     ]
     return {
         "caller": scoped.scope.caller,
@@ -181,7 +182,7 @@ def _page(request: Request, scoped: Scoped, *, with_tables: bool = True) -> dict
         "charts": [(title, svg) for title, svg in drawn if svg],
         "definitions": figures.DEFINITIONS | journey_figures.DEFINITIONS | {"targets": targets.RULE},
         "targets": targets.progress(conn, scoped.programme_id, scoped.scope.partner_id),
-        "story": story.story(conn, scoped.programme_id, f, scoped.scope.caller.role),
+        "story": told,
         "tables": tables,
     }
 
