@@ -46,11 +46,15 @@ async def connected(c: NatsCluster, name: str) -> Client:
     while True:  # the nodes are up before they have elected a JetStream metadata leader
         try:
             await nc.jetstream(timeout=2).account_info()
-            return nc
+            # ...and before every route is formed: the server's INFO to this client names the
+            # members as it learns of them (seen in the suite on a busy machine: two of three).
+            if cluster_size(nc) == len(c.nodes):
+                return nc
+            assert time.monotonic() < deadline, f"the client knows {cluster_size(nc)} of {len(c.nodes)} nodes"
         except (nats.errors.TimeoutError, nats.js.errors.APIError):
             if time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)
 
 
 async def led(nc: Client, stream: str, within: float = 40) -> Placement:

@@ -80,7 +80,7 @@ async def test_a_person_answers_on_a_phone_and_every_page_passes_axe_core(
     host, base = served
     s = await setup_programme(client)
     [link] = (await issue(host, s.partner_a, "partner", s.programme_id))["links"]  # anonymous: with a comment box
-    await host.caught_up()
+    await host.caught_up(within=120)
     page = await phone.new_page()
     fetched: list[str] = []
     page.on("request", lambda request: fetched.append(request.url))
@@ -115,7 +115,7 @@ async def test_a_person_answers_on_a_phone_and_every_page_passes_axe_core(
     assert answered.event.data["answers"] == {"enjoyed": 5, "listened_to": 3, "come_again": 1}
     assert answered.event.data["comment"] == "I liked the music."
 
-    await host.caught_up()
+    await host.caught_up(within=120)
     await page.goto(base + path_of(link["url"]))  # the link again, from the same sheet
     assert "used already" in (await page.get_by_role("status").text_content() or "")
     assert await page.locator("form").count() == 0
@@ -124,7 +124,7 @@ async def test_a_person_answers_on_a_phone_and_every_page_passes_axe_core(
 
     [checklist] = (await issue(host, s.partner_a, "partner", s.programme_id, survey_id="tokenism-checklist",
                                group="co_producer", session_id=None))["links"]
-    await host.caught_up()
+    await host.caught_up(within=120)
     await page.goto(base + path_of(checklist["url"]))
     assert await page.get_by_role("group").count() == 10  # the ten signs of tokenism
     checked = await axe(page, axe_script, "tokenism-checklist-phone")

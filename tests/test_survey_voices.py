@@ -36,7 +36,7 @@ def checklist(**seen: str) -> dict[str, str]:
 
 
 async def story_of(reporting: ServiceHost, org: str, role: str, programme_id: str, query: str = "") -> dict[str, Any]:
-    await reporting.caught_up()
+    await reporting.caught_up(within=120)
     async with await signed_in(reporting, org, role) as http:
         answer = await http.get(f"/programmes/{programme_id}/story{query}")
     assert answer.status_code == 200, answer.text
@@ -117,7 +117,7 @@ async def test_the_summary_grows_with_questions_not_with_answers(
     async def rows_after(answers: int) -> int:
         issued = await issue(evaluation, s.partner_a, "partner", s.programme_id, count=answers)
         await answer_all(evaluation, issued, [{"q-enjoyed": "5", "q-come_again": "1"}] * answers)
-        await reporting.caught_up()
+        await reporting.caught_up(within=120)
         from pathways_reporting.voices import DAYS
 
         with reporting.engine.connect() as conn:

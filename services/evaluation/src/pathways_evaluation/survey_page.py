@@ -12,7 +12,9 @@ Chromium: tests/test_survey_page.py). It says nothing about who the link is for.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +64,19 @@ def _closed(link: SurveyLinkRecord | None) -> str | None:
     return "expired" if datetime.now(UTC) >= expires else None
 
 
+def _key(link: SurveyLinkRecord) -> str:
+    """One idempotency key per link, whatever the device: with the programme in it, since an
+    issuer may reuse a link id in another programme and an event's id follows from its key."""
+    key = f"answer:{link.programme_id}:{link.link_id}"
+    return key if len(key) <= 128 else f"answer:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _printable(text: str) -> str:
+    """What was typed, without the control characters a paste from a word processor brings
+    (a vertical tab, a bell): the command refuses them, and the person could not see why."""
+    return "".join(ch for ch in text if ch in "\n\r\t" or unicodedata.category(ch) != "Cc").strip()
+
+
 def _invites_comment(survey: surveys.Survey, link: SurveyLinkRecord) -> bool:
     """A comment box only on an anonymous link (survey_rules.answer_survey says why)."""
     return survey.comment is not None and link.participant_id is None and link.co_producer_id is None
@@ -101,8 +116,8 @@ async def answer(secret: str, request: Request, session: Session = Depends(db_se
         if isinstance(value, str) and value in offered:
             chosen[question.id] = offered[value]
     comment = form.get("comment")
-    said = comment.strip()[:1000] if isinstance(comment, str) and _invites_comment(survey, link) else ""
-    body = {"idempotency_key": f"answer:{link.link_id}", "organisation": link.issued_by, "actor": ACTOR,
+    said = _printable(comment)[:1000] if isinstance(comment, str) and _invites_comment(survey, link) else ""
+    body = {"idempotency_key": _key(link), "organisation": link.issued_by, "actor": ACTOR,
             "data": {"programme_id": link.programme_id, "link_id": link.link_id, "secret": secret,
                      "participant_id": link.participant_id, "answers": chosen, "comment": said}}
     reply = await intake.handle(link.issued_by, "AnswerSurvey", json.dumps(body).encode())
@@ -113,6 +128,6 @@ async def answer(secret: str, request: Request, session: Session = Depends(db_se
     if reply.code == "invalid":  # nothing chosen, say, or a character a comment cannot hold: the form again
         return _form(request, survey, link, chosen, said, "Please choose at least one answer, or write "
                      "something in words and numbers.")
-    if reply.message == USED:
+    if reply.message == USED or reply.code == "conflict":  # answered meanwhile, by another way in
         return _said(request, "used")
     return _said(request, "expired" if _closed(link) == "expired" else "closed")

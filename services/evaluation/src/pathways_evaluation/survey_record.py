@@ -35,8 +35,8 @@ class SurveyLinkRecord(SQLModel, table=True):
     session_id: str | None = None
     expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # UTC, and said so to PostgreSQL
     consent_purpose: str | None = None
-    issued_at: datetime
-    answered_at: datetime | None = None
+    issued_at: datetime = Field(sa_type=DateTime(timezone=True))
+    answered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class SurveyAnswerRecord(SQLModel, table=True):
@@ -53,7 +53,7 @@ class SurveyAnswerRecord(SQLModel, table=True):
     session_id: str | None = None
     answers: dict[str, int] = Field(sa_column=Column(JSON, nullable=False))
     comment: str
-    answered_at: datetime
+    answered_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
 def _t(model: type[SQLModel]) -> Table:

@@ -181,5 +181,5 @@ def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, 
         if refused:
             return reject(RejectionCode.RULE_VIOLATION, "This link can no longer be answered: the person it was "
                           f"made for is no longer enrolled with '{partner}', or no longer consents.")
-    about = issued.model_dump(include=set(s.SurveyAnswered.model_fields) - {"answers", "comment"})
+    about = issued.model_dump(include=set(s.AboutTheLink.model_fields))
     return [s.SurveyAnswered(**about, answers=dict(cmd.answers), comment=cmd.comment)]

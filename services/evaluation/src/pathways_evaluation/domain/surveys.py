@@ -81,7 +81,7 @@ class AnswerSurvey(CommandData):
     comment: Comment = ""
 
 
-class _AboutTheLink(EventData):
+class AboutTheLink(EventData):
     """What both of a link's events say of it: which survey, for whom, about whose work."""
 
     programme_id: Id
@@ -97,7 +97,7 @@ class _AboutTheLink(EventData):
 
 
 @event
-class SurveyLinkIssued(_AboutTheLink):
+class SurveyLinkIssued(AboutTheLink):
     """A one-time link to a survey: for whom, about what, until when. The secret is not
     here, only its SHA-256."""
 
@@ -107,7 +107,7 @@ class SurveyLinkIssued(_AboutTheLink):
 
 
 @event
-class SurveyAnswered(_AboutTheLink):
+class SurveyAnswered(AboutTheLink):
     """What someone answered through a one-time link (pseudonymous: a participant's or
     co-producer's id, or none), with the link's survey, group and partner. The person is named
     by the fields every service names them by, so their subject access export finds it."""
