@@ -332,7 +332,7 @@ async def test_the_demo_loads_through_every_service_and_twice_adds_nothing(
     # People's own answers: every group scored the tokenism checklist, and the link handed out is there to try.
     async with await signed_in(reporting, plan.commissioner, "commissioner") as http:
         voices = (await http.get(f"/programmes/{plan.programme_id}/story")).json()["voices"]
-    assert sum(g["answered"] for sv in voices["surveys"] for g in sv["groups"].values()) == counts["AnswerSurvey"] > 50
+    assert sum(g["answered"] for sv in voices["surveys"] for g in sv["groups"].values()) == counts["AnswerSurvey"] > 20
     checklist = next(sv for sv in voices["surveys"] if sv["survey_id"] == "tokenism-checklist")
     assert set(checklist["groups"]) == {"participant", "co_producer", "partner", "commissioner"}
     await evaluation.caught_up()

@@ -288,7 +288,8 @@ def _year(b: _Builder, rng: random.Random, people: list[Person], every: int, jou
     # A session's lane: scheduled, then delivered or cancelled. Attendance needs the
     # enrolments, co-facilitators the co-producers; outcomes and assessments need the same.
     b.stage(SESSIONS, schedule + deliver + _outcomes(b, rng, people) + _evaluation(b, rng, people, attended)
-            + safeguarding.concern_steps(b, people) + surveys.survey_steps(b, deliver), after=(CO_PRODUCERS, ENROLMENTS))
+            + safeguarding.concern_steps(b, people) + surveys.survey_steps(b, deliver, 1 / every),
+            after=(CO_PRODUCERS, ENROLMENTS))
     # A payment run pays what the accounts hold; the moves and withdrawals after it change
     # who may attend, so they wait for every session.
     paid_time = [(s.data["co_producer_id"], date.fromisoformat(s.data["worked_on"]),

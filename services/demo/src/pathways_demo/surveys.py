@@ -37,7 +37,8 @@ def try_it_link(seed: int, programme_id: str) -> str:
     return f"/s/{secret_for(seed, programme_id, 'demo-survey-try-it')}"
 
 
-def survey_steps(b: _Builder, delivered: list[Step]) -> list[Step]:
+def survey_steps(b: _Builder, delivered: list[Step], scale: float = 1.0) -> list[Step]:
+    """The plan's surveys, fewer of them in a smaller plan (the bench's and the tests')."""
     rng = random.Random(f"{b.seed}/surveys")  # its own: the rest of the plan draws as it did before
     expires = datetime.combine(datetime.now(UTC).date() + timedelta(days=DAYS_OPEN), time(), UTC)
     steps: list[Step] = []
@@ -59,20 +60,21 @@ def survey_steps(b: _Builder, delivered: list[Step]) -> list[Step]:
 
     sessions = {p.org: [s.data["session_id"] for s in delivered
                         if s.organisation == p.org and s.command == "RecordSessionDelivered"] for p in PARTNERS}
+    at_session, participants, co_producers = (max(lowest, round(most * scale)) for most, lowest in ((6, 2), (4, 1), (2, 1)))
     for p in PARTNERS:
         leaning = rng.uniform(0.5, 1.6)
         held = sessions[p.org]
-        for n in range(6 if held else 0):  # the people at one session; the last link not (yet) answered
+        for n in range(at_session if held else 0):  # the people at one session; the last link not (yet) answered
             answers = {"enjoyed": rng.choice((3, 4, 4, 5, 5)), "listened_to": rng.choice((2, 3, 4, 4, 5)),
                        "learned": int(rng.random() < 0.7), "come_again": int(rng.random() < 0.85)}
             link(p.org, coordinator(p), f"demo-survey-{p.code}-session-{n}", "session-feedback", "participant",
-                 answers if n < 5 else None, session_id=held[len(held) // 2])
-        for n in range(4):
+                 answers if n < at_session - 1 else None, session_id=held[len(held) // 2])
+        for n in range(participants):
             link(p.org, coordinator(p), f"demo-survey-{p.code}-tokenism-{n}", "tokenism-checklist", "participant",
                  checklist("participant", leaning))
         link(p.org, coordinator(p), f"demo-survey-{p.code}-staff", "tokenism-checklist", "partner",
              checklist("partner", leaning))
-        for n in range(2):
+        for n in range(co_producers):
             link(EVALUATOR, EVALUATION_LEAD, f"demo-survey-{p.code}-co-producer-{n}", "tokenism-checklist",
                  "co_producer", checklist("co_producer", leaning), partner_id=p.org)
     for n in range(2):
