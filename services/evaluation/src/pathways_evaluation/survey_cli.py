@@ -16,6 +16,7 @@ from rich.table import Table
 survey_cli = typer.Typer(help="Surveys: one-time links, and QR sheets, that people answer in easy read.",
                          no_args_is_help=True)
 console = Console()
+# pathways.core.surveys.GROUPS, named here so `--help` imports no pydantic (a test keeps them one)
 GROUPS = ("participant", "co_producer", "partner", "commissioner")
 
 

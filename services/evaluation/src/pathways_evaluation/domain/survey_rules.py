@@ -20,6 +20,7 @@ from datetime import UTC, timedelta
 from pathways.core import surveys
 from pathways.core.commands import CommandContext, Decision
 from pathways.core.replies import RejectionCode, no_such_programme, reject
+from pathways.policy.consent import PURPOSE_OF_READER, TAKING_PART
 from pathways.policy.facts import (
     ContractFacts,
     CoProducerFacts,
@@ -40,7 +41,7 @@ class AnswerFacts:
     enrolments: Sequence[EnrolmentFacts]
 
 
-# What the answer page tells apart (survey_page.py): the words of these two refusals.
+# The words of two refusals: the answer page tells USED from the others (survey_page.py).
 USED = "This link has been used already: its answers are recorded."
 UNKNOWN = "This survey link is not known. Check that all of it was copied."
 
@@ -76,8 +77,10 @@ def issuer_role(organisation: str, facts: LinkFacts) -> str | None:
     return None
 
 
-# The consent a bound participant's link needs, by who issues it (pathways.policy.consent).
-PURPOSE_OF_ISSUER = {"partner": "taking_part", "evaluator": "evaluation", "commissioner": "sharing_with_commissioner"}
+def purpose_of_issuer(role: str) -> str:
+    """The consent a bound participant's link needs: as a read of their records by that role
+    (pathways.policy.consent), and a partner's own people take part."""
+    return PURPOSE_OF_READER.get(role, TAKING_PART)
 
 
 def issue_survey_link(cmd: s.IssueSurveyLink, ctx: CommandContext, link: s.SurveyLink, facts: LinkFacts) -> Decision:
@@ -123,7 +126,7 @@ def issue_survey_link(cmd: s.IssueSurveyLink, ctx: CommandContext, link: s.Surve
         survey_version=survey.version, group=cmd.group, partner_id=partner_id,
         participant_id=bound_participant, co_producer_id=cmd.respondent_id if cmd.group == "co_producer" else None,
         session_id=cmd.session_id, expires_at=cmd.expires_at.astimezone(UTC), secret_sha256=secret_digest(cmd.secret),
-        consent_purpose=PURPOSE_OF_ISSUER[role] if bound_participant else None,
+        consent_purpose=purpose_of_issuer(role) if bound_participant else None,
     )]
 
 
@@ -145,7 +148,7 @@ def _respondent_refused(cmd: s.IssueSurveyLink, ctx: CommandContext, role: str, 
     if partner_id is None:
         return reject(RejectionCode.RULE_VIOLATION, "A link bound to a participant names the partner they are "
                       "enrolled with (partner_id).", field="partner_id")
-    refused = ineligible([who], facts.enrolments, PURPOSE_OF_ISSUER[role])
+    refused = ineligible([who], facts.enrolments, purpose_of_issuer(role))
     if refused:
         return reject(RejectionCode.RULE_VIOLATION, f"A link can only be bound to a participant enrolled with "
                       f"'{partner_id}' who consents; {refused.explain(partner_id)}.", field="respondent_id")
@@ -177,7 +180,7 @@ def answer_survey(cmd: s.AnswerSurvey, ctx: CommandContext, link: s.SurveyLink, 
     if issued.participant_id is not None:
         partner = issued.partner_id or issued.issued_by
         enrolments = {e.participant_id: e for e in facts.enrolments if e.partner_id == partner}
-        refused = ineligible([issued.participant_id], enrolments, issued.consent_purpose or "taking_part")
+        refused = ineligible([issued.participant_id], enrolments, issued.consent_purpose or TAKING_PART)
         if refused:
             return reject(RejectionCode.RULE_VIOLATION, "This link can no longer be answered: the person it was "
                           f"made for is no longer enrolled with '{partner}', or no longer consents.")
