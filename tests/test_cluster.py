@@ -41,19 +41,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
 
 
 async def connected(c: NatsCluster, name: str) -> Client:
-    nc = await c.connection.connect(name)
-    deadline = time.monotonic() + 30
-    while True:  # the nodes are up before they have elected a JetStream metadata leader
+    deadline = time.monotonic() + 60
+    while True:  # the nodes are up before they have elected a JetStream metadata leader...
+        nc = await c.connection.connect(name)
         try:
             await nc.jetstream(timeout=2).account_info()
-            # ...and before every route is formed: the server's INFO to this client names the
-            # members as it learns of them (seen in the suite on a busy machine: two of three).
+            # ...and before every route is formed. The client counts the members from the INFO
+            # it got on connecting (nats-py keeps no later one), so a client that came too early
+            # reconnects (seen in CI on a busy machine: two of three, for good).
             if cluster_size(nc) == len(c.nodes):
                 return nc
             assert time.monotonic() < deadline, f"the client knows {cluster_size(nc)} of {len(c.nodes)} nodes"
         except (nats.errors.TimeoutError, nats.js.errors.APIError):
             if time.monotonic() > deadline:
                 raise
+        await nc.close()
         await asyncio.sleep(0.2)
 
 

@@ -22,11 +22,15 @@ MAX_REPLICAS = 3  # JetStream's useful maximum: R5 exists, but costs writes for 
 
 def cluster_size(nc: Client) -> int:
     """Servers in the cluster of the server `nc` is connected to (1 when it is alone). The
-    server's INFO names its cluster and lists every member's client URL."""
+    server's INFO on connecting names its cluster and lists every member's client URL; nats-py
+    keeps only that first INFO, but adds the members later INFOs announce to its server pool as
+    discovered, so those count too (a client that connected while a route was still forming)."""
     info = nc._server_info  # nats-py keeps the server's INFO here and offers no accessor
     if not info.get("cluster"):
         return 1
-    return max(1, len(set(info.get("connect_urls") or [])))
+    members = set(info.get("connect_urls") or [])
+    members |= {server.uri.netloc for server in nc.discovered_servers}
+    return max(1, len(members))
 
 
 def replicas_for(nc: Client, asked: int | None = None) -> int:
