@@ -112,8 +112,10 @@ async def test_a_link_answered_on_its_page_is_recorded_once_and_then_says_so(
     assert results["groups"]["participant"]["questions"]["come_again"] == {"answered": 1, "share_yes": 1.0}
 
     # What the person answered is part of everything held on them (subject access), for the partner that asked.
+    await registry.caught_up(within=120)  # its read model of enrolments (a fresh one reads the suite's whole stream)
     async with await signed_in(registry, s.partner_a, "partner") as http:
         export = (await http.get(f"/programmes/{s.programme_id}/participants/{person}/export")).json()
+    assert "events" in export, export
     surveyed = [e for e in export["events"] if e["type"].startswith("pathways.evaluation.Survey")]
     assert [e["type"].rsplit(".", 1)[1] for e in surveyed] == ["SurveyLinkIssued", "SurveyAnswered"]
     assert surveyed[1]["data"]["answers"] == {"enjoyed": 5, "listened_to": 4, "come_again": 1}

@@ -84,6 +84,9 @@ class ProjectionRunner:
         self.quarantined_at: deque[int] = deque(maxlen=20)
         self.lag = metrics.watch_lag(p.name for p in self.projections)
         self._beaten = 0.0  # when it last said it writes these tables (time.monotonic)
+        # Set once it has tried to make its tables (made, or found another version writing
+        # them): the host waits for it, so no HTTP read meets a table not there yet.
+        self.tables_tried = asyncio.Event()
 
     @property
     def projection(self) -> Projection:
@@ -175,8 +178,10 @@ class ProjectionRunner:
             while True:
                 try:
                     await asyncio.to_thread(self.create_tables)
+                    self.tables_tried.set()
                     break
                 except AnotherVersionWrites as busy:  # not ready meanwhile: /readyz says so
+                    self.tables_tried.set()
                     log.error("read model in use by another version", projection=self.name, reason=str(busy))
                     await asyncio.wait((stopping,), timeout=WRITER_HEARTBEAT)
                     if stop.is_set():

@@ -102,6 +102,7 @@ class ServiceHost:
         self.runners: list[ProjectionRunner] = []
         self._committer: GroupCommitter | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._runner_tasks: list[asyncio.Task[None]] = []  # one per runner, in the same order
         self._stop = asyncio.Event()
         self._http: uvicorn.Server | None = None
         self._deciding: set[asyncio.Task[None]] = set()
@@ -192,6 +193,7 @@ class ServiceHost:
                 running.add_done_callback(_report_ended)
                 self._tasks.append(running)
         await self.broker.start()
+        await self._tables_made()
         # The server must know of the command subscription before we say we are up, or
         # a command sent at once finds no responders.
         await nc.flush()
@@ -205,12 +207,22 @@ class ServiceHost:
                 await asyncio.sleep(0.02)
         log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
 
+    async def _tables_made(self) -> None:
+        """Until every runner has made its read models' tables (or has found another version
+        writing them, which /readyz reports): an HTTP read at once must not meet a missing
+        table. A runner that fails first (its database unreachable) ends the wait too."""
+        for runner, task in zip(self.runners, self._runner_tasks, strict=True):
+            tried = asyncio.ensure_future(runner.tables_tried.wait())
+            await asyncio.wait((tried, task), return_when=asyncio.FIRST_COMPLETED)
+            tried.cancel()
+
     def _start_runner(self, projections: list[Projection], nc: Any) -> ProjectionRunner:
         runner = ProjectionRunner(projections, self.engine, nc, store=self.store)
         self.runners.append(runner)
         running = asyncio.create_task(runner.run(self._stop), name=runner.name)
         running.add_done_callback(_report_ended)
         self._tasks.append(running)
+        self._runner_tasks.append(running)
         return runner
 
     async def stop(self) -> None:
