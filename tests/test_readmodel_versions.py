@@ -119,6 +119,6 @@ async def test_a_service_says_it_has_started_only_once_its_read_model_tables_are
 
     monkeypatch.setattr(ProjectionRunner, "create_tables", slowly)
     async with running(discover()["registry"], nats_server, tmp_path) as registry:
-        wanted = {t.name for p in registry.service.views + registry.service.projections for t in p.tables}
+        wanted = {t.name for p in (*registry.service.views, *registry.service.projections) for t in p.tables}
         with registry.engine.connect() as conn:
             assert wanted and wanted <= set(inspect(conn).get_table_names())
