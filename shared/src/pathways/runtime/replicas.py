@@ -29,7 +29,7 @@ def cluster_size(nc: Client) -> int:
     if not info.get("cluster"):
         return 1
     members = set(info.get("connect_urls") or [])
-    members |= {server.uri.netloc for server in nc.discovered_servers}
+    members |= {uri.netloc for uri in nc.discovered_servers}
     return max(1, len(members))
 
 
