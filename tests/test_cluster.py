@@ -17,6 +17,7 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 from pathways.core.subjects import STREAM_NAME
+from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.replicas import Placement, cluster_size, placement
 from pathways.runtime.storage import STREAMS, prepare_storage
 from pathways.testing.cluster import NatsCluster
@@ -83,9 +84,16 @@ async def cluster_client(cluster: NatsCluster) -> AsyncIterator[Client]:
 
 
 async def test_a_fresh_platform_on_three_nodes_keeps_three_copies_and_an_r1_stream_is_raised_in_place(
-    cluster_client: Client,
+    cluster: NatsCluster, cluster_client: Client,
 ) -> None:
     assert cluster_size(cluster_client) == 3
+    # A client given one node's address learns the others from it (its pool's discovered servers).
+    creds = cluster.credentials
+    alone = await ConnectionInfo(cluster.nodes[0].url, creds.user, creds.password).connect("cluster-test-one-seed")
+    try:
+        assert len(alone.discovered_servers) == 2 and cluster_size(alone) == 3
+    finally:
+        await alone.close()
     assert await prepare_storage(cluster_client, replicas=1) == 1  # as an earlier version made them
     js = cluster_client.jetstream(timeout=30)
     for i in range(25):
