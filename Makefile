@@ -27,13 +27,13 @@ run: setup
 # Lint (ruff, 0 findings) and type checking (mypy strict on shared/ and services/) are part
 # of the tests: they are fast and catch what a test would only find at run time.
 # The suite runs in two worker processes (pytest-xdist), each module whole in one of them
-# (its module fixtures, such as the three-node cluster, are made once). Each worker has a
-# nats-server of its own; most tests wait on servers and child processes, so two workers on
-# two cores take half the time of one (measured: 333 s against 681 s).
+# (its module fixtures, such as the three-node cluster, are made once; tests/conftest.py
+# makes the groups). Each worker has a nats-server of its own; most tests wait on servers and
+# child processes, so two workers on two cores take half the time of one (333 s against 681 s).
 test: setup
 	$(BIN)/ruff check shared services tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The longer fault and fuzz runs (marked `slow`), left out of `make test` to keep it short.
 test-slow: setup

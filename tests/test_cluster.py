@@ -48,14 +48,19 @@ async def connected(c: NatsCluster, name: str) -> Client:
         try:
             await nc.jetstream(timeout=2).account_info()
             # ...and before every route is formed. The client counts the members from the INFO
-            # it got on connecting (nats-py keeps no later one), so a client that came too early
-            # reconnects (seen in CI on a busy machine: two of three, for good).
+            # it got on connecting, and from servers later INFOs add to its pool (none here:
+            # every node is a seed), so a client that came too early reconnects (seen in CI on
+            # a busy machine: two of three, for good).
             if cluster_size(nc) == len(c.nodes):
                 return nc
             assert time.monotonic() < deadline, f"the client knows {cluster_size(nc)} of {len(c.nodes)} nodes"
         except (nats.errors.TimeoutError, nats.js.errors.APIError):
             if time.monotonic() > deadline:
+                await nc.close()
                 raise
+        except BaseException:
+            await nc.close()
+            raise
         await nc.close()
         await asyncio.sleep(0.2)
 

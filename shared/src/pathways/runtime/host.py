@@ -192,8 +192,8 @@ class ServiceHost:
                 running = asyncio.create_task(task(context), name=getattr(task, "__name__", "background"))
                 running.add_done_callback(_report_ended)
                 self._tasks.append(running)
+        await self._tables_made()  # before commands, consumers and background tasks run on them
         await self.broker.start()
-        await self._tables_made()
         # The server must know of the command subscription before we say we are up, or
         # a command sent at once finds no responders.
         await nc.flush()
@@ -207,14 +207,20 @@ class ServiceHost:
                 await asyncio.sleep(0.02)
         log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
 
-    async def _tables_made(self) -> None:
+    async def _tables_made(self, within: float = 60.0) -> None:
         """Until every runner has made its read models' tables (or has found another version
-        writing them, which /readyz reports): an HTTP read at once must not meet a missing
-        table. A runner that fails first (its database unreachable) ends the wait too."""
+        writing them, which /readyz reports): a command, a consumer or an HTTP read at once
+        must not meet a missing table. A runner that fails first (its database unreachable)
+        ends the wait too; one still waiting after `within` (DDL behind another writer's lock)
+        is logged and left to /readyz, so the service still comes up and says why."""
         for runner, task in zip(self.runners, self._runner_tasks, strict=True):
             tried = asyncio.ensure_future(runner.tables_tried.wait())
-            await asyncio.wait((tried, task), return_when=asyncio.FIRST_COMPLETED)
-            tried.cancel()
+            try:
+                done, _ = await asyncio.wait((tried, task), timeout=within, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    log.warning("read model tables not made yet", projection=runner.name, waited_s=within)
+            finally:
+                tried.cancel()
 
     def _start_runner(self, projections: list[Projection], nc: Any) -> ProjectionRunner:
         runner = ProjectionRunner(projections, self.engine, nc, store=self.store)
