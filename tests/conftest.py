@@ -33,8 +33,8 @@ from pathways.testing.servers import NatsEndpoint
 # `pathways up` share one group: it asks for its usual ports (4222, 8101-8106) and takes
 # another only when one is taken, and the supervision test expects a killed process back on
 # the port it had, so two of these at once on two workers could take each other's ports.
-STARTS_PATHWAYS_UP = frozenset({"test_cli_startup.py", "test_cli_up.py", "test_nats_permissions.py", "test_org_cli.py",
-                                "test_supervision.py", "test_up_cluster.py"})
+STARTS_PATHWAYS_UP = frozenset({"test_bench_tiny.py", "test_cli_startup.py", "test_cli_up.py", "test_nats_permissions.py",
+                                "test_org_cli.py", "test_supervision.py", "test_up_cluster.py"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
