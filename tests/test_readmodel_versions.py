@@ -6,7 +6,6 @@ once. Without the guard they would be dropped back and forth for as long as both
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,7 @@ from pathways.core.projection import Projection, read_position, write_position
 from pathways.core.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, ProjectionWriter, beat, prepare_tables, shape
 from pathways.core.readmodels import make_engine
 from pathways.jetstream.runner import ProjectionRunner
-from pathways.runtime.service import discover
-from pathways.testing.servers import NatsEndpoint
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, inspect, select
-
-from tests.conftest import running
 
 
 def version(columns: list[str]) -> Projection:
@@ -104,21 +99,3 @@ def test_no_table_is_dropped_when_any_projection_of_the_runner_must_wait(tmp_pat
         prepare_tables(conn, [NEW, Projection("sessions_showcases", [other_new], {})], now=2005.0)
     assert columns(engine) == {"partner", "sessions"}
 
-
-async def test_a_service_says_it_has_started_only_once_its_read_model_tables_are_there(
-    nats_server: NatsEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An HTTP read the moment a service is up found 'no such table' (seen in the suite: the
-    registry's /organisations, its tables still being made in a thread). Making them is slowed
-    here, so a host that did not wait for them would say it had started without them."""
-    made = ProjectionRunner.create_tables
-
-    def slowly(self: ProjectionRunner) -> None:
-        time.sleep(1.0)
-        made(self)
-
-    monkeypatch.setattr(ProjectionRunner, "create_tables", slowly)
-    async with running(discover()["registry"], nats_server, tmp_path) as registry:
-        wanted = {t.name for p in (*registry.service.views, *registry.service.projections) for t in p.tables}
-        with registry.engine.connect() as conn:
-            assert wanted and wanted <= set(inspect(conn).get_table_names())

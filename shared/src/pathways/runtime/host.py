@@ -53,6 +53,10 @@ def _report_ended(task: asyncio.Task[Any]) -> None:
         log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
 
 
+class HttpUnavailable(OSError):
+    """The service's HTTP API could not start: it does not run half alive without it."""
+
+
 class ServiceHost:
     def __init__(
         self,
@@ -202,10 +206,24 @@ class ServiceHost:
                 self.http_app(), host=self.http_host, port=self.http_port, log_level="warning", lifespan="off"
             )
             self._http = uvicorn.Server(config)
-            self._tasks.append(asyncio.create_task(self._http.serve(), name="http"))
-            while not self._http.started:  # noqa: ASYNC110 - uvicorn says it has started only by this flag
+            serving = asyncio.create_task(self._serve_http(), name="http")
+            self._tasks.append(serving)
+            while not self._http.started:  # uvicorn says it has started only by this flag
+                if serving.done():  # it could not listen: stop what did start, and say why
+                    await self.stop()
+                    serving.result()
                 await asyncio.sleep(0.02)
         log.info("service started", http_port=self.http_port, nats=self.connection.nats_url)
+
+    async def _serve_http(self) -> None:
+        assert self._http is not None
+        try:
+            await self._http.serve()
+        except SystemExit:  # uvicorn's way to say it could not start (it has logged the error)
+            # A port chosen free can be taken before the service binds it (another platform
+            # starting at once); without this the process stayed up, half alive, its API gone.
+            raise HttpUnavailable(f"the {self.service.name} service's HTTP API could not listen on "
+                                  f"{self.http_host}:{self.http_port} (is the port taken?)") from None
 
     async def _tables_made(self, within: float = 60.0) -> None:
         """Until every runner has made its read models' tables (or has found another version
