@@ -28,22 +28,6 @@ from pathways.runtime.host import ServiceHost
 from pathways.runtime.service import ServiceDefinition, discover
 from pathways.testing.servers import NatsEndpoint
 
-# `make test` runs two pytest-xdist workers (`--dist loadgroup`), and every module's tests
-# stay together in one of them (its module fixtures are made once). The modules that start
-# `pathways up` share one group: it asks for its usual ports (4222, 8101-8106) and takes
-# another only when one is taken, and the supervision test expects a killed process back on
-# the port it had, so two of these at once on two workers could take each other's ports.
-STARTS_PATHWAYS_UP = frozenset({"test_bench_tiny.py", "test_cli_startup.py", "test_cli_up.py", "test_nats_permissions.py",
-                                "test_org_cli.py", "test_supervision.py", "test_up_cluster.py"})
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = "pathways-up" if item.path.name in STARTS_PATHWAYS_UP else str(item.path)
-            item.add_marker(pytest.mark.xdist_group(group))
-
 
 @pytest.fixture(scope="session", autouse=True)
 def child_processes_compile_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
