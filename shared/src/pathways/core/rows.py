@@ -196,7 +196,7 @@ class _Prepared:
     names: tuple[str, ...]  # the parameters' names, for drivers that take named parameters
     convert: tuple[tuple[int, Callable[[Any], Any]], ...]  # (parameter index, conversion) where one is needed
     positional: bool
-    defaults: Mapping[str, Any]  # columns the rows leave out, with the constant default each is inserted with
+    defaults: dict[str, Any]  # columns the rows leave out, with the constant default each is inserted with
 
     def parameters(self, rows: list[dict[str, Any]]) -> list[Any]:
         if self.defaults:
@@ -275,7 +275,7 @@ def _combined(how: str, held: Any, new: Any) -> Any:
     """A counter as stored (NULL when no write has carried it yet) combined with a new value."""
     # The 0 is written into the SQL, not bound: a bound literal is a parameter the rows do
     # not carry, which sent every sum and OR accumulate down SQLAlchemy's slow path.
-    zero = literal_column("0")
+    zero: Any = literal_column("0")
     if how == "sum":
         return func.coalesce(held, zero) + new
     if how == "or":
