@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pathways.core.envelope import CloudEvent
 from pathways.core.eventstore.base import EventStore, StoredEvent
 from pathways.core.logging import get_logger
+from pathways.core.positions import read_anchor, read_position, write_anchor, write_position
 from pathways.core.readmodels import ProjectionAnchor, ProjectionPosition
 from pathways.core.rows import Rows, insert_if_absent, update, upsert
 from pathways.core.schemas import EventData, SchemaRegistry
@@ -156,6 +156,15 @@ class Gap(Exception):
     swapped in), or a projection that reads every message missed one."""
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What a batch did to a projection: the position it reached (the last event it read,
+    or where it stood) and its anchor, the last event it read (sequence, id), if any."""
+
+    last: int
+    anchor: tuple[int, str] | None
+
+
 def apply_batch(
     conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent],
     *, passed: int | None = None, summarise: bool = True, quarantine: list[int] | None = None,
@@ -167,11 +176,29 @@ def apply_batch(
     recompute the summaries of the groups the batch touched (a rebuild fills them once at the end).
     `quarantine`: where the sequences of events not applied because they are not from their
     owner are noted."""
-    summaries = projection.summaries if summarise else ()
-    rows = Rows(conn, watch=watching(summaries, tables))
     position = read_position(conn, position_name, for_update=True)
+    check_not_behind(projection, position, passed)
+    done = apply_events(conn, projection, tables, position, events, summarise=summarise, quarantine=quarantine)
+    if done.last > position:
+        write_position(conn, position_name, done.last)
+    if done.anchor is not None:
+        write_anchor(conn, position_name, *done.anchor)
+    return done.last
+
+
+def check_not_behind(projection: Projection, position: int, passed: int | None) -> None:
     if passed is not None and position < passed:
         raise Gap(f"{projection.name}: stored at {position}, but the consumer has passed {passed}")
+
+
+def apply_events(
+    conn: Connection, projection: Projection, tables: Tables, position: int, events: Iterable[StoredEvent],
+    *, summarise: bool = True, quarantine: list[int] | None = None,
+) -> Applied:
+    """`apply_batch` on a position the caller has read, leaving the caller to write the
+    position and anchor it returns (a runner writes them for all its projections at once)."""
+    summaries = projection.summaries if summarise else ()
+    rows = Rows(conn, watch=watching(summaries, tables))
     every_message = projection.subjects is None
     fresh: list[StoredEvent] = []
     last = position
@@ -217,13 +244,9 @@ def apply_batch(
                     up_to=last)
     rows.flush()
     refresh_touched(rows, summaries, tables)
-    if last > position:
-        write_position(conn, position_name, last)
     if fresh and (anchor is None or anchor[0] != fresh[-1].sequence):
         anchor = _last_event(fresh) or anchor  # the anchor is the last event read, decoded or not
-    if anchor is not None:
-        write_anchor(conn, position_name, *anchor)
-    return last
+    return Applied(last, anchor)
 
 
 def _last_event(fresh: Sequence[StoredEvent]) -> tuple[int, str] | None:
@@ -233,51 +256,6 @@ def _last_event(fresh: Sequence[StoredEvent]) -> tuple[int, str] | None:
         except ValueError:
             continue
     return None
-
-
-def cover(conn: Connection, projection: Projection, position_name: str, through: int, *, passed: int) -> int:
-    """Nothing the projection reads was stored after its position up to `through`: the
-    position moves there (a restart need not look at those events again)."""
-    position = read_position(conn, position_name, for_update=True)
-    if position < passed:
-        raise Gap(f"{projection.name}: stored at {position}, but the consumer has passed {passed}")
-    if through > position:
-        write_position(conn, position_name, through)
-        return through
-    return position
-
-
-def read_position(conn: Connection, name: str, *, for_update: bool = False) -> int:
-    table = ProjectionPosition.__table__  # type: ignore[attr-defined]
-    query = select(table.c.position).where(table.c.name == name)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    value = conn.execute(query).scalar()
-    return int(value) if value is not None else 0
-
-
-def write_anchor(conn: Connection, name: str, sequence: int, event_id: str) -> None:
-    table = ProjectionAnchor.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(name=name, sequence=sequence, event_id=event_id)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"sequence": sequence, "event_id": event_id}))
-
-
-def read_anchor(conn: Connection, name: str) -> tuple[int, str] | None:
-    """The last event `name` applied, (sequence, id), if it has applied one."""
-    table = ProjectionAnchor.__table__  # type: ignore[attr-defined]
-    row = conn.execute(select(table.c.sequence, table.c.event_id).where(table.c.name == name)).first()
-    return (int(row[0]), str(row[1])) if row is not None and row[0] else None
-
-
-def write_position(conn: Connection, name: str, position: int) -> None:
-    table = ProjectionPosition.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(name=name, position=position)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"position": position}))
-    if position == 0:  # starting again from the first event: the last one applied is no one's now
-        anchors = ProjectionAnchor.__table__  # type: ignore[attr-defined]
-        conn.execute(anchors.delete().where(anchors.c.name == name))
 
 
 async def rebuild(
@@ -340,10 +318,16 @@ def _apply_in_txn(
     through: int | None = None,
 ) -> int:
     with engine.begin() as conn:
-        position = apply_batch(conn, projection, tables, position_name, events, summarise=False)
+        position = read_position(conn, position_name, for_update=True)
+        done = apply_events(conn, projection, tables, position, events, summarise=False)
+        last = done.last
         if through is not None and projection.subjects is not None:
-            position = cover(conn, projection, position_name, through, passed=0)
-        return position
+            last = max(last, through)  # what it does not read, up to `through`, is covered too
+        if last > position:
+            write_position(conn, position_name, last)
+        if done.anchor is not None:
+            write_anchor(conn, position_name, *done.anchor)
+        return last
 
 
 def _fill_summaries(engine: Engine, projection: Projection, shadow: Tables) -> None:
@@ -393,5 +377,6 @@ def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ..
     return out
 
 
-__all__ = ["Apply", "Gap", "Projection", "Rows", "Tables", "apply_batch", "cover", "dump", "insert_if_absent",
-           "read_position", "rebuild", "update", "upsert", "write_position"]
+__all__ = ["Applied", "Apply", "Gap", "Projection", "Rows", "Tables", "apply_batch", "apply_events", "check_not_behind",
+           "dump", "insert_if_absent", "read_anchor", "read_position", "rebuild", "update", "upsert", "write_anchor",
+           "write_position"]

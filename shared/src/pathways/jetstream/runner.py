@@ -30,7 +30,8 @@ from sqlalchemy import Engine
 from pathways.core import metrics, tracing
 from pathways.core.eventstore.base import StoredEvent
 from pathways.core.logging import get_logger
-from pathways.core.projection import Gap, Projection, apply_batch, cover, read_anchor, read_position
+from pathways.core.positions import read_anchor, read_positions, write_anchors, write_positions
+from pathways.core.projection import Gap, Projection, apply_events, check_not_behind
 from pathways.core.readmodel_tables import WRITER_HEARTBEAT, AnotherVersionWrites, beat, prepare_tables
 from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
 from pathways.jetstream.pull import BATCH, Pull
@@ -166,7 +167,7 @@ class ProjectionRunner:
 
     def stored_positions(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return {p.name: read_position(conn, p.name) for p in self.projections}
+            return read_positions(conn, [p.name for p in self.projections])
 
     def stored_position(self) -> int:
         return min(self.stored_positions().values())
@@ -352,17 +353,29 @@ class ProjectionRunner:
         applied: list[tuple[str, list[StoredEvent], int]] = []
         refused: list[int] = []
         with self.engine.begin() as conn:
+            # Every projection's position read, and written, in one statement each (pathways.core.positions).
+            at = read_positions(conn, stored, for_update=True)
+            moved: dict[str, int] = {}
+            anchors: dict[str, tuple[int, str]] = {}
             for p in self.projections:
                 # Behind what this runner itself last stored for it: swapped in by a rebuild.
                 # (Not behind `self.position`: that also moves, unstored, when the stream says
                 # nothing it reads came since, and re-seeking on that cost a consumer a time.)
                 passed = stored[p.name]
+                check_not_behind(p, at[p.name], passed)
                 mine = self._mine(p, events)
-                position = apply_batch(conn, p, p.live_tables(), p.name, mine, passed=passed, quarantine=refused)
+                done = apply_events(conn, p, p.live_tables(), at[p.name], mine, quarantine=refused)
                 applied.append((p.name, mine, passed))
+                position = done.last
                 if p.subjects is not None and through > position:
-                    position = cover(conn, p, p.name, through, passed=passed)
+                    position = through  # nothing it reads was stored in between: covered
+                if position > at[p.name]:
+                    moved[p.name] = position
+                if done.anchor is not None:
+                    anchors[p.name] = done.anchor
                 stored[p.name] = position
+            write_positions(conn, moved)
+            write_anchors(conn, anchors)
             if time.monotonic() - self._beaten >= WRITER_HEARTBEAT:  # still the writer of these tables
                 beat(conn, self.projections)
                 self._beaten = time.monotonic()

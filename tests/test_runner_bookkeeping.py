@@ -1,0 +1,119 @@
+"""A runner's bookkeeping per batch, counted: where its projections stand is read and
+written in one statement each, however many projections it keeps (pathways.core.positions),
+and each still ends exactly where it would alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+from pathways.core.positions import read_anchor, read_positions
+from pathways.core.projection import Projection, Rows, Tables, apply_batch
+from pathways.core.readmodels import make_engine
+from pathways.jetstream.runner import ProjectionRunner
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.runtime.host import ServiceHost
+from pathways_registry.readmodel import ROSTER
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select
+
+from tests.conftest import CommandClient, enrolment, setup_programme, unique
+from tests.test_cost_counting import counted, enrolled_events
+
+
+def counter(name: str, meta: MetaData) -> Projection:
+    """A read model of the registry's context that counts its enrolments in a table of its own."""
+    table = Table(f"bk_{name}", meta, Column("programme_id", String(64), primary_key=True), Column("n", Integer),
+                  info={"accumulate": {"n": "sum"}})
+
+    def enrolled(rows: Rows, t: Tables, _: Any, d: dict[str, Any], __: int) -> None:
+        rows.accumulate(t[table.name], {"programme_id": d["programme_id"], "n": 1})
+
+    return Projection(name=f"bk_{name}", tables=[table], handlers={"pathways.registry.ParticipantEnrolled": enrolled})
+
+
+def engine_for(database: str, request: pytest.FixtureRequest, tmp_path: Any, name: str) -> Engine:
+    url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / f'{name}.db'}"
+    return make_engine(url)
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_runner_reads_and_writes_its_positions_in_one_statement_each_however_many_projections_it_keeps(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
+    tmp_path: Any, database: str,
+) -> None:
+    s = await setup_programme(client)
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    template = (await JetStreamEventStore(nats_client).read_subject(
+        f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"))[0]
+    events = enrolled_events(template, 30, 1)
+    per_batch: dict[int, list[str]] = {}
+    for kept in (1, 4):
+        meta = MetaData()
+        projections = [counter(f"{kept}_{i}", meta) for i in range(kept)]
+        engine = engine_for(database, request, tmp_path, f"kept{kept}")
+        runner = ProjectionRunner(projections, engine, None)
+        runner.create_tables()
+        statements = counted(engine)
+        stored = runner._apply(events, 0)
+        per_batch[kept] = list(statements)
+        assert stored == {q.name: 30 for q in projections}
+        with engine.connect() as conn:
+            assert read_positions(conn, stored) == stored
+            for q in projections:
+                assert read_anchor(conn, q.name) == (30, events[-1].event.id)  # the last event, by its id
+                assert conn.execute(select(q.tables[0].c.n)).scalar() == 30  # every event counted once
+        # Idle: the consumer has looked through sequence 45 and nothing it reads came since.
+        del statements[:]
+        assert runner._apply([], 45) == {q.name: 45 for q in projections}
+        idle = list(statements)
+        # The same batch again (redelivered after a crash): nothing counted twice, nothing moved back.
+        assert runner._apply(events, 0) == {q.name: 45 for q in projections}
+        with engine.connect() as conn:
+            assert read_positions(conn, stored) == {q.name: 45 for q in projections}
+            assert all(conn.execute(select(q.tables[0].c.n)).scalar() == 30 for q in projections)
+        assert len(idle) == 2, idle  # the positions read, then written; no anchor (no event read)
+        engine.dispose()
+    rows = [sql for sql in per_batch[4] if "bk_" in sql]
+    bookkeeping = [sql for sql in per_batch[4] if "bk_" not in sql]
+    assert len(rows) == 4  # one write per projection's table for the whole batch
+    assert len(bookkeeping) == len([sql for sql in per_batch[1] if "bk_" not in sql]) == 3, bookkeeping
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
+    tmp_path: Any, database: str,
+) -> None:
+    """Batches applied by a runner of the roster and two counters, with idle covers between
+    them, leave each position, anchor and row as `apply_batch` leaves them for one alone."""
+    s = await setup_programme(client)
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    template = (await JetStreamEventStore(nats_client).read_subject(
+        f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"))[0]
+    events = enrolled_events(template, 25, 1)
+    meta = MetaData()
+    projections = [ROSTER, counter("a", meta), counter("b", meta)]
+    engine = engine_for(database, request, tmp_path, "together")
+    runner = ProjectionRunner(projections, engine, None)
+    runner.create_tables()
+    for start, end, looked in ((0, 7, 0), (7, 8, 0), (8, 8, 8), (8, 25, 0)):
+        runner._apply(events[start:end], looked)
+    for q in projections:  # each alone, into copies of its tables in the same database
+        copies = MetaData()
+        alone = {t.name: t.to_metadata(copies, name=f"{t.name}_alone") for t in q.tables}
+        copies.create_all(engine)
+        with engine.begin() as conn:
+            apply_batch(conn, q, alone, f"{q.name}_alone", events)
+        with engine.connect() as conn:
+            assert read_positions(conn, [q.name, f"{q.name}_alone"]) == {q.name: 25, f"{q.name}_alone": 25}
+            assert read_anchor(conn, q.name) == read_anchor(conn, f"{q.name}_alone") == (25, events[-1].event.id)
+            written = 0
+            for table in q.tables:
+                mine, theirs = (sorted(map(tuple, conn.execute(select(t)).all())) for t in (table, alone[table.name]))
+                assert mine == theirs
+                written += len(mine)
+            assert written >= 1  # each wrote rows: the comparison compared something
+    engine.dispose()
