@@ -26,10 +26,16 @@ log = get_logger("pathways.registry.shredder")
 # A fixed name, declared in the registry's NatsNeeds: the server keeps every other user from it.
 CONSUMER = "registry_key_shredder"
 ERASED = e.ParticipantDataErased.event_type
+ERASED_MARKER = f'"{ERASED}"'.encode()
 
 
 async def shred(ctx: BackgroundContext, msg: Msg) -> None:
     """Erases the key of the enrolment a ParticipantDataErased names; passes over the rest."""
+    if ERASED_MARKER not in msg.data:
+        # Every registry event comes here, nearly none an erasure: not decoded (each event is
+        # stored as CloudEvent.to_bytes writes it, its type in plain ASCII, as the read models'
+        # type markers rely on too: pathways.core.projection).
+        return
     try:
         stored = stored_from_delivery(msg)
         event = stored.event

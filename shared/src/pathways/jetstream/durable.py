@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsBatchMessage
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy as ServerAck
@@ -62,8 +63,8 @@ FETCH_WAIT = 1.0
 def subscribe(broker: NatsBroker, consumer: DurableConsumer, context: BackgroundContext, inbox_prefix: str) -> Any:
     """Registers `consumer` on `broker` (before the broker starts); returns the subscriber."""
 
-    async def as_message(msg: NatsMessage) -> NatsMessage:
-        return msg  # the handler reads the stored event itself
+    async def as_batch(msg: NatsBatchMessage) -> NatsBatchMessage:
+        return msg  # the handler reads each stored event itself
 
     config = ConsumerConfig(
         name=consumer.name, durable_name=consumer.name, filter_subject=consumer.subject,
@@ -72,24 +73,29 @@ def subscribe(broker: NatsBroker, consumer: DurableConsumer, context: Background
     )
     subscriber = broker.subscriber(
         consumer.subject, stream=JStream(STREAM_NAME, declare=False), durable=consumer.name, config=config,
-        pull_sub=PullSub(batch_size=consumer.batch, timeout=FETCH_WAIT),
+        # A batch per pull, not a message: faststream's per-message path (its context, middlewares
+        # and a task each) cost the registry more per enrolment than its own read models, for a
+        # consumer that passes over nearly every event it reads (bench/consumers.py: 105 µs of CPU
+        # per event against 32 µs for the batch subscriber).
+        pull_sub=PullSub(batch_size=consumer.batch, timeout=FETCH_WAIT, batch=True),
         # faststream's own default inbox prefix is `_INBOX.`, where a service user may not
         # subscribe: its pull requests are answered under the service's prefix instead.
         inbox_prefix=f"{inbox_prefix}.".encode(),
-        # Acknowledged here, not by faststream's policy: a failure is delivered again after
-        # `retry_after`, where NACK_ON_ERROR would deliver it again at once.
-        ack_policy=AckPolicy.MANUAL, decoder=as_message, title=consumer.name,
+        # Acknowledged here, each message on its own, not by faststream's policy: one whose
+        # handler failed is delivered again after `retry_after`, and the rest are not held up.
+        ack_policy=AckPolicy.MANUAL, decoder=as_batch, title=consumer.name,
     )
 
     @subscriber
-    async def handle(msg: NatsMessage) -> None:
-        try:
-            await consumer.handle(context, msg.raw_message)
-        except Exception:
-            log.exception("a durable consumer's handler failed; the message comes again",
-                          consumer=consumer.name, subject=msg.raw_message.subject)
-            await msg.nack(delay=consumer.retry_after)
-            return
-        await msg.ack()
+    async def handle(batch: NatsBatchMessage) -> None:
+        for msg in batch.raw_message:
+            try:
+                await consumer.handle(context, msg)
+            except Exception:
+                log.exception("a durable consumer's handler failed; the message comes again",
+                              consumer=consumer.name, subject=msg.subject)
+                await msg.nak(delay=consumer.retry_after)
+                continue
+            await msg.ack()
 
     return subscriber
