@@ -2,9 +2,12 @@
 steps, and the W3C `traceparent` carried in NATS headers so one trace crosses services.
 The SDK (providers, exporters, sampling) is the runtime's to install: runtime/telemetry.py.
 
-Spans cost little when nothing exports them: until a span processor is added, every span
-is sampled out (it still has a context, so `traceparent` still travels and logs still
-carry the trace id), and the projections' per-batch spans are not made at all."""
+Spans cost little when nothing exports them: until a span processor is added, none is
+made. A sender's own trace still travels: its `traceparent` is made current for the
+command, so the events it stores carry it and log lines carry its trace id. A command sent
+without one stores events without one. (A span sampled out still cost the registry 0.08 ms
+of CPU per command, 12 % of it, measured side by side over 5,000 enrolments three times:
+making it, and a new `traceparent` on every stored event that every consumer then read.)"""
 
 from __future__ import annotations
 
@@ -32,8 +35,19 @@ def exporting() -> bool:
 def span(name: str, parent: str | None = None, **attributes: Any) -> Iterator[trace.Span]:
     """A span, continuing the trace named by a `traceparent` string when no span is
     active already (a faststream consumer span, say, has already extracted it)."""
-    active = trace.get_current_span().get_span_context().is_valid
+    current_span = trace.get_current_span()
+    active = current_span.get_span_context().is_valid
     ctx = extract(parent) if parent and not active else None
+    if not exporting():
+        if ctx is None:
+            yield current_span
+            return
+        token = otel_context.attach(ctx)  # the sender's span, current: its traceparent goes on
+        try:
+            yield trace.get_current_span()
+        finally:
+            otel_context.detach(token)
+        return
     with _tracer.start_as_current_span(name, context=ctx) as current:
         for key, value in attributes.items():
             if value is not None:
