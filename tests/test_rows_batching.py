@@ -208,3 +208,46 @@ def test_sum_and_or_accumulates_take_the_fast_path(database: Engine, monkeypatch
         assert [tuple(r) for r in rows_of_table(database, table)] == [("a", 4, 4, 3)]
     finally:
         meta.drop_all(database)
+
+
+def test_defaults_computed_per_row_still_go_through_sqlalchemy_and_are_computed(
+    database: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A default the batch cannot know as a constant (a Python callable, a SQL expression, an
+    onupdate) is left to SQLAlchemy's per-row path, which computes it: the fast path must not
+    insert the function itself, a NULL, or skip the onupdate."""
+    from sqlalchemy import func, literal
+
+    slow: list[str] = []
+    original = Rows._execute_through_sqlalchemy
+    monkeypatch.setattr(Rows, "_execute_through_sqlalchemy", lambda self, kind, table, *rest:
+                        slow.append(f"{kind} {table.name}") or original(self, kind, table, *rest))
+    calls = iter(range(1, 1000))
+    meta = MetaData()
+    tag = uuid.uuid4().hex[:8]
+    callable_t = Table(f"dcall_{tag}", meta, Column("k", String(8), primary_key=True), Column("n", Integer),
+                       Column("stamp", Integer, default=lambda: next(calls)))
+    sql_t = Table(f"dsql_{tag}", meta, Column("k", String(8), primary_key=True), Column("n", Integer),
+                  Column("label", String(16), default=func.lower(literal("CHOSEN BY SQL"))))
+    touched_t = Table(f"dupd_{tag}", meta, Column("k", String(8), primary_key=True), Column("n", Integer),
+                      Column("edits", Integer, default=0, onupdate=lambda: 7))
+    constant_t = Table(f"dconst_{tag}", meta, Column("k", String(8), primary_key=True), Column("n", Integer),
+                       Column("flag", Boolean, default=True))
+    meta.create_all(database)
+    try:
+        with database.begin() as conn:
+            rows = Rows(conn)
+            for table in (callable_t, sql_t, touched_t, constant_t):
+                rows.insert_if_absent(table, {"k": "a", "n": 1})
+                rows.insert_if_absent(table, {"k": "b", "n": 2})
+            rows.flush()
+            rows.update(touched_t, {"k": "a"}, {"n": 5})
+            rows.flush()
+        assert sorted(tuple(r) for r in rows_of_table(database, callable_t)) == [("a", 1, 1), ("b", 2, 2)]
+        assert sorted(tuple(r) for r in rows_of_table(database, sql_t)) == [("a", 1, "chosen by sql"), ("b", 2, "chosen by sql")]
+        assert sorted(tuple(r) for r in rows_of_table(database, touched_t)) == [("a", 5, 7), ("b", 2, 0)]
+        assert sorted(tuple(r) for r in rows_of_table(database, constant_t)) == [("a", 1, True), ("b", 2, True)]
+        assert sorted(slow) == sorted([f"insert_if_absent {callable_t.name}", f"insert_if_absent {sql_t.name}",
+                                       f"update {touched_t.name}"]), slow  # the constant one kept the fast path
+    finally:
+        meta.drop_all(database)
