@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
-from pathways.core.positions import read_anchor, read_positions
-from pathways.core.projection import Projection, Rows, Tables, apply_batch
+from pathways.core.positions import read_anchor, read_positions, write_position
+from pathways.core.projection import Gap, Projection, Rows, Tables, apply_batch
 from pathways.core.readmodels import make_engine
 from pathways.jetstream.runner import ProjectionRunner
 from pathways.jetstream.store import JetStreamEventStore
@@ -86,8 +86,10 @@ async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
     registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
     tmp_path: Any, database: str,
 ) -> None:
-    """Batches applied by a runner of the roster and two counters, with idle covers between
-    them, leave each position, anchor and row as `apply_batch` leaves them for one alone."""
+    """Batches applied by a runner of the roster, two counters and a read model of another
+    context (which reads none of these events), then an idle cover, leave each position,
+    anchor and row as `apply_batch` and a cover leave them for one alone; and a position
+    moved back behind the runner (a rebuild swapped in) is a Gap, not applied over."""
     s = await setup_programme(client)
     p = unique("p")
     assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
@@ -95,20 +97,24 @@ async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
         f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"))[0]
     events = enrolled_events(template, 25, 1)
     meta = MetaData()
-    projections = [ROSTER, counter("a", meta), counter("b", meta)]
+    elsewhere = Projection(name="bk_sessions", tables=[Table("bk_sessions", meta, Column("k", String(8), primary_key=True))],
+                           handlers={"pathways.sessions.SessionScheduled": lambda *_: None})
+    projections = [ROSTER, counter("a", meta), elsewhere, counter("b", meta)]
     engine = engine_for(database, request, tmp_path, "together")
     runner = ProjectionRunner(projections, engine, None)
     runner.create_tables()
-    for start, end, looked in ((0, 7, 0), (7, 8, 0), (8, 8, 8), (8, 25, 0)):
-        runner._apply(events[start:end], looked)
-    for q in projections:  # each alone, into copies of its tables in the same database
+    for start, end, looked in ((0, 7, 0), (7, 8, 0), (8, 25, 0), (25, 25, 31)):  # the last: idle, looked through 31
+        runner._stored = runner._apply(events[start:end], looked)  # as its consumer loop keeps them
+    with engine.connect() as conn:
+        assert read_positions(conn, [q.name for q in projections]) == {q.name: 31 for q in projections}
+        assert read_anchor(conn, elsewhere.name) is None  # it read no event
+    for q in (ROSTER, projections[1], projections[3]):  # each alone, into copies of its tables in the same database
         copies = MetaData()
         alone = {t.name: t.to_metadata(copies, name=f"{t.name}_alone") for t in q.tables}
         copies.create_all(engine)
         with engine.begin() as conn:
-            apply_batch(conn, q, alone, f"{q.name}_alone", events)
+            assert apply_batch(conn, q, alone, f"{q.name}_alone", events) == 25
         with engine.connect() as conn:
-            assert read_positions(conn, [q.name, f"{q.name}_alone"]) == {q.name: 25, f"{q.name}_alone": 25}
             assert read_anchor(conn, q.name) == read_anchor(conn, f"{q.name}_alone") == (25, events[-1].event.id)
             written = 0
             for table in q.tables:
@@ -116,4 +122,11 @@ async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
                 assert mine == theirs
                 written += len(mine)
             assert written >= 1  # each wrote rows: the comparison compared something
+    with engine.begin() as conn:
+        write_position(conn, projections[1].name, 3)  # as a rebuild swapped in behind the runner would leave it
+    with pytest.raises(Gap):
+        runner._apply(enrolled_events(template, 2, 32), 0)
+    with engine.connect() as conn:  # nothing of the refused batch was written, for any of them
+        assert read_positions(conn, [q.name for q in projections]) == {q.name: 3 if q is projections[1] else 31
+                                                                        for q in projections}
     engine.dispose()

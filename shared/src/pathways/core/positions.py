@@ -29,10 +29,12 @@ def _statements(dialect: str) -> dict[str, Any]:
     expression and its cache key, and SQLAlchemy's compiled cache answers the rest."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     read = select(POSITIONS.c.name, POSITIONS.c.position).where(POSITIONS.c.name.in_(bindparam("names", expanding=True)))
-    # FOR UPDATE on PostgreSQL: two runners of one projection (two replicas, or a rebuild's
-    # swap) take turns on its row, so neither applies a batch on a position the other moves.
-    # SQLite has one writer at a time already.
-    read_locked = read.with_for_update() if dialect == "postgresql" else read
+    # FOR UPDATE on PostgreSQL: two runners of one projection (two replicas), or a runner and
+    # a rebuild's swap, take turns on its row, so neither applies a batch on a position the
+    # other moves. The rows are locked in name order, whoever locks them, so two that lock
+    # several never wait on each other crosswise (a deadlock PostgreSQL would break by
+    # failing one). SQLite has one writer at a time already.
+    read_locked = read.order_by(POSITIONS.c.name).with_for_update() if dialect == "postgresql" else read
     position = insert(POSITIONS).values(name=bindparam("name"), position=bindparam("position"))
     anchor = insert(ANCHORS).values(name=bindparam("name"), sequence=bindparam("sequence"), event_id=bindparam("event_id"))
     return {

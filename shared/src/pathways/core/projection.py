@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, select, text
 from pathways.core.envelope import CloudEvent
 from pathways.core.eventstore.base import EventStore, StoredEvent
 from pathways.core.logging import get_logger
-from pathways.core.positions import read_anchor, read_position, write_anchor, write_position
+from pathways.core.positions import read_anchor, read_position, read_positions, write_anchor, write_position
 from pathways.core.readmodels import ProjectionAnchor, ProjectionPosition
 from pathways.core.rows import Rows, insert_if_absent, update, upsert
 from pathways.core.schemas import EventData, SchemaRegistry
@@ -348,7 +348,10 @@ def _copy_without_indexes(table: Table, meta: MetaData, name: str) -> Table:
 
 def _swap(engine: Engine, projection: Projection, shadow: Tables, position_name: str) -> None:
     with engine.begin() as conn:
-        position = read_position(conn, position_name, for_update=True)
+        # The live row locked too, before any table is dropped (pathways.core.positions locks in
+        # name order): a runner of the live tables then waits before it touches them, never
+        # holding the row while the swap waits for it with the tables half renamed.
+        position = read_positions(conn, [projection.name, position_name], for_update=True)[position_name]
         for live in projection.tables:
             live.drop(conn, checkfirst=True)
             conn.execute(text(f'ALTER TABLE "{shadow[live.name].name}" RENAME TO "{live.name}"'))

@@ -76,7 +76,9 @@ def subscribe(broker: NatsBroker, consumer: DurableConsumer, context: Background
         # A batch per pull, not a message: faststream's per-message path (its context, middlewares
         # and a task each) cost the registry more per enrolment than its own read models, for a
         # consumer that passes over nearly every event it reads (bench/consumers.py: 105 µs of CPU
-        # per event against 32 µs for the batch subscriber).
+        # per event against 32 µs for the batch subscriber). It fills a batch for up to FETCH_WAIT,
+        # so under light traffic a message waits up to that long: the key shredder is the
+        # safety net behind the erasure command's own follow-up, which erases at once.
         pull_sub=PullSub(batch_size=consumer.batch, timeout=FETCH_WAIT, batch=True),
         # faststream's own default inbox prefix is `_INBOX.`, where a service user may not
         # subscribe: its pull requests are answered under the service's prefix instead.
