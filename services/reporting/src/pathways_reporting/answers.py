@@ -111,6 +111,21 @@ class AttendedYear(SQLModel, table=True):
     months: int  # bit m-1 set: came in month m
 
 
+# Who ever came to each activity, with the partner they came with, and the first month they
+# did: what "with an activity chosen" narrows the outcomes and the journey to. Read as one
+# range of its key; picking them out of the month rows instead read every month row of the
+# programme (the activity is not a prefix of their key): 36 ms of 44 for the outcome change,
+# 22 of 26 for the journey, on 1 M events.
+class ActivityPerson(SQLModel, table=True):
+    __tablename__ = "reporting_activity_person"
+    __table_args__ = (Index("reporting_activity_person_by_person", "programme_id", "participant_id"),)
+    programme_id: str = Field(primary_key=True, sa_type=Id)
+    activity: str = Field(primary_key=True, sa_type=String(200))
+    partner_id: str = Field(primary_key=True, sa_type=Id)
+    participant_id: str = Field(primary_key=True, sa_type=Id)
+    first_month: str = Field(sa_type=Month)
+
+
 class Person(SQLModel, table=True):  # one row per person per programme: counted once however many partners enrol them
     __tablename__ = "reporting_person"
     __table_args__ = (Index("reporting_person_by_day", "programme_id", "first_enrolled_on"),
@@ -186,13 +201,14 @@ def _t(model: type[SQLModel]) -> Table:
 
 SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS = (_t(m) for m in (SessionDay, SessionMonth, SpendDay, SpendMonth))
 ATTENDED, ATTENDED_YEARS, PEOPLE, PARTNER_PEOPLE = (_t(m) for m in (AttendedMonth, AttendedYear, Person, PartnerPerson))
+ACTIVITY_PEOPLE = _t(ActivityPerson)
 ENROLMENT_DAYS, WITHDRAWAL_DAYS, BASELINE_DAYS, PAYMENT_DAYS = (
     _t(m) for m in (EnrolmentDay, WithdrawalDay, BaselineDay, PaymentDay)
 )
 PAIRS = _t(OutcomePair)
 
-TABLES = [SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS, ATTENDED, ATTENDED_YEARS, PEOPLE, PARTNER_PEOPLE,
-          ENROLMENT_DAYS,
+TABLES = [SESSION_DAYS, SESSION_MONTHS, SPEND_DAYS, SPEND_MONTHS, ATTENDED, ATTENDED_YEARS, ACTIVITY_PEOPLE, PEOPLE,
+          PARTNER_PEOPLE, ENROLMENT_DAYS,
           WITHDRAWAL_DAYS, BASELINE_DAYS, PAYMENT_DAYS, PAIRS]
 for _table in TABLES:
     _table.dialect_options["sqlite"]["with_rowid"] = False
@@ -246,6 +262,11 @@ def _attended(grain: str, bit: str) -> Any:
     return query
 
 
+def _activity_people(t: Table) -> Select[Any]:
+    keys = [t.c.programme_id, t.c.activity, t.c.partner_id, t.c.participant_id]
+    return select(*keys, func.min(t.c.month)).group_by(*keys)
+
+
 def summaries(sessions: Table, spend: Table, outcomes: Table, attendance: Table) -> list[Summary]:
     return [
         Summary(SESSION_DAYS, sessions, ("programme_id", "day"), _sessions("day")),
@@ -255,4 +276,5 @@ def summaries(sessions: Table, spend: Table, outcomes: Table, attendance: Table)
         Summary(PAIRS, outcomes, ("programme_id", "partner_id", "participant_id"), _pairs),
         Summary(ATTENDED, attendance, ("programme_id", "participant_id"), _attended("month", "day_bit")),
         Summary(ATTENDED_YEARS, attendance, ("programme_id", "participant_id"), _attended("year", "month_bit")),
+        Summary(ACTIVITY_PEOPLE, attendance, ("programme_id", "participant_id"), _activity_people),
     ]

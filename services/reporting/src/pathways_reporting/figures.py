@@ -271,7 +271,7 @@ def outcome_change(conn: Connection, programme_id: str, f: Filters) -> dict[str,
     nxt = p.c.next_follow_up_on
     where += [(nxt.is_(None)) | (nxt > f.date_to)] if f.date_to else [nxt.is_(None)]
     if f.activity:
-        t = a.ATTENDED
+        t = a.ACTIVITY_PEOPLE
         where.append(p.c.participant_id.in_(select(t.c.participant_id).where(
             t.c.programme_id == programme_id, t.c.activity == f.activity)))
     change = p.c.follow_up - p.c.baseline

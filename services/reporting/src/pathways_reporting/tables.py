@@ -110,8 +110,8 @@ def missed_sessions(conn: Connection, programme_id: str, f: Filters, limit: int 
 
     found = missed_in_a_row(conn, programme_id, f)
     reader = f.reader("attendance")
-    if reader is not None:  # only people the reader may read: consent, and agreements
-        readable = DIRECTORY.readable(conn, programme_id, reader)
+    if reader is not None and found:  # only people the reader may read: consent, and agreements
+        readable = DIRECTORY.readable_among(conn, programme_id, reader, [(m["partner_id"], m["participant_id"]) for m in found])
         found = [m for m in found if (m["partner_id"], m["participant_id"]) in readable]
     rows = [[m["participant_id"], m["partner_id"], m["unexcused_in_a_row"], m["last_recorded_on"], m["attendance_rate"]]
             for m in found]

@@ -16,7 +16,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Date, Integer, MetaData, String, Table, Text, and_, bindparam, exists, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    select,
+    tuple_,
+)
 
 from pathways.core.envelope import CloudEvent
 from pathways.core.projection import Projection, Rows, Tables, update, upsert
@@ -33,6 +48,7 @@ from pathways.policy.facts import (
 )
 
 REGISTRY = "pathways.registry."
+READABLE_CHUNK = 400  # enrolments asked about per statement (row values in an IN list)
 
 
 @dataclass(frozen=True)
@@ -231,19 +247,22 @@ class Directory:
         return and_(self.consents_to(reader.purpose, programme_id, partner_id, participant_id),
                     self.agreements.covers(reader.organisation, reader.data, programme_id, partner_id, reader.on))
 
-    def readable(self, conn: Connection, programme_id: str, reader: Reader) -> set[tuple[str, str]]:
-        """(partner, participant) of every enrolment the reader may read now (`may_read`)."""
+    def readable_among(self, conn: Connection, programme_id: str, reader: Reader,
+                       enrolments: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (partner, participant) the reader may read now (`may_read`): an
+        index lookup per person named, never a read of the whole directory (reading every
+        consenting enrolment of a programme of 40,000 people into a set cost the commissioner's
+        dashboard 100 ms for a table of a few people)."""
         sharing = self.agreements.partners_sharing(conn, programme_id, reader.organisation, reader.data, reader.on)
-        return {(partner, person) for partner, person in self.consenting(conn, programme_id, reader.purpose)
-                if sharing is None or partner in sharing}
-
-    def consenting(self, conn: Connection, programme_id: str, purpose: str) -> set[tuple[str, str]]:
-        """(partner, participant) of every enrolment in the programme whose person consents
-        to `purpose` now: what a read for that purpose may show."""
+        wanted = [e for e in dict.fromkeys(enrolments) if sharing is None or e[0] in sharing]
         t = self.enrolments_table
-        rows = conn.execute(select(t.c.partner_id, t.c.participant_id).where(
-            t.c.programme_id == programme_id, t.c[consent_column(purpose)].is_(True)))
-        return {(r.partner_id, r.participant_id) for r in rows}
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(wanted), READABLE_CHUNK):
+            found.update((r.partner_id, r.participant_id) for r in conn.execute(
+                select(t.c.partner_id, t.c.participant_id).where(
+                    t.c.programme_id == programme_id, t.c[consent_column(reader.purpose)].is_(True),
+                    tuple_(t.c.partner_id, t.c.participant_id).in_(wanted[start:start + READABLE_CHUNK]))))
+        return found
 
     def co_producers(self, conn: Connection, programme_id: str, co_producer_ids: Iterable[str]) -> dict[str, CoProducerFacts]:
         ids = list(co_producer_ids)
