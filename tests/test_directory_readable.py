@@ -1,0 +1,70 @@
+"""`Directory.readable_among`, which the reporting tables use to show only people the reader
+may read, gives exactly what `Directory.may_read` (the one-condition form) gives for the same
+people: consent to the reader's purpose with that partner, and the programme's sharing
+agreements in force on the day — for random directories, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pathways.core.readmodels import make_engine
+from pathways.policy.consent import PURPOSES, consent_column
+from pathways.policy.directory import Directory, Reader
+from sqlalchemy import Engine, literal, select
+
+PARTNERS = ["pa", "pb", "pc"]
+PEOPLE = [f"p{i}" for i in range(6)]
+ON = date(2026, 3, 1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    if request.param == "postgres":
+        return make_engine(request.getfixturevalue("postgres"))
+    return make_engine(f"sqlite:///{tmp_path_factory.mktemp('readable') / 'dir.db'}")
+
+
+enrolments = st.dictionaries(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(PEOPLE)),
+                             st.fixed_dictionaries({p: st.booleans() for p in PURPOSES}), max_size=12)
+agreements = st.lists(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(["commissioner-x", "someone-else"]),
+                                st.sampled_from(["participants", "attendance"]), st.booleans()), max_size=4)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(enrolled=enrolments, shared=agreements, purpose=st.sampled_from(sorted(PURPOSES)),
+       data=st.sampled_from(["participants", "attendance"]),
+       asked=st.lists(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(PEOPLE)), max_size=10))
+def test_readable_among_is_may_read_for_the_people_named(
+    database: Engine, enrolled: dict[tuple[str, str], dict[str, bool]], shared: list[tuple[str, str, str, bool]],
+    purpose: str, data: str, asked: list[tuple[str, str]],
+) -> None:
+    directory = Directory(f"rd{uuid.uuid4().hex[:8]}")
+    tables = [directory.enrolments_table, directory.agreements.table]
+    for table in tables:
+        table.create(database)
+    programme = "prog-1"
+    try:
+        with database.begin() as conn:
+            for (partner, person), consents in enrolled.items():
+                conn.execute(directory.enrolments_table.insert().values(
+                    programme_id=programme, partner_id=partner, participant_id=person, setting="ward", active=True,
+                    erased=False, **{consent_column(p): given for p, given in consents.items()}))
+            for n, (provider, recipient, what, in_force) in enumerate(shared):
+                conn.execute(directory.agreements.table.insert().values(
+                    programme_id=programme, agreement_id=f"a{n}", data=what, provider_id=provider, recipient_id=recipient,
+                    starts_on=date(2026, 1, 1) if in_force else date(2026, 6, 1), ends_on=date(2026, 12, 31), ended_on=None))
+        reader = Reader("commissioner-x", purpose, data, ON)
+        with database.connect() as conn:
+            found = directory.readable_among(conn, programme, reader, asked)
+            expected = {(partner, person) for partner, person in set(asked) if conn.execute(select(literal(1)).where(
+                directory.may_read(reader, literal(programme), literal(partner), literal(person)))).first()}
+        assert found == expected
+        assert found <= set(asked)  # only the people named, never the whole directory
+    finally:
+        for table in reversed(tables):
+            table.drop(database)
+
