@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pathways.core.readmodels import make_engine
+from pathways.policy import directory as directory_module
 from pathways.policy.consent import PURPOSES, consent_column
 from pathways.policy.directory import Directory, Reader
 from sqlalchemy import Engine, literal, select
@@ -40,8 +41,9 @@ agreements = st.lists(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(["com
        asked=st.lists(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(PEOPLE)), max_size=10))
 def test_readable_among_is_may_read_for_the_people_named(
     database: Engine, enrolled: dict[tuple[str, str], dict[str, bool]], shared: list[tuple[str, str, str, bool]],
-    purpose: str, data: str, asked: list[tuple[str, str]],
+    purpose: str, data: str, asked: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(directory_module, "READABLE_CHUNK", 3)  # the people asked about span several statements
     directory = Directory(f"rd{uuid.uuid4().hex[:8]}")
     tables = [directory.enrolments_table, directory.agreements.table]
     for table in tables:
@@ -54,9 +56,10 @@ def test_readable_among_is_may_read_for_the_people_named(
                     programme_id=programme, partner_id=partner, participant_id=person, setting="ward", active=True,
                     erased=False, **{consent_column(p): given for p, given in consents.items()}))
             for n, (provider, recipient, what, in_force) in enumerate(shared):
-                conn.execute(directory.agreements.table.insert().values(
+                conn.execute(directory.agreements.table.insert().values(  # not yet in force, or ended early, on ON
                     programme_id=programme, agreement_id=f"a{n}", data=what, provider_id=provider, recipient_id=recipient,
-                    starts_on=date(2026, 1, 1) if in_force else date(2026, 6, 1), ends_on=date(2026, 12, 31), ended_on=None))
+                    starts_on=date(2026, 1, 1) if in_force or n % 2 else date(2026, 6, 1), ends_on=date(2026, 12, 31),
+                    ended_on=None if in_force else (date(2026, 2, 1) if n % 2 else None)))
         reader = Reader("commissioner-x", purpose, data, ON)
         with database.connect() as conn:
             found = directory.readable_among(conn, programme, reader, asked)
