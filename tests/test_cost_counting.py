@@ -215,6 +215,14 @@ async def test_g1_two_service_instances_over_nats_exactly_one_wins_each_round(
 # --- SQL statements per projection batch ------------------------------------------------
 
 
+async def enrolment_template(client: CommandClient, nats_client: Client) -> StoredEvent:
+    """One ParticipantEnrolled as the registry stored it, to copy (`enrolled_events`)."""
+    s = await setup_programme(client)
+    p = unique("p")
+    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
+    return (await JetStreamEventStore(nats_client).read_subject(f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"))[0]
+
+
 def enrolled_events(template: StoredEvent, count: int, start: int) -> list[StoredEvent]:
     """`count` enrolments shaped exactly like a stored one, with made-up participant ids."""
     out = []
@@ -239,11 +247,7 @@ async def test_sql_statements_per_projection_batch_do_not_grow_with_the_batch(
     registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
     tmp_path: Any, database: str,
 ) -> None:
-    s = await setup_programme(client)
-    p = unique("p")
-    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
-    subject = f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"
-    template = (await JetStreamEventStore(nats_client).read_subject(subject))[0]
+    template = await enrolment_template(client, nats_client)
     per_batch = {}
     for size in (10, 2_000):
         url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / f'{size}.db'}"
@@ -319,11 +323,7 @@ async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_fai
     from pathways.core.eventstore.memory import InMemoryEventStore
     from pathways.core.projection import dump, rebuild
 
-    s = await setup_programme(client)
-    p = unique("p")
-    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
-    subject = f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"
-    template = (await JetStreamEventStore(nats_client).read_subject(subject))[0]
+    template = await enrolment_template(client, nats_client)
     store = InMemoryEventStore()
     store._events = enrolled_events(template, 60, 1)
     engine = make_engine(f"sqlite:///{tmp_path / 'ahead.db'}")

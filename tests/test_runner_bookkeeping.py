@@ -12,13 +12,12 @@ from pathways.core.positions import read_anchor, read_positions, write_position
 from pathways.core.projection import Gap, Projection, Rows, Tables, apply_batch
 from pathways.core.readmodels import make_engine
 from pathways.jetstream.runner import ProjectionRunner
-from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways_registry.readmodel import ROSTER
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select
 
-from tests.conftest import CommandClient, enrolment, setup_programme, unique
-from tests.test_cost_counting import counted, enrolled_events
+from tests.conftest import CommandClient
+from tests.test_cost_counting import counted, enrolled_events, enrolment_template
 
 
 def counter(name: str, meta: MetaData) -> Projection:
@@ -42,11 +41,7 @@ async def test_a_runner_reads_and_writes_its_positions_in_one_statement_each_how
     registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
     tmp_path: Any, database: str,
 ) -> None:
-    s = await setup_programme(client)
-    p = unique("p")
-    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
-    template = (await JetStreamEventStore(nats_client).read_subject(
-        f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"))[0]
+    template = await enrolment_template(client, nats_client)
     events = enrolled_events(template, 30, 1)
     per_batch: dict[int, list[str]] = {}
     for kept in (1, 4):
@@ -90,11 +85,7 @@ async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
     context (which reads none of these events), then an idle cover, leave each position,
     anchor and row as `apply_batch` and a cover leave them for one alone; and a position
     moved back behind the runner (a rebuild swapped in) is a Gap, not applied over."""
-    s = await setup_programme(client)
-    p = unique("p")
-    assert (await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, p)))["status"] == "accepted"
-    template = (await JetStreamEventStore(nats_client).read_subject(
-        f"pathways.evt.{s.programme_id}.{s.partner_a}.registry.{p}"))[0]
+    template = await enrolment_template(client, nats_client)
     events = enrolled_events(template, 25, 1)
     meta = MetaData()
     elsewhere = Projection(name="bk_sessions", tables=[Table("bk_sessions", meta, Column("k", String(8), primary_key=True))],
