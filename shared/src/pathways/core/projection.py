@@ -168,6 +168,7 @@ class Applied:
 def apply_batch(
     conn: Connection, projection: Projection, tables: Tables, position_name: str, events: Iterable[StoredEvent],
     *, passed: int | None = None, summarise: bool = True, quarantine: list[int] | None = None,
+    through: int | None = None,
 ) -> int:
     """Apply events after the stored position; returns the new position. The caller owns
     the transaction, so rows and position commit together or not at all. `passed`: how far
@@ -175,15 +176,24 @@ def apply_batch(
     would be missed, so the caller must read again from the stored position. `summarise`:
     recompute the summaries of the groups the batch touched (a rebuild fills them once at the end).
     `quarantine`: where the sequences of events not applied because they are not from their
-    owner are noted."""
+    owner are noted. `through`: how far the caller's reader has looked; a projection of some
+    contexts (`subjects`) covers that far, since nothing it reads was stored in between."""
     position = read_position(conn, position_name, for_update=True)
     check_not_behind(projection, position, passed)
     done = apply_events(conn, projection, tables, position, events, summarise=summarise, quarantine=quarantine)
-    if done.last > position:
-        write_position(conn, position_name, done.last)
+    last = covered(projection, done.last, through)
+    if last > position:
+        write_position(conn, position_name, last)
     if done.anchor is not None:
         write_anchor(conn, position_name, *done.anchor)
-    return done.last
+    return last
+
+
+def covered(projection: Projection, last: int, through: int | None) -> int:
+    """Where a projection stands once its reader has looked through `through`: a projection of
+    some contexts moves there, since nothing it reads was stored in between; one that reads
+    every message stands at the last it applied."""
+    return max(last, through) if through is not None and projection.subjects is not None else last
 
 
 def check_not_behind(projection: Projection, position: int, passed: int | None) -> None:
@@ -318,16 +328,7 @@ def _apply_in_txn(
     through: int | None = None,
 ) -> int:
     with engine.begin() as conn:
-        position = read_position(conn, position_name, for_update=True)
-        done = apply_events(conn, projection, tables, position, events, summarise=False)
-        last = done.last
-        if through is not None and projection.subjects is not None:
-            last = max(last, through)  # what it does not read, up to `through`, is covered too
-        if last > position:
-            write_position(conn, position_name, last)
-        if done.anchor is not None:
-            write_anchor(conn, position_name, *done.anchor)
-        return last
+        return apply_batch(conn, projection, tables, position_name, events, summarise=False, through=through)
 
 
 def _fill_summaries(engine: Engine, projection: Projection, shadow: Tables) -> None:
@@ -381,5 +382,5 @@ def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ..
 
 
 __all__ = ["Applied", "Apply", "Gap", "Projection", "Rows", "Tables", "apply_batch", "apply_events", "check_not_behind",
-           "dump", "insert_if_absent", "read_anchor", "read_position", "rebuild", "update", "upsert", "write_anchor",
-           "write_position"]
+           "covered", "dump", "insert_if_absent", "read_anchor", "read_position", "rebuild", "update", "upsert",
+           "write_anchor", "write_position"]

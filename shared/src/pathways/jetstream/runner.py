@@ -31,7 +31,7 @@ from pathways.core import metrics, tracing
 from pathways.core.eventstore.base import StoredEvent
 from pathways.core.logging import get_logger
 from pathways.core.positions import read_anchor, read_positions, write_anchors, write_positions
-from pathways.core.projection import Gap, Projection, apply_events, check_not_behind
+from pathways.core.projection import Gap, Projection, apply_events, check_not_behind, covered
 from pathways.core.readmodel_tables import WRITER_HEARTBEAT, AnotherVersionWrites, beat, prepare_tables
 from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
 from pathways.jetstream.pull import BATCH, Pull
@@ -366,9 +366,7 @@ class ProjectionRunner:
                 mine = self._mine(p, events)
                 done = apply_events(conn, p, p.live_tables(), at[p.name], mine, quarantine=refused)
                 applied.append((p.name, mine, passed))
-                position = done.last
-                if p.subjects is not None and through > position:
-                    position = through  # nothing it reads was stored in between: covered
+                position = covered(p, done.last, through)
                 if position > at[p.name]:
                     moved[p.name] = position
                 if done.anchor is not None:

@@ -253,16 +253,25 @@ class Directory:
         index lookup per person named, never a read of the whole directory (reading every
         consenting enrolment of a programme of 40,000 people into a set cost the commissioner's
         dashboard 100 ms for a table of a few people)."""
-        sharing = self.agreements.partners_sharing(conn, programme_id, reader.organisation, reader.data, reader.on)
-        wanted = [e for e in dict.fromkeys(enrolments) if sharing is None or e[0] in sharing]
+        wanted = list(dict.fromkeys(enrolments))
         t = self.enrolments_table
+        sharing = self.sharing_condition(conn, programme_id, reader, t.c.partner_id) if wanted else []
         found: set[tuple[str, str]] = set()
         for start in range(0, len(wanted), READABLE_CHUNK):
             found.update((r.partner_id, r.participant_id) for r in conn.execute(
                 select(t.c.partner_id, t.c.participant_id).where(
-                    t.c.programme_id == programme_id, t.c[consent_column(reader.purpose)].is_(True),
+                    t.c.programme_id == programme_id, t.c[consent_column(reader.purpose)].is_(True), *sharing,
                     tuple_(t.c.partner_id, t.c.participant_id).in_(wanted[start:start + READABLE_CHUNK]))))
         return found
+
+    def sharing_condition(self, conn: Connection, programme_id: str, reader: Reader, partner_id: Any) -> list[Any]:
+        """The agreements half of `may_read` for a query over one programme, read once before
+        it: the partners whose people's `reader.data` the reader may read, as a condition on
+        the rows' partner (none: the programme has no agreement, every partner's). As the
+        correlated subqueries of `may_read`, the agreements were asked again for every row:
+        counting a table of 117,000 measurements cost 46 ms on 1 M events."""
+        sharing = self.agreements.partners_sharing(conn, programme_id, reader.organisation, reader.data, reader.on)
+        return [] if sharing is None else [partner_id.in_(sorted(sharing))]
 
     def co_producers(self, conn: Connection, programme_id: str, co_producer_ids: Iterable[str]) -> dict[str, CoProducerFacts]:
         ids = list(co_producer_ids)
