@@ -238,7 +238,10 @@ def enrolled_events(template: StoredEvent, count: int, start: int) -> list[Store
 
 def counted(engine: Engine) -> list[str]:
     statements: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    # Transaction control is not counted: the driver begins SQLite's transactions unseen, and a
+    # runner's BEGIN IMMEDIATE (pathways.core.positions) only says when.
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_: None if sql.startswith("BEGIN") else statements.append(sql))
     return statements
 
 

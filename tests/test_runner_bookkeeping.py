@@ -4,6 +4,7 @@ and each still ends exactly where it would alone."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from pathways.core.readmodels import make_engine
 from pathways.jetstream.runner import ProjectionRunner
 from pathways.runtime.host import ServiceHost
 from pathways_registry.readmodel import ROSTER
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, event, select
 
 from tests.conftest import CommandClient
 from tests.test_cost_counting import counted, enrolled_events, enrolment_template
@@ -121,3 +122,87 @@ async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
         assert read_positions(conn, [q.name for q in projections]) == {q.name: 3 if q is projections[1] else 31
                                                                         for q in projections}
     engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_another_writer_between_a_runners_read_and_write_waits_and_nothing_is_applied_twice(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
+    tmp_path: Any, database: str,
+) -> None:
+    """Two runners of the same read models on one database (two replicas), the second
+    applying events 1-10 while the first is between reading its positions and writing its
+    batch of 1-5: the second waits, then applies only what the first had not; every event is
+    counted once and no position goes back. (On SQLite the positions were read before the
+    driver's transaction began, and the first runner wrote 5 over 10 and counted 1-5 twice.)"""
+    template = await enrolment_template(client, nats_client)
+    events = enrolled_events(template, 10, 1)
+    meta = MetaData()
+    projections = [counter(f"twice_{n}", meta) for n in ("a", "b")]
+    url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / 'two.db'}"
+    first, second = make_engine(url), make_engine(url)
+    one, two = ProjectionRunner(projections, first, None), ProjectionRunner(projections, second, None)
+    one.create_tables()
+    two.create_tables()
+    waited: list[bool] = []
+    threads: list[threading.Thread] = []
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM projection_position" in statement and not threads:
+            threads.append(threading.Thread(target=lambda: two._apply(events, 0)))
+            threads[0].start()
+            threads[0].join(1.0)
+            waited.append(threads[0].is_alive())
+
+    event.listen(first, "after_cursor_execute", after)
+    one._stored = one._apply(events[:5], 0)
+    threads[0].join(60)
+    assert waited == [True]  # the second runner waited for the first to commit
+    with first.connect() as conn:
+        assert read_positions(conn, [q.name for q in projections]) == {q.name: 10 for q in projections}
+        assert [conn.execute(select(q.tables[0].c.n)).scalar() for q in projections] == [10, 10]
+    first.dispose()
+    second.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_swap_between_a_runners_read_and_write_waits_and_the_runner_then_finds_the_gap(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
+    tmp_path: Any, database: str,
+) -> None:
+    """A rebuild's swap putting a position back (to 3) while a runner is between reading its
+    positions and writing them: the swap waits for the runner's batch, its position then
+    stands, and the runner's next batch is a Gap, not applied over it."""
+    template = await enrolment_template(client, nats_client)
+    events = enrolled_events(template, 30, 1)
+    meta = MetaData()
+    projections = [counter(f"swap_{n}", meta) for n in ("a", "b")]
+    url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / 'swap.db'}"
+    runner_engine, swap_engine = make_engine(url), make_engine(url)
+    runner = ProjectionRunner(projections, runner_engine, None)
+    runner.create_tables()
+    runner._stored = runner._apply(events[:10], 0)
+    waited: list[bool] = []
+    threads: list[threading.Thread] = []
+
+    def swap() -> None:
+        with swap_engine.begin() as conn:
+            read_positions(conn, [projections[0].name], for_update=True)
+            write_position(conn, projections[0].name, 3)
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM projection_position" in statement and not threads:
+            threads.append(threading.Thread(target=swap))
+            threads[0].start()
+            threads[0].join(1.0)
+            waited.append(threads[0].is_alive())
+
+    event.listen(runner_engine, "after_cursor_execute", after)
+    runner._stored = runner._apply(events[10:20], 0)
+    threads[0].join(60)
+    assert waited == [True]  # the swap waited for the runner's batch
+    with runner_engine.connect() as conn:
+        assert read_positions(conn, [q.name for q in projections]) == {projections[0].name: 3, projections[1].name: 20}
+    with pytest.raises(Gap):
+        runner._apply(events[20:30], 0)
+    runner_engine.dispose()
+    swap_engine.dispose()

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from pathways.core import metrics, tracing
 from pathways.core.eventstore.base import StoredEvent
 from pathways.core.logging import get_logger
-from pathways.core.positions import read_anchor, read_positions, write_anchors, write_positions
+from pathways.core.positions import read_anchor, read_positions, seed_positions, write_anchors, write_positions
 from pathways.core.projection import Gap, Projection, apply_events, check_not_behind, covered
 from pathways.core.readmodel_tables import WRITER_HEARTBEAT, AnotherVersionWrites, beat, prepare_tables
 from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
@@ -163,6 +163,7 @@ class ProjectionRunner:
         (pathways.core.readmodel_tables); AnotherVersionWrites while that version still writes them."""
         with self.engine.begin() as conn:
             prepare_tables(conn, self.projections)
+            seed_positions(conn, [p.name for p in self.projections])
         self._beaten = time.monotonic()
 
     def stored_positions(self) -> dict[str, int]:
