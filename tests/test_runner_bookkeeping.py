@@ -5,6 +5,7 @@ and each still ends exactly where it would alone."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -124,6 +125,24 @@ async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
     engine.dispose()
 
 
+def between_read_and_write(engine: Engine, other: Callable[[], Any]) -> tuple[list[bool], list[threading.Thread]]:
+    """Starts `other` in a thread of its own (another connection, as a second runner or a
+    rebuild's swap would use) right after `engine` has read its positions, and notes whether
+    it was still waiting a second later, as it must be while the reader holds them."""
+    waited: list[bool] = []
+    threads: list[threading.Thread] = []
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM projection_position" in statement and not threads:
+            threads.append(threading.Thread(target=other))
+            threads[0].start()
+            threads[0].join(1.0)
+            waited.append(threads[0].is_alive())
+
+    event.listen(engine, "after_cursor_execute", after)
+    return waited, threads
+
+
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_another_writer_between_a_runners_read_and_write_waits_and_nothing_is_applied_twice(
     registry: ServiceHost, client: CommandClient, nats_client: Client, request: pytest.FixtureRequest,
@@ -143,17 +162,7 @@ async def test_another_writer_between_a_runners_read_and_write_waits_and_nothing
     one, two = ProjectionRunner(projections, first, None), ProjectionRunner(projections, second, None)
     one.create_tables()
     two.create_tables()
-    waited: list[bool] = []
-    threads: list[threading.Thread] = []
-
-    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "FROM projection_position" in statement and not threads:
-            threads.append(threading.Thread(target=lambda: two._apply(events, 0)))
-            threads[0].start()
-            threads[0].join(1.0)
-            waited.append(threads[0].is_alive())
-
-    event.listen(first, "after_cursor_execute", after)
+    waited, threads = between_read_and_write(first, lambda: two._apply(events, 0))
     one._stored = one._apply(events[:5], 0)
     threads[0].join(60)
     assert waited == [True]  # the second runner waited for the first to commit
@@ -181,22 +190,13 @@ async def test_a_swap_between_a_runners_read_and_write_waits_and_the_runner_then
     runner = ProjectionRunner(projections, runner_engine, None)
     runner.create_tables()
     runner._stored = runner._apply(events[:10], 0)
-    waited: list[bool] = []
-    threads: list[threading.Thread] = []
 
     def swap() -> None:
         with swap_engine.begin() as conn:
             read_positions(conn, [projections[0].name], for_update=True)
             write_position(conn, projections[0].name, 3)
 
-    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "FROM projection_position" in statement and not threads:
-            threads.append(threading.Thread(target=swap))
-            threads[0].start()
-            threads[0].join(1.0)
-            waited.append(threads[0].is_alive())
-
-    event.listen(runner_engine, "after_cursor_execute", after)
+    waited, threads = between_read_and_write(runner_engine, swap)
     runner._stored = runner._apply(events[10:20], 0)
     threads[0].join(60)
     assert waited == [True]  # the swap waited for the runner's batch
