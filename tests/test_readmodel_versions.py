@@ -6,6 +6,7 @@ once. Without the guard they would be dropped back and forth for as long as both
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from pathways.core.projection import Projection, read_position, write_position
 from pathways.core.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, ProjectionWriter, beat, prepare_tables, shape
 from pathways.core.readmodels import make_engine
 from pathways.jetstream.runner import ProjectionRunner
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, inspect, select
+from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, insert, inspect, select
 
 
 def version(columns: list[str]) -> Projection:
@@ -99,3 +100,36 @@ def test_no_table_is_dropped_when_any_projection_of_the_runner_must_wait(tmp_pat
         prepare_tables(conn, [NEW, Projection("sessions_showcases", [other_new], {})], now=2005.0)
     assert columns(engine) == {"partner", "sessions"}
 
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_index_added_since_is_built_on_the_rows_there_are_without_a_rebuild(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A version whose tables differ only by an index (a query made cheaper) keeps the rows and
+    the position, and the index is there; the planner can use it at once."""
+    engine = make_engine(request.getfixturevalue("postgres") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}")
+    name = f"idx{uuid.uuid4().hex[:8]}"
+
+    def made(indexed: bool) -> Projection:
+        table = Table(name, MetaData(), Column("partner", String(64), primary_key=True), Column("sessions", Integer),
+                      *([Index(f"{name}_by_sessions", "sessions")] if indexed else []))
+        return Projection(f"{name}_projection", [table], {})
+
+    before, after = made(False), made(True)
+    with engine.begin() as conn:
+        prepare_tables(conn, [before], now=1000.0)
+        conn.execute(insert(before.tables[0]).values(partner="archery-together", sessions=12))
+        write_position(conn, before.name, 40)
+    try:
+        with engine.begin() as conn:  # the same columns: no rebuild, even with the older one beating
+            prepare_tables(conn, [after], now=1001.0)
+            assert read_position(conn, after.name) == 40
+            assert conn.execute(select(after.tables[0].c.sessions)).scalar() == 12
+            assert f"{name}_by_sessions" in {i["name"] for i in inspect(conn).get_indexes(name)}
+        with engine.begin() as conn:  # and again: nothing to do
+            prepare_tables(conn, [after], now=1002.0)
+    finally:
+        with engine.begin() as conn:
+            after.tables[0].drop(conn)
+            conn.execute(ProjectionWriter.__table__.delete().where(ProjectionWriter.__table__.c.name == after.name))

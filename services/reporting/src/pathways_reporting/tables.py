@@ -150,9 +150,10 @@ def co_producer_payments(conn: Connection, programme_id: str, f: Filters, limit:
 
 def outcomes(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
     o = OUTCOMES
-    found, total = _fetch(conn, select(o).where(o.c.programme_id == programme_id, *f.dated(o.c.measured_on),
-                                                *_partner(o.c.partner_id, f), *_readable(conn, programme_id, o, f, "outcomes"))
-                          .order_by(o.c.participant_id, o.c.measured_on, o.c.measurement_id), limit)
+    chosen = [o.c.programme_id == programme_id, *f.dated(o.c.measured_on), *_partner(o.c.partner_id, f)]
+    found, total = _fetch(conn, select(o).where(*chosen, *_readable(conn, programme_id, o, f, "outcomes"))
+                          .order_by(o.c.participant_id, o.c.measured_on, o.c.measurement_id), limit,
+                          lambda: _readable_count(conn, programme_id, o, f, "outcomes", chosen))
     rows = [[r.measured_on.isoformat(), r.participant_id, r.partner_id, r.instrument, r.timepoint, r.raw_score,
              Decimal(r.metric_hundredths) / 100] for r in found]
     return TableData("Wellbeing measurements", ["measured_on", "participant_id", "partner_id", "instrument", "timepoint",
@@ -167,6 +168,14 @@ def _readable(conn: Connection, programme_id: str, rows: Any, f: Filters, data: 
         return []
     consenting = DIRECTORY.consents_to(reader.purpose, rows.c.programme_id, rows.c.partner_id, rows.c.participant_id)
     return [*DIRECTORY.sharing_condition(conn, programme_id, reader, rows.c.partner_id), consenting]
+
+
+def _readable_count(conn: Connection, programme_id: str, rows: Any, f: Filters, data: str, chosen: list[Any]) -> int:
+    """How many of the `chosen` rows `_readable` lets through."""
+    reader = f.reader(data)
+    if reader is None:
+        return int(conn.execute(select(func.count()).select_from(rows).where(*chosen)).scalar() or 0)
+    return DIRECTORY.count_readable(conn, programme_id, reader, rows, chosen)
 
 
 def co_production(conn: Connection, programme_id: str, f: Filters, limit: int | None = None) -> TableData:
