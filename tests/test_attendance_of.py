@@ -1,0 +1,118 @@
+"""`journey_figures.attendance_of` (the participants table's attendance and the missed-sessions
+table) counts attendances in their index and reads only absences and the last day someone
+came. It must give exactly what reading every record of a person in the order the sessions
+were held gives (the definition, kept below as `in_order`): for random programmes with
+several sessions on one day, people of the same id with two partners, excused and unexcused
+absences on the day someone last came, and every period and activity filter — on SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pathways.core.readmodels import make_engine
+from pathways_reporting.figures import Filters
+from pathways_reporting.journey import ABSENCES
+from pathways_reporting.journey_figures import attendance_of
+from pathways_reporting.readmodel import ATTENDANCE, SESSIONS
+from sqlalchemy import Connection, Engine, and_, literal, select, union_all
+
+PROGRAMME = "prog-att"
+PARTNERS = ("pa", "pb")
+PEOPLE = ("u1", "u2", "u3")
+ACTIVITIES = ("yoga", "archery")
+DAY0 = date(2026, 1, 5)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = request.getfixturevalue("fresh_postgres") if request.param == "postgres" else \
+        f"sqlite:///{tmp_path_factory.mktemp('attendance') / 'r.db'}"
+    engine = make_engine(url)
+    for table in (SESSIONS, ATTENDANCE, ABSENCES):
+        table.create(engine)
+    yield engine
+    engine.dispose()
+
+
+# A session: (day offset, hour, partner, activity); on some days several, some at the same hour.
+sessions = st.lists(st.tuples(st.integers(0, 5), st.sampled_from([9, 14, 14, 18]), st.sampled_from(PARTNERS),
+                              st.sampled_from(ACTIVITIES)), min_size=1, max_size=10)
+# What each person enrolled with a partner did at a session of that partner (or nothing).
+records = st.dictionaries(st.tuples(st.integers(0, 9), st.sampled_from(PEOPLE)),
+                          st.sampled_from(["present", "present", "excused", "unexcused"]), max_size=30)
+periods = st.tuples(st.none() | st.integers(0, 5), st.none() | st.integers(0, 5))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(held=sessions, did=records, period=periods, activity=st.none() | st.sampled_from(ACTIVITIES),
+       asked=st.lists(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(PEOPLE)), min_size=1, max_size=6))
+def test_attendance_of_is_every_record_read_in_order(
+    database: Engine, held: list[tuple[int, int, str, str]], did: dict[tuple[int, str], str],
+    period: tuple[int | None, int | None], activity: str | None, asked: list[tuple[str, str]],
+) -> None:
+    with database.begin() as conn:
+        for table in (SESSIONS, ATTENDANCE, ABSENCES):
+            conn.execute(table.delete())
+        _record(conn, held, did)
+    start, end = (None if d is None else DAY0 + timedelta(days=d) for d in period)
+    f = Filters(start, end, None, activity)
+    with database.connect() as conn:
+        assert attendance_of(conn, PROGRAMME, f, asked) == in_order(conn, PROGRAMME, f, asked)
+
+
+def _record(conn: Connection, held: list[tuple[int, int, str, str]], did: dict[tuple[int, str], str]) -> None:
+    for n, (offset, hour, partner, activity) in enumerate(held):
+        day = DAY0 + timedelta(days=offset)
+        conn.execute(SESSIONS.insert().values(
+            programme_id=PROGRAMME, session_id=f"s{n}", partner_id=partner, activity=activity, site="Hall", capacity=12,
+            starts_at=datetime.combine(day, time(hour), UTC), status="delivered", delivered_on=day, attendance=0,
+            duration_minutes=60, day=day, month=f"{day:%Y-%m}"))
+        for (at, person), kind in did.items():
+            if at != n:
+                continue
+            common = {"programme_id": PROGRAMME, "session_id": f"s{n}", "participant_id": person, "partner_id": partner,
+                      "activity": activity}
+            if kind == "present":
+                conn.execute(ATTENDANCE.insert().values(**common, site="Hall", attended_on=day, month=f"{day:%Y-%m}",
+                                                        year=day.year, day_bit=1 << (day.day - 1),
+                                                        month_bit=1 << (day.month - 1)))
+            else:
+                conn.execute(ABSENCES.insert().values(**common, kind=kind, on=day))
+
+
+def in_order(conn: Connection, programme_id: str, f: Filters,
+             people: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The definition: every attendance and absence of these people, in the order the
+    sessions were held, run through one by one (attendance_of as it was before it counted in
+    the index)."""
+    wanted = set(people)
+    at, ab, sessions = ATTENDANCE, ABSENCES, SESSIONS
+    came = select(at.c.partner_id, at.c.participant_id, at.c.session_id, literal("present").label("kind")).where(
+        at.c.programme_id == programme_id, at.c.participant_id.in_(sorted({p for _, p in wanted})),
+        *f.dated(at.c.attended_on), *([at.c.activity == f.activity] if f.activity else []))
+    missed = select(ab.c.partner_id, ab.c.participant_id, ab.c.session_id, ab.c.kind).where(
+        ab.c.programme_id == programme_id, *f.dated(ab.c.on), *([ab.c.activity == f.activity] if f.activity else []))
+    records = union_all(came, missed).subquery()
+    rows = select(records.c.partner_id, records.c.participant_id, sessions.c.day, records.c.kind).select_from(
+        records.join(sessions, and_(sessions.c.programme_id == programme_id, sessions.c.session_id == records.c.session_id)))
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for partner, participant, on, kind in conn.execute(rows.order_by(
+            records.c.partner_id, records.c.participant_id, sessions.c.day, sessions.c.starts_at, sessions.c.session_id)):
+        if (partner, participant) not in wanted:
+            continue
+        seen = out.setdefault((partner, participant), {"present": 0, "excused": 0, "unexcused": 0, "in_a_row": 0,
+                                                       "last_on": None})
+        seen[kind] += 1
+        seen["in_a_row"] = seen["in_a_row"] + 1 if kind == "unexcused" else (seen["in_a_row"] if kind == "excused" else 0)
+        seen["last_on"] = on
+    for seen in out.values():
+        expected = seen["present"] + seen["excused"] + seen["unexcused"]
+        seen["rate"] = round(seen["present"] / expected, 3) if expected else None
+        seen["last_on"] = seen["last_on"].isoformat()
+    return out
