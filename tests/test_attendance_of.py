@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pathways.core.readmodels import make_engine
 from pathways_reporting.figures import Filters
@@ -41,19 +41,26 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 # A session: (day offset, hour, partner, activity); on some days several, some at the same hour.
-sessions = st.lists(st.tuples(st.integers(0, 5), st.sampled_from([9, 14, 14, 18]), st.sampled_from(PARTNERS),
+sessions = st.lists(st.tuples(st.integers(0, 3), st.sampled_from([9, 14, 14, 18]), st.sampled_from(PARTNERS),
                               st.sampled_from(ACTIVITIES)), min_size=1, max_size=10)
-# What each person enrolled with a partner did at a session of that partner (or nothing).
-records = st.dictionaries(st.tuples(st.integers(0, 9), st.sampled_from(PEOPLE)),
-                          st.sampled_from(["present", "present", "excused", "unexcused"]), max_size=30)
+# What each person enrolled with the session's partner did there (or nothing), session by session.
+records = st.lists(st.tuples(*(st.sampled_from([None, "present", "present", "excused", "unexcused"]) for _ in PEOPLE)),
+                   min_size=10, max_size=10)
 periods = st.tuples(st.none() | st.integers(0, 5), st.none() | st.integers(0, 5))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Seen to matter, each once: on one day u1 came at 09:00, missed 14:00 and came at 18:00 (the
+# run is 0: the 18:00 attendance is the last, not the 09:00 one listed first); missed 09:00, came 14:00.
+@example(held=[(0, 9, "pa", "yoga"), (0, 14, "pa", "yoga"), (0, 18, "pa", "yoga")],
+         did=[("present", None, None), ("unexcused", None, None), ("present", None, None)],
+         period=(None, None), activity=None, asked=[("pa", "u1")])
+@example(held=[(0, 9, "pa", "yoga"), (0, 14, "pa", "yoga")], did=[("unexcused", None, None), ("present", None, None)],
+         period=(None, None), activity=None, asked=[("pa", "u1")])
 @given(held=sessions, did=records, period=periods, activity=st.none() | st.sampled_from(ACTIVITIES),
        asked=st.lists(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(PEOPLE)), min_size=1, max_size=6))
 def test_attendance_of_is_every_record_read_in_order(
-    database: Engine, held: list[tuple[int, int, str, str]], did: dict[tuple[int, str], str],
+    database: Engine, held: list[tuple[int, int, str, str]], did: list[tuple[str | None, ...]],
     period: tuple[int | None, int | None], activity: str | None, asked: list[tuple[str, str]],
 ) -> None:
     with database.begin() as conn:
@@ -66,15 +73,15 @@ def test_attendance_of_is_every_record_read_in_order(
         assert attendance_of(conn, PROGRAMME, f, asked) == in_order(conn, PROGRAMME, f, asked)
 
 
-def _record(conn: Connection, held: list[tuple[int, int, str, str]], did: dict[tuple[int, str], str]) -> None:
+def _record(conn: Connection, held: list[tuple[int, int, str, str]], did: list[tuple[str | None, ...]]) -> None:
     for n, (offset, hour, partner, activity) in enumerate(held):
         day = DAY0 + timedelta(days=offset)
         conn.execute(SESSIONS.insert().values(
             programme_id=PROGRAMME, session_id=f"s{n}", partner_id=partner, activity=activity, site="Hall", capacity=12,
             starts_at=datetime.combine(day, time(hour), UTC), status="delivered", delivered_on=day, attendance=0,
             duration_minutes=60, day=day, month=f"{day:%Y-%m}"))
-        for (at, person), kind in did.items():
-            if at != n:
+        for person, kind in zip(PEOPLE, did[n], strict=True):
+            if kind is None:
                 continue
             common = {"programme_id": PROGRAMME, "session_id": f"s{n}", "participant_id": person, "partner_id": partner,
                       "activity": activity}
