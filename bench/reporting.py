@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -589,6 +590,15 @@ def dashboard_queries(db: Path) -> list[Result]:
         queries += [("dashboard page, commissioner view", lambda: _page(request, commissioner)),
                     ("dashboard page, commissioner view, charts drawn afresh", lambda: afresh(commissioner)),
                     (f"dashboard page, partner view ({partner})", lambda: _page(request, partner_scope))]
+        # With filters too (DESIGN §5: every page under its target with and without them), charts drawn afresh:
+        # a filter changes the figures each chart shows.
+        as_commissioner, as_partner = Caller(f"{programme}-commissioner", "commissioner"), Caller(partner, "partner")
+        for view, who, label, f in (("commissioner view", as_commissioner, "one quarter", quarter),
+                                    ("commissioner view", as_commissioner, f"partner {partner}", by_partner),
+                                    ("commissioner view", as_commissioner, f"activity {activity}", by_activity),
+                                    (f"partner view ({partner})", as_partner, "one quarter", quarter)):
+            queries.append((f"dashboard page, {view}, {label}, charts drawn afresh",
+                            functools.partial(afresh, open_scope(conn, who, programme, f))))
         for name, query in queries:
             rows = _rows(query())
             times: list[float] = []

@@ -25,7 +25,9 @@ from pathways.core.eventstore.base import StoredEvent
 from pathways.core.eventstore.memory import InMemoryEventStore
 from pathways.core.projection import apply_batch, dump, rebuild
 from pathways.core.readmodels import ProjectionPosition, make_engine
+from pathways.policy.access import Caller
 from pathways_reporting import answers, figures, tables
+from pathways_reporting.api import open_scope
 from pathways_reporting.period import Period
 from pathways_reporting.readmodel import DIRECTORY, FACTS
 from scipy import stats
@@ -296,6 +298,13 @@ def test_any_period_partner_and_activity_give_the_figures_the_events_give(
     check(model, f)
     with model.engine.connect() as conn:  # a page of the session log counts its rows from the summaries
         assert tables.session_log(conn, PROGRAMME, f, limit=3).total == len(tables.session_log(conn, PROGRAMME, f).rows)
+        # Every table's total, as the commissioner reads it (only people who consent to sharing with
+        # them): the rows a page does not show are counted as the whole table holds them.
+        programme = DIRECTORY.programme(conn, PROGRAMME)
+        assert programme is not None
+        scoped = open_scope(conn, Caller(programme.commissioner_id, "commissioner"), PROGRAMME, f).filters
+        for key, build in tables.TABLES.items():
+            assert build(conn, PROGRAMME, scoped, limit=3).total == len(build(conn, PROGRAMME, scoped).rows), key
 
 
 def test_the_summary_reads_summaries_only(model: Model) -> None:
