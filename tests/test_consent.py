@@ -89,6 +89,12 @@ async def test_an_evaluator_sees_the_outcomes_only_of_people_who_consent_to_eval
         assert await people_in_table(reporting, s, table, s.evaluator, "evaluator") == {everything}, table
         assert await people_in_table(reporting, s, table, s.commissioner, "commissioner") == {everything}, table
         assert await people_in_table(reporting, s, table, s.partner_a, "partner") == {only_taking_part, everything}, table
+        # A page of one row counts the rest as the reader may read them: the person who does not
+        # consent is not in the total either, over the whole programme or over a period.
+        for period in ("", "&from=2025-11-01&to=2025-11-30"):
+            page = await read_as(reporting, s.commissioner, "commissioner",
+                                 f"/programmes/{s.programme_id}/tables/{table}?limit=1{period}")
+            assert (len(page["rows"]), page["total"]) == (1, 1), (table, period)
 
     await accepted(client, s.partner_a, "RecordConsent", consent(s, only_taking_part, "evaluation"))
     assert await outcomes_seen(evaluation, s, s.evaluator, "evaluator") == {only_taking_part, everything}
