@@ -206,7 +206,10 @@ class Truth:
         }
 
     def pairs(self, f: figures.Filters, within: Any, partner_ok: Any) -> dict[str, list[tuple[float, float]]]:
-        attended_activity = {p for s in self.sessions.values() if s["status"] == "delivered" and s["activity"] == f.activity
+        # With an activity: people who came to it with the pair's partner by the end of the period's last month.
+        month_end = None if f.date_to is None else (f.date_to.replace(day=28) + timedelta(days=4)).replace(day=1)
+        attended_activity = {(s["partner"], p) for s in self.sessions.values() if s["status"] == "delivered"
+                             and s["activity"] == f.activity and (month_end is None or s["day"] < month_end)
                              for p in s["came"]} if f.activity else None
         first: dict[tuple[str, str, str], dict[str, Any]] = {}
         follow: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -221,7 +224,7 @@ class Truth:
             b = first.get(key)
             if b is None or not partner_ok(key[1]) or (f.date_from and b["on"] < f.date_from):
                 continue
-            if attended_activity is not None and key[2] not in attended_activity:
+            if attended_activity is not None and (key[1], key[2]) not in attended_activity:
                 continue
             out[key[0]].append((float(b["metric_score"]), float(m["metric_score"])))
         return out

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from pathways.policy.directory import Reader
-from sqlalchemy import Connection, Select, and_, case, func, select, union, union_all
+from sqlalchemy import Connection, Select, and_, case, func, select, tuple_, union, union_all
 
 from pathways_reporting import answers as a
 from pathways_reporting.period import Period
@@ -70,7 +70,8 @@ DEFINITIONS = {
     "spend": "Involvement recorded, expenses approved and invoices submitted or paid, dated in the period. With an "
              "activity chosen: the contracts commissioned for it.",
     "outcomes": "Each person's first baseline paired with their latest follow-up in the period (both in the period), "
-                "with the same partner. With an activity chosen: people who attended a session of it.",
+                "with the same partner. With an activity chosen: people who came to a session of it with that partner by "
+                "the end of the period's last month.",
     "co_production": "Each partner's latest assessment in the period. With an activity chosen: partners commissioned "
                      "for it.",
     "you_said_we_did": "Items proposed in the period, by their status now. With an activity chosen: items of partners "
@@ -271,9 +272,7 @@ def outcome_change(conn: Connection, programme_id: str, f: Filters) -> dict[str,
     nxt = p.c.next_follow_up_on
     where += [(nxt.is_(None)) | (nxt > f.date_to)] if f.date_to else [nxt.is_(None)]
     if f.activity:
-        t = a.ACTIVITY_PEOPLE
-        where.append(p.c.participant_id.in_(select(t.c.participant_id).where(
-            t.c.programme_id == programme_id, t.c.activity == f.activity)))
+        where.append(came_to_activity(programme_id, f, p.c.partner_id, p.c.participant_id))
     change = p.c.follow_up - p.c.baseline
     sums = {r[0]: r[1:] for r in conn.execute(
         select(p.c.instrument, func.count(), func.sum(p.c.baseline), func.sum(p.c.follow_up), func.sum(change),
@@ -289,6 +288,17 @@ def outcome_change(conn: Connection, programme_id: str, f: Filters) -> dict[str,
         out[instrument] = change_from_sums(int(n), int(before or 0), int(after or 0), int(diff or 0), int(square or 0)) | {
             "baselines": int(baselines.get(instrument) or 0)}
     return out
+
+
+def came_to_activity(programme_id: str, f: Filters, partner_id: Any, participant_id: Any) -> Any:
+    """A condition on rows of people: the person first came to a session of the chosen
+    activity with the row's partner by the end of the period's last month (the grain the
+    summary keeps). A change measured with one partner is not put down to an activity the
+    person came to with another, or only after the period."""
+    t = a.ACTIVITY_PEOPLE
+    return tuple_(partner_id, participant_id).in_(select(t.c.partner_id, t.c.participant_id).where(
+        t.c.programme_id == programme_id, t.c.activity == f.activity, *_partner(t.c.partner_id, f),
+        *([t.c.first_month <= f"{f.date_to:%Y-%m}"] if f.date_to else [])))
 
 
 def change_from_sums(n: int, before: int, after: int, diff: int, square: int) -> dict[str, Any]:

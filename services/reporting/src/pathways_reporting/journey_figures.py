@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select, tuple_
+from sqlalchemy import Connection, and_, case, func, select
 
-from pathways_reporting import answers as a
-from pathways_reporting.figures import Filters, _partner, _partners_for
+from pathways_reporting.figures import Filters, _partner, _partners_for, came_to_activity
 from pathways_reporting.journey import ABSENCES, JOURNEYS, MOVE_ON_DAYS, REFERRALS, TRANSITION_DAYS
 from pathways_reporting.readmodel import ATTENDANCE, SESSIONS
 
@@ -25,7 +24,8 @@ DEFINITIONS = {
               "the period (enrolled again after leaving, they count at their first enrolment): of them, "
               "who attended at least once, moved from the ward into the community, and moved on (completed or left "
               "for community living, education, employment, volunteering or other; not a readmission), each by the "
-              "period's last day. With an activity chosen: people who attended a session of it.",
+              "period's last day. With an activity chosen: people who came to a session of it with that partner by the "
+              "end of the period's last month.",
     "referrals": "Referrals received in the period, by where they stand now; declined: declined in the period, by reason.",
     "days_to_first_session": "Median days from referral to first session, for people whose first enrolment with a partner "
                              "took up a referral and whose first session was in the period.",
@@ -56,10 +56,7 @@ def journey(conn: Connection, programme_id: str, f: Filters) -> dict[str, Any]:
     cohort = [j.c.programme_id == programme_id, j.c.enrolled_on.is_not(None), *chosen(j.c.partner_id),
               *f.dated(j.c.enrolled_on)]
     if f.activity:  # people who came to the activity, with the partner they are enrolled with
-        came = a.ACTIVITY_PEOPLE
-        cohort.append(tuple_(j.c.partner_id, j.c.participant_id).in_(select(came.c.partner_id, came.c.participant_id).where(
-            came.c.programme_id == programme_id, came.c.activity == f.activity, *_partner(came.c.partner_id, f),
-            *([came.c.first_month <= f"{f.date_to:%Y-%m}"] if f.date_to else []))))
+        cohort.append(came_to_activity(programme_id, f, j.c.partner_id, j.c.participant_id))
     enrolled, attended, transitioned, moved_on = conn.execute(select(
         func.count(), by_end(j.c.first_session_on), by_end(j.c.transitioned_on), by_end(j.c.moved_on_on)).where(*cohort)).one()
 
