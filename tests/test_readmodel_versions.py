@@ -6,6 +6,8 @@ once. Without the guard they would be dropped back and forth for as long as both
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from pathways.core.projection import Projection, read_position, write_position
 from pathways.core.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, ProjectionWriter, beat, prepare_tables, shape
 from pathways.core.readmodels import make_engine
 from pathways.jetstream.runner import ProjectionRunner
-from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, insert, inspect, select
+from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, create_engine, insert, inspect, select, text
+from sqlalchemy.engine import make_url
 
 
 def version(columns: list[str]) -> Projection:
@@ -102,6 +105,12 @@ def test_no_table_is_dropped_when_any_projection_of_the_runner_must_wait(tmp_pat
 
 
 
+def _indexed(name: str, indexed: bool) -> Projection:
+    table = Table(name, MetaData(), Column("partner", String(64), primary_key=True), Column("sessions", Integer),
+                  *([Index(f"{name}_by_sessions", "sessions")] if indexed else []))
+    return Projection(f"{name}_projection", [table], {})
+
+
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_an_index_added_since_is_built_on_the_rows_there_are_without_a_rebuild(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -110,13 +119,7 @@ def test_an_index_added_since_is_built_on_the_rows_there_are_without_a_rebuild(
     the position, and the index is there; the planner can use it at once."""
     engine = make_engine(request.getfixturevalue("postgres") if backend == "postgres" else f"sqlite:///{tmp_path / 'x.db'}")
     name = f"idx{uuid.uuid4().hex[:8]}"
-
-    def made(indexed: bool) -> Projection:
-        table = Table(name, MetaData(), Column("partner", String(64), primary_key=True), Column("sessions", Integer),
-                      *([Index(f"{name}_by_sessions", "sessions")] if indexed else []))
-        return Projection(f"{name}_projection", [table], {})
-
-    before, after = made(False), made(True)
+    before, after = _indexed(name, False), _indexed(name, True)
     with engine.begin() as conn:
         prepare_tables(conn, [before], now=1000.0)
         conn.execute(insert(before.tables[0]).values(partner="archery-together", sessions=12))
@@ -133,3 +136,79 @@ def test_an_index_added_since_is_built_on_the_rows_there_are_without_a_rebuild(
         with engine.begin() as conn:
             after.tables[0].drop(conn)
             conn.execute(ProjectionWriter.__table__.delete().where(ProjectionWriter.__table__.c.name == after.name))
+
+
+
+@pytest.mark.postgres
+def test_two_replicas_of_a_new_version_prepare_the_same_new_index_one_after_the_other(fresh_postgres: str) -> None:
+    """Both start together on one PostgreSQL database after an upgrade that adds an index: the
+    second waits for the first's transaction and finds the index made. Without the lock, its
+    CREATE INDEX IF NOT EXISTS cannot see the first's uncommitted index, waits on it, and fails
+    with a duplicate key in pg_class when the first commits."""
+    engine = make_engine(fresh_postgres)
+    name = "attendance_by_partner"
+    with engine.begin() as conn:
+        prepare_tables(conn, [_indexed(name, False)], now=1000.0)
+    first_prepared, failures = threading.Event(), []
+
+    def first() -> None:
+        with engine.begin() as conn:
+            prepare_tables(conn, [_indexed(name, True)], now=1001.0)
+            first_prepared.set()
+            time.sleep(0.5)  # the second arrives while this transaction is open
+
+    def second() -> None:
+        first_prepared.wait(10)
+        try:
+            with engine.begin() as conn:
+                prepare_tables(conn, [_indexed(name, True)], now=1001.0)
+        except Exception as failed:  # reported by the assertion below
+            failures.append(failed)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    with engine.connect() as conn:
+        assert f"{name}_by_sessions" in {i["name"] for i in inspect(conn).get_indexes(name)}
+    engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_runner_whose_tables_cannot_be_prepared_yet_tries_again(
+    nats_client: Client, fresh_postgres: str, postgres: str
+) -> None:
+    """The database refuses connections for a while (restarting, or a deadlock with the older
+    version's writes ended this side): the runner says so and tries again, instead of ending
+    and leaving its read model unwritten until the service restarts."""
+    admin = create_engine(postgres.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    database = make_url(fresh_postgres).database
+    engine = make_engine(fresh_postgres)
+    engine.dispose()  # no connection kept from making it
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+    runner = ProjectionRunner(_indexed("attendance_by_partner", True), engine, nats_client)
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.run(stop))
+    try:
+        await asyncio.wait_for(runner.tables_tried.wait(), 15)
+        await asyncio.sleep(1.5)  # more than one try
+        assert not running.done()  # trying again, not ended
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            with engine.connect() as conn:
+                if inspect(conn).has_table("attendance_by_partner"):
+                    break
+        with engine.connect() as conn:
+            assert inspect(conn).has_table("attendance_by_partner")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+        admin.dispose()

@@ -16,8 +16,9 @@ import hashlib
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import Field, SQLModel
 
 from pathways.core.logging import get_logger
@@ -26,6 +27,7 @@ from pathways.core.projection import Projection, write_position
 log = get_logger("pathways.readmodel_tables")
 
 WRITER_TIMEOUT = 60.0  # seconds without a heartbeat after which a writer is taken to be gone
+PREPARING_LOCK = 0x70617468  # PostgreSQL advisory lock held while a runner prepares its tables ("path")
 WRITER_HEARTBEAT = 10.0  # how often a running writer says it still writes (at most once per batch)
 
 
@@ -55,6 +57,12 @@ def prepare_tables(conn: Connection, projections: Sequence[Projection], now: flo
     Every projection is checked before any table is dropped: SQLite commits DDL as it goes,
     so a refusal after the first drop would leave that one torn down regardless."""
     now = time.time() if now is None else now
+    if conn.dialect.name == "postgresql":
+        # One instance at a time, until its transaction ends: two replicas of a new version
+        # starting together would otherwise both make the same table or index, and the second
+        # fail when the first commits (IF NOT EXISTS does not see an uncommitted one). SQLite
+        # serialises writers already.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PREPARING_LOCK})
     table = ProjectionWriter.__table__  # type: ignore[attr-defined]
     table.create(conn, checkfirst=True)
     writers = {row.name: row for row in conn.execute(select(table)).all()}
@@ -88,9 +96,10 @@ def prepare_tables(conn: Connection, projections: Sequence[Projection], now: flo
         for t in projection.tables:
             t.create(conn, checkfirst=True)
             # An index added since (a query made cheaper) is built on the rows there are: the
-            # columns are the same, so nothing is rebuilt from the stream for it.
+            # columns are the same, so nothing is rebuilt from the stream for it. IF NOT EXISTS:
+            # one statement, and no window between asking and making as a separate check has.
             for index in t.indexes:
-                index.create(conn, checkfirst=True)
+                conn.execute(CreateIndex(index, if_not_exists=True))
     beat(conn, projections, now, claim=True)
 
 

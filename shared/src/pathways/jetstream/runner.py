@@ -26,6 +26,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from pathways.core import metrics, tracing
 from pathways.core.eventstore.base import StoredEvent
@@ -49,6 +50,7 @@ LINGER_BELOW = 200
 # filters at a fraction of its speed when the stream holds many subjects: nats-server#5040).
 CATCH_UP_FROM = 5_000
 STALL_RECHECK = 2.0  # seconds between looks at a stalled read model (has it been rebuilt?)
+TABLES_RETRY = 1.0  # seconds before read-model tables that could not be prepared are tried again
 
 
 class ProjectionRunner:
@@ -186,6 +188,15 @@ class ProjectionRunner:
                     self.tables_tried.set()
                     log.error("read model in use by another version", projection=self.name, reason=str(busy))
                     await asyncio.wait((stopping,), timeout=WRITER_HEARTBEAT)
+                    if stop.is_set():
+                        return
+                except DBAPIError as failed:
+                    # Making an index waits for the older version's writes and theirs for it: PostgreSQL
+                    # may end one side as a deadlock. Nothing of the attempt stands; it is tried again.
+                    self.tables_tried.set()
+                    log.error("read model tables could not be prepared; trying again", projection=self.name,
+                              reason=str(failed.orig))
+                    await asyncio.wait((stopping,), timeout=TABLES_RETRY)
                     if stop.is_set():
                         return
             while not stop.is_set():
