@@ -6,6 +6,8 @@ agreements in force on the day — for random directories, on SQLite and Postgre
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import pytest
@@ -20,6 +22,7 @@ from sqlalchemy import Boolean, Column, Connection, Engine, Integer, MetaData, S
 PARTNERS = ["pa", "pb", "pc"]
 PEOPLE = [f"p{i}" for i in range(6)]
 ON = date(2026, 3, 1)
+PROGRAMME = "prog-1"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
@@ -45,23 +48,16 @@ def test_readable_among_is_may_read_for_the_people_named(
 ) -> None:
     monkeypatch.setattr(directory_module, "READABLE_CHUNK", 3)  # the people asked about span several statements
     directory = Directory(f"rd{uuid.uuid4().hex[:8]}")
-    tables = [directory.enrolments_table, directory.agreements.table]
-    for table in tables:
-        table.create(database)
-    programme = "prog-1"
-    try:
+    with made(database, [directory.enrolments_table, directory.agreements.table]):
         with database.begin() as conn:
-            _fill(conn, directory, programme, enrolled, shared)
+            _fill(conn, directory, PROGRAMME, enrolled, shared)
         reader = Reader("commissioner-x", purpose, data, ON)
         with database.connect() as conn:
-            found = directory.readable_among(conn, programme, reader, asked)
+            found = directory.readable_among(conn, PROGRAMME, reader, asked)
             expected = {(partner, person) for partner, person in set(asked) if conn.execute(select(literal(1)).where(
-                directory.may_read(reader, literal(programme), literal(partner), literal(person)))).first()}
+                directory.may_read(reader, literal(PROGRAMME), literal(partner), literal(person)))).first()}
         assert found == expected
         assert found <= set(asked)  # only the people named, never the whole directory
-    finally:
-        for table in reversed(tables):
-            table.drop(database)
 
 
 
@@ -83,26 +79,31 @@ def test_count_readable_is_the_rows_may_read_lets_through(
     kept = Table(f"{directory.enrolments_table.name}_records", MetaData(), Column("programme_id", String(64)),
                  Column("partner_id", String(64)), Column("participant_id", String(64)), Column("n", Integer),
                  Column("chosen", Boolean))
-    tables = [directory.enrolments_table, directory.agreements.table, kept]
-    for table in tables:
-        table.create(database)
-    programme = "prog-1"
-    try:
+    with made(database, [directory.enrolments_table, directory.agreements.table, kept]):
         with database.begin() as conn:
-            _fill(conn, directory, programme, enrolled, shared)
+            _fill(conn, directory, PROGRAMME, enrolled, shared)
             for n, (partner, person, chosen) in enumerate(rows):
-                conn.execute(kept.insert().values(programme_id=programme, partner_id=partner, participant_id=person, n=n,
+                conn.execute(kept.insert().values(programme_id=PROGRAMME, partner_id=partner, participant_id=person, n=n,
                                                   chosen=chosen))
             conn.execute(kept.insert().values(programme_id="another", partner_id="pa", participant_id="p0", n=-1,
                                               chosen=True))  # another programme's row of an enrolled person's id
         reader = Reader("commissioner-x", purpose, data, ON)
         with database.connect() as conn:
-            found = directory.count_readable(conn, programme, reader, kept, [kept.c.programme_id == programme,
+            found = directory.count_readable(conn, PROGRAMME, reader, kept, [kept.c.programme_id == PROGRAMME,
                                                                             kept.c.chosen.is_(True)])
             expected = conn.execute(select(func.count()).select_from(kept).where(
-                kept.c.programme_id == programme, kept.c.chosen.is_(True),
+                kept.c.programme_id == PROGRAMME, kept.c.chosen.is_(True),
                 directory.may_read(reader, kept.c.programme_id, kept.c.partner_id, kept.c.participant_id))).scalar()
         assert found == expected
+
+
+@contextmanager
+def made(database: Engine, tables: list[Table]) -> Iterator[None]:
+    """The tables, for one example, dropped after it."""
+    for table in tables:
+        table.create(database)
+    try:
+        yield
     finally:
         for table in reversed(tables):
             table.drop(database)
