@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, literal, select, union_all
 
 from pathways_reporting.figures import Filters, _partner, _partners_for, came_to_activity
 from pathways_reporting.journey import ABSENCES, JOURNEYS, MOVE_ON_DAYS, REFERRALS, TRANSITION_DAYS
@@ -97,13 +97,12 @@ def attendance_of(conn: Connection, programme_id: str, f: Filters,
     """For these (partner, participant): sessions attended, excused and unexcused absences in
     the period, the attendance rate (attended of those expected), and the unexcused absences
     running at their latest sessions: those after the last session they came to, in the order
-    the sessions were held (the day, then the hour they started; an excused absence neither
-    breaks nor extends the run).
+    the sessions were held (the day, then the hour they started, then the session id; an
+    excused absence neither breaks nor extends the run).
 
     Attendances are counted in their index, never read out one by one (200 people have
     10,800 on 1 M events: reading them in order was 27 ms of a page). Only absences (a few per
-    person) are read, and, for someone with one on the last day they came, that day's
-    attendances, to tell which came first."""
+    person) are read, and, for someone absent on the last day they came, that day's records."""
     wanted = set(people)
     if not wanted:
         return {}
@@ -115,54 +114,61 @@ def attendance_of(conn: Connection, programme_id: str, f: Filters,
     # 1 M events). Another partner's rows of the same person are passed over below.
     came = [at.c.programme_id == programme_id, at.c.participant_id.in_(ids), *f.dated(at.c.attended_on),
             *([at.c.activity == f.activity] if f.activity else [])]
+    missed = [ab.c.programme_id == programme_id, ab.c.partner_id.in_(partners), ab.c.participant_id.in_(ids),
+              *f.dated(ab.c.on), *([ab.c.activity == f.activity] if f.activity else [])]
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for partner, participant, present, last_came in conn.execute(  # attended_on is the day the session is listed under
             select(at.c.partner_id, at.c.participant_id, func.count(), func.max(at.c.attended_on)).where(*came)
             .group_by(at.c.partner_id, at.c.participant_id)):
         if (partner, participant) in wanted:
             out[(partner, participant)] = {"present": present, "excused": 0, "unexcused": 0, "last_came": last_came}
-    held = (sessions.c.day, sessions.c.starts_at, sessions.c.session_id)  # the order the sessions were held in
-    absences: dict[tuple[str, str], list[tuple[tuple[Any, ...], str]]] = defaultdict(list)
-    for partner, participant, kind, *when in conn.execute(
-            select(ab.c.partner_id, ab.c.participant_id, ab.c.kind, *held).select_from(ab.join(sessions, and_(
-                sessions.c.programme_id == ab.c.programme_id, sessions.c.session_id == ab.c.session_id))).where(
-                ab.c.programme_id == programme_id, ab.c.partner_id.in_(partners), ab.c.participant_id.in_(ids),
-                *f.dated(ab.c.on), *([ab.c.activity == f.activity] if f.activity else []))):
+    absences: dict[tuple[str, str], list[tuple[date, str]]] = defaultdict(list)
+    for partner, participant, kind, day in conn.execute(
+            select(ab.c.partner_id, ab.c.participant_id, ab.c.kind, sessions.c.day).select_from(ab.join(sessions, and_(
+                sessions.c.programme_id == ab.c.programme_id, sessions.c.session_id == ab.c.session_id))).where(*missed)):
         if (partner, participant) in wanted:
-            absences[(partner, participant)].append((tuple(when), kind))
+            absences[(partner, participant)].append((day, kind))
             seen = out.setdefault((partner, participant), {"present": 0, "excused": 0, "unexcused": 0, "last_came": None})
             seen[kind] += 1
-    last_present = _last_attended(conn, came, held, {
-        person: out[person]["last_came"] for person, missed in absences.items()
-        if out[person]["last_came"] is not None and any(w[0] == out[person]["last_came"] for w, _ in missed)})
+    last_day = {person: out[person]["last_came"] for person, days in absences.items()
+                if any(day == out[person]["last_came"] for day, _ in days)}
+    running_then = _running_at_end_of(conn, programme_id, came, missed, last_day)
     for person, seen in out.items():
-        missed = absences.get(person, [])
-        came_last = last_present.get(person) or ((seen["last_came"],) if seen["last_came"] is not None else None)
-        seen["in_a_row"] = sum(1 for when, kind in missed if kind == "unexcused" and (came_last is None or when > came_last))
-        last_on = max([d for d in (seen.pop("last_came"), *(w[0] for w, _ in missed)) if d is not None], default=None)
+        days, last_came = absences.get(person, []), seen.pop("last_came")
+        seen["in_a_row"] = running_then.get(person, 0) + sum(
+            1 for day, kind in days if kind == "unexcused" and (last_came is None or day > last_came))
+        last_on = max([d for d in (last_came, *(day for day, _ in days)) if d is not None], default=None)
         seen["last_on"] = last_on.isoformat() if isinstance(last_on, date) else last_on
         expected = seen["present"] + seen["excused"] + seen["unexcused"]
         seen["rate"] = round(seen["present"] / expected, 3) if expected else None
     return out
 
 
-def _last_attended(conn: Connection, came: list[Any], held: tuple[Any, ...],
-                   last_day: dict[tuple[str, str], date]) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """For people absent on the last day they came: the last session they came to that day,
-    as (day, start, session id). Anyone not named here came to nothing on a day they missed
-    something, so their last day alone orders them."""
+def _running_at_end_of(conn: Connection, programme_id: str, came: list[Any], missed: list[Any],
+                       last_day: dict[tuple[str, str], date]) -> dict[tuple[str, str], int]:
+    """For people absent on the last day they came: the unexcused absences running at the end
+    of that day. Its records are put in order by the database (the hour, then the session id
+    as it orders ids, as reading every record in order always did)."""
     if not last_day:
         return {}
-    at, sessions = ATTENDANCE, SESSIONS
-    out: dict[tuple[str, str], tuple[Any, ...]] = {}
-    for partner, participant, *when in conn.execute(
-            select(at.c.partner_id, at.c.participant_id, *held).select_from(at.join(sessions, and_(
-                sessions.c.programme_id == at.c.programme_id, sessions.c.session_id == at.c.session_id))).where(
-                *came, at.c.participant_id.in_(sorted({p for _, p in last_day})),
-                at.c.attended_on.in_(sorted(set(last_day.values()))))):
+    at, ab, sessions = ATTENDANCE, ABSENCES, SESSIONS
+    who, days = sorted({p for _, p in last_day}), sorted(set(last_day.values()))
+    records = union_all(
+        select(at.c.partner_id, at.c.participant_id, at.c.session_id, literal("present").label("kind")).where(
+            *came, at.c.participant_id.in_(who), at.c.attended_on.in_(days)),
+        select(ab.c.partner_id, ab.c.participant_id, ab.c.session_id, ab.c.kind).where(
+            *missed, ab.c.participant_id.in_(who), ab.c.on.in_(days))).subquery()
+    out: dict[tuple[str, str], int] = {}
+    for partner, participant, day, kind in conn.execute(
+            select(records.c.partner_id, records.c.participant_id, sessions.c.day, records.c.kind).select_from(
+                records.join(sessions, and_(sessions.c.programme_id == programme_id,
+                                            sessions.c.session_id == records.c.session_id)))
+            .order_by(records.c.partner_id, records.c.participant_id, sessions.c.day, sessions.c.starts_at,
+                      sessions.c.session_id)):
         person = (partner, participant)
-        if last_day.get(person) == when[0] and (person not in out or tuple(when) > out[person]):
-            out[person] = tuple(when)
+        if last_day.get(person) == day:
+            run = out.get(person, 0)
+            out[person] = run + 1 if kind == "unexcused" else (run if kind == "excused" else 0)
     return out
 
 
