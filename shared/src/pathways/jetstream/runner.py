@@ -179,6 +179,7 @@ class ProjectionRunner:
         js = self.nc.jetstream()
         stopping = asyncio.ensure_future(stop.wait())
         try:
+            tries = 0
             while True:
                 try:
                     await asyncio.to_thread(self.create_tables)
@@ -194,9 +195,11 @@ class ProjectionRunner:
                     # Making an index waits for the older version's writes and theirs for it: PostgreSQL
                     # may end one side as a deadlock. Nothing of the attempt stands; it is tried again.
                     self.tables_tried.set()
+                    tries += 1
                     log.error("read model tables could not be prepared; trying again", projection=self.name,
-                              reason=str(failed.orig))
-                    await asyncio.wait((stopping,), timeout=TABLES_RETRY)
+                              reason=str(failed.orig), tries=tries)
+                    # Soon after a passing failure, then less often for one that stays (a missing grant).
+                    await asyncio.wait((stopping,), timeout=min(WRITER_HEARTBEAT, TABLES_RETRY * 2 ** (tries - 1)))
                     if stop.is_set():
                         return
             while not stop.is_set():
