@@ -11,12 +11,15 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from nats.aio.client import Client
 from pathways.core.projection import Projection, read_position, write_position
 from pathways.core.readmodel_tables import WRITER_TIMEOUT, AnotherVersionWrites, ProjectionWriter, beat, prepare_tables, shape
 from pathways.core.readmodels import make_engine
 from pathways.jetstream.runner import ProjectionRunner
+from pathways.runtime.service import discover
+from pathways.testing.servers import NatsEndpoint
 from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, create_engine, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
@@ -212,3 +215,27 @@ async def test_a_runner_whose_tables_cannot_be_prepared_yet_tries_again(
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
         admin.dispose()
+
+
+async def test_a_service_is_not_ready_while_another_version_holds_its_read_model_even_on_an_empty_stream(
+    own_nats_server: NatsEndpoint, tmp_path: Path
+) -> None:
+    """With nothing in the stream, every runner covers the stream by having nothing to read:
+    /readyz said ready although the directory's tables were another version's and this one
+    had not made its own."""
+    from tests.conftest import running
+
+    service = discover()["evaluation"]
+    engine = make_engine(f"sqlite:///{tmp_path / service.name}.db")
+    with engine.begin() as conn:  # another version, beating now, with other columns in one of the directory's tables
+        conn.execute(text("CREATE TABLE evaluation_dir_enrolments (programme_id VARCHAR(64) PRIMARY KEY)"))
+        ProjectionWriter.__table__.create(conn)  # type: ignore[attr-defined]
+        conn.execute(insert(ProjectionWriter.__table__).values(  # type: ignore[attr-defined]
+            name="evaluation_directory", shape="another-version", heartbeat=time.time()))
+    engine.dispose()
+    async with running(service, own_nats_server, tmp_path) as host, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=host.http_app()), base_url="http://evaluation") as http:
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["reason"] == "read model tables not made"
+        assert "evaluation_directory" in ready.json()["projections"]

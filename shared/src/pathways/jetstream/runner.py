@@ -90,6 +90,9 @@ class ProjectionRunner:
         # Set once it has tried to make its tables (made, or found another version writing
         # them): the host waits for it, so no HTTP read meets a table not there yet.
         self.tables_tried = asyncio.Event()
+        # Its tables are made and its own: until then it is not ready, even on an empty stream
+        # that it "covers" by having nothing to read.
+        self.tables_made = False
 
     @property
     def projection(self) -> Projection:
@@ -183,6 +186,7 @@ class ProjectionRunner:
             while True:
                 try:
                     await asyncio.to_thread(self.create_tables)
+                    self.tables_made = True
                     self.tables_tried.set()
                     break
                 except AnotherVersionWrites as busy:  # not ready meanwhile: /readyz says so

@@ -318,6 +318,10 @@ class ServiceHost:
             behind: list[str] = []
             if nc is None or not nc.is_connected:
                 return Response('{"status": "not ready", "reason": "not connected to NATS"}', 503, media_type="application/json")
+            unmade = [p.name for r in self.runners if not r.tables_made for p in r.projections]
+            if unmade:  # another version writes them, or the database refused: the runner's log says which
+                body = json.dumps({"status": "not ready", "reason": "read model tables not made", "projections": unmade})
+                return Response(body, 503, media_type="application/json")
             try:
                 await self.caught_up(within=2)
             except Exception:  # not within the time, or the stream could not be asked
