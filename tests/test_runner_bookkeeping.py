@@ -125,6 +125,17 @@ async def test_a_runner_of_several_projections_ends_where_each_ends_alone(
     engine.dispose()
 
 
+def two_counters(prefix: str) -> list[Projection]:
+    meta = MetaData()
+    return [counter(f"{prefix}_{n}", meta) for n in ("a", "b")]
+
+
+def two_engines(request: pytest.FixtureRequest, database: str, tmp_path: Any) -> tuple[Engine, Engine]:
+    """Two engines on one database, as two writers (replicas, or a runner and a rebuild) have."""
+    url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / 'shared.db'}"
+    return make_engine(url), make_engine(url)
+
+
 def between_read_and_write(engine: Engine, other: Callable[[], Any]) -> tuple[list[bool], list[threading.Thread]]:
     """Starts `other` in a thread of its own (another connection, as a second runner or a
     rebuild's swap would use) right after `engine` has read its positions, and notes whether
@@ -153,12 +164,8 @@ async def test_another_writer_between_a_runners_read_and_write_waits_and_nothing
     batch of 1-5: the second waits, then applies only what the first had not; every event is
     counted once and no position goes back. (On SQLite the positions were read before the
     driver's transaction began, and the first runner wrote 5 over 10 and counted 1-5 twice.)"""
-    template = await enrolment_template(client, nats_client)
-    events = enrolled_events(template, 10, 1)
-    meta = MetaData()
-    projections = [counter(f"twice_{n}", meta) for n in ("a", "b")]
-    url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / 'two.db'}"
-    first, second = make_engine(url), make_engine(url)
+    events = enrolled_events(await enrolment_template(client, nats_client), 10, 1)
+    projections, (first, second) = two_counters("twice"), two_engines(request, database, tmp_path)
     one, two = ProjectionRunner(projections, first, None), ProjectionRunner(projections, second, None)
     one.create_tables()
     two.create_tables()
@@ -181,12 +188,8 @@ async def test_a_swap_between_a_runners_read_and_write_waits_and_the_runner_then
     """A rebuild's swap putting a position back (to 3) while a runner is between reading its
     positions and writing them: the swap waits for the runner's batch, its position then
     stands, and the runner's next batch is a Gap, not applied over it."""
-    template = await enrolment_template(client, nats_client)
-    events = enrolled_events(template, 30, 1)
-    meta = MetaData()
-    projections = [counter(f"swap_{n}", meta) for n in ("a", "b")]
-    url = request.getfixturevalue("fresh_postgres") if database == "postgres" else f"sqlite:///{tmp_path / 'swap.db'}"
-    runner_engine, swap_engine = make_engine(url), make_engine(url)
+    events = enrolled_events(await enrolment_template(client, nats_client), 30, 1)
+    projections, (runner_engine, swap_engine) = two_counters("swap"), two_engines(request, database, tmp_path)
     runner = ProjectionRunner(projections, runner_engine, None)
     runner.create_tables()
     runner._stored = runner._apply(events[:10], 0)
