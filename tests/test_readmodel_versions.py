@@ -239,3 +239,36 @@ async def test_a_service_is_not_ready_while_another_version_holds_its_read_model
         assert ready.status_code == 503, ready.text
         assert ready.json()["reason"] == "read model tables not made"
         assert "evaluation_directory" in ready.json()["projections"]
+
+
+async def test_a_runner_keeps_trying_however_many_tries_fail(
+    nats_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database down for hours: the wait between tries stops growing at its cap, and the
+    runner never ends. (The wait was computed as 2 ** tries before the cap: at the 1,025th try,
+    about 2.8 hours in, the float overflowed and the runner ended. Found by an attack.)"""
+    from pathways.jetstream import runner as runner_module
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(runner_module, "WRITER_HEARTBEAT", 0.0)  # the cap: tries come at once
+    runner = ProjectionRunner(_indexed("attendance_by_partner", True), make_engine(f"sqlite:///{tmp_path / 'a.db'}"),
+                              nats_client)
+    tries, many = [0], asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def refused() -> None:  # in the runner's worker thread
+        tries[0] += 1
+        if tries[0] == 1100:
+            loop.call_soon_threadsafe(many.set)
+        raise OperationalError("CREATE TABLE", {}, Exception("the database is not taking connections"))
+
+    runner.create_tables = refused  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.run(stop))
+    await asyncio.wait((running, asyncio.ensure_future(many.wait())), timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    ended = running.done()
+    stop.set()
+    if ended:
+        raise AssertionError(f"the runner ended after {tries[0]} tries: {running.exception()!r}")
+    await asyncio.wait_for(running, 15)
+    assert tries[0] >= 1100 and not runner.tables_made

@@ -203,7 +203,7 @@ class ProjectionRunner:
                     log.error("read model tables could not be prepared; trying again", projection=self.name,
                               reason=str(failed.orig), tries=tries)
                     # Soon after a passing failure, then less often for one that stays (a missing grant).
-                    await asyncio.wait((stopping,), timeout=min(WRITER_HEARTBEAT, TABLES_RETRY * 2 ** (tries - 1)))
+                    await asyncio.wait((stopping,), timeout=min(WRITER_HEARTBEAT, TABLES_RETRY * 2 ** min(tries - 1, 10)))
                     if stop.is_set():
                         return
             while not stop.is_set():
