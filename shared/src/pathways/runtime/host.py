@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -34,8 +35,8 @@ from pathways.policy.access import FailedSignIns, TokenStore
 from pathways.policy.accountability import AuditTrail
 from pathways.policy.http import READ_REFUSALS
 from pathways.policy.personal import PersonKeys
+from pathways.runtime import collector, telemetry
 from pathways.runtime import logging as plog
-from pathways.runtime import telemetry
 from pathways.runtime.accounts import may_be_answered_at
 from pathways.runtime.bodylimit import BodyLimit
 from pathways.runtime.commands_http import BEARER, add_command_routes
@@ -302,6 +303,8 @@ class ServiceHost:
                 # Events not applied because another context wrote them (a forgery or a bug).
                 "quarantined": {r.name: {"events": r.quarantined, "latest_sequences": list(r.quarantined_at)}
                                 for r in self.runners if r.quarantined},
+                # The garbage collector's pace and its collections so far (runtime/collector.py).
+                "collector": collector.report(),
             }
 
         @app.get("/healthz", tags=["operations"])
@@ -336,8 +339,12 @@ class ServiceHost:
             app.include_router(self.service.api, dependencies=[Security(BEARER)], responses=READ_REFUSALS)
         return app
 
-    async def run_until_stopped(self, stop: asyncio.Event) -> None:
+    async def run_until_stopped(self, stop: asyncio.Event, started: Callable[[], None] | None = None) -> None:
+        """Serve until `stop` is set. `started` runs once the service is up (the process's
+        own setting up, such as pathways.runtime.collector.settle)."""
         await self.start()
+        if started is not None:
+            started()
         try:
             await stop.wait()
         finally:

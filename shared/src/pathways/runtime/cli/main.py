@@ -230,8 +230,15 @@ def serve(
     if only not in ("all", "intake", "projections"):
         err_console.print("[red]--only takes all, intake or projections[/red]")
         raise typer.Exit(2)
+    from pathways.runtime import collector
     from pathways.runtime.home import database_url as default_db
     from pathways.runtime.host import ServiceHost
+
+    try:
+        collector.thresholds()  # a mistyped setting said now, not once the service has started
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
     from pathways.runtime.service import discover, find_service
 
     service = find_service(name)  # imports this service only
@@ -253,7 +260,7 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await host.run_until_stopped(stop)
+        await host.run_until_stopped(stop, started=collector.settle)
 
     try:
         asyncio.run(main())

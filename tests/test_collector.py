@@ -1,0 +1,119 @@
+"""The garbage collector's pace in a served service (pathways.runtime.collector): a service
+started as `pathways serve` freezes what it holds once up and walks its young generation
+rarely. Counted, not timed: the collections a real registry makes over 500 commands, read
+from its /health, beside the same registry at CPython's defaults, where the count is
+several times higher (the cost the setting removes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nats.aio.client import Client
+from pathways.runtime import collector
+from pathways.runtime.natsserver import free_port
+from pathways.testing.servers import NatsEndpoint
+
+from tests.conftest import CommandClient, enrolment, setup_programme, unique
+
+COMMANDS = 500
+YOUNG_AT_MOST = 5  # young collections over COMMANDS commands, settled
+
+
+def serve_registry(endpoint: NatsEndpoint, home: Path, http_port: int, thresholds: str | None) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "PATHWAYS_NATS_URL": endpoint.connection.nats_url,
+        "PATHWAYS_NATS_USER": endpoint.connection.user or "",
+        "PATHWAYS_NATS_PASSWORD": endpoint.connection.password or "",
+        "PATHWAYS_HOME": str(home),
+    }
+    env.pop(collector.ENV, None)
+    if thresholds is not None:
+        env[collector.ENV] = thresholds
+    return subprocess.Popen([sys.executable, "-m", "pathways.runtime.cli.main", "serve", "registry", "--http-port",
+                             str(http_port), "--database-url", f"sqlite:///{home / 'registry.db'}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def health(http: httpx.AsyncClient, port: int) -> dict[str, Any]:
+    reply = await http.get(f"http://127.0.0.1:{port}/health")
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()["collector"]
+    return body
+
+
+@pytest.mark.parametrize("thresholds", [None, "700,10,10"], ids=["settled", "cpython-defaults"])
+async def test_a_served_registry_walks_its_young_objects_rarely(
+    nats_server: NatsEndpoint, nats_client: Client, tmp_path: Path, thresholds: str | None
+) -> None:
+    port = free_port()
+    registry = serve_registry(nats_server, tmp_path, port, thresholds)
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):  # until it is up (it subscribes before it says so)
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            client = CommandClient(nats_client)
+            s = await setup_programme(client)
+            before = await health(http, port)
+            for _ in range(COMMANDS):
+                reply = await client.send(s.partner_a, "EnrolParticipant", enrolment(s.programme_id, unique("p")))
+                assert reply["status"] == "accepted", reply
+            after = await health(http, port)
+    finally:
+        registry.terminate()
+        registry.wait(timeout=30)
+    young = after["collections"][0] - before["collections"][0]
+    # What it ran with, and that its start was frozen (the modules, the app: thousands of objects).
+    assert before["frozen"] > 10_000
+    if thresholds is None:
+        assert tuple(before["thresholds"]) == collector.THRESHOLDS
+        assert young < YOUNG_AT_MOST, after  # measured: 0
+    else:
+        assert before["thresholds"] == [700, 10, 10]
+        assert young >= YOUNG_AT_MOST, after  # measured: 16
+
+
+def test_a_mistyped_setting_stops_the_service_before_it_starts(tmp_path: Path) -> None:
+    env = os.environ | {collector.ENV: "50000,twenty,10", "PATHWAYS_HOME": str(tmp_path),
+                        "PATHWAYS_NATS_URL": "nats://127.0.0.1:9"}  # nothing listens there: it must not get so far
+    done = subprocess.run([sys.executable, "-m", "pathways.runtime.cli.main", "serve", "registry"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert collector.ENV in done.stderr and "three whole numbers" in done.stderr
+
+
+def _expected(text: str) -> tuple[int, ...] | None:
+    """The oracle: three comma-separated whole numbers of at least 1, or nothing."""
+    if not text.strip():
+        return collector.THRESHOLDS
+    try:
+        numbers = tuple(int(part) for part in text.strip().split(","))
+    except ValueError:
+        return None
+    return numbers if len(numbers) == 3 and min(numbers) >= 1 else None
+
+
+@given(st.text(alphabet="0123456789,- x", max_size=16))
+def test_thresholds_are_three_positive_whole_numbers_or_refused(given_text: str) -> None:
+    os.environ[collector.ENV] = given_text
+    try:
+        try:
+            chosen: tuple[int, ...] | None = collector.thresholds()
+        except ValueError as err:
+            assert collector.ENV in str(err)
+            chosen = None
+        assert chosen == _expected(given_text)
+    finally:
+        del os.environ[collector.ENV]
