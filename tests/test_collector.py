@@ -39,9 +39,10 @@ def serve_registry(endpoint: NatsEndpoint, home: Path, http_port: int, threshold
     env.pop(collector.ENV, None)
     if thresholds is not None:
         env[collector.ENV] = thresholds
-    return subprocess.Popen([sys.executable, "-m", "pathways.runtime.cli.main", "serve", "registry", "--http-port",
-                             str(http_port), "--database-url", f"sqlite:///{home / 'registry.db'}"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(home / "registry.log", "ab") as log:  # its log, for a failure to show (a pipe unread could fill)
+        return subprocess.Popen([sys.executable, "-m", "pathways.runtime.cli.main", "serve", "registry", "--http-port",
+                                 str(http_port), "--database-url", f"sqlite:///{home / 'registry.db'}"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 async def health(http: httpx.AsyncClient, port: int) -> dict[str, Any]:
@@ -64,6 +65,8 @@ async def test_a_served_registry_walks_its_young_objects_rarely(
                     if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                         break
                 await asyncio.sleep(0.1)
+            else:
+                pytest.fail(f"the registry never said it was ready:\n{(tmp_path / 'registry.log').read_text()[-3000:]}")
             client = CommandClient(nats_client)
             s = await setup_programme(client)
             before = await health(http, port)
@@ -75,8 +78,9 @@ async def test_a_served_registry_walks_its_young_objects_rarely(
         registry.terminate()
         registry.wait(timeout=30)
     young = after["collections"][0] - before["collections"][0]
-    # What it ran with, and that its start was frozen (the modules, the app: thousands of objects).
+    # What it ran with, and that what it built was frozen (its modules, schemas, handlers).
     assert before["frozen"] > 10_000
+    assert before["uncollectable"] == after["uncollectable"] == 0
     if thresholds is None:
         assert tuple(before["thresholds"]) == collector.THRESHOLDS
         assert young < YOUNG_AT_MOST, after  # measured: 0
@@ -107,6 +111,7 @@ def _expected(text: str) -> tuple[int, ...] | None:
 
 @given(st.text(alphabet="0123456789,- x", max_size=16))
 def test_thresholds_are_three_positive_whole_numbers_or_refused(given_text: str) -> None:
+    before = os.environ.get(collector.ENV)
     os.environ[collector.ENV] = given_text
     try:
         try:
@@ -116,4 +121,7 @@ def test_thresholds_are_three_positive_whole_numbers_or_refused(given_text: str)
             chosen = None
         assert chosen == _expected(given_text)
     finally:
-        del os.environ[collector.ENV]
+        if before is None:
+            del os.environ[collector.ENV]
+        else:
+            os.environ[collector.ENV] = before

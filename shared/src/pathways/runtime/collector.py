@@ -1,18 +1,22 @@
-"""The pace of Python's cyclic garbage collector in a long-running service or a rebuild.
+"""The pace of Python's cyclic garbage collector in a served service (`pathways serve`).
 
-CPython's defaults (a young collection every 700 net allocations, a full one after ten of
-the middle generation) suit a short script. A service decodes, validates and encodes
-objects by the hundred thousand a second, nearly all freed by reference counting, so the
-collector mostly walks live objects to find no garbage: in a profile of a register import
-(20,000 rows) the sessions service spent about a sixth of its CPU in collections, two full
-ones of ~95 ms each walking the 140,000 objects of its imported modules.
+CPython's defaults (a young collection every 700 net allocations of tracked objects, a full
+one after ten of the middle generation) suit a short script. A service decodes, validates
+and encodes objects by the hundred thousand a second, nearly all freed by reference
+counting, so the collector mostly walks live objects to find no garbage: over a register
+import (20,000 rows, bench/bulk.py) the sessions service spent a fifth of its CPU in
+collections, three of them full ones of about 115 ms each, walking the 140,000 objects of
+the modules it had imported.
 
-`settle()` runs once a process has started: one full collection, then `gc.freeze()` moves
-everything alive (modules, classes, schemas, the FastAPI app) to a permanent generation that
-no later collection walks, and the thresholds are raised so the young generation holds
-tens of thousands of objects before it is walked. Cycles are still collected (exceptions
-with their tracebacks, asyncio's futures): later, not never, and the full collection still
-comes, on the interpreter's own rule (a quarter more long-lived objects than at the last).
+`settle()` runs once the service is built and before it runs anything: one full
+collection, then `gc.freeze()` moves everything alive (modules, classes, schemas,
+handlers) to a permanent generation that no later collection walks, and the thresholds are
+raised so the young generation holds tens of thousands of objects before it is walked.
+Cycles are still collected (exceptions with their tracebacks, asyncio's futures): later,
+not never, and a full collection still comes, on the interpreter's own rule (a quarter
+more long-lived objects than at the last). Thresholds of at least 1 only: the collector is
+never turned off. (Python 3.14's incremental collector reads the thresholds differently:
+measure again before moving to it.)
 """
 
 from __future__ import annotations
@@ -52,7 +56,11 @@ def settle() -> None:
 
 
 def report() -> dict[str, object]:
-    """What /health says of the collector: its thresholds, the objects frozen at start, and
-    the collections of each generation so far (the young one first)."""
+    """What /health says of the garbage collector: its thresholds, the objects frozen at
+    start, and each generation's collections so far (the young one first)."""
+    stats = gc.get_stats()
     return {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count(),
-            "collections": [generation["collections"] for generation in gc.get_stats()]}
+            "collections": [generation["collections"] for generation in stats],
+            "collected": [generation["collected"] for generation in stats],  # objects freed, by generation
+            "uncollectable": sum(generation["uncollectable"] for generation in stats),
+            "pending": list(gc.get_count())}  # toward each generation's threshold now

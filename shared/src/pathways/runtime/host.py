@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -339,12 +338,8 @@ class ServiceHost:
             app.include_router(self.service.api, dependencies=[Security(BEARER)], responses=READ_REFUSALS)
         return app
 
-    async def run_until_stopped(self, stop: asyncio.Event, started: Callable[[], None] | None = None) -> None:
-        """Serve until `stop` is set. `started` runs once the service is up (the process's
-        own setting up, such as pathways.runtime.collector.settle)."""
+    async def run_until_stopped(self, stop: asyncio.Event) -> None:
         await self.start()
-        if started is not None:
-            started()
         try:
             await stop.wait()
         finally:
