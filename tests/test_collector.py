@@ -89,13 +89,16 @@ async def test_a_served_registry_walks_its_young_objects_rarely(
         assert young >= YOUNG_AT_MOST, after  # measured: 16
 
 
-def test_a_mistyped_setting_stops_the_service_before_it_starts(tmp_path: Path) -> None:
-    env = os.environ | {collector.ENV: "50000,twenty,10", "PATHWAYS_HOME": str(tmp_path),
+@pytest.mark.parametrize("command", [["serve", "registry"], ["up", "--no-demo"]])
+def test_a_mistyped_setting_stops_the_command_before_it_starts_anything(tmp_path: Path, command: list[str]) -> None:
+    home = tmp_path / "home"
+    env = os.environ | {collector.ENV: "50000,twenty,10", "PATHWAYS_HOME": str(home),
                         "PATHWAYS_NATS_URL": "nats://127.0.0.1:9"}  # nothing listens there: it must not get so far
-    done = subprocess.run([sys.executable, "-m", "pathways.runtime.cli.main", "serve", "registry"], env=env,
+    done = subprocess.run([sys.executable, "-m", "pathways.runtime.cli.main", *command], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert collector.ENV in done.stderr and "three whole numbers" in done.stderr
+    assert not home.exists()  # `up` made no home, started no server
 
 
 def _expected(text: str) -> tuple[int, ...] | None:
