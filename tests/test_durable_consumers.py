@@ -14,10 +14,10 @@ from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from pathways.core.schemas import SchemaRegistry
 from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
-from pathways.jetstream.durable import BackgroundContext, DurableConsumer
+from pathways.jetstream.durable import BackgroundContext, DurableConsumer, declare
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.service import ServiceDefinition
 from pathways.testing.servers import NatsEndpoint
@@ -92,3 +92,51 @@ async def test_two_instances_share_a_durable_consumer_and_a_failed_message_comes
     assert all(len(attempts) == 1 for k, attempts in handled.items() if k != failed[0])  # the rest once each
     assert {instance for attempts in handled.values() for instance, _ in attempts} == {"one", "two"}
     assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+STOPPED = 8  # instances that stop with a batch delivered to them and not acknowledged
+
+
+async def test_instances_that_stop_holding_a_batch_do_not_stall_the_consumer(
+    nats_server: NatsEndpoint, nats_client: Client,
+) -> None:
+    """Each stopped instance's batch is held on the server until `ack_wait`. Eight of them
+    (a rolling restart of a few instances, a test suite's registries) must leave the
+    consumer delivering: with room for four batches it gave a fresh instance nothing."""
+    programme = unique("orphans")
+    subject = f"{EVENTS_ROOT}.{programme}.*.registry.>"
+    consumer = DurableConsumer(unique("orphaned"), subject, lambda ctx, msg: asyncio.sleep(0), batch=16)
+    js = nats_client.jetstream()
+
+    async def publish(count: int) -> None:
+        for i in range(count):
+            await js.publish(f"{EVENTS_ROOT}.{programme}.p.registry.e{i}", b"{}", stream=STREAM_NAME)
+
+    await declare(nats_client, consumer)
+    declared = await js.consumer_info(STREAM_NAME, consumer.name)
+    await publish(consumer.batch * STOPPED + 5)
+    for _ in range(STOPPED):
+        instance = await nats_server.connection.connect("stopping-instance")
+        sub = await instance.jetstream().pull_subscribe_bind(consumer.name, stream=STREAM_NAME)
+        assert len(await sub.fetch(consumer.batch, timeout=5)) == consumer.batch  # taken, never acknowledged
+        await instance.close()
+    held = await js.consumer_info(STREAM_NAME, consumer.name)
+    assert held.num_ack_pending == consumer.batch * STOPPED
+    # A fresh instance is still given what is left, at once (not after ack_wait).
+    fresh = await js.pull_subscribe_bind(consumer.name, stream=STREAM_NAME)
+    got = await fresh.fetch(5, timeout=5)
+    assert len(got) == 5
+    assert declared.config.ack_wait is not None and declared.config.ack_wait <= 15
+    await js.delete_consumer(STREAM_NAME, consumer.name)
+
+
+async def test_a_consumer_made_by_an_earlier_version_is_updated_in_place(nats_client: Client) -> None:
+    consumer = DurableConsumer(unique("earlier"), f"{EVENTS_ROOT}.{unique('p')}.*.registry.>", lambda ctx, msg: asyncio.sleep(0))
+    js = nats_client.jetstream()
+    earlier = consumer.server_config()
+    await js.add_consumer(STREAM_NAME, config=ConsumerConfig.from_response(earlier.as_dict() | {
+        "ack_wait": 60, "max_ack_pending": consumer.batch * 4}))
+    await declare(nats_client, consumer)
+    now = (await js.consumer_info(STREAM_NAME, consumer.name)).config
+    assert (now.ack_wait, now.max_ack_pending) == (consumer.ack_wait, consumer.server_config().max_ack_pending)
+    await js.delete_consumer(STREAM_NAME, consumer.name)

@@ -191,6 +191,7 @@ class ServiceHost:
         if self.run_projections:
             context = BackgroundContext(nc, self.engine, store, self._stop)
             for consumer in self.service.consumers:  # started with the broker, below
+                await durable.declare(nc, consumer)
                 durable.subscribe(self.broker, consumer, context, self._inbox_prefix)
             for task in self.service.background:
                 running = asyncio.create_task(task(context), name=getattr(task, "__name__", "background"))
