@@ -130,13 +130,16 @@ async def test_instances_that_stop_holding_a_batch_do_not_stall_the_consumer(
     await js.delete_consumer(STREAM_NAME, consumer.name)
 
 
-async def test_a_consumer_made_by_an_earlier_version_is_updated_in_place(nats_client: Client) -> None:
+async def test_a_consumer_made_by_an_earlier_version_is_updated_in_place_as_the_service_starts(
+    nats_server: NatsEndpoint, nats_client: Client, tmp_path: Path,
+) -> None:
     consumer = DurableConsumer(unique("earlier"), f"{EVENTS_ROOT}.{unique('p')}.*.registry.>", lambda ctx, msg: asyncio.sleep(0))
     js = nats_client.jetstream()
-    earlier = consumer.server_config()
-    await js.add_consumer(STREAM_NAME, config=ConsumerConfig.from_response(earlier.as_dict() | {
-        "ack_wait": 60, "max_ack_pending": consumer.batch * 4}))
-    await declare(nats_client, consumer)
-    now = (await js.consumer_info(STREAM_NAME, consumer.name)).config
+    earlier = consumer.server_config().as_dict() | {"ack_wait": 60, "max_ack_pending": consumer.batch * 4}
+    await js.add_consumer(STREAM_NAME, config=ConsumerConfig.from_response(earlier))
+    service = ServiceDefinition(name="durabletest", description="a durable consumer alone", schemas=SchemaRegistry(),
+                                handlers={}, consumers=[consumer])
+    async with running(service, nats_server, tmp_path, run_intake=False, http_port=None):
+        now = (await js.consumer_info(STREAM_NAME, consumer.name)).config
     assert (now.ack_wait, now.max_ack_pending) == (consumer.ack_wait, consumer.server_config().max_ack_pending)
     await js.delete_consumer(STREAM_NAME, consumer.name)
