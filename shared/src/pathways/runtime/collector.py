@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 
 # Net allocations between young collections (CPython: 700), young collections between
 # middle ones (10), middle collections between full ones (10). Measured through the whole
@@ -33,17 +34,25 @@ THRESHOLDS = (50_000, 20, 10)
 ENV = "PATHWAYS_GC_THRESHOLDS"  # "700,10,10" gives CPython's defaults back, say to compare
 
 
+# Each number's range: at least 1 (the collector is never off) and at most these, far past
+# any useful pace and within what gc.set_threshold takes (a C int: 2**31 overflowed it).
+LARGEST = (10_000_000, 1_000, 1_000)
+_SETTING = re.compile(r"\s*(\d{1,8})\s*,\s*(\d{1,8})\s*,\s*(\d{1,8})\s*", re.ASCII)
+
+
 def thresholds() -> tuple[int, int, int]:
     """The thresholds in force for this process: THRESHOLDS unless the environment names three."""
-    given = os.environ.get(ENV, "").strip()
-    if not given:
+    given = os.environ.get(ENV, "")
+    if not given.strip():
         return THRESHOLDS
-    try:
-        young, middle, old = (int(part) for part in given.split(","))
-    except ValueError:
-        raise ValueError(f"{ENV} is three whole numbers like 50000,20,10, not {given!r}") from None
-    if min(young, middle, old) < 1:
-        raise ValueError(f"{ENV} needs numbers of at least 1, not {given!r}")
+    # ASCII digits only: int() would also take "1_000", "+7" and digits of other scripts.
+    found = _SETTING.fullmatch(given)
+    if found is None:
+        raise ValueError(f"{ENV} is three whole numbers like 50000,20,10, not {given!r}")
+    young, middle, old = (int(n) for n in found.groups())
+    if min(young, middle, old) < 1 or any(n > most for n, most in zip((young, middle, old), LARGEST, strict=True)):
+        raise ValueError(f"{ENV} needs numbers of at least 1 and at most {', '.join(f'{n:,}' for n in LARGEST)}, "
+                         f"not {given!r}")
     return young, middle, old
 
 
