@@ -34,7 +34,7 @@ from pathways.policy.access import FailedSignIns, TokenStore
 from pathways.policy.accountability import AuditTrail
 from pathways.policy.http import READ_REFUSALS
 from pathways.policy.personal import PersonKeys
-from pathways.runtime import collector, telemetry
+from pathways.runtime import garbage, telemetry
 from pathways.runtime import logging as plog
 from pathways.runtime.accounts import may_be_answered_at
 from pathways.runtime.bodylimit import BodyLimit
@@ -303,8 +303,8 @@ class ServiceHost:
                 # Events not applied because another context wrote them (a forgery or a bug).
                 "quarantined": {r.name: {"events": r.quarantined, "latest_sequences": list(r.quarantined_at)}
                                 for r in self.runners if r.quarantined},
-                # The garbage collector's pace and its collections so far (runtime/collector.py).
-                "collector": collector.report(),
+                # The garbage collector's pace and its collections so far (runtime/garbage.py).
+                "garbage_collector": garbage.report(),
             }
 
         @app.get("/healthz", tags=["operations"])

@@ -218,10 +218,10 @@ def _print_ready(connection: ConnectionInfo, home: Path, services: Mapping[str, 
 
 
 def _gc_setting_or_exit() -> None:
-    from pathways.runtime import collector
+    from pathways.runtime import garbage
 
     try:
-        collector.thresholds()
+        garbage.thresholds()
     except ValueError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from None
@@ -241,7 +241,7 @@ def serve(
     if only not in ("all", "intake", "projections"):
         err_console.print("[red]--only takes all, intake or projections[/red]")
         raise typer.Exit(2)
-    from pathways.runtime import collector
+    from pathways.runtime import garbage
     from pathways.runtime.home import database_url as default_db
     from pathways.runtime.host import ServiceHost
 
@@ -271,7 +271,7 @@ def serve(
 
     # What the service imported and built (its modules, schemas, handlers: about 140,000
     # objects) frozen before anything runs, so no work in flight is frozen with it.
-    collector.settle()
+    garbage.settle()
     try:
         asyncio.run(main())
     finally:

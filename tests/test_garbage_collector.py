@@ -1,4 +1,4 @@
-"""The garbage collector's pace in a served service (pathways.runtime.collector): a service
+"""The garbage collector's pace in a served service (pathways.runtime.garbage): a service
 started as `pathways serve` freezes what it holds once up and walks its young generation
 rarely. Counted, not timed: the collections a real registry makes over 500 commands, read
 from its /health, beside the same registry at CPython's defaults, where the count is
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from pathways.runtime import collector
+from pathways.runtime import garbage
 from pathways.runtime.natsserver import free_port
 from pathways.testing.servers import NatsEndpoint
 
@@ -36,9 +36,9 @@ def serve_registry(endpoint: NatsEndpoint, home: Path, http_port: int, threshold
         "PATHWAYS_NATS_PASSWORD": endpoint.connection.password or "",
         "PATHWAYS_HOME": str(home),
     }
-    env.pop(collector.ENV, None)
+    env.pop(garbage.ENV, None)
     if thresholds is not None:
-        env[collector.ENV] = thresholds
+        env[garbage.ENV] = thresholds
     with open(home / "registry.log", "ab") as log:  # its log, for a failure to show (a pipe unread could fill)
         return subprocess.Popen([sys.executable, "-m", "pathways.runtime.cli.main", "serve", "registry", "--http-port",
                                  str(http_port), "--database-url", f"sqlite:///{home / 'registry.db'}"],
@@ -48,7 +48,7 @@ def serve_registry(endpoint: NatsEndpoint, home: Path, http_port: int, threshold
 async def health(http: httpx.AsyncClient, port: int) -> dict[str, Any]:
     reply = await http.get(f"http://127.0.0.1:{port}/health")
     assert reply.status_code == 200, reply.text
-    body: dict[str, Any] = reply.json()["collector"]
+    body: dict[str, Any] = reply.json()["garbage_collector"]
     return body
 
 
@@ -82,7 +82,7 @@ async def test_a_served_registry_walks_its_young_objects_rarely(
     assert before["frozen"] > 10_000
     assert before["uncollectable"] == after["uncollectable"] == 0
     if thresholds is None:
-        assert tuple(before["thresholds"]) == collector.THRESHOLDS
+        assert tuple(before["thresholds"]) == garbage.THRESHOLDS
         assert young < YOUNG_AT_MOST, after  # measured: 0
     else:
         assert before["thresholds"] == [700, 10, 10]
@@ -96,12 +96,12 @@ def test_a_mistyped_setting_stops_the_command_before_it_starts_anything(tmp_path
     # A number past a C int passed int() and overflowed gc.set_threshold once the service was up
     # (`up` had started its server and services); "1_000" is taken by int() but is no setting.
     home = tmp_path / "home"
-    env = os.environ | {collector.ENV: setting, "PATHWAYS_HOME": str(home),
+    env = os.environ | {garbage.ENV: setting, "PATHWAYS_HOME": str(home),
                         "PATHWAYS_NATS_URL": "nats://127.0.0.1:9"}  # nothing listens there: it must not get so far
     done = subprocess.run([sys.executable, "-m", "pathways.runtime.cli.main", *command], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert collector.ENV in done.stderr and ("three whole numbers" in done.stderr or "at most" in done.stderr)
+    assert garbage.ENV in done.stderr and ("three whole numbers" in done.stderr or "at most" in done.stderr)
     assert "Traceback" not in done.stderr
     assert not home.exists()  # `up` made no home, started no server
 
@@ -109,28 +109,28 @@ def test_a_mistyped_setting_stops_the_command_before_it_starts_anything(tmp_path
 def _expected(text: str) -> tuple[int, ...] | None:
     """The oracle: three comma-separated runs of ASCII digits, each in its range, or nothing."""
     if not text.strip():
-        return collector.THRESHOLDS
+        return garbage.THRESHOLDS
     parts = [p.strip(" \t\n") for p in text.split(",")]
     if len(parts) != 3 or not all(p and len(p) <= 8 and all(c in "0123456789" for c in p) for p in parts):
         return None
     numbers = tuple(int(p) for p in parts)
-    return numbers if all(1 <= n <= most for n, most in zip(numbers, collector.LARGEST, strict=True)) else None
+    return numbers if all(1 <= n <= most for n, most in zip(numbers, garbage.LARGEST, strict=True)) else None
 
 
 @given(st.one_of(st.text(alphabet="0123456789,- x_+\t\n１٣", max_size=16),
                  st.tuples(*(st.integers(0, 2**40) for _ in range(3))).map(lambda t: ",".join(map(str, t)))))
 def test_thresholds_are_three_positive_whole_numbers_or_refused(given_text: str) -> None:
-    before = os.environ.get(collector.ENV)
-    os.environ[collector.ENV] = given_text
+    before = os.environ.get(garbage.ENV)
+    os.environ[garbage.ENV] = given_text
     try:
         try:
-            chosen: tuple[int, ...] | None = collector.thresholds()
+            chosen: tuple[int, ...] | None = garbage.thresholds()
         except ValueError as err:
-            assert collector.ENV in str(err)
+            assert garbage.ENV in str(err)
             chosen = None
         assert chosen == _expected(given_text)
     finally:
         if before is None:
-            del os.environ[collector.ENV]
+            del os.environ[garbage.ENV]
         else:
-            os.environ[collector.ENV] = before
+            os.environ[garbage.ENV] = before
