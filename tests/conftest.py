@@ -22,11 +22,13 @@ from nats.aio.client import Client
 from pathways.core.batch_wire import BATCH, batch_body
 from pathways.core.commands import OPERATOR_ORGANISATION
 from pathways.core.eventstore.base import StoredEvent
+from pathways.core.readmodels import make_engine
 from pathways.core.subjects import command_subject
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.service import ServiceDefinition, discover
 from pathways.testing.servers import NatsEndpoint
+from sqlalchemy import Engine
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -209,3 +211,11 @@ async def signed_in(host: ServiceHost, organisation: str, role: str) -> httpx.As
     token = await host.tokens.issue(organisation, role)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=host.http_app()), base_url="http://test",
                              headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """A read-model database for a module's tests: a SQLite file, then the PostgreSQL server."""
+    if request.param == "postgres":
+        return make_engine(request.getfixturevalue("postgres"))
+    return make_engine(f"sqlite:///{tmp_path_factory.mktemp('readmodel') / 'readmodel.db'}")

@@ -13,7 +13,6 @@ from datetime import date
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pathways.core.readmodels import make_engine
 from pathways.policy import directory as directory_module
 from pathways.policy.consent import PURPOSES, consent_column
 from pathways.policy.directory import Directory, Reader
@@ -23,13 +22,6 @@ PARTNERS = ["pa", "pb", "pc"]
 PEOPLE = [f"p{i}" for i in range(6)]
 ON = date(2026, 3, 1)
 PROGRAMME = "prog-1"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    if request.param == "postgres":
-        return make_engine(request.getfixturevalue("postgres"))
-    return make_engine(f"sqlite:///{tmp_path_factory.mktemp('readable') / 'dir.db'}")
 
 
 enrolments = st.dictionaries(st.tuples(st.sampled_from(PARTNERS), st.sampled_from(PEOPLE)),

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pathways.core.readmodels import make_engine
 from pathways.core.rows import Rows
 from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Engine, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -63,13 +62,6 @@ def one_by_one(conn: Any, table: Table, kind: str, row: dict[str, Any]) -> None:
 def rows_of(engine: Engine, table: Table) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    if request.param == "postgres":
-        return make_engine(request.getfixturevalue("postgres"))
-    return make_engine(f"sqlite:///{tmp_path_factory.mktemp('rows') / 'rows.db'}")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pathways.core import rows as rows_module
-from pathways.core.readmodels import make_engine
 from pathways.core.rows import Rows
 from sqlalchemy import Column, Date, Engine, Integer, MetaData, String, Table, select, tuple_
 
@@ -47,13 +46,6 @@ def groups_through_sqlalchemy(conn: Any, table: Table, keys: tuple[str, ...], by
     key = tuple_(*(table.c[k] for k in keys)) if len(keys) > 1 else table.c[keys[0]]
     wanted = written if len(keys) > 1 else [w[0] for w in written]
     return {tuple(r) for r in conn.execute(select(*(table.c[b] for b in by)).distinct().where(key.in_(wanted)))}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    if request.param == "postgres":
-        return make_engine(request.getfixturevalue("postgres"))
-    return make_engine(f"sqlite:///{tmp_path_factory.mktemp('groups') / 'groups.db'}")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

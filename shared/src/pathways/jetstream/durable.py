@@ -53,7 +53,7 @@ class DurableConsumer:
     subject: str  # the stream subjects it reads (a filter)
     handle: Callable[[BackgroundContext, Msg], Coroutine[Any, Any, None]]
     batch: int = 256  # messages per pull request
-    ack_wait: float = 15.0  # seconds before the server delivers an unacknowledged message again
+    ack_wait: float = 60.0  # seconds before the server delivers an unacknowledged message again
     retry_after: float = 1.0  # seconds before a message whose `handle` failed comes again
 
     def server_config(self) -> ConsumerConfig:
@@ -65,9 +65,11 @@ class DurableConsumer:
         to it left the 256 pending). At most `max_ack_pending` are held so, and
         past it the consumer delivers nothing to anyone: at four batches, four instances
         stopped within a minute (a rolling restart, or a test suite's registries) stalled
-        the key shredder for the rest of that minute. So it holds 64 batches, and a lost one
-        comes again after 15 s; an instance handles a batch in milliseconds, and a message
-        taken twice is erased twice, which `handle` must allow (it is idempotent)."""
+        the key shredder for the rest of that minute. So it holds 64 batches. (`ack_wait`
+        stays a minute: a batch is handled one message after another, and a batch of erasures
+        on a slow key store may take many seconds, after which a shorter wait would deliver
+        the rest again to another instance while this one still works on it; a message
+        taken twice is erased twice, which `handle` must allow: it is idempotent.)"""
         return ConsumerConfig(
             name=self.name, durable_name=self.name, filter_subject=self.subject,
             deliver_policy=DeliverPolicy.ALL, ack_policy=ServerAck.EXPLICIT, ack_wait=self.ack_wait,
