@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from pathways.core.schemas import SchemaRegistry
 from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME
-from pathways.jetstream.durable import BackgroundContext, DurableConsumer, declare
+from pathways.jetstream.durable import BackgroundContext, DurableConsumer
 from pathways.runtime.host import ServiceHost
 from pathways.runtime.service import ServiceDefinition
 from pathways.testing.servers import NatsEndpoint
@@ -112,7 +112,7 @@ async def test_instances_that_stop_holding_a_batch_do_not_stall_the_consumer(
         for i in range(count):
             await js.publish(f"{EVENTS_ROOT}.{programme}.p.registry.e{i}", b"{}", stream=STREAM_NAME)
 
-    await declare(nats_client, consumer)
+    await js.add_consumer(STREAM_NAME, config=consumer.server_config())  # as the subscriber makes it
     declared = await js.consumer_info(STREAM_NAME, consumer.name)
     await publish(consumer.batch * STOPPED + 5)
     for _ in range(STOPPED):

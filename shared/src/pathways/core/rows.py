@@ -133,8 +133,7 @@ class Rows:
         found = self.touched.setdefault(table, set())
         for start in range(0, len(keys), WATCH_CHUNK):
             self.statements += 1
-            chunk = keys[start:start + WATCH_CHUNK]
-            found.update(lookup.groups(self.connection, chunk))
+            found.update(lookup.groups(self.connection, keys[start:start + WATCH_CHUNK]))
 
     def _execute_through_sqlalchemy(self, kind: str, table: Table, columns: tuple[str, ...],
                                     values: list[dict[str, Any]]) -> None:

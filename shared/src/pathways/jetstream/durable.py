@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy as ServerAck
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from sqlalchemy import Engine
 
 from pathways.core.eventstore.base import EventStore
@@ -81,9 +82,18 @@ FETCH_WAIT = 1.0
 
 
 async def declare(nc: Client, consumer: DurableConsumer) -> None:
-    """The consumer made on the server as `server_config` says, or updated in place: the
-    subscriber alone would leave one made by an earlier version as it was."""
-    await nc.jetstream().add_consumer(STREAM_NAME, config=consumer.server_config())
+    """The consumer updated in place where an earlier version made it with other limits (the
+    subscriber alone would leave it as it was). Asked first, so a start that finds it right
+    sends no update (an update needs the cluster's metadata leader, absent in an election);
+    one not there yet is made by the subscriber as before."""
+    js = nc.jetstream()
+    wanted = consumer.server_config()
+    try:
+        held = (await js.consumer_info(STREAM_NAME, consumer.name)).config
+    except NotFoundError:
+        return
+    if (held.ack_wait, held.max_ack_pending) != (wanted.ack_wait, wanted.max_ack_pending):
+        await js.add_consumer(STREAM_NAME, config=wanted)
 
 
 def subscribe(broker: NatsBroker, consumer: DurableConsumer, context: BackgroundContext, inbox_prefix: str) -> Any:

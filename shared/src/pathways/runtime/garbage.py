@@ -57,7 +57,7 @@ def thresholds() -> tuple[int, int, int]:
 
 
 def settle() -> None:
-    """Freeze what the process holds once started, and set the collector's pace."""
+    """Freeze what the built service holds, before it runs, and set the collector's pace."""
     chosen = thresholds()
     gc.collect()
     gc.freeze()
