@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,24 +36,40 @@ async def nats_client(nats_server: NatsEndpoint) -> AsyncIterator[Client]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
-    """A PostgreSQL URL; tests that need it are reported as not run when there is none."""
+    """A PostgreSQL database of this test process's own, made empty for the run and dropped
+    after it; tests that need it are reported as not run when there is no server.
+
+    The suite's two xdist workers once shared the server's one database, so two modules
+    writing the same read-model tables at the same moment (a projection's rebuild swap in
+    each) could deadlock each other. A worker runs its tests one at a time, so a database
+    per worker removes that without making a database for every test."""
     with postgres_url() as url:
         if url is None:
             pytest.skip("PostgreSQL not available: set PATHWAYS_TEST_POSTGRES_URL or run a Docker engine")
-        yield url
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with _own_database(url, f"pathways_test_{worker}") as own:
+            yield own
 
 
 @pytest.fixture
 def fresh_postgres(postgres: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for one test (dropped afterwards): read models that
     consume the whole stream must not meet rows left by another test or an earlier run."""
+    with _own_database(postgres, "pathways_test") as own:
+        yield own
+
+
+@contextmanager
+def _own_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database on `server_url`'s server, named `prefix` and a random suffix (two
+    runs of the suite on one server never meet), dropped when the block ends."""
     import uuid
 
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    admin_url = make_url(postgres.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"pathways_test_{uuid.uuid4().hex[:12]}"
+    admin_url = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
