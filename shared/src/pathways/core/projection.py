@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, select, text
@@ -71,6 +72,11 @@ class Projection:
     # plain ASCII, never \u-escaped): the intake, batches and the audit trail all write so, and
     # the server lets no one else write a context's subjects.
     type_markers: tuple[bytes, ...] | None = field(init=False)
+    # The subjects it reads: those of the contexts whose events it handles. None: every
+    # message of the stream (a handler of stored messages sees them all, in order). Worked
+    # out once: a runner asks for each projection's with every batch.
+    subjects: list[str] | None = field(init=False)
+    _live: Mapping[str, Table] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_type: dict[str, Apply] = {}
@@ -82,17 +88,14 @@ class Projection:
         object.__setattr__(self, "by_type", by_type)
         few = self.stored is None and len(by_type) <= MARKED_TYPES
         object.__setattr__(self, "type_markers", tuple(f'"{t}"'.encode() for t in by_type) if few else None)
+        every = self.stored is not None or not by_type
+        object.__setattr__(self, "subjects", None if every else
+                           [context_subjects(context) for context in sorted({_context_of_type(t) for t in by_type})])
+        object.__setattr__(self, "_live", MappingProxyType({t.name: t for t in self.tables}))
 
-    def live_tables(self) -> dict[str, Table]:
-        return {t.name: t for t in self.tables}
-
-    @property
-    def subjects(self) -> list[str] | None:
-        """The subjects it reads: those of the contexts whose events it handles. None: every
-        message of the stream (a handler of stored messages sees them all, in order)."""
-        if self.stored is not None or not self.by_type:
-            return None
-        return [context_subjects(context) for context in sorted({_context_of_type(t) for t in self.by_type})]
+    def live_tables(self) -> Mapping[str, Table]:
+        """Its tables by name (the handlers' `Tables`), made once: a runner passes them with every batch."""
+        return self._live
 
 
 def merged(name: str, *parts: Projection) -> Projection:

@@ -41,9 +41,16 @@ from pathways.jetstream.stream_check import replaced
 
 log = get_logger("pathways.runner")
 
-# While nobody waits for it, a runner lets a few more events arrive before it writes: one
-# transaction (and one hop to a worker thread) then serves many events instead of one.
-LINGER = 0.02
+# While nobody waits for it, a runner lets more events arrive before it writes: one
+# transaction (and one hop to a worker thread) then serves many events instead of one. It
+# waits while they keep coming, LINGER_GAP at a time, up to LINGER_MAX in all or until
+# LINGER_BELOW are buffered: a lone event waits one gap, a steady stream fills a batch. A
+# batch costs about 0.9 ms of CPU whatever it holds, and an event about 50 µs (payments,
+# 50 clients enrolling at ~1,150/s: 88 µs per event lingering a fixed 20 ms, 50 µs at
+# 250 ms), and every service's runner pays that for every command. A read that must see
+# an event (a view a command consults, `reach`) ends the wait at once.
+LINGER_GAP = 0.02
+LINGER_MAX = 0.25
 LINGER_BELOW = 200
 # Further behind than this, a runner with several filters first reads the history through
 # the store's one-filter reader (nats-server delivers history to a consumer with several
@@ -312,11 +319,7 @@ class ProjectionRunner:
     async def _consume(self, pull: Pull, stopping: asyncio.Future[Any]) -> None:
         while await pull.next(stopping):
             if len(pull.buffer) < LINGER_BELOW and not self._awaited.is_set():
-                awaited = asyncio.ensure_future(self._awaited.wait())
-                try:
-                    await asyncio.wait((awaited, stopping), timeout=LINGER, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    awaited.cancel()
+                await self._linger(pull, stopping)
             self._awaited.clear()  # set again by any waiter still behind after this batch
             messages: list[Msg] = []
             looked = 0
@@ -346,6 +349,22 @@ class ProjectionRunner:
                 self._stored = await asyncio.to_thread(self._apply, [], looked)
                 self._advance(looked)
                 self.lag.pending = 0
+
+    async def _linger(self, pull: Pull, stopping: asyncio.Future[Any]) -> None:
+        """Let more events arrive while they keep coming (see LINGER_GAP)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_MAX
+        awaited = asyncio.ensure_future(self._awaited.wait())
+        try:
+            held = len(pull.buffer)
+            while (wait := min(LINGER_GAP, deadline - loop.time())) > 0:
+                await asyncio.wait((awaited, stopping), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                now = len(pull.buffer)
+                if awaited.done() or stopping.done() or now == held or now >= LINGER_BELOW:
+                    return  # someone waits, it is stopping, nothing more came within the gap, or a batch is there
+                held = now
+        finally:
+            awaited.cancel()
 
     def _spans(self, messages: list[Msg], events: list[StoredEvent]) -> list[Any]:
         """One span per projection and trace it applies events of: each command's trace
