@@ -102,7 +102,8 @@ async def test_a_read_that_must_see_an_event_ends_the_linger(
     try:
         applied = runner.applied
         await _enrol(client, s.partner_a, s.programme_id)
-        last = await runner.store.last_sequence()  # type: ignore[union-attr]
+        assert runner.store is not None
+        last = await runner.store.last_sequence()
         await asyncio.wait_for(runner.reach(last), 30)
         assert runner.applied == applied + 1
     finally:
