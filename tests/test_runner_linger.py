@@ -7,6 +7,8 @@ waiting at all."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +26,20 @@ STREAMED = 240
 PACE = 0.004  # seconds between two commands sent: about 1 s of steady arrivals
 
 
-async def _started(nats_client: Client, tmp_path: Path, name: str) -> tuple[ProjectionRunner, asyncio.Event, asyncio.Task[None]]:
+@contextlib.asynccontextmanager
+async def _running(nats_client: Client, tmp_path: Path, name: str) -> AsyncIterator[ProjectionRunner]:
+    """A runner of a counter of enrolments, caught up, stopped when the block ends."""
     projection = counter(name, MetaData())
     runner = ProjectionRunner([projection], make_engine(f"sqlite:///{tmp_path / f'{name}.db'}"), nats_client)
     stop = asyncio.Event()
     running = asyncio.create_task(runner.run(stop))
-    await asyncio.wait_for(runner.catch_up(), 60)
-    return runner, stop, running
+    try:
+        await asyncio.wait_for(runner.catch_up(), 60)
+        yield runner
+    finally:
+        stop.set()
+        await running
+        runner.engine.dispose()
 
 
 async def _enrol(client: CommandClient, partner: str, programme: str) -> None:
@@ -50,8 +59,7 @@ async def test_a_steady_stream_is_applied_in_a_few_transactions(
     registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path,
 ) -> None:
     s = await setup_programme(client)
-    runner, stop, running = await _started(nats_client, tmp_path, "linger_steady")
-    try:
+    async with _running(nats_client, tmp_path, "linger_steady") as runner:
         batches, applied = runner.batches, runner.applied
         sent = []
         for _ in range(STREAMED):  # one command every PACE seconds, each answered in its own time
@@ -67,46 +75,32 @@ async def test_a_steady_stream_is_applied_in_a_few_transactions(
         with runner.engine.connect() as conn:
             table = runner.projection.tables[0]
             assert conn.execute(select(table.c.n).where(table.c.programme_id == s.programme_id)).scalar() == STREAMED
-    finally:
-        stop.set()
-        await running
-        runner.engine.dispose()
 
 
 async def test_a_lone_event_is_applied_without_waiting_for_a_batch_to_fill(
     registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     s = await setup_programme(client)
-    runner, stop, running = await _started(nats_client, tmp_path, "linger_lone")
-    # A runner that waited for LINGER_MAX, or for LINGER_BELOW events, would not apply it within the minute.
-    monkeypatch.setattr(runner_module, "LINGER_MAX", 600.0)
-    try:
+    async with _running(nats_client, tmp_path, "linger_lone") as runner:
+        # A runner that waited for LINGER_MAX, or for LINGER_BELOW events, would not apply it within the minute.
+        monkeypatch.setattr(runner_module, "LINGER_MAX", 600.0)
         applied = runner.applied
         await _enrol(client, s.partner_a, s.programme_id)
         await _applied(runner, applied + 1)
         assert runner.applied == applied + 1
-    finally:
-        stop.set()
-        await running
-        runner.engine.dispose()
 
 
 async def test_a_read_that_must_see_an_event_ends_the_linger(
     registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     s = await setup_programme(client)
-    runner, stop, running = await _started(nats_client, tmp_path, "linger_reach")
-    # Every gap now lasts ten minutes: only someone waiting for the event ends the wait.
-    monkeypatch.setattr(runner_module, "LINGER_GAP", 600.0)
-    monkeypatch.setattr(runner_module, "LINGER_MAX", 600.0)
-    try:
+    async with _running(nats_client, tmp_path, "linger_reach") as runner:
+        # Every gap now lasts ten minutes: only someone waiting for the event ends the wait.
+        monkeypatch.setattr(runner_module, "LINGER_GAP", 600.0)
+        monkeypatch.setattr(runner_module, "LINGER_MAX", 600.0)
         applied = runner.applied
         await _enrol(client, s.partner_a, s.programme_id)
         assert runner.store is not None
         last = await runner.store.last_sequence()
         await asyncio.wait_for(runner.reach(last), 30)
         assert runner.applied == applied + 1
-    finally:
-        stop.set()
-        await running
-        runner.engine.dispose()
