@@ -82,7 +82,7 @@ async def test_a_lone_event_is_applied_without_waiting_for_a_batch_to_fill(
 ) -> None:
     s = await setup_programme(client)
     async with _running(nats_client, tmp_path, "linger_lone") as runner:
-        # A runner that waited for LINGER_MAX, or for LINGER_BELOW events, would not apply it within the minute.
+        # A runner that waited for LINGER_MAX, or for LINGER_BELOW events, would not apply it within the 30 s allowed.
         monkeypatch.setattr(runner_module, "LINGER_MAX", 600.0)
         applied = runner.applied
         await _enrol(client, s.partner_a, s.programme_id)

@@ -82,6 +82,7 @@ class ProjectionRunner:
         self._wanted = 0  # the furthest sequence a waiter wants covered
         self._due = 0  # a sequence it reads, known to be stored, not yet applied
         self._awaited = asyncio.Event()
+        self._waiters = 0  # callers of `reach` still waiting: no linger while there are any
         self.batches = self.applied = 0  # transactions written, and the events in them
         self.caught_up_from_history = 0  # events applied before the live consumer started
         self.reseeks = 0  # consumers made again because a stored position went back (a rebuild swapped in)
@@ -113,16 +114,23 @@ class ProjectionRunner:
 
     async def reach(self, sequence: int) -> None:
         """Return once the projections cover every event up to `sequence`."""
-        while self.position < sequence:
-            self._awaited.set()  # someone waits: write what has arrived without lingering
-            if self._due > self.position:
-                # Something it reads is stored and on its way: the apply will move it on.
-                await self._changed_or(asyncio.sleep(0.2))
-                continue
-            self._wanted = max(self._wanted, sequence)
-            if self._checking is None or self._checking.done():
-                self._checking = asyncio.create_task(self._check())
-            await self._changed_or(asyncio.shield(self._checking))
+        # Counted as well as flagged: the flag is cleared with each batch, and a batch that
+        # moves nothing (a stale heartbeat) wakes no waiter to set it again, so a waiter
+        # could sit through a whole linger (a review).
+        self._waiters += 1
+        try:
+            while self.position < sequence:
+                self._awaited.set()  # someone waits: write what has arrived without lingering
+                if self._due > self.position:
+                    # Something it reads is stored and on its way: the apply will move it on.
+                    await self._changed_or(asyncio.sleep(0.2))
+                    continue
+                self._wanted = max(self._wanted, sequence)
+                if self._checking is None or self._checking.done():
+                    self._checking = asyncio.create_task(self._check())
+                await self._changed_or(asyncio.shield(self._checking))
+        finally:
+            self._waiters -= 1
 
     async def _changed_or(self, other: Any) -> None:
         changed = asyncio.ensure_future(self._changed.wait())
@@ -318,7 +326,7 @@ class ProjectionRunner:
 
     async def _consume(self, pull: Pull, stopping: asyncio.Future[Any]) -> None:
         while await pull.next(stopping):
-            if len(pull.buffer) < LINGER_BELOW and not self._awaited.is_set():
+            if len(pull.buffer) < LINGER_BELOW and not self._awaited.is_set() and not self._waiters:
                 await self._linger(pull, stopping)
             self._awaited.clear()  # set again by any waiter still behind after this batch
             messages: list[Msg] = []
