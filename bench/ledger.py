@@ -26,8 +26,8 @@ from pathlib import Path
 from common import SCALE, Result, console, embedded_nats, n, print_ratios, print_results, write_record
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pathways.core.eventstore.base import StoredEvent
-from pathways.core.projection import rebuild
 from pathways.core.readmodels import make_engine
+from pathways.core.rebuild import rebuild
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.policy.ledger.merkle import Frontier
 from pathways.policy.ledger.signing import CheckpointSigner

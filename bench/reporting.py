@@ -7,7 +7,7 @@ queries on what it built (DESIGN §5).
    subject, the canonical bytes of a CloudEvent, `data` that the owning context's schema
    accepts (checked on a sample: decoded and re-encoded to the same bytes).
 2. Read the whole stream with `read_all` (the yardstick, read before and after
-   the rebuild, the faster kept), then, in a child process, `pathways.core.projection.rebuild()`
+   the rebuild, the faster kept), then, in a child process, `pathways.core.rebuild.rebuild()`
    the reporting service's projections (its directory, then its facts, as `pathways rebuild
    reporting` does) into a fresh SQLite file. The child reports its own peak RSS.
 3. Time each dashboard query on the biggest programme: the headline summary unfiltered and
@@ -484,15 +484,17 @@ async def replay(conn: ConnectionInfo, decode: bool) -> Result:
 
 async def rebuild_child(db: Path, out: Path, profile: Path | None) -> None:
     """Run in a child process: what `pathways rebuild reporting` does, timed per projection."""
-    from pathways.core.projection import rebuild
     from pathways.core.readmodels import make_engine
+    from pathways.core.rebuild import rebuild
     from pathways.runtime.connection import resolve_connection
     from pathways.runtime.logging import configure
+    from pathways.runtime.stream_reader import read_in_child
     from pathways_reporting.readmodel import DIRECTORY, FACTS
 
     configure("bench-rebuild", "ERROR")  # the raw yardstick's payloads are not Pathways events: no warning per batch
     engine = make_engine(f"sqlite:///{db}")
-    nc = await resolve_connection().connect("bench-reporting-rebuild")
+    connection = resolve_connection()
+    nc = await connection.connect("bench-reporting-rebuild")
     store = JetStreamEventStore(nc)
     record: dict[str, Any] = {"rss_start_mb": _rss_mb(), "projections": []}
     profiler = None
@@ -507,9 +509,11 @@ async def rebuild_child(db: Path, out: Path, profile: Path | None) -> None:
         profiler.enable()
     for projection in (DIRECTORY.projection, FACTS):
         t = time.perf_counter()
-        position = await rebuild(projection, engine, store)
+        position = await rebuild(projection, engine, store, read=read_in_child(connection))  # as `pathways rebuild` reads
         record["projections"].append({"name": projection.name, "position": position, "seconds": time.perf_counter() - t,
                                       "peak_rss_mb": _rss_mb()})
+    # The stream reader's own peak (a child of this process, pathways.runtime.stream_reader).
+    record["reader_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -647,8 +651,9 @@ async def reporting_rebuild_and_queries(conn: ConnectionInfo, home: Path) -> lis
         total += p["seconds"]
         out.append(Result(f"reporting: rebuild {p['name']}", stream, p["seconds"], {"peak_rss_mb": p["peak_rss_mb"]}))
     out.append(Result("reporting: rebuild, both projections (pathways rebuild reporting)", stream, total,
-                      {"peak_rss_mb": record["projections"][-1]["peak_rss_mb"], "rss_after_imports_mb": record["rss_start_mb"],
-                       "db_mb": db.stat().st_size / 2**20}))
+                      {"peak_rss_mb": record["projections"][-1]["peak_rss_mb"],
+                       "reader_peak_rss_mb": record["reader_peak_rss_mb"],
+                       "rss_after_imports_mb": record["rss_start_mb"], "db_mb": db.stat().st_size / 2**20}))
     out += dashboard_queries(db)
     return out
 
@@ -662,7 +667,9 @@ def reporting_ratios(by: dict[str, Result]) -> dict[str, float]:
               for p in ("reporting_directory", "reporting_facts")}
     ratios |= {
         "reporting rebuild (both projections) / raw replay (target >= 0.40)": both.rate / replay_rate,
-        "reporting rebuild peak RSS MB (target < 500)": both.extra["peak_rss_mb"],
+        # Both processes' peaks added: at most what the rebuild held at once.
+        "reporting rebuild peak RSS MB, with its stream reader (target < 500)": both.extra["peak_rss_mb"]
+        + both.extra["reader_peak_rss_mb"],
         f"dashboard worst query p95 ms (target < 50): {worst.name}": worst.extra["p95_ms"],
     }
     ratios |= {f"{r.name.removeprefix('query: ')} p95 ms (all its queries)": r.extra["p95_ms"]

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 from fastapi.encoders import jsonable_encoder
-from pathways.core.projection import rebuild
 from pathways.core.readmodels import make_engine
+from pathways.core.rebuild import rebuild
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost

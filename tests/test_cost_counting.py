@@ -277,7 +277,8 @@ async def test_a_runner_far_behind_with_several_filters_catches_up_from_history_
     the history through the store's one-filter reader, then goes on live, and ends where a
     rebuild ends."""
     import pathways.jetstream.runner as runner_module
-    from pathways.core.projection import dump, rebuild
+    from pathways.core.projection import dump
+    from pathways.core.rebuild import rebuild
     from pathways_sessions.readmodel import SESSION_LOG
 
     monkeypatch.setattr(runner_module, "CATCH_UP_FROM", 1)
@@ -322,9 +323,10 @@ async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_fai
     events every row is there and the position is the last event's; a batch that fails to
     apply fails the rebuild (not skipped while the reading goes on), and the read model
     keeps the figures it had."""
-    import pathways.core.projection as projection_module
+    import pathways.core.rebuild as rebuild_module
     from pathways.core.eventstore.memory import InMemoryEventStore
-    from pathways.core.projection import dump, rebuild
+    from pathways.core.projection import dump
+    from pathways.core.rebuild import rebuild
 
     template = await enrolment_template(client, nats_client)
     store = InMemoryEventStore()
@@ -332,7 +334,7 @@ async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_fai
     engine = make_engine(f"sqlite:///{tmp_path / 'ahead.db'}")
     applied: list[int] = []  # first sequence of each batch, in the order they are written
     read_ahead, writing, most_at_once = [], [0], [0]
-    real_apply, real_read = projection_module._apply_in_txn, store.read_all
+    real_apply, real_read = rebuild_module._apply_in_txn, store.read_all
     read = [0]  # the furthest sequence the rebuild has been given
 
     async def reading(*args: Any, **kwargs: Any) -> Any:
@@ -353,7 +355,7 @@ async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_fai
             writing[0] -= 1
 
     monkeypatch.setattr(store, "read_all", reading)
-    monkeypatch.setattr(projection_module, "_apply_in_txn", watched)
+    monkeypatch.setattr(rebuild_module, "_apply_in_txn", watched)
     assert await rebuild(ROSTER, engine, store, batch_size=7) == 60
     assert applied == sorted(applied) and len(applied) == 9  # 8 full batches and the rest, in order
     assert most_at_once[0] == 1  # one batch in the database's hands at a time
@@ -370,7 +372,7 @@ async def test_a_rebuild_that_reads_ahead_applies_every_batch_in_order_and_a_fai
             raise RuntimeError("the database refused the batch (injected)")
         return real_apply(engine, projection, tables, name, events, *rest)
 
-    monkeypatch.setattr(projection_module, "_apply_in_txn", failing)
+    monkeypatch.setattr(rebuild_module, "_apply_in_txn", failing)
     with pytest.raises(RuntimeError, match="injected"):
         await rebuild(ROSTER, engine, store, batch_size=7)
     assert dump(engine, ROSTER) == before  # readers still see the complete old figures

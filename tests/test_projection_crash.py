@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from pathways.core.projection import Projection, dump, read_position, rebuild
+from pathways.core.projection import Projection, dump, read_position
 from pathways.core.readmodels import make_engine
+from pathways.core.rebuild import rebuild
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from pathways.testing.servers import NatsEndpoint

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from nats.aio.client import Client
-from pathways.core.projection import dump, rebuild
+from pathways.core.projection import dump
+from pathways.core.rebuild import rebuild
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.policy.access import TokenStore
 from pathways.runtime.host import ServiceHost

@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pathways.core.eventstore.base import StoredEvent
 from pathways.core.eventstore.memory import InMemoryEventStore
-from pathways.core.projection import apply_batch, dump, rebuild
+from pathways.core.projection import apply_batch, dump
 from pathways.core.readmodels import ProjectionPosition, make_engine
+from pathways.core.rebuild import rebuild
 from pathways.policy.access import Caller
 from pathways_reporting import answers, figures, tables
 from pathways_reporting.api import open_scope

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pathways.core.projection import rebuild
+from pathways.core.rebuild import rebuild
 from pathways.core.subjects import STREAM_NAME
 from pathways.jetstream.store import JetStreamEventStore, ensure_stream
 from pathways.runtime.host import ServiceHost

@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from nats.aio.client import Client
-from pathways.core.projection import dump, rebuild
+from pathways.core.projection import dump
+from pathways.core.rebuild import rebuild
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.host import ServiceHost
 from sqlalchemy import func, select

@@ -236,7 +236,8 @@ def test_spend_counts_involvement_approved_claims_and_invoices_but_not_open_or_r
 def test_an_invoices_staff_pay_gets_its_pay_day_in_the_tables_a_batch_writes_a_rebuilds_own_copy_too() -> None:
     """(found by a review) the invoice's payment set the pay day on the live table by name, so
     a rebuild's copy kept none, and after the swap the safeguard counted no staff pay."""
-    from pathways.core.projection import REBUILD_SUFFIX, Rows, _copy_without_indexes
+    from pathways.core.projection import REBUILD_SUFFIX, Rows
+    from pathways.core.rebuild import _copy_without_indexes
     from pathways_payments import ledger
     from sqlalchemy import MetaData, create_engine, select
 

@@ -10,19 +10,17 @@ everything it reads, whatever it does not read in between."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, Table, select, text
+from sqlalchemy import Connection, Engine, Table, select
 
 from pathways.core.envelope import CloudEvent
-from pathways.core.eventstore.base import EventStore, StoredEvent
+from pathways.core.eventstore.base import StoredEvent
 from pathways.core.logging import get_logger
-from pathways.core.positions import read_anchor, read_position, read_positions, write_anchor, write_position
-from pathways.core.readmodels import ProjectionAnchor, ProjectionPosition
+from pathways.core.positions import read_anchor, read_position, write_anchor, write_position
 from pathways.core.rows import Rows, insert_if_absent, update, upsert
 from pathways.core.schemas import EventData, SchemaRegistry
 from pathways.core.subjects import EVENTS_ROOT
@@ -271,109 +269,6 @@ def _last_event(fresh: Sequence[StoredEvent]) -> tuple[int, str] | None:
     return None
 
 
-async def rebuild(
-    projection: Projection,
-    engine: Engine,
-    store: EventStore,
-    *,
-    batch_size: int = 10_000,  # per transaction: 2,000 was measured 8-10 % slower on 100 k events (fewer merges, commits)
-    progress: Callable[[int, int], None] | None = None,
-    until: int | None = None,
-) -> int:
-    """Replay the whole stream into fresh tables, then swap them in atomically: readers
-    see the old figures until the moment the new ones are complete. With `until`, only
-    the history up to that sequence (the read model as it stood then)."""
-    shadow_meta = MetaData()
-    shadow = {
-        t.name: _copy_without_indexes(t, shadow_meta, t.name + REBUILD_SUFFIX) for t in projection.tables
-    }
-    position_name = projection.name + REBUILD_SUFFIX
-    with engine.begin() as conn:
-        for table in shadow.values():
-            table.drop(conn, checkfirst=True)
-            table.create(conn)
-        write_position(conn, position_name, 0)  # (and a failed rebuild's anchor goes with its position)
-    position = 0
-    while True:
-        end = await store.last_sequence() if until is None else min(until, await store.last_sequence())
-        if end <= position:
-            break
-        # Reading the next batch goes on while the last one is written (in a thread; SQLite
-        # lets go of the GIL while it stores): one batch in the database's hands at a time,
-        # so they are applied in order, and at most two are held in memory.
-        applying: asyncio.Future[int] | None = None
-        batch: list[StoredEvent] = []
-        try:
-            async for stored in store.read_all(position + 1, end, projection.subjects):
-                batch.append(stored)
-                if len(batch) >= batch_size:
-                    if applying is not None:
-                        position = await asyncio.shield(applying)  # a cancel here leaves it to the finally
-                        if progress:
-                            progress(position, end)
-                    applying = asyncio.ensure_future(
-                        asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch))
-                    batch = []
-        finally:
-            if applying is not None:  # a thread cannot be cancelled: let it finish (or fail) first
-                position = await asyncio.shield(applying) if not applying.done() else applying.result()
-        # What it does not read, up to `end`, is covered too.
-        position = await asyncio.to_thread(_apply_in_txn, engine, projection, shadow, position_name, batch, end)
-        if progress:
-            progress(position, end)
-    await asyncio.to_thread(_fill_summaries, engine, projection, shadow)
-    await asyncio.to_thread(_swap, engine, projection, shadow, position_name)
-    return position
-
-
-def _apply_in_txn(
-    engine: Engine, projection: Projection, tables: Tables, position_name: str, events: list[StoredEvent],
-    through: int | None = None,
-) -> int:
-    with engine.begin() as conn:
-        return apply_batch(conn, projection, tables, position_name, events, summarise=False, through=through)
-
-
-def _fill_summaries(engine: Engine, projection: Projection, shadow: Tables) -> None:
-    with engine.begin() as conn:
-        rows = Rows(conn)
-        for summary in projection.summaries:
-            summary.fill(rows, shadow)
-
-
-def _copy_without_indexes(table: Table, meta: MetaData, name: str) -> Table:
-    # Indexes are created on the live name after the swap (index names must be unique,
-    # and building them once after a bulk load is faster).
-    copy = table.to_metadata(meta, name=name)
-    for index in list(copy.indexes):
-        copy.indexes.discard(index)
-    return copy
-
-
-def _swap(engine: Engine, projection: Projection, shadow: Tables, position_name: str) -> None:
-    with engine.begin() as conn:
-        # The live row locked too, before any table is dropped (pathways.core.positions locks in
-        # name order): a runner of the live tables then waits before it touches them, never
-        # holding the row while the swap waits for it with the tables half renamed.
-        position = read_positions(conn, [projection.name, position_name], for_update=True)[position_name]
-        for live in projection.tables:
-            live.drop(conn, checkfirst=True)
-            conn.execute(text(f'ALTER TABLE "{shadow[live.name].name}" RENAME TO "{live.name}"'))
-            if conn.dialect.name == "postgresql":
-                # PostgreSQL keeps the primary key's index name across a table rename;
-                # give it back the live name so the next rebuild's copy can be created.
-                conn.execute(text(f'ALTER INDEX IF EXISTS "{shadow[live.name].name}_pkey" RENAME TO "{live.name}_pkey"'))
-            for index in live.indexes:
-                index.create(conn)
-        write_position(conn, projection.name, position)
-        anchor = read_anchor(conn, position_name)
-        if anchor is not None:  # the rebuilt tables' last event, for the stream check (pathways.jetstream.stream_check)
-            write_anchor(conn, projection.name, *anchor)
-        for tracking in (ProjectionPosition, ProjectionAnchor):
-            table = tracking.__table__  # type: ignore[union-attr]
-            conn.execute(table.delete().where(table.c.name == position_name))
-
-
 def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, sorted: to compare two read models for equality."""
     out: dict[str, list[tuple[Any, ...]]] = {}
@@ -385,5 +280,5 @@ def dump(engine: Engine, projection: Projection) -> dict[str, list[tuple[Any, ..
 
 
 __all__ = ["Applied", "Apply", "Gap", "Projection", "Rows", "Tables", "apply_batch", "apply_events", "check_not_behind",
-           "covered", "dump", "insert_if_absent", "read_anchor", "read_position", "rebuild", "update", "upsert",
+           "covered", "dump", "insert_if_absent", "read_anchor", "read_position", "update", "upsert",
            "write_anchor", "write_position"]

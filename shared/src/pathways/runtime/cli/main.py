@@ -313,11 +313,12 @@ def rebuild(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     from pathways.core.asof import parse_as_of
-    from pathways.core.projection import rebuild as rebuild_projection
     from pathways.core.readmodels import make_engine
+    from pathways.core.rebuild import rebuild as rebuild_projection
     from pathways.jetstream.store import JetStreamEventStore
     from pathways.runtime.home import database_url as default_db
     from pathways.runtime.service import discover
+    from pathways.runtime.stream_reader import read_in_child
 
     services = {k: v for k, v in discover().items() if service_name in (None, k)}
     if not services:
@@ -351,7 +352,8 @@ def rebuild(
                     def report(done: int, total: int, task: TaskID = task) -> None:
                         progress.update(task, completed=done, total=total)
 
-                    position = await rebuild_projection(projection, engine, store, progress=report, until=until)
+                    position = await rebuild_projection(projection, engine, store, progress=report, until=until,
+                                                        read=read_in_child(connection))
                     progress.update(task, description=f"{name}/{projection.name} ✓ at {position}")
                 engine.dispose()
         await nc.close()

@@ -1,0 +1,158 @@
+"""The stream read in a process of its own, for a rebuild (`pathways.core.rebuild`).
+
+A rebuild spends about a quarter of its time in the NATS client: parsing the protocol and
+each message's headers, a callback per message. Read in the rebuilding process, that work
+takes turns with the writes under the GIL; read here, in a child, it runs on the other core
+while the parent writes. The child holds up to AHEAD chunks ready, so the parent finds its
+next batch waiting whenever it finishes one.
+
+The child connects with the same connection (its URL and credentials in its environment,
+never on its command line) and writes frames to its stdout: an 8-byte length, then a
+pickled chunk of (sequence, subject, payload, stored at). A zero length ends the history.
+The pickle comes from this module in a process the parent started, not from outside.
+A child that stops without the end frame fails the read, with what it said on stderr;
+a read that is closed early (its rebuild failed, or was cancelled) kills the child."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pickle
+import struct
+import sys
+from collections import deque
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, BinaryIO
+
+from pathways.core.eventstore.base import StoredEvent
+from pathways.runtime.connection import ConnectionInfo
+
+if TYPE_CHECKING:  # not imported in the child, which starts faster without SQLAlchemy
+    from pathways.core.rebuild import EventBatches
+
+CHUNK = 1_000  # events per frame
+AHEAD = 16  # frames the child holds ready: more than one rebuild batch (10,000 events)
+FRAME = struct.Struct(">Q")
+STDERR_KEPT = 40  # lines of the child's stderr quoted when it fails
+# The parent is connected already, so a child that cannot connect in this long will not: it
+# gives up and says why (the client itself would try for ever).
+CONNECT_WITHIN = 15.0
+
+
+class StreamReaderFailed(RuntimeError):
+    """The child reading the stream stopped before the end of the history."""
+
+
+def read_in_child(connection: ConnectionInfo, chunk: int = CHUNK, connect_within: float = CONNECT_WITHIN) -> EventBatches:
+    """A rebuild's `read`: the history read by a child process that connects as `connection`
+    does (within `connect_within` seconds), handed over `chunk` events at a time."""
+
+    async def read(first: int, last: int, subjects: list[str] | None) -> AsyncGenerator[list[StoredEvent], None]:
+        env = os.environ | {"PATHWAYS_NATS_URL": connection.nats_url, "PATHWAYS_NATS_USER": connection.user or "",
+                            "PATHWAYS_NATS_PASSWORD": connection.password or ""}
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", __name__, str(first), str(last), json.dumps(subjects), str(chunk), str(connect_within),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )
+        assert child.stdout is not None and child.stderr is not None
+        said: deque[str] = deque(maxlen=STDERR_KEPT)
+        listening = asyncio.create_task(_keep_lines(child.stderr, said))
+        try:
+            while True:
+                try:
+                    (size,) = FRAME.unpack(await child.stdout.readexactly(FRAME.size))
+                    if size == 0:
+                        break
+                    received = pickle.loads(await child.stdout.readexactly(size))
+                except asyncio.IncompleteReadError:
+                    code = await child.wait()
+                    await listening
+                    raise StreamReaderFailed(f"the stream reader stopped before the end of the history (exit {code}): "
+                                             + (" | ".join(said) or "it said nothing")) from None
+                yield [StoredEvent(*event) for event in received]
+            if await child.wait() != 0:
+                await listening
+                raise StreamReaderFailed(f"the stream reader failed after the history (exit {child.returncode}): "
+                                         + " | ".join(said))
+        finally:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                await child.wait()
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+
+    return read
+
+
+async def _keep_lines(stream: asyncio.StreamReader, said: deque[str]) -> None:
+    async for line in stream:
+        said.append(line.decode(errors="replace").rstrip())
+
+
+# --- the child -----------------------------------------------------------------------
+
+
+async def _serve(first: int, last: int, subjects: list[str] | None, size: int, within: float, out: BinaryIO) -> None:
+    from pathways.jetstream.store import JetStreamEventStore
+    from pathways.runtime.connection import resolve_connection
+
+    connection = resolve_connection()
+    try:
+        nc = await asyncio.wait_for(connection.connect("pathways-rebuild-reader"), within)
+    except TimeoutError:
+        raise SystemExit(f"could not connect to {connection.nats_url} within {within:g} s") from None
+    ready: asyncio.Queue[bytes] = asyncio.Queue(AHEAD)
+
+    def send(frame: bytes) -> None:
+        out.write(frame)
+        out.flush()
+
+    async def write() -> None:
+        while True:
+            frame = await ready.get()
+            await asyncio.to_thread(send, frame)  # a full pipe blocks the thread, not the reading
+            if frame == FRAME.pack(0):
+                return
+
+    writer = asyncio.create_task(write())
+    try:
+        chunk: list[tuple[object, ...]] = []
+        async for stored in JetStreamEventStore(nc).read_all(first, last, subjects):
+            chunk.append((stored.sequence, stored.subject, stored.payload, stored.stored_at))
+            if len(chunk) >= size:
+                await _put(ready, chunk, writer)
+                chunk = []
+        if chunk:
+            await _put(ready, chunk, writer)
+        await _put(ready, None, writer)
+        await writer
+    finally:
+        writer.cancel()
+        await nc.close()
+
+
+async def _put(ready: asyncio.Queue[bytes], chunk: list[tuple[object, ...]] | None, writer: asyncio.Task[None]) -> None:
+    if writer.done():  # the parent went away (a broken pipe): stop reading
+        writer.result()
+    body = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL) if chunk is not None else b""
+    await ready.put(FRAME.pack(len(body)) + body)
+
+
+def main(argv: list[str]) -> None:
+    first, last, subjects, size, within = int(argv[0]), int(argv[1]), json.loads(argv[2]), int(argv[3]), float(argv[4])
+    # The frames own stdout: anything else that would print goes to stderr.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    from pathways.runtime.logging import configure
+
+    configure("rebuild-reader", "WARNING")
+    asyncio.run(_serve(first, last, subjects, size, within, out))
+    out.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

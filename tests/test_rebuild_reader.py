@@ -1,0 +1,150 @@
+"""A rebuild that reads the stream in a child process (pathways.runtime.stream_reader), as
+`pathways rebuild` does: the same read model as one read in the rebuilding process, with
+none of the events passing through the parent's own NATS connection; a reader that fails
+or is killed mid-history fails the rebuild with what it said, leaves the live tables as
+they were, and leaves no process behind, nor does a rebuild that is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+from pathways.core.projection import dump
+from pathways.core.readmodels import make_engine
+from pathways.core.rebuild import rebuild
+from pathways.jetstream.store import JetStreamEventStore
+from pathways.runtime.connection import ConnectionInfo
+from pathways.runtime.host import ServiceHost
+from pathways.runtime.natsserver import free_port
+from pathways.runtime.stream_reader import StreamReaderFailed, read_in_child
+from pathways.testing.servers import NatsEndpoint
+from pathways_registry.readmodel import ROSTER
+from sqlalchemy import Engine
+
+from tests.conftest import CommandClient
+from tests.test_cost_counting import enrolled_events, enrolment_template
+
+
+def readers() -> list[int]:
+    """This process's stream-reader children still alive."""
+    out = []
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in task.read_text().split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"pathways.runtime.stream_reader" in cmdline:
+                out.append(int(pid))
+    return out
+
+
+async def stored_enrolments(client: CommandClient, nats_client: Client, count: int) -> None:
+    """`count` more enrolments on the stream, shaped exactly as the registry stores them."""
+    template = await enrolment_template(client, nats_client)
+    store = JetStreamEventStore(nats_client, timeout=30)
+    events = enrolled_events(template, count, 1)
+    for start in range(0, count, 500):
+        await store.publish_batch([(e.subject, e.payload, {"Nats-Msg-Id": e.event.id}) for e in events[start:start + 500]])
+
+
+def roster_engine(tmp_path: Path, name: str) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / name}")
+    for table in ROSTER.tables:
+        table.create(engine, checkfirst=True)
+    return engine
+
+
+async def test_a_rebuild_read_in_a_child_gives_the_read_model_read_here_and_no_event_reaches_the_parent(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, nats_server: NatsEndpoint, tmp_path: Path,
+) -> None:
+    await stored_enrolments(client, nats_client, 120)
+    store = JetStreamEventStore(nats_client)
+    here, there = roster_engine(tmp_path, "here.db"), roster_engine(tmp_path, "there.db")
+    end = await rebuild(ROSTER, here, store, batch_size=50)
+    received = nats_client.stats["in_msgs"]
+    # Small frames and batches: a batch is made of several frames, and one frame is split across two batches.
+    reported: list[tuple[int, int]] = []
+    assert await rebuild(ROSTER, there, store, batch_size=50, until=end, read=read_in_child(nats_server.connection, chunk=7),
+                         progress=lambda done, total: reported.append((done, total))) == end
+    assert dump(there, ROSTER) == dump(here, ROSTER)
+    with there.connect() as conn:
+        assert conn.execute(ROSTER.tables[0].select()).first() is not None
+    # The parent asked where the stream ends; the history itself came through the child.
+    assert nats_client.stats["in_msgs"] - received < 10 < end
+    assert len(reported) > 2 and reported[-1] == (end, end)
+    assert readers() == []
+    here.dispose()
+    there.dispose()
+
+
+async def test_a_reader_killed_mid_history_fails_the_rebuild_and_the_live_tables_keep_their_rows(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, nats_server: NatsEndpoint, tmp_path: Path,
+) -> None:
+    await stored_enrolments(client, nats_client, 600)
+    store = JetStreamEventStore(nats_client)
+    engine = roster_engine(tmp_path, "live.db")
+    await rebuild(ROSTER, engine, store)
+    before = dump(engine, ROSTER)
+    real = read_in_child(nats_server.connection, chunk=1)  # a frame an event: the child is far from done when killed
+    killed: list[int] = []
+
+    async def killing(first: int, last: int, subjects: list[str] | None) -> Any:
+        async with contextlib.aclosing(real(first, last, subjects)) as batches:
+            async for events in batches:
+                if not killed:
+                    (child,) = readers()
+                    os.kill(child, signal.SIGKILL)
+                    killed.append(child)
+                yield events
+
+    with pytest.raises(StreamReaderFailed, match=r"before the end of the history \(exit -9\)"):
+        await rebuild(ROSTER, engine, store, batch_size=20, read=killing)
+    assert killed and readers() == []
+    assert dump(engine, ROSTER) == before
+    engine.dispose()
+
+
+async def test_a_reader_that_cannot_connect_says_why(
+    registry: ServiceHost, nats_client: Client, tmp_path: Path,
+) -> None:
+    wrong = ConnectionInfo(f"nats://127.0.0.1:{free_port()}", "reader", "not-the-password")  # no server listens there
+    engine = roster_engine(tmp_path, "wrong.db")
+    with pytest.raises(StreamReaderFailed) as failed:
+        await rebuild(ROSTER, engine, JetStreamEventStore(nats_client), read=read_in_child(wrong, connect_within=1.0))
+    assert "before the end of the history (exit 1)" in str(failed.value)
+    assert f"could not connect to {wrong.nats_url} within 1 s" in str(failed.value)
+    assert "not-the-password" not in str(failed.value)
+    assert readers() == []
+    engine.dispose()
+
+
+async def test_a_cancelled_rebuild_leaves_no_reader_behind(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, nats_server: NatsEndpoint, tmp_path: Path,
+) -> None:
+    await stored_enrolments(client, nats_client, 300)
+    engine = roster_engine(tmp_path, "cancelled.db")
+    real = read_in_child(nats_server.connection, chunk=1)
+    first_batch = asyncio.Event()
+
+    async def slow(first: int, last: int, subjects: list[str] | None) -> Any:
+        async with contextlib.aclosing(real(first, last, subjects)) as batches:  # closed with the rebuild's read
+            async for events in batches:
+                first_batch.set()
+                await asyncio.sleep(0.05)
+                yield events
+
+    running = asyncio.create_task(rebuild(ROSTER, engine, JetStreamEventStore(nats_client), batch_size=10, read=slow))
+    await asyncio.wait_for(first_batch.wait(), 60)
+    assert len(readers()) == 1
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert readers() == []
+    engine.dispose()
