@@ -3,7 +3,7 @@
 A rebuild spends about a quarter of its time in the NATS client: parsing the protocol and
 each message's headers, a callback per message. Read in the rebuilding process, that work
 takes turns with the writes under the GIL; read here, in a child, it runs on the other core
-while the parent writes. The child holds up to AHEAD chunks ready, so the parent finds its
+while the parent writes. The child holds up to AHEAD_BYTES ready, so the parent finds its
 next batch waiting whenever it finishes one.
 
 The child connects with the same connection (its URL and credentials in its environment,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # not imported in the child, which starts faster without SQLA
     from pathways.core.rebuild import EventBatches
 
 CHUNK = 1_000  # events per frame
-AHEAD = 16  # frames the child holds ready: more than one rebuild batch (10,000 events)
+AHEAD_BYTES = 16 * 2**20  # what the child holds ready: more than one rebuild batch (10,000 events of about 1 KB)
 FRAME = struct.Struct(">Q")
 STDERR_KEPT = 40  # lines of the child's stderr quoted when it fails
 # The parent is connected already, so a child that cannot connect in this long will not: it
@@ -105,41 +105,57 @@ async def _serve(first: int, last: int, subjects: list[str] | None, size: int, w
         nc = await asyncio.wait_for(connection.connect("pathways-rebuild-reader"), within)
     except TimeoutError:
         raise SystemExit(f"could not connect to {connection.nats_url} within {within:g} s") from None
-    ready: asyncio.Queue[bytes] = asyncio.Queue(AHEAD)
-
-    def send(frame: bytes) -> None:
-        out.write(frame)
-        out.flush()
-
-    async def write() -> None:
-        while True:
-            frame = await ready.get()
-            await asyncio.to_thread(send, frame)  # a full pipe blocks the thread, not the reading
-            if frame == FRAME.pack(0):
-                return
-
-    writer = asyncio.create_task(write())
+    # The loop writes the pipe as it drains, between reads: no thread to take turns with
+    # under the GIL (a writer thread that had to win the GIL back after every 64 KB the
+    # pipe took kept the parent waiting).
+    pipe = _Pipe()
+    transport, _ = await asyncio.get_running_loop().connect_write_pipe(lambda: pipe, out)
+    # Reading resumes as soon as a frame's room is free, not once the parent has taken most of it.
+    transport.set_write_buffer_limits(high=AHEAD_BYTES, low=AHEAD_BYTES // 2)
     try:
         chunk: list[tuple[object, ...]] = []
         async for stored in JetStreamEventStore(nc).read_all(first, last, subjects):
             chunk.append((stored.sequence, stored.subject, stored.payload, stored.stored_at))
             if len(chunk) >= size:
-                await _put(ready, chunk, writer)
+                await pipe.send(transport, chunk)
                 chunk = []
         if chunk:
-            await _put(ready, chunk, writer)
-        await _put(ready, None, writer)
-        await writer
+            await pipe.send(transport, chunk)
+        await pipe.send(transport, None)
+        transport.close()  # what it holds is written out first
+        await pipe.closed.wait()
     finally:
-        writer.cancel()
+        transport.close()
         await nc.close()
 
 
-async def _put(ready: asyncio.Queue[bytes], chunk: list[tuple[object, ...]] | None, writer: asyncio.Task[None]) -> None:
-    if writer.done():  # the parent went away (a broken pipe): stop reading
-        writer.result()
-    body = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL) if chunk is not None else b""
-    await ready.put(FRAME.pack(len(body)) + body)
+class _Pipe(asyncio.Protocol):
+    """The parent's end of stdout: frames are written as it takes them, and the reading
+    waits while more than AHEAD_BYTES are held for it."""
+
+    def __init__(self) -> None:
+        self.room = asyncio.Event()
+        self.room.set()
+        self.lost: BaseException | None = None
+        self.closed = asyncio.Event()
+
+    def pause_writing(self) -> None:
+        self.room.clear()
+
+    def resume_writing(self) -> None:
+        self.room.set()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = exc or BrokenPipeError("the rebuild stopped reading")
+        self.room.set()
+        self.closed.set()
+
+    async def send(self, transport: asyncio.WriteTransport, chunk: list[tuple[object, ...]] | None) -> None:
+        body = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL) if chunk is not None else b""
+        await self.room.wait()
+        if self.lost is not None:  # the parent went away: stop reading
+            raise self.lost
+        transport.write(FRAME.pack(len(body)) + body)
 
 
 def main(argv: list[str]) -> None:
