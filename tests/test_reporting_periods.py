@@ -361,6 +361,26 @@ def test_statements_per_batch_grow_with_the_tables_not_with_the_events(model: Mo
     assert counts[8_000] <= counts[500] * 2, counts
 
 
+def test_a_batch_of_sessions_delivered_reads_none_of_the_attendance_history(model: Model, tmp_path: Path) -> None:
+    """Who came is added into (an OR of day and month bits, the first month): a batch costs
+    the same whatever each person's history. Recomputed per person a batch touched, it read
+    every attendance of theirs so far, per batch, three times over."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'history.db'}")
+    create(engine)
+    history, batch = model.events[:12_000], model.events[12_000:14_000]
+    for start in range(0, len(history), 2_000):
+        with engine.begin() as conn:
+            apply_batch(conn, FACTS, FACTS.live_tables(), FACTS.name, history[start:start + 2_000])
+    statements = counted(engine)
+    with engine.begin() as conn:
+        apply_batch(conn, FACTS, FACTS.live_tables(), FACTS.name, batch)
+    assert any('"reporting_attendance"' in sql or "reporting_attendance " in sql for sql in statements)  # it wrote some
+    assert any(stored.event.type.endswith("SessionDelivered") for stored in batch)
+    read = [sql for sql in statements if re.search(r'(?:FROM|JOIN)\s+"?reporting_attendance\b', sql)]
+    assert read == [], read
+    engine.dispose()
+
+
 def _copy(template: StoredEvent, sequence: int, **data: Any) -> StoredEvent:
     cloud = template.event
     return StoredEvent(sequence, template.subject, cloud.model_copy(update={"id": f"e-{sequence}", "data": cloud.data | data})

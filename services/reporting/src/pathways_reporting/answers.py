@@ -8,8 +8,11 @@ day table, so a year costs about twelve rows per group, not a row per fact.
 - Who attended is one row per programme, participant, month, partner and activity, with
   the days of the month they came as bits of an integer, so "people who came between the
   10th and the 20th" is exact; and one row per year with the months as bits, so whole
-  months cost a row per person and year. Recomputed per person a batch touched (a sum of
-  distinct powers of two is their OR), so a rebuild computes them once, in SQL.
+  months cost a row per person and year. An attendance is never taken back (a session is
+  delivered once), so each one ORs its bits in as it is applied, and the first month a
+  person came to an activity is a minimum. (Recomputed per person a batch touched, each
+  batch read every attendance of theirs so far, three times over: a cost that grew with
+  history, and most of the reporting service's work in a register import.)
 - Enrolments, withdrawals, baselines and co-producer payments only ever add: they add into
   counters as they are applied.
 - Wellbeing pairs: each follow-up with the person's first baseline and the day of their
@@ -91,6 +94,7 @@ class AttendedMonth(SQLModel, table=True):
     __tablename__ = "reporting_attended_month"
     __table_args__ = (
         Index("reporting_attended_by_month", "programme_id", "month", "participant_id", "days", "partner_id", "activity"),
+        {"info": {"accumulate": {"days": "or"}}},
     )
     programme_id: str = Field(primary_key=True, sa_type=Id)
     participant_id: str = Field(primary_key=True, sa_type=Id)
@@ -103,6 +107,7 @@ class AttendedMonth(SQLModel, table=True):
 # The same, a row per year with the months as bits: a year's question reads one row a person.
 class AttendedYear(SQLModel, table=True):
     __tablename__ = "reporting_attended_year"
+    __table_args__ = ({"info": {"accumulate": {"months": "or"}}},)
     programme_id: str = Field(primary_key=True, sa_type=Id)
     participant_id: str = Field(primary_key=True, sa_type=Id)
     year: int = Field(primary_key=True)
@@ -118,7 +123,8 @@ class AttendedYear(SQLModel, table=True):
 # 22 of 26 for the journey, on 1 M events.
 class ActivityPerson(SQLModel, table=True):
     __tablename__ = "reporting_activity_person"
-    __table_args__ = (Index("reporting_activity_person_by_person", "programme_id", "participant_id"),)
+    __table_args__ = (Index("reporting_activity_person_by_person", "programme_id", "participant_id"),
+                      {"info": {"accumulate": {"first_month": "min"}}})
     programme_id: str = Field(primary_key=True, sa_type=Id)
     activity: str = Field(primary_key=True, sa_type=String(200))
     partner_id: str = Field(primary_key=True, sa_type=Id)
@@ -254,27 +260,11 @@ def _pairs(f: Table) -> Select[Any]:
             .where(f.c.timepoint != "baseline"))
 
 
-def _attended(grain: str, bit: str) -> Any:
-    def query(t: Table) -> Select[Any]:
-        keys = [t.c.programme_id, t.c.participant_id, t.c[grain], t.c.partner_id, t.c.activity]
-        return select(*keys, func.sum(t.c[bit].distinct())).group_by(*keys)  # distinct powers of two: their sum is their OR
-
-    return query
-
-
-def _activity_people(t: Table) -> Select[Any]:
-    keys = [t.c.programme_id, t.c.activity, t.c.partner_id, t.c.participant_id]
-    return select(*keys, func.min(t.c.month)).group_by(*keys)
-
-
-def summaries(sessions: Table, spend: Table, outcomes: Table, attendance: Table) -> list[Summary]:
+def summaries(sessions: Table, spend: Table, outcomes: Table) -> list[Summary]:
     return [
         Summary(SESSION_DAYS, sessions, ("programme_id", "day"), _sessions("day")),
         Summary(SESSION_MONTHS, sessions, ("programme_id", "month"), _sessions("month")),
         Summary(SPEND_DAYS, spend, ("programme_id", "on"), _spend("on")),
         Summary(SPEND_MONTHS, spend, ("programme_id", "month"), _spend("month")),
         Summary(PAIRS, outcomes, ("programme_id", "partner_id", "participant_id"), _pairs),
-        Summary(ATTENDED, attendance, ("programme_id", "participant_id"), _attended("month", "day_bit")),
-        Summary(ATTENDED_YEARS, attendance, ("programme_id", "participant_id"), _attended("year", "month_bit")),
-        Summary(ACTIVITY_PEOPLE, attendance, ("programme_id", "participant_id"), _activity_people),
     ]

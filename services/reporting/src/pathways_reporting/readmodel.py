@@ -213,9 +213,14 @@ def _delivered(conn: Rows, t: Tables, _: CloudEvent, d: Data, __: int) -> None:
     when = {"attended_on": on, "month": _month(on), "year": on.year, "day_bit": 1 << (on.day - 1),
             "month_bit": 1 << (on.month - 1)}
     for participant in d["attendees"]:
-        row = {"programme_id": d["programme_id"], "session_id": d["session_id"], "participant_id": participant,
-               "partner_id": d["partner_id"], "activity": d["activity"], "site": d["site"]} | when
-        upsert(conn, t[ATTENDANCE.name], row, ["programme_id", "session_id", "participant_id"])
+        who = {"programme_id": d["programme_id"], "participant_id": participant, "partner_id": d["partner_id"],
+               "activity": d["activity"]}
+        upsert(conn, t[ATTENDANCE.name], who | {"session_id": d["session_id"], "site": d["site"]} | when,
+               ["programme_id", "session_id", "participant_id"])
+        # Who came, added into (answers.py: a session is delivered once, so nothing is taken back).
+        accumulate(conn, t[answers.ATTENDED.name], who | {"month": when["month"], "days": when["day_bit"]})
+        accumulate(conn, t[answers.ATTENDED_YEARS.name], who | {"year": on.year, "months": when["month_bit"]})
+        accumulate(conn, t[answers.ACTIVITY_PEOPLE.name], who | {"first_month": when["month"]})
     journey.delivered(conn, t, _, d, __)
 
 
@@ -317,7 +322,7 @@ FACTS = Projection(
     tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
             CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES, *journey.TABLES, *targets.TABLES, *story.TABLES,
             *voices.TABLES],
-    summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES, ATTENDANCE),
+    summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES),
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
         "pathways.registry.ProgrammeLaunched": _programme,
