@@ -24,7 +24,7 @@ from pathways.runtime.host import ServiceHost
 from pathways.runtime.natsserver import free_port
 from pathways.runtime.stream_reader import StreamReaderFailed, read_in_child
 from pathways.testing.servers import NatsEndpoint
-from pathways_registry.readmodel import ROSTER
+from pathways_registry.readmodel import ENROLMENT, ROSTER
 from sqlalchemy import Engine
 
 from tests.conftest import CommandClient
@@ -45,13 +45,15 @@ def readers() -> list[int]:
     return out
 
 
-async def stored_enrolments(client: CommandClient, nats_client: Client, count: int) -> None:
-    """`count` more enrolments on the stream, shaped exactly as the registry stores them."""
+async def stored_enrolments(client: CommandClient, nats_client: Client, count: int) -> str:
+    """`count` more enrolments on the stream, shaped exactly as the registry stores them, in a
+    programme of their own (returned), besides the one the registry took to make them."""
     template = await enrolment_template(client, nats_client)
     store = JetStreamEventStore(nats_client, timeout=30)
     events = enrolled_events(template, count, 1)
     for start in range(0, count, 500):
         await store.publish_batch([(e.subject, e.payload, {"Nats-Msg-Id": e.event.id}) for e in events[start:start + 500]])
+    return str(template.event.programme)
 
 
 def roster_engine(tmp_path: Path, name: str) -> Engine:
@@ -64,18 +66,18 @@ def roster_engine(tmp_path: Path, name: str) -> Engine:
 async def test_a_rebuild_read_in_a_child_gives_the_read_model_read_here_and_no_event_reaches_the_parent(
     registry: ServiceHost, client: CommandClient, nats_client: Client, nats_server: NatsEndpoint, tmp_path: Path,
 ) -> None:
-    await stored_enrolments(client, nats_client, 120)
+    programme = await stored_enrolments(client, nats_client, 120)
     store = JetStreamEventStore(nats_client)
     here, there = roster_engine(tmp_path, "here.db"), roster_engine(tmp_path, "there.db")
     end = await rebuild(ROSTER, here, store, batch_size=50)
     received = nats_client.stats["in_msgs"]
-    # Small frames and batches: a batch is made of several frames, and one frame is split across two batches.
+    # Small frames and batches: a batch is made of several frames, and a stream's length is not a multiple of either.
     reported: list[tuple[int, int]] = []
     assert await rebuild(ROSTER, there, store, batch_size=50, until=end, read=read_in_child(nats_server.connection, chunk=7),
                          progress=lambda done, total: reported.append((done, total))) == end
     assert dump(there, ROSTER) == dump(here, ROSTER)
     with there.connect() as conn:
-        assert conn.execute(ROSTER.tables[0].select()).first() is not None
+        assert len(conn.execute(ENROLMENT.select().where(ENROLMENT.c.programme_id == programme)).all()) == 121
     # The parent asked where the stream ends; the history itself came through the child.
     assert nats_client.stats["in_msgs"] - received < 10 < end
     assert len(reported) > 2 and reported[-1] == (end, end)
@@ -114,12 +116,14 @@ async def test_a_reader_killed_mid_history_fails_the_rebuild_and_the_live_tables
 async def test_a_reader_that_cannot_connect_says_why(
     registry: ServiceHost, nats_client: Client, tmp_path: Path,
 ) -> None:
-    wrong = ConnectionInfo(f"nats://127.0.0.1:{free_port()}", "reader", "not-the-password")  # no server listens there
+    port = free_port()  # no server listens there
+    wrong = ConnectionInfo(f"nats://reader:not-the-password@127.0.0.1:{port}")  # the credentials in the URL
     engine = roster_engine(tmp_path, "wrong.db")
     with pytest.raises(StreamReaderFailed) as failed:
-        await rebuild(ROSTER, engine, JetStreamEventStore(nats_client), read=read_in_child(wrong, connect_within=1.0))
+        await rebuild(ROSTER, engine, JetStreamEventStore(nats_client), batch_size=1,
+                      read=read_in_child(wrong, connect_within=1.0))
     assert "before the end of the history (exit 1)" in str(failed.value)
-    assert f"could not connect to {wrong.nats_url} within 1 s" in str(failed.value)
+    assert f"could not connect to nats://127.0.0.1:{port} within 1 s" in str(failed.value)
     assert "not-the-password" not in str(failed.value)
     assert readers() == []
     engine.dispose()
@@ -136,8 +140,10 @@ async def test_a_cancelled_rebuild_leaves_no_reader_behind(
     async def slow(first: int, last: int, subjects: list[str] | None) -> Any:
         async with contextlib.aclosing(real(first, last, subjects)) as batches:  # closed with the rebuild's read
             async for events in batches:
+                # Long enough for the child to fill the pipe and the parent's buffer (its reading
+                # paused): the cancel must still end the child and the rebuild.
+                await asyncio.sleep(1.0)
                 first_batch.set()
-                await asyncio.sleep(0.05)
                 yield events
 
     running = asyncio.create_task(rebuild(ROSTER, engine, JetStreamEventStore(nats_client), batch_size=10, read=slow))
@@ -151,4 +157,45 @@ async def test_a_cancelled_rebuild_leaves_no_reader_behind(
     finally:
         for child in readers():  # a failed test leaves nothing behind either
             os.kill(child, signal.SIGKILL)
+    engine.dispose()
+
+
+def test_the_reader_is_given_only_the_credentials_the_connection_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty user in the child's environment would replace the credentials its URL carries."""
+    from pathways.runtime.stream_reader import _environment
+
+    monkeypatch.setenv("PATHWAYS_NATS_USER", "someone-else")
+    monkeypatch.setenv("PATHWAYS_NATS_PASSWORD", "their-password")
+    env = _environment(ConnectionInfo("nats://u:p@127.0.0.1:4222"))
+    assert env["PATHWAYS_NATS_URL"] == "nats://u:p@127.0.0.1:4222"
+    assert "PATHWAYS_NATS_USER" not in env and "PATHWAYS_NATS_PASSWORD" not in env
+    env = _environment(ConnectionInfo("nats://127.0.0.1:4222", "svc-reporting", "secret"))
+    assert (env["PATHWAYS_NATS_USER"], env["PATHWAYS_NATS_PASSWORD"]) == ("svc-reporting", "secret")
+
+
+async def test_a_rebuild_of_a_stream_that_grows_while_it_reads_ends_with_what_came_meanwhile_read_here(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, nats_server: NatsEndpoint, tmp_path: Path,
+) -> None:
+    """Events stored during the bulk read are read in this process: a reader started again for
+    each few new events could be outrun by a busy stream for ever."""
+    await stored_enrolments(client, nats_client, 120)
+    store = JetStreamEventStore(nats_client)
+    engine = roster_engine(tmp_path, "growing.db")
+    real = read_in_child(nats_server.connection, chunk=10)
+    started = []
+    later: list[str] = []
+
+    async def growing(first: int, last: int, subjects: list[str] | None) -> Any:
+        started.append((first, last))
+        async with contextlib.aclosing(real(first, last, subjects)) as batches:
+            async for events in batches:
+                if len(started) == 1 and events[0].sequence == first:
+                    later.append(await stored_enrolments(client, nats_client, 5))  # while the bulk is read
+                yield events
+
+    position = await rebuild(ROSTER, engine, store, batch_size=50, read=growing)
+    assert len(started) == 1
+    assert position == await store.last_sequence() > started[0][1]
+    with engine.connect() as conn:  # the five that came meanwhile are in, and the one the registry took
+        assert len(conn.execute(ENROLMENT.select().where(ENROLMENT.c.programme_id == later[0])).all()) == 6
     engine.dispose()

@@ -42,7 +42,8 @@ async def rebuild(
 ) -> int:
     """Replay the stream into fresh tables, then swap them in. With `until`, only the
     history up to that sequence (the read model as it stood then). With `read`, the
-    history comes from there; `store` is still asked where the stream ends."""
+    history comes from there when there is more than a batch of it to read; `store` is
+    still asked where the stream ends, and reads what is left."""
     shadow_meta = MetaData()
     shadow = {
         t.name: _copy_without_indexes(t, shadow_meta, t.name + REBUILD_SUFFIX) for t in projection.tables
@@ -59,7 +60,11 @@ async def rebuild(
         end = await store.last_sequence() if until is None else min(until, await store.last_sequence())
         if end <= position:
             break
-        position = await (replay.here(store, position, end) if read is None else replay.from_elsewhere(read, position, end))
+        # Elsewhere only for more than a batch: what came in while the bulk was read is
+        # read here (a reader started for each few new events could be outrun for ever).
+        elsewhere = read is not None and end - position > batch_size
+        position = await (replay.from_elsewhere(read, position, end) if read is not None and elsewhere
+                          else replay.here(store, position, end))
         if progress:
             progress(position, end)
     await asyncio.to_thread(_fill_summaries, engine, projection, shadow)

@@ -20,9 +20,9 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import struct
 import sys
-from collections import deque
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -36,6 +36,8 @@ CHUNK = 1_000  # events per frame
 AHEAD_BYTES = 16 * 2**20  # what the child holds ready: more than one rebuild batch (10,000 events of about 1 KB)
 FRAME = struct.Struct(">Q")
 STDERR_KEPT = 40  # lines of the child's stderr quoted when it fails
+STDERR_BYTES = 16_384  # of which at most this much
+MAGIC = b"pathways-stream-reader/1\n"  # its first bytes: anything else on its stdout is not a frame
 # The parent is connected already, so a child that cannot connect in this long will not: it
 # gives up and says why (the client itself would try for ever).
 CONNECT_WITHIN = 15.0
@@ -50,36 +52,42 @@ def read_in_child(connection: ConnectionInfo, chunk: int = CHUNK, connect_within
     does (within `connect_within` seconds), handed over `chunk` events at a time."""
 
     async def read(first: int, last: int, subjects: list[str] | None) -> AsyncGenerator[list[StoredEvent], None]:
-        env = os.environ | {"PATHWAYS_NATS_URL": connection.nats_url, "PATHWAYS_NATS_USER": connection.user or "",
-                            "PATHWAYS_NATS_PASSWORD": connection.password or ""}
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", __name__, str(first), str(last), json.dumps(subjects), str(chunk), str(connect_within),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            # -P: not the current directory first on its path (a stray pickle.py there would read with our credentials).
+            sys.executable, "-P", "-m", __name__, str(first), str(last), json.dumps(subjects), str(chunk), str(connect_within),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=_environment(connection),
+            start_new_session=True,  # Ctrl-C stops the rebuild, which stops its reader (below)
         )
         assert child.stdout is not None and child.stderr is not None
-        said: deque[str] = deque(maxlen=STDERR_KEPT)
-        listening = asyncio.create_task(_keep_lines(child.stderr, said))
+        said = _Tail()
+        listening = asyncio.create_task(said.keep(child.stderr))
         try:
-            while True:
-                try:
+            try:
+                if await child.stdout.readexactly(len(MAGIC)) != MAGIC:
+                    raise StreamReaderFailed("the stream reader's output is not frames: something else wrote to it")
+                while True:
                     (size,) = FRAME.unpack(await child.stdout.readexactly(FRAME.size))
                     if size == 0:
                         break
-                    received = pickle.loads(await child.stdout.readexactly(size))
-                except asyncio.IncompleteReadError:
-                    code = await child.wait()
-                    await listening
-                    raise StreamReaderFailed(f"the stream reader stopped before the end of the history (exit {code}): "
-                                             + (" | ".join(said) or "it said nothing")) from None
-                yield [StoredEvent(*event) for event in received]
+                    received = pickle.loads(await child.stdout.readexactly(size))  # our own child's frames, not input
+                    yield [StoredEvent(*event) for event in received]
+            except asyncio.IncompleteReadError:
+                code = await child.wait()
+                await said.finished(listening)
+                raise StreamReaderFailed(f"the stream reader stopped before the end of the history (exit {code}): "
+                                         f"{said}") from None
             if await child.wait() != 0:
-                await listening
-                raise StreamReaderFailed(f"the stream reader failed after the history (exit {child.returncode}): "
-                                         + " | ".join(said))
+                await said.finished(listening)
+                raise StreamReaderFailed(f"the stream reader failed after the history (exit {child.returncode}): {said}")
         finally:
             if child.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     child.kill()
+                # Its exit is seen only once both pipes are read to their end (asyncio waits for
+                # them), and a paused stdout would never be: read what is left.
+                with contextlib.suppress(Exception):
+                    await child.stdout.read()
                 await child.wait()
             listening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -88,9 +96,39 @@ def read_in_child(connection: ConnectionInfo, chunk: int = CHUNK, connect_within
     return read
 
 
-async def _keep_lines(stream: asyncio.StreamReader, said: deque[str]) -> None:
-    async for line in stream:
-        said.append(line.decode(errors="replace").rstrip())
+def _environment(connection: ConnectionInfo) -> dict[str, str]:
+    # Only what is set: an empty user would replace the credentials a URL carries (nats://u:p@host).
+    env = {k: v for k, v in os.environ.items() if k not in ("PATHWAYS_NATS_USER", "PATHWAYS_NATS_PASSWORD")}
+    env["PATHWAYS_NATS_URL"] = connection.nats_url
+    if connection.user is not None:
+        env["PATHWAYS_NATS_USER"] = connection.user
+    if connection.password is not None:
+        env["PATHWAYS_NATS_PASSWORD"] = connection.password
+    return env
+
+
+class _Tail:
+    """The last STDERR_BYTES the child wrote to stderr, read as it writes (a pipe left full
+    would stop it), whatever its lines' length."""
+
+    def __init__(self) -> None:
+        self.held = b""
+
+    async def keep(self, stream: asyncio.StreamReader) -> None:
+        while piece := await stream.read(65536):
+            self.held = (self.held + piece)[-STDERR_BYTES:]
+
+    async def finished(self, listening: asyncio.Task[None]) -> None:
+        await asyncio.wait({listening}, timeout=5)  # to the end of what it said; never its own failure instead
+
+    def __str__(self) -> str:
+        lines = [line.strip() for line in self.held.decode(errors="replace").splitlines() if line.strip()]
+        return " | ".join(lines[-STDERR_KEPT:]) or "it said nothing"
+
+
+def redacted(url: str) -> str:
+    """A server list without the user and password any URL in it carries."""
+    return ",".join(re.sub(r"//[^@/]*@", "//", u.strip()) for u in url.split(","))
 
 
 # --- the child -----------------------------------------------------------------------
@@ -104,7 +142,7 @@ async def _serve(first: int, last: int, subjects: list[str] | None, size: int, w
     try:
         nc = await asyncio.wait_for(connection.connect("pathways-rebuild-reader"), within)
     except TimeoutError:
-        raise SystemExit(f"could not connect to {connection.nats_url} within {within:g} s") from None
+        raise SystemExit(f"could not connect to {redacted(connection.nats_url)} within {within:g} s") from None
     # The loop writes the pipe as it drains, between reads: no thread to take turns with
     # under the GIL (a writer thread that had to win the GIL back after every 64 KB the
     # pipe took kept the parent waiting).
@@ -112,6 +150,7 @@ async def _serve(first: int, last: int, subjects: list[str] | None, size: int, w
     transport, _ = await asyncio.get_running_loop().connect_write_pipe(lambda: pipe, out)
     # Reading resumes as soon as a frame's room is free, not once the parent has taken most of it.
     transport.set_write_buffer_limits(high=AHEAD_BYTES, low=AHEAD_BYTES // 2)
+    transport.write(MAGIC)
     try:
         chunk: list[tuple[object, ...]] = []
         async for stored in JetStreamEventStore(nc).read_all(first, last, subjects):
