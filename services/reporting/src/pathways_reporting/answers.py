@@ -12,7 +12,8 @@ day table, so a year costs about twelve rows per group, not a row per fact.
   delivered once), so each one ORs its bits in as it is applied, and the first month a
   person came to an activity is a minimum. (Recomputed per person a batch touched, each
   batch read every attendance of theirs so far, three times over: a cost that grew with
-  history, and most of the reporting service's work in a register import.)
+  history.) A rebuild still computes them once, whole, in SQL: adding 640,000 attendances
+  in one by one cost it more (on 100 k events, 3.5 s against 2 s).
 - Enrolments, withdrawals, baselines and co-producer payments only ever add: they add into
   counters as they are applied.
 - Wellbeing pairs: each follow-up with the person's first baseline and the day of their
@@ -260,11 +261,29 @@ def _pairs(f: Table) -> Select[Any]:
             .where(f.c.timepoint != "baseline"))
 
 
-def summaries(sessions: Table, spend: Table, outcomes: Table) -> list[Summary]:
+def _attended(grain: str, bit: str) -> Any:
+    def query(t: Table) -> Select[Any]:
+        keys = [t.c.programme_id, t.c.participant_id, t.c[grain], t.c.partner_id, t.c.activity]
+        return select(*keys, func.sum(t.c[bit].distinct())).group_by(*keys)  # distinct powers of two: their sum is their OR
+
+    return query
+
+
+def _activity_people(t: Table) -> Select[Any]:
+    keys = [t.c.programme_id, t.c.activity, t.c.partner_id, t.c.participant_id]
+    return select(*keys, func.min(t.c.month)).group_by(*keys)
+
+
+def summaries(sessions: Table, spend: Table, outcomes: Table, attendance: Table) -> list[Summary]:
     return [
         Summary(SESSION_DAYS, sessions, ("programme_id", "day"), _sessions("day")),
         Summary(SESSION_MONTHS, sessions, ("programme_id", "month"), _sessions("month")),
         Summary(SPEND_DAYS, spend, ("programme_id", "on"), _spend("on")),
         Summary(SPEND_MONTHS, spend, ("programme_id", "month"), _spend("month")),
         Summary(PAIRS, outcomes, ("programme_id", "partner_id", "participant_id"), _pairs),
+        # Added into as attendances are applied (readmodel._delivered); a rebuild computes them whole, in SQL.
+        Summary(ATTENDED, attendance, ("programme_id", "participant_id"), _attended("month", "day_bit"), refreshed=False),
+        Summary(ATTENDED_YEARS, attendance, ("programme_id", "participant_id"), _attended("year", "month_bit"),
+                refreshed=False),
+        Summary(ACTIVITY_PEOPLE, attendance, ("programme_id", "participant_id"), _activity_people, refreshed=False),
     ]

@@ -322,7 +322,7 @@ FACTS = Projection(
     tables=[ORGANISATIONS, PROGRAMMES, CONTRACT_AWARDS, SESSIONS, ATTENDANCE, SPEND, CO_PRODUCER_PAYMENTS, OUTCOMES,
             CO_PRODUCTION, DEVELOPMENTS, *answers.TABLES, *journey.TABLES, *targets.TABLES, *story.TABLES,
             *voices.TABLES],
-    summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES),
+    summaries=answers.summaries(SESSIONS, SPEND, OUTCOMES, ATTENDANCE),
     handlers={
         "pathways.registry.OrganisationRegistered": _organisation,
         "pathways.registry.ProgrammeLaunched": _programme,

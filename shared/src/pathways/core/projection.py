@@ -209,7 +209,9 @@ def apply_events(
     """`apply_batch` on a position the caller has read, leaving the caller to write the
     position and anchor it returns (a runner writes them for all its projections at once)."""
     summaries = projection.summaries if summarise else ()
-    rows = Rows(conn, watch=watching(summaries, tables))
+    # Not summarised (a rebuild): the summaries that handlers add into are filled whole at the end.
+    filled = frozenset() if summarise else frozenset(tables[s.table.name] for s in projection.summaries if not s.refreshed)
+    rows = Rows(conn, watch=watching(summaries, tables), drop=filled)
     every_message = projection.subjects is None
     fresh: list[StoredEvent] = []
     last = position

@@ -16,7 +16,8 @@ Merging keeps the meaning of the writes in their order. Per row key:
 
 A batch can also watch a table (`watch`): it then notes the groups (values of some of its
 columns) of every row it writes, before and after, so a summary of that table can be
-recomputed for those groups only (`pathways.core.summaries`).
+recomputed for those groups only (`pathways.core.summaries`). And it can drop the writes to
+some tables (`drop`): a rebuild's, to the summaries it fills whole at the end.
 """
 
 from __future__ import annotations
@@ -49,13 +50,15 @@ class Rows:
     Anything else a handler does with it (`execute`) first writes what is pending, so a
     read sees every earlier write of the batch."""
 
-    def __init__(self, conn: Connection, watch: Mapping[Table, tuple[str, ...]] | None = None) -> None:
+    def __init__(self, conn: Connection, watch: Mapping[Table, tuple[str, ...]] | None = None,
+                 drop: frozenset[Table] = frozenset()) -> None:
         self.connection = conn
         self.dialect = conn.dialect
         self._pending: dict[Table, dict[tuple[Any, ...], _Write]] = {}
         self.statements = 0  # executions sent to the database: what a test counts
         self._watch = dict(watch or {})
         self.touched: dict[Table, set[tuple[Any, ...]]] = {}  # watched table -> groups its rows were or are in
+        self._drop = drop  # tables whose writes are not made (a rebuild fills them whole at the end)
 
     # -- what handlers call ----------------------------------------------------------
 
@@ -86,6 +89,8 @@ class Rows:
     # -- merging and writing -------------------------------------------------------------
 
     def _merge(self, table: Table, write: _Write) -> None:
+        if table in self._drop:
+            return
         rows = self._pending.setdefault(table, {})
         key = _key_of(table)(write.values)
         held = rows.get(key)

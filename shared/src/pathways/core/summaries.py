@@ -11,7 +11,10 @@ Two ways to keep one, by what the facts do:
   groups its writes leave and join, and only those groups are recomputed, in the batch's
   transaction. What that costs grows with the facts in the groups touched, not with history.
 
-A rebuild fills the source first and computes each summary once, whole, at the end."""
+A rebuild fills the source first and computes each summary once, whole, at the end. A
+summary of facts that only ever add can instead be added into by the handlers as they go
+(`refreshed=False`): no batch then reads its source at all, and a rebuild, which fills it
+whole anyway, drops those writes."""
 
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ class Summary:
     by: tuple[str, ...]  # source columns that pick a group; the query groups by them (among others)
     query: Callable[[Table], Select[Any]]  # the summary's rows from a source table (live or a rebuild copy), in
     # the order of `table`'s columns
+    # False: the handlers add into it as its facts arrive (`accumulate`: facts that are never
+    # taken back), so no batch recomputes it; a rebuild still fills it whole with `query`, and
+    # drops those writes (`Rows(drop=...)`).
+    refreshed: bool = True
 
     @functools.cache  # noqa: B019 - a handful of summaries, each with its live and its rebuild table
     def _refresh(self, table: Table, source: Table) -> tuple[Any, Any]:
@@ -64,6 +71,8 @@ def watching(summaries: Sequence[Summary], tables: Mapping[str, Table]) -> dict[
     groups it in one of its summaries (a day summary and a month summary of one table)."""
     out: dict[Table, tuple[str, ...]] = {}
     for s in summaries:
+        if not s.refreshed:
+            continue
         source = tables[s.source.name]
         held = out.get(source, ())
         out[source] = held + tuple(b for b in s.by if b not in held)
@@ -73,6 +82,8 @@ def watching(summaries: Sequence[Summary], tables: Mapping[str, Table]) -> dict[
 def refresh_touched(rows: Rows, summaries: Sequence[Summary], tables: Mapping[str, Table]) -> None:
     watched = watching(summaries, tables)
     for s in summaries:
+        if not s.refreshed:
+            continue
         source = tables[s.source.name]
         columns = watched[source]
         pick = [columns.index(b) for b in s.by]
