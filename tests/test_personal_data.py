@@ -254,7 +254,7 @@ async def test_each_partner_erases_only_its_own_record_and_a_lost_follow_up_is_f
     erase = {"programme_id": s.programme_id, "participant_id": "pt-marigold", "on": "2026-01-05"}
     reply = await p.client.send(s.partner_a, "EraseParticipantData", erase)
     assert reply["status"] == "accepted", reply
-    for _ in range(100):
+    for _ in range(300):  # under a loaded machine the shredder takes its time (seen: over 10 s once in the suite)
         try:
             await keys.existing(by_a)
         except DetailsErased:

@@ -35,7 +35,11 @@ def readers() -> list[int]:
     """This process's stream-reader children still alive."""
     out = []
     for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-        for pid in task.read_text().split():
+        try:
+            children = task.read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for pid in children:
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
@@ -114,8 +118,9 @@ async def test_a_reader_killed_mid_history_fails_the_rebuild_and_the_live_tables
 
 
 async def test_a_reader_that_cannot_connect_says_why(
-    registry: ServiceHost, nats_client: Client, tmp_path: Path,
+    registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path,
 ) -> None:
+    await stored_enrolments(client, nats_client, 3)  # more than a batch of one: read elsewhere
     port = free_port()  # no server listens there
     wrong = ConnectionInfo(f"nats://reader:not-the-password@127.0.0.1:{port}")  # the credentials in the URL
     engine = roster_engine(tmp_path, "wrong.db")
@@ -189,7 +194,7 @@ async def test_a_rebuild_of_a_stream_that_grows_while_it_reads_ends_with_what_ca
         started.append((first, last))
         async with contextlib.aclosing(real(first, last, subjects)) as batches:
             async for events in batches:
-                if len(started) == 1 and events[0].sequence == first:
+                if len(started) == 1 and not later:
                     later.append(await stored_enrolments(client, nats_client, 5))  # while the bulk is read
                 yield events
 
@@ -199,3 +204,70 @@ async def test_a_rebuild_of_a_stream_that_grows_while_it_reads_ends_with_what_ca
     with engine.connect() as conn:  # the five that came meanwhile are in, and the one the registry took
         assert len(conn.execute(ENROLMENT.select().where(ENROLMENT.c.programme_id == later[0])).all()) == 6
     engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["nats://reader:p@ss@host:4222", "reader:pass@host:4222", "nats://a:b@one:1,tls://c:d@two:2"])
+def test_a_server_list_is_quoted_without_the_credentials_the_client_would_take_from_it(url: str) -> None:
+    from pathways.runtime.stream_reader import redacted
+
+    shown = redacted(url)
+    assert "@" not in shown and "pass" not in shown and "p@ss" not in shown and ":b" not in shown
+    assert shown.replace("nats://", "").replace("tls://", "") in ("host:4222", "one:1,two:2")
+
+
+async def test_a_stopped_reader_fails_the_rebuild_instead_of_holding_it_for_ever(
+    registry: ServiceHost, client: CommandClient, nats_client: Client, nats_server: NatsEndpoint, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pathways.runtime.stream_reader as stream_reader
+
+    monkeypatch.setattr(stream_reader, "FRAME_WITHIN", 2.0)
+    await stored_enrolments(client, nats_client, 300)
+    engine = roster_engine(tmp_path, "stopped.db")
+    real = read_in_child(nats_server.connection, chunk=1)
+    stopped: list[int] = []
+
+    async def stopping(first: int, last: int, subjects: list[str] | None) -> Any:
+        async with contextlib.aclosing(real(first, last, subjects)) as batches:
+            async for events in batches:
+                if not stopped:
+                    (child,) = readers()
+                    os.kill(child, signal.SIGSTOP)
+                    stopped.append(child)
+                yield events
+
+    try:
+        with pytest.raises(StreamReaderFailed, match="sent nothing for 2 s"):
+            await asyncio.wait_for(rebuild(ROSTER, engine, JetStreamEventStore(nats_client), batch_size=20, read=stopping), 60)
+        assert stopped and readers() == []
+    finally:
+        for child in readers():
+            os.kill(child, signal.SIGKILL)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("where", ["here", "in a child"])
+async def test_a_stored_message_with_a_status_header_is_read_like_any_other(
+    where: str, own_nats_server: NatsEndpoint,
+) -> None:
+    """The server's own word (a heartbeat, the end of a request) comes with a Status header and
+    no ack subject; a stored message may carry a Status header too, and must not be taken for it."""
+    from pathways.jetstream.store import ensure_stream
+
+    nc = await own_nats_server.connection.connect("status-header")
+    try:
+        await ensure_stream(nc)
+        js = nc.jetstream(timeout=30)
+        sequences = []
+        for i in range(30):
+            headers = {"Status": "100"} if i == 10 else {"Status": "404", "Description": "No Messages"} if i == 20 else None
+            ack = await js.publish(f"pathways.evt.prog.org.registry.s{i}", b"not an event", headers=headers)
+            sequences.append(ack.seq)
+        if where == "here":
+            read = [s.sequence async for s in JetStreamEventStore(nc, timeout=5).read_all(1, sequences[-1])]
+        else:
+            batches = read_in_child(own_nats_server.connection, chunk=4)(1, sequences[-1], None)
+            read = [s.sequence async for events in batches for s in events]
+        assert read == sequences
+    finally:
+        await nc.close()

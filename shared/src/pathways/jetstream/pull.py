@@ -67,7 +67,10 @@ class Pull:
     async def _deliver(self, msg: Msg) -> None:
         self.heard = time.monotonic()
         headers = msg.headers
-        status = headers.get("Status") if headers else None
+        # A stored message comes with its ack subject; the server's own word (a heartbeat, the
+        # end of a request) without. Its headers cannot tell: a stored message may carry a
+        # `Status` header too, and taken for a heartbeat it would be skipped.
+        status = None if is_stored(msg) else headers.get("Status") if headers else None
         if status is None:
             self.buffer.append(msg)
             self._expected -= 1
@@ -104,3 +107,7 @@ class Pull:
             await self._ask()
         return True
 
+
+def is_stored(msg: Msg) -> bool:
+    """A message a consumer delivered from the stream (not a status the server sent)."""
+    return (msg.reply or "").startswith("$JS.ACK.")

@@ -43,6 +43,7 @@ from pathways.core.eventstore.base import (
 )
 from pathways.core.subjects import EVENTS_ROOT, STREAM_NAME, matcher
 from pathways.jetstream.direct import DirectGets
+from pathways.jetstream.pull import is_stored
 
 # JetStream error codes this store turns into domain outcomes.
 WRONG_LAST_SEQUENCE = 10071
@@ -280,7 +281,7 @@ class _Puller:
 
     async def _deliver(self, msg: Msg) -> None:
         headers = msg.headers or {}
-        status = headers.get("Status")
+        status = None if is_stored(msg) else headers.get("Status")
         if status is None:
             self._buffer.append(msg)
             self._received += 1

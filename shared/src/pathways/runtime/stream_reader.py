@@ -23,7 +23,7 @@ import pickle
 import re
 import struct
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from typing import TYPE_CHECKING, BinaryIO
 
 from pathways.core.eventstore.base import StoredEvent
@@ -41,6 +41,7 @@ MAGIC = b"pathways-stream-reader/1\n"  # its first bytes: anything else on its s
 # The parent is connected already, so a child that cannot connect in this long will not: it
 # gives up and says why (the client itself would try for ever).
 CONNECT_WITHIN = 15.0
+FRAME_WITHIN = 60.0  # the longest wait for a frame (the child's own reads time out after 10 s)
 
 
 class StreamReaderFailed(RuntimeError):
@@ -67,10 +68,10 @@ def read_in_child(connection: ConnectionInfo, chunk: int = CHUNK, connect_within
                 if await child.stdout.readexactly(len(MAGIC)) != MAGIC:
                     raise StreamReaderFailed("the stream reader's output is not frames: something else wrote to it")
                 while True:
-                    (size,) = FRAME.unpack(await child.stdout.readexactly(FRAME.size))
+                    (size,) = FRAME.unpack(await _within(child.stdout.readexactly(FRAME.size)))
                     if size == 0:
                         break
-                    received = pickle.loads(await child.stdout.readexactly(size))  # our own child's frames, not input
+                    received = pickle.loads(await _within(child.stdout.readexactly(size)))  # our own child's frames, not input
                     yield [StoredEvent(*event) for event in received]
             except asyncio.IncompleteReadError:
                 code = await child.wait()
@@ -94,6 +95,18 @@ def read_in_child(connection: ConnectionInfo, chunk: int = CHUNK, connect_within
                 await listening
 
     return read
+
+
+async def _within(reading: Awaitable[bytes]) -> bytes:
+    # The child fails by itself when the stream says nothing for its store's timeout; one
+    # that says nothing at all for this long is stuck (stopped, say): fail rather than wait.
+    # (asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that comes
+    # as the read completes, and a cancelled rebuild then read on.)
+    try:
+        async with asyncio.timeout(FRAME_WITHIN):
+            return await reading
+    except TimeoutError:
+        raise StreamReaderFailed(f"the stream reader sent nothing for {FRAME_WITHIN:g} s: it is stuck") from None
 
 
 def _environment(connection: ConnectionInfo) -> dict[str, str]:
@@ -127,8 +140,9 @@ class _Tail:
 
 
 def redacted(url: str) -> str:
-    """A server list without the user and password any URL in it carries."""
-    return ",".join(re.sub(r"//[^@/]*@", "//", u.strip()) for u in url.split(","))
+    """A server list without the user and password any URL in it carries: everything up to
+    its last `@`, as the client reads it (`nats://u:p@ss@host`, or `u:p@host` with no scheme)."""
+    return ",".join(re.sub(r"^([a-z]+://)?.*@", r"\1", u.strip()) for u in url.split(","))
 
 
 # --- the child -----------------------------------------------------------------------
