@@ -17,7 +17,7 @@ import pytest
 from nats.aio.client import Client
 from pathways.core.projection import dump
 from pathways.core.readmodels import make_engine
-from pathways.core.rebuild import rebuild
+from pathways.core.rebuild import EventBatches, rebuild
 from pathways.jetstream.store import JetStreamEventStore
 from pathways.runtime.connection import ConnectionInfo
 from pathways.runtime.host import ServiceHost
@@ -60,6 +60,21 @@ async def stored_enrolments(client: CommandClient, nats_client: Client, count: i
     return str(template.event.programme)
 
 
+def signalling(real: EventBatches, signum: int, sent: list[int]) -> EventBatches:
+    """`real`, with `signum` sent to its child (noted in `sent`) once the first frame is in."""
+
+    async def read(first: int, last: int, subjects: list[str] | None) -> Any:
+        async with contextlib.aclosing(real(first, last, subjects)) as batches:
+            async for events in batches:
+                if not sent:
+                    (child,) = readers()
+                    os.kill(child, signum)
+                    sent.append(child)
+                yield events
+
+    return read
+
+
 def roster_engine(tmp_path: Path, name: str) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path / name}")
     for table in ROSTER.tables:
@@ -100,16 +115,7 @@ async def test_a_reader_killed_mid_history_fails_the_rebuild_and_the_live_tables
     before = dump(engine, ROSTER)
     real = read_in_child(nats_server.connection, chunk=1)  # a frame an event: the child is far from done when killed
     killed: list[int] = []
-
-    async def killing(first: int, last: int, subjects: list[str] | None) -> Any:
-        async with contextlib.aclosing(real(first, last, subjects)) as batches:
-            async for events in batches:
-                if not killed:
-                    (child,) = readers()
-                    os.kill(child, signal.SIGKILL)
-                    killed.append(child)
-                yield events
-
+    killing = signalling(real, signal.SIGKILL, killed)
     with pytest.raises(StreamReaderFailed, match=r"before the end of the history \(exit -9\)"):
         await rebuild(ROSTER, engine, store, batch_size=20, read=killing)
     assert killed and readers() == []
@@ -224,18 +230,8 @@ async def test_a_stopped_reader_fails_the_rebuild_instead_of_holding_it_for_ever
     monkeypatch.setattr(stream_reader, "FRAME_WITHIN", 2.0)
     await stored_enrolments(client, nats_client, 300)
     engine = roster_engine(tmp_path, "stopped.db")
-    real = read_in_child(nats_server.connection, chunk=1)
     stopped: list[int] = []
-
-    async def stopping(first: int, last: int, subjects: list[str] | None) -> Any:
-        async with contextlib.aclosing(real(first, last, subjects)) as batches:
-            async for events in batches:
-                if not stopped:
-                    (child,) = readers()
-                    os.kill(child, signal.SIGSTOP)
-                    stopped.append(child)
-                yield events
-
+    stopping = signalling(read_in_child(nats_server.connection, chunk=1), signal.SIGSTOP, stopped)
     try:
         with pytest.raises(StreamReaderFailed, match="sent nothing for 2 s"):
             await asyncio.wait_for(rebuild(ROSTER, engine, JetStreamEventStore(nats_client), batch_size=20, read=stopping), 60)
