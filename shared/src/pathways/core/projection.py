@@ -1,6 +1,6 @@
 """Projections: events from PATHWAYS_EVENTS into read-model tables, a batch at a time, with
 the stream sequence stored in the same transaction as the rows (so a crash at any point
-replays to the same result), and rebuilds into fresh tables swapped in when done. The
+replays to the same result); rebuilds into fresh tables are `pathways.core.rebuild`. The
 runner that feeds a projection live from a consumer is `pathways.jetstream.runner`.
 
 A projection reads only the subjects of the contexts whose events it handles (the context
