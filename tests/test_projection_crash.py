@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -37,12 +38,27 @@ def spawn_projection(endpoint: NatsEndpoint, db_url: str, home: Path, service: s
     )
 
 
-async def write_traffic(client: CommandClient, rounds: int) -> None:
+async def write_traffic(client: CommandClient, rounds: int, sessions: bool = False) -> None:
+    """Enrolments, moves and withdrawals; with `sessions`, a session delivered every third
+    round to people the partner has enrolled (the reporting projection adds who came into
+    its summaries)."""
     s = await setup_programme(client)
+    present: dict[str, list[str]] = {s.partner_a: [], s.partner_b: []}
     for i in range(rounds):
         p = unique("p")
         partner = s.partner_a if i % 2 else s.partner_b
         await client.send(partner, "EnrolParticipant", enrolment(s.programme_id, p, setting="community" if i % 3 else "ward"))
+        if i % 5:
+            present[partner].append(p)
+        if sessions and i % 3 == 0 and present[partner]:
+            sid = unique("s")
+            await client.send(partner, "ScheduleSession", {
+                "programme_id": s.programme_id, "session_id": sid, "activity": ("soft archery", "music production")[i % 2],
+                "site": "Community hub", "starts_at": f"2026-{1 + i % 10:02d}-{1 + i % 28:02d}T10:00:00Z",
+                "duration_minutes": 60, "capacity": 12}, context="sessions")
+            await client.send(partner, "RecordSessionDelivered", {
+                "programme_id": s.programme_id, "session_id": sid, "attendees": present[partner][-4:], "duration_minutes": 60},
+                context="sessions")
         if i % 4 == 0:
             await client.send(partner, "TransitionParticipant", {"programme_id": s.programme_id, "participant_id": p,
                                                                  "on": "2026-02-01",
@@ -54,10 +70,10 @@ async def write_traffic(client: CommandClient, rounds: int) -> None:
 
 async def run_kill_nine_scenario(nats_server: NatsEndpoint, registry: ServiceHost, client: CommandClient,
                                  nats_client: Client, db_url: str, tmp_path: Path, service: str = "registry",
-                                 projection: Projection = ROSTER) -> None:
+                                 projection: Projection = ROSTER, sessions: bool = False) -> dict[str, list[Any]]:
     rng = random.Random(20251009)
     engine = make_engine(db_url)
-    traffic = asyncio.create_task(write_traffic(client, 150))
+    traffic = asyncio.create_task(write_traffic(client, 150, sessions))
     kills = 0
     while not traffic.done() or kills < 4:
         proc = spawn_projection(nats_server, db_url, tmp_path, service)
@@ -92,6 +108,7 @@ async def run_kill_nine_scenario(nats_server: NatsEndpoint, registry: ServiceHos
     assert kills >= 4
     assert sum(len(rows) for rows in survived.values()) > 150
     assert survived == rebuilt
+    return survived
 
 
 async def test_g3_projection_killed_with_sigkill_ends_identical_to_a_rebuild_sqlite(
@@ -101,26 +118,33 @@ async def test_g3_projection_killed_with_sigkill_ends_identical_to_a_rebuild_sql
 
 
 async def test_g3_reporting_summaries_killed_with_sigkill_end_identical_to_a_rebuild_sqlite(
-    nats_server: NatsEndpoint, registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path
+    nats_server: NatsEndpoint, registry: ServiceHost, sessions: ServiceHost, client: CommandClient, nats_client: Client,
+    tmp_path: Path,
 ) -> None:
-    """The reporting projection adds enrolments and withdrawals into counters (answers.py):
-    a batch replayed after a kill that added again would leave counts a rebuild does not."""
+    """The reporting projection adds enrolments, withdrawals and who came into counters
+    (answers.py): a batch replayed after a kill that added again would leave counts a
+    rebuild (which computes who came in SQL) does not."""
+    from pathways_reporting.answers import ATTENDED
     from pathways_reporting.readmodel import FACTS
 
-    await run_kill_nine_scenario(nats_server, registry, client, nats_client, f"sqlite:///{tmp_path / 'reporting.db'}",
-                                 tmp_path, "reporting", FACTS)
+    survived = await run_kill_nine_scenario(nats_server, registry, client, nats_client,
+                                            f"sqlite:///{tmp_path / 'reporting.db'}", tmp_path, "reporting", FACTS, True)
+    assert survived[ATTENDED.name]  # sessions were delivered while it was killed
 
 
 @pytest.mark.postgres
 async def test_g3_reporting_summaries_killed_with_sigkill_end_identical_to_a_rebuild_postgres(
-    nats_server: NatsEndpoint, registry: ServiceHost, client: CommandClient, nats_client: Client, tmp_path: Path,
-    fresh_postgres: str,
+    nats_server: NatsEndpoint, registry: ServiceHost, sessions: ServiceHost, client: CommandClient, nats_client: Client,
+    tmp_path: Path, fresh_postgres: str,
 ) -> None:
     """The batched projection with its summary tables, on PostgreSQL (multi-row upserts,
     the position row locked in the same transaction)."""
+    from pathways_reporting.answers import ATTENDED
     from pathways_reporting.readmodel import FACTS
 
-    await run_kill_nine_scenario(nats_server, registry, client, nats_client, fresh_postgres, tmp_path, "reporting", FACTS)
+    survived = await run_kill_nine_scenario(nats_server, registry, client, nats_client, fresh_postgres, tmp_path, "reporting",
+                                            FACTS, True)
+    assert survived[ATTENDED.name]
 
 
 @pytest.mark.postgres
