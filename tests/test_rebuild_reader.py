@@ -214,9 +214,9 @@ async def test_a_rebuild_of_a_stream_that_grows_while_it_reads_ends_with_what_ca
 
 @pytest.mark.parametrize("url", ["nats://reader:p@ss@host:4222", "reader:pass@host:4222", "nats://a:b@one:1,tls://c:d@two:2"])
 def test_a_server_list_is_quoted_without_the_credentials_the_client_would_take_from_it(url: str) -> None:
-    from pathways.runtime.stream_reader import redacted
+    from pathways.runtime.connection import redacted_servers
 
-    shown = redacted(url)
+    shown = redacted_servers(url)
     assert "@" not in shown and "pass" not in shown and "p@ss" not in shown and ":b" not in shown
     assert shown.replace("nats://", "").replace("tls://", "") in ("host:4222", "one:1,two:2")
 

@@ -62,9 +62,10 @@ async def rebuild(
             break
         # Elsewhere only for more than a batch: what came in while the bulk was read is
         # read here (a reader started for each few new events could be outrun for ever).
-        elsewhere = read is not None and end - position > batch_size
-        position = await (replay.from_elsewhere(read, position, end) if read is not None and elsewhere
-                          else replay.here(store, position, end))
+        if read is not None and end - position > batch_size:
+            position = await replay.from_elsewhere(read, position, end)
+        else:
+            position = await replay.here(store, position, end)
         if progress:
             progress(position, end)
     await asyncio.to_thread(_fill_summaries, engine, projection, shadow)

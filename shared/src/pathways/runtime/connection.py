@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ class ConnectionInfo:
     def redacted(self) -> dict[str, Any]:
         body = asdict(self)
         body["password"] = "***" if self.password else None
+        body["nats_url"] = redacted_servers(self.nats_url)
         return body
 
     def write(self, path: Path) -> None:
@@ -76,6 +78,12 @@ class ConnectionInfo:
         body = json.loads(path.read_text())
         body.pop("about", None)
         return cls(**body)
+
+
+def redacted_servers(url: str) -> str:
+    """A server list without the user and password any URL in it carries: everything up to
+    its last `@`, as the client reads it (`nats://u:p@ss@host`, or `u:p@host` with no scheme)."""
+    return ",".join(re.sub(r"^([a-z]+://)?.*@", r"\1", u.strip()) for u in url.split(","))
 
 
 def connection_file(home: Path | None = None) -> Path:

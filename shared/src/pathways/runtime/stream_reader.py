@@ -20,14 +20,13 @@ import contextlib
 import json
 import os
 import pickle
-import re
 import struct
 import sys
 from collections.abc import AsyncGenerator, Awaitable
 from typing import TYPE_CHECKING, BinaryIO
 
 from pathways.core.eventstore.base import StoredEvent
-from pathways.runtime.connection import ConnectionInfo
+from pathways.runtime.connection import ConnectionInfo, redacted_servers
 
 if TYPE_CHECKING:  # not imported in the child, which starts faster without SQLAlchemy
     from pathways.core.rebuild import EventBatches
@@ -139,12 +138,6 @@ class _Tail:
         return " | ".join(lines[-STDERR_KEPT:]) or "it said nothing"
 
 
-def redacted(url: str) -> str:
-    """A server list without the user and password any URL in it carries: everything up to
-    its last `@`, as the client reads it (`nats://u:p@ss@host`, or `u:p@host` with no scheme)."""
-    return ",".join(re.sub(r"^([a-z]+://)?.*@", r"\1", u.strip()) for u in url.split(","))
-
-
 # --- the child -----------------------------------------------------------------------
 
 
@@ -156,7 +149,7 @@ async def _serve(first: int, last: int, subjects: list[str] | None, size: int, w
     try:
         nc = await asyncio.wait_for(connection.connect("pathways-rebuild-reader"), within)
     except TimeoutError:
-        raise SystemExit(f"could not connect to {redacted(connection.nats_url)} within {within:g} s") from None
+        raise SystemExit(f"could not connect to {redacted_servers(connection.nats_url)} within {within:g} s") from None
     # The loop writes the pipe as it drains, between reads: no thread to take turns with
     # under the GIL (a writer thread that had to win the GIL back after every 64 KB the
     # pipe took kept the parent waiting).
